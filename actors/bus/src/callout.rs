@@ -1,0 +1,253 @@
+//! The hub's auth callout, answered by the control plane.
+//!
+//! The hub's listeners only *verify* client certificates against the control plane's CA. For
+//! every connection not in `auth_users` it sends an authorization request (a JWT signed by the
+//! server) on `$SYS.REQ.USER.AUTH`. We map the verified certificate's URI SAN
+//! `spiffe://cloudops.local/runner/<id>/gen/<n>` to a registered, non-revoked runner of that
+//! generation and answer with a user JWT carrying exactly that runner's permissions.
+//! Registering or revoking a runner needs no server reload.
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::Client;
+use async_trait::async_trait;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use cloudops_schemas::RunnerId;
+use futures::StreamExt;
+use nkeys::KeyPair;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::{BusError, subjects};
+
+pub const SPIFFE_RUNNER_PREFIX: &str = "spiffe://cloudops.local/runner/";
+/// The account runners are placed in; the control plane's own user lives there too.
+pub const RUNNER_ACCOUNT: &str = "CLOUDOPS";
+
+/// The identity carried by a runner certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerIdentity {
+    pub runner_id: RunnerId,
+    pub generation: u32,
+    /// Hex SHA-256 of the certificate's DER.
+    pub fingerprint: String,
+}
+
+pub fn runner_uri(runner: &RunnerId, generation: u32) -> String {
+    format!("{SPIFFE_RUNNER_PREFIX}{runner}/gen/{generation}")
+}
+
+/// Parses `spiffe://cloudops.local/runner/<id>/gen/<n>`.
+pub fn parse_runner_uri(uri: &str) -> Option<(RunnerId, u32)> {
+    let rest = uri.strip_prefix(SPIFFE_RUNNER_PREFIX)?;
+    let (id, generation) = rest.split_once("/gen/")?;
+    Some((RunnerId::parse(id).ok()?, generation.parse().ok()?))
+}
+
+pub fn fingerprint_der(der: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(der))
+}
+
+/// Reads the runner identity out of a PEM certificate (already verified by the hub).
+pub fn identity_from_pem(pem: &str) -> Result<RunnerIdentity, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| format!("certificate is not PEM: {e}"))?;
+    let cert = pem.parse_x509().map_err(|e| format!("certificate does not parse: {e}"))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| format!("bad subjectAltName: {e}"))?
+        .ok_or("certificate carries no runner identity (no subjectAltName)")?;
+    let mut found = None;
+    for name in &san.value.general_names {
+        if let x509_parser::extensions::GeneralName::URI(uri) = name
+            && let Some(id) = parse_runner_uri(uri)
+        {
+            if found.is_some() {
+                return Err("certificate carries more than one runner identity".into());
+            }
+            found = Some(id);
+        }
+    }
+    let (runner_id, generation) = found.ok_or("certificate carries no runner identity")?;
+    Ok(RunnerIdentity { runner_id, generation, fingerprint: fingerprint_der(&pem.contents) })
+}
+
+/// Decides whether a runner identity may connect. Implemented by the control plane's store.
+#[async_trait]
+pub trait RunnerDirectory: Send + Sync + 'static {
+    /// `Ok(())` admits the runner; `Err(reason)` refuses it.
+    async fn admit(&self, identity: &RunnerIdentity) -> Result<(), String>;
+}
+
+fn encode_jwt(mut claims: Value, kp: &KeyPair) -> Result<String, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    claims["iat"] = json!(now);
+    claims["iss"] = json!(kp.public_key());
+    claims["jti"] = json!("");
+    let digest = Sha256::digest(claims.to_string().as_bytes());
+    claims["jti"] = json!(data_encoding::BASE32_NOPAD.encode(&digest));
+    let header = B64.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let payload = B64.encode(claims.to_string());
+    let signing_input = format!("{header}.{payload}");
+    let sig = kp.sign(signing_input.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(format!("{signing_input}.{}", B64.encode(sig)))
+}
+
+/// Decodes a JWT and verifies its ed25519-nkey signature against its own issuer, which must
+/// be a server key.
+fn decode_server_jwt(token: &str) -> Result<Value, String> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("authorization request is not a JWT".into());
+    };
+    let claims: Value = serde_json::from_slice(&B64.decode(p).map_err(|e| e.to_string())?)
+        .map_err(|e| format!("authorization request claims: {e}"))?;
+    let iss = claims["iss"].as_str().ok_or("authorization request has no issuer")?;
+    if !iss.starts_with('N') {
+        return Err("authorization request not issued by a server".into());
+    }
+    let kp = KeyPair::from_public_key(iss).map_err(|e| e.to_string())?;
+    let sig = B64.decode(s).map_err(|e| e.to_string())?;
+    kp.verify(format!("{h}.{p}").as_bytes(), &sig)
+        .map_err(|_| "authorization request signature invalid".to_string())?;
+    Ok(claims)
+}
+
+fn user_jwt(
+    kp: &KeyPair,
+    user_nkey: &str,
+    identity: &RunnerIdentity,
+    ttl: Duration,
+) -> Result<String, String> {
+    let perms = subjects::runner_permissions(&identity.runner_id);
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+        + ttl.as_secs();
+    encode_jwt(
+        json!({
+            "sub": user_nkey,
+            "aud": RUNNER_ACCOUNT,
+            "name": identity.runner_id.as_str(),
+            "exp": exp,
+            "nats": {
+                "pub": {"allow": perms.publish},
+                "sub": {"allow": perms.subscribe},
+                "subs": -1, "data": -1, "payload": -1,
+                "type": "user", "version": 2,
+            }
+        }),
+        kp,
+    )
+}
+
+/// One decision: request JWT in, response JWT out.
+async fn decide(
+    request_jwt: &[u8],
+    kp: &KeyPair,
+    ttl: Duration,
+    dir: &dyn RunnerDirectory,
+) -> Result<(String, Option<String>), String> {
+    let token = std::str::from_utf8(request_jwt).map_err(|_| "authorization request not utf-8")?;
+    let claims = decode_server_jwt(token)?;
+    let nats = &claims["nats"];
+    let user_nkey = nats["user_nkey"].as_str().ok_or("no user_nkey")?.to_string();
+    let server_id = nats["server_id"]["id"].as_str().ok_or("no server id")?.to_string();
+    let tls = &nats["client_tls"];
+    let cert = tls["verified_chains"][0][0].as_str();
+    let outcome = match cert {
+        None => Err("no verified client certificate".to_string()),
+        Some(pem) => match identity_from_pem(pem) {
+            Err(e) => Err(e),
+            Ok(identity) => match dir.admit(&identity).await {
+                Ok(()) => user_jwt(kp, &user_nkey, &identity, ttl).map(|jwt| (identity, jwt)),
+                Err(reason) => Err(reason),
+            },
+        },
+    };
+    let kind = nats["client_info"]["kind"].as_str().unwrap_or("?").to_string();
+    let mut resp = json!({
+        "sub": user_nkey,
+        "aud": server_id,
+        "nats": {"type": "authorization_response", "version": 2},
+    });
+    let runner = match outcome {
+        Ok((identity, jwt)) => {
+            info!(runner_id = %identity.runner_id, generation = identity.generation, kind, "runner admitted");
+            resp["nats"]["jwt"] = json!(jwt);
+            Some(identity.runner_id.to_string())
+        }
+        Err(reason) => {
+            warn!(%reason, kind, "connection refused by auth callout");
+            resp["nats"]["error"] = json!(reason);
+            None
+        }
+    };
+    Ok((encode_jwt(resp, kp)?, runner))
+}
+
+/// Serves the auth callout on a connection made as one of the hub's `auth_users` in the
+/// callout account.
+pub async fn serve(
+    nc: Client,
+    issuer: Arc<KeyPair>,
+    ttl: Duration,
+    dir: Arc<dyn RunnerDirectory>,
+) -> Result<JoinHandle<()>, BusError> {
+    let mut sub = nc.subscribe(subjects::AUTH_CALLOUT).await.map_err(BusError::transport)?;
+    nc.flush().await.map_err(BusError::transport)?;
+    Ok(tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let Some(reply) = msg.reply.clone() else { continue };
+            let (nc, issuer, dir) = (nc.clone(), issuer.clone(), dir.clone());
+            tokio::spawn(async move {
+                match decide(&msg.payload, &issuer, ttl, dir.as_ref()).await {
+                    Ok((jwt, _)) => {
+                        if let Err(e) = nc.publish(reply, jwt.into()).await {
+                            warn!(error = %e, "auth callout reply not sent");
+                        }
+                    }
+                    // Without a reply the hub times out and refuses the connection.
+                    Err(e) => warn!(error = %e, "malformed authorization request ignored"),
+                }
+            });
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runner_uri_round_trip() {
+        let id = RunnerId::parse("r-7").unwrap();
+        assert_eq!(parse_runner_uri(&runner_uri(&id, 3)), Some((id, 3)));
+        assert_eq!(parse_runner_uri("spiffe://cloudops.local/runner/r-7/gen/x"), None);
+        assert_eq!(parse_runner_uri("spiffe://cloudops.local/runner/R.7/gen/1"), None);
+        assert_eq!(parse_runner_uri("spiffe://evil/runner/r-7/gen/1"), None);
+    }
+
+    #[test]
+    fn jwt_signature_verifies_and_tampering_fails() {
+        let server = KeyPair::new_server();
+        let tok = encode_jwt(json!({"nats": {"user_nkey": "U1"}}), &server).unwrap();
+        let claims = decode_server_jwt(&tok).unwrap();
+        assert_eq!(claims["nats"]["user_nkey"], "U1");
+        let mut parts: Vec<&str> = tok.split('.').collect();
+        let forged = B64.encode(br#"{"iss":"x","nats":{}}"#);
+        parts[1] = &forged;
+        assert!(decode_server_jwt(&parts.join(".")).is_err());
+        // an account key is not a server
+        let acct = KeyPair::new_account();
+        let tok = encode_jwt(json!({}), &acct).unwrap();
+        assert!(decode_server_jwt(&tok).unwrap_err().contains("server"));
+    }
+}

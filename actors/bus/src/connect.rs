@@ -1,0 +1,41 @@
+//! Connection options for the hub (mTLS + user/password) and for a runner's local leaf.
+
+use std::path::PathBuf;
+
+use async_nats::{Client, ConnectOptions};
+
+use crate::BusError;
+
+/// PEM files for mutual TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConnectSpec {
+    pub url: String,
+    pub name: String,
+    pub user: Option<(String, String)>,
+    pub tls: Option<TlsFiles>,
+}
+
+pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
+    let mut opts = ConnectOptions::new()
+        .name(spec.name.clone())
+        .connection_timeout(std::time::Duration::from_secs(5));
+    if let Some((u, p)) = &spec.user {
+        opts = opts.user_and_password(u.clone(), p.clone());
+    }
+    if let Some(tls) = &spec.tls {
+        opts = opts
+            .require_tls(true)
+            .add_root_certificates(tls.ca.clone())
+            .add_client_certificate(tls.cert.clone(), tls.key.clone());
+    }
+    opts.connect(spec.url.as_str())
+        .await
+        .map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))
+}

@@ -1,0 +1,22 @@
+//! The bus: the only crate that knows NATS.
+//!
+//! - [`subjects`]: every subject name the system uses.
+//! - [`rpc`]: prost request/reply over NATS with the trace context in headers.
+//! - [`services`]: typed clients and servers for the resolver, authorizer and router roles.
+//! - [`runner_link`]: the router's side (explicit reply subjects) and the runner's side of the tunnel.
+//! - [`callout`]: the hub's auth callout: verified runner certificate → per-runner permissions.
+//! - [`natsd`]: finding, configuring and supervising `nats-server` processes (hub and leaf).
+//! - [`connect`]: connection options (mTLS, credentials) for the hub and the leaf.
+
+pub mod callout;
+pub mod connect;
+mod error;
+pub mod natsd;
+pub mod rpc;
+pub mod runner_link;
+pub mod services;
+pub mod subjects;
+mod trace;
+
+pub use async_nats::Client as NatsClient;
+pub use error::BusError;

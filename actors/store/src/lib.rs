@@ -1,0 +1,467 @@
+//! Persistent state of the control plane (sea-orm; SQLite by default, PostgreSQL for HA).
+//!
+//! Never stored here: a runner's private key, a raw API key, or any cloud credential.
+
+pub mod entity;
+mod migration;
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+pub use entity::{
+    api_key, audit, connection, grant, org, principal, runner,
+};
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error("{what} {name:?} not found")]
+    NotFound { what: &'static str, name: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Roles, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(Self::Viewer),
+            "operator" => Some(Self::Operator),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+pub const PROVIDERS: [&str; 4] = ["kubernetes", "aws", "gcp", "azure"];
+
+/// A freshly minted API key: the raw key (shown once) and its stored row.
+pub struct MintedKey {
+    pub raw: String,
+    pub row: api_key::Model,
+}
+
+/// What first start created.
+pub struct Bootstrap {
+    pub org: org::Model,
+    pub admin: principal::Model,
+    pub api_key: String,
+}
+
+pub fn new_id(prefix: &str) -> String {
+    let bytes: [u8; 10] = rand::random();
+    format!("{prefix}-{}", data_encoding::BASE32_NOPAD.encode(&bytes).to_ascii_lowercase())
+}
+
+pub fn hash_key(raw: &str) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(raw.as_bytes()))
+}
+
+/// Names used in URLs, subjects and the CLI: DNS-label style.
+pub fn validate_name(what: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "invalid {what} name {name:?}: use 1-63 lowercase letters, digits or '-', not starting or ending with '-'"
+        )))
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects (`sqlite://path?mode=rwc` or `postgres://…`) and runs the migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let mut opts = ConnectOptions::new(url.to_string());
+        opts.sqlx_logging(false);
+        if url.starts_with("sqlite:") {
+            // One writer at a time in SQLite; WAL lets readers proceed.
+            opts.max_connections(8);
+        }
+        let db = Database::connect(opts).await?;
+        if url.starts_with("sqlite:") {
+            use sea_orm::ConnectionTrait;
+            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;").await?;
+        }
+        migration::Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// On first start: an org, an admin user with an org-admin grant, and an API key for it.
+    /// Returns None when the store already has an org.
+    pub async fn bootstrap(&self, org_name: &str) -> Result<Option<Bootstrap>> {
+        validate_name("org", org_name)?;
+        if org::Entity::find().one(&self.db).await?.is_some() {
+            return Ok(None);
+        }
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        let org = org::ActiveModel { id: Set(new_id("org")), name: Set(org_name.into()), created_at: Set(now) }
+            .insert(&txn)
+            .await?;
+        let admin = principal::ActiveModel {
+            id: Set(new_id("usr")),
+            org_id: Set(org.id.clone()),
+            kind: Set("user".into()),
+            name: Set("admin".into()),
+            platform_operator: Set(true),
+            runner_id: Set(None),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        grant_in(&txn, &admin.id, "org", &org.id, Role::Admin).await?;
+        let key = mint_key_in(&txn, &admin.id).await?;
+        txn.commit().await?;
+        Ok(Some(Bootstrap { org, admin, api_key: key.raw }))
+    }
+
+    /// The principal holding a valid (unrevoked) key.
+    pub async fn authenticate(&self, raw: &str) -> Result<Option<principal::Model>> {
+        let Some(key) = api_key::Entity::find()
+            .filter(api_key::Column::KeyHash.eq(hash_key(raw)))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(principal::Entity::find_by_id(key.principal_id).one(&self.db).await?)
+    }
+
+    pub async fn org_by_name(&self, name: &str) -> Result<org::Model> {
+        org::Entity::find()
+            .filter(org::Column::Name.eq(name))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "org", name: name.into() })
+    }
+
+    pub async fn org_by_id(&self, id: &str) -> Result<org::Model> {
+        org::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "org", name: id.into() })
+    }
+
+    pub async fn grants_of(&self, principal_id: &str) -> Result<Vec<grant::Model>> {
+        Ok(grant::Entity::find()
+            .filter(grant::Column::PrincipalId.eq(principal_id))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Registers the runner (with its service account) if it does not exist yet.
+    pub async fn ensure_runner(&self, org_id: &str, name: &str) -> Result<runner::Model> {
+        validate_name("runner", name)?;
+        if let Some(r) = self.find_runner(org_id, name).await? {
+            return Ok(r);
+        }
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        let id = new_id("rnr");
+        let sa = principal::ActiveModel {
+            id: Set(new_id("sa")),
+            org_id: Set(org_id.into()),
+            kind: Set("service_account".into()),
+            name: Set(format!("runner-{name}")),
+            platform_operator: Set(false),
+            runner_id: Set(Some(id.clone())),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        let r = runner::ActiveModel {
+            id: Set(id),
+            org_id: Set(Some(org_id.into())),
+            name: Set(name.into()),
+            generation: Set(1),
+            cert_fingerprint: Set(None),
+            service_account_id: Set(sa.id),
+            revoked: Set(false),
+            last_seen_at: Set(None),
+            version: Set(None),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(r)
+    }
+
+    pub async fn find_runner(&self, org_id: &str, name: &str) -> Result<Option<runner::Model>> {
+        Ok(runner::Entity::find()
+            .filter(runner::Column::OrgId.eq(org_id))
+            .filter(runner::Column::Name.eq(name))
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn runner_by_name(&self, org_id: &str, name: &str) -> Result<runner::Model> {
+        self.find_runner(org_id, name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "runner", name: name.into() })
+    }
+
+    pub async fn runner_by_id(&self, id: &str) -> Result<Option<runner::Model>> {
+        Ok(runner::Entity::find_by_id(id.to_string()).one(&self.db).await?)
+    }
+
+    /// Records a newly issued certificate and mints a new API key for the runner's service
+    /// account. Earlier keys stay valid.
+    pub async fn record_runner_credentials(&self, runner_id: &str, fingerprint: &str) -> Result<MintedKey> {
+        let txn = self.db.begin().await?;
+        let r = runner::Entity::find_by_id(runner_id.to_string())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "runner", name: runner_id.into() })?;
+        let sa = r.service_account_id.clone();
+        let mut am: runner::ActiveModel = r.into();
+        am.cert_fingerprint = Set(Some(fingerprint.into()));
+        am.update(&txn).await?;
+        let key = mint_key_in(&txn, &sa).await?;
+        txn.commit().await?;
+        Ok(key)
+    }
+
+    /// Whether a certificate of `generation` for runner `id` may connect.
+    pub async fn admit_runner(&self, id: &str, generation: u32) -> Result<Result<runner::Model, String>> {
+        let Some(r) = self.runner_by_id(id).await? else {
+            return Ok(Err(format!("runner {id} is not registered")));
+        };
+        if r.revoked {
+            return Ok(Err(format!("runner {id} is revoked")));
+        }
+        if r.generation as u32 != generation {
+            return Ok(Err(format!(
+                "runner {id} credentials of generation {generation} are revoked (current generation {})",
+                r.generation
+            )));
+        }
+        Ok(Ok(r))
+    }
+
+    pub async fn touch_runner(&self, id: &str, version: &str) -> Result<()> {
+        if let Some(r) = self.runner_by_id(id).await? {
+            let mut am: runner::ActiveModel = r.into();
+            am.last_seen_at = Set(Some(Utc::now()));
+            am.version = Set(Some(version.into()));
+            am.update(&self.db).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn create_connection(
+        &self,
+        org_id: &str,
+        name: &str,
+        provider: &str,
+        runner_id: Option<String>,
+        kube_context: Option<String>,
+    ) -> Result<connection::Model> {
+        validate_name("connection", name)?;
+        if !PROVIDERS.contains(&provider) {
+            return Err(StoreError::Invalid(format!(
+                "unknown provider {provider:?}: use one of {}",
+                PROVIDERS.join(", ")
+            )));
+        }
+        if self.find_connection(org_id, name).await?.is_some() {
+            return Err(StoreError::Conflict(format!("connection {name:?} already exists")));
+        }
+        Ok(connection::ActiveModel {
+            id: Set(new_id("conn")),
+            org_id: Set(org_id.into()),
+            name: Set(name.into()),
+            provider: Set(provider.into()),
+            runner_id: Set(runner_id),
+            kube_context: Set(kube_context),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&self.db)
+        .await?)
+    }
+
+    pub async fn find_connection(&self, org_id: &str, name: &str) -> Result<Option<connection::Model>> {
+        Ok(connection::Entity::find()
+            .filter(connection::Column::OrgId.eq(org_id))
+            .filter(connection::Column::Name.eq(name))
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn list_connections(&self, org_id: &str) -> Result<Vec<connection::Model>> {
+        Ok(connection::Entity::find()
+            .filter(connection::Column::OrgId.eq(org_id))
+            .order_by_asc(connection::Column::Name)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn list_runners(&self, org_id: &str) -> Result<Vec<runner::Model>> {
+        Ok(runner::Entity::find()
+            .filter(runner::Column::OrgId.eq(org_id))
+            .order_by_asc(runner::Column::Name)
+            .all(&self.db)
+            .await?)
+    }
+
+    pub async fn audit_insert(&self, row: audit::ActiveModel) -> Result<i64> {
+        Ok(row.insert(&self.db).await?.id)
+    }
+
+    pub async fn audit_outcome(&self, id: i64, result: &str, latency_us: i64) -> Result<()> {
+        if let Some(row) = audit::Entity::find_by_id(id).one(&self.db).await? {
+            let mut am: audit::ActiveModel = row.into();
+            am.result = Set(Some(result.into()));
+            am.latency_us = Set(Some(latency_us));
+            am.update(&self.db).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn audit_recent(&self, org_id: &str, limit: u64) -> Result<Vec<audit::Model>> {
+        use sea_orm::QuerySelect;
+        Ok(audit::Entity::find()
+            .filter(audit::Column::OrgId.eq(org_id))
+            .order_by_desc(audit::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?)
+    }
+}
+
+async fn grant_in(db: &impl sea_orm::ConnectionTrait, principal: &str, scope_kind: &str, scope_id: &str, role: Role) -> Result<()> {
+    grant::ActiveModel {
+        id: Set(new_id("grt")),
+        principal_id: Set(principal.into()),
+        scope_kind: Set(scope_kind.into()),
+        scope_id: Set(scope_id.into()),
+        role: Set(role.as_str().into()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+async fn mint_key_in(db: &impl sea_orm::ConnectionTrait, principal: &str) -> Result<MintedKey> {
+    let secret: [u8; 32] = rand::random();
+    let raw = format!("cok_{}", data_encoding::BASE32_NOPAD.encode(&secret).to_ascii_lowercase());
+    let row = api_key::ActiveModel {
+        id: Set(new_id("key")),
+        principal_id: Set(principal.into()),
+        key_hash: Set(hash_key(&raw)),
+        prefix: Set(raw[..12].to_string()),
+        created_at: Set(Utc::now()),
+        revoked_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(MintedKey { raw, row })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PostgreSQL when DATABASE_URL is set, else a SQLite file.
+    pub(crate) async fn test_store() -> (Store, Option<tempfile_dir::Dir>) {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => (Store::open(&url).await.unwrap(), None),
+            _ => {
+                eprintln!("DATABASE_URL not set: store tests run on SQLite");
+                let d = tempfile_dir::Dir::new();
+                let url = format!("sqlite://{}/t.db?mode=rwc", d.0.display());
+                (Store::open(&url).await.unwrap(), Some(d))
+            }
+        }
+    }
+
+    mod tempfile_dir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                let p = std::env::temp_dir().join(super::new_id("store-test"));
+                std::fs::create_dir_all(&p).unwrap();
+                Self(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn bootstrap_authenticate_runner_lifecycle() {
+        let (store, _d) = test_store().await;
+        // Postgres may be shared between runs: use a unique org name and skip bootstrap there.
+        let org = match store.bootstrap("default").await.unwrap() {
+            Some(b) => {
+                let p = store.authenticate(&b.api_key).await.unwrap().unwrap();
+                assert_eq!(p.id, b.admin.id);
+                assert!(store.authenticate("cok_wrong").await.unwrap().is_none());
+                assert!(store.bootstrap("default").await.unwrap().is_none(), "bootstrap runs once");
+                b.org
+            }
+            None => store.org_by_name("default").await.unwrap(),
+        };
+        let name = format!("r{}", &new_id("x")[2..10]);
+        let r = store.ensure_runner(&org.id, &name).await.unwrap();
+        assert_eq!(store.ensure_runner(&org.id, &name).await.unwrap().id, r.id, "idempotent");
+        let k1 = store.record_runner_credentials(&r.id, "fp1").await.unwrap();
+        let k2 = store.record_runner_credentials(&r.id, "fp2").await.unwrap();
+        assert_ne!(k1.raw, k2.raw);
+        assert!(store.authenticate(&k1.raw).await.unwrap().is_some(), "earlier keys stay valid");
+        assert!(store.admit_runner(&r.id, 1).await.unwrap().is_ok());
+        assert!(store.admit_runner(&r.id, 2).await.unwrap().unwrap_err().contains("generation 2"));
+        assert!(store.admit_runner("rnr-nope", 1).await.unwrap().unwrap_err().contains("not registered"));
+        let bad = store.create_connection(&org.id, &format!("c{name}"), "k8s", None, None).await.unwrap_err();
+        assert!(bad.to_string().contains("unknown provider"), "{bad}");
+        let c = store.create_connection(&org.id, &format!("c{name}"), "kubernetes", Some(r.id.clone()), None).await.unwrap();
+        assert_eq!(store.find_connection(&org.id, &c.name).await.unwrap().unwrap().id, c.id);
+        let dup = store.create_connection(&org.id, &c.name, "kubernetes", None, None).await.unwrap_err();
+        assert!(dup.to_string().contains("already exists"));
+        assert!(validate_name("runner", "Bad.Name").is_err());
+    }
+}

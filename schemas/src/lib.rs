@@ -1,0 +1,86 @@
+//! Wire contracts. The generated prost types live in [`v1`]; id newtypes keep ids from being mixed up.
+//! This is the only crate that knows prost; everyone else sees plain Rust types.
+
+pub mod v1 {
+    #![allow(clippy::all, missing_docs)]
+    include!(concat!(env!("OUT_DIR"), "/cloudops.v1.rs"));
+}
+
+mod ids;
+pub use ids::{IdError, OrgId, RunnerId};
+
+use prost::Message;
+
+/// Error decoding a message received from the wire.
+#[derive(Debug)]
+pub struct DecodeError(prost::DecodeError);
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed protobuf message: {}", self.0)
+    }
+}
+impl std::error::Error for DecodeError {}
+
+/// Encode and decode contract messages without naming prost.
+pub trait Wire: Sized {
+    fn to_bytes(&self) -> Vec<u8>;
+    fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError>;
+}
+
+impl<T: Message + Default> Wire for T {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.encode_to_vec()
+    }
+    fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        T::decode(bytes).map_err(DecodeError)
+    }
+}
+
+impl v1::Error {
+    pub fn new(code: v1::ErrorCode, message: impl Into<String>) -> Self {
+        Self { code: code as i32, message: message.into(), ..Default::default() }
+    }
+}
+
+impl std::fmt::Display for v1::Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl v1::Op {
+    /// The op's name as audited, e.g. `kubernetes.get`.
+    pub fn name(&self) -> &'static str {
+        match &self.kind {
+            Some(v1::op::Kind::KubeGet(_)) => "kubernetes.get",
+            None => "unknown",
+        }
+    }
+    pub fn verb_class(&self) -> v1::VerbClass {
+        match &self.kind {
+            Some(v1::op::Kind::KubeGet(_)) => v1::VerbClass::Read,
+            None => v1::VerbClass::Unspecified,
+        }
+    }
+    pub fn provider(&self) -> v1::Provider {
+        match &self.kind {
+            Some(v1::op::Kind::KubeGet(_)) => v1::Provider::Kubernetes,
+            None => v1::Provider::Unspecified,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_garbage() {
+        let req = v1::RouteRequest { timeout_ms: 5, ..Default::default() };
+        let back = v1::RouteRequest::from_bytes(&req.to_bytes()).unwrap();
+        assert_eq!(back.timeout_ms, 5);
+        let err = v1::RouteRequest::from_bytes(&[0xff, 0xff, 0xff]).unwrap_err();
+        assert!(err.to_string().contains("malformed protobuf"), "{err}");
+    }
+}
