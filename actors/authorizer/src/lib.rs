@@ -1,1 +1,198 @@
+//! The authorizer: checks the caller's grants against the verb class of the op, and writes an
+//! audit record for every decision (denials included), completed later with the outcome.
 
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use cloudops_bus::{BusError, services::AuthorizerApi};
+use cloudops_schemas::v1;
+use cloudops_store::{Role, Store, audit};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tracing::warn;
+
+pub const NAME: &str = "authorizer";
+
+pub enum AuthorizerMessage {
+    Authorize(v1::AuthorizeRequest, RpcReplyPort<v1::AuthorizeResponse>),
+    RecordOutcome(v1::RecordOutcomeRequest, RpcReplyPort<()>),
+    RecordAudit(v1::RecordAuditRequest, RpcReplyPort<()>),
+}
+
+pub struct Authorizer;
+
+impl Actor for Authorizer {
+    type Msg = AuthorizerMessage;
+    type State = Arc<Store>;
+    type Arguments = Store;
+
+    async fn pre_start(&self, _me: ActorRef<Self::Msg>, store: Store) -> Result<Self::State, ActorProcessingErr> {
+        Ok(Arc::new(store))
+    }
+
+    async fn handle(&self, _me: ActorRef<Self::Msg>, msg: Self::Msg, store: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        let store = store.clone();
+        tokio::spawn(async move {
+            match msg {
+                AuthorizerMessage::Authorize(req, reply) => {
+                    let _ = reply.send(authorize(&store, req).await);
+                }
+                AuthorizerMessage::RecordOutcome(req, reply) => {
+                    if let Err(e) = store.audit_outcome(req.audit_id, &req.result, req.latency_us as i64).await {
+                        warn!(error = %e, audit_id = req.audit_id, "audit outcome not recorded");
+                    }
+                    let _ = reply.send(());
+                }
+                AuthorizerMessage::RecordAudit(req, reply) => {
+                    let caller = req.caller.unwrap_or_default();
+                    let row = row(&caller, mode_name(req.mode), &req.target, &req.op_name, "", &req.decision, &req.reason);
+                    if let Err(e) = store.audit_insert(row).await {
+                        warn!(error = %e, "audit record not written");
+                    }
+                    let _ = reply.send(());
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+pub fn required_role(verb: v1::VerbClass) -> Role {
+    match verb {
+        v1::VerbClass::Read => Role::Viewer,
+        v1::VerbClass::Operate => Role::Operator,
+        v1::VerbClass::Admin | v1::VerbClass::Unspecified => Role::Admin,
+    }
+}
+
+fn mode_name(mode: i32) -> &'static str {
+    match v1::AccessMode::try_from(mode) {
+        Ok(v1::AccessMode::DeveloperMode) => "developer",
+        Ok(v1::AccessMode::AdminMode) => "admin",
+        _ => "-",
+    }
+}
+
+fn verb_name(verb: v1::VerbClass) -> &'static str {
+    match verb {
+        v1::VerbClass::Read => "read",
+        v1::VerbClass::Operate => "operate",
+        v1::VerbClass::Admin => "admin",
+        v1::VerbClass::Unspecified => "-",
+    }
+}
+
+fn row(caller: &v1::Caller, mode: &str, target: &str, op: &str, verb: &str, decision: &str, reason: &str) -> audit::ActiveModel {
+    use sea_orm_set::Set;
+    audit::ActiveModel {
+        id: Default::default(),
+        at: Set(chrono_now()),
+        principal_id: Set(caller.principal_id.clone()),
+        principal_name: Set(caller.principal_name.clone()),
+        org_id: Set(caller.org_id.clone()),
+        mode: Set(mode.into()),
+        target: Set(target.into()),
+        op: Set(op.into()),
+        verb: Set(verb.into()),
+        decision: Set(decision.into()),
+        reason: Set(reason.into()),
+        result: Set(None),
+        latency_us: Set(None),
+    }
+}
+
+mod sea_orm_set {
+    pub use cloudops_store::SetValue as Set;
+}
+
+fn chrono_now() -> cloudops_store::DateTimeUtc {
+    cloudops_store::now()
+}
+
+/// The decision, and its audit record.
+pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::AuthorizeResponse {
+    let caller = req.caller.unwrap_or_default();
+    let target = req.target.unwrap_or_default();
+    let verb = v1::VerbClass::try_from(req.verb).unwrap_or(v1::VerbClass::Unspecified);
+    let need = required_role(verb);
+    let decision: Result<(), String> = async {
+        let grants = store.grants_of(&caller.principal_id).await.map_err(|e| e.to_string())?;
+        let best = grants
+            .iter()
+            .filter(|g| {
+                (g.scope_kind == "org" && g.scope_id == target.org_id)
+                    || (g.scope_kind == "connection" && !target.connection_id.is_empty() && g.scope_id == target.connection_id)
+            })
+            .filter_map(|g| Role::parse(&g.role))
+            .max();
+        match best {
+            Some(r) if r >= need => Ok(()),
+            Some(r) => Err(format!("{} needs the {} role; {} has {}", req.op_name, need.as_str(), caller.principal_name, r.as_str())),
+            None => Err(format!("{} has no access to {}", caller.principal_name, describe(&target))),
+        }
+    }
+    .await;
+    let (allowed, reason) = match decision {
+        Ok(()) => (true, String::new()),
+        Err(r) => (false, r),
+    };
+    let audit = row(
+        &caller,
+        mode_name(target.mode),
+        &describe(&target),
+        &req.op_name,
+        verb_name(verb),
+        if allowed { "allowed" } else { "denied" },
+        &reason,
+    );
+    let audit_id = match store.audit_insert(audit).await {
+        Ok(id) => id,
+        Err(e) => {
+            // No audit, no access.
+            warn!(error = %e, "audit record not written; denying");
+            return v1::AuthorizeResponse { allowed: false, reason: "audit log unavailable".into(), audit_id: 0 };
+        }
+    };
+    v1::AuthorizeResponse { allowed, reason, audit_id }
+}
+
+fn describe(t: &v1::ResolvedTarget) -> String {
+    if !t.resource.is_empty() {
+        t.resource.clone()
+    } else if !t.connection_name.is_empty() {
+        format!("connection/{} ns/{}", t.connection_name, t.namespace)
+    } else {
+        format!("org/{}", t.org_id)
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthorizerHandle {
+    pub timeout: Duration,
+}
+
+impl Default for AuthorizerHandle {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(10) }
+    }
+}
+
+fn actor() -> Result<ActorRef<AuthorizerMessage>, BusError> {
+    Ok(ractor::registry::where_is(NAME).ok_or_else(|| BusError::ActorUnavailable(NAME.into()))?.into())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::ActorUnavailable(format!("{NAME}: {e}"))
+}
+
+#[async_trait]
+impl AuthorizerApi for AuthorizerHandle {
+    async fn authorize(&self, req: v1::AuthorizeRequest) -> Result<v1::AuthorizeResponse, BusError> {
+        ractor::call_t!(actor()?, AuthorizerMessage::Authorize, self.timeout.as_millis() as u64, req).map_err(unavailable)
+    }
+    async fn record_outcome(&self, req: v1::RecordOutcomeRequest) -> Result<(), BusError> {
+        ractor::call_t!(actor()?, AuthorizerMessage::RecordOutcome, self.timeout.as_millis() as u64, req).map_err(unavailable)
+    }
+    async fn record_audit(&self, req: v1::RecordAuditRequest) -> Result<(), BusError> {
+        ractor::call_t!(actor()?, AuthorizerMessage::RecordAudit, self.timeout.as_millis() as u64, req).map_err(unavailable)
+    }
+}

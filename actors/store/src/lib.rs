@@ -465,3 +465,9 @@ mod tests {
         assert!(validate_name("runner", "Bad.Name").is_err());
     }
 }
+
+pub use sea_orm::Set as SetValue;
+pub type DateTimeUtc = chrono::DateTime<Utc>;
+pub fn now() -> DateTimeUtc {
+    Utc::now()
+}

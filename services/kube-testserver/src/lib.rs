@@ -1,1 +1,312 @@
+//! A Kubernetes API test server that stock kubectl accepts.
+//!
+//! No real kube-apiserver can run on the machines this project is built on, so the project owns
+//! this one. kubectl is the judge of its fidelity: discovery (legacy `/api`, `/apis`), reads of
+//! any known kind with label and field selectors, `Table` output with the apiserver's columns,
+//! `Status` errors, uid / resourceVersion / creationTimestamp / ownerReferences on every object.
+//! It is also the sandbox cluster of `cloudops serve --with-local-runner`.
 
+mod resources;
+mod sandbox;
+mod selector;
+mod table;
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::State,
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+pub use resources::{RESOURCES, ResourceDef};
+pub use selector::{FieldSelector, LabelSelector};
+pub use table::human_duration;
+
+pub const SERVER_VERSION: &str = "v1.32.4";
+
+#[derive(Default)]
+struct Objects {
+    /// resource key ("apps/v1/deployments") → (namespace, name) → object
+    by_resource: BTreeMap<String, BTreeMap<(String, String), Value>>,
+    resource_version: u64,
+}
+
+/// The cluster state. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Cluster {
+    inner: Arc<RwLock<Objects>>,
+}
+
+impl Cluster {
+    /// Creates or replaces an object, filling in uid, resourceVersion and creationTimestamp
+    /// when missing. Returns the stored object.
+    pub fn upsert(&self, mut obj: Value) -> Result<Value, String> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+        let def = resources::by_kind(&api_version, &kind).ok_or_else(|| format!("unknown kind {api_version}/{kind}"))?;
+        let name = obj["metadata"]["name"].as_str().ok_or("metadata.name is required")?.to_string();
+        let ns = if def.namespaced { obj["metadata"]["namespace"].as_str().unwrap_or("default").to_string() } else { String::new() };
+        let mut g = self.inner.write().expect("cluster lock");
+        g.resource_version += 1;
+        let rv = g.resource_version;
+        let md = obj["metadata"].as_object_mut().ok_or("metadata must be an object")?;
+        if def.namespaced {
+            md.insert("namespace".into(), json!(ns));
+        }
+        md.entry("uid").or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
+        md.entry("creationTimestamp").or_insert_with(|| json!(Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+        md.insert("resourceVersion".into(), json!(rv.to_string()));
+        g.by_resource.entry(def.key()).or_default().insert((ns, name), obj.clone());
+        Ok(obj)
+    }
+
+    pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
+        let g = self.inner.read().expect("cluster lock");
+        g.by_resource.get(&def.key())?.get(&(ns.to_string(), name.to_string())).cloned()
+    }
+
+    /// Objects of a kind in `ns` (all namespaces when None), sorted by namespace and name.
+    pub fn list(&self, def: &ResourceDef, ns: Option<&str>) -> (Vec<Value>, u64) {
+        let g = self.inner.read().expect("cluster lock");
+        let items = g
+            .by_resource
+            .get(&def.key())
+            .map(|m| m.iter().filter(|((n, _), _)| ns.is_none_or(|want| n == want)).map(|(_, v)| v.clone()).collect())
+            .unwrap_or_default();
+        (items, g.resource_version)
+    }
+
+    /// Fills the cluster with the sandbox's clearly labelled demo workloads.
+    pub fn seed_sandbox(&self) {
+        sandbox::seed(self);
+    }
+}
+
+pub struct KubeTestServer {
+    pub addr: SocketAddr,
+    pub cluster: Cluster,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl KubeTestServer {
+    /// Serves `cluster` on `bind` (use port 0 for a free one).
+    pub async fn start(bind: SocketAddr, cluster: Cluster) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let app = Router::new().fallback(handle).with_state(cluster.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Self { addr, cluster, stop: Some(tx), task: Some(task) })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig with one context named `context` pointing at this server.
+    pub fn kubeconfig(&self, context: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {context}\n  cluster:\n    server: {url}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: {context}\n    namespace: default\ncurrent-context: {context}\nusers:\n- name: {context}\n  user:\n    token: sandbox\n",
+            url = self.url()
+        )
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for KubeTestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(v.to_string()))
+        .expect("valid response")
+}
+
+fn status_error(code: StatusCode, reason: &str, message: String, details: Option<Value>) -> Response {
+    let mut v = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": message, "reason": reason, "code": code.as_u16(),
+    });
+    if let Some(d) = details {
+        v["details"] = d;
+    }
+    json_response(code, &v)
+}
+
+fn query_map(uri: &Uri) -> BTreeMap<String, String> {
+    uri.query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    Some((pct_decode(k)?, pct_decode(v)?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pct_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let h = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Which Table flavour, if any, the client asked for in Accept.
+fn wants_table(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|a| a.split(',').next().is_some_and(|first| first.contains("as=Table")))
+}
+
+async fn handle(State(cluster): State<Cluster>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path().trim_matches('/');
+    let segs: Vec<&str> = if path.is_empty() { vec![] } else { path.split('/').collect() };
+    let q = query_map(&uri);
+    if method != Method::GET {
+        return status_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({method} {path})"), None);
+    }
+    match segs.as_slice() {
+        ["version"] => json_response(StatusCode::OK, &json!({
+            "major": "1", "minor": "32", "gitVersion": SERVER_VERSION, "gitCommit": "cloudops-kube-testserver",
+            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64",
+        })),
+        ["healthz"] | ["readyz"] | ["livez"] => (StatusCode::OK, "ok").into_response(),
+        ["api"] => json_response(StatusCode::OK, &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
+        ["apis"] => json_response(StatusCode::OK, &resources::group_list()),
+        ["api", v] => discovery("", v),
+        ["apis", g, v] => discovery(g, v),
+        ["api", v, rest @ ..] => resource_request(&cluster, "", v, rest, &q, &headers),
+        ["apis", g, v, rest @ ..] => resource_request(&cluster, g, v, rest, &q, &headers),
+        _ => status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None),
+    }
+}
+
+fn discovery(group: &str, version: &str) -> Response {
+    match resources::resource_list(group, version) {
+        Some(v) => json_response(StatusCode::OK, &v),
+        None => status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None),
+    }
+}
+
+fn resource_request(cluster: &Cluster, group: &str, version: &str, rest: &[&str], q: &BTreeMap<String, String>, headers: &HeaderMap) -> Response {
+    // [plural] | [plural, name] | [namespaces, ns, plural] | [namespaces, ns, plural, name]
+    let (ns, plural, name) = match rest {
+        [plural] => (None, *plural, None),
+        ["namespaces", ns, plural] => (Some(*ns), *plural, None),
+        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
+        [plural, name] => (None, *plural, Some(*name)),
+        _ => return status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None),
+    };
+    let Some(def) = resources::find(group, version, plural) else {
+        return status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None);
+    };
+    if def.namespaced && name.is_some() && ns.is_none() {
+        return status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None);
+    }
+    let now = Utc::now();
+    let table = wants_table(headers);
+    let include = q.get("includeObject").map(String::as_str).unwrap_or("Metadata");
+    if let Some(name) = name {
+        let Some(obj) = cluster.get(def, ns.unwrap_or(""), name) else {
+            let gr = if def.group.is_empty() { def.plural.to_string() } else { format!("{}.{}", def.plural, def.group) };
+            return status_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("{gr} \"{name}\" not found"),
+                Some(json!({"name": name, "group": def.group, "kind": def.plural})),
+            );
+        };
+        if table {
+            let rv = obj["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+            return json_response(StatusCode::OK, &table::table(def, &[&obj], rv, include, now));
+        }
+        return json_response(StatusCode::OK, &obj);
+    }
+    let labels = match LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or("")) {
+        Ok(s) => s,
+        Err(e) => return status_error(StatusCode::BAD_REQUEST, "BadRequest", e, None),
+    };
+    let fields = match FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or("")) {
+        Ok(s) => s,
+        Err(e) => return status_error(StatusCode::BAD_REQUEST, "BadRequest", e, None),
+    };
+    let (items, rv) = cluster.list(def, if def.namespaced { ns } else { None });
+    let items: Vec<Value> = items
+        .into_iter()
+        .filter(|o| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
+        .collect();
+    if table {
+        let refs: Vec<&Value> = items.iter().collect();
+        return json_response(StatusCode::OK, &table::table(def, &refs, rv, include, now));
+    }
+    // Items of a list carry no kind/apiVersion, as from a real apiserver.
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|mut o| {
+            if let Some(m) = o.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            o
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({
+        "kind": format!("{}List", def.kind),
+        "apiVersion": def.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
+    }))
+}
