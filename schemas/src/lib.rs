@@ -6,7 +6,10 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/cloudops.v1.rs"));
 }
 
+mod credentials;
 mod ids;
+pub mod local_store;
+pub use credentials::{CREDENTIALS_VERSION, RunnerCredentials, TunnelCredentials};
 pub use ids::{IdError, OrgId, RunnerId};
 
 use prost::Message;

@@ -25,7 +25,14 @@ pub struct ConnectSpec {
 pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
     let mut opts = ConnectOptions::new()
         .name(spec.name.clone())
-        .connection_timeout(std::time::Duration::from_secs(5));
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Connected => tracing::debug!("nats connected"),
+                async_nats::Event::Disconnected => tracing::debug!("nats disconnected"),
+                other => tracing::debug!(event = %other, "nats event"),
+            }
+        });
     if let Some((u, p)) = &spec.user {
         opts = opts.user_and_password(u.clone(), p.clone());
     }

@@ -263,6 +263,9 @@ fn spawn_child(bin: &Path, config: &Path, stderr_log: &Path) -> std::io::Result<
         .stdout(Stdio::null())
         .stderr(Stdio::from(stderr))
         .kill_on_drop(true)
+        // Its own process group: a Ctrl-C at the terminal reaches our process, which then stops
+        // the server in order, instead of both dying at once.
+        .process_group(0)
         .spawn()
 }
 

@@ -1,1 +1,516 @@
+//! `planton`: the CLI. It speaks HTTP to the gateway (JSON), prints like kubectl (tables to
+//! stdout, progress and errors to stderr, non-zero exit on failure), and starts the runner
+//! binary for `planton runner start`.
 
+mod config;
+pub mod printers;
+
+use std::{io::Write, path::PathBuf, time::Duration};
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+pub use config::CliConfig;
+
+#[derive(Parser, Debug)]
+#[command(name = "planton", version, about = "Cloud Ops: inspect, debug and manage what runs in Kubernetes, AWS, GCP and Azure")]
+pub struct Cli {
+    /// Organisation [default: the config's current org]
+    #[arg(long, global = true, env = "PLANTON_ORG")]
+    pub org: Option<String>,
+    /// Environment [default: the config's current env]
+    #[arg(long, global = true, env = "PLANTON_ENV")]
+    pub env: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Save the endpoint and API key to $PLANTON_HOME/config.yaml.
+    Login {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, env = "PLANTON_API_KEY", hide_env_values = true)]
+        api_key: String,
+    },
+    /// Runners: the agents that execute ops inside your infrastructure.
+    Runner {
+        #[command(subcommand)]
+        command: RunnerCommand,
+    },
+    /// Provider connections.
+    Connection {
+        #[command(subcommand)]
+        command: ConnectionCommand,
+    },
+    /// Kubernetes operations, mirroring kubectl.
+    Kubectl {
+        #[command(subcommand)]
+        command: KubectlCommand,
+    },
+    /// Print shell completions.
+    Completion { shell: clap_complete::Shell },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum CredFormat {
+    Json,
+    K8sSecret,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunnerCommand {
+    /// Register the runner (if new) and mint its credentials: mTLS certificate, API key, context.
+    GenerateCredentials {
+        name: String,
+        /// Write credentials.json into this directory instead of printing it.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "json")]
+        output_format: CredFormat,
+    },
+    /// Start a runner locally (runs the planton-runner binary).
+    Start {
+        /// A runner from the local credential store.
+        name: Option<String>,
+        #[arg(long, env = "PLANTON_RUNNER_CREDENTIALS_FILE")]
+        credentials_file: Option<PathBuf>,
+    },
+    /// List runners.
+    List {
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: ListFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConnectionCommand {
+    /// Register a connection (admin).
+    Create {
+        name: String,
+        #[arg(long)]
+        provider: String,
+        /// The runner that serves this connection.
+        #[arg(long)]
+        runner: Option<String>,
+        /// Kubernetes: the kubeconfig context on the runner.
+        #[arg(long)]
+        context: Option<String>,
+    },
+    /// List connections.
+    List {
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: ListFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KubectlCommand {
+    /// Display one or many resources.
+    Get {
+        /// Resource type (pods, pod, po, deployments, deploy.apps, …)
+        kind: String,
+        name: Option<String>,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+        #[arg(long)]
+        field_selector: Option<String>,
+        /// wide, yaml, json or name
+        #[arg(short, long)]
+        output: Option<String>,
+        /// Admin mode: the provider connection.
+        #[arg(long)]
+        connection: Option<String>,
+        /// Developer mode: org/env/Kind/name of a cloud resource.
+        #[arg(short = 'r', long)]
+        resource: Option<String>,
+    },
+}
+
+/// Where the CLI writes, and where its home is (tests capture both).
+pub struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub home: PathBuf,
+}
+
+#[derive(Debug)]
+pub enum CliError {
+    /// Shown as `error: …`.
+    Message(String),
+    /// From the gateway: code, message, upstream status/reason.
+    Api { code: String, message: String, upstream_reason: Option<String> },
+}
+
+impl From<String> for CliError {
+    fn from(s: String) -> Self {
+        Self::Message(s)
+    }
+}
+
+type Result<T, E = CliError> = std::result::Result<T, E>;
+
+struct Client {
+    http: reqwest::Client,
+    endpoint: String,
+    api_key: String,
+}
+
+impl Client {
+    fn from_config(cfg: &CliConfig) -> Result<Self> {
+        let endpoint = std::env::var("PLANTON_ENDPOINT").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| cfg.endpoint.clone());
+        let api_key = std::env::var("PLANTON_API_KEY").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| cfg.api_key.clone());
+        if endpoint.is_empty() || api_key.is_empty() {
+            return Err("not logged in: run `planton login --endpoint URL --api-key KEY` (or start `cloudops serve`, which writes the config)".to_string().into());
+        }
+        Ok(Self { http: http_client()?, endpoint: endpoint.trim_end_matches('/').to_string(), api_key })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+        let resp = req.bearer_auth(&self.api_key).send().await.map_err(|e| {
+            CliError::Message(format!("cannot reach the control plane at {}: {}", self.endpoint, root_cause(&e)))
+        })?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| CliError::Message(format!("reading the response: {e}")))?;
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|_| CliError::Message(format!("the control plane answered {status} with a body that is not JSON")))?;
+        if status.is_success() {
+            return Ok(v);
+        }
+        let e = &v["error"];
+        Err(CliError::Api {
+            code: e["code"].as_str().unwrap_or("UNKNOWN").to_string(),
+            message: e["message"].as_str().unwrap_or("unknown error").to_string(),
+            upstream_reason: e["upstream_reason"].as_str().filter(|s| !s.is_empty()).map(String::from),
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.endpoint))).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(self.http.post(format!("{}{path}", self.endpoint)).json(body)).await
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn http_client() -> Result<reqwest::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| CliError::Message(format!("http client: {e}")))
+}
+
+struct Ctx<'a, 'b> {
+    io: &'a mut Io<'b>,
+    cfg: CliConfig,
+    org: Option<String>,
+    env: Option<String>,
+}
+
+impl Ctx<'_, '_> {
+    fn org(&self) -> Result<String> {
+        self.org
+            .clone()
+            .or_else(|| (!self.cfg.org.is_empty()).then(|| self.cfg.org.clone()))
+            .ok_or_else(|| CliError::Message("no org: pass --org or set one in the config (`planton login`)".into()))
+    }
+    fn client(&self) -> Result<Client> {
+        Client::from_config(&self.cfg)
+    }
+    fn out(&mut self, s: &str) {
+        let _ = self.io.out.write_all(s.as_bytes());
+    }
+    fn note(&mut self, s: &str) {
+        let _ = writeln!(self.io.err, "{s}");
+    }
+}
+
+/// Runs the CLI; returns the process exit code.
+pub async fn run<I, T>(args: I, io: &mut Io<'_>) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() { io.err.write_all(text.as_bytes()) } else { io.out.write_all(text.as_bytes()) };
+            return code;
+        }
+    };
+    let cfg = match CliConfig::load(&io.home) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(io.err, "error: {e}");
+            return 1;
+        }
+    };
+    let mut ctx = Ctx { io, cfg, org: cli.org.clone(), env: cli.env.clone() };
+    match dispatch(cli.command, &mut ctx).await {
+        Ok(()) => 0,
+        Err(CliError::Message(m)) => {
+            ctx.note(&format!("error: {m}"));
+            1
+        }
+        Err(CliError::Api { code, message, upstream_reason }) => {
+            match upstream_reason {
+                Some(reason) => ctx.note(&format!("Error from server ({reason}): {message}")),
+                None => ctx.note(&format!("error: {message}")),
+            }
+            if code == "UNAUTHENTICATED" {
+                ctx.note("hint: check the API key in $PLANTON_HOME/config.yaml, or run `planton login`");
+            }
+            1
+        }
+    }
+}
+
+async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
+    match cmd {
+        Command::Login { endpoint, api_key } => login(ctx, endpoint, api_key).await,
+        Command::Runner { command } => runner(ctx, command).await,
+        Command::Connection { command } => connection(ctx, command).await,
+        Command::Kubectl { command: KubectlCommand::Get { kind, name, namespace, all_namespaces, selector, field_selector, output, connection, resource } } => {
+            let body = json!({
+                "org": ctx.org.clone().unwrap_or_default(),
+                "env": ctx.env.clone().or_else(|| (!ctx.cfg.env.is_empty()).then(|| ctx.cfg.env.clone())).unwrap_or_default(),
+                "connection": connection.unwrap_or_default(),
+                "resource": resource.unwrap_or_default(),
+                "namespace": namespace.clone().unwrap_or_default(),
+                "kind": kind,
+                "name": name.clone().unwrap_or_default(),
+                "label_selector": selector.unwrap_or_default(),
+                "field_selector": field_selector.unwrap_or_default(),
+                "all_namespaces": all_namespaces,
+            });
+            kubectl_get(ctx, body, name.is_some(), namespace, all_namespaces, output).await
+        }
+        Command::Completion { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "planton", &mut buf);
+            ctx.out(&String::from_utf8_lossy(&buf));
+            Ok(())
+        }
+    }
+}
+
+async fn login(ctx: &mut Ctx<'_, '_>, endpoint: String, api_key: String) -> Result<()> {
+    let mut cfg = CliConfig { endpoint: endpoint.trim_end_matches('/').into(), api_key, ..ctx.cfg.clone() };
+    let who = Client::from_config(&cfg)?.get("/v1/whoami").await?;
+    if cfg.org.is_empty() || ctx.org.is_some() {
+        cfg.org = ctx.org.clone().unwrap_or_else(|| who["org"]["name"].as_str().unwrap_or_default().to_string());
+    }
+    cfg.save(&ctx.io.home)?;
+    let msg = format!("logged in to {} as {} (org {})", cfg.endpoint, who["principal"]["name"].as_str().unwrap_or("?"), cfg.org);
+    ctx.note(&msg);
+    Ok(())
+}
+
+fn runner_binary() -> Result<PathBuf> {
+    let home_bin = cloudops_schemas::local_store::planton_home().join("bin").join("planton-runner");
+    let beside = std::env::current_exe().ok().map(|e| e.with_file_name("planton-runner"));
+    for c in [beside, Some(home_bin)].into_iter().flatten() {
+        if c.is_file() {
+            return Ok(c);
+        }
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let c = dir.join("planton-runner");
+        if c.is_file() {
+            return Ok(c);
+        }
+    }
+    Err("the runner binary (planton-runner) is not installed: build it with `cargo build --bin planton-runner`, or put it next to planton or in $PLANTON_HOME/bin".to_string().into())
+}
+
+fn write_private(path: &std::path::Path, data: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(data.as_bytes()).map_err(|e| CliError::Message(format!("{}: {e}", path.display())))
+}
+
+fn k8s_secret(name: &str, creds_json: &str) -> String {
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": format!("planton-runner-{name}-credentials"), "labels": {"app.kubernetes.io/name": "planton-runner", "cloudops.dev/runner": name}},
+        "type": "Opaque",
+        "stringData": {"credentials.json": creds_json},
+    });
+    serde_yaml_ng::to_string(&secret).expect("yaml")
+}
+
+async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
+    match cmd {
+        RunnerCommand::GenerateCredentials { name, output_dir, output_format } => {
+            let org = ctx.org()?;
+            let creds = ctx.client()?.post(&format!("/v1/orgs/{org}/runners/{name}/credentials"), &json!({})).await?;
+            let text = serde_json::to_string_pretty(&creds).expect("json") + "\n";
+            // Keep a copy in the local store, so that `planton runner start NAME --org ORG` works.
+            let org_name = creds["org"].as_str().unwrap_or(&org).to_string();
+            let stored = cloudops_schemas::local_store::runner_credentials_path(&ctx.io.home, &org_name, &name);
+            write_private(&stored, &text)?;
+            let rendered = match output_format {
+                CredFormat::Json => text,
+                CredFormat::K8sSecret => k8s_secret(&name, &text),
+            };
+            match output_dir {
+                Some(dir) => {
+                    let file = dir.join(if output_format == CredFormat::Json { "credentials.json" } else { "credentials-secret.yaml" });
+                    write_private(&file, &rendered)?;
+                    let msg = format!("wrote {} (runner {name}, org {org_name}; also saved to the local store at {})", file.display(), stored.display());
+                    ctx.note(&msg);
+                }
+                None => ctx.out(&rendered),
+            }
+            Ok(())
+        }
+        RunnerCommand::Start { name, credentials_file } => {
+            let bin = runner_binary()?;
+            let mut cmd = std::process::Command::new(&bin);
+            cmd.arg("start");
+            if let Some(n) = name {
+                cmd.arg(n);
+            }
+            if let Some(o) = &ctx.org {
+                cmd.arg("--org").arg(o);
+            }
+            if let Some(f) = credentials_file {
+                cmd.arg("--credentials-file").arg(f);
+            }
+            cmd.env("PLANTON_HOME", &ctx.io.home);
+            use std::os::unix::process::CommandExt;
+            let err = cmd.exec();
+            Err(format!("starting {}: {err}", bin.display()).into())
+        }
+        RunnerCommand::List { output } => {
+            let org = ctx.org()?;
+            let v = ctx.client()?.get(&format!("/v1/orgs/{org}/runners")).await?;
+            print_list(ctx, &v, output, &["NAME", "CONNECTED", "GENERATION", "VERSION", "LAST SEEN"], |r| {
+                vec![
+                    s(&r["name"]),
+                    if r["revoked"].as_bool() == Some(true) { "revoked".into() } else if r["connected"].as_bool() == Some(true) { "yes".into() } else { "no".into() },
+                    s(&r["generation"]),
+                    s(&r["version"]),
+                    s(&r["last_seen_at"]),
+                ]
+            });
+            Ok(())
+        }
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "<none>".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn print_list(ctx: &mut Ctx<'_, '_>, v: &Value, format: ListFormat, header: &[&str], row: impl Fn(&Value) -> Vec<String>) {
+    match format {
+        ListFormat::Json => ctx.out(&printers::json(v)),
+        ListFormat::Yaml => ctx.out(&printers::yaml(v)),
+        ListFormat::Table => {
+            let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+            rows.extend(v["items"].as_array().into_iter().flatten().map(&row));
+            ctx.out(&printers::tabwrite(&rows));
+        }
+    }
+}
+
+async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result<()> {
+    let org = ctx.org()?;
+    match cmd {
+        ConnectionCommand::Create { name, provider, runner, context } => {
+            let c = ctx
+                .client()?
+                .post(&format!("/v1/orgs/{org}/connections"), &json!({"name": name, "provider": provider, "runner": runner, "context": context}))
+                .await?;
+            let msg = format!("connection/{} created", c["name"].as_str().unwrap_or(&name));
+            ctx.out(&format!("{msg}\n"));
+            Ok(())
+        }
+        ConnectionCommand::List { output } => {
+            let v = ctx.client()?.get(&format!("/v1/orgs/{org}/connections")).await?;
+            print_list(ctx, &v, output, &["NAME", "PROVIDER", "RUNNER", "CONTEXT"], |c| vec![s(&c["name"]), s(&c["provider"]), s(&c["runner"]), s(&c["context"])]);
+            Ok(())
+        }
+    }
+}
+
+async fn kubectl_get(ctx: &mut Ctx<'_, '_>, mut body: Value, single: bool, namespace: Option<String>, all_ns: bool, output: Option<String>) -> Result<()> {
+    let output = output.unwrap_or_default();
+    let table = matches!(output.as_str(), "" | "wide");
+    if !table && !matches!(output.as_str(), "yaml" | "json" | "name") {
+        return Err(format!("unable to match a printer suitable for the output format {output:?}, allowed formats are: json, name, wide, yaml").into());
+    }
+    body["output"] = json!(if table { "table" } else { "objects" });
+    let resp = ctx.client()?.post("/v1/ops/kubernetes/get", &body).await?;
+    let res = &resp["resource"];
+    let result = &resp["result"];
+    let kind = res["kind"].as_str().unwrap_or("");
+    let api_version = res["apiVersion"].as_str().unwrap_or("v1");
+    let plural = res["plural"].as_str().unwrap_or("resources");
+    let empty = if single { false } else if table { result["rows"].as_array().is_none_or(Vec::is_empty) } else { result["items"].as_array().is_none_or(Vec::is_empty) };
+    if empty && output != "yaml" && output != "json" {
+        let ns = namespace.unwrap_or_else(|| "default".into());
+        let msg = if all_ns || res["namespaced"].as_bool() == Some(false) { "No resources found".to_string() } else { format!("No resources found in {ns} namespace.") };
+        ctx.note(&msg);
+        return Ok(());
+    }
+    match output.as_str() {
+        "" | "wide" => {
+            let text = printers::table(result, output == "wide", all_ns && res["namespaced"].as_bool() != Some(false));
+            ctx.out(&text);
+        }
+        "name" => {
+            let group = api_version.split_once('/').map(|(g, _)| format!(".{g}")).unwrap_or_default();
+            let singular = kind.to_ascii_lowercase();
+            let names: Vec<String> = if single {
+                vec![s(&result["metadata"]["name"])]
+            } else {
+                result["items"].as_array().into_iter().flatten().map(|i| s(&i["metadata"]["name"])).collect()
+            };
+            let _ = plural;
+            for n in names {
+                ctx.out(&format!("{singular}{group}/{n}\n"));
+            }
+        }
+        fmt => {
+            let v = if single { result.clone() } else { printers::as_kubectl_list(result, api_version, kind) };
+            let text = if fmt == "yaml" { printers::yaml(&v) } else { printers::json(&v) };
+            ctx.out(&text);
+        }
+    }
+    Ok(())
+}

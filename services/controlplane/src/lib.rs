@@ -1,1 +1,224 @@
+//! `cloudops serve`: the control plane in one process — store, CA, hub, auth callout, the
+//! resolver / authorizer / router / gateway actors (also served on NATS queue groups so that
+//! more replicas can join), and optionally a local runner.
 
+pub mod config;
+mod hub;
+mod local;
+pub mod pki;
+mod supervisor;
+
+use std::{
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use cloudops_bus::{
+    NatsClient, callout,
+    connect::{ConnectSpec, connect},
+    runner_link, services,
+};
+use cloudops_gateway::{Deps, GatewayConfig, Roles};
+use cloudops_store::Store;
+use futures::StreamExt;
+use ractor::{Actor, ActorRef};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub use config::{ServeArgs, ServeConfig};
+pub use hub::Hub;
+pub use pki::Pki;
+
+pub struct ControlPlane {
+    pub gateway_url: String,
+    pub leaf_url: String,
+    pub org: cloudops_store::org::Model,
+    /// The bootstrap admin key, when this start created it.
+    pub bootstrap_key: Option<String>,
+    pub store: Store,
+    pub pki: Arc<Pki>,
+    pub hub: Option<Hub>,
+    pub nats: NatsClient,
+    pub restarts: Arc<AtomicU64>,
+    pub local: Option<local::LocalRunner>,
+    root: ActorRef<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// The auth callout's view of the runner registry.
+struct StoreDirectory(Store);
+
+#[async_trait]
+impl callout::RunnerDirectory for StoreDirectory {
+    async fn admit(&self, id: &callout::RunnerIdentity) -> Result<(), String> {
+        match self.0.admit_runner(id.runner_id.as_str(), id.generation).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(reason)) => Err(reason),
+            Err(e) => Err(format!("registry unavailable: {e}")),
+        }
+    }
+}
+
+fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+impl ControlPlane {
+    pub async fn start(cfg: ServeConfig) -> Result<Self, String> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("data dir {}: {e}", cfg.data_dir.display()))?;
+        let db_url = cfg.database_url.clone().unwrap_or_else(|| sqlite_url(&cfg.data_dir.join("cloudops.db")));
+        let store = Store::open(&db_url).await.map_err(|e| format!("database {}: {e}", redact(&db_url)))?;
+        let boot = store.bootstrap(&cfg.org).await.map_err(|e| e.to_string())?;
+        let org = match &boot {
+            Some(b) => b.org.clone(),
+            None => store.org_by_name(&cfg.org).await.map_err(|e| e.to_string())?,
+        };
+        let pki = Arc::new(Pki::load_or_create(&cfg.data_dir.join("pki"))?);
+
+        let mut tasks = Vec::new();
+        let (hub, nats, leaf_url) = match &cfg.nats_url {
+            Some(url) => {
+                let nc = connect(&ConnectSpec { url: url.clone(), name: "cloudops-control-plane".into(), ..Default::default() })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                (None, nc, cfg.leaf_url.clone().expect("checked in config"))
+            }
+            None => {
+                let hub = Hub::start(&cfg.data_dir.join("hub"), &pki, cfg.leaf_listen, &cfg.public_host).await?;
+                let callout_nc = hub.connect_callout().await?;
+                tasks.push(
+                    callout::serve(callout_nc, hub.callout_issuer.clone(), Duration::from_secs(3600), Arc::new(StoreDirectory(store.clone())))
+                        .await
+                        .map_err(|e| e.to_string())?,
+                );
+                let nc = hub.connect_control_plane().await?;
+                let leaf = format!("tls://{}:{}", cfg.public_host, hub.leaf_port);
+                (Some(hub), nc, leaf)
+            }
+        };
+
+        let listener = std::net::TcpListener::bind(cfg.listen).map_err(|e| format!("gateway cannot listen on {}: {e}", cfg.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let gateway_url = cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let roles = Roles {
+            resolver: Arc::new(cloudops_resolver::ResolverHandle::default()),
+            authorizer: Arc::new(cloudops_authorizer::AuthorizerHandle::default()),
+            router: Arc::new(cloudops_router::RouterHandle),
+        };
+        let deps = Deps {
+            store: store.clone(),
+            roles: roles.clone(),
+            issuer: pki.clone(),
+            config: GatewayConfig { public_endpoint: gateway_url.clone(), leaf_url: leaf_url.clone(), op_timeout: cfg.op_timeout },
+        };
+        let restarts = Arc::new(AtomicU64::new(0));
+        let args = supervisor::RootArgs { store: store.clone(), nats: nats.clone(), deps, listener: Arc::new(listener), restarts: restarts.clone() };
+        let (root, _) = Actor::spawn(Some("cloudops".into()), supervisor::Root, args).await.map_err(|e| format!("actors: {e}"))?;
+
+        // The same roles on NATS queue groups, so that replicas elsewhere can share the work.
+        tasks.push(services::serve_resolver(nats.clone(), roles.resolver.clone()).await.map_err(|e| e.to_string())?);
+        tasks.extend(services::serve_authorizer(nats.clone(), roles.authorizer.clone()).await.map_err(|e| e.to_string())?);
+        tasks.push(services::serve_router(nats.clone(), roles.router.clone()).await.map_err(|e| e.to_string())?);
+
+        // Runner presence.
+        let hb = runner_link::heartbeats(&nats).await.map_err(|e| e.to_string())?;
+        let hb_store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            futures::pin_mut!(hb);
+            while let Some((id, beat)) = hb.next().await {
+                if let Err(e) = hb_store.touch_runner(id.as_str(), &beat.version).await {
+                    warn!(runner_id = %id, error = %e, "heartbeat not recorded");
+                }
+            }
+        }));
+
+        if let Some(b) = &boot
+            && cfg.write_cli_config
+        {
+            write_cli_config(&cfg.planton_home, &gateway_url, &b.api_key, &org.name)?;
+        }
+
+        let local = if cfg.with_local_runner {
+            Some(local::start(&store, &pki, &org, &cfg.data_dir, &cfg.planton_home, &gateway_url, &leaf_url).await?)
+        } else {
+            None
+        };
+
+        Ok(Self {
+            gateway_url,
+            leaf_url,
+            org,
+            bootstrap_key: boot.map(|b| b.api_key),
+            store,
+            pki,
+            hub,
+            nats,
+            restarts,
+            local,
+            root,
+            tasks,
+        })
+    }
+
+    pub fn local_kube_description(&self) -> Option<&str> {
+        self.local.as_ref().map(|l| l.kube_description.as_str())
+    }
+
+    /// Graceful stop: local runner, actors (the gateway drains), tasks, then the hub.
+    pub async fn shutdown(mut self) {
+        if let Some(l) = self.local.take() {
+            l.stop().await;
+        }
+        self.root.stop(None);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+        while self.root.get_status() != ractor::ActorStatus::Stopped && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let _ = self.nats.flush().await;
+        if let Some(hub) = self.hub.take() {
+            hub.server.stop().await;
+        }
+        info!("control plane stopped");
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url.split_once('@') {
+        Some((head, tail)) if head.contains("://") => format!("{}://…@{tail}", head.split("://").next().unwrap_or("")),
+        _ => url.to_string(),
+    }
+}
+
+/// Writes `$PLANTON_HOME/config.yaml` so that `planton` works at once (owner-only: it holds a key).
+pub fn write_cli_config(home: &std::path::Path, endpoint: &str, api_key: &str, org: &str) -> Result<(), String> {
+    std::fs::create_dir_all(home).map_err(|e| e.to_string())?;
+    let yaml = format!("# written by `cloudops serve` on first start\nendpoint: {endpoint}\napi_key: {api_key}\norg: {org}\n");
+    cloudops_bus::natsd::write_private(&cloudops_schemas::local_store::cli_config_path(home), yaml.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// `cloudops serve` until `shutdown` resolves.
+pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+    let cp = ControlPlane::start(cfg.clone()).await?;
+    println!("Cloud Ops control plane is up");
+    println!("  gateway:     {}", cp.gateway_url);
+    println!("  runner tunnel (leafnode, mTLS): {}", cp.leaf_url);
+    println!("  data:        {}", cfg.data_dir.display());
+    if let Some(key) = &cp.bootstrap_key {
+        println!("  bootstrap admin API key (shown once): {key}");
+        if cfg.write_cli_config {
+            println!("  CLI config:  {} (planton is ready to use)", cloudops_schemas::local_store::cli_config_path(&cfg.planton_home).display());
+        }
+    }
+    if let Some(d) = cp.local_kube_description() {
+        println!("  local runner `local` → {d}");
+        println!("  try:         planton kubectl get pods --connection local -n default");
+    }
+    shutdown.await;
+    println!("shutting down…");
+    cp.shutdown().await;
+    Ok(())
+}

@@ -1,1 +1,46 @@
-fn main() {}
+//! `cloudops`: the control plane binary. Wiring only; the work is in the library.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cloudops", version, about = "Cloud Ops control plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane: gateway, actors, store and a supervised NATS hub.
+    Serve(cloudops_controlplane::ServeArgs),
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let Command::Serve(args) = cli.command;
+    let cfg = match args.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let _telemetry = cloudops_telemetry::init("cloudops");
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(cloudops_controlplane::run(cfg, shutdown_signal())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,128 @@
+//! The gateway: the only crate that knows HTTP. It authenticates API keys, turns requests into
+//! ops (protobuf, from `schemas/`) and drives them through the roles; JSON for the CLI (and SSE
+//! for the console, later).
+//!
+//! The [`Gateway`] actor owns the HTTP server: it starts serving in `pre_start` and stops in
+//! `post_stop`. Handlers hand each op to the actor, which runs it on its own task.
 
+mod error;
+mod pipeline;
+mod routes;
+
+use std::{sync::Arc, time::Duration};
+
+use cloudops_schemas::{RunnerId, v1};
+use cloudops_store::Store;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tracing::info;
+
+pub use error::ApiError;
+pub use pipeline::{Roles, run_op};
+
+pub const NAME: &str = "gateway";
+
+/// A certificate for a runner, signed by the control plane's CA.
+pub struct IssuedCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub ca_pem: String,
+    pub fingerprint: String,
+}
+
+/// Signs runner certificates. The CA lives in the control plane; the gateway only asks.
+pub trait CertIssuer: Send + Sync + 'static {
+    fn issue_runner(&self, runner: &RunnerId, generation: u32) -> Result<IssuedCert, String>;
+}
+
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// The URL clients and runners use to reach this gateway.
+    pub public_endpoint: String,
+    /// The hub's leafnode URL handed to runners.
+    pub leaf_url: String,
+    /// Default deadline for an op at the runner.
+    pub op_timeout: Duration,
+}
+
+/// Everything the HTTP handlers need.
+#[derive(Clone)]
+pub struct Deps {
+    pub store: Store,
+    pub roles: Roles,
+    pub issuer: Arc<dyn CertIssuer>,
+    pub config: GatewayConfig,
+}
+
+pub struct OpCall {
+    pub caller: v1::Caller,
+    pub target: v1::Target,
+    pub op: v1::Op,
+}
+
+pub enum GatewayMessage {
+    RunOp(OpCall, RpcReplyPort<Result<v1::OpResult, v1::Error>>),
+}
+
+pub struct GatewayArgs {
+    pub deps: Deps,
+    /// Already bound, so that callers know the address before the actor starts (port 0 in
+    /// tests). A restart serves a clone of the same socket.
+    pub listener: std::net::TcpListener,
+}
+
+pub struct GatewayState {
+    deps: Deps,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+pub struct Gateway;
+
+impl Actor for Gateway {
+    type Msg = GatewayMessage;
+    type State = GatewayState;
+    type Arguments = GatewayArgs;
+
+    async fn pre_start(&self, me: ActorRef<Self::Msg>, args: GatewayArgs) -> Result<GatewayState, ActorProcessingErr> {
+        let listener = args.listener.try_clone()?;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let addr = listener.local_addr()?;
+        let app = routes::router(routes::AppState { deps: args.deps.clone(), gateway: me });
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        info!(%addr, "gateway listening");
+        Ok(GatewayState { deps: args.deps, stop: Some(tx), server: Some(server) })
+    }
+
+    async fn post_stop(&self, _me: ActorRef<Self::Msg>, state: &mut GatewayState) -> Result<(), ActorProcessingErr> {
+        if let Some(tx) = state.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = state.server.take() {
+            // In-flight requests get a few seconds to finish.
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, _me: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut GatewayState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            GatewayMessage::RunOp(call, reply) => {
+                let roles = state.deps.roles.clone();
+                let timeout_ms = state.deps.config.op_timeout.as_millis() as u32;
+                tokio::spawn(async move {
+                    let _ = reply.send(run_op(&roles, call.caller, call.target, call.op, timeout_ms).await);
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,1 +1,193 @@
+//! The runner: lives in the customer's infrastructure, holds the credentials, makes every cloud
+//! call. It starts its own leaf nats-server from its credentials, which dials the hub outbound
+//! over mTLS; the runner process talks only to that leaf, on loopback, and serves ops for its
+//! own runner id.
+//!
+//! This is the only crate that links cloud SDKs (each provider behind a cargo feature).
 
+pub mod credentials;
+#[cfg(feature = "kubernetes")]
+mod kube;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use cloudops_bus::{
+    NatsClient,
+    connect::{ConnectSpec, connect},
+    natsd::{self, LeafConfig, NatsServer},
+    runner_link,
+};
+use cloudops_schemas::{
+    RunnerCredentials, RunnerId,
+    v1::{self, ErrorCode},
+};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub use credentials::{CredentialSources, resolve as resolve_credentials};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub credentials: RunnerCredentials,
+    /// Kubeconfig to use instead of `KUBECONFIG` / in-cluster config.
+    pub kubeconfig: Option<PathBuf>,
+    pub heartbeat: Duration,
+}
+
+impl RunnerConfig {
+    pub fn new(credentials: RunnerCredentials) -> Self {
+        Self { credentials, kubeconfig: None, heartbeat: Duration::from_secs(10) }
+    }
+}
+
+/// A running runner. Dropping it stops the leaf node.
+pub struct Runner {
+    pub runner_id: RunnerId,
+    pub leaf: NatsServer,
+    pub nats: NatsClient,
+    monitor_port: u16,
+    tasks: Vec<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+struct Executor {
+    #[cfg(feature = "kubernetes")]
+    kube: kube::KubeExecutor,
+}
+
+impl Executor {
+    async fn run(&self, req: v1::RunnerRequest) -> v1::RunnerResponse {
+        let result = self.dispatch(&req).await;
+        v1::RunnerResponse {
+            result: Some(match result {
+                Ok(r) => v1::runner_response::Result::Ok(r),
+                Err(e) => v1::runner_response::Result::Error(e),
+            }),
+        }
+    }
+
+    async fn dispatch(&self, req: &v1::RunnerRequest) -> Result<v1::OpResult, v1::Error> {
+        let op = req.op.as_ref().and_then(|o| o.kind.as_ref()).ok_or_else(|| v1::Error::new(ErrorCode::InvalidArgument, "empty op"))?;
+        match op {
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeGet(g) => self.kube.get(req, g).await,
+            #[cfg(not(feature = "kubernetes"))]
+            v1::op::Kind::KubeGet(_) => Err(v1::Error::new(ErrorCode::InvalidArgument, "this runner was built without Kubernetes support")),
+        }
+    }
+}
+
+fn random_hex(n: usize) -> String {
+    (0..n).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+}
+
+impl Runner {
+    pub async fn start(cfg: RunnerConfig) -> Result<Self, String> {
+        let creds = &cfg.credentials;
+        let runner_id = creds.runner_id();
+        let bin = natsd::locate().await.map_err(|e| e.to_string())?;
+        let dir = tempfile::Builder::new().prefix("planton-runner-").tempdir().map_err(|e| e.to_string())?;
+        let p = dir.path();
+        let (ca, cert, key) = (p.join("ca.pem"), p.join("runner.pem"), p.join("runner.key"));
+        let w = |path: &std::path::Path, s: &str| natsd::write_private(path, s.as_bytes()).map_err(|e| format!("{}: {e}", path.display()));
+        w(&ca, &creds.tunnel.ca_cert_pem)?;
+        w(&cert, &creds.tunnel.cert_pem)?;
+        w(&key, &creds.tunnel.key_pem)?;
+        let client_port = natsd::free_port().map_err(|e| e.to_string())?;
+        let monitor_port = natsd::free_port().map_err(|e| e.to_string())?;
+        let password = random_hex(16);
+        let log_file = p.join("leaf.log");
+        let conf = LeafConfig {
+            server_name: format!("leaf-{}-{}", runner_id, random_hex(3)),
+            client_port,
+            local_user: "runner".into(),
+            local_password: password.clone(),
+            hub_url: creds.tunnel.leaf_url.clone(),
+            cert,
+            key,
+            ca,
+            log_file: log_file.clone(),
+        };
+        let mut text = conf.render();
+        text.push_str(&format!("http: \"127.0.0.1:{monitor_port}\"\n"));
+        let conf_path = p.join("leaf.conf");
+        natsd::write_private(&conf_path, text.as_bytes()).map_err(|e| e.to_string())?;
+        let leaf = NatsServer::start(&bin, "leaf", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
+        let nats = connect(&ConnectSpec {
+            url: leaf.client_url(false),
+            name: format!("runner-{runner_id}"),
+            user: Some(("runner".into(), password)),
+            tls: None,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+
+        let exec = Arc::new(Executor {
+            #[cfg(feature = "kubernetes")]
+            kube: kube::KubeExecutor::new(cfg.kubeconfig.clone()),
+        });
+        let mut tasks = vec![
+            runner_link::serve_ops(nats.clone(), runner_id.clone(), move |req| {
+                let exec = exec.clone();
+                async move { exec.run(req).await }
+            })
+            .await
+            .map_err(|e| e.to_string())?,
+        ];
+        let (hb_nc, hb_id, every) = (nats.clone(), runner_id.clone(), cfg.heartbeat);
+        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        tasks.push(tokio::spawn(async move {
+            let beat = v1::RunnerHeartbeat {
+                runner_id: hb_id.to_string(),
+                version: VERSION.into(),
+                hostname: std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string(),
+                started_at_unix: started,
+            };
+            loop {
+                if let Err(e) = runner_link::publish_heartbeat(&hb_nc, &hb_id, &beat).await {
+                    warn!(error = %e, "heartbeat not sent");
+                }
+                tokio::time::sleep(every).await;
+            }
+        }));
+        info!(runner_id = %runner_id, runner = %creds.runner_name, org = %creds.org, hub = %creds.tunnel.leaf_url, "runner started");
+        Ok(Self { runner_id, leaf, nats, monitor_port, tasks, _dir: dir })
+    }
+
+    /// Whether the leaf's tunnel to the hub is up (from the leaf's own monitoring endpoint).
+    pub async fn tunnel_up(&self) -> bool {
+        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.monitor_port)).await else { return false };
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if s.write_all(b"GET /leafz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.is_err() {
+            return false;
+        }
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf).await;
+        let body = String::from_utf8_lossy(&buf);
+        body.split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok())
+            .is_some_and(|v| v["leafnodes"].as_u64().unwrap_or(0) > 0)
+    }
+
+    /// Waits until the tunnel is up, or `timeout`.
+    pub async fn wait_tunnel(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self.tunnel_up().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    pub async fn stop(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let _ = self.nats.flush().await;
+        self.leaf.stop().await;
+    }
+}

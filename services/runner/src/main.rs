@@ -1,1 +1,73 @@
-fn main() {}
+//! `planton-runner`: the runner binary (`planton runner start` runs it).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use cloudops_runner::{CredentialSources, Runner, RunnerConfig, resolve_credentials};
+
+#[derive(Parser)]
+#[command(name = "planton-runner", version, about = "Cloud Ops runner: executes ops with local credentials")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the runner: a leaf nats-server that dials the hub over mTLS, and the op executor.
+    Start {
+        /// A runner from the local credential store ($PLANTON_HOME/runners).
+        name: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
+        /// The credentials.json from `planton runner generate-credentials`.
+        #[arg(long, env = "PLANTON_RUNNER_CREDENTIALS_FILE")]
+        credentials_file: Option<PathBuf>,
+    },
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let Command::Start { name, org, credentials_file } = Cli::parse().command;
+    let src = CredentialSources {
+        file: credentials_file,
+        inline: std::env::var("PLANTON_RUNNER_CREDENTIALS").ok(),
+        name,
+        org,
+        planton_home: cloudops_schemas::local_store::planton_home(),
+    };
+    let (creds, from) = match resolve_credentials(&src) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let _telemetry = cloudops_telemetry::init("planton-runner");
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async move {
+        tracing::info!(credentials = %from, "credentials loaded");
+        let runner = match Runner::start(RunnerConfig::new(creds)).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        if runner.wait_tunnel(std::time::Duration::from_secs(10)).await {
+            tracing::info!("tunnel to the hub is up");
+        } else {
+            tracing::warn!("tunnel to the hub is not up yet; the leaf keeps retrying (see its log)");
+        }
+        shutdown_signal().await;
+        runner.stop().await;
+        std::process::ExitCode::SUCCESS
+    })
+}

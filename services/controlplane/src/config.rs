@@ -1,0 +1,131 @@
+//! `cloudops serve` configuration: one typed value, parsed from flags and environment.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where the database, CA and hub state live [default: $PLANTON_HOME/control-plane]
+    #[arg(long, env = "CLOUDOPS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Gateway (HTTP) listen address.
+    #[arg(long, env = "CLOUDOPS_LISTEN", default_value = "127.0.0.1:7480")]
+    pub listen: SocketAddr,
+    /// The URL clients and runners use to reach the gateway [default: http://<listen>]
+    #[arg(long, env = "CLOUDOPS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Leafnode (runner tunnel) listen address of the hub this process starts.
+    #[arg(long, env = "CLOUDOPS_LEAF_LISTEN", default_value = "0.0.0.0:7422")]
+    pub leaf_listen: SocketAddr,
+    /// Host name runners dial for the tunnel; goes into the hub certificate and credentials.
+    #[arg(long, env = "CLOUDOPS_PUBLIC_HOST", default_value = "127.0.0.1")]
+    pub public_host: String,
+    /// Use this NATS instead of starting a hub (it must run nats-server >= 2.14 and answer
+    /// runner authentication itself).
+    #[arg(long, env = "CLOUDOPS_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// With --nats-url: the leafnode URL runners dial (tls://host:port).
+    #[arg(long, env = "CLOUDOPS_LEAF_URL", requires = "nats_url")]
+    pub leaf_url: Option<String>,
+    /// Database URL [default: sqlite in the data dir]; postgres://… for HA.
+    #[arg(long, env = "CLOUDOPS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Name of the org created on first start.
+    #[arg(long, default_value = "default")]
+    pub org: String,
+    /// Also register, start and connect a runner, and a connection named `local` bound to it
+    /// (your current kubeconfig context, else a sandbox cluster).
+    #[arg(long)]
+    pub with_local_runner: bool,
+    /// Deadline for one op at the runner, in seconds.
+    #[arg(long, default_value_t = 15)]
+    pub op_timeout_secs: u64,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub planton_home: PathBuf,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub public_url: Option<String>,
+    pub leaf_listen: SocketAddr,
+    pub public_host: String,
+    pub nats_url: Option<String>,
+    pub leaf_url: Option<String>,
+    pub database_url: Option<String>,
+    pub org: String,
+    pub with_local_runner: bool,
+    pub op_timeout: Duration,
+    /// Write the CLI config into `planton_home` on first start.
+    pub write_cli_config: bool,
+}
+
+impl ServeArgs {
+    /// Checks everything and reports every problem at once.
+    pub fn into_config(self) -> Result<ServeConfig, String> {
+        let mut problems = Vec::new();
+        if let Some(u) = &self.nats_url
+            && self.leaf_url.is_none()
+        {
+            problems.push(format!("--nats-url {u}: also pass --leaf-url, the leafnode URL runners dial (tls://host:port)"));
+        }
+        if let Some(l) = &self.leaf_url
+            && !l.starts_with("tls://")
+        {
+            problems.push(format!("--leaf-url {l:?}: must be a tls:// URL"));
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            problems.push(format!("--public-url {u:?}: must be an http(s):// URL"));
+        }
+        if self.op_timeout_secs == 0 || self.op_timeout_secs > 600 {
+            problems.push(format!("--op-timeout-secs {}: must be between 1 and 600", self.op_timeout_secs));
+        }
+        if let Err(e) = cloudops_store::validate_name("org", &self.org) {
+            problems.push(format!("--org: {e}"));
+        }
+        if !problems.is_empty() {
+            return Err(problems.join("\n"));
+        }
+        let planton_home = cloudops_schemas::local_store::planton_home();
+        Ok(ServeConfig {
+            data_dir: self.data_dir.unwrap_or_else(|| planton_home.join("control-plane")),
+            planton_home,
+            listen: self.listen,
+            public_url: self.public_url,
+            leaf_listen: self.leaf_listen,
+            public_host: self.public_host,
+            nats_url: self.nats_url,
+            leaf_url: self.leaf_url,
+            database_url: self.database_url,
+            org: self.org,
+            with_local_runner: self.with_local_runner,
+            op_timeout: Duration::from_secs(self.op_timeout_secs),
+            write_cli_config: true,
+        })
+    }
+}
+
+impl ServeConfig {
+    /// Everything on loopback and free ports under `dir`; no CLI config written.
+    pub fn for_test(dir: PathBuf) -> Self {
+        Self {
+            planton_home: dir.join("home"),
+            data_dir: dir.join("control-plane"),
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            public_url: None,
+            leaf_listen: "127.0.0.1:0".parse().expect("addr"),
+            public_host: "127.0.0.1".into(),
+            nats_url: None,
+            leaf_url: None,
+            database_url: None,
+            org: "default".into(),
+            with_local_runner: false,
+            op_timeout: Duration::from_secs(5),
+            write_cli_config: false,
+        }
+    }
+}

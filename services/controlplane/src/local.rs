@@ -1,0 +1,150 @@
+//! `cloudops serve --with-local-runner`: a runner registered, started and connected through its
+//! own leaf node, and a connection named `local` bound to it — pointed at the user's current
+//! kubeconfig context, else at a sandbox cluster (the Kubernetes API test server with demo
+//! workloads).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+};
+
+use cloudops_bus::natsd::write_private;
+use cloudops_gateway::CertIssuer;
+use cloudops_schemas::{RunnerCredentials, RunnerId, TunnelCredentials, local_store};
+use cloudops_store::Store;
+use kube_testserver::{Cluster, KubeTestServer};
+use tokio::process::{Child, Command};
+use tracing::info;
+
+use crate::pki::Pki;
+
+pub const RUNNER_NAME: &str = "local";
+pub const CONNECTION_NAME: &str = "local";
+pub const SANDBOX_CONTEXT: &str = "cloudops-sandbox";
+
+pub struct LocalRunner {
+    pub child: Child,
+    pub sandbox: Option<KubeTestServer>,
+    pub kube_description: String,
+}
+
+/// The current context of the user's kubeconfig, if there is one.
+fn current_kube_context() -> Option<(PathBuf, String)> {
+    let path = match std::env::var_os("KUBECONFIG") {
+        Some(v) if !v.is_empty() => std::env::split_paths(&v).next()?,
+        _ => std::env::home_dir()?.join(".kube").join("config"),
+    };
+    let text = std::fs::read_to_string(&path).ok()?;
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).ok()?;
+    let ctx = doc.get("current-context")?.as_str()?.to_string();
+    (!ctx.is_empty()).then_some((path, ctx))
+}
+
+fn runner_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let beside = exe.with_file_name("planton-runner");
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        let c = dir.join("planton-runner");
+        if c.is_file() {
+            return Ok(c);
+        }
+    }
+    Err("planton-runner binary not found next to cloudops or on PATH (build it with `cargo build --bin planton-runner`)".into())
+}
+
+pub async fn start(
+    store: &Store,
+    pki: &Pki,
+    org: &cloudops_store::org::Model,
+    data_dir: &Path,
+    planton_home: &Path,
+    endpoint: &str,
+    leaf_url: &str,
+) -> Result<LocalRunner, String> {
+    let (kubeconfig, context, sandbox, kube_description) = match current_kube_context() {
+        Some((path, ctx)) => {
+            let d = format!("kubeconfig context {ctx:?} ({})", path.display());
+            (path, ctx, None, d)
+        }
+        None => {
+            let cluster = Cluster::default();
+            cluster.seed_sandbox();
+            let server = KubeTestServer::start("127.0.0.1:0".parse().expect("addr"), cluster).await.map_err(|e| format!("sandbox cluster: {e}"))?;
+            let dir = data_dir.join("sandbox");
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let path = dir.join("kubeconfig");
+            std::fs::write(&path, server.kubeconfig(SANDBOX_CONTEXT)).map_err(|e| e.to_string())?;
+            let d = format!(
+                "SANDBOX cluster (Kubernetes API test server with demo workloads, not a real cluster) at {} — kubeconfig {}",
+                server.url(),
+                path.display()
+            );
+            (path, SANDBOX_CONTEXT.to_string(), Some(server), d)
+        }
+    };
+    let runner = store.ensure_runner(&org.id, RUNNER_NAME).await.map_err(|e| e.to_string())?;
+    let id = RunnerId::parse(runner.id.clone()).map_err(|e| e.to_string())?;
+    let cert = pki.issue_runner(&id, runner.generation as u32)?;
+    let key = store.record_runner_credentials(&runner.id, &cert.fingerprint).await.map_err(|e| e.to_string())?;
+    let creds = RunnerCredentials {
+        version: cloudops_schemas::CREDENTIALS_VERSION,
+        org_id: org.id.clone(),
+        org: org.name.clone(),
+        runner_id: runner.id.clone(),
+        runner_name: runner.name.clone(),
+        generation: runner.generation as u32,
+        control_plane_endpoint: endpoint.into(),
+        api_key: key.raw,
+        tunnel: TunnelCredentials { leaf_url: leaf_url.into(), ca_cert_pem: cert.ca_pem, cert_pem: cert.cert_pem, key_pem: cert.key_pem },
+    };
+    let path = local_store::runner_credentials_path(planton_home, &org.name, RUNNER_NAME);
+    std::fs::create_dir_all(path.parent().expect("parent")).map_err(|e| e.to_string())?;
+    write_private(&path, serde_json::to_string_pretty(&creds).map_err(|e| e.to_string())?.as_bytes()).map_err(|e| e.to_string())?;
+    match store.find_connection(&org.id, CONNECTION_NAME).await.map_err(|e| e.to_string())? {
+        Some(c) if c.runner_id.as_deref() == Some(runner.id.as_str()) && c.kube_context.as_deref() == Some(context.as_str()) => {}
+        Some(c) => {
+            info!(connection = %c.name, "connection `local` exists with other settings; leaving it as it is");
+        }
+        None => {
+            store
+                .create_connection(&org.id, CONNECTION_NAME, "kubernetes", Some(runner.id.clone()), Some(context.clone()))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    let bin = runner_binary()?;
+    let log = data_dir.join("local-runner.log");
+    let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| e.to_string())?;
+    let child = Command::new(bin)
+        .arg("start")
+        .arg("--credentials-file")
+        .arg(&path)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("PLANTON_HOME", planton_home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(logf.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::from(logf))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting planton-runner: {e}"))?;
+    info!(log = %log.display(), "local runner started");
+    Ok(LocalRunner { child, sandbox, kube_description })
+}
+
+impl LocalRunner {
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+        if let Some(s) = self.sandbox.take() {
+            s.stop().await;
+        }
+    }
+}
+

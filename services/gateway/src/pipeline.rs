@@ -1,0 +1,79 @@
+//! The path of one op: resolve → authorize → route, with an audit record for every decision.
+
+use std::{sync::Arc, time::Instant};
+
+use cloudops_bus::services::{AuthorizerApi, ResolverApi, RouterApi};
+use cloudops_schemas::v1::{self, ErrorCode};
+use tracing::{Instrument, info_span, warn};
+
+/// The roles the gateway talks to: local actor handles in one process, NATS clients otherwise.
+#[derive(Clone)]
+pub struct Roles {
+    pub resolver: Arc<dyn ResolverApi>,
+    pub authorizer: Arc<dyn AuthorizerApi>,
+    pub router: Arc<dyn RouterApi>,
+}
+
+fn unavailable(role: &str, e: impl std::fmt::Display) -> v1::Error {
+    v1::Error::new(ErrorCode::Unavailable, format!("{role} unavailable: {e}"))
+}
+
+pub async fn run_op(roles: &Roles, caller: v1::Caller, target: v1::Target, op: v1::Op, timeout_ms: u32) -> Result<v1::OpResult, v1::Error> {
+    let started = Instant::now();
+    let op_name = op.name();
+    let span = info_span!("op", op = op_name, principal = %caller.principal_name);
+    async move {
+        let resolved = match roles
+            .resolver
+            .resolve(v1::ResolveRequest { caller: Some(caller.clone()), target: Some(target.clone()), op: Some(op.clone()) })
+            .await
+        {
+            Ok(v1::ResolveResponse { result: Some(v1::resolve_response::Result::Target(t)) }) => t,
+            Ok(v1::ResolveResponse { result: Some(v1::resolve_response::Result::Error(e)) }) => {
+                // A request that could not even be resolved is audited as denied.
+                let mode = if target.resource.is_empty() { v1::AccessMode::AdminMode } else { v1::AccessMode::DeveloperMode };
+                let desc = if target.resource.is_empty() { format!("connection/{} ns/{}", target.connection, target.namespace) } else { target.resource.clone() };
+                let audit = v1::RecordAuditRequest { caller: Some(caller), mode: mode as i32, target: desc, op_name: op_name.into(), decision: "denied".into(), reason: e.message.clone() };
+                if let Err(err) = roles.authorizer.record_audit(audit).await {
+                    warn!(error = %err, "audit of a resolution failure not written");
+                }
+                return Err(e);
+            }
+            Ok(v1::ResolveResponse { result: None }) => return Err(unavailable("resolver", "empty reply")),
+            Err(e) => return Err(unavailable("resolver", e)),
+        };
+        let decision = roles
+            .authorizer
+            .authorize(v1::AuthorizeRequest { caller: Some(caller), target: Some(resolved.clone()), op_name: op_name.into(), verb: op.verb_class() as i32 })
+            .await
+            .map_err(|e| unavailable("authorizer", e))?;
+        if !decision.allowed {
+            return Err(v1::Error::new(ErrorCode::PermissionDenied, decision.reason));
+        }
+        let routed = roles.router.route(v1::RouteRequest { target: Some(resolved), op: Some(op), timeout_ms }).await;
+        let result = match routed {
+            Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(r)) }) => Ok(r),
+            Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Error(e)) }) => Err(e),
+            Ok(v1::RouteResponse { result: None }) => Err(unavailable("router", "empty reply")),
+            Err(e) => Err(unavailable("router", e)),
+        };
+        let outcome = v1::RecordOutcomeRequest {
+            audit_id: decision.audit_id,
+            result: match &result {
+                Ok(_) => "ok".into(),
+                Err(e) => e.code().as_str_name().to_ascii_lowercase(),
+            },
+            latency_us: started.elapsed().as_micros() as u64,
+        };
+        // The outcome is written off the request's path.
+        let authorizer = roles.authorizer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = authorizer.record_outcome(outcome).await {
+                warn!(error = %e, "audit outcome not written");
+            }
+        });
+        result
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,271 @@
+//! HTTP routes. JSON in, JSON out; every error is `{"error": {"code", "message"}}`.
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, FromRequest, Path, Request, State, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use cloudops_schemas::{RunnerCredentials, RunnerId, TunnelCredentials, v1};
+use cloudops_store::principal;
+use ractor::ActorRef;
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+
+use crate::{ApiError, Deps, GatewayMessage, OpCall};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub deps: Deps,
+    pub gateway: ActorRef<GatewayMessage>,
+}
+
+pub const MAX_BODY: usize = 1 << 20;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/v1/whoami", get(whoami))
+        .route("/v1/ops/kubernetes/get", post(kube_get))
+        .route("/v1/orgs/{org}/runners", get(list_runners))
+        .route("/v1/orgs/{org}/runners/{name}/credentials", post(generate_credentials))
+        .route("/v1/orgs/{org}/connections", get(list_connections).post(create_connection))
+        .fallback(|| async { ApiError::new(v1::ErrorCode::NotFound, "no such API endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// `Json` whose rejections are our error shape, naming the problem.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::bad_request(format!("request body larger than {MAX_BODY} bytes")))
+            }
+            Err(e) => Err(ApiError::bad_request(format!("invalid request body: {}", e.body_text()))),
+        }
+    }
+}
+
+pub struct Authenticated {
+    pub principal: principal::Model,
+}
+
+impl Authenticated {
+    fn caller(&self) -> v1::Caller {
+        v1::Caller {
+            principal_id: self.principal.id.clone(),
+            principal_name: self.principal.name.clone(),
+            org_id: self.principal.org_id.clone(),
+            platform_operator: self.principal.platform_operator,
+        }
+    }
+}
+
+async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
+    let unauth = |m: &str| ApiError::new(v1::ErrorCode::Unauthenticated, m);
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| unauth("missing API key: send `Authorization: Bearer <key>` (run `planton login`)"))?;
+    let key = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| unauth("malformed Authorization header: expected `Bearer <key>`"))?;
+    match deps.store.authenticate(key).await? {
+        Some(principal) => Ok(Authenticated { principal }),
+        None => Err(unauth("invalid API key")),
+    }
+}
+
+/// Admin-class requests go through the authorizer too, so that they are audited.
+async fn authorize_admin(deps: &Deps, who: &Authenticated, org_id: &str, op_name: &str) -> Result<(), ApiError> {
+    let target = v1::ResolvedTarget { org_id: org_id.into(), mode: v1::AccessMode::AdminMode as i32, ..Default::default() };
+    let d = deps
+        .roles
+        .authorizer
+        .authorize(v1::AuthorizeRequest { caller: Some(who.caller()), target: Some(target), op_name: op_name.into(), verb: v1::VerbClass::Admin as i32 })
+        .await
+        .map_err(ApiError::unavailable)?;
+    if d.allowed { Ok(()) } else { Err(ApiError::new(v1::ErrorCode::PermissionDenied, d.reason)) }
+}
+
+async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
+    let who = authenticate(&s.deps, &headers).await?;
+    let org = s.deps.store.org_by_id(&who.principal.org_id).await?;
+    Ok(axum::Json(json!({
+        "principal": {"id": who.principal.id, "name": who.principal.name, "kind": who.principal.kind},
+        "org": {"id": org.id, "name": org.name},
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeGetBody {
+    #[serde(default)]
+    org: String,
+    #[serde(default)]
+    env: String,
+    #[serde(default)]
+    connection: String,
+    #[serde(default)]
+    resource: String,
+    #[serde(default)]
+    namespace: String,
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    label_selector: String,
+    #[serde(default)]
+    field_selector: String,
+    /// "table" (default) or "objects".
+    #[serde(default)]
+    output: String,
+    #[serde(default)]
+    all_namespaces: bool,
+}
+
+async fn kube_get(State(s): State<AppState>, headers: HeaderMap, Body(b): Body<KubeGetBody>) -> Result<Response, ApiError> {
+    let who = authenticate(&s.deps, &headers).await?;
+    if b.kind.trim().is_empty() {
+        return Err(ApiError::bad_request("`kind` is required (e.g. pods)"));
+    }
+    let output = match b.output.as_str() {
+        "" | "table" => v1::KubeOutput::Table,
+        "objects" => v1::KubeOutput::Objects,
+        other => return Err(ApiError::bad_request(format!("unknown output {other:?}: use table or objects"))),
+    };
+    let op = v1::Op {
+        kind: Some(v1::op::Kind::KubeGet(v1::KubeGet {
+            resource: b.kind,
+            name: b.name,
+            label_selector: b.label_selector,
+            field_selector: b.field_selector,
+            output: output as i32,
+            all_namespaces: b.all_namespaces,
+        })),
+    };
+    let target = v1::Target { org: b.org, env: b.env, connection: b.connection, resource: b.resource, namespace: b.namespace };
+    let timeout = s.deps.config.op_timeout + Duration::from_secs(5);
+    let result = ractor::call_t!(s.gateway, GatewayMessage::RunOp, timeout.as_millis() as u64, OpCall { caller: who.caller(), target, op })
+        .map_err(ApiError::unavailable)??;
+    // {"resource": {...}, "result": <the API's JSON, passed through without re-encoding>}
+    let resource = result.kube_resource.map(|r| json!({"kind": r.kind, "apiVersion": r.api_version, "plural": r.plural, "namespaced": r.namespaced}));
+    let mut body = Vec::with_capacity(result.json.len() + 160);
+    body.extend_from_slice(b"{\"resource\":");
+    body.extend_from_slice(serde_json::to_string(&resource).expect("json").as_bytes());
+    body.extend_from_slice(b",\"result\":");
+    body.extend_from_slice(&result.json);
+    body.push(b'}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+async fn org_for(s: &AppState, who: &Authenticated, org: &str) -> Result<cloudops_store::org::Model, ApiError> {
+    let org = s.deps.store.org_by_name(org).await?;
+    if org.id != who.principal.org_id && !who.principal.platform_operator {
+        // Same answer as for a missing org: no probing of other tenants.
+        return Err(ApiError::new(v1::ErrorCode::NotFound, format!("org {:?} not found", org.name)));
+    }
+    Ok(org)
+}
+
+async fn generate_credentials(State(s): State<AppState>, headers: HeaderMap, Path((org, name)): Path<(String, String)>) -> Result<Response, ApiError> {
+    let who = authenticate(&s.deps, &headers).await?;
+    let org = org_for(&s, &who, &org).await?;
+    authorize_admin(&s.deps, &who, &org.id, "runner.generate-credentials").await?;
+    let runner = s.deps.store.ensure_runner(&org.id, &name).await?;
+    let id = RunnerId::parse(runner.id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
+    let generation = runner.generation as u32;
+    let cert = s.deps.issuer.issue_runner(&id, generation).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e))?;
+    let key = s.deps.store.record_runner_credentials(&runner.id, &cert.fingerprint).await?;
+    let creds = RunnerCredentials {
+        version: cloudops_schemas::CREDENTIALS_VERSION,
+        org_id: org.id,
+        org: org.name,
+        runner_id: runner.id,
+        runner_name: runner.name,
+        generation,
+        control_plane_endpoint: s.deps.config.public_endpoint.clone(),
+        api_key: key.raw,
+        tunnel: TunnelCredentials { leaf_url: s.deps.config.leaf_url.clone(), ca_cert_pem: cert.ca_pem, cert_pem: cert.cert_pem, key_pem: cert.key_pem },
+    };
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], axum::Json(creds)).into_response())
+}
+
+async fn list_runners(State(s): State<AppState>, headers: HeaderMap, Path(org): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let who = authenticate(&s.deps, &headers).await?;
+    let org = org_for(&s, &who, &org).await?;
+    let runners = s.deps.store.list_runners(&org.id).await?;
+    let items: Vec<Value> = runners
+        .into_iter()
+        .map(|r| {
+            let connected = r.last_seen_at.is_some_and(|t| cloudops_store::now() - t < chrono::Duration::seconds(30));
+            json!({"id": r.id, "name": r.name, "org": org.name, "generation": r.generation, "revoked": r.revoked,
+                   "connected": connected, "last_seen_at": r.last_seen_at, "version": r.version, "created_at": r.created_at})
+        })
+        .collect();
+    Ok(axum::Json(json!({"items": items})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnectionBody {
+    name: String,
+    provider: String,
+    #[serde(default)]
+    runner: Option<String>,
+    #[serde(default)]
+    context: Option<String>,
+}
+
+fn connection_json(c: &cloudops_store::connection::Model, runner_name: Option<&str>) -> Value {
+    json!({"id": c.id, "name": c.name, "provider": c.provider, "runner": runner_name, "context": c.kube_context, "created_at": c.created_at})
+}
+
+async fn create_connection(State(s): State<AppState>, headers: HeaderMap, Path(org): Path<String>, Body(b): Body<CreateConnectionBody>) -> Result<Response, ApiError> {
+    let who = authenticate(&s.deps, &headers).await?;
+    let org = org_for(&s, &who, &org).await?;
+    authorize_admin(&s.deps, &who, &org.id, "connection.create").await?;
+    let runner = match &b.runner {
+        Some(name) if !name.is_empty() => Some(s.deps.store.runner_by_name(&org.id, name).await?),
+        _ => None,
+    };
+    if b.context.is_some() && b.provider != "kubernetes" {
+        return Err(ApiError::bad_request("--context applies to kubernetes connections only"));
+    }
+    let c = s
+        .deps
+        .store
+        .create_connection(&org.id, &b.name, &b.provider, runner.as_ref().map(|r| r.id.clone()), b.context.filter(|c| !c.is_empty()))
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(connection_json(&c, runner.as_ref().map(|r| r.name.as_str()))) ).into_response())
+}
+
+async fn list_connections(State(s): State<AppState>, headers: HeaderMap, Path(org): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    let who = authenticate(&s.deps, &headers).await?;
+    let org = org_for(&s, &who, &org).await?;
+    let runners = s.deps.store.list_runners(&org.id).await?;
+    let items: Vec<Value> = s
+        .deps
+        .store
+        .list_connections(&org.id)
+        .await?
+        .iter()
+        .map(|c| {
+            let rn = c.runner_id.as_ref().and_then(|id| runners.iter().find(|r| &r.id == id)).map(|r| r.name.as_str());
+            connection_json(c, rn)
+        })
+        .collect();
+    Ok(axum::Json(json!({"items": items})))
+}
