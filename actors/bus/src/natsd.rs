@@ -56,7 +56,15 @@ async fn version_of(path: &Path) -> Option<(u32, u32, u32)> {
 /// PATH (an older one earlier on PATH, like Debian's 2.9, is skipped and named if nothing
 /// better is found).
 pub async fn locate() -> Result<NatsServerBinary, NatsdError> {
-    if let Some(p) = std::env::var_os("CLOUDOPS_NATS_SERVER") {
+    locate_with(std::env::var_os("CLOUDOPS_NATS_SERVER"), std::env::var_os("PATH").unwrap_or_default()).await
+}
+
+/// [`locate`] with the override and PATH given explicitly.
+pub async fn locate_with(
+    override_path: Option<std::ffi::OsString>,
+    path_var: std::ffi::OsString,
+) -> Result<NatsServerBinary, NatsdError> {
+    if let Some(p) = override_path.filter(|p| !p.is_empty()) {
         let path = PathBuf::from(&p);
         let bad = |problem: String| NatsdError::BadOverride { path: path.display().to_string(), problem };
         let version = version_of(&path).await.ok_or_else(|| bad("does not run as nats-server --version".into()))?;
@@ -67,7 +75,7 @@ pub async fn locate() -> Result<NatsServerBinary, NatsdError> {
     }
     let mut too_old = Vec::new();
     let mut seen = Vec::new();
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+    for dir in std::env::split_paths(&path_var) {
         let cand = dir.join("nats-server");
         if !cand.is_file() {
             continue;
@@ -354,6 +362,21 @@ mod tests {
         assert_eq!(parse_version("nats-server: v2.14.0-RC.1"), Some((2, 14, 0)));
         assert!(parse_version("garbage").is_none());
         assert!((2, 9, 10) < MIN_VERSION && (2, 15, 1) >= MIN_VERSION);
+    }
+
+    #[tokio::test]
+    async fn old_servers_are_refused_with_a_hint() {
+        // Debian's 2.9.10 lives in /usr/sbin on these machines; it must never be picked.
+        if std::path::Path::new("/usr/sbin/nats-server").exists() {
+            let e = locate_with(None, "/usr/sbin".into()).await.unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("too old") && msg.contains("2.14") && msg.contains("pip install"), "{msg}");
+            let e = locate_with(Some("/usr/sbin/nats-server".into()), "".into()).await.unwrap_err();
+            assert!(e.to_string().contains("older than 2.14"), "{e}");
+        }
+        let e = locate_with(None, "/nonexistent".into()).await.unwrap_err();
+        assert!(matches!(e, NatsdError::NotFound), "{e}");
+        assert!(e.to_string().contains("not found"), "{e}");
     }
 
     #[test]

@@ -39,3 +39,28 @@ pub(crate) fn adopt_parent(span: &tracing::Span, headers: Option<&HeaderMap>) {
         let _ = span.set_parent(parent);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[test]
+    fn trace_context_crosses_headers() {
+        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("t")));
+        tracing::subscriber::with_default(subscriber, || {
+            let sender = tracing::info_span!("gateway");
+            let headers = sender.in_scope(current_context_headers);
+            let tp = headers.get("traceparent").expect("traceparent header").as_str().to_string();
+            let sent_trace = sender.context().span().span_context().trace_id();
+            assert!(tp.contains(&sent_trace.to_string()), "{tp}");
+            let receiver = tracing::info_span!("runner");
+            adopt_parent(&receiver, Some(&headers));
+            assert_eq!(receiver.context().span().span_context().trace_id(), sent_trace);
+        });
+    }
+}

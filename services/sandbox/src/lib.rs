@@ -1,1 +1,149 @@
+//! One in-process sandbox for end-to-end tests: a real hub (nats-server on free ports), the
+//! control plane, runners with their own leaf nodes, the Kubernetes API test server, and the
+//! `planton` CLI run in-process against it. Never touches the NATS on 127.0.0.1:4222.
+//!
+//! With `DATABASE_URL=postgres://…` each sandbox gets a fresh PostgreSQL database; without it,
+//! SQLite in a temporary directory.
 
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context, Result, bail};
+use cloudops_controlplane::{ControlPlane, ServeConfig, write_cli_config};
+use cloudops_runner::{Runner, RunnerConfig};
+use cloudops_schemas::RunnerCredentials;
+use kube_testserver::{Cluster, KubeTestServer};
+use sea_orm::ConnectionTrait;
+
+pub const KUBE_CONTEXT: &str = "sandbox";
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub cp: ControlPlane,
+    pub kube: KubeTestServer,
+    pub kubeconfig: PathBuf,
+    /// $PLANTON_HOME of the in-process CLI.
+    pub home: PathBuf,
+    pub api_key: String,
+    postgres: Option<(String, String)>,
+}
+
+/// The CLI's result: exit code, stdout, stderr.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+async fn fresh_postgres(url: &str) -> Result<(String, String)> {
+    let name = format!("cloudops_sandbox_{}", cloudops_store::new_id("db").replace('-', "_"));
+    let admin = sea_orm::Database::connect(url).await.context("DATABASE_URL")?;
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    let (base, query) = url.split_once('?').map(|(b, q)| (b, format!("?{q}"))).unwrap_or((url, String::new()));
+    let cut = base.rfind('/').filter(|&i| i > base.find("://").map_or(0, |j| j + 2)).unwrap_or(base.len());
+    Ok((format!("{}/{name}{query}", &base[..cut]), name))
+}
+
+impl Sandbox {
+    pub async fn start() -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("cloudops-sandbox-").tempdir()?;
+        let mut cfg = ServeConfig::for_test(dir.path().to_path_buf());
+        let postgres = match std::env::var("DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => {
+                let (db_url, name) = fresh_postgres(&url).await?;
+                cfg.database_url = Some(db_url);
+                Some((url, name))
+            }
+            _ => {
+                eprintln!("sandbox: DATABASE_URL is not a postgres:// URL; using SQLite");
+                None
+            }
+        };
+        let home = cfg.planton_home.clone();
+        let cp = ControlPlane::start(cfg).await.map_err(anyhow::Error::msg)?;
+        let api_key = cp.bootstrap_key.clone().context("fresh store has a bootstrap key")?;
+        write_cli_config(&home, &cp.gateway_url, &api_key, &cp.org.name).map_err(anyhow::Error::msg)?;
+        let cluster = Cluster::default();
+        cluster.seed_sandbox();
+        let kube = KubeTestServer::start("127.0.0.1:0".parse()?, cluster).await?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, kube.kubeconfig(KUBE_CONTEXT))?;
+        Ok(Self { dir, cp, kube, kubeconfig, home, api_key, postgres })
+    }
+
+    /// Runs `planton ARGS…` in-process.
+    pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut io = cloudops_cli::Io { out: &mut out, err: &mut err, home: self.home.clone() };
+        let code = cloudops_cli::run(std::iter::once("planton").chain(args.iter().copied()), &mut io).await;
+        CliOutput { code, stdout: String::from_utf8_lossy(&out).into(), stderr: String::from_utf8_lossy(&err).into() }
+    }
+
+    /// `planton runner generate-credentials NAME`, parsed.
+    pub async fn credentials(&self, name: &str) -> Result<RunnerCredentials> {
+        let out = self.cli(&["runner", "generate-credentials", name]).await;
+        if out.code != 0 {
+            bail!("generate-credentials {name}: {}", out.stderr);
+        }
+        RunnerCredentials::parse(&out.stdout).map_err(anyhow::Error::msg)
+    }
+
+    /// Starts a runner in-process (its leaf nats-server is a real process) against the
+    /// sandbox cluster, and waits until its tunnel is up.
+    pub async fn start_runner(&self, creds: RunnerCredentials) -> Result<Runner> {
+        let mut cfg = RunnerConfig::new(creds);
+        cfg.kubeconfig = Some(self.kubeconfig.clone());
+        let runner = Runner::start(cfg).await.map_err(anyhow::Error::msg)?;
+        if !runner.wait_tunnel(Duration::from_secs(15)).await {
+            bail!("runner tunnel did not come up");
+        }
+        Ok(runner)
+    }
+
+    /// Registers runner NAME, starts it and binds a Kubernetes connection NAME-conn to it.
+    pub async fn runner_with_connection(&self, name: &str) -> Result<Runner> {
+        let creds = self.credentials(name).await?;
+        let runner = self.start_runner(creds).await?;
+        let conn = format!("{name}-conn");
+        let out = self.cli(&["connection", "create", &conn, "--provider", "kubernetes", "--runner", name, "--context", KUBE_CONTEXT]).await;
+        if out.code != 0 {
+            bail!("connection create: {}", out.stderr);
+        }
+        self.wait_routable(&conn).await?;
+        Ok(runner)
+    }
+
+    /// Waits until an op through `connection` reaches its runner (interest propagates from the
+    /// leaf to the hub shortly after the tunnel is up).
+    pub async fn wait_routable(&self, connection: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = self.cli(&["kubectl", "get", "namespaces", "--connection", connection]).await;
+            if out.code == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("connection {connection} not routable: {}", out.stderr);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn gateway_url(&self) -> &str {
+        &self.cp.gateway_url
+    }
+
+    pub fn database_is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+
+    pub async fn shutdown(self) {
+        self.cp.shutdown().await;
+        self.kube.stop().await;
+        if let Some((admin_url, name)) = self.postgres
+            && let Ok(admin) = sea_orm::Database::connect(&admin_url).await
+        {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        }
+    }
+}

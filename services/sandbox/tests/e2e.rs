@@ -1,0 +1,211 @@
+//! End to end: CLI → gateway → resolver → authorizer → router → hub → leaf → runner →
+//! Kubernetes API test server, and back, on real nats-server processes.
+
+use std::time::{Duration, Instant};
+
+use cloudops_sandbox::Sandbox;
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).with_test_writer().try_init();
+}
+
+/// What stock kubectl prints for the same request against the same cluster.
+async fn kubectl(sb: &Sandbox, args: &[&str]) -> String {
+    let home = sb.dir.path().join("kubectl-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = tokio::process::Command::new("kubectl").args(args).env("KUBECONFIG", &sb.kubeconfig).env("HOME", &home).output().await.unwrap();
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// NAME, READY and STATUS of each row (RESTARTS and AGE tick between two calls).
+fn stable(table: &str) -> Vec<Vec<String>> {
+    table.lines().map(|l| l.split_whitespace().take(3).map(String::from).collect()).collect()
+}
+
+#[tokio::test]
+async fn pod_listing_travels_the_whole_path() {
+    init_logs();
+    let sb = Sandbox::start().await.unwrap();
+    let _runner = sb.runner_with_connection("prod-runner").await.unwrap();
+
+    let ours = sb.cli(&["kubectl", "get", "pods", "--connection", "prod-runner-conn", "-n", "default"]).await;
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    let theirs = kubectl(&sb, &["get", "pods", "-n", "default"]).await;
+    assert_eq!(ours.stdout.lines().next(), theirs.lines().next(), "header differs:\n{}\n{theirs}", ours.stdout);
+    assert_eq!(stable(&ours.stdout), stable(&theirs), "ours:\n{}\nkubectl:\n{theirs}", ours.stdout);
+    assert!(ours.stdout.contains("CrashLoopBackOff"));
+
+    let wide = sb.cli(&["kubectl", "get", "pods", "--connection", "prod-runner-conn", "-n", "default", "-o", "wide"]).await;
+    assert_eq!(wide.code, 0, "{}", wide.stderr);
+    assert_eq!(wide.stdout.lines().next(), kubectl(&sb, &["get", "pods", "-n", "default", "-o", "wide"]).await.lines().next());
+
+    let json = sb.cli(&["kubectl", "get", "pods", "--connection", "prod-runner-conn", "-n", "default", "-o", "json"]).await;
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let k: serde_json::Value = serde_json::from_str(&kubectl(&sb, &["get", "pods", "-n", "default", "-o", "json"]).await).unwrap();
+    assert_eq!(v["kind"], "List");
+    assert_eq!(v["items"].as_array().unwrap().len(), k["items"].as_array().unwrap().len());
+    assert_eq!(v["items"][0]["kind"], "Pod");
+    assert_eq!(v["items"][0]["metadata"]["uid"], k["items"][0]["metadata"]["uid"]);
+
+    let name = v["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let one = sb.cli(&["kubectl", "get", "pod", &name, "--connection", "prod-runner-conn", "-n", "default", "-o", "yaml"]).await;
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    let y: serde_json::Value = serde_yaml_ng::from_str(&one.stdout).unwrap();
+    assert_eq!(y["metadata"]["name"], name.as_str());
+    assert_eq!(y["kind"], "Pod");
+    assert!(y["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet");
+
+    let single = sb.cli(&["kubectl", "get", "pod", &name, "--connection", "prod-runner-conn", "-n", "default"]).await;
+    assert_eq!(single.stdout.lines().count(), 2, "{}", single.stdout);
+
+    let sel = sb.cli(&["kubectl", "get", "po", "-l", "app=web", "--connection", "prod-runner-conn"]).await;
+    assert_eq!(sel.stdout.lines().count(), 3, "{}", sel.stdout);
+
+    let missing = sb.cli(&["kubectl", "get", "pod", "nope", "--connection", "prod-runner-conn", "-n", "default"]).await;
+    assert_eq!(missing.code, 1);
+    assert_eq!(missing.stderr.trim(), r#"Error from server (NotFound): pods "nope" not found"#);
+
+    let empty = sb.cli(&["kubectl", "get", "pods", "--connection", "prod-runner-conn", "-n", "empty-ns"]).await;
+    assert_eq!(empty.code, 0);
+    assert_eq!(empty.stderr.trim(), "No resources found in empty-ns namespace.");
+
+    let kind = sb.cli(&["kubectl", "get", "widgets", "--connection", "prod-runner-conn"]).await;
+    assert_eq!(kind.code, 1);
+    assert!(kind.stderr.contains(r#"doesn't have a resource type "widgets""#), "{}", kind.stderr);
+
+    // Every decision was audited, with its outcome.
+    let rows = sb.cp.store.audit_recent(&sb.cp.org.id, 100).await.unwrap();
+    assert!(rows.iter().any(|r| r.op == "kubernetes.get" && r.decision == "allowed" && r.result.as_deref() == Some("ok")), "{rows:?}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_runner_that_is_not_connected_is_reported_within_the_deadline() {
+    init_logs();
+    let sb = Sandbox::start().await.unwrap();
+    sb.credentials("prod-runner").await.unwrap(); // registered, never started
+    let out = sb.cli(&["connection", "create", "k8s-local", "--provider", "kubernetes", "--runner", "prod-runner"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let t = Instant::now();
+    let out = sb.cli(&["kubectl", "get", "pods", "--connection", "k8s-local", "-n", "default"]).await;
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stderr.trim(), r#"error: runner "prod-runner" is not connected"#);
+    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn clear_errors_for_bad_input() {
+    init_logs();
+    let sb = Sandbox::start().await.unwrap();
+    let out = sb.cli(&["kubectl", "get", "pods", "--connection", "nope"]).await;
+    assert_eq!((out.code, out.stderr.trim()), (1, r#"error: connection "nope" not found in org "default""#));
+
+    let out = sb.cli(&["connection", "create", "c1", "--provider", "kubernetes", "--runner", "ghost"]).await;
+    assert_eq!((out.code, out.stderr.trim()), (1, r#"error: runner "ghost" not found"#));
+
+    let out = sb.cli(&["connection", "create", "c1", "--provider", "k8s"]).await;
+    assert!(out.stderr.contains(r#"unknown provider "k8s""#), "{}", out.stderr);
+
+    let out = sb.cli(&["connection", "create", "c2", "--provider", "kubernetes"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = sb.cli(&["kubectl", "get", "pods", "--connection", "c2"]).await;
+    assert!(out.stderr.contains(r#"no runner is available for connection "c2": connection has none, org "default" has no default, no platform default"#), "{}", out.stderr);
+
+    let out = sb.cli(&["kubectl", "get", "pods", "--connection", "c2", "-o", "toml"]).await;
+    assert!(out.stderr.contains("output format \"toml\""), "{}", out.stderr);
+
+    // 401s, over raw HTTP and through the CLI.
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/ops/kubernetes/get", sb.gateway_url());
+    let r = http.post(&url).json(&serde_json::json!({"kind": "pods"})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("missing API key"), "{body}");
+    let r = http.post(&url).bearer_auth("cok_wrong").json(&serde_json::json!({"kind": "pods"})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http.post(&url).bearer_auth(&sb.api_key).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("invalid request body"), "{body}");
+    let r = http.post(&url).bearer_auth(&sb.api_key).json(&serde_json::json!({"kind": "pods", "bogus": 1})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.post(&url).bearer_auth(&sb.api_key).header("content-type", "application/json").body(vec![b' '; 2 << 20]).send().await.unwrap();
+    assert!(r.status() == 400 || r.status() == 413, "{}", r.status());
+
+    let cfg = sb.home.join("config.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace(&sb.api_key, "cok_revoked")).unwrap();
+    let out = sb.cli(&["kubectl", "get", "pods", "--connection", "c2"]).await;
+    assert!(out.stderr.starts_with("error: invalid API key"), "{}", out.stderr);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_credentials_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("credentials.json");
+    std::fs::write(&path, r#"{"version": 1, "org_id": "o"}"#).unwrap();
+    let src = cloudops_runner::CredentialSources { file: Some(path.clone()), planton_home: dir.path().into(), ..Default::default() };
+    let e = cloudops_runner::resolve_credentials(&src).unwrap_err();
+    assert!(e.contains("missing field `org`") && e.contains("credentials.json"), "{e}");
+    let e = cloudops_runner::resolve_credentials(&cloudops_runner::CredentialSources { inline: Some("[]".into()), ..Default::default() }).unwrap_err();
+    assert!(e.contains("PLANTON_RUNNER_CREDENTIALS"), "{e}");
+    let e = cloudops_runner::resolve_credentials(&cloudops_runner::CredentialSources { planton_home: dir.path().into(), ..Default::default() }).unwrap_err();
+    assert!(e.contains("--credentials-file"), "{e}");
+    let e = cloudops_runner::resolve_credentials(&cloudops_runner::CredentialSources {
+        name: Some("prod-runner".into()),
+        org: Some("acme".into()),
+        planton_home: dir.path().into(),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(e.contains(r#"runner "prod-runner" of org "acme" not found in the local store"#), "{e}");
+}
+
+#[tokio::test]
+async fn generate_credentials_outputs_and_local_store() {
+    init_logs();
+    let sb = Sandbox::start().await.unwrap();
+    let out_dir = sb.dir.path().join("runner-creds");
+    let out = sb.cli(&["runner", "generate-credentials", "prod-runner", "--output-dir", out_dir.to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    let file = out_dir.join("credentials.json");
+    let creds = cloudops_schemas::RunnerCredentials::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(creds.runner_name, "prod-runner");
+    assert_eq!(creds.control_plane_endpoint, sb.gateway_url());
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let ident = cloudops_bus::callout::identity_from_pem(&creds.tunnel.cert_pem).unwrap();
+    assert_eq!(ident.runner_id.as_str(), creds.runner_id);
+    assert_eq!(ident.generation, 1);
+
+    // Another call mints another key; the first one keeps working.
+    let again = sb.credentials("prod-runner").await.unwrap();
+    assert_ne!(again.api_key, creds.api_key);
+    assert_eq!(again.runner_id, creds.runner_id);
+    assert!(sb.cp.store.authenticate(&creds.api_key).await.unwrap().is_some());
+
+    let out = sb.cli(&["runner", "generate-credentials", "prod-runner", "--output-format", "k8s-secret"]).await;
+    let secret: serde_json::Value = serde_yaml_ng::from_str(&out.stdout).unwrap();
+    assert_eq!(secret["kind"], "Secret");
+    cloudops_schemas::RunnerCredentials::parse(secret["stringData"]["credentials.json"].as_str().unwrap()).unwrap();
+
+    // The local store resolves `runner start NAME --org ORG`.
+    let (found, from) = cloudops_runner::resolve_credentials(&cloudops_runner::CredentialSources {
+        name: Some("prod-runner".into()),
+        org: Some("default".into()),
+        planton_home: sb.home.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(found.runner_id, creds.runner_id);
+    assert!(from.contains("local store"));
+
+    let out = sb.cli(&["runner", "generate-credentials", "Bad.Name"]).await;
+    assert!(out.stderr.contains("invalid runner name"), "{}", out.stderr);
+    sb.shutdown().await;
+}
