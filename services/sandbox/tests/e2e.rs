@@ -209,3 +209,37 @@ async fn generate_credentials_outputs_and_local_store() {
     assert!(out.stderr.contains("invalid runner name"), "{}", out.stderr);
     sb.shutdown().await;
 }
+
+/// The roles are also served on NATS queue groups: the same op driven through remote clients
+/// (as a gateway replica in another process would) gives the same answer.
+#[tokio::test]
+async fn roles_answer_over_nats_queue_groups() {
+    init_logs();
+    let sb = Sandbox::start().await.unwrap();
+    let _runner = sb.runner_with_connection("prod-runner").await.unwrap();
+    let remote = cloudops_bus::services::Remote::new(sb.cp.nats.clone(), Duration::from_secs(5));
+    let roles = cloudops_gateway::Roles {
+        resolver: std::sync::Arc::new(remote.clone()),
+        authorizer: std::sync::Arc::new(remote.clone()),
+        router: std::sync::Arc::new(remote),
+    };
+    let admin = sb.cp.store.authenticate(&sb.api_key).await.unwrap().unwrap();
+    let caller = cloudops_schemas::v1::Caller { principal_id: admin.id, principal_name: admin.name, org_id: admin.org_id, platform_operator: false };
+    let target = cloudops_schemas::v1::Target { connection: "prod-runner-conn".into(), namespace: "payments".into(), ..Default::default() };
+    let op = cloudops_schemas::v1::Op {
+        kind: Some(cloudops_schemas::v1::op::Kind::KubeGet(cloudops_schemas::v1::KubeGet {
+            resource: "pods".into(),
+            output: cloudops_schemas::v1::KubeOutput::Objects as i32,
+            ..Default::default()
+        })),
+    };
+    let r = cloudops_gateway::run_op(&roles, caller.clone(), target.clone(), op.clone(), 5000).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&r.json).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(r.kube_resource.unwrap().kind, "Pod");
+    // A caller without grants is denied, over NATS too.
+    let stranger = cloudops_schemas::v1::Caller { principal_id: "usr-nobody".into(), principal_name: "nobody".into(), ..caller };
+    let e = cloudops_gateway::run_op(&roles, stranger, target, op, 5000).await.unwrap_err();
+    assert_eq!(e.code(), cloudops_schemas::v1::ErrorCode::PermissionDenied, "{e:?}");
+    sb.shutdown().await;
+}

