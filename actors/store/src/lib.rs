@@ -115,7 +115,7 @@ impl Store {
         let db = Database::connect(opts).await?;
         if url.starts_with("sqlite:") {
             use sea_orm::ConnectionTrait;
-            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;").await?;
+            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;").await?;
         }
         migration::Migrator::up(&db, None).await?;
         Ok(Self { db })
