@@ -133,11 +133,20 @@ async fn main() -> Result<()> {
     let added50 = us(ours.p50()) - us(direct.p50());
     let added99 = us(ours.p99()) - us(direct.p99());
     println!();
-    println!("added by Cloud Ops (whole − direct):   p50 {added50:.0} µs   p99 {added99:.0} µs   (target p50 ≤ 400, p99 ≤ 1500)");
-    println!("added / floor:                         p50 {:.2}×  p99 {:.2}×", added50 / us(floor.p50()), added99 / us(floor.p99()));
-    println!("whole / direct:                        p50 {:.2}×  p99 {:.2}×", us(ours.p50()) / us(direct.p50()), us(ours.p99()) / us(direct.p99()));
+    println!(
+        "added by Cloud Ops (whole − direct):   p50 {added50:.0} µs   p99 {added99:.0} µs   (target p50 ≤ 400, p99 ≤ 1500)"
+    );
+    println!(
+        "added / floor:                         p50 {:.2}×  p99 {:.2}×",
+        added50 / us(floor.p50()),
+        added99 / us(floor.p99())
+    );
+    println!(
+        "whole / direct:                        p50 {:.2}×  p99 {:.2}×",
+        us(ours.p50()) / us(direct.p50()),
+        us(ours.p99()) / us(direct.p99())
+    );
     drop(runner);
     sb.shutdown().await;
     Ok(())
 }
-

@@ -41,10 +41,19 @@ impl RunnerCredentials {
     pub fn parse(json: &str) -> Result<Self, String> {
         let c: Self = serde_json::from_str(json).map_err(|e| format!("malformed credentials: {e}"))?;
         if c.version != CREDENTIALS_VERSION {
-            return Err(format!("malformed credentials: field `version` is {}, expected {CREDENTIALS_VERSION}", c.version));
+            return Err(format!(
+                "malformed credentials: field `version` is {}, expected {CREDENTIALS_VERSION}",
+                c.version
+            ));
         }
         RunnerId::parse(c.runner_id.clone()).map_err(|e| format!("malformed credentials: field `runner_id`: {e}"))?;
-        for (field, value) in [("org_id", &c.org_id), ("runner_name", &c.runner_name), ("control_plane_endpoint", &c.control_plane_endpoint), ("api_key", &c.api_key), ("tunnel.leaf_url", &c.tunnel.leaf_url)] {
+        for (field, value) in [
+            ("org_id", &c.org_id),
+            ("runner_name", &c.runner_name),
+            ("control_plane_endpoint", &c.control_plane_endpoint),
+            ("api_key", &c.api_key),
+            ("tunnel.leaf_url", &c.tunnel.leaf_url),
+        ] {
             if value.trim().is_empty() {
                 return Err(format!("malformed credentials: field `{field}` is empty"));
             }
@@ -59,7 +68,10 @@ impl RunnerCredentials {
             }
         }
         if !c.tunnel.leaf_url.starts_with("tls://") {
-            return Err(format!("malformed credentials: field `tunnel.leaf_url` must be a tls:// URL, got {:?}", c.tunnel.leaf_url));
+            return Err(format!(
+                "malformed credentials: field `tunnel.leaf_url` must be a tls:// URL, got {:?}",
+                c.tunnel.leaf_url
+            ));
         }
         Ok(c)
     }

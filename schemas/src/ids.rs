@@ -11,19 +11,13 @@ pub struct IdError {
 
 impl fmt::Display for IdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {} {:?}: use 1-64 lowercase letters, digits or '-'",
-            self.what, self.value
-        )
+        write!(f, "invalid {} {:?}: use 1-64 lowercase letters, digits or '-'", self.what, self.value)
     }
 }
 impl std::error::Error for IdError {}
 
 fn valid_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 macro_rules! id_type {

@@ -29,7 +29,12 @@ impl Actor for Authorizer {
         Ok(Arc::new(store))
     }
 
-    async fn handle(&self, _me: ActorRef<Self::Msg>, msg: Self::Msg, store: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        store: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         let store = store.clone();
         tokio::spawn(async move {
             match msg {
@@ -44,7 +49,8 @@ impl Actor for Authorizer {
                 }
                 AuthorizerMessage::RecordAudit(req, reply) => {
                     let caller = req.caller.unwrap_or_default();
-                    let row = row(&caller, mode_name(req.mode), &req.target, &req.op_name, "", &req.decision, &req.reason);
+                    let row =
+                        row(&caller, mode_name(req.mode), &req.target, &req.op_name, "", &req.decision, &req.reason);
                     if let Err(e) = store.audit_insert(row).await {
                         warn!(error = %e, "audit record not written");
                     }
@@ -81,7 +87,15 @@ fn verb_name(verb: v1::VerbClass) -> &'static str {
     }
 }
 
-fn row(caller: &v1::Caller, mode: &str, target: &str, op: &str, verb: &str, decision: &str, reason: &str) -> audit::ActiveModel {
+fn row(
+    caller: &v1::Caller,
+    mode: &str,
+    target: &str,
+    op: &str,
+    verb: &str,
+    decision: &str,
+    reason: &str,
+) -> audit::ActiveModel {
     use sea_orm_set::Set;
     audit::ActiveModel {
         id: Default::default(),
@@ -120,13 +134,21 @@ pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::Authoriz
             .iter()
             .filter(|g| {
                 (g.scope_kind == "org" && g.scope_id == target.org_id)
-                    || (g.scope_kind == "connection" && !target.connection_id.is_empty() && g.scope_id == target.connection_id)
+                    || (g.scope_kind == "connection"
+                        && !target.connection_id.is_empty()
+                        && g.scope_id == target.connection_id)
             })
             .filter_map(|g| Role::parse(&g.role))
             .max();
         match best {
             Some(r) if r >= need => Ok(()),
-            Some(r) => Err(format!("{} needs the {} role; {} has {}", req.op_name, need.as_str(), caller.principal_name, r.as_str())),
+            Some(r) => Err(format!(
+                "{} needs the {} role; {} has {}",
+                req.op_name,
+                need.as_str(),
+                caller.principal_name,
+                r.as_str()
+            )),
             None => Err(format!("{} has no access to {}", caller.principal_name, describe(&target))),
         }
     }
@@ -187,12 +209,15 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
 #[async_trait]
 impl AuthorizerApi for AuthorizerHandle {
     async fn authorize(&self, req: v1::AuthorizeRequest) -> Result<v1::AuthorizeResponse, BusError> {
-        ractor::call_t!(actor()?, AuthorizerMessage::Authorize, self.timeout.as_millis() as u64, req).map_err(unavailable)
+        ractor::call_t!(actor()?, AuthorizerMessage::Authorize, self.timeout.as_millis() as u64, req)
+            .map_err(unavailable)
     }
     async fn record_outcome(&self, req: v1::RecordOutcomeRequest) -> Result<(), BusError> {
-        ractor::call_t!(actor()?, AuthorizerMessage::RecordOutcome, self.timeout.as_millis() as u64, req).map_err(unavailable)
+        ractor::call_t!(actor()?, AuthorizerMessage::RecordOutcome, self.timeout.as_millis() as u64, req)
+            .map_err(unavailable)
     }
     async fn record_audit(&self, req: v1::RecordAuditRequest) -> Result<(), BusError> {
-        ractor::call_t!(actor()?, AuthorizerMessage::RecordAudit, self.timeout.as_millis() as u64, req).map_err(unavailable)
+        ractor::call_t!(actor()?, AuthorizerMessage::RecordAudit, self.timeout.as_millis() as u64, req)
+            .map_err(unavailable)
     }
 }

@@ -52,8 +52,8 @@ pub fn fingerprint_der(der: &[u8]) -> String {
 
 /// Reads the runner identity out of a PEM certificate (already verified by the hub).
 pub fn identity_from_pem(pem: &str) -> Result<RunnerIdentity, String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
-        .map_err(|e| format!("certificate is not PEM: {e}"))?;
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| format!("certificate is not PEM: {e}"))?;
     let cert = pem.parse_x509().map_err(|e| format!("certificate does not parse: {e}"))?;
     let san = cert
         .subject_alternative_name()
@@ -82,10 +82,7 @@ pub trait RunnerDirectory: Send + Sync + 'static {
 }
 
 fn encode_jwt(mut claims: Value, kp: &KeyPair) -> Result<String, String> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     claims["iat"] = json!(now);
     claims["iss"] = json!(kp.public_key());
     claims["jti"] = json!("");
@@ -102,8 +99,7 @@ fn encode_jwt(mut claims: Value, kp: &KeyPair) -> Result<String, String> {
 /// be a server key.
 fn decode_server_jwt(token: &str) -> Result<Value, String> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err("authorization request is not a JWT".into());
     };
     let claims: Value = serde_json::from_slice(&B64.decode(p).map_err(|e| e.to_string())?)
@@ -119,17 +115,9 @@ fn decode_server_jwt(token: &str) -> Result<Value, String> {
     Ok(claims)
 }
 
-fn user_jwt(
-    kp: &KeyPair,
-    user_nkey: &str,
-    identity: &RunnerIdentity,
-    ttl: Duration,
-) -> Result<String, String> {
+fn user_jwt(kp: &KeyPair, user_nkey: &str, identity: &RunnerIdentity, ttl: Duration) -> Result<String, String> {
     let perms = subjects::runner_permissions(&identity.runner_id);
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
         + ttl.as_secs();
     encode_jwt(
         json!({

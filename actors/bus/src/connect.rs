@@ -42,7 +42,5 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
             .add_root_certificates(tls.ca.clone())
             .add_client_certificate(tls.cert.clone(), tls.key.clone());
     }
-    opts.connect(spec.url.as_str())
-        .await
-        .map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))
+    opts.connect(spec.url.as_str()).await.map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))
 }

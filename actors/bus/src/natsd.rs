@@ -23,7 +23,9 @@ pub const INSTALL_HINT: &str = "install nats-server 2.14 or newer (for example `
 pub enum NatsdError {
     #[error("nats-server not found on PATH: {INSTALL_HINT}")]
     NotFound,
-    #[error("nats-server is too old: {found}; 2.14 or newer is required because older servers do not enforce permissions on messages from leaf nodes. {INSTALL_HINT}")]
+    #[error(
+        "nats-server is too old: {found}; 2.14 or newer is required because older servers do not enforce permissions on messages from leaf nodes. {INSTALL_HINT}"
+    )]
     TooOld { found: String },
     #[error("CLOUDOPS_NATS_SERVER={path}: {problem}")]
     BadOverride { path: String, problem: String },
@@ -69,7 +71,10 @@ pub async fn locate_with(
         let bad = |problem: String| NatsdError::BadOverride { path: path.display().to_string(), problem };
         let version = version_of(&path).await.ok_or_else(|| bad("does not run as nats-server --version".into()))?;
         if version < MIN_VERSION {
-            return Err(bad(format!("version {}.{}.{} is older than 2.14. {INSTALL_HINT}", version.0, version.1, version.2)));
+            return Err(bad(format!(
+                "version {}.{}.{} is older than 2.14. {INSTALL_HINT}",
+                version.0, version.1, version.2
+            )));
         }
         return Ok(NatsServerBinary { path, version });
     }

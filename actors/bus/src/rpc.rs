@@ -27,14 +27,14 @@ pub async fn request<Req: Wire, Resp: Wire>(
         .headers(trace::current_context_headers())
         .timeout(Some(timeout));
     match nc.send_request(subject.to_string(), request).await {
-        Ok(msg) => Resp::from_bytes(&msg.payload)
-            .map_err(|source| BusError::Decode { subject: subject.to_string(), source }),
+        Ok(msg) => {
+            Resp::from_bytes(&msg.payload).map_err(|source| BusError::Decode { subject: subject.to_string(), source })
+        }
         Err(e) => Err(match e.kind() {
             RequestErrorKind::NoResponders => BusError::NoResponders { subject: subject.to_string() },
-            RequestErrorKind::TimedOut => BusError::Timeout {
-                subject: subject.to_string(),
-                timeout_ms: timeout.as_millis() as u64,
-            },
+            RequestErrorKind::TimedOut => {
+                BusError::Timeout { subject: subject.to_string(), timeout_ms: timeout.as_millis() as u64 }
+            }
             _ => BusError::transport(e),
         }),
     }
@@ -54,10 +54,7 @@ where
     F: Fn(Req) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Resp, BusError>> + Send + 'static,
 {
-    let mut sub = nc
-        .queue_subscribe(subject, queue.to_string())
-        .await
-        .map_err(BusError::transport)?;
+    let mut sub = nc.queue_subscribe(subject, queue.to_string()).await.map_err(BusError::transport)?;
     let handler = Arc::new(handler);
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {

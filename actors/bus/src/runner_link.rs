@@ -38,10 +38,7 @@ pub struct RunnerClient {
 impl RunnerClient {
     pub async fn start(nc: Client) -> Result<Self, BusError> {
         let instance = random_token();
-        let mut sub = nc
-            .subscribe(subjects::reply_wildcard(&instance))
-            .await
-            .map_err(BusError::transport)?;
+        let mut sub = nc.subscribe(subjects::reply_wildcard(&instance)).await.map_err(BusError::transport)?;
         let pending: Pending = Arc::default();
         let p = pending.clone();
         let listener = tokio::spawn(async move {
@@ -100,8 +97,7 @@ impl RunnerClient {
         if msg.status == Some(StatusCode::NO_RESPONDERS) {
             return Err(BusError::NoResponders { subject });
         }
-        v1::RunnerResponse::from_bytes(&msg.payload)
-            .map_err(|source| BusError::Decode { subject, source })
+        v1::RunnerResponse::from_bytes(&msg.payload).map_err(|source| BusError::Decode { subject, source })
     }
 }
 
@@ -123,11 +119,7 @@ fn random_token() -> String {
 }
 
 /// Runner side: answers ops sent to `runner`, each in its own task.
-pub async fn serve_ops<F, Fut>(
-    nc: Client,
-    runner: RunnerId,
-    handler: F,
-) -> Result<JoinHandle<()>, BusError>
+pub async fn serve_ops<F, Fut>(nc: Client, runner: RunnerId, handler: F) -> Result<JoinHandle<()>, BusError>
 where
     F: Fn(v1::RunnerRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = v1::RunnerResponse> + Send + 'static,
@@ -153,10 +145,7 @@ where
                 async move {
                     let resp = match v1::RunnerRequest::from_bytes(&msg.payload) {
                         Ok(req) => handler(req).await,
-                        Err(e) => v1::RunnerResponse::from_error(
-                            v1::ErrorCode::InvalidArgument,
-                            e.to_string(),
-                        ),
+                        Err(e) => v1::RunnerResponse::from_error(v1::ErrorCode::InvalidArgument, e.to_string()),
                     };
                     if let Err(e) = nc.publish(reply, resp.to_bytes().into()).await {
                         warn!(error = %e, "runner reply not sent");
@@ -168,21 +157,13 @@ where
     }))
 }
 
-pub async fn publish_heartbeat(
-    nc: &Client,
-    runner: &RunnerId,
-    hb: &v1::RunnerHeartbeat,
-) -> Result<(), BusError> {
-    nc.publish(subjects::runner_heartbeat(runner), hb.to_bytes().into())
-        .await
-        .map_err(BusError::transport)
+pub async fn publish_heartbeat(nc: &Client, runner: &RunnerId, hb: &v1::RunnerHeartbeat) -> Result<(), BusError> {
+    nc.publish(subjects::runner_heartbeat(runner), hb.to_bytes().into()).await.map_err(BusError::transport)
 }
 
 /// Control plane side: every runner's heartbeats, with the runner id taken from the subject
 /// (which the hub guarantees the runner may publish to), never from the payload.
-pub async fn heartbeats(
-    nc: &Client,
-) -> Result<impl Stream<Item = (RunnerId, v1::RunnerHeartbeat)> + use<>, BusError> {
+pub async fn heartbeats(nc: &Client) -> Result<impl Stream<Item = (RunnerId, v1::RunnerHeartbeat)> + use<>, BusError> {
     let sub = nc.subscribe(subjects::RUNNER_HEARTBEATS).await.map_err(BusError::transport)?;
     Ok(sub.filter_map(|msg| async move {
         let id = subjects::parse_heartbeat_subject(&msg.subject)?;

@@ -18,8 +18,7 @@ pub trait ResolverApi: Send + Sync + 'static {
 
 #[async_trait]
 pub trait AuthorizerApi: Send + Sync + 'static {
-    async fn authorize(&self, req: v1::AuthorizeRequest)
-    -> Result<v1::AuthorizeResponse, BusError>;
+    async fn authorize(&self, req: v1::AuthorizeRequest) -> Result<v1::AuthorizeResponse, BusError>;
     async fn record_outcome(&self, req: v1::RecordOutcomeRequest) -> Result<(), BusError>;
     async fn record_audit(&self, req: v1::RecordAuditRequest) -> Result<(), BusError>;
 }
@@ -51,21 +50,14 @@ impl ResolverApi for Remote {
 
 #[async_trait]
 impl AuthorizerApi for Remote {
-    async fn authorize(
-        &self,
-        req: v1::AuthorizeRequest,
-    ) -> Result<v1::AuthorizeResponse, BusError> {
+    async fn authorize(&self, req: v1::AuthorizeRequest) -> Result<v1::AuthorizeResponse, BusError> {
         rpc::request(&self.nc, subjects::AUTHORIZER_AUTHORIZE, &req, self.timeout).await
     }
     async fn record_outcome(&self, req: v1::RecordOutcomeRequest) -> Result<(), BusError> {
-        rpc::request::<_, v1::Ack>(&self.nc, subjects::AUTHORIZER_RECORD_OUTCOME, &req, self.timeout)
-            .await
-            .map(|_| ())
+        rpc::request::<_, v1::Ack>(&self.nc, subjects::AUTHORIZER_RECORD_OUTCOME, &req, self.timeout).await.map(|_| ())
     }
     async fn record_audit(&self, req: v1::RecordAuditRequest) -> Result<(), BusError> {
-        rpc::request::<_, v1::Ack>(&self.nc, subjects::AUTHORIZER_RECORD_AUDIT, &req, self.timeout)
-            .await
-            .map(|_| ())
+        rpc::request::<_, v1::Ack>(&self.nc, subjects::AUTHORIZER_RECORD_AUDIT, &req, self.timeout).await.map(|_| ())
     }
 }
 
@@ -78,10 +70,7 @@ impl RouterApi for Remote {
     }
 }
 
-pub async fn serve_resolver(
-    nc: Client,
-    api: Arc<dyn ResolverApi>,
-) -> Result<JoinHandle<()>, BusError> {
+pub async fn serve_resolver(nc: Client, api: Arc<dyn ResolverApi>) -> Result<JoinHandle<()>, BusError> {
     rpc::serve(nc, subjects::RESOLVER_RESOLVE, subjects::QUEUE_RESOLVER, move |req| {
         let api = api.clone();
         async move { api.resolve(req).await }
@@ -89,34 +78,24 @@ pub async fn serve_resolver(
     .await
 }
 
-pub async fn serve_authorizer(
-    nc: Client,
-    api: Arc<dyn AuthorizerApi>,
-) -> Result<Vec<JoinHandle<()>>, BusError> {
+pub async fn serve_authorizer(nc: Client, api: Arc<dyn AuthorizerApi>) -> Result<Vec<JoinHandle<()>>, BusError> {
     let a = api.clone();
-    let authorize =
-        rpc::serve(nc.clone(), subjects::AUTHORIZER_AUTHORIZE, subjects::QUEUE_AUTHORIZER, move |req| {
-            let api = a.clone();
-            async move { api.authorize(req).await }
-        })
-        .await?;
-    let a = api.clone();
-    let outcome = rpc::serve(
-        nc.clone(),
-        subjects::AUTHORIZER_RECORD_OUTCOME,
-        subjects::QUEUE_AUTHORIZER,
-        move |req| {
-            let api = a.clone();
-            async move { api.record_outcome(req).await.map(|()| v1::Ack {}) }
-        },
-    )
+    let authorize = rpc::serve(nc.clone(), subjects::AUTHORIZER_AUTHORIZE, subjects::QUEUE_AUTHORIZER, move |req| {
+        let api = a.clone();
+        async move { api.authorize(req).await }
+    })
     .await?;
-    let audit =
-        rpc::serve(nc, subjects::AUTHORIZER_RECORD_AUDIT, subjects::QUEUE_AUTHORIZER, move |req| {
-            let api = api.clone();
-            async move { api.record_audit(req).await.map(|()| v1::Ack {}) }
-        })
-        .await?;
+    let a = api.clone();
+    let outcome = rpc::serve(nc.clone(), subjects::AUTHORIZER_RECORD_OUTCOME, subjects::QUEUE_AUTHORIZER, move |req| {
+        let api = a.clone();
+        async move { api.record_outcome(req).await.map(|()| v1::Ack {}) }
+    })
+    .await?;
+    let audit = rpc::serve(nc, subjects::AUTHORIZER_RECORD_AUDIT, subjects::QUEUE_AUTHORIZER, move |req| {
+        let api = api.clone();
+        async move { api.record_audit(req).await.map(|()| v1::Ack {}) }
+    })
+    .await?;
     Ok(vec![authorize, outcome, audit])
 }
 

@@ -25,17 +25,14 @@ impl Extractor for HeaderExtractor<'_> {
 pub(crate) fn current_context_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     let cx = tracing::Span::current().context();
-    opentelemetry::global::get_text_map_propagator(|p| {
-        p.inject_context(&cx, &mut HeaderInjector(&mut headers))
-    });
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut HeaderInjector(&mut headers)));
     headers
 }
 
 /// Makes `span` a child of the context carried in `headers`, if any.
 pub(crate) fn adopt_parent(span: &tracing::Span, headers: Option<&HeaderMap>) {
     if let Some(h) = headers {
-        let parent =
-            opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(h)));
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(h)));
         let _ = span.set_parent(parent);
     }
 }
@@ -51,7 +48,8 @@ mod tests {
     fn trace_context_crosses_headers() {
         opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-        let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("t")));
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("t")));
         tracing::subscriber::with_default(subscriber, || {
             let sender = tracing::info_span!("gateway");
             let headers = sender.in_scope(current_context_headers);

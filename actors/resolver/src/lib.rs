@@ -27,7 +27,12 @@ impl Actor for Resolver {
         Ok(Arc::new(store))
     }
 
-    async fn handle(&self, _me: ActorRef<Self::Msg>, msg: Self::Msg, store: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        store: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             ResolverMessage::Resolve(req, reply) => {
                 let store = store.clone();
@@ -101,11 +106,9 @@ pub async fn resolve(store: &Store, req: v1::ResolveRequest) -> Result<v1::Resol
             ),
         ));
     }
-    let conn = store
-        .find_connection(&org.id, &target.connection)
-        .await
-        .map_err(store_err)?
-        .ok_or_else(|| err(ErrorCode::NotFound, format!("connection {:?} not found in org {:?}", target.connection, org.name)))?;
+    let conn = store.find_connection(&org.id, &target.connection).await.map_err(store_err)?.ok_or_else(|| {
+        err(ErrorCode::NotFound, format!("connection {:?} not found in org {:?}", target.connection, org.name))
+    })?;
     if conn.provider != provider_name(provider) {
         return Err(err(
             ErrorCode::InvalidArgument,
@@ -159,9 +162,8 @@ impl Default for ResolverHandle {
 #[async_trait]
 impl ResolverApi for ResolverHandle {
     async fn resolve(&self, req: v1::ResolveRequest) -> Result<v1::ResolveResponse, BusError> {
-        let actor: ActorRef<ResolverMessage> = ractor::registry::where_is(NAME)
-            .ok_or_else(|| BusError::ActorUnavailable(NAME.into()))?
-            .into();
+        let actor: ActorRef<ResolverMessage> =
+            ractor::registry::where_is(NAME).ok_or_else(|| BusError::ActorUnavailable(NAME.into()))?.into();
         ractor::call_t!(actor, ResolverMessage::Resolve, self.timeout.as_millis() as u64, req)
             .map_err(|e| BusError::ActorUnavailable(format!("{NAME}: {e}")))
     }

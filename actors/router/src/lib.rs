@@ -29,7 +29,12 @@ impl Actor for Router {
         Ok(Arc::new(RunnerClient::start(nc).await?))
     }
 
-    async fn handle(&self, _me: ActorRef<Self::Msg>, msg: Self::Msg, link: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        link: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             RouterMessage::Route(req, reply) => {
                 let link = link.clone();
@@ -48,8 +53,8 @@ impl Actor for Router {
 
 pub async fn route(link: &RunnerClient, req: v1::RouteRequest) -> Result<v1::OpResult, v1::Error> {
     let target = req.target.unwrap_or_default();
-    let runner = RunnerId::parse(target.runner_id.clone())
-        .map_err(|e| v1::Error::new(ErrorCode::Internal, e.to_string()))?;
+    let runner =
+        RunnerId::parse(target.runner_id.clone()).map_err(|e| v1::Error::new(ErrorCode::Internal, e.to_string()))?;
     let timeout = if req.timeout_ms == 0 { DEFAULT_TIMEOUT } else { Duration::from_millis(req.timeout_ms as u64) };
     let request = v1::RunnerRequest {
         request_id: String::new(),
@@ -63,7 +68,9 @@ pub async fn route(link: &RunnerClient, req: v1::RouteRequest) -> Result<v1::OpR
     match link.call(&runner, &request, timeout).await {
         Ok(v1::RunnerResponse { result: Some(v1::runner_response::Result::Ok(r)) }) => Ok(r),
         Ok(v1::RunnerResponse { result: Some(v1::runner_response::Result::Error(e)) }) => Err(e),
-        Ok(v1::RunnerResponse { result: None }) => Err(v1::Error::new(ErrorCode::Internal, "runner sent an empty reply")),
+        Ok(v1::RunnerResponse { result: None }) => {
+            Err(v1::Error::new(ErrorCode::Internal, "runner sent an empty reply"))
+        }
         Err(BusError::NoResponders { .. }) => Err(v1::Error::new(
             ErrorCode::RunnerNotConnected,
             format!("runner {:?} is not connected", target.runner_name),
@@ -82,9 +89,8 @@ pub struct RouterHandle;
 #[async_trait]
 impl RouterApi for RouterHandle {
     async fn route(&self, req: v1::RouteRequest) -> Result<v1::RouteResponse, BusError> {
-        let actor: ActorRef<RouterMessage> = ractor::registry::where_is(NAME)
-            .ok_or_else(|| BusError::ActorUnavailable(NAME.into()))?
-            .into();
+        let actor: ActorRef<RouterMessage> =
+            ractor::registry::where_is(NAME).ok_or_else(|| BusError::ActorUnavailable(NAME.into()))?.into();
         let timeout = Duration::from_millis(req.timeout_ms as u64).max(DEFAULT_TIMEOUT) + Duration::from_secs(5);
         ractor::call_t!(actor, RouterMessage::Route, timeout.as_millis() as u64, req)
             .map_err(|e| BusError::ActorUnavailable(format!("{NAME}: {e}")))

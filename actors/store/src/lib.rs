@@ -7,16 +7,14 @@ mod migration;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-pub use entity::{
-    api_key, audit, connection, grant, org, principal, runner,
-};
+pub use entity::{api_key, audit, connection, grant, org, principal, runner};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -109,14 +107,17 @@ impl Store {
         let mut opts = ConnectOptions::new(url.to_string());
         opts.sqlx_logging(false);
         if url.starts_with("sqlite:") {
-            // One writer at a time in SQLite; WAL lets readers proceed.
-            opts.max_connections(8);
+            // WAL lets readers proceed beside the one writer; synchronous=NORMAL is durable
+            // against crashes in WAL mode. Set on every pooled connection.
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(std::time::Duration::from_secs(5))
+            });
         }
         let db = Database::connect(opts).await?;
-        if url.starts_with("sqlite:") {
-            use sea_orm::ConnectionTrait;
-            db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;").await?;
-        }
         migration::Migrator::up(&db, None).await?;
         Ok(Self { db })
     }
@@ -183,10 +184,7 @@ impl Store {
     }
 
     pub async fn grants_of(&self, principal_id: &str) -> Result<Vec<grant::Model>> {
-        Ok(grant::Entity::find()
-            .filter(grant::Column::PrincipalId.eq(principal_id))
-            .all(&self.db)
-            .await?)
+        Ok(grant::Entity::find().filter(grant::Column::PrincipalId.eq(principal_id)).all(&self.db).await?)
     }
 
     /// Registers the runner (with its service account) if it does not exist yet.
@@ -236,9 +234,7 @@ impl Store {
     }
 
     pub async fn runner_by_name(&self, org_id: &str, name: &str) -> Result<runner::Model> {
-        self.find_runner(org_id, name)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "runner", name: name.into() })
+        self.find_runner(org_id, name).await?.ok_or_else(|| StoreError::NotFound { what: "runner", name: name.into() })
     }
 
     pub async fn runner_by_id(&self, id: &str) -> Result<Option<runner::Model>> {
@@ -369,7 +365,13 @@ impl Store {
     }
 }
 
-async fn grant_in(db: &impl sea_orm::ConnectionTrait, principal: &str, scope_kind: &str, scope_id: &str, role: Role) -> Result<()> {
+async fn grant_in(
+    db: &impl sea_orm::ConnectionTrait,
+    principal: &str,
+    scope_kind: &str,
+    scope_id: &str,
+    role: Role,
+) -> Result<()> {
     grant::ActiveModel {
         id: Set(new_id("grt")),
         principal_id: Set(principal.into()),
@@ -458,7 +460,10 @@ mod tests {
         assert!(store.admit_runner("rnr-nope", 1).await.unwrap().unwrap_err().contains("not registered"));
         let bad = store.create_connection(&org.id, &format!("c{name}"), "k8s", None, None).await.unwrap_err();
         assert!(bad.to_string().contains("unknown provider"), "{bad}");
-        let c = store.create_connection(&org.id, &format!("c{name}"), "kubernetes", Some(r.id.clone()), None).await.unwrap();
+        let c = store
+            .create_connection(&org.id, &format!("c{name}"), "kubernetes", Some(r.id.clone()), None)
+            .await
+            .unwrap();
         assert_eq!(store.find_connection(&org.id, &c.name).await.unwrap().unwrap().id, c.id);
         let dup = store.create_connection(&org.id, &c.name, "kubernetes", None, None).await.unwrap_err();
         assert!(dup.to_string().contains("already exists"));

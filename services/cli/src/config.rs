@@ -30,7 +30,13 @@ impl CliConfig {
         use std::{io::Write, os::unix::fs::OpenOptionsExt};
         std::fs::create_dir_all(home).map_err(|e| e.to_string())?;
         let path = cloudops_schemas::local_store::cli_config_path(home);
-        let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         f.write_all(serde_yaml_ng::to_string(self).map_err(|e| e.to_string())?.as_bytes()).map_err(|e| e.to_string())
     }
 }

@@ -13,7 +13,11 @@ use serde_json::{Value, json};
 pub use config::CliConfig;
 
 #[derive(Parser, Debug)]
-#[command(name = "planton", version, about = "Cloud Ops: inspect, debug and manage what runs in Kubernetes, AWS, GCP and Azure")]
+#[command(
+    name = "planton",
+    version,
+    about = "Cloud Ops: inspect, debug and manage what runs in Kubernetes, AWS, GCP and Azure"
+)]
 pub struct Cli {
     /// Organisation [default: the config's current org]
     #[arg(long, global = true, env = "PLANTON_ORG")]
@@ -170,8 +174,10 @@ struct Client {
 
 impl Client {
     fn from_config(cfg: &CliConfig) -> Result<Self> {
-        let endpoint = std::env::var("PLANTON_ENDPOINT").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| cfg.endpoint.clone());
-        let api_key = std::env::var("PLANTON_API_KEY").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| cfg.api_key.clone());
+        let endpoint =
+            std::env::var("PLANTON_ENDPOINT").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| cfg.endpoint.clone());
+        let api_key =
+            std::env::var("PLANTON_API_KEY").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| cfg.api_key.clone());
         if endpoint.is_empty() || api_key.is_empty() {
             return Err("not logged in: run `planton login --endpoint URL --api-key KEY` (or start `cloudops serve`, which writes the config)".to_string().into());
         }
@@ -184,8 +190,9 @@ impl Client {
         })?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| CliError::Message(format!("reading the response: {e}")))?;
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|_| CliError::Message(format!("the control plane answered {status} with a body that is not JSON")))?;
+        let v: Value = serde_json::from_slice(&body).map_err(|_| {
+            CliError::Message(format!("the control plane answered {status} with a body that is not JSON"))
+        })?;
         if status.is_success() {
             return Ok(v);
         }
@@ -295,7 +302,20 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
         Command::Login { endpoint, api_key } => login(ctx, endpoint, api_key).await,
         Command::Runner { command } => runner(ctx, command).await,
         Command::Connection { command } => connection(ctx, command).await,
-        Command::Kubectl { command: KubectlCommand::Get { kind, name, namespace, all_namespaces, selector, field_selector, output, connection, resource } } => {
+        Command::Kubectl {
+            command:
+                KubectlCommand::Get {
+                    kind,
+                    name,
+                    namespace,
+                    all_namespaces,
+                    selector,
+                    field_selector,
+                    output,
+                    connection,
+                    resource,
+                },
+        } => {
             let body = json!({
                 "org": ctx.org.clone().unwrap_or_default(),
                 "env": ctx.env.clone().or_else(|| (!ctx.cfg.env.is_empty()).then(|| ctx.cfg.env.clone())).unwrap_or_default(),
@@ -326,7 +346,12 @@ async fn login(ctx: &mut Ctx<'_, '_>, endpoint: String, api_key: String) -> Resu
         cfg.org = ctx.org.clone().unwrap_or_else(|| who["org"]["name"].as_str().unwrap_or_default().to_string());
     }
     cfg.save(&ctx.io.home)?;
-    let msg = format!("logged in to {} as {} (org {})", cfg.endpoint, who["principal"]["name"].as_str().unwrap_or("?"), cfg.org);
+    let msg = format!(
+        "logged in to {} as {} (org {})",
+        cfg.endpoint,
+        who["principal"]["name"].as_str().unwrap_or("?"),
+        cfg.org
+    );
     ctx.note(&msg);
     Ok(())
 }
@@ -353,7 +378,13 @@ fn write_private(path: &std::path::Path, data: &str) -> Result<()> {
     if let Some(p) = path.parent() {
         std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     f.write_all(data.as_bytes()).map_err(|e| CliError::Message(format!("{}: {e}", path.display())))
 }
 
@@ -384,9 +415,17 @@ async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
             };
             match output_dir {
                 Some(dir) => {
-                    let file = dir.join(if output_format == CredFormat::Json { "credentials.json" } else { "credentials-secret.yaml" });
+                    let file = dir.join(if output_format == CredFormat::Json {
+                        "credentials.json"
+                    } else {
+                        "credentials-secret.yaml"
+                    });
                     write_private(&file, &rendered)?;
-                    let msg = format!("wrote {} (runner {name}, org {org_name}; also saved to the local store at {})", file.display(), stored.display());
+                    let msg = format!(
+                        "wrote {} (runner {name}, org {org_name}; also saved to the local store at {})",
+                        file.display(),
+                        stored.display()
+                    );
                     ctx.note(&msg);
                 }
                 None => ctx.out(&rendered),
@@ -417,7 +456,13 @@ async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
             print_list(ctx, &v, output, &["NAME", "CONNECTED", "GENERATION", "VERSION", "LAST SEEN"], |r| {
                 vec![
                     s(&r["name"]),
-                    if r["revoked"].as_bool() == Some(true) { "revoked".into() } else if r["connected"].as_bool() == Some(true) { "yes".into() } else { "no".into() },
+                    if r["revoked"].as_bool() == Some(true) {
+                        "revoked".into()
+                    } else if r["connected"].as_bool() == Some(true) {
+                        "yes".into()
+                    } else {
+                        "no".into()
+                    },
                     s(&r["generation"]),
                     s(&r["version"]),
                     s(&r["last_seen_at"]),
@@ -436,7 +481,13 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn print_list(ctx: &mut Ctx<'_, '_>, v: &Value, format: ListFormat, header: &[&str], row: impl Fn(&Value) -> Vec<String>) {
+fn print_list(
+    ctx: &mut Ctx<'_, '_>,
+    v: &Value,
+    format: ListFormat,
+    header: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) {
     match format {
         ListFormat::Json => ctx.out(&printers::json(v)),
         ListFormat::Yaml => ctx.out(&printers::yaml(v)),
@@ -454,7 +505,10 @@ async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result<()>
         ConnectionCommand::Create { name, provider, runner, context } => {
             let c = ctx
                 .client()?
-                .post(&format!("/v1/orgs/{org}/connections"), &json!({"name": name, "provider": provider, "runner": runner, "context": context}))
+                .post(
+                    &format!("/v1/orgs/{org}/connections"),
+                    &json!({"name": name, "provider": provider, "runner": runner, "context": context}),
+                )
                 .await?;
             let msg = format!("connection/{} created", c["name"].as_str().unwrap_or(&name));
             ctx.out(&format!("{msg}\n"));
@@ -462,13 +516,22 @@ async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result<()>
         }
         ConnectionCommand::List { output } => {
             let v = ctx.client()?.get(&format!("/v1/orgs/{org}/connections")).await?;
-            print_list(ctx, &v, output, &["NAME", "PROVIDER", "RUNNER", "CONTEXT"], |c| vec![s(&c["name"]), s(&c["provider"]), s(&c["runner"]), s(&c["context"])]);
+            print_list(ctx, &v, output, &["NAME", "PROVIDER", "RUNNER", "CONTEXT"], |c| {
+                vec![s(&c["name"]), s(&c["provider"]), s(&c["runner"]), s(&c["context"])]
+            });
             Ok(())
         }
     }
 }
 
-async fn kubectl_get(ctx: &mut Ctx<'_, '_>, mut body: Value, single: bool, namespace: Option<String>, all_ns: bool, output: Option<String>) -> Result<()> {
+async fn kubectl_get(
+    ctx: &mut Ctx<'_, '_>,
+    mut body: Value,
+    single: bool,
+    namespace: Option<String>,
+    all_ns: bool,
+    output: Option<String>,
+) -> Result<()> {
     let output = output.unwrap_or_default();
     let table = matches!(output.as_str(), "" | "wide");
     if !table && !matches!(output.as_str(), "yaml" | "json" | "name") {
@@ -481,10 +544,20 @@ async fn kubectl_get(ctx: &mut Ctx<'_, '_>, mut body: Value, single: bool, names
     let kind = res["kind"].as_str().unwrap_or("");
     let api_version = res["apiVersion"].as_str().unwrap_or("v1");
     let plural = res["plural"].as_str().unwrap_or("resources");
-    let empty = if single { false } else if table { result["rows"].as_array().is_none_or(Vec::is_empty) } else { result["items"].as_array().is_none_or(Vec::is_empty) };
+    let empty = if single {
+        false
+    } else if table {
+        result["rows"].as_array().is_none_or(Vec::is_empty)
+    } else {
+        result["items"].as_array().is_none_or(Vec::is_empty)
+    };
     if empty && output != "yaml" && output != "json" {
         let ns = namespace.unwrap_or_else(|| "default".into());
-        let msg = if all_ns || res["namespaced"].as_bool() == Some(false) { "No resources found".to_string() } else { format!("No resources found in {ns} namespace.") };
+        let msg = if all_ns || res["namespaced"].as_bool() == Some(false) {
+            "No resources found".to_string()
+        } else {
+            format!("No resources found in {ns} namespace.")
+        };
         ctx.note(&msg);
         return Ok(());
     }

@@ -39,7 +39,12 @@ fn cell(v: &Value) -> String {
 /// when listing across namespaces.
 pub fn table(t: &Value, wide: bool, with_namespace: bool) -> String {
     let defs = t["columnDefinitions"].as_array().cloned().unwrap_or_default();
-    let keep: Vec<usize> = defs.iter().enumerate().filter(|(_, d)| wide || d["priority"].as_u64().unwrap_or(0) == 0).map(|(i, _)| i).collect();
+    let keep: Vec<usize> = defs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| wide || d["priority"].as_u64().unwrap_or(0) == 0)
+        .map(|(i, _)| i)
+        .collect();
     let mut rows = Vec::new();
     let mut header: Vec<String> = keep.iter().map(|&i| defs[i]["name"].as_str().unwrap_or("").to_uppercase()).collect();
     if with_namespace {
@@ -113,10 +118,8 @@ mod tests {
 
     #[test]
     fn tabwriter_like_kubectl() {
-        let rows = vec![
-            vec!["NAME".into(), "READY".into(), "AGE".into()],
-            vec!["web-1".into(), "1/1".into(), "5h".into()],
-        ];
+        let rows =
+            vec![vec!["NAME".into(), "READY".into(), "AGE".into()], vec!["web-1".into(), "1/1".into(), "5h".into()]];
         assert_eq!(tabwrite(&rows), "NAME    READY   AGE\nweb-1   1/1     5h\n");
     }
 

@@ -69,7 +69,8 @@ impl ServeArgs {
         if let Some(u) = &self.nats_url
             && self.leaf_url.is_none()
         {
-            problems.push(format!("--nats-url {u}: also pass --leaf-url, the leafnode URL runners dial (tls://host:port)"));
+            problems
+                .push(format!("--nats-url {u}: also pass --leaf-url, the leafnode URL runners dial (tls://host:port)"));
         }
         if let Some(l) = &self.leaf_url
             && !l.starts_with("tls://")

@@ -44,7 +44,12 @@ fn callout_key(dir: &Path) -> Result<KeyPair, String> {
 }
 
 impl Hub {
-    pub async fn start(dir: &Path, pki: &Pki, leaf_listen: std::net::SocketAddr, public_host: &str) -> Result<Self, String> {
+    pub async fn start(
+        dir: &Path,
+        pki: &Pki,
+        leaf_listen: std::net::SocketAddr,
+        public_host: &str,
+    ) -> Result<Self, String> {
         let bin = natsd::locate().await.map_err(|e| e.to_string())?;
         std::fs::create_dir_all(dir.join("jetstream")).map_err(|e| e.to_string())?;
         let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
@@ -59,7 +64,8 @@ impl Hub {
         let (cp_cert, cp_key) = write_pair(dir, "control-plane", &client)?;
         let issuer = callout_key(dir)?;
         let client_port = natsd::free_port().map_err(|e| e.to_string())?;
-        let leaf_port = if leaf_listen.port() == 0 { natsd::free_port().map_err(|e| e.to_string())? } else { leaf_listen.port() };
+        let leaf_port =
+            if leaf_listen.port() == 0 { natsd::free_port().map_err(|e| e.to_string())? } else { leaf_listen.port() };
         if let Err(e) = std::net::TcpListener::bind((leaf_listen.ip(), leaf_port)) {
             return Err(format!(
                 "the hub's leafnode listener cannot bind {}:{leaf_port}: {e} (choose another with --leaf-listen)",
@@ -83,7 +89,8 @@ impl Hub {
         };
         let conf_path = dir.join("hub.conf");
         natsd::write_private(&conf_path, conf.render().as_bytes()).map_err(|e| e.to_string())?;
-        let server = NatsServer::start(&bin, "hub", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
+        let server =
+            NatsServer::start(&bin, "hub", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
         Ok(Self {
             server,
             leaf_port,

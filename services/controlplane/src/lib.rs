@@ -79,18 +79,27 @@ impl ControlPlane {
         let mut tasks = Vec::new();
         let (hub, nats, leaf_url) = match &cfg.nats_url {
             Some(url) => {
-                let nc = connect(&ConnectSpec { url: url.clone(), name: "cloudops-control-plane".into(), ..Default::default() })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let nc = connect(&ConnectSpec {
+                    url: url.clone(),
+                    name: "cloudops-control-plane".into(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
                 (None, nc, cfg.leaf_url.clone().expect("checked in config"))
             }
             None => {
                 let hub = Hub::start(&cfg.data_dir.join("hub"), &pki, cfg.leaf_listen, &cfg.public_host).await?;
                 let callout_nc = hub.connect_callout().await?;
                 tasks.push(
-                    callout::serve(callout_nc, hub.callout_issuer.clone(), Duration::from_secs(3600), Arc::new(StoreDirectory(store.clone())))
-                        .await
-                        .map_err(|e| e.to_string())?,
+                    callout::serve(
+                        callout_nc,
+                        hub.callout_issuer.clone(),
+                        Duration::from_secs(3600),
+                        Arc::new(StoreDirectory(store.clone())),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?,
                 );
                 let nc = hub.connect_control_plane().await?;
                 let leaf = format!("tls://{}:{}", cfg.public_host, hub.leaf_port);
@@ -98,7 +107,8 @@ impl ControlPlane {
             }
         };
 
-        let listener = std::net::TcpListener::bind(cfg.listen).map_err(|e| format!("gateway cannot listen on {}: {e}", cfg.listen))?;
+        let listener = std::net::TcpListener::bind(cfg.listen)
+            .map_err(|e| format!("gateway cannot listen on {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let gateway_url = cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let roles = Roles {
@@ -110,15 +120,28 @@ impl ControlPlane {
             store: store.clone(),
             roles: roles.clone(),
             issuer: pki.clone(),
-            config: GatewayConfig { public_endpoint: gateway_url.clone(), leaf_url: leaf_url.clone(), op_timeout: cfg.op_timeout },
+            config: GatewayConfig {
+                public_endpoint: gateway_url.clone(),
+                leaf_url: leaf_url.clone(),
+                op_timeout: cfg.op_timeout,
+            },
         };
         let restarts = Arc::new(AtomicU64::new(0));
-        let args = supervisor::RootArgs { store: store.clone(), nats: nats.clone(), deps, listener: Arc::new(listener), restarts: restarts.clone() };
-        let (root, _) = Actor::spawn(Some("cloudops".into()), supervisor::Root, args).await.map_err(|e| format!("actors: {e}"))?;
+        let args = supervisor::RootArgs {
+            store: store.clone(),
+            nats: nats.clone(),
+            deps,
+            listener: Arc::new(listener),
+            restarts: restarts.clone(),
+        };
+        let (root, _) =
+            Actor::spawn(Some("cloudops".into()), supervisor::Root, args).await.map_err(|e| format!("actors: {e}"))?;
 
         // The same roles on NATS queue groups, so that replicas elsewhere can share the work.
         tasks.push(services::serve_resolver(nats.clone(), roles.resolver.clone()).await.map_err(|e| e.to_string())?);
-        tasks.extend(services::serve_authorizer(nats.clone(), roles.authorizer.clone()).await.map_err(|e| e.to_string())?);
+        tasks.extend(
+            services::serve_authorizer(nats.clone(), roles.authorizer.clone()).await.map_err(|e| e.to_string())?,
+        );
         tasks.push(services::serve_router(nats.clone(), roles.router.clone()).await.map_err(|e| e.to_string())?);
 
         // Runner presence.
@@ -196,8 +219,10 @@ fn redact(url: &str) -> String {
 /// Writes `$PLANTON_HOME/config.yaml` so that `planton` works at once (owner-only: it holds a key).
 pub fn write_cli_config(home: &std::path::Path, endpoint: &str, api_key: &str, org: &str) -> Result<(), String> {
     std::fs::create_dir_all(home).map_err(|e| e.to_string())?;
-    let yaml = format!("# written by `cloudops serve` on first start\nendpoint: {endpoint}\napi_key: {api_key}\norg: {org}\n");
-    cloudops_bus::natsd::write_private(&cloudops_schemas::local_store::cli_config_path(home), yaml.as_bytes()).map_err(|e| e.to_string())
+    let yaml =
+        format!("# written by `cloudops serve` on first start\nendpoint: {endpoint}\napi_key: {api_key}\norg: {org}\n");
+    cloudops_bus::natsd::write_private(&cloudops_schemas::local_store::cli_config_path(home), yaml.as_bytes())
+        .map_err(|e| e.to_string())
 }
 
 /// `cloudops serve` until `shutdown` resolves.
@@ -210,7 +235,10 @@ pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = (
     if let Some(key) = &cp.bootstrap_key {
         println!("  bootstrap admin API key (shown once): {key}");
         if cfg.write_cli_config {
-            println!("  CLI config:  {} (planton is ready to use)", cloudops_schemas::local_store::cli_config_path(&cfg.planton_home).display());
+            println!(
+                "  CLI config:  {} (planton is ready to use)",
+                cloudops_schemas::local_store::cli_config_path(&cfg.planton_home).display()
+            );
         }
     }
     if let Some(d) = cp.local_kube_description() {

@@ -72,7 +72,9 @@ pub async fn start(
         None => {
             let cluster = Cluster::default();
             cluster.seed_sandbox();
-            let server = KubeTestServer::start("127.0.0.1:0".parse().expect("addr"), cluster).await.map_err(|e| format!("sandbox cluster: {e}"))?;
+            let server = KubeTestServer::start("127.0.0.1:0".parse().expect("addr"), cluster)
+                .await
+                .map_err(|e| format!("sandbox cluster: {e}"))?;
             let dir = data_dir.join("sandbox");
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             let path = dir.join("kubeconfig");
@@ -98,19 +100,33 @@ pub async fn start(
         generation: runner.generation as u32,
         control_plane_endpoint: endpoint.into(),
         api_key: key.raw,
-        tunnel: TunnelCredentials { leaf_url: leaf_url.into(), ca_cert_pem: cert.ca_pem, cert_pem: cert.cert_pem, key_pem: cert.key_pem },
+        tunnel: TunnelCredentials {
+            leaf_url: leaf_url.into(),
+            ca_cert_pem: cert.ca_pem,
+            cert_pem: cert.cert_pem,
+            key_pem: cert.key_pem,
+        },
     };
     let path = local_store::runner_credentials_path(planton_home, &org.name, RUNNER_NAME);
     std::fs::create_dir_all(path.parent().expect("parent")).map_err(|e| e.to_string())?;
-    write_private(&path, serde_json::to_string_pretty(&creds).map_err(|e| e.to_string())?.as_bytes()).map_err(|e| e.to_string())?;
+    write_private(&path, serde_json::to_string_pretty(&creds).map_err(|e| e.to_string())?.as_bytes())
+        .map_err(|e| e.to_string())?;
     match store.find_connection(&org.id, CONNECTION_NAME).await.map_err(|e| e.to_string())? {
-        Some(c) if c.runner_id.as_deref() == Some(runner.id.as_str()) && c.kube_context.as_deref() == Some(context.as_str()) => {}
+        Some(c)
+            if c.runner_id.as_deref() == Some(runner.id.as_str())
+                && c.kube_context.as_deref() == Some(context.as_str()) => {}
         Some(c) => {
             info!(connection = %c.name, "connection `local` exists with other settings; leaving it as it is");
         }
         None => {
             store
-                .create_connection(&org.id, CONNECTION_NAME, "kubernetes", Some(runner.id.clone()), Some(context.clone()))
+                .create_connection(
+                    &org.id,
+                    CONNECTION_NAME,
+                    "kubernetes",
+                    Some(runner.id.clone()),
+                    Some(context.clone()),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -147,4 +163,3 @@ impl LocalRunner {
         }
     }
 }
-

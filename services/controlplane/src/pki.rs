@@ -46,7 +46,8 @@ impl Pki {
         dn.push(DnType::CommonName, "Cloud Ops control plane CA");
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::hours(1);
         params.not_after = now + Duration::days(3650);
@@ -62,7 +63,13 @@ impl Pki {
         &self.ca_pem
     }
 
-    fn leaf(&self, cn: &str, sans: Vec<SanType>, ekus: Vec<ExtendedKeyUsagePurpose>, days: i64) -> Result<Leaf, String> {
+    fn leaf(
+        &self,
+        cn: &str,
+        sans: Vec<SanType>,
+        ekus: Vec<ExtendedKeyUsagePurpose>,
+        days: i64,
+    ) -> Result<Leaf, String> {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "Cloud Ops");
@@ -90,7 +97,12 @@ impl Pki {
                 Err(_) => SanType::DnsName(h.as_str().try_into().map_err(err)?),
             });
         }
-        self.leaf("cloudops-hub", sans, vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth], 365)
+        self.leaf(
+            "cloudops-hub",
+            sans,
+            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+            365,
+        )
     }
 
     /// A client certificate for one of the control plane's own connections.
@@ -144,7 +156,8 @@ mod tests {
         // Reloading gives the same CA.
         let again = Pki::load_or_create(&dir).unwrap();
         assert_eq!(again.ca_pem(), pki.ca_pem());
-        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("ca.key")).unwrap().permissions());
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join("ca.key")).unwrap().permissions());
         assert_eq!(mode & 0o777, 0o600);
         std::fs::remove_dir_all(dir).unwrap();
     }

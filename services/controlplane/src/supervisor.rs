@@ -50,7 +50,8 @@ impl Root {
     }
 }
 
-pub const CHILDREN: [&str; 4] = [cloudops_resolver::NAME, cloudops_authorizer::NAME, cloudops_router::NAME, cloudops_gateway::NAME];
+pub const CHILDREN: [&str; 4] =
+    [cloudops_resolver::NAME, cloudops_authorizer::NAME, cloudops_router::NAME, cloudops_gateway::NAME];
 
 impl Actor for Root {
     type Msg = ();
@@ -64,7 +65,12 @@ impl Actor for Root {
         Ok(args)
     }
 
-    async fn handle_supervisor_evt(&self, me: ActorRef<()>, evt: SupervisionEvent, state: &mut RootArgs) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        me: ActorRef<()>,
+        evt: SupervisionEvent,
+        state: &mut RootArgs,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, why) = match evt {
             SupervisionEvent::ActorFailed(cell, e) => (cell, e.to_string()),
             SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),

@@ -113,7 +113,12 @@ impl Actor for Gateway {
         Ok(())
     }
 
-    async fn handle(&self, _me: ActorRef<Self::Msg>, msg: Self::Msg, state: &mut GatewayState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut GatewayState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             GatewayMessage::RunOp(call, reply) => {
                 let roles = state.deps.roles.clone();

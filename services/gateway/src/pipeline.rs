@@ -18,22 +18,44 @@ fn unavailable(role: &str, e: impl std::fmt::Display) -> v1::Error {
     v1::Error::new(ErrorCode::Unavailable, format!("{role} unavailable: {e}"))
 }
 
-pub async fn run_op(roles: &Roles, caller: v1::Caller, target: v1::Target, op: v1::Op, timeout_ms: u32) -> Result<v1::OpResult, v1::Error> {
+pub async fn run_op(
+    roles: &Roles,
+    caller: v1::Caller,
+    target: v1::Target,
+    op: v1::Op,
+    timeout_ms: u32,
+) -> Result<v1::OpResult, v1::Error> {
     let started = Instant::now();
     let op_name = op.name();
     let span = info_span!("op", op = op_name, principal = %caller.principal_name);
     async move {
         let resolved = match roles
             .resolver
-            .resolve(v1::ResolveRequest { caller: Some(caller.clone()), target: Some(target.clone()), op: Some(op.clone()) })
+            .resolve(v1::ResolveRequest {
+                caller: Some(caller.clone()),
+                target: Some(target.clone()),
+                op: Some(op.clone()),
+            })
             .await
         {
             Ok(v1::ResolveResponse { result: Some(v1::resolve_response::Result::Target(t)) }) => t,
             Ok(v1::ResolveResponse { result: Some(v1::resolve_response::Result::Error(e)) }) => {
                 // A request that could not even be resolved is audited as denied.
-                let mode = if target.resource.is_empty() { v1::AccessMode::AdminMode } else { v1::AccessMode::DeveloperMode };
-                let desc = if target.resource.is_empty() { format!("connection/{} ns/{}", target.connection, target.namespace) } else { target.resource.clone() };
-                let audit = v1::RecordAuditRequest { caller: Some(caller), mode: mode as i32, target: desc, op_name: op_name.into(), decision: "denied".into(), reason: e.message.clone() };
+                let mode =
+                    if target.resource.is_empty() { v1::AccessMode::AdminMode } else { v1::AccessMode::DeveloperMode };
+                let desc = if target.resource.is_empty() {
+                    format!("connection/{} ns/{}", target.connection, target.namespace)
+                } else {
+                    target.resource.clone()
+                };
+                let audit = v1::RecordAuditRequest {
+                    caller: Some(caller),
+                    mode: mode as i32,
+                    target: desc,
+                    op_name: op_name.into(),
+                    decision: "denied".into(),
+                    reason: e.message.clone(),
+                };
                 if let Err(err) = roles.authorizer.record_audit(audit).await {
                     warn!(error = %err, "audit of a resolution failure not written");
                 }
@@ -44,7 +66,12 @@ pub async fn run_op(roles: &Roles, caller: v1::Caller, target: v1::Target, op: v
         };
         let decision = roles
             .authorizer
-            .authorize(v1::AuthorizeRequest { caller: Some(caller), target: Some(resolved.clone()), op_name: op_name.into(), verb: op.verb_class() as i32 })
+            .authorize(v1::AuthorizeRequest {
+                caller: Some(caller),
+                target: Some(resolved.clone()),
+                op_name: op_name.into(),
+                verb: op.verb_class() as i32,
+            })
             .await
             .map_err(|e| unavailable("authorizer", e))?;
         if !decision.allowed {

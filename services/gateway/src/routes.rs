@@ -90,11 +90,17 @@ async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Authenticated,
 
 /// Admin-class requests go through the authorizer too, so that they are audited.
 async fn authorize_admin(deps: &Deps, who: &Authenticated, org_id: &str, op_name: &str) -> Result<(), ApiError> {
-    let target = v1::ResolvedTarget { org_id: org_id.into(), mode: v1::AccessMode::AdminMode as i32, ..Default::default() };
+    let target =
+        v1::ResolvedTarget { org_id: org_id.into(), mode: v1::AccessMode::AdminMode as i32, ..Default::default() };
     let d = deps
         .roles
         .authorizer
-        .authorize(v1::AuthorizeRequest { caller: Some(who.caller()), target: Some(target), op_name: op_name.into(), verb: v1::VerbClass::Admin as i32 })
+        .authorize(v1::AuthorizeRequest {
+            caller: Some(who.caller()),
+            target: Some(target),
+            op_name: op_name.into(),
+            verb: v1::VerbClass::Admin as i32,
+        })
         .await
         .map_err(ApiError::unavailable)?;
     if d.allowed { Ok(()) } else { Err(ApiError::new(v1::ErrorCode::PermissionDenied, d.reason)) }
@@ -136,7 +142,11 @@ pub struct KubeGetBody {
     all_namespaces: bool,
 }
 
-async fn kube_get(State(s): State<AppState>, headers: HeaderMap, Body(b): Body<KubeGetBody>) -> Result<Response, ApiError> {
+async fn kube_get(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Body(b): Body<KubeGetBody>,
+) -> Result<Response, ApiError> {
     let who = authenticate(&s.deps, &headers).await?;
     if b.kind.trim().is_empty() {
         return Err(ApiError::bad_request("`kind` is required (e.g. pods)"));
@@ -156,12 +166,20 @@ async fn kube_get(State(s): State<AppState>, headers: HeaderMap, Body(b): Body<K
             all_namespaces: b.all_namespaces,
         })),
     };
-    let target = v1::Target { org: b.org, env: b.env, connection: b.connection, resource: b.resource, namespace: b.namespace };
+    let target =
+        v1::Target { org: b.org, env: b.env, connection: b.connection, resource: b.resource, namespace: b.namespace };
     let timeout = s.deps.config.op_timeout + Duration::from_secs(5);
-    let result = ractor::call_t!(s.gateway, GatewayMessage::RunOp, timeout.as_millis() as u64, OpCall { caller: who.caller(), target, op })
-        .map_err(ApiError::unavailable)??;
+    let result = ractor::call_t!(
+        s.gateway,
+        GatewayMessage::RunOp,
+        timeout.as_millis() as u64,
+        OpCall { caller: who.caller(), target, op }
+    )
+    .map_err(ApiError::unavailable)??;
     // {"resource": {...}, "result": <the API's JSON, passed through without re-encoding>}
-    let resource = result.kube_resource.map(|r| json!({"kind": r.kind, "apiVersion": r.api_version, "plural": r.plural, "namespaced": r.namespaced}));
+    let resource = result
+        .kube_resource
+        .map(|r| json!({"kind": r.kind, "apiVersion": r.api_version, "plural": r.plural, "namespaced": r.namespaced}));
     let mut body = Vec::with_capacity(result.json.len() + 160);
     body.extend_from_slice(b"{\"resource\":");
     body.extend_from_slice(serde_json::to_string(&resource).expect("json").as_bytes());
@@ -180,7 +198,11 @@ async fn org_for(s: &AppState, who: &Authenticated, org: &str) -> Result<cloudop
     Ok(org)
 }
 
-async fn generate_credentials(State(s): State<AppState>, headers: HeaderMap, Path((org, name)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn generate_credentials(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((org, name)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let who = authenticate(&s.deps, &headers).await?;
     let org = org_for(&s, &who, &org).await?;
     authorize_admin(&s.deps, &who, &org.id, "runner.generate-credentials").await?;
@@ -198,12 +220,21 @@ async fn generate_credentials(State(s): State<AppState>, headers: HeaderMap, Pat
         generation,
         control_plane_endpoint: s.deps.config.public_endpoint.clone(),
         api_key: key.raw,
-        tunnel: TunnelCredentials { leaf_url: s.deps.config.leaf_url.clone(), ca_cert_pem: cert.ca_pem, cert_pem: cert.cert_pem, key_pem: cert.key_pem },
+        tunnel: TunnelCredentials {
+            leaf_url: s.deps.config.leaf_url.clone(),
+            ca_cert_pem: cert.ca_pem,
+            cert_pem: cert.cert_pem,
+            key_pem: cert.key_pem,
+        },
     };
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], axum::Json(creds)).into_response())
 }
 
-async fn list_runners(State(s): State<AppState>, headers: HeaderMap, Path(org): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn list_runners(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
     let who = authenticate(&s.deps, &headers).await?;
     let org = org_for(&s, &who, &org).await?;
     let runners = s.deps.store.list_runners(&org.id).await?;
@@ -233,7 +264,12 @@ fn connection_json(c: &cloudops_store::connection::Model, runner_name: Option<&s
     json!({"id": c.id, "name": c.name, "provider": c.provider, "runner": runner_name, "context": c.kube_context, "created_at": c.created_at})
 }
 
-async fn create_connection(State(s): State<AppState>, headers: HeaderMap, Path(org): Path<String>, Body(b): Body<CreateConnectionBody>) -> Result<Response, ApiError> {
+async fn create_connection(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Body(b): Body<CreateConnectionBody>,
+) -> Result<Response, ApiError> {
     let who = authenticate(&s.deps, &headers).await?;
     let org = org_for(&s, &who, &org).await?;
     authorize_admin(&s.deps, &who, &org.id, "connection.create").await?;
@@ -247,12 +283,22 @@ async fn create_connection(State(s): State<AppState>, headers: HeaderMap, Path(o
     let c = s
         .deps
         .store
-        .create_connection(&org.id, &b.name, &b.provider, runner.as_ref().map(|r| r.id.clone()), b.context.filter(|c| !c.is_empty()))
+        .create_connection(
+            &org.id,
+            &b.name,
+            &b.provider,
+            runner.as_ref().map(|r| r.id.clone()),
+            b.context.filter(|c| !c.is_empty()),
+        )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(connection_json(&c, runner.as_ref().map(|r| r.name.as_str()))) ).into_response())
+    Ok((StatusCode::CREATED, axum::Json(connection_json(&c, runner.as_ref().map(|r| r.name.as_str())))).into_response())
 }
 
-async fn list_connections(State(s): State<AppState>, headers: HeaderMap, Path(org): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn list_connections(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
     let who = authenticate(&s.deps, &headers).await?;
     let org = org_for(&s, &who, &org).await?;
     let runners = s.deps.store.list_runners(&org.id).await?;

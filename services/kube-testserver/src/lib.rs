@@ -53,9 +53,14 @@ impl Cluster {
     pub fn upsert(&self, mut obj: Value) -> Result<Value, String> {
         let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
         let kind = obj["kind"].as_str().unwrap_or_default().to_string();
-        let def = resources::by_kind(&api_version, &kind).ok_or_else(|| format!("unknown kind {api_version}/{kind}"))?;
+        let def =
+            resources::by_kind(&api_version, &kind).ok_or_else(|| format!("unknown kind {api_version}/{kind}"))?;
         let name = obj["metadata"]["name"].as_str().ok_or("metadata.name is required")?.to_string();
-        let ns = if def.namespaced { obj["metadata"]["namespace"].as_str().unwrap_or("default").to_string() } else { String::new() };
+        let ns = if def.namespaced {
+            obj["metadata"]["namespace"].as_str().unwrap_or("default").to_string()
+        } else {
+            String::new()
+        };
         let mut g = self.inner.write().expect("cluster lock");
         g.resource_version += 1;
         let rv = g.resource_version;
@@ -216,52 +221,98 @@ async fn handle(State(cluster): State<Cluster>, method: Method, uri: Uri, header
     let segs: Vec<&str> = if path.is_empty() { vec![] } else { path.split('/').collect() };
     let q = query_map(&uri);
     if method != Method::GET {
-        return status_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({method} {path})"), None);
+        return status_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource ({method} {path})"),
+            None,
+        );
     }
     match segs.as_slice() {
-        ["version"] => json_response(StatusCode::OK, &json!({
-            "major": "1", "minor": "32", "gitVersion": SERVER_VERSION, "gitCommit": "cloudops-kube-testserver",
-            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64",
-        })),
+        ["version"] => json_response(
+            StatusCode::OK,
+            &json!({
+                "major": "1", "minor": "32", "gitVersion": SERVER_VERSION, "gitCommit": "cloudops-kube-testserver",
+                "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64",
+            }),
+        ),
         ["healthz"] | ["readyz"] | ["livez"] => (StatusCode::OK, "ok").into_response(),
-        ["api"] => json_response(StatusCode::OK, &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
+        ["api"] => json_response(
+            StatusCode::OK,
+            &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}),
+        ),
         ["apis"] => json_response(StatusCode::OK, &resources::group_list()),
         ["api", v] => discovery("", v),
         ["apis", g, v] => discovery(g, v),
         ["api", v, rest @ ..] => resource_request(&cluster, "", v, rest, &q, &headers),
         ["apis", g, v, rest @ ..] => resource_request(&cluster, g, v, rest, &q, &headers),
-        _ => status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None),
+        _ => status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+            None,
+        ),
     }
 }
 
 fn discovery(group: &str, version: &str) -> Response {
     match resources::resource_list(group, version) {
         Some(v) => json_response(StatusCode::OK, &v),
-        None => status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None),
+        None => status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+            None,
+        ),
     }
 }
 
-fn resource_request(cluster: &Cluster, group: &str, version: &str, rest: &[&str], q: &BTreeMap<String, String>, headers: &HeaderMap) -> Response {
+fn resource_request(
+    cluster: &Cluster,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+    q: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
     // [plural] | [plural, name] | [namespaces, ns, plural] | [namespaces, ns, plural, name]
     let (ns, plural, name) = match rest {
         [plural] => (None, *plural, None),
         ["namespaces", ns, plural] => (Some(*ns), *plural, None),
         ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
         [plural, name] => (None, *plural, Some(*name)),
-        _ => return status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None),
+        _ => {
+            return status_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+                None,
+            );
+        }
     };
     let Some(def) = resources::find(group, version, plural) else {
-        return status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None);
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+            None,
+        );
     };
     if def.namespaced && name.is_some() && ns.is_none() {
-        return status_error(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource".into(), None);
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+            None,
+        );
     }
     let now = Utc::now();
     let table = wants_table(headers);
     let include = q.get("includeObject").map(String::as_str).unwrap_or("Metadata");
     if let Some(name) = name {
         let Some(obj) = cluster.get(def, ns.unwrap_or(""), name) else {
-            let gr = if def.group.is_empty() { def.plural.to_string() } else { format!("{}.{}", def.plural, def.group) };
+            let gr =
+                if def.group.is_empty() { def.plural.to_string() } else { format!("{}.{}", def.plural, def.group) };
             return status_error(
                 StatusCode::NOT_FOUND,
                 "NotFound",
@@ -284,10 +335,8 @@ fn resource_request(cluster: &Cluster, group: &str, version: &str, rest: &[&str]
         Err(e) => return status_error(StatusCode::BAD_REQUEST, "BadRequest", e, None),
     };
     let (items, rv) = cluster.list(def, if def.namespaced { ns } else { None });
-    let items: Vec<Value> = items
-        .into_iter()
-        .filter(|o| labels.matches(&o["metadata"]["labels"]) && fields.matches(o))
-        .collect();
+    let items: Vec<Value> =
+        items.into_iter().filter(|o| labels.matches(&o["metadata"]["labels"]) && fields.matches(o)).collect();
     if table {
         let refs: Vec<&Value> = items.iter().collect();
         return json_response(StatusCode::OK, &table::table(def, &refs, rv, include, now));
@@ -303,10 +352,13 @@ fn resource_request(cluster: &Cluster, group: &str, version: &str, rest: &[&str]
             o
         })
         .collect();
-    json_response(StatusCode::OK, &json!({
-        "kind": format!("{}List", def.kind),
-        "apiVersion": def.api_version(),
-        "metadata": {"resourceVersion": rv.to_string()},
-        "items": items,
-    }))
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "kind": format!("{}List", def.kind),
+            "apiVersion": def.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()},
+            "items": items,
+        }),
+    )
 }

@@ -64,7 +64,8 @@ pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceDef> {
 
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    let items: Vec<Value> = RESOURCES.iter().filter(|r| r.group == group && r.version == version).map(ResourceDef::discovery).collect();
+    let items: Vec<Value> =
+        RESOURCES.iter().filter(|r| r.group == group && r.version == version).map(ResourceDef::discovery).collect();
     if items.is_empty() {
         return None;
     }

@@ -14,9 +14,7 @@ fn suffix(seed: &str, len: usize) -> String {
     for b in seed.bytes() {
         h = (h ^ b as u64).wrapping_mul(1099511628211);
     }
-    (0..len)
-        .map(|i| SUFFIX_ALPHABET[((h >> (i * 5)) % SUFFIX_ALPHABET.len() as u64) as usize] as char)
-        .collect()
+    (0..len).map(|i| SUFFIX_ALPHABET[((h >> (i * 5)) % SUFFIX_ALPHABET.len() as u64) as usize] as char).collect()
 }
 
 fn ts(ago: Duration) -> String {
@@ -73,11 +71,16 @@ fn deployment(c: &Cluster, w: &Workload, node: &str, ip_base: u8) {
         let pod_name = format!("{rs_name}-{}", suffix(&format!("{rs_name}{i}"), 5));
         let started = w.age - Duration::seconds(20);
         let state = match w.crash {
-            Some((_, reason)) => json!({"waiting": {"reason": reason, "message": "back-off 5m0s restarting failed container"}}),
+            Some((_, reason)) => {
+                json!({"waiting": {"reason": reason, "message": "back-off 5m0s restarting failed container"}})
+            }
             None => json!({"running": {"startedAt": ts(started)}}),
         };
         let (restarts, last) = match w.crash {
-            Some((n, _)) => (n, json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": ts(Duration::minutes(4)), "finishedAt": ts(Duration::minutes(3))}})),
+            Some((n, _)) => (
+                n,
+                json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": ts(Duration::minutes(4)), "finishedAt": ts(Duration::minutes(3))}}),
+            ),
             None => (0, json!({})),
         };
         c.upsert(json!({
@@ -102,7 +105,9 @@ fn deployment(c: &Cluster, w: &Workload, node: &str, ip_base: u8) {
 }
 
 pub fn seed(c: &Cluster) {
-    for (ns, age) in [("default", Duration::days(3)), ("kube-system", Duration::days(3)), ("payments", Duration::days(2))] {
+    for (ns, age) in
+        [("default", Duration::days(3)), ("kube-system", Duration::days(3)), ("payments", Duration::days(2))]
+    {
         c.upsert(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}, "creationTimestamp": ts(age)}, "status": {"phase": "Active"}}))
             .expect("seed namespace");
     }
@@ -115,10 +120,38 @@ pub fn seed(c: &Cluster) {
     .expect("seed node");
     let workloads = [
         Workload { ns: "default", name: "web", image: "nginx:1.27", replicas: 2, age: Duration::hours(5), crash: None },
-        Workload { ns: "default", name: "api", image: "ghcr.io/cloudops-sandbox/api:1.4.2", replicas: 1, age: Duration::minutes(42), crash: None },
-        Workload { ns: "default", name: "worker", image: "ghcr.io/cloudops-sandbox/worker:0.9.0", replicas: 1, age: Duration::minutes(12), crash: Some((4, "CrashLoopBackOff")) },
-        Workload { ns: "payments", name: "payments-api", image: "ghcr.io/cloudops-sandbox/payments:2.1.0", replicas: 2, age: Duration::days(1), crash: None },
-        Workload { ns: "kube-system", name: "coredns", image: "registry.k8s.io/coredns/coredns:v1.11.3", replicas: 1, age: Duration::days(3), crash: None },
+        Workload {
+            ns: "default",
+            name: "api",
+            image: "ghcr.io/cloudops-sandbox/api:1.4.2",
+            replicas: 1,
+            age: Duration::minutes(42),
+            crash: None,
+        },
+        Workload {
+            ns: "default",
+            name: "worker",
+            image: "ghcr.io/cloudops-sandbox/worker:0.9.0",
+            replicas: 1,
+            age: Duration::minutes(12),
+            crash: Some((4, "CrashLoopBackOff")),
+        },
+        Workload {
+            ns: "payments",
+            name: "payments-api",
+            image: "ghcr.io/cloudops-sandbox/payments:2.1.0",
+            replicas: 2,
+            age: Duration::days(1),
+            crash: None,
+        },
+        Workload {
+            ns: "kube-system",
+            name: "coredns",
+            image: "registry.k8s.io/coredns/coredns:v1.11.3",
+            replicas: 1,
+            age: Duration::days(3),
+            crash: None,
+        },
     ];
     for (i, w) in workloads.iter().enumerate() {
         deployment(c, w, node, 10 + 10 * i as u8);

@@ -101,7 +101,9 @@ pub fn pod_cells(pod: &Value, now: DateTime<Utc>) -> (String, String, String) {
     let mut has_running = false;
     for cs in statuses.iter().rev() {
         restarts += cs["restartCount"].as_i64().unwrap_or(0);
-        if let Some(t) = str_at(cs, &["lastState", "terminated", "finishedAt"]).and_then(|t| DateTime::parse_from_rfc3339(t).ok()) {
+        if let Some(t) =
+            str_at(cs, &["lastState", "terminated", "finishedAt"]).and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        {
             let t = t.with_timezone(&Utc);
             if last_restart.is_none_or(|l| t > l) {
                 last_restart = Some(t);
@@ -136,13 +138,23 @@ pub fn pod_cells(pod: &Value, now: DateTime<Utc>) -> (String, String, String) {
 /// Columns and one row's cells for `obj` of kind `def`.
 pub fn columns(def: &ResourceDef) -> Vec<Value> {
     let name = col("Name", "string", 0, "Name must be unique within a namespace.");
-    let age = col("Age", "string", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.");
+    let age = col(
+        "Age",
+        "string",
+        0,
+        "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    );
     match def.kind {
         "Pod" => vec![
             name,
             col("Ready", "string", 0, "The aggregate readiness state of this pod for accepting traffic."),
             col("Status", "string", 0, "The aggregate status of the containers in this pod."),
-            col("Restarts", "string", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+            col(
+                "Restarts",
+                "string",
+                0,
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+            ),
             age,
             col("IP", "string", 1, "IP address allocated to the pod."),
             col("Node", "string", 1, "Name of the Node this pod is scheduled on."),
@@ -152,8 +164,18 @@ pub fn columns(def: &ResourceDef) -> Vec<Value> {
         "Deployment" => vec![
             name,
             col("Ready", "string", 0, "Number of the pod with ready state"),
-            col("Up-to-date", "integer", 0, "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-            col("Available", "integer", 0, "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+            col(
+                "Up-to-date",
+                "integer",
+                0,
+                "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            ),
+            col(
+                "Available",
+                "integer",
+                0,
+                "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            ),
             age,
             col("Containers", "string", 1, "Names of each container in the template."),
             col("Images", "string", 1, "Images referenced by each container in the template."),
@@ -225,27 +247,61 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
         }
         "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
             let (c, i) = containers_images(spec);
-            let desired = if def.kind == "DaemonSet" { int_at(status, &["desiredNumberScheduled"]) } else { int_at(spec, &["replicas"]) };
-            let current = if def.kind == "DaemonSet" { int_at(status, &["currentNumberScheduled"]) } else { int_at(status, &["replicas"]) };
-            let ready = if def.kind == "DaemonSet" { int_at(status, &["numberReady"]) } else { int_at(status, &["readyReplicas"]) };
-            vec![name, json!(desired), json!(current), json!(ready), age, json!(c), json!(i), json!(selector_string(spec.get("selector")))]
+            let desired = if def.kind == "DaemonSet" {
+                int_at(status, &["desiredNumberScheduled"])
+            } else {
+                int_at(spec, &["replicas"])
+            };
+            let current = if def.kind == "DaemonSet" {
+                int_at(status, &["currentNumberScheduled"])
+            } else {
+                int_at(status, &["replicas"])
+            };
+            let ready = if def.kind == "DaemonSet" {
+                int_at(status, &["numberReady"])
+            } else {
+                int_at(status, &["readyReplicas"])
+            };
+            vec![
+                name,
+                json!(desired),
+                json!(current),
+                json!(ready),
+                age,
+                json!(c),
+                json!(i),
+                json!(selector_string(spec.get("selector"))),
+            ]
         }
         "Namespace" => vec![name, json!(str_at(status, &["phase"]).unwrap_or("Active")), age],
         "Node" => {
-            let ready = status["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Ready")).map(|c| c["status"] == "True");
+            let ready = status["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"))
+                .map(|c| c["status"] == "True");
             let st = match ready {
                 Some(true) => "Ready",
                 Some(false) => "NotReady",
                 None => "Unknown",
             };
-            vec![name, json!(st), json!("<none>"), age, json!(str_at(status, &["nodeInfo", "kubeletVersion"]).unwrap_or(""))]
+            vec![
+                name,
+                json!(st),
+                json!("<none>"),
+                age,
+                json!(str_at(status, &["nodeInfo", "kubeletVersion"]).unwrap_or("")),
+            ]
         }
         "Service" => {
             let ports: Vec<String> = spec["ports"]
                 .as_array()
-                .map(|ps| ps.iter().map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP"))).collect())
+                .map(|ps| {
+                    ps.iter().map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP"))).collect()
+                })
                 .unwrap_or_default();
-            let sel = spec["selector"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","));
+            let sel = spec["selector"].as_object().map(|m| {
+                m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")
+            });
             vec![
                 name,
                 json!(str_at(spec, &["type"]).unwrap_or("ClusterIP")),
@@ -262,14 +318,22 @@ pub fn cells(def: &ResourceDef, obj: &Value, now: DateTime<Utc>) -> Vec<Value> {
 
 /// The Table for `objs`. Row objects are PartialObjectMetadata unless `include_object` says
 /// "Object" (or "None").
-pub fn table(def: &ResourceDef, objs: &[&Value], resource_version: u64, include_object: &str, now: DateTime<Utc>) -> Value {
+pub fn table(
+    def: &ResourceDef,
+    objs: &[&Value],
+    resource_version: u64,
+    include_object: &str,
+    now: DateTime<Utc>,
+) -> Value {
     let rows: Vec<Value> = objs
         .iter()
         .map(|o| {
             let object = match include_object {
                 "Object" => (*o).clone(),
                 "None" => Value::Null,
-                _ => json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}),
+                _ => {
+                    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
+                }
             };
             json!({"cells": cells(def, o, now), "object": object})
         })
@@ -291,9 +355,19 @@ mod tests {
     #[test]
     fn human_durations_match_kubectl() {
         for (secs, want) in [
-            (0, "0s"), (119, "119s"), (120, "2m"), (125, "2m5s"), (600, "10m"), (3 * 3600 - 60, "179m"),
-            (3 * 3600, "3h"), (3 * 3600 + 300, "3h5m"), (9 * 3600, "9h"), (50 * 3600, "2d2h"), (10 * 86400, "10d"),
-            (800 * 86400, "2y70d"), (9 * 365 * 86400, "9y"),
+            (0, "0s"),
+            (119, "119s"),
+            (120, "2m"),
+            (125, "2m5s"),
+            (600, "10m"),
+            (3 * 3600 - 60, "179m"),
+            (3 * 3600, "3h"),
+            (3 * 3600 + 300, "3h5m"),
+            (9 * 3600, "9h"),
+            (50 * 3600, "2d2h"),
+            (10 * 86400, "10d"),
+            (800 * 86400, "2y70d"),
+            (9 * 365 * 86400, "9y"),
         ] {
             assert_eq!(human_duration(D::seconds(secs)), want, "{secs}");
         }

@@ -46,7 +46,10 @@ async fn kubectl_get_pods_table_wide_and_yaml() {
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{out}");
     assert!(out.lines().any(|l| l.starts_with("web-") && l.contains("1/1") && l.contains("Running")), "{out}");
-    assert!(out.lines().any(|l| l.starts_with("worker-") && l.contains("CrashLoopBackOff") && l.contains("4 (3m")), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("worker-") && l.contains("CrashLoopBackOff") && l.contains("4 (3m")),
+        "{out}"
+    );
     assert!(!out.contains("payments-api"), "namespace filter ignored: {out}");
 
     let (ok, out, err) = k.run(&["get", "pods", "-n", "default", "-o", "wide"]).await;
@@ -62,13 +65,16 @@ async fn kubectl_get_pods_table_wide_and_yaml() {
     assert!(ok, "{err}");
     assert!(out.contains("payments-api") && !out.contains("web-"), "{out}");
 
-    let name = server.cluster.list(kube_testserver::RESOURCES.iter().find(|r| r.plural == "pods").unwrap(), Some("default")).0[0]["metadata"]["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let name =
+        server.cluster.list(kube_testserver::RESOURCES.iter().find(|r| r.plural == "pods").unwrap(), Some("default")).0
+            [0]["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let (ok, out, err) = k.run(&["get", "pod", &name, "-n", "default", "-o", "yaml"]).await;
     assert!(ok, "{err}");
-    for want in ["kind: Pod", "uid:", "resourceVersion:", "creationTimestamp:", "ownerReferences:", "kind: ReplicaSet"] {
+    for want in ["kind: Pod", "uid:", "resourceVersion:", "creationTimestamp:", "ownerReferences:", "kind: ReplicaSet"]
+    {
         assert!(out.contains(want), "missing {want:?} in {out}");
     }
 

@@ -30,10 +30,17 @@ struct ApiRes {
 
 impl ApiRes {
     fn base(&self) -> String {
-        if self.group.is_empty() { format!("/api/{}", self.version) } else { format!("/apis/{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        }
     }
     fn matches(&self, name: &str) -> bool {
-        self.plural == name || self.singular == name || self.kind.eq_ignore_ascii_case(name) || self.short_names.iter().any(|s| s == name)
+        self.plural == name
+            || self.singular == name
+            || self.kind.eq_ignore_ascii_case(name)
+            || self.short_names.iter().any(|s| s == name)
     }
 }
 
@@ -82,17 +89,28 @@ impl KubeExecutor {
     }
 
     async fn config(&self, context: &str) -> Result<Config, v1::Error> {
-        let opts = KubeConfigOptions { context: (!context.is_empty()).then(|| context.to_string()), ..Default::default() };
+        let opts =
+            KubeConfigOptions { context: (!context.is_empty()).then(|| context.to_string()), ..Default::default() };
         let cfg = match &self.kubeconfig {
             Some(path) => {
-                let kc = Kubeconfig::read_from(path).map_err(|e| err(ErrorCode::Unavailable, format!("kubeconfig {}: {e}", path.display())))?;
+                let kc = Kubeconfig::read_from(path)
+                    .map_err(|e| err(ErrorCode::Unavailable, format!("kubeconfig {}: {e}", path.display())))?;
                 Config::from_custom_kubeconfig(kc, &opts).await
             }
-            None if context.is_empty() => Config::infer().await.map_err(|e| kube::config::KubeconfigError::ReadConfig(std::io::Error::other(e.to_string()), PathBuf::from("(inferred)"))),
+            None if context.is_empty() => Config::infer().await.map_err(|e| {
+                kube::config::KubeconfigError::ReadConfig(
+                    std::io::Error::other(e.to_string()),
+                    PathBuf::from("(inferred)"),
+                )
+            }),
             None => Config::from_kubeconfig(&opts).await,
         };
         cfg.map_err(|e| {
-            let what = if context.is_empty() { "the default context or in-cluster config".to_string() } else { format!("context {context:?}") };
+            let what = if context.is_empty() {
+                "the default context or in-cluster config".to_string()
+            } else {
+                format!("context {context:?}")
+            };
             err(ErrorCode::Unavailable, format!("runner has no Kubernetes credentials for {what}: {e}"))
         })
     }
@@ -101,7 +119,8 @@ impl KubeExecutor {
         let mut map = self.clusters.lock().await;
         if !map.contains_key(context) {
             let cfg = self.config(context).await?;
-            let client = Client::try_from(cfg).map_err(|e| err(ErrorCode::Unavailable, format!("kubernetes client: {e}")))?;
+            let client =
+                Client::try_from(cfg).map_err(|e| err(ErrorCode::Unavailable, format!("kubernetes client: {e}")))?;
             map.insert(context.to_string(), Cluster { client, discovery: None });
         }
         Ok(f(map.get_mut(context).expect("inserted")))
@@ -110,7 +129,8 @@ impl KubeExecutor {
     async fn discover(client: &Client) -> Result<Vec<ApiRes>, v1::Error> {
         let mut out = Vec::new();
         let mut gvs = vec![(String::new(), "v1".to_string())];
-        let groups: Value = client.request(http::Request::get("/apis").body(Vec::new()).expect("request")).await.map_err(kube_error)?;
+        let groups: Value =
+            client.request(http::Request::get("/apis").body(Vec::new()).expect("request")).await.map_err(kube_error)?;
         for g in groups["groups"].as_array().into_iter().flatten() {
             if let (Some(name), Some(v)) = (g["name"].as_str(), g["preferredVersion"]["version"].as_str()) {
                 gvs.push((name.to_string(), v.to_string()));
@@ -131,9 +151,18 @@ impl KubeExecutor {
                     group: group.clone(),
                     version: version.clone(),
                     plural: plural.to_string(),
-                    singular: r["singularName"].as_str().filter(|s| !s.is_empty()).unwrap_or(&r["kind"].as_str().unwrap_or_default().to_ascii_lowercase()).to_string(),
+                    singular: r["singularName"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or(&r["kind"].as_str().unwrap_or_default().to_ascii_lowercase())
+                        .to_string(),
                     kind: r["kind"].as_str().unwrap_or_default().to_string(),
-                    short_names: r["shortNames"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(String::from)).collect(),
+                    short_names: r["shortNames"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect(),
                     namespaced: r["namespaced"].as_bool().unwrap_or(true),
                 });
             }
@@ -143,7 +172,9 @@ impl KubeExecutor {
 
     async fn resolve(&self, context: &str, client: &Client, name: &str) -> Result<ApiRes, v1::Error> {
         let cached = self
-            .with_cluster(context, |c| c.discovery.as_ref().filter(|(t, _)| t.elapsed() < DISCOVERY_TTL).map(|(_, d)| d.clone()))
+            .with_cluster(context, |c| {
+                c.discovery.as_ref().filter(|(t, _)| t.elapsed() < DISCOVERY_TTL).map(|(_, d)| d.clone())
+            })
             .await?;
         let resources = match cached {
             Some(d) => d,
@@ -160,9 +191,13 @@ impl KubeExecutor {
         };
         resources
             .iter()
-            .find(|r| r.matches(&res) && group.as_ref().is_none_or(|g| &r.group == g || r.group.starts_with(&format!("{g}."))))
+            .find(|r| {
+                r.matches(&res) && group.as_ref().is_none_or(|g| &r.group == g || r.group.starts_with(&format!("{g}.")))
+            })
             .cloned()
-            .ok_or_else(|| err(ErrorCode::InvalidArgument, format!("the server doesn't have a resource type \"{name}\"")))
+            .ok_or_else(|| {
+                err(ErrorCode::InvalidArgument, format!("the server doesn't have a resource type \"{name}\""))
+            })
     }
 
     pub async fn get(&self, req: &v1::RunnerRequest, op: &v1::KubeGet) -> Result<v1::OpResult, v1::Error> {
@@ -170,7 +205,10 @@ impl KubeExecutor {
         let client = self.with_cluster(context, |c| c.client.clone()).await?;
         let res = self.resolve(context, &client, &op.resource).await?;
         if req.namespace_locked && (op.all_namespaces || !res.namespaced) {
-            return Err(err(ErrorCode::PermissionDenied, format!("outside the resource's scope: only namespace {:?} is reachable", req.namespace)));
+            return Err(err(
+                ErrorCode::PermissionDenied,
+                format!("outside the resource's scope: only namespace {:?} is reachable", req.namespace),
+            ));
         }
         let mut path = res.base();
         if res.namespaced && !op.all_namespaces {
@@ -200,10 +238,16 @@ impl KubeExecutor {
         let request = http::Request::get(path).header(http::header::ACCEPT, accept).body(Vec::new()).expect("request");
         let text = client.request_text(request).await.map_err(kube_error)?;
         // The body is passed through as the apiserver sent it.
-        let api_version = if res.group.is_empty() { res.version.clone() } else { format!("{}/{}", res.group, res.version) };
+        let api_version =
+            if res.group.is_empty() { res.version.clone() } else { format!("{}/{}", res.group, res.version) };
         Ok(v1::OpResult {
             json: text.into_bytes(),
-            kube_resource: Some(v1::KubeResource { kind: res.kind, api_version, plural: res.plural, namespaced: res.namespaced }),
+            kube_resource: Some(v1::KubeResource {
+                kind: res.kind,
+                api_version,
+                plural: res.plural,
+                namespaced: res.namespaced,
+            }),
         })
     }
 }

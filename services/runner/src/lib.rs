@@ -69,12 +69,18 @@ impl Executor {
     }
 
     async fn dispatch(&self, req: &v1::RunnerRequest) -> Result<v1::OpResult, v1::Error> {
-        let op = req.op.as_ref().and_then(|o| o.kind.as_ref()).ok_or_else(|| v1::Error::new(ErrorCode::InvalidArgument, "empty op"))?;
+        let op = req
+            .op
+            .as_ref()
+            .and_then(|o| o.kind.as_ref())
+            .ok_or_else(|| v1::Error::new(ErrorCode::InvalidArgument, "empty op"))?;
         match op {
             #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeGet(g) => self.kube.get(req, g).await,
             #[cfg(not(feature = "kubernetes"))]
-            v1::op::Kind::KubeGet(_) => Err(v1::Error::new(ErrorCode::InvalidArgument, "this runner was built without Kubernetes support")),
+            v1::op::Kind::KubeGet(_) => {
+                Err(v1::Error::new(ErrorCode::InvalidArgument, "this runner was built without Kubernetes support"))
+            }
         }
     }
 }
@@ -91,7 +97,9 @@ impl Runner {
         let dir = tempfile::Builder::new().prefix("planton-runner-").tempdir().map_err(|e| e.to_string())?;
         let p = dir.path();
         let (ca, cert, key) = (p.join("ca.pem"), p.join("runner.pem"), p.join("runner.key"));
-        let w = |path: &std::path::Path, s: &str| natsd::write_private(path, s.as_bytes()).map_err(|e| format!("{}: {e}", path.display()));
+        let w = |path: &std::path::Path, s: &str| {
+            natsd::write_private(path, s.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+        };
         w(&ca, &creds.tunnel.ca_cert_pem)?;
         w(&cert, &creds.tunnel.cert_pem)?;
         w(&key, &creds.tunnel.key_pem)?;
@@ -114,7 +122,8 @@ impl Runner {
         text.push_str(&format!("http: \"127.0.0.1:{monitor_port}\"\n"));
         let conf_path = p.join("leaf.conf");
         natsd::write_private(&conf_path, text.as_bytes()).map_err(|e| e.to_string())?;
-        let leaf = NatsServer::start(&bin, "leaf", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
+        let leaf =
+            NatsServer::start(&bin, "leaf", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
         let nats = connect(&ConnectSpec {
             url: leaf.client_url(false),
             name: format!("runner-{runner_id}"),
@@ -137,7 +146,8 @@ impl Runner {
             .map_err(|e| e.to_string())?,
         ];
         let (hb_nc, hb_id, every) = (nats.clone(), runner_id.clone(), cfg.heartbeat);
-        let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let started =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         tasks.push(tokio::spawn(async move {
             let beat = v1::RunnerHeartbeat {
                 runner_id: hb_id.to_string(),

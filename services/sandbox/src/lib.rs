@@ -105,7 +105,19 @@ impl Sandbox {
         let creds = self.credentials(name).await?;
         let runner = self.start_runner(creds).await?;
         let conn = format!("{name}-conn");
-        let out = self.cli(&["connection", "create", &conn, "--provider", "kubernetes", "--runner", name, "--context", KUBE_CONTEXT]).await;
+        let out = self
+            .cli(&[
+                "connection",
+                "create",
+                &conn,
+                "--provider",
+                "kubernetes",
+                "--runner",
+                name,
+                "--context",
+                KUBE_CONTEXT,
+            ])
+            .await;
         if out.code != 0 {
             bail!("connection create: {}", out.stderr);
         }

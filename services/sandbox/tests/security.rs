@@ -137,7 +137,13 @@ async fn the_database_holds_no_private_key_and_no_raw_api_key() {
         let db = sb.cp.store.db();
         let mut text = String::new();
         for t in ["orgs", "principals", "api_keys", "grants", "runners", "connections", "audit_log"] {
-            let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), format!("SELECT row_to_json(t)::text AS j FROM {t} t"))).await.unwrap();
+            let rows = db
+                .query_all_raw(Statement::from_string(
+                    db.get_database_backend(),
+                    format!("SELECT row_to_json(t)::text AS j FROM {t} t"),
+                ))
+                .await
+                .unwrap();
             for r in rows {
                 text.push_str(&r.try_get::<String>("", "j").unwrap());
             }

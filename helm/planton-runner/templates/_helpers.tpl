@@ -1,0 +1,3 @@
+{{- define "planton-runner.name" -}}{{ .Release.Name }}-planton-runner{{- end -}}
+{{- define "planton-runner.secret" -}}{{ default (printf "%s-credentials" (include "planton-runner.name" .)) .Values.existingSecret }}{{- end -}}
+{{- define "planton-runner.sa" -}}{{ default (include "planton-runner.name" .) .Values.serviceAccount.name }}{{- end -}}
