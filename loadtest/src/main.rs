@@ -82,6 +82,19 @@ async fn main() -> Result<()> {
     })
     .await?;
 
+    // The gateway's own share: HTTP, API-key check, one org lookup, no routing.
+    let whoami_url = format!("{}/v1/whoami", sb.gateway_url());
+    let whoami = measure("gateway only (HTTP + API-key auth: /v1/whoami)", args.warmup, args.iterations, || {
+        let req = http.get(&whoami_url).bearer_auth(&sb.api_key);
+        async move {
+            let r = req.send().await?;
+            anyhow::ensure!(r.status().is_success(), "status {}", r.status());
+            r.bytes().await?;
+            Ok(())
+        }
+    })
+    .await?;
+
     // The same request straight to the Kubernetes API test server.
     let kube_url = format!("{}/api/v1/namespaces/default/pods", sb.kube.url());
     let direct = measure("direct to the Kubernetes API test server", args.warmup, args.iterations, || {
@@ -127,7 +140,7 @@ async fn main() -> Result<()> {
 
     println!("bench-pods: {} iterations per path after {} warm-up\n", args.iterations, args.warmup);
     println!("{:<64} {:>10} {:>10}", "path", "p50 µs", "p99 µs");
-    for s in [&ours, &direct, &floor] {
+    for s in [&ours, &whoami, &direct, &floor] {
         println!("{:<64} {:>10.0} {:>10.0}", s.name, us(s.p50()), us(s.p99()));
     }
     let added50 = us(ours.p50()) - us(direct.p50());

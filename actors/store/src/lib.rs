@@ -401,6 +401,12 @@ async fn mint_key_in(db: &impl sea_orm::ConnectionTrait, principal: &str) -> Res
     Ok(MintedKey { raw, row })
 }
 
+pub use sea_orm::Set as SetValue;
+pub type DateTimeUtc = chrono::DateTime<Utc>;
+pub fn now() -> DateTimeUtc {
+    Utc::now()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,10 +475,4 @@ mod tests {
         assert!(dup.to_string().contains("already exists"));
         assert!(validate_name("runner", "Bad.Name").is_err());
     }
-}
-
-pub use sea_orm::Set as SetValue;
-pub type DateTimeUtc = chrono::DateTime<Utc>;
-pub fn now() -> DateTimeUtc {
-    Utc::now()
 }

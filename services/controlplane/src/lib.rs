@@ -156,10 +156,11 @@ impl ControlPlane {
             }
         }));
 
-        if let Some(b) = &boot
-            && cfg.write_cli_config
-        {
-            write_cli_config(&cfg.planton_home, &gateway_url, &b.api_key, &org.name)?;
+        if cfg.write_cli_config {
+            match &boot {
+                Some(b) => write_cli_config(&cfg.planton_home, &gateway_url, &b.api_key, &org.name)?,
+                None => refresh_cli_config(&cfg.planton_home, &store, &gateway_url).await,
+            }
         }
 
         let local = if cfg.with_local_runner {
@@ -223,6 +224,26 @@ pub fn write_cli_config(home: &std::path::Path, endpoint: &str, api_key: &str, o
         format!("# written by `cloudops serve` on first start\nendpoint: {endpoint}\napi_key: {api_key}\norg: {org}\n");
     cloudops_bus::natsd::write_private(&cloudops_schemas::local_store::cli_config_path(home), yaml.as_bytes())
         .map_err(|e| e.to_string())
+}
+
+/// After a restart on another address, points the local CLI config (if it holds a key of this
+/// control plane) at the new gateway URL.
+async fn refresh_cli_config(home: &std::path::Path, store: &Store, gateway_url: &str) {
+    let path = cloudops_schemas::local_store::cli_config_path(home);
+    let Ok(text) = std::fs::read_to_string(&path) else { return };
+    let Ok(mut doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else { return };
+    let key = doc.get("api_key").and_then(|k| k.as_str()).unwrap_or_default().to_string();
+    if doc.get("endpoint").and_then(|e| e.as_str()) == Some(gateway_url)
+        || !matches!(store.authenticate(&key).await, Ok(Some(_)))
+    {
+        return;
+    }
+    doc["endpoint"] = serde_yaml_ng::Value::from(gateway_url);
+    if let Ok(yaml) = serde_yaml_ng::to_string(&doc)
+        && cloudops_bus::natsd::write_private(&path, yaml.as_bytes()).is_ok()
+    {
+        info!(config = %path.display(), endpoint = gateway_url, "CLI config points at this gateway now");
+    }
 }
 
 /// `cloudops serve` until `shutdown` resolves.

@@ -64,6 +64,7 @@ pub async fn start(
     endpoint: &str,
     leaf_url: &str,
 ) -> Result<LocalRunner, String> {
+    let bin = runner_binary()?;
     let (kubeconfig, context, sandbox, kube_description) = match current_kube_context() {
         Some((path, ctx)) => {
             let d = format!("kubeconfig context {ctx:?} ({})", path.display());
@@ -88,6 +89,47 @@ pub async fn start(
         }
     };
     let runner = store.ensure_runner(&org.id, RUNNER_NAME).await.map_err(|e| e.to_string())?;
+    let path = local_store::runner_credentials_path(planton_home, &org.name, RUNNER_NAME);
+    // Reuse the credentials of an earlier start when they still fit, instead of minting a new
+    // API key on every start.
+    let reusable = std::fs::read_to_string(&path).ok().and_then(|t| RunnerCredentials::parse(&t).ok()).filter(|c| {
+        c.runner_id == runner.id
+            && c.generation == runner.generation as u32
+            && c.tunnel.leaf_url == leaf_url
+            && c.control_plane_endpoint == endpoint
+            && c.tunnel.ca_cert_pem == pki.ca_pem()
+    });
+    if reusable.is_none() {
+        issue_local_credentials(store, pki, org, &runner, &path, endpoint, leaf_url).await?;
+    }
+    ensure_connection(store, org, &runner, &context).await?;
+    let log = data_dir.join("local-runner.log");
+    let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| e.to_string())?;
+    let child = Command::new(bin)
+        .arg("start")
+        .arg("--credentials-file")
+        .arg(&path)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("PLANTON_HOME", planton_home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(logf.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::from(logf))
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("starting planton-runner: {e}"))?;
+    info!(log = %log.display(), "local runner started");
+    Ok(LocalRunner { child, sandbox, kube_description })
+}
+
+async fn issue_local_credentials(
+    store: &Store,
+    pki: &Pki,
+    org: &cloudops_store::org::Model,
+    runner: &cloudops_store::runner::Model,
+    path: &Path,
+    endpoint: &str,
+    leaf_url: &str,
+) -> Result<(), String> {
     let id = RunnerId::parse(runner.id.clone()).map_err(|e| e.to_string())?;
     let cert = pki.issue_runner(&id, runner.generation as u32)?;
     let key = store.record_runner_credentials(&runner.id, &cert.fingerprint).await.map_err(|e| e.to_string())?;
@@ -107,17 +149,21 @@ pub async fn start(
             key_pem: cert.key_pem,
         },
     };
-    let path = local_store::runner_credentials_path(planton_home, &org.name, RUNNER_NAME);
     std::fs::create_dir_all(path.parent().expect("parent")).map_err(|e| e.to_string())?;
-    write_private(&path, serde_json::to_string_pretty(&creds).map_err(|e| e.to_string())?.as_bytes())
-        .map_err(|e| e.to_string())?;
+    write_private(path, serde_json::to_string_pretty(&creds).map_err(|e| e.to_string())?.as_bytes())
+        .map_err(|e| e.to_string())
+}
+
+async fn ensure_connection(
+    store: &Store,
+    org: &cloudops_store::org::Model,
+    runner: &cloudops_store::runner::Model,
+    context: &str,
+) -> Result<(), String> {
     match store.find_connection(&org.id, CONNECTION_NAME).await.map_err(|e| e.to_string())? {
-        Some(c)
-            if c.runner_id.as_deref() == Some(runner.id.as_str())
-                && c.kube_context.as_deref() == Some(context.as_str()) => {}
-        Some(c) => {
-            info!(connection = %c.name, "connection `local` exists with other settings; leaving it as it is");
+        Some(c) if c.runner_id.as_deref() == Some(runner.id.as_str()) && c.kube_context.as_deref() == Some(context) => {
         }
+        Some(c) => info!(connection = %c.name, "connection `local` exists with other settings; leaving it as it is"),
         None => {
             store
                 .create_connection(
@@ -125,29 +171,13 @@ pub async fn start(
                     CONNECTION_NAME,
                     "kubernetes",
                     Some(runner.id.clone()),
-                    Some(context.clone()),
+                    Some(context.into()),
                 )
                 .await
                 .map_err(|e| e.to_string())?;
         }
     }
-    let bin = runner_binary()?;
-    let log = data_dir.join("local-runner.log");
-    let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| e.to_string())?;
-    let child = Command::new(bin)
-        .arg("start")
-        .arg("--credentials-file")
-        .arg(&path)
-        .env("KUBECONFIG", &kubeconfig)
-        .env("PLANTON_HOME", planton_home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(logf.try_clone().map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(logf))
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("starting planton-runner: {e}"))?;
-    info!(log = %log.display(), "local runner started");
-    Ok(LocalRunner { child, sandbox, kube_description })
+    Ok(())
 }
 
 impl LocalRunner {

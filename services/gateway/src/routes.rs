@@ -1,11 +1,11 @@
 //! HTTP routes. JSON in, JSON out; every error is `{"error": {"code", "message"}}`.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
-    Router,
-    extract::{DefaultBodyLimit, FromRequest, Path, Request, State, rejection::JsonRejection},
-    http::{HeaderMap, StatusCode, header},
+    RequestPartsExt, Router,
+    extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State, rejection::JsonRejection},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -198,13 +198,32 @@ async fn org_for(s: &AppState, who: &Authenticated, org: &str) -> Result<cloudop
     Ok(org)
 }
 
+/// An authenticated caller acting in the org named by the `{org}` path segment.
+pub struct InOrg {
+    pub who: Authenticated,
+    pub org: cloudops_store::org::Model,
+}
+
+impl FromRequestParts<AppState> for InOrg {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
+        let who = authenticate(&s.deps, &parts.headers).await?;
+        let org_name = parts
+            .extract::<Path<BTreeMap<String, String>>>()
+            .await
+            .ok()
+            .and_then(|Path(m)| m.get("org").cloned())
+            .ok_or_else(|| ApiError::bad_request("missing org in path"))?;
+        let org = org_for(s, &who, &org_name).await?;
+        Ok(Self { who, org })
+    }
+}
+
 async fn generate_credentials(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Path((org, name)): Path<(String, String)>,
+    InOrg { who, org }: InOrg,
+    Path((_, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let who = authenticate(&s.deps, &headers).await?;
-    let org = org_for(&s, &who, &org).await?;
     authorize_admin(&s.deps, &who, &org.id, "runner.generate-credentials").await?;
     let runner = s.deps.store.ensure_runner(&org.id, &name).await?;
     let id = RunnerId::parse(runner.id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
@@ -230,13 +249,7 @@ async fn generate_credentials(
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], axum::Json(creds)).into_response())
 }
 
-async fn list_runners(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let who = authenticate(&s.deps, &headers).await?;
-    let org = org_for(&s, &who, &org).await?;
+async fn list_runners(State(s): State<AppState>, InOrg { org, .. }: InOrg) -> Result<axum::Json<Value>, ApiError> {
     let runners = s.deps.store.list_runners(&org.id).await?;
     let items: Vec<Value> = runners
         .into_iter()
@@ -266,12 +279,9 @@ fn connection_json(c: &cloudops_store::connection::Model, runner_name: Option<&s
 
 async fn create_connection(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
+    InOrg { who, org }: InOrg,
     Body(b): Body<CreateConnectionBody>,
 ) -> Result<Response, ApiError> {
-    let who = authenticate(&s.deps, &headers).await?;
-    let org = org_for(&s, &who, &org).await?;
     authorize_admin(&s.deps, &who, &org.id, "connection.create").await?;
     let runner = match &b.runner {
         Some(name) if !name.is_empty() => Some(s.deps.store.runner_by_name(&org.id, name).await?),
@@ -294,13 +304,7 @@ async fn create_connection(
     Ok((StatusCode::CREATED, axum::Json(connection_json(&c, runner.as_ref().map(|r| r.name.as_str())))).into_response())
 }
 
-async fn list_connections(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path(org): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let who = authenticate(&s.deps, &headers).await?;
-    let org = org_for(&s, &who, &org).await?;
+async fn list_connections(State(s): State<AppState>, InOrg { org, .. }: InOrg) -> Result<axum::Json<Value>, ApiError> {
     let runners = s.deps.store.list_runners(&org.id).await?;
     let items: Vec<Value> = s
         .deps

@@ -155,11 +155,13 @@ impl Runner {
                 hostname: std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string(),
                 started_at_unix: started,
             };
-            loop {
+            // Beats are fire-and-forget: the first ones may leave before the tunnel is up, so
+            // the first few go out every second.
+            for n in 0u32.. {
                 if let Err(e) = runner_link::publish_heartbeat(&hb_nc, &hb_id, &beat).await {
                     warn!(error = %e, "heartbeat not sent");
                 }
-                tokio::time::sleep(every).await;
+                tokio::time::sleep(if n < 5 { Duration::from_secs(1).min(every) } else { every }).await;
             }
         }));
         info!(runner_id = %runner_id, runner = %creds.runner_name, org = %creds.org, hub = %creds.tunnel.leaf_url, "runner started");

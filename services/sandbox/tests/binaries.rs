@@ -61,9 +61,13 @@ fn signal(child: &Child, sig: rustix::process::Signal) {
 
 /// Starts `cloudops serve …` and waits for its banner; returns the child and the gateway URL.
 async fn serve(env: &Env, extra: &[&str]) -> (Child, String) {
+    serve_on(env, "127.0.0.1:0", "127.0.0.1:0", extra).await
+}
+
+async fn serve_on(env: &Env, listen: &str, leaf: &str, extra: &[&str]) -> (Child, String) {
     let mut child = env
         .cmd("cloudops")
-        .args(["serve", "--listen", "127.0.0.1:0", "--leaf-listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", listen, "--leaf-listen", leaf])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -112,11 +116,34 @@ async fn serve_with_local_runner_then_planton() {
     let out = until_ok(&env, &["kubectl", "get", "pods", "--connection", "local", "-n", "default"]).await;
     assert!(out.starts_with("NAME "), "{out}");
     assert!(out.contains("web-") && out.contains("Running"), "{out}");
+    let creds_file = env.home.join("runners/default/local/credentials.json");
+    let first_key = std::fs::read_to_string(&creds_file).unwrap();
+    let (code, out, _) = env.planton(&["runner", "list"]).await;
+    assert_eq!(code, 0);
+    assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("local ")), "{out}");
     stops_cleanly(child).await;
     // Nothing of ours is left listening: the hub and the leaf went with it.
     let (code, _, err) = env.planton(&["kubectl", "get", "pods", "--connection", "local"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("cannot reach the control plane"), "{err}");
+
+    // A restart on the same addresses keeps the data and reuses the runner's credentials
+    // (no new API key on every start).
+    let creds: serde_json::Value = serde_json::from_str(&first_key).unwrap();
+    let listen = creds["control_plane_endpoint"].as_str().unwrap().trim_start_matches("http://").to_string();
+    let leaf = creds["tunnel"]["leaf_url"].as_str().unwrap().trim_start_matches("tls://").to_string();
+    let (child, _) = serve_on(&env, &listen, &leaf, &["--with-local-runner"]).await;
+    let out = until_ok(&env, &["kubectl", "get", "pods", "--connection", "local", "-n", "payments"]).await;
+    assert!(out.contains("payments-api-"), "{out}");
+    assert_eq!(std::fs::read_to_string(&creds_file).unwrap(), first_key);
+    stops_cleanly(child).await;
+
+    // A restart elsewhere repoints the CLI config and re-issues the runner's credentials.
+    let (child, url) = serve(&env, &["--with-local-runner"]).await;
+    until_ok(&env, &["kubectl", "get", "pods", "--connection", "local"]).await;
+    assert!(std::fs::read_to_string(env.home.join("config.yaml")).unwrap().contains(&url));
+    assert_ne!(std::fs::read_to_string(&creds_file).unwrap(), first_key);
+    stops_cleanly(child).await;
 }
 
 #[tokio::test]
@@ -145,7 +172,8 @@ async fn runner_start_in_each_credential_mode() {
     let file = creds_dir.join("credentials.json");
     let inline = std::fs::read_to_string(&file).unwrap();
 
-    let modes: Vec<(&str, Box<dyn Fn(&mut Command)>)> = vec![
+    type Setup<'a> = Box<dyn Fn(&mut Command) + 'a>;
+    let modes: Vec<(&str, Setup)> = vec![
         (
             "--credentials-file",
             Box::new(|c: &mut Command| {

@@ -92,6 +92,19 @@ async fn pod_listing_travels_the_whole_path() {
     assert_eq!(kind.code, 1);
     assert!(kind.stderr.contains(r#"doesn't have a resource type "widgets""#), "{}", kind.stderr);
 
+    // The runner's heartbeats reached the control plane.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = sb.cli(&["runner", "list"]).await;
+        let row = out.stdout.lines().find(|l| l.starts_with("prod-runner ")).unwrap_or_default().to_string();
+        if row.split_whitespace().nth(1) == Some("yes") {
+            assert!(row.contains(cloudops_runner::VERSION), "{row}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "runner never reported connected: {}", out.stdout);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Every decision was audited, with its outcome.
     let rows = sb.cp.store.audit_recent(&sb.cp.org.id, 100).await.unwrap();
     assert!(

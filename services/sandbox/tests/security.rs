@@ -163,6 +163,6 @@ async fn the_database_holds_no_private_key_and_no_raw_api_key() {
     for key in [&sb.api_key, &creds.api_key, &c2.api_key] {
         assert!(!dump.contains(key_body(key).as_str()), "a raw API key is stored");
     }
-    assert!(!dump.contains(&key_body(&creds.tunnel.key_pem.lines().nth(1).unwrap().to_string())));
+    assert!(!dump.contains(&key_body(creds.tunnel.key_pem.lines().nth(1).unwrap())));
     sb.shutdown().await;
 }
