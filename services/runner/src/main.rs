@@ -26,11 +26,17 @@ enum Command {
     },
 }
 
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
+/// Registers SIGINT/SIGTERM handlers now (so a signal during start-up is not fatal) and
+/// returns a future that resolves on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
     }
 }
 
@@ -53,20 +59,30 @@ fn main() -> std::process::ExitCode {
     let _telemetry = cloudops_telemetry::init("planton-runner");
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async move {
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
         tracing::info!(credentials = %from, "credentials loaded");
-        let runner = match Runner::start(RunnerConfig::new(creds)).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
+        let runner = tokio::select! {
+            r = Runner::start(RunnerConfig::new(creds)) => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            },
+            _ = &mut shutdown => return std::process::ExitCode::SUCCESS,
         };
-        if runner.wait_tunnel(std::time::Duration::from_secs(10)).await {
-            tracing::info!("tunnel to the hub is up");
-        } else {
-            tracing::warn!("tunnel to the hub is not up yet; the leaf keeps retrying (see its log)");
+        tokio::select! {
+            up = runner.wait_tunnel(std::time::Duration::from_secs(10)) => {
+                if up {
+                    tracing::info!("tunnel to the hub is up");
+                } else {
+                    tracing::warn!("tunnel to the hub is not up yet; the leaf keeps retrying (see its log)");
+                }
+                shutdown.await;
+            }
+            _ = &mut shutdown => {}
         }
-        shutdown_signal().await;
         runner.stop().await;
         std::process::ExitCode::SUCCESS
     })
