@@ -91,19 +91,14 @@ impl KubeExecutor {
     async fn config(&self, context: &str) -> Result<Config, v1::Error> {
         let opts =
             KubeConfigOptions { context: (!context.is_empty()).then(|| context.to_string()), ..Default::default() };
-        let cfg = match &self.kubeconfig {
+        let cfg: Result<Config, String> = match &self.kubeconfig {
             Some(path) => {
                 let kc = Kubeconfig::read_from(path)
                     .map_err(|e| err(ErrorCode::Unavailable, format!("kubeconfig {}: {e}", path.display())))?;
-                Config::from_custom_kubeconfig(kc, &opts).await
+                Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| e.to_string())
             }
-            None if context.is_empty() => Config::infer().await.map_err(|e| {
-                kube::config::KubeconfigError::ReadConfig(
-                    std::io::Error::other(e.to_string()),
-                    PathBuf::from("(inferred)"),
-                )
-            }),
-            None => Config::from_kubeconfig(&opts).await,
+            None if context.is_empty() => Config::infer().await.map_err(|e| e.to_string()),
+            None => Config::from_kubeconfig(&opts).await.map_err(|e| e.to_string()),
         };
         cfg.map_err(|e| {
             let what = if context.is_empty() {

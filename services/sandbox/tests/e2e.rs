@@ -29,7 +29,15 @@ async fn kubectl(sb: &Sandbox, args: &[&str]) -> String {
 
 /// Column names of a table's header (widths depend on cells that tick, like "4 (3m ago)").
 fn header(table: &str) -> Vec<String> {
-    table.lines().next().unwrap_or_default().split("  ").map(str::trim).filter(|c| !c.is_empty()).map(String::from).collect()
+    table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// NAME, READY and STATUS of each row (RESTARTS and AGE tick between two calls).
