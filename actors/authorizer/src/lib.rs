@@ -129,23 +129,20 @@ pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::Authoriz
     let verb = v1::VerbClass::try_from(req.verb).unwrap_or(v1::VerbClass::Unspecified);
     let need = required_role(verb);
     let decision: Result<(), String> = async {
+        let scopes = covering_scopes(store, &target).await.map_err(|e| e.to_string())?;
         let grants = store.grants_of(&caller.principal_id).await.map_err(|e| e.to_string())?;
         let best = grants
             .iter()
-            .filter(|g| {
-                (g.scope_kind == "org" && g.scope_id == target.org_id)
-                    || (g.scope_kind == "connection"
-                        && !target.connection_id.is_empty()
-                        && g.scope_id == target.connection_id)
-            })
+            .filter(|g| scopes.iter().any(|(k, id)| g.scope_kind == *k && g.scope_id == *id))
             .filter_map(|g| Role::parse(&g.role))
             .max();
         match best {
             Some(r) if r >= need => Ok(()),
             Some(r) => Err(format!(
-                "{} needs the {} role; {} has {}",
+                "{} needs the {} role on {}; {} has {}",
                 req.op_name,
                 need.as_str(),
+                describe(&target),
                 caller.principal_name,
                 r.as_str()
             )),
@@ -175,6 +172,28 @@ pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::Authoriz
         }
     };
     v1::AuthorizeResponse { allowed, reason, audit_id }
+}
+
+/// The scopes whose grants cover `target`. Grants on an org or environment apply to everything
+/// below: in developer mode org → env → resource; in admin mode org → connection, plus the
+/// environments whose default connection it is; for admin-class requests on an env, org → env.
+pub async fn covering_scopes(
+    store: &Store,
+    t: &v1::ResolvedTarget,
+) -> Result<Vec<(&'static str, String)>, cloudops_store::StoreError> {
+    let mut scopes = vec![("org", t.org_id.clone())];
+    if !t.env_id.is_empty() && (!t.resource_id.is_empty() || t.connection_id.is_empty()) {
+        scopes.push(("env", t.env_id.clone()));
+    }
+    if !t.resource_id.is_empty() {
+        scopes.push(("resource", t.resource_id.clone()));
+    } else if !t.connection_id.is_empty() {
+        scopes.push(("connection", t.connection_id.clone()));
+        for env in store.envs_defaulting_to(&t.connection_id).await? {
+            scopes.push(("env", env));
+        }
+    }
+    Ok(scopes)
 }
 
 fn describe(t: &v1::ResolvedTarget) -> String {

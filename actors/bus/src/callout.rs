@@ -142,7 +142,7 @@ async fn decide(
     kp: &KeyPair,
     ttl: Duration,
     dir: &dyn RunnerDirectory,
-) -> Result<(String, Option<String>), String> {
+) -> Result<(String, Option<Admitted>), String> {
     let token = std::str::from_utf8(request_jwt).map_err(|_| "authorization request not utf-8")?;
     let claims = decode_server_jwt(token)?;
     let nats = &claims["nats"];
@@ -166,11 +166,12 @@ async fn decide(
         "aud": server_id,
         "nats": {"type": "authorization_response", "version": 2},
     });
+    let cid = nats["client_info"]["id"].as_u64().unwrap_or(0);
     let runner = match outcome {
         Ok((identity, jwt)) => {
-            info!(runner_id = %identity.runner_id, generation = identity.generation, kind, "runner admitted");
+            info!(runner_id = %identity.runner_id, generation = identity.generation, kind, cid, "runner admitted");
             resp["nats"]["jwt"] = json!(jwt);
-            Some(identity.runner_id.to_string())
+            Some(Admitted { runner: identity.runner_id, server_id: server_id.clone(), cid })
         }
         Err(reason) => {
             warn!(%reason, kind, "connection refused by auth callout");
@@ -181,6 +182,41 @@ async fn decide(
     Ok((encode_jwt(resp, kp)?, runner))
 }
 
+/// One admitted runner connection on a hub server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub runner: RunnerId,
+    pub server_id: String,
+    pub cid: u64,
+}
+
+/// The connections the callout admitted, so that revocation can cut them.
+#[derive(Default, Clone)]
+pub struct Admissions(Arc<std::sync::Mutex<Vec<Admitted>>>);
+
+impl Admissions {
+    fn record(&self, a: Admitted) {
+        let mut v = self.0.lock().expect("admissions lock");
+        v.retain(|x| !(x.server_id == a.server_id && x.cid == a.cid));
+        v.push(a);
+    }
+
+    /// Forgets and returns the admitted connections of `runner`.
+    pub fn take(&self, runner: &RunnerId) -> Vec<Admitted> {
+        let mut v = self.0.lock().expect("admissions lock");
+        let (mine, rest): (Vec<_>, Vec<_>) = v.drain(..).partition(|a| &a.runner == runner);
+        *v = rest;
+        mine
+    }
+}
+
+/// Cuts one connection (`$SYS.REQ.SERVER.<id>.KICK`); needs a system-account connection.
+pub async fn kick(sys: &Client, a: &Admitted) -> Result<(), BusError> {
+    let subject = format!("$SYS.REQ.SERVER.{}.KICK", a.server_id);
+    let payload = serde_json::to_vec(&json!({"cid": a.cid})).expect("json");
+    sys.request(subject, payload.into()).await.map(|_| ()).map_err(BusError::transport)
+}
+
 /// Serves the auth callout on a connection made as one of the hub's `auth_users` in the
 /// callout account.
 pub async fn serve(
@@ -188,16 +224,20 @@ pub async fn serve(
     issuer: Arc<KeyPair>,
     ttl: Duration,
     dir: Arc<dyn RunnerDirectory>,
+    admissions: Admissions,
 ) -> Result<JoinHandle<()>, BusError> {
     let mut sub = nc.subscribe(subjects::AUTH_CALLOUT).await.map_err(BusError::transport)?;
     nc.flush().await.map_err(BusError::transport)?;
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let Some(reply) = msg.reply.clone() else { continue };
-            let (nc, issuer, dir) = (nc.clone(), issuer.clone(), dir.clone());
+            let (nc, issuer, dir, admissions) = (nc.clone(), issuer.clone(), dir.clone(), admissions.clone());
             tokio::spawn(async move {
                 match decide(&msg.payload, &issuer, ttl, dir.as_ref()).await {
-                    Ok((jwt, _)) => {
+                    Ok((jwt, admitted)) => {
+                        if let Some(a) = admitted {
+                            admissions.record(a);
+                        }
                         if let Err(e) = nc.publish(reply, jwt.into()).await {
                             warn!(error = %e, "auth callout reply not sent");
                         }

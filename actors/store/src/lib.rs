@@ -4,6 +4,9 @@
 
 pub mod entity;
 mod migration;
+mod tenancy;
+
+pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS};
 
 use chrono::Utc;
 use sea_orm::{
@@ -14,7 +17,10 @@ use sea_orm_migration::MigratorTrait;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-pub use entity::{api_key, audit, connection, grant, org, principal, runner};
+pub use entity::{
+    api_key, audit, cloud_resource, connection, default_connection, default_runner, environment, grant, org, principal,
+    runner,
+};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -187,10 +193,15 @@ impl Store {
         Ok(grant::Entity::find().filter(grant::Column::PrincipalId.eq(principal_id)).all(&self.db).await?)
     }
 
-    /// Registers the runner (with its service account) if it does not exist yet.
-    pub async fn ensure_runner(&self, org_id: &str, name: &str) -> Result<runner::Model> {
+    /// Registers the runner (with its service account) if it does not exist yet. `scope` is
+    /// the org, or None for a platform runner; `sa_org` is the org its service account lives in.
+    pub async fn ensure_runner(&self, scope: Option<&str>, sa_org: &str, name: &str) -> Result<runner::Model> {
         validate_name("runner", name)?;
-        if let Some(r) = self.find_runner(org_id, name).await? {
+        let existing = match scope {
+            Some(org) => self.find_runner(org, name).await?,
+            None => self.find_platform_runner(name).await?,
+        };
+        if let Some(r) = existing {
             return Ok(r);
         }
         let txn = self.db.begin().await?;
@@ -198,9 +209,9 @@ impl Store {
         let id = new_id("rnr");
         let sa = principal::ActiveModel {
             id: Set(new_id("sa")),
-            org_id: Set(org_id.into()),
+            org_id: Set(sa_org.into()),
             kind: Set("service_account".into()),
-            name: Set(format!("runner-{name}")),
+            name: Set(format!("runner-{}", &id[4..])),
             platform_operator: Set(false),
             runner_id: Set(Some(id.clone())),
             created_at: Set(now),
@@ -209,7 +220,7 @@ impl Store {
         .await?;
         let r = runner::ActiveModel {
             id: Set(id),
-            org_id: Set(Some(org_id.into())),
+            org_id: Set(scope.map(String::from)),
             name: Set(name.into()),
             generation: Set(1),
             cert_fingerprint: Set(None),
@@ -365,7 +376,7 @@ impl Store {
     }
 }
 
-async fn grant_in(
+pub(crate) async fn grant_in(
     db: &impl sea_orm::ConnectionTrait,
     principal: &str,
     scope_kind: &str,
@@ -385,7 +396,7 @@ async fn grant_in(
     Ok(())
 }
 
-async fn mint_key_in(db: &impl sea_orm::ConnectionTrait, principal: &str) -> Result<MintedKey> {
+pub(crate) async fn mint_key_in(db: &impl sea_orm::ConnectionTrait, principal: &str) -> Result<MintedKey> {
     let secret: [u8; 32] = rand::random();
     let raw = format!("cok_{}", data_encoding::BASE32_NOPAD.encode(&secret).to_ascii_lowercase());
     let row = api_key::ActiveModel {
@@ -455,8 +466,8 @@ mod tests {
             None => store.org_by_name("default").await.unwrap(),
         };
         let name = format!("r{}", &new_id("x")[2..10]);
-        let r = store.ensure_runner(&org.id, &name).await.unwrap();
-        assert_eq!(store.ensure_runner(&org.id, &name).await.unwrap().id, r.id, "idempotent");
+        let r = store.ensure_runner(Some(&org.id), &org.id, &name).await.unwrap();
+        assert_eq!(store.ensure_runner(Some(&org.id), &org.id, &name).await.unwrap().id, r.id, "idempotent");
         let k1 = store.record_runner_credentials(&r.id, "fp1").await.unwrap();
         let k2 = store.record_runner_credentials(&r.id, "fp2").await.unwrap();
         assert_ne!(k1.raw, k2.raw);

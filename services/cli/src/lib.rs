@@ -2,8 +2,14 @@
 //! stdout, progress and errors to stderr, non-zero exit on failure), and starts the runner
 //! binary for `planton runner start`.
 
+mod admin;
 mod config;
 pub mod printers;
+
+pub use admin::{
+    ApikeyCommand, AuditCommand, ConfigCommand, ConnectionCommand, EnvCommand, GrantCommand, OrgCommand,
+    PrincipalCommand, ResourceCommand, RunnerCommand,
+};
 
 use std::{io::Write, path::PathBuf, time::Duration};
 
@@ -48,6 +54,46 @@ pub enum Command {
         #[command(subcommand)]
         command: ConnectionCommand,
     },
+    /// The local CLI config: current org and environment.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Environments of an org.
+    Env {
+        #[command(subcommand)]
+        command: EnvCommand,
+    },
+    /// Users and service accounts.
+    Principal {
+        #[command(subcommand)]
+        command: PrincipalCommand,
+    },
+    /// API keys (shown once).
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+    /// Grants: principal × scope × role.
+    Grant {
+        #[command(subcommand)]
+        command: GrantCommand,
+    },
+    /// The cloud-resource catalog (developer mode targets).
+    Resource {
+        #[command(subcommand)]
+        command: ResourceCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Kubernetes operations, mirroring kubectl.
     Kubectl {
         #[command(subcommand)]
@@ -68,52 +114,6 @@ pub enum ListFormat {
     Table,
     Json,
     Yaml,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum RunnerCommand {
-    /// Register the runner (if new) and mint its credentials: mTLS certificate, API key, context.
-    GenerateCredentials {
-        name: String,
-        /// Write credentials.json into this directory instead of printing it.
-        #[arg(long)]
-        output_dir: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "json")]
-        output_format: CredFormat,
-    },
-    /// Start a runner locally (runs the planton-runner binary).
-    Start {
-        /// A runner from the local credential store.
-        name: Option<String>,
-        #[arg(long, env = "PLANTON_RUNNER_CREDENTIALS_FILE")]
-        credentials_file: Option<PathBuf>,
-    },
-    /// List runners.
-    List {
-        #[arg(short, long, value_enum, default_value = "table")]
-        output: ListFormat,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ConnectionCommand {
-    /// Register a connection (admin).
-    Create {
-        name: String,
-        #[arg(long)]
-        provider: String,
-        /// The runner that serves this connection.
-        #[arg(long)]
-        runner: Option<String>,
-        /// Kubernetes: the kubeconfig context on the runner.
-        #[arg(long)]
-        context: Option<String>,
-    },
-    /// List connections.
-    List {
-        #[arg(short, long, value_enum, default_value = "table")]
-        output: ListFormat,
-    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -164,9 +164,9 @@ impl From<String> for CliError {
     }
 }
 
-type Result<T, E = CliError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     endpoint: String,
     api_key: String,
@@ -190,6 +190,9 @@ impl Client {
         })?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| CliError::Message(format!("reading the response: {e}")))?;
+        if status.is_success() && body.is_empty() {
+            return Ok(Value::Null);
+        }
         let v: Value = serde_json::from_slice(&body).map_err(|_| {
             CliError::Message(format!("the control plane answered {status} with a body that is not JSON"))
         })?;
@@ -204,12 +207,20 @@ impl Client {
         })
     }
 
-    async fn get(&self, path: &str) -> Result<Value> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Value> {
         self.send(self.http.get(format!("{}{path}", self.endpoint))).await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.send(self.http.post(format!("{}{path}", self.endpoint)).json(body)).await
+    }
+
+    pub(crate) async fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(self.http.put(format!("{}{path}", self.endpoint)).json(body)).await
+    }
+
+    pub(crate) async fn delete(&self, path: &str) -> Result<Value> {
+        self.send(self.http.delete(format!("{}{path}", self.endpoint))).await
     }
 }
 
@@ -230,27 +241,31 @@ fn http_client() -> Result<reqwest::Client> {
         .map_err(|e| CliError::Message(format!("http client: {e}")))
 }
 
-struct Ctx<'a, 'b> {
-    io: &'a mut Io<'b>,
-    cfg: CliConfig,
-    org: Option<String>,
+pub(crate) struct Ctx<'a, 'b> {
+    pub(crate) io: &'a mut Io<'b>,
+    pub(crate) cfg: CliConfig,
+    pub(crate) org: Option<String>,
     env: Option<String>,
 }
 
 impl Ctx<'_, '_> {
-    fn org(&self) -> Result<String> {
+    pub(crate) fn env(&self) -> Option<String> {
+        self.env.clone().or_else(|| (!self.cfg.env.is_empty()).then(|| self.cfg.env.clone()))
+    }
+
+    pub(crate) fn org(&self) -> Result<String> {
         self.org
             .clone()
             .or_else(|| (!self.cfg.org.is_empty()).then(|| self.cfg.org.clone()))
             .ok_or_else(|| CliError::Message("no org: pass --org or set one in the config (`planton login`)".into()))
     }
-    fn client(&self) -> Result<Client> {
+    pub(crate) fn client(&self) -> Result<Client> {
         Client::from_config(&self.cfg)
     }
-    fn out(&mut self, s: &str) {
+    pub(crate) fn out(&mut self, s: &str) {
         let _ = self.io.out.write_all(s.as_bytes());
     }
-    fn note(&mut self, s: &str) {
+    pub(crate) fn note(&mut self, s: &str) {
         let _ = writeln!(self.io.err, "{s}");
     }
 }
@@ -300,8 +315,16 @@ where
 async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
     match cmd {
         Command::Login { endpoint, api_key } => login(ctx, endpoint, api_key).await,
-        Command::Runner { command } => runner(ctx, command).await,
-        Command::Connection { command } => connection(ctx, command).await,
+        Command::Runner { command } => admin::runner(ctx, command).await,
+        Command::Connection { command } => admin::connection(ctx, command).await,
+        Command::Config { command } => admin::config(ctx, command),
+        Command::Org { command } => admin::org(ctx, command).await,
+        Command::Env { command } => admin::env(ctx, command).await,
+        Command::Principal { command } => admin::principal(ctx, command).await,
+        Command::Apikey { command } => admin::apikey(ctx, command).await,
+        Command::Grant { command } => admin::grant(ctx, command).await,
+        Command::Resource { command } => admin::resource(ctx, command).await,
+        Command::Audit { command } => admin::audit(ctx, command).await,
         Command::Kubectl {
             command:
                 KubectlCommand::Get {
@@ -316,9 +339,11 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
                     resource,
                 },
         } => {
+            // Developer mode takes the org from the resource path; admin mode from --org or the config.
+            let org = if resource.is_some() { ctx.org.clone() } else { ctx.org().ok() };
             let body = json!({
-                "org": ctx.org.clone().unwrap_or_default(),
-                "env": ctx.env.clone().or_else(|| (!ctx.cfg.env.is_empty()).then(|| ctx.cfg.env.clone())).unwrap_or_default(),
+                "org": org.unwrap_or_default(),
+                "env": ctx.env().unwrap_or_default(),
                 "connection": connection.unwrap_or_default(),
                 "resource": resource.unwrap_or_default(),
                 "namespace": namespace.clone().unwrap_or_default(),
@@ -356,7 +381,7 @@ async fn login(ctx: &mut Ctx<'_, '_>, endpoint: String, api_key: String) -> Resu
     Ok(())
 }
 
-fn runner_binary() -> Result<PathBuf> {
+pub(crate) fn runner_binary() -> Result<PathBuf> {
     let home_bin = cloudops_schemas::local_store::planton_home().join("bin").join("planton-runner");
     let beside = std::env::current_exe().ok().map(|e| e.with_file_name("planton-runner"));
     for c in [beside, Some(home_bin)].into_iter().flatten() {
@@ -373,7 +398,7 @@ fn runner_binary() -> Result<PathBuf> {
     Err("the runner binary (planton-runner) is not installed: build it with `cargo build --bin planton-runner`, or put it next to planton or in $PLANTON_HOME/bin".to_string().into())
 }
 
-fn write_private(path: &std::path::Path, data: &str) -> Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, data: &str) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(p) = path.parent() {
         std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -388,7 +413,7 @@ fn write_private(path: &std::path::Path, data: &str) -> Result<()> {
     f.write_all(data.as_bytes()).map_err(|e| CliError::Message(format!("{}: {e}", path.display())))
 }
 
-fn k8s_secret(name: &str, creds_json: &str) -> String {
+pub(crate) fn k8s_secret(name: &str, creds_json: &str) -> String {
     let secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -399,81 +424,7 @@ fn k8s_secret(name: &str, creds_json: &str) -> String {
     serde_yaml_ng::to_string(&secret).expect("yaml")
 }
 
-async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
-    match cmd {
-        RunnerCommand::GenerateCredentials { name, output_dir, output_format } => {
-            let org = ctx.org()?;
-            let creds = ctx.client()?.post(&format!("/v1/orgs/{org}/runners/{name}/credentials"), &json!({})).await?;
-            let text = serde_json::to_string_pretty(&creds).expect("json") + "\n";
-            // Keep a copy in the local store, so that `planton runner start NAME --org ORG` works.
-            let org_name = creds["org"].as_str().unwrap_or(&org).to_string();
-            let stored = cloudops_schemas::local_store::runner_credentials_path(&ctx.io.home, &org_name, &name);
-            write_private(&stored, &text)?;
-            let rendered = match output_format {
-                CredFormat::Json => text,
-                CredFormat::K8sSecret => k8s_secret(&name, &text),
-            };
-            match output_dir {
-                Some(dir) => {
-                    let file = dir.join(if output_format == CredFormat::Json {
-                        "credentials.json"
-                    } else {
-                        "credentials-secret.yaml"
-                    });
-                    write_private(&file, &rendered)?;
-                    let msg = format!(
-                        "wrote {} (runner {name}, org {org_name}; also saved to the local store at {})",
-                        file.display(),
-                        stored.display()
-                    );
-                    ctx.note(&msg);
-                }
-                None => ctx.out(&rendered),
-            }
-            Ok(())
-        }
-        RunnerCommand::Start { name, credentials_file } => {
-            let bin = runner_binary()?;
-            let mut cmd = std::process::Command::new(&bin);
-            cmd.arg("start");
-            if let Some(n) = name {
-                cmd.arg(n);
-            }
-            if let Some(o) = &ctx.org {
-                cmd.arg("--org").arg(o);
-            }
-            if let Some(f) = credentials_file {
-                cmd.arg("--credentials-file").arg(f);
-            }
-            cmd.env("PLANTON_HOME", &ctx.io.home);
-            use std::os::unix::process::CommandExt;
-            let err = cmd.exec();
-            Err(format!("starting {}: {err}", bin.display()).into())
-        }
-        RunnerCommand::List { output } => {
-            let org = ctx.org()?;
-            let v = ctx.client()?.get(&format!("/v1/orgs/{org}/runners")).await?;
-            print_list(ctx, &v, output, &["NAME", "CONNECTED", "GENERATION", "VERSION", "LAST SEEN"], |r| {
-                vec![
-                    s(&r["name"]),
-                    if r["revoked"].as_bool() == Some(true) {
-                        "revoked".into()
-                    } else if r["connected"].as_bool() == Some(true) {
-                        "yes".into()
-                    } else {
-                        "no".into()
-                    },
-                    s(&r["generation"]),
-                    s(&r["version"]),
-                    s(&r["last_seen_at"]),
-                ]
-            });
-            Ok(())
-        }
-    }
-}
-
-fn s(v: &Value) -> String {
+pub(crate) fn s(v: &Value) -> String {
     match v {
         Value::Null => "<none>".into(),
         Value::String(s) => s.clone(),
@@ -481,7 +432,7 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn print_list(
+pub(crate) fn print_list(
     ctx: &mut Ctx<'_, '_>,
     v: &Value,
     format: ListFormat,
@@ -495,31 +446,6 @@ fn print_list(
             let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
             rows.extend(v["items"].as_array().into_iter().flatten().map(&row));
             ctx.out(&printers::tabwrite(&rows));
-        }
-    }
-}
-
-async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result<()> {
-    let org = ctx.org()?;
-    match cmd {
-        ConnectionCommand::Create { name, provider, runner, context } => {
-            let c = ctx
-                .client()?
-                .post(
-                    &format!("/v1/orgs/{org}/connections"),
-                    &json!({"name": name, "provider": provider, "runner": runner, "context": context}),
-                )
-                .await?;
-            let msg = format!("connection/{} created", c["name"].as_str().unwrap_or(&name));
-            ctx.out(&format!("{msg}\n"));
-            Ok(())
-        }
-        ConnectionCommand::List { output } => {
-            let v = ctx.client()?.get(&format!("/v1/orgs/{org}/connections")).await?;
-            print_list(ctx, &v, output, &["NAME", "PROVIDER", "RUNNER", "CONTEXT"], |c| {
-                vec![s(&c["name"]), s(&c["provider"]), s(&c["runner"]), s(&c["context"])]
-            });
-            Ok(())
         }
     }
 }

@@ -46,6 +46,34 @@ pub struct ControlPlane {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Cuts a runner's live connections on the hub: KICK through the system account, for every
+/// connection the callout admitted for it. Reconnects then meet the callout, which refuses them.
+struct HubRevoker {
+    sys: Option<NatsClient>,
+    admissions: callout::Admissions,
+}
+
+#[async_trait]
+impl cloudops_gateway::TunnelRevoker for HubRevoker {
+    async fn cut(&self, runner: &cloudops_schemas::RunnerId) -> usize {
+        let Some(sys) = &self.sys else {
+            warn!(runner_id = %runner, "no hub of ours (--nats-url): live tunnels are not cut; the external NATS must revoke them");
+            return 0;
+        };
+        let mut cut = 0;
+        for a in self.admissions.take(runner) {
+            match callout::kick(sys, &a).await {
+                Ok(()) => cut += 1,
+                Err(e) => {
+                    warn!(runner_id = %runner, cid = a.cid, error = %e, "kick failed (connection may be gone already)")
+                }
+            }
+        }
+        info!(runner_id = %runner, connections = cut, "runner tunnels cut");
+        cut
+    }
+}
+
 /// The auth callout's view of the runner registry.
 struct StoreDirectory(Store);
 
@@ -77,6 +105,7 @@ impl ControlPlane {
         let pki = Arc::new(Pki::load_or_create(&cfg.data_dir.join("pki"))?);
 
         let mut tasks = Vec::new();
+        let admissions = callout::Admissions::default();
         let (hub, nats, leaf_url) = match &cfg.nats_url {
             Some(url) => {
                 let nc = connect(&ConnectSpec {
@@ -97,6 +126,7 @@ impl ControlPlane {
                         hub.callout_issuer.clone(),
                         Duration::from_secs(3600),
                         Arc::new(StoreDirectory(store.clone())),
+                        admissions.clone(),
                     )
                     .await
                     .map_err(|e| e.to_string())?,
@@ -116,10 +146,15 @@ impl ControlPlane {
             authorizer: Arc::new(cloudops_authorizer::AuthorizerHandle::default()),
             router: Arc::new(cloudops_router::RouterHandle),
         };
+        let sys = match &hub {
+            Some(h) => Some(h.connect_system().await?),
+            None => None,
+        };
         let deps = Deps {
             store: store.clone(),
             roles: roles.clone(),
             issuer: pki.clone(),
+            revoker: Arc::new(HubRevoker { sys, admissions }),
             config: GatewayConfig {
                 public_endpoint: gateway_url.clone(),
                 leaf_url: leaf_url.clone(),

@@ -5,6 +5,7 @@
 //! The [`Gateway`] actor owns the HTTP server: it starts serving in `pre_start` and stops in
 //! `post_stop`. Handlers hand each op to the actor, which runs it on its own task.
 
+mod admin;
 mod error;
 mod pipeline;
 mod routes;
@@ -35,6 +36,14 @@ pub trait CertIssuer: Send + Sync + 'static {
     fn issue_runner(&self, runner: &RunnerId, generation: u32) -> Result<IssuedCert, String>;
 }
 
+/// Cuts a runner's live tunnel connections (after regenerate or delete). The control plane
+/// implements it with the hub's system account.
+#[async_trait::async_trait]
+pub trait TunnelRevoker: Send + Sync + 'static {
+    /// Returns how many connections were cut.
+    async fn cut(&self, runner: &RunnerId) -> usize;
+}
+
 #[derive(Clone)]
 pub struct GatewayConfig {
     /// The URL clients and runners use to reach this gateway.
@@ -51,6 +60,7 @@ pub struct Deps {
     pub store: Store,
     pub roles: Roles,
     pub issuer: Arc<dyn CertIssuer>,
+    pub revoker: Arc<dyn TunnelRevoker>,
     pub config: GatewayConfig,
 }
 

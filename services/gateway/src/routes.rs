@@ -7,9 +7,9 @@ use axum::{
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State, rejection::JsonRejection},
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
-use cloudops_schemas::{RunnerCredentials, RunnerId, TunnelCredentials, v1};
+use cloudops_schemas::v1;
 use cloudops_store::principal;
 use ractor::ActorRef;
 use serde::{Deserialize, de::DeserializeOwned};
@@ -26,13 +26,33 @@ pub struct AppState {
 pub const MAX_BODY: usize = 1 << 20;
 
 pub fn router(state: AppState) -> Router {
+    use crate::admin::*;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/whoami", get(whoami))
         .route("/v1/ops/kubernetes/get", post(kube_get))
-        .route("/v1/orgs/{org}/runners", get(list_runners))
-        .route("/v1/orgs/{org}/runners/{name}/credentials", post(generate_credentials))
+        .route("/v1/orgs", get(list_orgs).post(create_org))
+        .route("/v1/orgs/{org}/envs", get(list_envs).post(create_env))
+        .route("/v1/orgs/{org}/principals", get(list_principals).post(create_principal))
+        .route("/v1/orgs/{org}/apikeys", get(list_keys).post(create_key))
+        .route("/v1/orgs/{org}/apikeys/{id}", delete(revoke_key))
+        .route("/v1/orgs/{org}/grants", get(list_grants).post(create_grant))
+        .route("/v1/orgs/{org}/grants/{id}", delete(delete_grant))
         .route("/v1/orgs/{org}/connections", get(list_connections).post(create_connection))
+        .route("/v1/orgs/{org}/connections/{name}", get(get_connection).delete(delete_connection))
+        .route("/v1/orgs/{org}/connections/{name}/default", post(set_default_connection))
+        .route("/v1/orgs/{org}/default-connection", get(get_default_connection))
+        .route("/v1/orgs/{org}/resources", get(list_resources).post(apply_resource))
+        .route("/v1/orgs/{org}/envs/{env}/resources/{kind}/{name}", get(get_resource).delete(delete_resource))
+        .route("/v1/orgs/{org}/runners", get(list_runners))
+        .route("/v1/orgs/{org}/runners/{name}", get(get_runner).delete(delete_runner))
+        .route("/v1/orgs/{org}/runners/{name}/credentials", post(generate_credentials))
+        .route("/v1/orgs/{org}/runners/{name}/regenerate-credentials", post(regenerate_credentials))
+        .route(
+            "/v1/orgs/{org}/default-runner",
+            get(get_default_runner).put(set_default_runner).delete(unset_default_runner),
+        )
+        .route("/v1/orgs/{org}/audit", get(list_audit))
         .fallback(|| async { ApiError::new(v1::ErrorCode::NotFound, "no such API endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -59,8 +79,15 @@ pub struct Authenticated {
     pub principal: principal::Model,
 }
 
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
+        authenticate(&s.deps, &parts.headers).await
+    }
+}
+
 impl Authenticated {
-    fn caller(&self) -> v1::Caller {
+    pub fn caller(&self) -> v1::Caller {
         v1::Caller {
             principal_id: self.principal.id.clone(),
             principal_name: self.principal.name.clone(),
@@ -89,9 +116,39 @@ async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Authenticated,
 }
 
 /// Admin-class requests go through the authorizer too, so that they are audited.
-async fn authorize_admin(deps: &Deps, who: &Authenticated, org_id: &str, op_name: &str) -> Result<(), ApiError> {
-    let target =
-        v1::ResolvedTarget { org_id: org_id.into(), mode: v1::AccessMode::AdminMode as i32, ..Default::default() };
+pub(crate) async fn authorize_admin(
+    deps: &Deps,
+    who: &Authenticated,
+    org_id: &str,
+    op_name: &str,
+) -> Result<(), ApiError> {
+    authorize_admin_target(deps, who, v1::ResolvedTarget { org_id: org_id.into(), ..Default::default() }, op_name).await
+}
+
+/// Admin-class requests on one environment: an admin grant on the org or on that env.
+pub(crate) async fn authorize_admin_in_env(
+    deps: &Deps,
+    who: &Authenticated,
+    org_id: &str,
+    env_id: &str,
+    op_name: &str,
+) -> Result<(), ApiError> {
+    authorize_admin_target(
+        deps,
+        who,
+        v1::ResolvedTarget { org_id: org_id.into(), env_id: env_id.into(), ..Default::default() },
+        op_name,
+    )
+    .await
+}
+
+async fn authorize_admin_target(
+    deps: &Deps,
+    who: &Authenticated,
+    mut target: v1::ResolvedTarget,
+    op_name: &str,
+) -> Result<(), ApiError> {
+    target.mode = v1::AccessMode::AdminMode as i32;
     let d = deps
         .roles
         .authorizer
@@ -219,49 +276,6 @@ impl FromRequestParts<AppState> for InOrg {
     }
 }
 
-async fn generate_credentials(
-    State(s): State<AppState>,
-    InOrg { who, org }: InOrg,
-    Path((_, name)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    authorize_admin(&s.deps, &who, &org.id, "runner.generate-credentials").await?;
-    let runner = s.deps.store.ensure_runner(&org.id, &name).await?;
-    let id = RunnerId::parse(runner.id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
-    let generation = runner.generation as u32;
-    let cert = s.deps.issuer.issue_runner(&id, generation).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e))?;
-    let key = s.deps.store.record_runner_credentials(&runner.id, &cert.fingerprint).await?;
-    let creds = RunnerCredentials {
-        version: cloudops_schemas::CREDENTIALS_VERSION,
-        org_id: org.id,
-        org: org.name,
-        runner_id: runner.id,
-        runner_name: runner.name,
-        generation,
-        control_plane_endpoint: s.deps.config.public_endpoint.clone(),
-        api_key: key.raw,
-        tunnel: TunnelCredentials {
-            leaf_url: s.deps.config.leaf_url.clone(),
-            ca_cert_pem: cert.ca_pem,
-            cert_pem: cert.cert_pem,
-            key_pem: cert.key_pem,
-        },
-    };
-    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], axum::Json(creds)).into_response())
-}
-
-async fn list_runners(State(s): State<AppState>, InOrg { org, .. }: InOrg) -> Result<axum::Json<Value>, ApiError> {
-    let runners = s.deps.store.list_runners(&org.id).await?;
-    let items: Vec<Value> = runners
-        .into_iter()
-        .map(|r| {
-            let connected = r.last_seen_at.is_some_and(|t| cloudops_store::now() - t < chrono::Duration::seconds(30));
-            json!({"id": r.id, "name": r.name, "org": org.name, "generation": r.generation, "revoked": r.revoked,
-                   "connected": connected, "last_seen_at": r.last_seen_at, "version": r.version, "created_at": r.created_at})
-        })
-        .collect();
-    Ok(axum::Json(json!({"items": items})))
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnectionBody {
@@ -273,18 +287,14 @@ pub struct CreateConnectionBody {
     context: Option<String>,
 }
 
-fn connection_json(c: &cloudops_store::connection::Model, runner_name: Option<&str>) -> Value {
-    json!({"id": c.id, "name": c.name, "provider": c.provider, "runner": runner_name, "context": c.kube_context, "created_at": c.created_at})
-}
-
-async fn create_connection(
+pub(crate) async fn create_connection(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Body(b): Body<CreateConnectionBody>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "connection.create").await?;
     let runner = match &b.runner {
-        Some(name) if !name.is_empty() => Some(s.deps.store.runner_by_name(&org.id, name).await?),
+        Some(name) if !name.is_empty() => Some(s.deps.store.runner_visible(&org.id, name).await?),
         _ => None,
     };
     if b.context.is_some() && b.provider != "kubernetes" {
@@ -301,11 +311,16 @@ async fn create_connection(
             b.context.filter(|c| !c.is_empty()),
         )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(connection_json(&c, runner.as_ref().map(|r| r.name.as_str())))).into_response())
+    Ok((StatusCode::CREATED, axum::Json(crate::admin::connection_json(&c, runner.as_ref().map(|r| r.name.as_str()))))
+        .into_response())
 }
 
-async fn list_connections(State(s): State<AppState>, InOrg { org, .. }: InOrg) -> Result<axum::Json<Value>, ApiError> {
-    let runners = s.deps.store.list_runners(&org.id).await?;
+pub(crate) async fn list_connections(
+    State(s): State<AppState>,
+    InOrg { org, .. }: InOrg,
+) -> Result<axum::Json<Value>, ApiError> {
+    let mut runners = s.deps.store.list_runners(&org.id).await?;
+    runners.extend(s.deps.store.list_platform_runners().await?);
     let items: Vec<Value> = s
         .deps
         .store
@@ -314,7 +329,7 @@ async fn list_connections(State(s): State<AppState>, InOrg { org, .. }: InOrg) -
         .iter()
         .map(|c| {
             let rn = c.runner_id.as_ref().and_then(|id| runners.iter().find(|r| &r.id == id)).map(|r| r.name.as_str());
-            connection_json(c, rn)
+            crate::admin::connection_json(c, rn)
         })
         .collect();
     Ok(axum::Json(json!({"items": items})))

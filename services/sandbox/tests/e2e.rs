@@ -107,7 +107,7 @@ async fn pod_listing_travels_the_whole_path() {
     loop {
         let out = sb.cli(&["runner", "list"]).await;
         let row = out.stdout.lines().find(|l| l.starts_with("prod-runner ")).unwrap_or_default().to_string();
-        if row.split_whitespace().nth(1) == Some("yes") {
+        if row.split_whitespace().nth(2) == Some("yes") {
             assert!(row.contains(cloudops_runner::VERSION), "{row}");
             break;
         }

@@ -2,7 +2,11 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod cloud_resource;
 pub mod connection;
+pub mod default_connection;
+pub mod default_runner;
+pub mod environment;
 pub mod grant;
 pub mod org;
 pub mod principal;
