@@ -6,7 +6,7 @@ pub mod entity;
 mod migration;
 mod tenancy;
 
-pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS};
+pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS, check_resource};
 
 use chrono::Utc;
 use sea_orm::{

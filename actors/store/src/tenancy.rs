@@ -27,6 +27,15 @@ fn not_found(what: &'static str, name: impl Into<String>) -> StoreError {
     StoreError::NotFound { what, name: name.into() }
 }
 
+/// Checks a catalog entry's kind, name and namespace without writing anything.
+pub fn check_resource(kind: &str, name: &str, namespace: &str) -> Result<()> {
+    if !RESOURCE_KINDS.contains(&kind) {
+        return Err(StoreError::Invalid(format!("unknown kind {kind:?}: use one of {}", RESOURCE_KINDS.join(", "))));
+    }
+    validate_name("resource", name)?;
+    validate_name("namespace", namespace)
+}
+
 /// Filters for `audit list`.
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {

@@ -515,9 +515,23 @@ pub async fn resource(ctx: &mut Ctx<'_, '_>, cmd: ResourceCommand) -> Result<()>
                 }
             }
             let default_org = ctx.org()?;
-            for d in docs {
-                let org = d["metadata"]["org"].as_str().map(String::from).unwrap_or_else(|| default_org.clone());
-                let v = c.post(&format!("/v1/orgs/{}/resources", enc(&org)), &d).await?;
+            let org_of =
+                |d: &Value| d["metadata"]["org"].as_str().map(String::from).unwrap_or_else(|| default_org.clone());
+            // The server checks every manifest first (dry run), so that a bad one applies none.
+            for (i, d) in docs.iter().enumerate() {
+                c.post(&format!("/v1/orgs/{}/resources?dry_run=true", enc(&org_of(d))), d).await.map_err(
+                    |e| match e {
+                        CliError::Api { code, message, upstream_reason } => CliError::Api {
+                            code,
+                            message: format!("{}: manifest {}: {message} (nothing applied)", file.display(), i + 1),
+                            upstream_reason,
+                        },
+                        other => other,
+                    },
+                )?;
+            }
+            for d in &docs {
+                let v = c.post(&format!("/v1/orgs/{}/resources", enc(&org_of(d))), d).await?;
                 ctx.out(&format!("{} {}\n", s(&v["path"]), s(&v["result"])));
             }
         }

@@ -227,7 +227,9 @@ async fn scope_id(
             (r.id, format!("resource/{target}"))
         }
         other => {
-            return Err(ApiError::bad_request(format!("unknown scope {other:?}: use org, env, resource or connection")));
+            return Err(ApiError::bad_request(format!(
+                "unknown scope {other:?}: use org, env, resource or connection"
+            )));
         }
     })
 }
@@ -445,9 +447,16 @@ fn resource_json(r: &cloud_resource::Model, org: &str, env: &str, conn: &str) ->
     })
 }
 
+#[derive(Deserialize, Default)]
+pub struct DryRunQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
 pub async fn apply_resource(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
+    Query(q): Query<DryRunQuery>,
     Body(m): Body<Manifest>,
 ) -> Result<Response, ApiError> {
     if let Some(o) = m.metadata.org.as_deref().filter(|o| *o != org.name) {
@@ -461,6 +470,11 @@ pub async fn apply_resource(
             "{} needs a kubernetes connection; {:?} is {}",
             m.kind, conn.name, conn.provider
         )));
+    }
+    if q.dry_run {
+        cloudops_store::check_resource(&m.kind, &m.metadata.name, &m.spec.namespace)?;
+        let path = format!("{}/{}/{}/{}", org.name, env.name, m.kind, m.metadata.name);
+        return Ok(Json(json!({"path": path, "result": "valid (dry run)"})).into_response());
     }
     let (r, was_created) =
         s.deps.store.apply_resource(&org.id, &env.id, &m.kind, &m.metadata.name, &conn.id, &m.spec.namespace).await?;

@@ -89,6 +89,51 @@ fn random_hex(n: usize) -> String {
     (0..n).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
 }
 
+async fn leafz_up(monitor_port: u16) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", monitor_port)).await else { return false };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if s.write_all(b"GET /leafz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let body = String::from_utf8_lossy(&buf);
+    body.split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok())
+        .is_some_and(|v| v["leafnodes"].as_u64().unwrap_or(0) > 0)
+}
+
+/// Logs tunnel losses and recoveries, and says plainly when the hub refuses our credentials
+/// (regenerated, deleted or revoked): the leaf keeps retrying, so the process stays up.
+async fn watch_tunnel(monitor_port: u16, leaf_log: PathBuf, runner_name: String) {
+    let mut was_up = false;
+    let mut refused_reported = false;
+    let mut log_pos = 0u64;
+    loop {
+        let up = leafz_up(monitor_port).await;
+        if up && !was_up {
+            info!("tunnel to the hub is up");
+            refused_reported = false;
+        } else if !up && was_up {
+            warn!("tunnel to the hub lost; the leaf node is reconnecting");
+        }
+        if !up && !refused_reported {
+            let text = std::fs::read(&leaf_log).unwrap_or_default();
+            let new = String::from_utf8_lossy(&text[(log_pos as usize).min(text.len())..]).to_string();
+            log_pos = text.len() as u64;
+            if new.contains("Authorization Violation") || new.contains("authorization violation") {
+                tracing::error!(
+                    runner = %runner_name,
+                    "the hub refuses this runner's credentials (regenerated, deleted or revoked): get new ones with `planton runner generate-credentials {runner_name}` and restart the runner"
+                );
+                refused_reported = true;
+            }
+        }
+        was_up = up;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 impl Runner {
     pub async fn start(cfg: RunnerConfig) -> Result<Self, String> {
         let creds = &cfg.credentials;
@@ -164,23 +209,14 @@ impl Runner {
                 tokio::time::sleep(if n < 5 { Duration::from_secs(1).min(every) } else { every }).await;
             }
         }));
+        tasks.push(tokio::spawn(watch_tunnel(monitor_port, p.join("leaf.log"), creds.runner_name.clone())));
         info!(runner_id = %runner_id, runner = %creds.runner_name, org = %creds.org, hub = %creds.tunnel.leaf_url, "runner started");
         Ok(Self { runner_id, leaf, nats, monitor_port, tasks, _dir: dir })
     }
 
     /// Whether the leaf's tunnel to the hub is up (from the leaf's own monitoring endpoint).
     pub async fn tunnel_up(&self) -> bool {
-        let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.monitor_port)).await else { return false };
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        if s.write_all(b"GET /leafz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.is_err() {
-            return false;
-        }
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf).await;
-        let body = String::from_utf8_lossy(&buf);
-        body.split_once("\r\n\r\n")
-            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok())
-            .is_some_and(|v| v["leafnodes"].as_u64().unwrap_or(0) > 0)
+        leafz_up(self.monitor_port).await
     }
 
     /// Waits until the tunnel is up, or `timeout`.

@@ -74,9 +74,7 @@ fn main() -> std::process::ExitCode {
         };
         tokio::select! {
             up = runner.wait_tunnel(std::time::Duration::from_secs(10)) => {
-                if up {
-                    tracing::info!("tunnel to the hub is up");
-                } else {
+                if !up {
                     tracing::warn!("tunnel to the hub is not up yet; the leaf keeps retrying (see its log)");
                 }
                 shutdown.await;

@@ -73,12 +73,37 @@ impl Sandbox {
 
     /// Runs `planton ARGS…` in-process.
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        run_cli(self.home.clone(), args).await
+    }
+
+    /// A CLI with its own $PLANTON_HOME, logged in with `api_key`.
+    pub fn as_user(&self, api_key: &str) -> UserCli {
+        let home = self.dir.path().join(format!("home-{}", &api_key[api_key.len() - 8..]));
+        write_cli_config(&home, &self.cp.gateway_url, api_key, &self.cp.org.name).expect("cli config");
+        UserCli { home }
+    }
+}
+
+pub struct UserCli {
+    home: PathBuf,
+}
+
+impl UserCli {
+    pub async fn cli(&self, args: &[&str]) -> CliOutput {
+        run_cli(self.home.clone(), args).await
+    }
+}
+
+async fn run_cli(home: PathBuf, args: &[&str]) -> CliOutput {
+    {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut io = cloudops_cli::Io { out: &mut out, err: &mut err, home: self.home.clone() };
+        let mut io = cloudops_cli::Io { out: &mut out, err: &mut err, home };
         let code = cloudops_cli::run(std::iter::once("planton").chain(args.iter().copied()), &mut io).await;
         CliOutput { code, stdout: String::from_utf8_lossy(&out).into(), stderr: String::from_utf8_lossy(&err).into() }
     }
+}
 
+impl Sandbox {
     /// `planton runner generate-credentials NAME`, parsed.
     pub async fn credentials(&self, name: &str) -> Result<RunnerCredentials> {
         let out = self.cli(&["runner", "generate-credentials", name]).await;
