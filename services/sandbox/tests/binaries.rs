@@ -218,6 +218,34 @@ async fn runner_start_in_each_credential_mode() {
         }
     }
 
+    // Regenerated credentials: the runner still using the old ones keeps running, retries,
+    // and says plainly why it is refused.
+    let log = env.home.parent().unwrap().join("runner.log");
+    let logf = std::fs::File::create(&log).unwrap();
+    let runner = env
+        .cmd("planton")
+        .args(["runner", "start", "--credentials-file", file.to_str().unwrap()])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(logf))
+        .spawn()
+        .unwrap();
+    until_ok(&env, &["kubectl", "get", "pods", "--connection", "k8s-local"]).await;
+    let (code, _, err) = env
+        .planton(&["runner", "regenerate-credentials", "prod-runner", "--output-dir", creds_dir.to_str().unwrap()])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("the hub refuses this runner's credentials") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "runner did not say why it is refused:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stops_cleanly(runner).await;
+
     // A malformed credentials file is named, with the field.
     let bad = env.home.parent().unwrap().join("bad.json");
     std::fs::write(&bad, inline.replace("\"cert_pem\"", "\"cert\"")).unwrap();
