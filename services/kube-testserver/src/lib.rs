@@ -10,6 +10,9 @@ mod resources;
 mod sandbox;
 mod selector;
 mod table;
+mod write;
+
+pub use write::{ApiErr, merge_patch, strategic_merge};
 
 use std::{
     collections::BTreeMap,
@@ -78,6 +81,13 @@ impl Cluster {
     pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
         let g = self.inner.read().expect("cluster lock");
         g.by_resource.get(&def.key())?.get(&(ns.to_string(), name.to_string())).cloned()
+    }
+
+    /// Removes an object; returns it.
+    pub fn remove(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
+        let mut g = self.inner.write().expect("cluster lock");
+        g.resource_version += 1;
+        g.by_resource.get_mut(&def.key())?.remove(&(ns.to_string(), name.to_string()))
     }
 
     /// Objects of a kind in `ns` (all namespaces when None), sorted by namespace and name.
@@ -216,17 +226,27 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .any(|a| a.split(',').next().is_some_and(|first| first.contains("as=Table")))
 }
 
-async fn handle(State(cluster): State<Cluster>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn handle(
+    State(cluster): State<Cluster>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
     let path = uri.path().trim_matches('/');
     let segs: Vec<&str> = if path.is_empty() { vec![] } else { path.split('/').collect() };
     let q = query_map(&uri);
     if method != Method::GET {
-        return status_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            format!("the server does not allow this method on the requested resource ({method} {path})"),
-            None,
-        );
+        return match segs.as_slice() {
+            ["api", v, rest @ ..] => write_request(&cluster, &method, "", v, rest, &q, &headers, &body),
+            ["apis", g, v, rest @ ..] => write_request(&cluster, &method, g, v, rest, &q, &headers, &body),
+            _ => status_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!("the server does not allow this method on the requested resource ({method} {path})"),
+                None,
+            ),
+        };
     }
     match segs.as_slice() {
         ["version"] => json_response(
@@ -252,6 +272,80 @@ async fn handle(State(cluster): State<Cluster>, method: Method, uri: Uri, header
             "the server could not find the requested resource".into(),
             None,
         ),
+    }
+}
+
+fn api_err(e: write::ApiErr) -> Response {
+    status_error(StatusCode::from_u16(e.code).unwrap_or(StatusCode::BAD_REQUEST), e.reason, e.message, None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_request(
+    cluster: &Cluster,
+    method: &Method,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+    q: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let (ns, plural, name) = match rest {
+        [plural] => ("", *plural, None),
+        ["namespaces", ns, plural] => (*ns, *plural, None),
+        ["namespaces", ns, plural, name] => (*ns, *plural, Some(*name)),
+        [plural, name] => ("", *plural, Some(*name)),
+        _ => {
+            return status_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource".into(),
+                None,
+            );
+        }
+    };
+    let Some(def) = resources::find(group, version, plural) else {
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource".into(),
+            None,
+        );
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let parse = |b: &[u8]| -> Result<Value, Response> {
+        serde_json::from_slice(b)
+            .map_err(|e| status_error(StatusCode::BAD_REQUEST, "BadRequest", format!("invalid JSON body: {e}"), None))
+    };
+    let result = match (method.as_str(), name) {
+        ("POST", None) => match parse(body) {
+            Ok(obj) => cluster.create(def, ns, obj).map(|o| (StatusCode::CREATED, o)),
+            Err(r) => return r,
+        },
+        ("PUT", Some(n)) => match parse(body) {
+            Ok(obj) => cluster.replace(def, ns, n, obj).map(|o| (StatusCode::OK, o)),
+            Err(r) => return r,
+        },
+        ("PATCH", Some(n)) => cluster.patch(def, ns, n, content_type, body).map(|o| (StatusCode::OK, o)),
+        ("DELETE", Some(n)) => {
+            let from_body = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v["propagationPolicy"].as_str().map(String::from));
+            let policy = q.get("propagationPolicy").cloned().or(from_body).unwrap_or_else(|| "Background".into());
+            cluster.delete(def, ns, n, &policy).map(|o| (StatusCode::OK, o))
+        }
+        _ => {
+            return status_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!("the server does not allow this method on the requested resource ({method})"),
+                None,
+            );
+        }
+    };
+    match result {
+        Ok((code, obj)) => json_response(code, &obj),
+        Err(e) => api_err(e),
     }
 }
 

@@ -83,6 +83,36 @@ fn deployment(c: &Cluster, w: &Workload, node: &str, ip_base: u8) {
             ),
             None => (0, json!({})),
         };
+        let pod_age = w.age;
+        let events: Vec<(&str, &str, String)> = match w.crash {
+            Some((n, _)) => vec![
+                ("Normal", "Scheduled", format!("Successfully assigned {}/{pod_name} to {node}", w.ns)),
+                ("Normal", "Pulled", format!("Container image \"{}\" already present on machine", w.image)),
+                (
+                    "Warning",
+                    "BackOff",
+                    format!("Back-off restarting failed container {} in pod {pod_name}_{} ({n} times)", w.name, w.ns),
+                ),
+            ],
+            None => vec![
+                ("Normal", "Scheduled", format!("Successfully assigned {}/{pod_name} to {node}", w.ns)),
+                ("Normal", "Pulled", format!("Container image \"{}\" already present on machine", w.image)),
+                ("Normal", "Created", format!("Created container {}", w.name)),
+                ("Normal", "Started", format!("Started container {}", w.name)),
+            ],
+        };
+        for (j, (ty, reason, message)) in events.into_iter().enumerate() {
+            c.upsert(json!({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": format!("{pod_name}.{j:x}"), "namespace": w.ns, "creationTimestamp": ts(pod_age)},
+                "involvedObject": {"kind": "Pod", "namespace": w.ns, "name": pod_name, "apiVersion": "v1"},
+                "type": ty, "reason": reason, "message": message,
+                "source": {"component": if reason == "Scheduled" { "default-scheduler" } else { "kubelet" }},
+                "firstTimestamp": ts(pod_age), "lastTimestamp": ts(if ty == "Warning" { Duration::minutes(1) } else { pod_age }),
+                "count": 1,
+            }))
+            .expect("seed event");
+        }
         c.upsert(json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod_name, "namespace": w.ns, "labels": rs_labels, "creationTimestamp": ts(w.age),

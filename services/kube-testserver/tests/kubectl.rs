@@ -87,3 +87,109 @@ async fn kubectl_get_pods_table_wide_and_yaml() {
     assert!(!ok);
     assert!(err.contains(r#"pods "nope" not found"#), "{err}");
 }
+
+#[tokio::test]
+async fn kubectl_describe_edit_apply_delete() {
+    let server = sandbox().await;
+    let k = Kubectl::new(&server).await;
+    let pods = kube_testserver::RESOURCES.iter().find(|r| r.plural == "pods").unwrap();
+    let rs = kube_testserver::RESOURCES.iter().find(|r| r.plural == "replicasets").unwrap();
+
+    let (ok, out, err) = k.run(&["describe", "deployment", "web", "-n", "default"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("Name:") && out.contains("web") && out.contains("Replicas:"), "{out}");
+    let worker = server
+        .cluster
+        .list(pods, Some("default"))
+        .0
+        .into_iter()
+        .find(|p| p["metadata"]["name"].as_str().unwrap().starts_with("worker-"))
+        .unwrap();
+    let worker = worker["metadata"]["name"].as_str().unwrap().to_string();
+    let (ok, out, err) = k.run(&["describe", "pod", &worker, "-n", "default"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("Events:") && out.contains("BackOff"), "describe shows the pod's events: {out}");
+
+    // edit, non-interactively: the editor replaces the image.
+    let editor = k._dir.path().join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's#nginx:1.27#nginx:1.28#' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = tokio::process::Command::new("kubectl")
+        .args(["edit", "deployment", "web", "-n", "default", "--validate=false"])
+        .env("KUBECONFIG", &k.kubeconfig)
+        .env("HOME", &k.home)
+        .env("KUBE_EDITOR", &editor)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, yaml, _) = k.run(&["get", "deployment", "web", "-n", "default", "-o", "yaml"]).await;
+    assert!(yaml.contains("nginx:1.28") && !yaml.contains("nginx:1.27"), "{yaml}");
+    assert!(yaml.contains("generation: 2"), "spec change bumps generation: {yaml}");
+
+    // apply --server-side creates and then updates.
+    let cm = k._dir.path().join("cm.yaml");
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: default}\ndata: {mode: a}\n",
+    )
+    .unwrap();
+    let (ok, _, err) = k.run(&["apply", "--server-side", "--validate=false", "-f", cm.to_str().unwrap()]).await;
+    assert!(ok, "{err}");
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: default}\ndata: {mode: b}\n",
+    )
+    .unwrap();
+    let (ok, _, err) = k.run(&["apply", "--server-side", "--validate=false", "-f", cm.to_str().unwrap()]).await;
+    assert!(ok, "{err}");
+    let (_, out, _) = k.run(&["get", "configmap", "settings", "-n", "default", "-o", "jsonpath={.data.mode}"]).await;
+    assert_eq!(out, "b");
+
+    // delete cascades to the ReplicaSet and its Pods (background propagation).
+    let (ok, out, err) = k.run(&["delete", "deployment", "web", "-n", "default"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("deleted"), "{out}");
+    assert!(
+        server
+            .cluster
+            .list(rs, Some("default"))
+            .0
+            .iter()
+            .all(|r| !r["metadata"]["name"].as_str().unwrap().starts_with("web-"))
+    );
+    assert!(
+        server
+            .cluster
+            .list(pods, Some("default"))
+            .0
+            .iter()
+            .all(|p| !p["metadata"]["name"].as_str().unwrap().starts_with("web-"))
+    );
+    let (ok, _, err) = k.run(&["get", "deployment", "web", "-n", "default"]).await;
+    assert!(!ok && err.contains("not found"), "{err}");
+
+    // A stale resourceVersion is a conflict.
+    let api = server
+        .cluster
+        .get(kube_testserver::RESOURCES.iter().find(|r| r.plural == "deployments").unwrap(), "default", "api")
+        .unwrap();
+    let mut stale = api.clone();
+    stale["metadata"]["resourceVersion"] = serde_json::json!("1");
+    let r = put(&server, "/apis/apps/v1/namespaces/default/deployments/api", &stale).await;
+    assert!(r.contains("\"code\":409") && r.contains("the object has been modified"), "{r}");
+}
+
+async fn put(server: &KubeTestServer, path: &str, body: &serde_json::Value) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let b = body.to_string();
+    let req = format!(
+        "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+        b.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
