@@ -55,20 +55,32 @@ impl std::fmt::Display for v1::Error {
 impl v1::Op {
     /// The op's name as audited, e.g. `kubernetes.get`.
     pub fn name(&self) -> &'static str {
+        use v1::op::Kind::*;
         match &self.kind {
-            Some(v1::op::Kind::KubeGet(_)) => "kubernetes.get",
+            Some(KubeGet(_)) => "kubernetes.get",
+            Some(KubeDescribe(_)) => "kubernetes.describe",
+            Some(KubeReplace(_)) => "kubernetes.edit",
+            Some(KubeApply(_)) => "kubernetes.apply",
+            Some(KubeDelete(d)) if d.dry_run => "kubernetes.delete-plan",
+            Some(KubeDelete(_)) => "kubernetes.delete",
+            Some(KubeRestart(_)) => "kubernetes.restart",
+            Some(KubeApiResources(_)) => "kubernetes.api-resources",
+            Some(KubeGraph(_)) => "kubernetes.graph",
             None => "unknown",
         }
     }
     pub fn verb_class(&self) -> v1::VerbClass {
+        use v1::op::Kind::*;
         match &self.kind {
-            Some(v1::op::Kind::KubeGet(_)) => v1::VerbClass::Read,
+            Some(KubeGet(_) | KubeDescribe(_) | KubeApiResources(_) | KubeGraph(_)) => v1::VerbClass::Read,
+            // Planning a delete reads; it is still checked as operate, so that viewers learn early.
+            Some(KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_)) => v1::VerbClass::Operate,
             None => v1::VerbClass::Unspecified,
         }
     }
     pub fn provider(&self) -> v1::Provider {
         match &self.kind {
-            Some(v1::op::Kind::KubeGet(_)) => v1::Provider::Kubernetes,
+            Some(_) => v1::Provider::Kubernetes,
             None => v1::Provider::Unspecified,
         }
     }

@@ -13,7 +13,7 @@ use tracing::warn;
 pub const NAME: &str = "authorizer";
 
 pub enum AuthorizerMessage {
-    Authorize(v1::AuthorizeRequest, RpcReplyPort<v1::AuthorizeResponse>),
+    Authorize(Box<v1::AuthorizeRequest>, RpcReplyPort<v1::AuthorizeResponse>),
     RecordOutcome(v1::RecordOutcomeRequest, RpcReplyPort<()>),
     RecordAudit(v1::RecordAuditRequest, RpcReplyPort<()>),
 }
@@ -39,7 +39,7 @@ impl Actor for Authorizer {
         tokio::spawn(async move {
             match msg {
                 AuthorizerMessage::Authorize(req, reply) => {
-                    let _ = reply.send(authorize(&store, req).await);
+                    let _ = reply.send(authorize(&store, *req).await);
                 }
                 AuthorizerMessage::RecordOutcome(req, reply) => {
                     if let Err(e) = store.audit_outcome(req.audit_id, &req.result, req.latency_us as i64).await {
@@ -228,7 +228,7 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
 #[async_trait]
 impl AuthorizerApi for AuthorizerHandle {
     async fn authorize(&self, req: v1::AuthorizeRequest) -> Result<v1::AuthorizeResponse, BusError> {
-        ractor::call_t!(actor()?, AuthorizerMessage::Authorize, self.timeout.as_millis() as u64, req)
+        ractor::call_t!(actor()?, AuthorizerMessage::Authorize, self.timeout.as_millis() as u64, Box::new(req))
             .map_err(unavailable)
     }
     async fn record_outcome(&self, req: v1::RecordOutcomeRequest) -> Result<(), BusError> {

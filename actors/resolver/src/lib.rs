@@ -203,6 +203,10 @@ pub async fn resolve(store: &Store, req: v1::ResolveRequest) -> Result<v1::Resol
         t.env_id = env.id;
         t.resource_id = res.id;
         t.resource = target.resource.clone();
+        if let Some(k) = res.kind.strip_prefix("Kubernetes").filter(|k| *k != "Namespace") {
+            t.owner_kind = k.to_string();
+            t.owner_name = res.name.clone();
+        }
         return Ok(t);
     }
 

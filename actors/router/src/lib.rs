@@ -64,6 +64,8 @@ pub async fn route(link: &RunnerClient, req: v1::RouteRequest) -> Result<v1::OpR
         provider: target.provider,
         op: req.op,
         timeout_ms: timeout.as_millis() as u32,
+        owner_kind: target.owner_kind.clone(),
+        owner_name: target.owner_name.clone(),
     };
     match link.call(&runner, &request, timeout).await {
         Ok(v1::RunnerResponse { result: Some(v1::runner_response::Result::Ok(r)) }) => Ok(r),

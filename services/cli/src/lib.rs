@@ -4,6 +4,7 @@
 
 mod admin;
 mod config;
+mod kubectl;
 pub mod printers;
 
 pub use admin::{
@@ -141,6 +142,59 @@ pub enum KubectlCommand {
         #[arg(short = 'r', long)]
         resource: Option<String>,
     },
+    /// Show details of a resource, with its recent events.
+    Describe {
+        kind: String,
+        name: String,
+        #[command(flatten)]
+        target: kubectl::TargetArgs,
+    },
+    /// Edit a resource in $KUBE_EDITOR / $EDITOR and apply it (optimistic concurrency).
+    Edit {
+        kind: String,
+        name: String,
+        #[command(flatten)]
+        target: kubectl::TargetArgs,
+    },
+    /// Apply a manifest (server-side apply).
+    Apply {
+        #[arg(short = 'f', long)]
+        filename: PathBuf,
+        #[command(flatten)]
+        target: kubectl::TargetArgs,
+    },
+    /// Delete a resource after showing what goes with it.
+    Delete {
+        kind: String,
+        name: String,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[arg(long, default_value = "background", value_parser = ["background", "foreground", "orphan"])]
+        cascade: String,
+        #[command(flatten)]
+        target: kubectl::TargetArgs,
+    },
+    /// `rollout restart deployment|statefulset|daemonset NAME`.
+    Rollout {
+        #[command(subcommand)]
+        command: kubectl::RolloutCommand,
+    },
+    /// The namespace's resources and their relations.
+    Graph {
+        /// tree, dot or json
+        #[arg(short, long, default_value = "tree", value_parser = ["tree", "dot", "json"])]
+        output: String,
+        #[command(flatten)]
+        target: kubectl::TargetArgs,
+    },
+    /// The kinds the cluster offers.
+    ApiResources {
+        #[arg(long)]
+        connection: Option<String>,
+        #[arg(short, long)]
+        output: Option<String>,
+    },
 }
 
 /// Where the CLI writes, and where its home is (tests capture both).
@@ -148,6 +202,8 @@ pub struct Io<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
     pub home: PathBuf,
+    /// The editor for `kubectl edit`; None reads KUBE_EDITOR, then EDITOR, then vi.
+    pub editor: Option<String>,
 }
 
 #[derive(Debug)]
@@ -166,7 +222,7 @@ impl From<String> for CliError {
 
 pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 
-pub(crate) struct Client {
+pub struct Client {
     http: reqwest::Client,
     endpoint: String,
     api_key: String,
@@ -355,6 +411,7 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
             });
             kubectl_get(ctx, body, name.is_some(), namespace, all_namespaces, output).await
         }
+        Command::Kubectl { command } => kubectl::run(ctx, command).await,
         Command::Completion { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "planton", &mut buf);
@@ -450,7 +507,7 @@ pub(crate) fn print_list(
     }
 }
 
-async fn kubectl_get(
+pub(crate) async fn kubectl_get(
     ctx: &mut Ctx<'_, '_>,
     mut body: Value,
     single: bool,

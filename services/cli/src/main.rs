@@ -3,7 +3,12 @@
 fn main() -> std::process::ExitCode {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    let mut io = cloudops_cli::Io { out: &mut out, err: &mut err, home: cloudops_schemas::local_store::planton_home() };
+    let mut io = cloudops_cli::Io {
+        out: &mut out,
+        err: &mut err,
+        home: cloudops_schemas::local_store::planton_home(),
+        editor: None,
+    };
     let code = rt.block_on(cloudops_cli::run(std::env::args_os(), &mut io));
     std::process::ExitCode::from(code as u8)
 }

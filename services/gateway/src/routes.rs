@@ -30,7 +30,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/whoami", get(whoami))
-        .route("/v1/ops/kubernetes/get", post(kube_get))
+        .route("/v1/ops/kubernetes/{verb}", post(kube_op))
         .route("/v1/orgs", get(list_orgs).post(create_org))
         .route("/v1/orgs/{org}/envs", get(list_envs).post(create_env))
         .route("/v1/orgs/{org}/principals", get(list_principals).post(create_principal))
@@ -172,9 +172,10 @@ async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> Result<axum::J
     })))
 }
 
+/// One Kubernetes op: where (admin or developer mode) and what, for any verb.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KubeGetBody {
+pub struct KubeOpBody {
     #[serde(default)]
     org: String,
     #[serde(default)]
@@ -185,6 +186,7 @@ pub struct KubeGetBody {
     resource: String,
     #[serde(default)]
     namespace: String,
+    #[serde(default)]
     kind: String,
     #[serde(default)]
     name: String,
@@ -192,37 +194,102 @@ pub struct KubeGetBody {
     label_selector: String,
     #[serde(default)]
     field_selector: String,
-    /// "table" (default) or "objects".
+    /// get: "table" (default) or "objects".
     #[serde(default)]
     output: String,
     #[serde(default)]
     all_namespaces: bool,
+    /// edit and apply: the object.
+    #[serde(default)]
+    object: Option<Value>,
+    /// delete: background (default), foreground or orphan.
+    #[serde(default)]
+    propagation: String,
+    /// delete: only say what would be deleted.
+    #[serde(default)]
+    dry_run: bool,
 }
 
-async fn kube_get(
+fn kube_op_of(verb: &str, b: &mut KubeOpBody) -> Result<v1::op::Kind, ApiError> {
+    use v1::op::Kind;
+    let need_kind = |b: &KubeOpBody, with_name: bool| -> Result<(), ApiError> {
+        if b.kind.trim().is_empty() {
+            return Err(ApiError::bad_request("`kind` is required (e.g. pods)"));
+        }
+        if with_name && b.name.trim().is_empty() {
+            return Err(ApiError::bad_request(format!("`name` is required for {verb}")));
+        }
+        Ok(())
+    };
+    let object = |b: &mut KubeOpBody| -> Result<Vec<u8>, ApiError> {
+        let o = b.object.take().ok_or_else(|| ApiError::bad_request(format!("`object` is required for {verb}")))?;
+        if !o.is_object() {
+            return Err(ApiError::bad_request("`object` must be a Kubernetes object"));
+        }
+        Ok(serde_json::to_vec(&o).expect("json"))
+    };
+    Ok(match verb {
+        "get" => {
+            need_kind(b, false)?;
+            let output = match b.output.as_str() {
+                "" | "table" => v1::KubeOutput::Table,
+                "objects" => v1::KubeOutput::Objects,
+                other => return Err(ApiError::bad_request(format!("unknown output {other:?}: use table or objects"))),
+            };
+            Kind::KubeGet(v1::KubeGet {
+                resource: std::mem::take(&mut b.kind),
+                name: std::mem::take(&mut b.name),
+                label_selector: std::mem::take(&mut b.label_selector),
+                field_selector: std::mem::take(&mut b.field_selector),
+                output: output as i32,
+                all_namespaces: b.all_namespaces,
+            })
+        }
+        "describe" => {
+            need_kind(b, true)?;
+            Kind::KubeDescribe(v1::KubeDescribe {
+                resource: std::mem::take(&mut b.kind),
+                name: std::mem::take(&mut b.name),
+            })
+        }
+        "edit" => Kind::KubeReplace(v1::KubeReplace { object_json: object(b)? }),
+        "apply" => Kind::KubeApply(v1::KubeApply { object_json: object(b)? }),
+        "delete" => {
+            need_kind(b, true)?;
+            Kind::KubeDelete(v1::KubeDelete {
+                resource: std::mem::take(&mut b.kind),
+                name: std::mem::take(&mut b.name),
+                propagation: std::mem::take(&mut b.propagation),
+                dry_run: b.dry_run,
+            })
+        }
+        "restart" => {
+            need_kind(b, true)?;
+            Kind::KubeRestart(v1::KubeRestart {
+                resource: std::mem::take(&mut b.kind),
+                name: std::mem::take(&mut b.name),
+            })
+        }
+        "api-resources" => Kind::KubeApiResources(v1::KubeApiResources {}),
+        "graph" => Kind::KubeGraph(v1::KubeGraph {}),
+        other => {
+            return Err(ApiError::new(
+                v1::ErrorCode::NotFound,
+                format!(
+                    "unknown kubernetes op {other:?}: use get, describe, edit, apply, delete, restart, api-resources or graph"
+                ),
+            ));
+        }
+    })
+}
+
+async fn kube_op(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    Body(b): Body<KubeGetBody>,
+    who: Authenticated,
+    Path(verb): Path<String>,
+    Body(mut b): Body<KubeOpBody>,
 ) -> Result<Response, ApiError> {
-    let who = authenticate(&s.deps, &headers).await?;
-    if b.kind.trim().is_empty() {
-        return Err(ApiError::bad_request("`kind` is required (e.g. pods)"));
-    }
-    let output = match b.output.as_str() {
-        "" | "table" => v1::KubeOutput::Table,
-        "objects" => v1::KubeOutput::Objects,
-        other => return Err(ApiError::bad_request(format!("unknown output {other:?}: use table or objects"))),
-    };
-    let op = v1::Op {
-        kind: Some(v1::op::Kind::KubeGet(v1::KubeGet {
-            resource: b.kind,
-            name: b.name,
-            label_selector: b.label_selector,
-            field_selector: b.field_selector,
-            output: output as i32,
-            all_namespaces: b.all_namespaces,
-        })),
-    };
+    let op = v1::Op { kind: Some(kube_op_of(&verb, &mut b)?) };
     let target =
         v1::Target { org: b.org, env: b.env, connection: b.connection, resource: b.resource, namespace: b.namespace };
     let timeout = s.deps.config.op_timeout + Duration::from_secs(5);

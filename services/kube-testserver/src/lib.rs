@@ -313,18 +313,19 @@ fn write_request(
         );
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    let parse = |b: &[u8]| -> Result<Value, Response> {
-        serde_json::from_slice(b)
-            .map_err(|e| status_error(StatusCode::BAD_REQUEST, "BadRequest", format!("invalid JSON body: {e}"), None))
+    let parse = |b: &[u8]| -> Result<Value, Box<Response>> {
+        serde_json::from_slice(b).map_err(|e| {
+            Box::new(status_error(StatusCode::BAD_REQUEST, "BadRequest", format!("invalid JSON body: {e}"), None))
+        })
     };
     let result = match (method.as_str(), name) {
         ("POST", None) => match parse(body) {
             Ok(obj) => cluster.create(def, ns, obj).map(|o| (StatusCode::CREATED, o)),
-            Err(r) => return r,
+            Err(r) => return *r,
         },
         ("PUT", Some(n)) => match parse(body) {
             Ok(obj) => cluster.replace(def, ns, n, obj).map(|o| (StatusCode::OK, o)),
-            Err(r) => return r,
+            Err(r) => return *r,
         },
         ("PATCH", Some(n)) => cluster.patch(def, ns, n, content_type, body).map(|o| (StatusCode::OK, o)),
         ("DELETE", Some(n)) => {

@@ -52,6 +52,20 @@ pub static RESOURCES: &[ResourceDef] = &[
     r!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", ["rs"], true),
     r!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", ["sts"], true),
     r!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", ["ds"], true),
+    r!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", ["pvc"], true),
+    r!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", ["pv"], false),
+    r!("batch", "v1", "Job", "jobs", "job", [], true),
+    r!("batch", "v1", "CronJob", "cronjobs", "cronjob", ["cj"], true),
+    r!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", ["ing"], true),
+    r!(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        ["hpa"],
+        true
+    ),
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
@@ -73,12 +87,16 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
 }
 
 pub fn group_list() -> Value {
-    let mut groups: Vec<&str> = RESOURCES.iter().map(|r| r.group).filter(|g| !g.is_empty()).collect();
-    groups.dedup();
-    let groups: Vec<Value> = groups
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| !r.group.is_empty()) {
+        if !seen.contains(&(r.group, r.version)) {
+            seen.push((r.group, r.version));
+        }
+    }
+    let groups: Vec<Value> = seen
         .into_iter()
-        .map(|g| {
-            let gv = json!({"groupVersion": format!("{g}/v1"), "version": "v1"});
+        .map(|(g, v)| {
+            let gv = json!({"groupVersion": format!("{g}/{v}"), "version": v});
             json!({"name": g, "versions": [gv.clone()], "preferredVersion": gv})
         })
         .collect();

@@ -134,7 +134,55 @@ fn deployment(c: &Cluster, w: &Workload, node: &str, ip_base: u8) {
     }
 }
 
+/// Namespace `shop`: one object of every relation the namespace graph knows.
+fn seed_graph_fixture(c: &Cluster) {
+    let age = ts(Duration::hours(2));
+    let objs = [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop", "creationTimestamp": age}, "status": {"phase": "Active"}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "shop-sa", "namespace": "shop"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "shop-config", "namespace": "shop"}, "data": {"mode": "live"}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-db", "namespace": "shop"}, "type": "Opaque"}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shop-tls", "namespace": "shop"}, "type": "kubernetes.io/tls"}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-shop-data"}, "spec": {"capacity": {"storage": "1Gi"}}}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "shop-data", "namespace": "shop"}, "spec": {"volumeName": "pv-shop-data"}, "status": {"phase": "Bound"}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "shop", "namespace": "shop"}, "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.40", "selector": {"app": "shop"}, "ports": [{"port": 80, "protocol": "TCP"}]}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "shop", "namespace": "shop"},
+               "spec": {"tls": [{"hosts": ["shop.example"], "secretName": "shop-tls"}], "rules": [{"host": "shop.example", "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "shop", "port": {"number": 80}}}}]}}]}}),
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "shop", "namespace": "shop"},
+               "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "shop"}, "minReplicas": 1, "maxReplicas": 3}}),
+    ];
+    for o in objs {
+        c.upsert(o).expect("seed graph fixture");
+    }
+    let dep = c
+        .upsert(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "shop", "namespace": "shop", "creationTimestamp": age, "generation": 1},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "shop"}}, "template": {"metadata": {"labels": {"app": "shop"}}, "spec": {"containers": [{"name": "shop", "image": "ghcr.io/cloudops-sandbox/shop:1.0"}]}}},
+            "status": {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1},
+        }))
+        .expect("seed");
+    let rs = c
+        .upsert(json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "shop-5d9c7", "namespace": "shop", "creationTimestamp": age, "ownerReferences": owner("Deployment", "apps/v1", &dep)},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "shop"}}},
+            "status": {"replicas": 1, "readyReplicas": 1},
+        }))
+        .expect("seed");
+    c.upsert(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "shop-5d9c7-x2x4q", "namespace": "shop", "labels": {"app": "shop"}, "creationTimestamp": age, "ownerReferences": owner("ReplicaSet", "apps/v1", &rs)},
+        "spec": {"nodeName": "sandbox-node-1", "serviceAccountName": "shop-sa",
+                 "volumes": [{"name": "config", "configMap": {"name": "shop-config"}}, {"name": "data", "persistentVolumeClaim": {"claimName": "shop-data"}}],
+                 "containers": [{"name": "shop", "image": "ghcr.io/cloudops-sandbox/shop:1.0", "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "password"}}}]}]},
+        "status": {"phase": "Running", "podIP": "10.244.0.90", "containerStatuses": [{"name": "shop", "ready": true, "restartCount": 0, "state": {"running": {}}}]},
+    }))
+    .expect("seed");
+}
+
 pub fn seed(c: &Cluster) {
+    seed_graph_fixture(c);
     for (ns, age) in
         [("default", Duration::days(3)), ("kube-system", Duration::days(3)), ("payments", Duration::days(2))]
     {
@@ -171,6 +219,14 @@ pub fn seed(c: &Cluster) {
             name: "payments-api",
             image: "ghcr.io/cloudops-sandbox/payments:2.1.0",
             replicas: 2,
+            age: Duration::days(1),
+            crash: None,
+        },
+        Workload {
+            ns: "payments",
+            name: "payments-worker",
+            image: "ghcr.io/cloudops-sandbox/payments-worker:2.1.0",
+            replicas: 1,
             age: Duration::days(1),
             crash: None,
         },

@@ -29,6 +29,20 @@ struct ApiRes {
 }
 
 impl ApiRes {
+    fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+    }
+    fn path(&self, ns: Option<&str>, name: Option<&str>) -> String {
+        let mut p = self.base();
+        if let (true, Some(ns)) = (self.namespaced, ns) {
+            p.push_str(&format!("/namespaces/{}", enc(ns)));
+        }
+        p.push_str(&format!("/{}", self.plural));
+        if let Some(n) = name {
+            p.push_str(&format!("/{}", enc(n)));
+        }
+        p
+    }
     fn base(&self) -> String {
         if self.group.is_empty() {
             format!("/api/{}", self.version)
@@ -195,25 +209,70 @@ impl KubeExecutor {
             })
     }
 
+    async fn client_for(&self, req: &v1::RunnerRequest) -> Result<(String, Client), v1::Error> {
+        let context = req.settings.as_ref().map(|s| s.kube_context.clone()).unwrap_or_default();
+        let client = self.with_cluster(&context, |c| c.client.clone()).await?;
+        Ok((context, client))
+    }
+
+    /// The namespace an op works in; in developer mode only the locked one, and no
+    /// cluster-scoped kinds.
+    fn scoped_ns<'a>(req: &'a v1::RunnerRequest, res: &ApiRes, wanted: Option<&'a str>) -> Result<&'a str, v1::Error> {
+        let ns = if req.namespace.is_empty() { "default" } else { req.namespace.as_str() };
+        if req.namespace_locked {
+            if !res.namespaced {
+                return Err(outside(req));
+            }
+            if let Some(w) = wanted.filter(|w| !w.is_empty() && *w != ns) {
+                let _ = w;
+                return Err(outside(req));
+            }
+            return Ok(ns);
+        }
+        Ok(wanted.filter(|w| !w.is_empty()).unwrap_or(ns))
+    }
+
+    async fn call(
+        client: &Client,
+        method: http::Method,
+        path: String,
+        accept: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<String, v1::Error> {
+        let mut b = http::Request::builder().method(method).uri(path).header(http::header::ACCEPT, accept);
+        if let Some(ct) = content_type {
+            b = b.header(http::header::CONTENT_TYPE, ct);
+        }
+        client.request_text(b.body(body).expect("request")).await.map_err(kube_error)
+    }
+
+    async fn get_json(client: &Client, path: String) -> Result<Value, v1::Error> {
+        let text = Self::call(client, http::Method::GET, path, "application/json", None, Vec::new()).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| err(ErrorCode::Upstream, format!("kubernetes API sent invalid JSON: {e}")))
+    }
+
+    fn result(json: Vec<u8>, res: &ApiRes) -> v1::OpResult {
+        v1::OpResult {
+            json,
+            kube_resource: Some(v1::KubeResource {
+                kind: res.kind.clone(),
+                api_version: res.api_version(),
+                plural: res.plural.clone(),
+                namespaced: res.namespaced,
+            }),
+        }
+    }
+
     pub async fn get(&self, req: &v1::RunnerRequest, op: &v1::KubeGet) -> Result<v1::OpResult, v1::Error> {
-        let context = req.settings.as_ref().map(|s| s.kube_context.as_str()).unwrap_or("");
-        let client = self.with_cluster(context, |c| c.client.clone()).await?;
-        let res = self.resolve(context, &client, &op.resource).await?;
+        let (context, client) = self.client_for(req).await?;
+        let res = self.resolve(&context, &client, &op.resource).await?;
         if req.namespace_locked && (op.all_namespaces || !res.namespaced) {
-            return Err(err(
-                ErrorCode::PermissionDenied,
-                format!("outside the resource's scope: only namespace {:?} is reachable", req.namespace),
-            ));
+            return Err(outside(req));
         }
-        let mut path = res.base();
-        if res.namespaced && !op.all_namespaces {
-            let ns = if req.namespace.is_empty() { "default" } else { req.namespace.as_str() };
-            path.push_str(&format!("/namespaces/{}", enc(ns)));
-        }
-        path.push_str(&format!("/{}", res.plural));
-        if !op.name.is_empty() {
-            path.push_str(&format!("/{}", enc(&op.name)));
-        }
+        let ns = if op.all_namespaces { None } else { Some(Self::scoped_ns(req, &res, None)?) };
+        let mut path = res.path(ns, (!op.name.is_empty()).then_some(op.name.as_str()));
         let mut query = Vec::new();
         if !op.label_selector.is_empty() {
             query.push(format!("labelSelector={}", enc(&op.label_selector)));
@@ -221,28 +280,316 @@ impl KubeExecutor {
         if !op.field_selector.is_empty() {
             query.push(format!("fieldSelector={}", enc(&op.field_selector)));
         }
+        // Developer mode on a workload: exactly its pods, through ownerReferences.
+        let owned = if res.kind == "Pod" && !req.owner_kind.is_empty() {
+            Some(self.owned_uids(&context, &client, ns.unwrap_or("default"), &req.owner_kind, &req.owner_name).await?)
+        } else {
+            None
+        };
+        let table = op.output == v1::KubeOutput::Table as i32;
+        if table && owned.is_some() {
+            query.push("includeObject=Object".into());
+        }
         if !query.is_empty() {
             path.push('?');
             path.push_str(&query.join("&"));
         }
-        let accept = if op.output == v1::KubeOutput::Table as i32 {
+        let accept = if table {
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
         } else {
             "application/json"
         };
-        let request = http::Request::get(path).header(http::header::ACCEPT, accept).body(Vec::new()).expect("request");
-        let text = client.request_text(request).await.map_err(kube_error)?;
-        // The body is passed through as the apiserver sent it.
-        let api_version =
-            if res.group.is_empty() { res.version.clone() } else { format!("{}/{}", res.group, res.version) };
+        let text = Self::call(&client, http::Method::GET, path, accept, None, Vec::new()).await?;
+        let Some(owned) = owned else {
+            // Passed through as the apiserver sent it.
+            return Ok(Self::result(text.into_bytes(), &res));
+        };
+        let mut v: Value = serde_json::from_str(&text)
+            .map_err(|e| err(ErrorCode::Upstream, format!("kubernetes API sent invalid JSON: {e}")))?;
+        let is_owned = |o: &Value| {
+            o["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|r| r["uid"].as_str().is_some_and(|u| owned.iter().any(|o| o == u))))
+        };
+        if table {
+            if let Some(rows) = v["rows"].as_array_mut() {
+                rows.retain(|r| is_owned(&r["object"]));
+                for r in rows.iter_mut() {
+                    let md = r["object"]["metadata"].clone();
+                    r["object"] = serde_json::json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": md});
+                }
+            }
+        } else if let Some(items) = v["items"].as_array_mut() {
+            items.retain(is_owned);
+        } else if !is_owned(&v) {
+            return Err(err(
+                ErrorCode::NotFound,
+                format!("pod {:?} is not part of {} {:?}", op.name, req.owner_kind, req.owner_name),
+            ));
+        }
+        Ok(Self::result(serde_json::to_vec(&v).expect("json"), &res))
+    }
+
+    /// The uids that own a workload's pods: the workload itself, and for a Deployment its
+    /// ReplicaSets, for a CronJob its Jobs.
+    async fn owned_uids(
+        &self,
+        context: &str,
+        client: &Client,
+        ns: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Vec<String>, v1::Error> {
+        let owner_res = self.resolve(context, client, kind).await?;
+        let owner = Self::get_json(client, owner_res.path(Some(ns), Some(name))).await?;
+        let uid = owner["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        let mut uids = vec![uid.clone()];
+        let child = match kind {
+            "Deployment" => Some("replicasets"),
+            "CronJob" => Some("jobs"),
+            _ => None,
+        };
+        if let Some(child) = child {
+            let cres = self.resolve(context, client, child).await?;
+            let list = Self::get_json(client, cres.path(Some(ns), None)).await?;
+            for o in list["items"].as_array().into_iter().flatten() {
+                if o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|rs| rs.iter().any(|r| r["uid"].as_str() == Some(uid.as_str())))
+                {
+                    uids.push(o["metadata"]["uid"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+        Ok(uids)
+    }
+
+    pub async fn describe(&self, req: &v1::RunnerRequest, op: &v1::KubeDescribe) -> Result<v1::OpResult, v1::Error> {
+        let (context, client) = self.client_for(req).await?;
+        let res = self.resolve(&context, &client, &op.resource).await?;
+        let ns = if res.namespaced {
+            Some(Self::scoped_ns(req, &res, None)?)
+        } else {
+            Self::scoped_ns(req, &res, None).map(|_| None)?
+        };
+        let object = Self::get_json(&client, res.path(ns, Some(&op.name))).await?;
+        let mut selector = format!("involvedObject.name={},involvedObject.kind={}", op.name, res.kind);
+        if let Some(ns) = ns {
+            selector.push_str(&format!(",involvedObject.namespace={ns}"));
+        }
+        let events_path = format!(
+            "/api/v1{}/events?fieldSelector={}",
+            ns.map(|n| format!("/namespaces/{}", enc(n))).unwrap_or_default(),
+            enc(&selector)
+        );
+        let events = match Self::get_json(&client, events_path).await {
+            Ok(v) => v["items"].clone(),
+            Err(_) => Value::Array(Vec::new()),
+        };
+        let body = serde_json::json!({"object": object, "events": events});
+        Ok(Self::result(serde_json::to_vec(&body).expect("json"), &res))
+    }
+
+    /// The resource of an object sent for replace/apply, and its path.
+    async fn object_target(
+        &self,
+        req: &v1::RunnerRequest,
+        context: &str,
+        client: &Client,
+        object_json: &[u8],
+    ) -> Result<(ApiRes, Value, String), v1::Error> {
+        let obj: Value = serde_json::from_slice(object_json)
+            .map_err(|e| err(ErrorCode::InvalidArgument, format!("invalid object: {e}")))?;
+        let (Some(api_version), Some(kind), Some(name)) =
+            (obj["apiVersion"].as_str(), obj["kind"].as_str(), obj["metadata"]["name"].as_str())
+        else {
+            return Err(err(ErrorCode::InvalidArgument, "the object needs apiVersion, kind and metadata.name"));
+        };
+        let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
+        let query = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+        let res = self.resolve(context, client, &query).await?;
+        let ns = if res.namespaced {
+            Some(Self::scoped_ns(req, &res, obj["metadata"]["namespace"].as_str())?)
+        } else {
+            Self::scoped_ns(req, &res, None).map(|_| None)?
+        };
+        let mut obj = obj.clone();
+        if let Some(n) = ns {
+            obj["metadata"]["namespace"] = Value::String(n.to_string());
+        }
+        let path = res.path(ns, Some(name));
+        Ok((res, obj, path))
+    }
+
+    pub async fn replace(&self, req: &v1::RunnerRequest, op: &v1::KubeReplace) -> Result<v1::OpResult, v1::Error> {
+        let (context, client) = self.client_for(req).await?;
+        let (res, obj, path) = self.object_target(req, &context, &client, &op.object_json).await?;
+        let text = Self::call(
+            &client,
+            http::Method::PUT,
+            path,
+            "application/json",
+            Some("application/json"),
+            serde_json::to_vec(&obj).expect("json"),
+        )
+        .await?;
+        Ok(Self::result(text.into_bytes(), &res))
+    }
+
+    pub async fn apply(&self, req: &v1::RunnerRequest, op: &v1::KubeApply) -> Result<v1::OpResult, v1::Error> {
+        let (context, client) = self.client_for(req).await?;
+        let (res, obj, path) = self.object_target(req, &context, &client, &op.object_json).await?;
+        let text = Self::call(
+            &client,
+            http::Method::PATCH,
+            format!("{path}?fieldManager=planton&force=true"),
+            "application/json",
+            Some("application/apply-patch+yaml"),
+            serde_json::to_vec(&obj).expect("json"),
+        )
+        .await?;
+        Ok(Self::result(text.into_bytes(), &res))
+    }
+
+    pub async fn delete(&self, req: &v1::RunnerRequest, op: &v1::KubeDelete) -> Result<v1::OpResult, v1::Error> {
+        let (context, client) = self.client_for(req).await?;
+        let res = self.resolve(&context, &client, &op.resource).await?;
+        let ns = if res.namespaced {
+            Some(Self::scoped_ns(req, &res, None)?)
+        } else {
+            Self::scoped_ns(req, &res, None).map(|_| None)?
+        };
+        let path = res.path(ns, Some(&op.name));
+        let policy = match op.propagation.as_str() {
+            "" | "background" | "Background" => "Background",
+            "foreground" | "Foreground" => "Foreground",
+            "orphan" | "Orphan" => "Orphan",
+            other => {
+                return Err(err(
+                    ErrorCode::InvalidArgument,
+                    format!("unknown propagation {other:?}: use background, foreground or orphan"),
+                ));
+            }
+        };
+        if op.dry_run {
+            let object = Self::get_json(&client, path).await?;
+            let dependents =
+                if policy == "Orphan" { Vec::new() } else { self.dependents(&context, &client, ns, &object).await? };
+            let body = serde_json::json!({"object": {"kind": res.kind, "name": op.name, "namespace": ns}, "dependents": dependents, "propagation": policy});
+            return Ok(Self::result(serde_json::to_vec(&body).expect("json"), &res));
+        }
+        let body = serde_json::json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy});
+        let text = Self::call(
+            &client,
+            http::Method::DELETE,
+            path,
+            "application/json",
+            Some("application/json"),
+            serde_json::to_vec(&body).expect("json"),
+        )
+        .await?;
+        Ok(Self::result(text.into_bytes(), &res))
+    }
+
+    /// What a cascading delete of `object` takes with it (by ownerReferences, transitively).
+    async fn dependents(
+        &self,
+        context: &str,
+        client: &Client,
+        ns: Option<&str>,
+        object: &Value,
+    ) -> Result<Vec<Value>, v1::Error> {
+        let Some(ns) = ns else { return Ok(Vec::new()) };
+        let mut all = Vec::new();
+        for kind in ["replicasets", "pods", "jobs", "controllerrevisions"] {
+            let Ok(res) = self.resolve(context, client, kind).await else { continue };
+            if let Ok(list) = Self::get_json(client, res.path(Some(ns), None)).await {
+                for o in list["items"].as_array().into_iter().flatten() {
+                    all.push((res.kind.clone(), o.clone()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut frontier = vec![object["metadata"]["uid"].as_str().unwrap_or_default().to_string()];
+        while let Some(uid) = frontier.pop() {
+            for (kind, o) in &all {
+                if o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|rs| rs.iter().any(|r| r["uid"].as_str() == Some(uid.as_str())))
+                {
+                    out.push(serde_json::json!({"kind": kind, "name": o["metadata"]["name"]}));
+                    frontier.push(o["metadata"]["uid"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn restart(&self, req: &v1::RunnerRequest, op: &v1::KubeRestart) -> Result<v1::OpResult, v1::Error> {
+        let (context, client) = self.client_for(req).await?;
+        let res = self.resolve(&context, &client, &op.resource).await?;
+        if !matches!(res.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet") {
+            return Err(err(
+                ErrorCode::InvalidArgument,
+                format!("rollout restart works on deployments, statefulsets and daemonsets, not {}", res.plural),
+            ));
+        }
+        let ns = Self::scoped_ns(req, &res, None)?;
+        let now = chrono_now();
+        let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
+        let text = Self::call(
+            &client,
+            http::Method::PATCH,
+            res.path(Some(ns), Some(&op.name)),
+            "application/json",
+            Some("application/strategic-merge-patch+json"),
+            serde_json::to_vec(&patch).expect("json"),
+        )
+        .await?;
+        Ok(Self::result(text.into_bytes(), &res))
+    }
+
+    pub async fn api_resources(&self, req: &v1::RunnerRequest) -> Result<v1::OpResult, v1::Error> {
+        let (context, client) = self.client_for(req).await?;
+        self.resolve(&context, &client, "namespaces").await?;
+        let resources =
+            self.with_cluster(&context, |c| c.discovery.as_ref().map(|(_, d)| d.clone())).await?.unwrap_or_default();
+        let items: Vec<Value> = resources
+            .iter()
+            .map(|r| serde_json::json!({"name": r.plural, "shortNames": r.short_names, "apiVersion": r.api_version(), "namespaced": r.namespaced, "kind": r.kind}))
+            .collect();
         Ok(v1::OpResult {
-            json: text.into_bytes(),
-            kube_resource: Some(v1::KubeResource {
-                kind: res.kind,
-                api_version,
-                plural: res.plural,
-                namespaced: res.namespaced,
-            }),
+            json: serde_json::to_vec(&serde_json::json!({"items": items})).expect("json"),
+            kube_resource: None,
         })
     }
+
+    pub async fn graph(&self, req: &v1::RunnerRequest) -> Result<v1::OpResult, v1::Error> {
+        let (context, client) = self.client_for(req).await?;
+        let ns = if req.namespace.is_empty() { "default".to_string() } else { req.namespace.clone() };
+        let mut objects = Vec::new();
+        for kind in crate::graph::KINDS {
+            let Ok(res) = self.resolve(&context, &client, kind).await else { continue };
+            let path = if res.namespaced { res.path(Some(&ns), None) } else { res.path(None, None) };
+            if let Ok(list) = Self::get_json(&client, path).await {
+                for mut o in list["items"].as_array().cloned().unwrap_or_default() {
+                    o["kind"] = Value::String(res.kind.clone());
+                    objects.push(o);
+                }
+            }
+        }
+        let g = crate::graph::build(&objects);
+        Ok(v1::OpResult { json: serde_json::to_vec(&g).expect("json"), kube_resource: None })
+    }
+}
+
+fn outside(req: &v1::RunnerRequest) -> v1::Error {
+    err(
+        ErrorCode::PermissionDenied,
+        format!("outside the resource's scope: only namespace {:?} is reachable", req.namespace),
+    )
+}
+
+fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -6,6 +6,7 @@
 //! This is the only crate that links cloud SDKs (each provider behind a cargo feature).
 
 pub mod credentials;
+pub mod graph;
 #[cfg(feature = "kubernetes")]
 mod kube;
 
@@ -76,11 +77,23 @@ impl Executor {
             .ok_or_else(|| v1::Error::new(ErrorCode::InvalidArgument, "empty op"))?;
         match op {
             #[cfg(feature = "kubernetes")]
-            v1::op::Kind::KubeGet(g) => self.kube.get(req, g).await,
+            v1::op::Kind::KubeGet(o) => self.kube.get(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeDescribe(o) => self.kube.describe(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeReplace(o) => self.kube.replace(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeApply(o) => self.kube.apply(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeDelete(o) => self.kube.delete(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeRestart(o) => self.kube.restart(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeApiResources(_) => self.kube.api_resources(req).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeGraph(_) => self.kube.graph(req).await,
             #[cfg(not(feature = "kubernetes"))]
-            v1::op::Kind::KubeGet(_) => {
-                Err(v1::Error::new(ErrorCode::InvalidArgument, "this runner was built without Kubernetes support"))
-            }
+            _ => Err(v1::Error::new(ErrorCode::InvalidArgument, "this runner was built without Kubernetes support")),
         }
     }
 }

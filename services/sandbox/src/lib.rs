@@ -73,7 +73,12 @@ impl Sandbox {
 
     /// Runs `planton ARGS…` in-process.
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
-        run_cli(self.home.clone(), args).await
+        run_cli(self.home.clone(), None, args).await
+    }
+
+    /// `planton` with `editor` as $KUBE_EDITOR.
+    pub async fn cli_with_editor(&self, editor: &str, args: &[&str]) -> CliOutput {
+        run_cli(self.home.clone(), Some(editor.to_string()), args).await
     }
 
     /// A CLI with its own $PLANTON_HOME, logged in with `api_key`.
@@ -90,14 +95,14 @@ pub struct UserCli {
 
 impl UserCli {
     pub async fn cli(&self, args: &[&str]) -> CliOutput {
-        run_cli(self.home.clone(), args).await
+        run_cli(self.home.clone(), None, args).await
     }
 }
 
-async fn run_cli(home: PathBuf, args: &[&str]) -> CliOutput {
+async fn run_cli(home: PathBuf, editor: Option<String>, args: &[&str]) -> CliOutput {
     {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut io = cloudops_cli::Io { out: &mut out, err: &mut err, home };
+        let mut io = cloudops_cli::Io { out: &mut out, err: &mut err, home, editor };
         let code = cloudops_cli::run(std::iter::once("planton").chain(args.iter().copied()), &mut io).await;
         CliOutput { code, stdout: String::from_utf8_lossy(&out).into(), stderr: String::from_utf8_lossy(&err).into() }
     }

@@ -321,7 +321,7 @@ async fn roles_answer_over_nats_queue_groups() {
     };
     let r = cloudops_gateway::run_op(&roles, caller.clone(), target.clone(), op.clone(), 5000).await.unwrap();
     let v: serde_json::Value = serde_json::from_slice(&r.json).unwrap();
-    assert_eq!(v["items"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 3, "{v}");
     assert_eq!(r.kube_resource.unwrap().kind, "Pod");
     // A caller without grants is denied, over NATS too.
     let stranger =

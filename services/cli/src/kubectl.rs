@@ -1,0 +1,449 @@
+//! `planton kubectl` verbs beyond `get`: describe, edit, apply, delete, rollout restart, graph,
+//! api-resources. Each is one op through the gateway; printing follows kubectl.
+
+use std::{io::IsTerminal, path::Path};
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use crate::{CliError, Ctx, KubectlCommand, Result, printers, s};
+
+/// Where an op goes: admin mode (--connection, -n) or developer mode (-r).
+#[derive(Args, Debug, Clone, Default)]
+pub struct TargetArgs {
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Admin mode: the provider connection.
+    #[arg(long)]
+    pub connection: Option<String>,
+    /// Developer mode: org/env/Kind/name of a cloud resource.
+    #[arg(short = 'r', long)]
+    pub resource: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolloutCommand {
+    /// Restart a deployment, statefulset or daemonset (new pods, same spec).
+    Restart {
+        kind: String,
+        name: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+fn body(ctx: &Ctx<'_, '_>, t: &TargetArgs, extra: Value) -> Value {
+    let org = if t.resource.is_some() { ctx.org.clone() } else { ctx.org().ok() };
+    let mut b = json!({
+        "org": org.unwrap_or_default(),
+        "env": ctx.env().unwrap_or_default(),
+        "connection": t.connection.clone().unwrap_or_default(),
+        "resource": t.resource.clone().unwrap_or_default(),
+        "namespace": t.namespace.clone().unwrap_or_default(),
+    });
+    if let (Some(b), Some(e)) = (b.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    b
+}
+
+/// kubectl's `kind.group/name` for messages.
+fn ref_of(resource: &Value, name: &str) -> String {
+    let kind = resource["kind"].as_str().unwrap_or("").to_ascii_lowercase();
+    let group = resource["apiVersion"]
+        .as_str()
+        .and_then(|v| v.split_once('/'))
+        .map(|(g, _)| format!(".{g}"))
+        .unwrap_or_default();
+    format!("{kind}{group}/{name}")
+}
+
+pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
+    let c = ctx.client()?;
+    match cmd {
+        KubectlCommand::Get { .. } => unreachable!("handled by kubectl_get"),
+        KubectlCommand::Describe { kind, name, target } => {
+            let v =
+                c.post("/v1/ops/kubernetes/describe", &body(ctx, &target, json!({"kind": kind, "name": name}))).await?;
+            let text = describe(&v["result"]["object"], &v["result"]["events"]);
+            ctx.out(&text);
+        }
+        KubectlCommand::Edit { kind, name, target } => edit(ctx, &c, &kind, &name, &target).await?,
+        KubectlCommand::Apply { filename, target } => {
+            let docs = read_manifests(&filename)?;
+            for d in docs {
+                let v = c.post("/v1/ops/kubernetes/apply", &body(ctx, &target, json!({"object": d}))).await?;
+                let name = s(&v["result"]["metadata"]["name"]);
+                ctx.out(&format!("{} serverside-applied\n", ref_of(&v["resource"], &name)));
+            }
+        }
+        KubectlCommand::Delete { kind, name, yes, cascade, target } => {
+            let plan = c
+                .post(
+                    "/v1/ops/kubernetes/delete",
+                    &body(ctx, &target, json!({"kind": kind, "name": name, "propagation": cascade, "dry_run": true})),
+                )
+                .await?;
+            let what = ref_of(&plan["resource"], &name);
+            let deps = plan["result"]["dependents"].as_array().cloned().unwrap_or_default();
+            let ns = plan["result"]["object"]["namespace"]
+                .as_str()
+                .map(|n| format!(" in namespace {n}"))
+                .unwrap_or_default();
+            let mut msg = format!("This deletes {what}{ns}");
+            if deps.is_empty() {
+                msg.push_str(".\n");
+            } else {
+                msg.push_str(&format!(" and {} dependent(s) ({cascade} cascade):\n", deps.len()));
+                for d in &deps {
+                    msg.push_str(&format!("  {}/{}\n", s(&d["kind"]).to_ascii_lowercase(), s(&d["name"])));
+                }
+            }
+            ctx.note(msg.trim_end());
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err(CliError::Message(format!(
+                        "refusing to delete {what} without confirmation: stdin is not a terminal; pass --yes"
+                    )));
+                }
+                ctx.note(&format!("Delete {what}? Type the name ({name}) to confirm:"));
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map_err(|e| CliError::Message(e.to_string()))?;
+                if line.trim() != name {
+                    return Err(CliError::Message("not confirmed; nothing deleted".into()));
+                }
+            }
+            c.post(
+                "/v1/ops/kubernetes/delete",
+                &body(ctx, &target, json!({"kind": kind, "name": name, "propagation": cascade})),
+            )
+            .await?;
+            ctx.out(&format!("{what} deleted\n"));
+        }
+        KubectlCommand::Rollout { command: RolloutCommand::Restart { kind, name, target } } => {
+            let v =
+                c.post("/v1/ops/kubernetes/restart", &body(ctx, &target, json!({"kind": kind, "name": name}))).await?;
+            ctx.out(&format!("{} restarted\n", ref_of(&v["resource"], &name)));
+        }
+        KubectlCommand::Graph { output, target } => {
+            let v = c.post("/v1/ops/kubernetes/graph", &body(ctx, &target, json!({}))).await?;
+            let g = &v["result"];
+            let text = match output.as_str() {
+                "json" => printers::json(g),
+                "dot" => graph_dot(g),
+                _ => graph_tree(g),
+            };
+            ctx.out(&text);
+        }
+        KubectlCommand::ApiResources { connection, output } => {
+            let t = TargetArgs { connection, ..Default::default() };
+            let v = c.post("/v1/ops/kubernetes/api-resources", &body(ctx, &t, json!({}))).await?;
+            let items = v["result"]["items"].as_array().cloned().unwrap_or_default();
+            match output.as_deref() {
+                Some("json") => ctx.out(&printers::json(&v["result"])),
+                Some("yaml") => ctx.out(&printers::yaml(&v["result"])),
+                Some("name") => {
+                    for i in &items {
+                        let g = s(&i["apiVersion"]).split_once('/').map(|(g, _)| format!(".{g}")).unwrap_or_default();
+                        ctx.out(&format!("{}{g}\n", s(&i["name"])));
+                    }
+                }
+                None | Some("wide") => {
+                    let mut rows = vec![vec![
+                        "NAME".into(),
+                        "SHORTNAMES".into(),
+                        "APIVERSION".into(),
+                        "NAMESPACED".into(),
+                        "KIND".into(),
+                    ]];
+                    for i in &items {
+                        let shorts: Vec<String> = i["shortNames"].as_array().into_iter().flatten().map(s).collect();
+                        rows.push(vec![
+                            s(&i["name"]),
+                            shorts.join(","),
+                            s(&i["apiVersion"]),
+                            s(&i["namespaced"]),
+                            s(&i["kind"]),
+                        ]);
+                    }
+                    ctx.out(&printers::tabwrite(&rows));
+                }
+                Some(other) => return Err(format!("unknown output {other:?}: use wide, name, json or yaml").into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_manifests(path: &Path) -> Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+        let v: Value =
+            serde::Deserialize::deserialize(doc).map_err(|e| format!("{}: document {}: {e}", path.display(), i + 1))?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no objects in the file", path.display()).into());
+    }
+    Ok(out)
+}
+
+async fn edit(ctx: &mut Ctx<'_, '_>, c: &crate::Client, kind: &str, name: &str, target: &TargetArgs) -> Result<()> {
+    let v = c
+        .post("/v1/ops/kubernetes/get", &body(ctx, target, json!({"kind": kind, "name": name, "output": "objects"})))
+        .await?;
+    let original = v["result"].clone();
+    let what = ref_of(&v["resource"], name);
+    let header = format!(
+        "# Please edit the object below. Lines beginning with a '#' will be ignored,\n# and an empty file will abort the edit. If an error occurs while saving this file will be\n# reopened with the relevant failures.\n#\n# {what}\n#\n"
+    );
+    let dir = std::env::temp_dir().join(format!("planton-edit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join(format!("{}-{name}.yaml", kind.replace('/', "-")));
+    std::fs::write(&file, format!("{header}{}", printers::yaml(&original))).map_err(|e| e.to_string())?;
+    let editor = ctx.io.editor.clone().unwrap_or_else(|| {
+        std::env::var("KUBE_EDITOR").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".into())
+    });
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("planton-edit")
+        .arg(&file)
+        .status()
+        .await
+        .map_err(|e| format!("running the editor {editor:?}: {e}"))?;
+    if !status.success() {
+        return Err(format!("the editor {editor:?} exited with {status}; nothing applied").into());
+    }
+    let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    let body_text: String = text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
+    if body_text.trim().is_empty() {
+        ctx.note("Edit cancelled, no changes made.");
+        return Ok(());
+    }
+    let edited: Value = serde_yaml_ng::from_str(&body_text).map_err(|e| {
+        format!("the edited object is not valid YAML: {e}; nothing applied (your edit is in {})", file.display())
+    })?;
+    if printers::sorted(&edited) == printers::sorted(&original) {
+        ctx.note("Edit cancelled, no changes made.");
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
+    }
+    match c.post("/v1/ops/kubernetes/edit", &body(ctx, target, json!({"object": edited}))).await {
+        Ok(_) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            ctx.out(&format!("{what} edited\n"));
+            Ok(())
+        }
+        Err(CliError::Api { code, message, upstream_reason }) => Err(CliError::Api {
+            code,
+            message: format!("{message}\nnothing applied; your edit is in {}", file.display()),
+            upstream_reason,
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+fn labels(m: &Value) -> String {
+    match m.as_object() {
+        Some(o) if !o.is_empty() => o
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("\n                "),
+        _ => "<none>".into(),
+    }
+}
+
+/// kubectl's describe layout: header fields, kind-specific sections, then Events.
+pub fn describe(o: &Value, events: &Value) -> String {
+    let md = &o["metadata"];
+    let kind = o["kind"].as_str().unwrap_or("");
+    let mut out = String::new();
+    let mut field = |k: &str, v: String| out.push_str(&format!("{:<16}{v}\n", format!("{k}:")));
+    field("Name", s(&md["name"]));
+    if md.get("namespace").is_some() {
+        field("Namespace", s(&md["namespace"]));
+    }
+    field("Labels", labels(&md["labels"]));
+    field("Annotations", labels(&md["annotations"]));
+    field("CreationTimestamp", s(&md["creationTimestamp"]));
+    if let Some(owner) = md["ownerReferences"].as_array().and_then(|r| r.first()) {
+        field("Controlled By", format!("{}/{}", s(&owner["kind"]), s(&owner["name"])));
+    }
+    match kind {
+        "Pod" => {
+            field("Node", s(&o["spec"]["nodeName"]));
+            field("Start Time", s(&o["status"]["startTime"]));
+            field("Status", s(&o["status"]["phase"]));
+            field("IP", s(&o["status"]["podIP"]));
+            out.push_str("Containers:\n");
+            let statuses = o["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+            for c in o["spec"]["containers"].as_array().into_iter().flatten() {
+                let st = statuses.iter().find(|x| x["name"] == c["name"]).cloned().unwrap_or(Value::Null);
+                out.push_str(&format!("  {}:\n", s(&c["name"])));
+                out.push_str(&format!("    Image:          {}\n", s(&c["image"])));
+                let state = st["state"].as_object().and_then(|m| m.iter().next()).map(|(k, v)| {
+                    let reason = v["reason"].as_str().map(|r| format!("\n      Reason:       {r}")).unwrap_or_default();
+                    format!("{}{reason}", capitalize(k))
+                });
+                out.push_str(&format!("    State:          {}\n", state.unwrap_or_else(|| "<unknown>".into())));
+                if let Some((k, v)) = st["lastState"].as_object().and_then(|m| m.iter().next()) {
+                    out.push_str(&format!(
+                        "    Last State:     {}\n      Reason:       {}\n      Exit Code:    {}\n",
+                        capitalize(k),
+                        s(&v["reason"]),
+                        s(&v["exitCode"])
+                    ));
+                }
+                out.push_str(&format!(
+                    "    Ready:          {}\n",
+                    st["ready"].as_bool().map(|b| if b { "True" } else { "False" }).unwrap_or("False")
+                ));
+                out.push_str(&format!("    Restart Count:  {}\n", st["restartCount"].as_i64().unwrap_or(0)));
+            }
+        }
+        "Deployment" | "StatefulSet" | "ReplicaSet" | "DaemonSet" => {
+            let sel = o["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .map(|m| {
+                    m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")
+                })
+                .unwrap_or_default();
+            field("Selector", sel);
+            let st = &o["status"];
+            field(
+                "Replicas",
+                format!(
+                    "{} desired | {} updated | {} total | {} available | {} unavailable",
+                    o["spec"]["replicas"].as_i64().unwrap_or(0),
+                    st["updatedReplicas"].as_i64().unwrap_or(0),
+                    st["replicas"].as_i64().unwrap_or(0),
+                    st["availableReplicas"].as_i64().unwrap_or(0),
+                    (st["replicas"].as_i64().unwrap_or(0) - st["availableReplicas"].as_i64().unwrap_or(0)).max(0)
+                ),
+            );
+            out.push_str("Pod Template:\n  Containers:\n");
+            for c in o["spec"]["template"]["spec"]["containers"].as_array().into_iter().flatten() {
+                out.push_str(&format!("   {}:\n    Image:  {}\n", s(&c["name"]), s(&c["image"])));
+            }
+        }
+        _ => {
+            for section in ["spec", "data", "status"] {
+                if let Some(v) = o.get(section).filter(|v| !v.is_null()) {
+                    out.push_str(&format!("{}:\n", capitalize(section)));
+                    for l in printers::yaml(v).lines() {
+                        out.push_str(&format!("  {l}\n"));
+                    }
+                }
+            }
+        }
+    }
+    let evs = events.as_array().cloned().unwrap_or_default();
+    if evs.is_empty() {
+        out.push_str("Events:          <none>\n");
+    } else {
+        out.push_str("Events:\n");
+        let mut rows = vec![vec!["  Type".to_string(), "Reason".into(), "Age".into(), "From".into(), "Message".into()]];
+        rows.push(vec!["  ----".to_string(), "------".into(), "----".into(), "----".into(), "-------".into()]);
+        for e in evs {
+            let age = e["lastTimestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| {
+                let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
+                if secs < 120 {
+                    format!("{secs}s")
+                } else if secs < 7200 {
+                    format!("{}m", secs / 60)
+                } else {
+                    format!("{}h", secs / 3600)
+                }
+            });
+            rows.push(vec![
+                format!("  {}", s(&e["type"])),
+                s(&e["reason"]),
+                age.unwrap_or_default(),
+                s(&e["source"]["component"]),
+                s(&e["message"]),
+            ]);
+        }
+        out.push_str(&printers::tabwrite(&rows));
+    }
+    out
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+/// The DAG as an indented tree from its roots (a node with several parents appears under each).
+pub fn graph_tree(g: &Value) -> String {
+    let nodes = g["nodes"].as_array().cloned().unwrap_or_default();
+    let edges = g["edges"].as_array().cloned().unwrap_or_default();
+    let mut children: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    let mut has_parent = std::collections::BTreeSet::new();
+    for e in &edges {
+        children.entry(s(&e["from"])).or_default().push((s(&e["to"]), s(&e["relation"])));
+        has_parent.insert(s(&e["to"]));
+    }
+    let health: std::collections::HashMap<String, (String, String)> = nodes
+        .iter()
+        .map(|n| (s(&n["id"]), (s(&n["health"]), n["status"].as_str().unwrap_or("").to_string())))
+        .collect();
+    let mut out = String::new();
+    fn walk(
+        out: &mut String,
+        id: &str,
+        rel: Option<&str>,
+        depth: usize,
+        children: &std::collections::BTreeMap<String, Vec<(String, String)>>,
+        health: &std::collections::HashMap<String, (String, String)>,
+        path: &mut Vec<String>,
+    ) {
+        let (h, st) = health.get(id).cloned().unwrap_or_default();
+        let mark = match h.as_str() {
+            "error" => " ✗",
+            "warning" => " !",
+            _ => "",
+        };
+        let rel = rel.map(|r| format!("[{r}] ")).unwrap_or_default();
+        let st = if st.is_empty() { String::new() } else { format!(" ({st})") };
+        out.push_str(&format!("{}{rel}{id}{st}{mark}\n", "  ".repeat(depth)));
+        if path.iter().any(|p| p == id) {
+            return;
+        }
+        path.push(id.to_string());
+        for (c, r) in children.get(id).into_iter().flatten() {
+            walk(out, c, Some(r), depth + 1, children, health, path);
+        }
+        path.pop();
+    }
+    for n in &nodes {
+        let id = s(&n["id"]);
+        if !has_parent.contains(&id) {
+            walk(&mut out, &id, None, 0, &children, &health, &mut Vec::new());
+        }
+    }
+    out
+}
+
+pub fn graph_dot(g: &Value) -> String {
+    let mut out = String::from("digraph namespace {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n");
+    for n in g["nodes"].as_array().into_iter().flatten() {
+        let color = match n["health"].as_str() {
+            Some("error") => "red",
+            Some("warning") => "orange",
+            _ => "black",
+        };
+        out.push_str(&format!("  {:?} [color={color}];\n", s(&n["id"])));
+    }
+    for e in g["edges"].as_array().into_iter().flatten() {
+        out.push_str(&format!("  {:?} -> {:?} [label={:?}];\n", s(&e["from"]), s(&e["to"]), s(&e["relation"])));
+    }
+    out.push_str("}\n");
+    out
+}

@@ -1,0 +1,269 @@
+//! Kubernetes day-2 operations end to end, in both access modes: pods by owner, describe,
+//! edit (with a conflict), apply, delete with confirmation, rollout restart, graph,
+//! api-resources, and the runner's namespace scope.
+
+use cloudops_sandbox::Sandbox;
+
+async fn ok(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.cli(args).await;
+    assert_eq!(out.code, 0, "planton {args:?}: {}", out.stderr);
+    out.stdout
+}
+
+async fn fails(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.cli(args).await;
+    assert_ne!(out.code, 0, "planton {args:?} should fail: {}", out.stdout);
+    out.stderr
+}
+
+const C: &str = "prod-runner-conn";
+const R: &str = "default/prod/KubernetesDeployment/payments-api";
+
+async fn setup() -> (Sandbox, cloudops_runner::Runner) {
+    let sb = Sandbox::start().await.unwrap();
+    let runner = sb.runner_with_connection("prod-runner").await.unwrap();
+    ok(&sb, &["env", "create", "prod"]).await;
+    let f = sb.dir.path().join("payments.yaml");
+    std::fs::write(&f, format!("kind: KubernetesDeployment\nmetadata: {{env: prod, name: payments-api}}\nspec: {{connection: {C}, namespace: payments}}\n")).unwrap();
+    ok(&sb, &["resource", "apply", "-f", f.to_str().unwrap()]).await;
+    (sb, runner)
+}
+
+#[tokio::test]
+async fn pods_by_owner_describe_and_api_resources() {
+    let (sb, _r) = setup().await;
+    // Developer mode: exactly the deployment's pods (payments-worker shares the namespace).
+    let dev = ok(&sb, &["kubectl", "get", "pods", "-r", R]).await;
+    let names: Vec<&str> = dev.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{dev}");
+    assert!(names.iter().all(|n| n.starts_with("payments-api-")), "{dev}");
+    let admin = ok(&sb, &["kubectl", "get", "pods", "--connection", C, "-n", "payments"]).await;
+    assert_eq!(admin.lines().count(), 4, "admin mode sees the whole namespace: {admin}");
+    let json = ok(&sb, &["kubectl", "get", "pods", "-r", R, "-o", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+
+    // describe, both modes; a pod's events show.
+    let pods = ok(&sb, &["kubectl", "get", "pods", "--connection", C, "-n", "default", "-o", "name"]).await;
+    let worker = pods.lines().find(|l| l.contains("worker-")).unwrap().trim_start_matches("pod/").to_string();
+    let d = ok(&sb, &["kubectl", "describe", "pod", &worker, "--connection", C, "-n", "default"]).await;
+    let squeezed = d.split_whitespace().collect::<Vec<_>>().join(" ");
+    for want in [
+        "Name:",
+        "Namespace: default",
+        "Controlled By: ReplicaSet/",
+        "Containers:",
+        "Restart Count: 4",
+        "Events:",
+        "BackOff",
+    ] {
+        assert!(squeezed.contains(want), "missing {want:?}:\n{d}");
+    }
+    let d = ok(&sb, &["kubectl", "describe", "deployment", "payments-api", "-r", R]).await;
+    assert!(d.contains("Replicas:") && d.contains("2 desired"), "{d}");
+    // Outside the resource's scope: another namespace's object, a cluster-scoped kind.
+    let e = fails(&sb, &["kubectl", "describe", "deployment", "web", "-r", R]).await;
+    assert!(e.contains("NotFound") || e.contains("not found"), "{e}");
+    let e = fails(&sb, &["kubectl", "describe", "node", "sandbox-node-1", "-r", R]).await;
+    assert!(e.contains("outside the resource's scope"), "{e}");
+
+    let ar = ok(&sb, &["kubectl", "api-resources", "--connection", C]).await;
+    assert!(ar.starts_with("NAME"), "{ar}");
+    assert!(ar.lines().any(|l| l.starts_with("pods ") && l.contains("po") && l.contains("Pod")), "{ar}");
+    assert!(ar.lines().any(|l| l.starts_with("horizontalpodautoscalers") && l.contains("autoscaling/v2")), "{ar}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn edit_apply_with_optimistic_concurrency() {
+    let (sb, _r) = setup().await;
+    let dir = sb.dir.path();
+    // A non-interactive editor: change the image.
+    let editor = dir.join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's#nginx:1.27#nginx:1.28#' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = sb
+        .cli_with_editor(
+            editor.to_str().unwrap(),
+            &["kubectl", "edit", "deployment", "web", "--connection", C, "-n", "default"],
+        )
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "deployment.apps/web edited");
+    let y = ok(&sb, &["kubectl", "get", "deployment", "web", "--connection", C, "-n", "default", "-o", "yaml"]).await;
+    assert!(y.contains("nginx:1.28"), "{y}");
+
+    // An editor that leaves the file alone cancels.
+    let out =
+        sb.cli_with_editor("true", &["kubectl", "edit", "deployment", "web", "--connection", C, "-n", "default"]).await;
+    assert_eq!((out.code, out.stderr.trim()), (0, "Edit cancelled, no changes made."));
+
+    // Somebody else changes the object while we edit: a clear conflict, nothing applied.
+    let kubeconfig = sb.kubeconfig.display().to_string();
+    let home = dir.join("kc-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let racer = dir.join("racer.sh");
+    std::fs::write(
+        &racer,
+        format!("#!/bin/sh\nHOME={} KUBECONFIG={kubeconfig} kubectl annotate deployment web -n default touched=yes >/dev/null\nsed -i 's#nginx:1.28#nginx:9.9#' \"$1\"\n", home.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&racer, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = sb
+        .cli_with_editor(
+            racer.to_str().unwrap(),
+            &["kubectl", "edit", "deployment", "web", "--connection", C, "-n", "default"],
+        )
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("Error from server (Conflict)") && out.stderr.contains("the object has been modified"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing applied; your edit is in"), "{}", out.stderr);
+    let y = ok(&sb, &["kubectl", "get", "deployment", "web", "--connection", C, "-n", "default", "-o", "yaml"]).await;
+    assert!(!y.contains("nginx:9.9") && y.contains("touched:"), "{y}");
+
+    // A validation error from the API is reported, nothing applied.
+    let neg = dir.join("neg.sh");
+    std::fs::write(&neg, "#!/bin/sh\nsed -i 's#^  replicas: 2#  replicas: -1#' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&neg, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = sb
+        .cli_with_editor(
+            neg.to_str().unwrap(),
+            &["kubectl", "edit", "deployment", "web", "--connection", C, "-n", "default"],
+        )
+        .await;
+    assert!(
+        out.stderr.contains("Error from server (Invalid)") && out.stderr.contains("spec.replicas"),
+        "{}",
+        out.stderr
+    );
+
+    // apply -f (server-side) creates, then updates.
+    let cm = dir.join("cm.yaml");
+    std::fs::write(&cm, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: a}\n").unwrap();
+    assert_eq!(
+        ok(&sb, &["kubectl", "apply", "-f", cm.to_str().unwrap(), "--connection", C, "-n", "default"]).await.trim(),
+        "configmap/settings serverside-applied"
+    );
+    std::fs::write(&cm, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {mode: b}\n").unwrap();
+    ok(&sb, &["kubectl", "apply", "-f", cm.to_str().unwrap(), "--connection", C, "-n", "default"]).await;
+    let j =
+        ok(&sb, &["kubectl", "get", "configmap", "settings", "--connection", C, "-n", "default", "-o", "json"]).await;
+    assert!(j.contains("\"mode\": \"b\""), "{j}");
+    // In developer mode, an object for another namespace is refused by the runner.
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: default}\ndata: {mode: c}\n",
+    )
+    .unwrap();
+    let e = fails(&sb, &["kubectl", "apply", "-f", cm.to_str().unwrap(), "-r", R]).await;
+    assert!(e.contains("outside the resource's scope"), "{e}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn delete_asks_and_restart_rolls() {
+    let (sb, _r) = setup().await;
+    // No TTY and no --yes: refused, nothing deleted; the plan names the dependents.
+    let out = sb.cli(&["kubectl", "delete", "deployment", "web", "--connection", C, "-n", "default"]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("This deletes deployment.apps/web in namespace default and 3 dependent(s)"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("replicaset/web-") && out.stderr.contains("pod/web-"), "{}", out.stderr);
+    assert!(out.stderr.contains("refusing to delete deployment.apps/web without confirmation"), "{}", out.stderr);
+    ok(&sb, &["kubectl", "get", "deployment", "web", "--connection", C, "-n", "default"]).await;
+
+    let out = ok(&sb, &["kubectl", "delete", "deployment", "web", "--yes", "--connection", C, "-n", "default"]).await;
+    assert_eq!(out.trim(), "deployment.apps/web deleted");
+    let e = fails(&sb, &["kubectl", "get", "deployment", "web", "--connection", C, "-n", "default"]).await;
+    assert!(e.contains("not found"), "{e}");
+    let pods = ok(&sb, &["kubectl", "get", "pods", "--connection", C, "-n", "default"]).await;
+    assert!(!pods.contains("web-"), "dependents were garbage-collected: {pods}");
+
+    // Operators only: a viewer is refused, and the refusal is audited.
+    ok(&sb, &["principal", "create", "viewer1"]).await;
+    ok(
+        &sb,
+        &["grant", "create", "--principal", "viewer1", "--scope", "connection", "--connection", C, "--role", "viewer"],
+    )
+    .await;
+    let key = ok(&sb, &["apikey", "create", "--principal", "viewer1"]).await.trim().to_string();
+    let viewer = sb.as_user(&key);
+    let out =
+        viewer.cli(&["kubectl", "rollout", "restart", "deployment", "api", "--connection", C, "-n", "default"]).await;
+    assert!(out.stderr.contains("needs the operator role"), "{}", out.stderr);
+    assert_eq!(viewer.cli(&["kubectl", "get", "pods", "--connection", C]).await.code, 0);
+
+    assert_eq!(
+        ok(&sb, &["kubectl", "rollout", "restart", "deployment", "api", "--connection", C, "-n", "default"])
+            .await
+            .trim(),
+        "deployment.apps/api restarted"
+    );
+    let y = ok(&sb, &["kubectl", "get", "deployment", "api", "--connection", C, "-n", "default", "-o", "yaml"]).await;
+    assert!(y.contains("kubectl.kubernetes.io/restartedAt"), "{y}");
+    let e = fails(&sb, &["kubectl", "rollout", "restart", "configmap", "x", "--connection", C]).await;
+    assert!(e.contains("rollout restart works on deployments"), "{e}");
+    // Developer mode reaches its own deployment only.
+    ok(&sb, &["kubectl", "rollout", "restart", "deployment", "payments-api", "-r", R]).await;
+    let e = fails(&sb, &["kubectl", "delete", "deployment", "api", "--yes", "-r", R]).await;
+    assert!(e.contains("not found"), "{e}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn namespace_graph() {
+    let (sb, _r) = setup().await;
+    let j = ok(&sb, &["kubectl", "graph", "--connection", C, "-n", "shop", "-o", "json"]).await;
+    let g: serde_json::Value = serde_json::from_str(&j).unwrap();
+    let edges: std::collections::BTreeSet<(String, String, String)> = g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap().into(),
+                e["to"].as_str().unwrap().into(),
+                e["relation"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want: std::collections::BTreeSet<(String, String, String)> = [
+        ("Deployment/shop", "ReplicaSet/shop-5d9c7", "owns"),
+        ("ReplicaSet/shop-5d9c7", "Pod/shop-5d9c7-x2x4q", "owns"),
+        ("Service/shop", "Pod/shop-5d9c7-x2x4q", "selects"),
+        ("Pod/shop-5d9c7-x2x4q", "ConfigMap/shop-config", "mounts"),
+        ("Pod/shop-5d9c7-x2x4q", "PersistentVolumeClaim/shop-data", "mounts"),
+        ("Pod/shop-5d9c7-x2x4q", "Secret/shop-db", "env"),
+        ("PersistentVolumeClaim/shop-data", "PersistentVolume/pv-shop-data", "binds"),
+        ("Ingress/shop", "Service/shop", "routes"),
+        ("Ingress/shop", "Secret/shop-tls", "tls"),
+        ("HorizontalPodAutoscaler/shop", "Deployment/shop", "scales"),
+        ("ServiceAccount/shop-sa", "Pod/shop-5d9c7-x2x4q", "runs-as"),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(edges, want);
+    let tree = ok(&sb, &["kubectl", "graph", "--connection", C, "-n", "shop"]).await;
+    for line in [
+        "Ingress/shop\n",
+        "\n  [routes] Service/shop\n    [selects] Pod/shop-5d9c7-x2x4q (Running)\n",
+        "\n  [tls] Secret/shop-tls\n",
+        "[binds] PersistentVolume/pv-shop-data",
+    ] {
+        assert!(tree.contains(line), "missing {line:?}:\n{tree}");
+    }
+    let dot = ok(&sb, &["kubectl", "graph", "--connection", C, "-n", "shop", "-o", "dot"]).await;
+    assert!(dot.starts_with("digraph") && dot.contains("\"Ingress/shop\" -> \"Service/shop\""), "{dot}");
+    // Developer mode: the resource's namespace, whatever else is asked.
+    let g = ok(&sb, &["kubectl", "graph", "-r", R, "-o", "json"]).await;
+    assert!(g.contains("Deployment/payments-api") && !g.contains("Deployment/shop"), "{g}");
+    sb.shutdown().await;
+}
