@@ -116,6 +116,15 @@ pub fn build(objects: &[Value]) -> Graph {
         }
     };
     let pods: Vec<&Value> = objects.iter().filter(|o| o["kind"] == "Pod").collect();
+    // Pods by label, so that a selector looks at its candidates only (not services × pods).
+    let mut by_label: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (i, p) in pods.iter().enumerate() {
+        for (k, v) in p["metadata"]["labels"].as_object().into_iter().flatten() {
+            if let Some(v) = v.as_str() {
+                by_label.entry((k.as_str(), v)).or_default().push(i);
+            }
+        }
+    }
     for o in objects {
         let kind = o["kind"].as_str().unwrap_or("");
         let me = id(kind, o["metadata"]["name"].as_str().unwrap_or(""));
@@ -127,7 +136,15 @@ pub fn build(objects: &[Value]) -> Graph {
         match kind {
             "Service" => {
                 if let Some(sel) = o["spec"]["selector"].as_object() {
-                    for p in &pods {
+                    let candidates = sel
+                        .iter()
+                        .map(|(k, v)| {
+                            by_label.get(&(k.as_str(), v.as_str().unwrap_or(""))).map_or(&[][..], Vec::as_slice)
+                        })
+                        .min_by_key(|c| c.len())
+                        .unwrap_or(&[]);
+                    for &i in candidates {
+                        let p = pods[i];
                         if matches(sel, &p["metadata"]["labels"]) {
                             add(me.clone(), id("Pod", p["metadata"]["name"].as_str().unwrap_or("")), "selects");
                         }
