@@ -44,10 +44,25 @@ struct Objects {
     resource_version: u64,
 }
 
+/// One change, as a watch delivers it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub resource: String,
+    pub kind: &'static str,
+    pub object: Value,
+}
+
 /// The cluster state. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Cluster {
     inner: Arc<RwLock<Objects>>,
+    feed: tokio::sync::broadcast::Sender<Arc<Change>>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Self { inner: Arc::default(), feed: tokio::sync::broadcast::channel(4096).0 }
+    }
 }
 
 impl Cluster {
@@ -74,7 +89,13 @@ impl Cluster {
         md.entry("uid").or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
         md.entry("creationTimestamp").or_insert_with(|| json!(Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
         md.insert("resourceVersion".into(), json!(rv.to_string()));
-        g.by_resource.entry(def.key()).or_default().insert((ns, name), obj.clone());
+        let existed = g.by_resource.entry(def.key()).or_default().insert((ns, name), obj.clone()).is_some();
+        drop(g);
+        let _ = self.feed.send(Arc::new(Change {
+            resource: def.key(),
+            kind: if existed { "MODIFIED" } else { "ADDED" },
+            object: obj.clone(),
+        }));
         Ok(obj)
     }
 
@@ -87,7 +108,15 @@ impl Cluster {
     pub fn remove(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
         let mut g = self.inner.write().expect("cluster lock");
         g.resource_version += 1;
-        g.by_resource.get_mut(&def.key())?.remove(&(ns.to_string(), name.to_string()))
+        let gone = g.by_resource.get_mut(&def.key())?.remove(&(ns.to_string(), name.to_string()))?;
+        drop(g);
+        let _ = self.feed.send(Arc::new(Change { resource: def.key(), kind: "DELETED", object: gone.clone() }));
+        Some(gone)
+    }
+
+    /// Every change from now on.
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Change>> {
+        self.feed.subscribe()
     }
 
     /// Objects of a kind in `ns` (all namespaces when None), sorted by namespace and name.
@@ -275,6 +304,67 @@ async fn handle(
     }
 }
 
+/// A watch: the current objects as ADDED (unless a resourceVersion to start from is given),
+/// then every change, one JSON event per line, until `timeoutSeconds` or the client leaves.
+fn watch(
+    cluster: &Cluster,
+    def: &'static ResourceDef,
+    ns: Option<&str>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    table: bool,
+    q: &BTreeMap<String, String>,
+) -> Response {
+    use futures::StreamExt;
+    let rx = cluster.changes();
+    let from_now = q.get("resourceVersion").is_some_and(|v| !v.is_empty() && v != "0");
+    let initial = if from_now { Vec::new() } else { cluster.list(def, ns).0 };
+    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(1800);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let ns = ns.map(String::from);
+    let keep = move |o: &Value| {
+        ns.as_deref().is_none_or(|n| o["metadata"]["namespace"].as_str() == Some(n))
+            && labels.matches(&o["metadata"]["labels"])
+            && fields.matches(o)
+    };
+    let key = def.key();
+    let render = move |kind: &str, o: &Value| -> bytes::Bytes {
+        let object = if table {
+            let rv = o["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+            table::table(def, &[o], rv, "Metadata", Utc::now())
+        } else {
+            o.clone()
+        };
+        let mut line = json!({"type": kind, "object": object}).to_string();
+        line.push('\n');
+        bytes::Bytes::from(line)
+    };
+    let keep2 = keep.clone();
+    let first: Vec<Result<bytes::Bytes, std::convert::Infallible>> =
+        initial.iter().filter(|o| keep(o)).map(|o| Ok(render("ADDED", o))).collect();
+    let rest = futures::stream::unfold(rx, move |mut rx| {
+        let (key, keep) = (key.clone(), keep2.clone());
+        async move {
+            loop {
+                let next = tokio::time::timeout_at(deadline, rx.recv()).await;
+                match next {
+                    Ok(Ok(c)) if c.resource == key && keep(&c.object) => {
+                        return Some((Ok(render(c.kind, &c.object)), rx));
+                    }
+                    Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                    _ => return None,
+                }
+            }
+        }
+    });
+    let body = Body::from_stream(futures::stream::iter(first).chain(rest));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .expect("response")
+}
+
 fn api_err(e: write::ApiErr) -> Response {
     status_error(StatusCode::from_u16(e.code).unwrap_or(StatusCode::BAD_REQUEST), e.reason, e.message, None)
 }
@@ -429,6 +519,9 @@ fn resource_request(
         Ok(s) => s,
         Err(e) => return status_error(StatusCode::BAD_REQUEST, "BadRequest", e, None),
     };
+    if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        return watch(cluster, def, if def.namespaced { ns } else { None }, labels, fields, table, q);
+    }
     let (items, rv) = cluster.list(def, if def.namespaced { ns } else { None });
     let items: Vec<Value> =
         items.into_iter().filter(|o| labels.matches(&o["metadata"]["labels"]) && fields.matches(o)).collect();

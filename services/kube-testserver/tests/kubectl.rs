@@ -193,3 +193,42 @@ async fn put(server: &KubeTestServer, path: &str, body: &serde_json::Value) -> S
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+#[tokio::test]
+async fn kubectl_get_watch_sees_changes() {
+    let server = sandbox().await;
+    let k = Kubectl::new(&server).await;
+    let mut child = tokio::process::Command::new("kubectl")
+        .args(["get", "pods", "-n", "default", "-w"])
+        .env("KUBECONFIG", &k.kubeconfig)
+        .env("HOME", &k.home)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    server
+        .cluster
+        .upsert(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "watched-pod", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            "status": {"phase": "Pending"},
+        }))
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().next().is_some_and(|l| l.starts_with("NAME")),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("watched-pod") && l.contains("Pending")),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
