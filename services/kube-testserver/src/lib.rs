@@ -6,11 +6,14 @@
 //! `Status` errors, uid / resourceVersion / creationTimestamp / ownerReferences on every object.
 //! It is also the sandbox cluster of `cloudops serve --with-local-runner`.
 
+mod logs;
 mod resources;
 mod sandbox;
 mod selector;
 mod table;
 mod write;
+
+pub use logs::LogLine;
 
 pub use write::{ApiErr, merge_patch, strategic_merge};
 
@@ -57,11 +60,13 @@ pub struct Change {
 pub struct Cluster {
     inner: Arc<RwLock<Objects>>,
     feed: tokio::sync::broadcast::Sender<Arc<Change>>,
+    /// Lines appended by tests: (namespace, pod, container) → lines.
+    logs: Arc<std::sync::Mutex<BTreeMap<(String, String, String), Vec<LogLine>>>>,
 }
 
 impl Default for Cluster {
     fn default() -> Self {
-        Self { inner: Arc::default(), feed: tokio::sync::broadcast::channel(4096).0 }
+        Self { inner: Arc::default(), feed: tokio::sync::broadcast::channel(4096).0, logs: Arc::default() }
     }
 }
 
@@ -112,6 +117,19 @@ impl Cluster {
         drop(g);
         let _ = self.feed.send(Arc::new(Change { resource: def.key(), kind: "DELETED", object: gone.clone() }));
         Some(gone)
+    }
+
+    /// Appends a log line to a pod's container (it shows in later reads and in followed streams).
+    pub fn append_log(&self, ns: &str, pod: &str, container: &str, text: &str) {
+        let mut g = self.logs.lock().expect("logs lock");
+        g.entry((ns.into(), pod.into(), container.into()))
+            .or_default()
+            .push(LogLine { at: Utc::now(), text: text.into() });
+    }
+
+    pub fn appended_logs(&self, ns: &str, pod: &str, container: &str) -> Vec<LogLine> {
+        let g = self.logs.lock().expect("logs lock");
+        g.get(&(ns.to_string(), pod.to_string(), container.to_string())).cloned().unwrap_or_default()
     }
 
     /// Every change from now on.
@@ -198,7 +216,7 @@ fn json_response(status: StatusCode, v: &Value) -> Response {
         .expect("valid response")
 }
 
-fn status_error(code: StatusCode, reason: &str, message: String, details: Option<Value>) -> Response {
+pub(crate) fn status_error(code: StatusCode, reason: &str, message: String, details: Option<Value>) -> Response {
     let mut v = json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {},
         "status": "Failure", "message": message, "reason": reason, "code": code.as_u16(),
@@ -461,6 +479,9 @@ fn resource_request(
     headers: &HeaderMap,
 ) -> Response {
     // [plural] | [plural, name] | [namespaces, ns, plural] | [namespaces, ns, plural, name]
+    if let ["namespaces", ns, "pods", name, "log"] = rest {
+        return logs::serve(cluster, ns, name, q);
+    }
     let (ns, plural, name) = match rest {
         [plural] => (None, *plural, None),
         ["namespaces", ns, plural] => (Some(*ns), *plural, None),

@@ -232,3 +232,49 @@ async fn kubectl_get_watch_sees_changes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn kubectl_logs_tail_and_follow() {
+    let server = sandbox().await;
+    let k = Kubectl::new(&server).await;
+    let pods = kube_testserver::RESOURCES.iter().find(|r| r.plural == "pods").unwrap();
+    let web = server
+        .cluster
+        .list(pods, Some("default"))
+        .0
+        .into_iter()
+        .find(|p| p["metadata"]["name"].as_str().unwrap().starts_with("web-"))
+        .unwrap();
+    let web = web["metadata"]["name"].as_str().unwrap().to_string();
+    let (ok, out, err) = k.run(&["logs", &web, "-n", "default", "--tail", "3"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let (ok, out, _) = k.run(&["logs", &web, "-n", "default", "--tail", "1", "--timestamps"]).await;
+    assert!(ok && out.split_whitespace().next().is_some_and(|t| t.ends_with('Z') && t.contains('T')), "{out}");
+    let worker = server
+        .cluster
+        .list(pods, Some("default"))
+        .0
+        .into_iter()
+        .find(|p| p["metadata"]["name"].as_str().unwrap().starts_with("worker-"))
+        .unwrap();
+    let (ok, out, err) =
+        k.run(&["logs", worker["metadata"]["name"].as_str().unwrap(), "-n", "default", "--previous"]).await;
+    assert!(ok && out.contains("fatal: connection refused"), "{out}{err}");
+
+    let mut child = tokio::process::Command::new("kubectl")
+        .args(["logs", "-f", &web, "-n", "default", "--tail", "0"])
+        .env("KUBECONFIG", &k.kubeconfig)
+        .env("HOME", &k.home)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    server.cluster.append_log("default", &web, "web", "hello from the test");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    child.start_kill().unwrap();
+    let out = String::from_utf8(child.wait_with_output().await.unwrap().stdout).unwrap();
+    assert!(out.contains("hello from the test"), "{out}");
+    assert!(out.contains("web: tick"), "{out}");
+}
