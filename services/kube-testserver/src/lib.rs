@@ -61,8 +61,10 @@ pub struct Cluster {
     inner: Arc<RwLock<Objects>>,
     feed: tokio::sync::broadcast::Sender<Arc<Change>>,
     /// Lines appended by tests: (namespace, pod, container) → lines.
-    logs: Arc<std::sync::Mutex<BTreeMap<(String, String, String), Vec<LogLine>>>>,
+    logs: Arc<std::sync::Mutex<AppendedLogs>>,
 }
+
+type AppendedLogs = BTreeMap<(String, String, String), Vec<LogLine>>;
 
 impl Default for Cluster {
     fn default() -> Self {
