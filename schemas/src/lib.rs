@@ -66,13 +66,17 @@ impl v1::Op {
             Some(KubeRestart(_)) => "kubernetes.restart",
             Some(KubeApiResources(_)) => "kubernetes.api-resources",
             Some(KubeGraph(_)) => "kubernetes.graph",
+            Some(KubeLogs(_)) => "kubernetes.logs",
+            Some(SessionControl(_)) => "session.control",
             None => "unknown",
         }
     }
     pub fn verb_class(&self) -> v1::VerbClass {
         use v1::op::Kind::*;
         match &self.kind {
-            Some(KubeGet(_) | KubeDescribe(_) | KubeApiResources(_) | KubeGraph(_)) => v1::VerbClass::Read,
+            Some(
+                KubeGet(_) | KubeDescribe(_) | KubeApiResources(_) | KubeGraph(_) | KubeLogs(_) | SessionControl(_),
+            ) => v1::VerbClass::Read,
             // Planning a delete reads; it is still checked as operate, so that viewers learn early.
             Some(KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_)) => v1::VerbClass::Operate,
             None => v1::VerbClass::Unspecified,

@@ -20,6 +20,8 @@ pub struct ConnectSpec {
     pub name: String,
     pub user: Option<(String, String)>,
     pub tls: Option<TlsFiles>,
+    /// A runner's replies (JetStream acks) must come back under `_INBOX.<runner_id>`.
+    pub inbox_prefix: Option<String>,
 }
 
 pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
@@ -33,6 +35,9 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
                 other => tracing::debug!(event = %other, "nats event"),
             }
         });
+    if let Some(p) = &spec.inbox_prefix {
+        opts = opts.custom_inbox_prefix(p);
+    }
     if let Some((u, p)) = &spec.user {
         opts = opts.user_and_password(u.clone(), p.clone());
     }

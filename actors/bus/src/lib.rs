@@ -15,6 +15,7 @@ pub mod natsd;
 pub mod rpc;
 pub mod runner_link;
 pub mod services;
+pub mod streams;
 pub mod subjects;
 mod trace;
 

@@ -137,6 +137,28 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
             };
             ctx.out(&text);
         }
+        KubectlCommand::Logs {
+            pod,
+            container,
+            follow,
+            tail,
+            since,
+            since_time,
+            until_time,
+            grep,
+            previous,
+            timestamps,
+            target,
+        } => {
+            let extra = json!({
+                "pod": pod.unwrap_or_default(), "container": container.unwrap_or_default(), "follow": follow, "tail": tail,
+                "since": since.unwrap_or_default(), "since_time": since_time.unwrap_or_default(), "until_time": until_time.unwrap_or_default(),
+                "grep": grep.unwrap_or_default(), "previous": previous, "timestamps": timestamps,
+            });
+            let started = c.post("/v1/ops/kubernetes/logs", &body(ctx, &target, extra)).await?;
+            let session = s(&started["session"]);
+            stream_session(ctx, &c, &session).await?;
+        }
         KubectlCommand::ApiResources { connection, output } => {
             let t = TargetArgs { connection, ..Default::default() };
             let v = c.post("/v1/ops/kubernetes/api-resources", &body(ctx, &t, json!({}))).await?;
@@ -446,4 +468,70 @@ pub fn graph_dot(g: &Value) -> String {
     }
     out.push_str("}\n");
     out
+}
+
+/// Prints a session's lines as they arrive (SSE), reconnecting from the last event id if the
+/// connection drops, until the session's end event.
+async fn stream_session(ctx: &mut Ctx<'_, '_>, c: &crate::Client, session: &str) -> Result<()> {
+    use futures::StreamExt;
+    let mut last_id: Option<String> = None;
+    let mut retries = 0;
+    loop {
+        let headers: Vec<(&str, String)> = last_id.iter().map(|id| ("Last-Event-ID", id.clone())).collect();
+        let resp = match c.get_stream(&format!("/v1/sessions/{session}/events"), &headers).await {
+            Ok(r) => r,
+            Err(e) if retries < 10 && matches!(e, CliError::Message(_)) => {
+                retries += 1;
+                ctx.note(&format!("connection lost; reconnecting ({retries})…"));
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut body = resp.bytes_stream();
+        let mut buf = String::new();
+        let (mut id, mut event, mut data) = (None::<String>, None::<String>, Vec::<String>::new());
+        while let Some(chunk) = body.next().await {
+            let Ok(chunk) = chunk else { break };
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(nl) = buf.find('\n') {
+                let line: String = buf.drain(..=nl).collect();
+                let line = line.trim_end_matches(['\n', '\r']);
+                if line.is_empty() {
+                    // dispatch
+                    match event.as_deref() {
+                        Some("end") => {
+                            let end = data.join("\n");
+                            return if end == "eof" || end == "cancelled" {
+                                Ok(())
+                            } else {
+                                Err(CliError::Message(format!("log stream ended: {end}")))
+                            };
+                        }
+                        Some("error") => ctx.note(&format!("stream error: {}", data.join("\n"))),
+                        _ if !data.is_empty() => ctx.out(&format!("{}\n", data.join("\n"))),
+                        _ => {}
+                    }
+                    if id.is_some() {
+                        last_id = id.take();
+                    }
+                    event = None;
+                    data.clear();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = Some(v.trim().to_string());
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = Some(v.trim().to_string());
+                }
+            }
+        }
+        // The connection dropped before the end event: resume after the last line printed.
+        retries += 1;
+        if retries > 10 {
+            return Err(CliError::Message("the log stream kept dropping; giving up".into()));
+        }
+        ctx.note("connection lost; resuming…");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }

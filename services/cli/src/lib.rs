@@ -188,6 +188,32 @@ pub enum KubectlCommand {
         #[command(flatten)]
         target: kubectl::TargetArgs,
     },
+    /// Print a pod's logs; with -r and no pod, every pod of the workload, merged and prefixed.
+    Logs {
+        pod: Option<String>,
+        #[arg(short, long)]
+        container: Option<String>,
+        #[arg(short, long)]
+        follow: bool,
+        #[arg(long)]
+        tail: Option<i64>,
+        /// Only lines newer than this: 30s, 10m, 2h.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        since_time: Option<String>,
+        #[arg(long)]
+        until_time: Option<String>,
+        /// Only lines matching this regular expression (filtered on the runner).
+        #[arg(long)]
+        grep: Option<String>,
+        #[arg(short, long)]
+        previous: bool,
+        #[arg(long)]
+        timestamps: bool,
+        #[command(flatten)]
+        target: kubectl::TargetArgs,
+    },
     /// The kinds the cluster offers.
     ApiResources {
         #[arg(long)]
@@ -260,6 +286,34 @@ impl Client {
             code: e["code"].as_str().unwrap_or("UNKNOWN").to_string(),
             message: e["message"].as_str().unwrap_or("unknown error").to_string(),
             upstream_reason: e["upstream_reason"].as_str().filter(|s| !s.is_empty()).map(String::from),
+        })
+    }
+
+    /// A raw GET (streamed responses), with the key; errors read like the others.
+    pub(crate) async fn get_stream(&self, path: &str, headers: &[(&str, String)]) -> Result<reqwest::Response> {
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.endpoint))
+            .bearer_auth(&self.api_key)
+            .timeout(Duration::from_secs(24 * 3600));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.map_err(|e| {
+            CliError::Message(format!("cannot reach the control plane at {}: {}", self.endpoint, root_cause(&e)))
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        Err(CliError::Api {
+            code: v["error"]["code"].as_str().unwrap_or("UNKNOWN").into(),
+            message: v["error"]["message"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| format!("the control plane answered {status}")),
+            upstream_reason: None,
         })
     }
 

@@ -108,6 +108,7 @@ impl Hub {
             name: name.into(),
             user: Some((user.into(), password.into())),
             tls: Some(self.tls.clone()),
+            inbox_prefix: None,
         }
     }
 

@@ -150,8 +150,13 @@ impl ControlPlane {
             Some(h) => Some(h.connect_system().await?),
             None => None,
         };
+        // Streamed sessions (logs, exec) live in JetStream on the hub.
+        cloudops_bus::streams::ensure(&nats, Duration::from_secs(3600), 1 << 30)
+            .await
+            .map_err(|e| format!("jetstream: {e}"))?;
         let deps = Deps {
             store: store.clone(),
+            nats: nats.clone(),
             roles: roles.clone(),
             issuer: pki.clone(),
             revoker: Arc::new(HubRevoker { sys, admissions }),

@@ -9,6 +9,7 @@ mod admin;
 mod error;
 mod pipeline;
 mod routes;
+mod sessions;
 
 use std::{sync::Arc, time::Duration};
 
@@ -58,6 +59,8 @@ pub struct GatewayConfig {
 #[derive(Clone)]
 pub struct Deps {
     pub store: Store,
+    /// For streamed sessions (JetStream) only; ops go through the roles.
+    pub nats: cloudops_bus::NatsClient,
     pub roles: Roles,
     pub issuer: Arc<dyn CertIssuer>,
     pub revoker: Arc<dyn TunnelRevoker>,

@@ -53,6 +53,8 @@ pub fn router(state: AppState) -> Router {
             get(get_default_runner).put(set_default_runner).delete(unset_default_runner),
         )
         .route("/v1/orgs/{org}/audit", get(list_audit))
+        .route("/v1/sessions/{id}/events", get(crate::sessions::events))
+        .route("/v1/sessions/{id}", delete(crate::sessions::cancel))
         .fallback(|| async { ApiError::new(v1::ErrorCode::NotFound, "no such API endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -208,6 +210,41 @@ pub struct KubeOpBody {
     /// delete: only say what would be deleted.
     #[serde(default)]
     dry_run: bool,
+    // logs
+    #[serde(default)]
+    pod: String,
+    #[serde(default)]
+    container: String,
+    #[serde(default)]
+    follow: bool,
+    #[serde(default)]
+    tail: Option<i64>,
+    /// A duration such as 10m or 2h.
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    since_time: String,
+    #[serde(default)]
+    until_time: String,
+    #[serde(default)]
+    grep: String,
+    #[serde(default)]
+    previous: bool,
+    #[serde(default)]
+    timestamps: bool,
+}
+
+fn parse_duration_secs(s: &str) -> Result<i64, ApiError> {
+    let bad = || ApiError::bad_request(format!("invalid --since {s:?}: use a duration like 30s, 10m, 2h"));
+    let i = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let n: i64 = s[..i].parse().map_err(|_| bad())?;
+    Ok(match &s[i..] {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(bad()),
+    })
 }
 
 fn kube_op_of(verb: &str, b: &mut KubeOpBody) -> Result<v1::op::Kind, ApiError> {
@@ -270,6 +307,29 @@ fn kube_op_of(verb: &str, b: &mut KubeOpBody) -> Result<v1::op::Kind, ApiError> 
                 name: std::mem::take(&mut b.name),
             })
         }
+        "logs" => {
+            for (flag, v) in [("--since-time", &b.since_time), ("--until-time", &b.until_time)] {
+                if !v.is_empty() && chrono::DateTime::parse_from_rfc3339(v).is_err() {
+                    return Err(ApiError::bad_request(format!("invalid {flag} {v:?}: use an RFC 3339 time")));
+                }
+            }
+            if !b.since.is_empty() && !b.since_time.is_empty() {
+                return Err(ApiError::bad_request("use --since or --since-time, not both"));
+            }
+            Kind::KubeLogs(v1::KubeLogs {
+                pod: std::mem::take(&mut b.pod),
+                container: std::mem::take(&mut b.container),
+                follow: b.follow,
+                tail_lines: b.tail.unwrap_or(-1),
+                since_seconds: if b.since.is_empty() { 0 } else { parse_duration_secs(&b.since)? },
+                since_time: std::mem::take(&mut b.since_time),
+                until_time: std::mem::take(&mut b.until_time),
+                grep: std::mem::take(&mut b.grep),
+                previous: b.previous,
+                timestamps: b.timestamps,
+                session: cloudops_bus::streams::new_session_id(),
+            })
+        }
         "api-resources" => Kind::KubeApiResources(v1::KubeApiResources {}),
         "graph" => Kind::KubeGraph(v1::KubeGraph {}),
         other => {
@@ -300,6 +360,9 @@ async fn kube_op(
         OpCall { caller: who.caller(), target, op }
     )
     .map_err(ApiError::unavailable)??;
+    if verb == "logs" {
+        return crate::sessions::register(&s, &who, &result).await;
+    }
     // {"resource": {...}, "result": <the API's JSON, passed through without re-encoding>}
     let resource = result
         .kube_resource

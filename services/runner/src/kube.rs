@@ -593,3 +593,146 @@ fn outside(req: &v1::RunnerRequest) -> v1::Error {
 fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// One opened log stream: a label (pod/container, for merged output) and its lines.
+pub struct LogSource {
+    pub label: String,
+    pub lines: std::pin::Pin<Box<dyn futures::Stream<Item = Result<String, std::io::Error>> + Send>>,
+}
+
+impl KubeExecutor {
+    /// Opens the log streams an op asks for (every pod of the workload in developer mode
+    /// without a pod name). Errors (no such pod, bad container) come back before anything streams.
+    pub async fn open_logs(&self, req: &v1::RunnerRequest, op: &v1::KubeLogs) -> Result<Vec<LogSource>, v1::Error> {
+        use futures::{AsyncBufReadExt, StreamExt};
+        let (context, client) = self.client_for(req).await?;
+        let pods_res = self.resolve(&context, &client, "pods").await?;
+        let ns = Self::scoped_ns(req, &pods_res, None)?.to_string();
+        let pods: Vec<Value> = if op.pod.is_empty() {
+            if req.owner_kind.is_empty() {
+                return Err(err(
+                    ErrorCode::InvalidArgument,
+                    "a pod name is required (or use -r with a workload to see all of its pods)",
+                ));
+            }
+            let owned = self.owned_uids(&context, &client, &ns, &req.owner_kind, &req.owner_name).await?;
+            let list = Self::get_json(&client, pods_res.path(Some(&ns), None)).await?;
+            list["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| {
+                    p["metadata"]["ownerReferences"].as_array().is_some_and(|rs| {
+                        rs.iter().any(|r| r["uid"].as_str().is_some_and(|u| owned.iter().any(|o| o == u)))
+                    })
+                })
+                .cloned()
+                .collect()
+        } else {
+            let pod = Self::get_json(&client, pods_res.path(Some(&ns), Some(&op.pod))).await?;
+            if !req.owner_kind.is_empty() {
+                let owned = self.owned_uids(&context, &client, &ns, &req.owner_kind, &req.owner_name).await?;
+                let mine = pod["metadata"]["ownerReferences"].as_array().is_some_and(|rs| {
+                    rs.iter().any(|r| r["uid"].as_str().is_some_and(|u| owned.iter().any(|o| o == u)))
+                });
+                if !mine {
+                    return Err(err(
+                        ErrorCode::NotFound,
+                        format!("pod {:?} is not part of {} {:?}", op.pod, req.owner_kind, req.owner_name),
+                    ));
+                }
+            }
+            vec![pod]
+        };
+        if pods.is_empty() {
+            return Err(err(ErrorCode::NotFound, format!("{} {:?} has no pods", req.owner_kind, req.owner_name)));
+        }
+        let merged = pods.len() > 1;
+        let mut sources = Vec::new();
+        for pod in pods {
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let containers: Vec<String> = if !op.container.is_empty() {
+                vec![op.container.clone()]
+            } else {
+                pod["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["name"].as_str().map(String::from))
+                    .collect()
+            };
+            let several = containers.len() > 1;
+            for c in containers {
+                let mut q = vec![format!("container={}", enc(&c)), "timestamps=true".to_string()];
+                if op.follow {
+                    q.push("follow=true".into());
+                }
+                if op.tail_lines >= 0 {
+                    q.push(format!("tailLines={}", op.tail_lines));
+                }
+                if op.since_seconds > 0 {
+                    q.push(format!("sinceSeconds={}", op.since_seconds));
+                }
+                if !op.since_time.is_empty() {
+                    q.push(format!("sinceTime={}", enc(&op.since_time)));
+                }
+                if op.previous {
+                    q.push("previous=true".into());
+                }
+                let path = format!("{}/log?{}", pods_res.path(Some(&ns), Some(&name)), q.join("&"));
+                let request = http::Request::get(path).body(Vec::new()).expect("request");
+                let reader = client.request_stream(request).await.map_err(kube_error)?;
+                let label = if merged || several { format!("{name}/{c}") } else { String::new() };
+                sources.push(LogSource { label, lines: reader.lines().boxed() });
+            }
+        }
+        Ok(sources)
+    }
+}
+
+/// What the runner keeps of a log line: `None` drops it, and `until` ends the stream.
+pub enum LineVerdict {
+    Keep(String),
+    Drop,
+    PastUntil,
+}
+
+/// Applies until-time, grep and the timestamp choice to one line `TIMESTAMP TEXT`.
+pub fn filter_line(
+    line: &str,
+    label: &str,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    grep: Option<&regex::Regex>,
+    timestamps: bool,
+) -> LineVerdict {
+    let (ts, text) = line.split_once(' ').unwrap_or(("", line));
+    if let Some(u) = until
+        && let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts)
+        && t.with_timezone(&chrono::Utc) > u
+    {
+        return LineVerdict::PastUntil;
+    }
+    if grep.is_some_and(|g| !g.is_match(text)) {
+        return LineVerdict::Drop;
+    }
+    let body = if timestamps { line } else { text };
+    LineVerdict::Keep(if label.is_empty() { body.to_string() } else { format!("[{label}] {body}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filters() {
+        let g = regex::Regex::new("GET /api").unwrap();
+        let l = "2026-01-01T00:00:00.5Z web: GET /api/orders 200";
+        assert!(
+            matches!(filter_line(l, "", None, Some(&g), false), LineVerdict::Keep(s) if s == "web: GET /api/orders 200")
+        );
+        assert!(matches!(filter_line(l, "p/c", None, None, true), LineVerdict::Keep(s) if s == format!("[p/c] {l}")));
+        assert!(matches!(filter_line("2026-01-01T00:00:00Z web: tick", "", None, Some(&g), false), LineVerdict::Drop));
+        let until = chrono::DateTime::parse_from_rfc3339("2025-12-31T23:59:59Z").unwrap().with_timezone(&chrono::Utc);
+        assert!(matches!(filter_line(l, "", Some(until), None, false), LineVerdict::PastUntil));
+    }
+}

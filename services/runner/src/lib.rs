@@ -53,9 +53,24 @@ pub struct Runner {
     _dir: tempfile::TempDir,
 }
 
+/// Idle streaming sessions (no keepalive from any gateway) end after this.
+pub const SESSION_IDLE: Duration = Duration::from_secs(6);
+/// Outstanding JetStream acks per session: the flow-control window.
+pub const ACK_WINDOW: usize = 64;
+
+struct Session {
+    cancel: tokio::sync::watch::Sender<bool>,
+    last_seen: std::time::Instant,
+}
+
+type Sessions = Arc<std::sync::Mutex<std::collections::HashMap<String, Session>>>;
+
 struct Executor {
     #[cfg(feature = "kubernetes")]
     kube: kube::KubeExecutor,
+    nats: NatsClient,
+    runner_id: RunnerId,
+    sessions: Sessions,
 }
 
 impl Executor {
@@ -92,9 +107,100 @@ impl Executor {
             v1::op::Kind::KubeApiResources(_) => self.kube.api_resources(req).await,
             #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeGraph(_) => self.kube.graph(req).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeLogs(o) => self.logs(req, o).await,
+            v1::op::Kind::SessionControl(c) => self.session_control(c),
             #[cfg(not(feature = "kubernetes"))]
             _ => Err(v1::Error::new(ErrorCode::InvalidArgument, "this runner was built without Kubernetes support")),
         }
+    }
+}
+
+impl Executor {
+    fn session_control(&self, c: &v1::SessionControl) -> Result<v1::OpResult, v1::Error> {
+        let mut map = self.sessions.lock().expect("sessions lock");
+        let Some(session) = map.get_mut(&c.session) else {
+            return Err(v1::Error::new(ErrorCode::NotFound, format!("session {} has ended", c.session)));
+        };
+        if c.cancel {
+            let _ = session.cancel.send(true);
+        } else {
+            session.last_seen = std::time::Instant::now();
+        }
+        Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None })
+    }
+
+    /// Opens the log streams, then pumps filtered lines into JetStream on a task of its own.
+    #[cfg(feature = "kubernetes")]
+    async fn logs(&self, req: &v1::RunnerRequest, op: &v1::KubeLogs) -> Result<v1::OpResult, v1::Error> {
+        use futures::StreamExt;
+        if !cloudops_bus::streams::valid_session_id(&op.session) {
+            return Err(v1::Error::new(ErrorCode::InvalidArgument, "invalid session id"));
+        }
+        let grep = match op.grep.as_str() {
+            "" => None,
+            g => Some(
+                regex::Regex::new(g)
+                    .map_err(|e| v1::Error::new(ErrorCode::InvalidArgument, format!("invalid --grep pattern: {e}")))?,
+            ),
+        };
+        let until = match op.until_time.as_str() {
+            "" => None,
+            t => Some(
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| {
+                        v1::Error::new(ErrorCode::InvalidArgument, format!("invalid --until-time {t:?}: {e}"))
+                    })?
+                    .with_timezone(&chrono::Utc),
+            ),
+        };
+        let sources = self.kube.open_logs(req, op).await?;
+        let streams = sources.len();
+        let (cancel, mut cancelled) = tokio::sync::watch::channel(false);
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(op.session.clone(), Session { cancel, last_seen: std::time::Instant::now() });
+        let mut publisher =
+            cloudops_bus::streams::SessionPublisher::new(self.nats.clone(), &self.runner_id, &op.session, ACK_WINDOW);
+        let (sessions, session, timestamps) = (self.sessions.clone(), op.session.clone(), op.timestamps);
+        tokio::spawn(async move {
+            let mut merged = futures::stream::select_all(sources.into_iter().map(|s| {
+                let label = s.label;
+                s.lines.map(move |l| (label.clone(), l))
+            }));
+            let end = loop {
+                tokio::select! {
+                    _ = cancelled.changed() => break "cancelled".to_string(),
+                    item = merged.next() => match item {
+                        None => break "eof".to_string(),
+                        Some((_, Err(e))) => break format!("error: {e}"),
+                        Some((label, Ok(line))) => match kube::filter_line(&line, &label, until, grep.as_ref(), timestamps) {
+                            kube::LineVerdict::Keep(text) => {
+                                tokio::select! {
+                                    r = publisher.send(text.into()) => if let Err(e) = r { break format!("error: {e}") },
+                                    _ = cancelled.changed() => break "cancelled".to_string(),
+                                }
+                            }
+                            kube::LineVerdict::Drop => {}
+                            kube::LineVerdict::PastUntil => break "eof".to_string(),
+                        },
+                    },
+                }
+            };
+            tracing::info!(session = %session, end = %end, "log session ended");
+            sessions.lock().expect("sessions lock").remove(&session);
+            if let Err(e) = publisher.finish(&end).await {
+                warn!(session = %session, error = %e, "end of session not written");
+            }
+        });
+        Ok(v1::OpResult {
+            json: serde_json::to_vec(
+                &serde_json::json!({"session": op.session, "streams": streams, "runner_id": self.runner_id.as_str()}),
+            )
+            .expect("json"),
+            kube_resource: None,
+        })
     }
 }
 
@@ -187,13 +293,18 @@ impl Runner {
             name: format!("runner-{runner_id}"),
             user: Some(("runner".into(), password)),
             tls: None,
+            inbox_prefix: Some(format!("_INBOX.{runner_id}")),
         })
         .await
         .map_err(|e| e.to_string())?;
 
+        let sessions: Sessions = Arc::default();
         let exec = Arc::new(Executor {
             #[cfg(feature = "kubernetes")]
             kube: kube::KubeExecutor::new(cfg.kubeconfig.clone()),
+            nats: nats.clone(),
+            runner_id: runner_id.clone(),
+            sessions: sessions.clone(),
         });
         let mut tasks = vec![
             runner_link::serve_ops(nats.clone(), runner_id.clone(), move |req| {
@@ -220,6 +331,17 @@ impl Runner {
                     warn!(error = %e, "heartbeat not sent");
                 }
                 tokio::time::sleep(if n < 5 { Duration::from_secs(1).min(every) } else { every }).await;
+            }
+        }));
+        // Sessions nobody keeps alive (the client went away) end within a few seconds.
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                for s in sessions.lock().expect("sessions lock").values() {
+                    if s.last_seen.elapsed() > SESSION_IDLE {
+                        let _ = s.cancel.send(true);
+                    }
+                }
             }
         }));
         tasks.push(tokio::spawn(watch_tunnel(monitor_port, p.join("leaf.log"), creds.runner_name.clone())));
