@@ -119,9 +119,12 @@ impl Actor for Gateway {
         if let Some(tx) = state.stop.take() {
             let _ = tx.send(());
         }
-        if let Some(server) = state.server.take() {
-            // In-flight requests get a few seconds to finish.
-            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        if let Some(mut server) = state.server.take() {
+            // In-flight requests get a few seconds to finish; long-lived ones (SSE) are then cut,
+            // and their clients resume against the next gateway.
+            if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
+                server.abort();
+            }
         }
         Ok(())
     }

@@ -63,12 +63,21 @@ async fn load(s: &AppState, who: &Authenticated, id: &str) -> Result<SessionInfo
     }
 }
 
+/// What a keepalive (or cancel) learned about the runner's session.
+enum Control {
+    Alive,
+    /// The session is over on the runner (its end marker is in the stream).
+    Ended,
+    /// The runner is gone: the client must hear it, since no end marker will come.
+    Lost(String),
+}
+
 fn control(
     s: &AppState,
     info: &SessionInfo,
     id: &str,
     cancel: bool,
-) -> impl std::future::Future<Output = bool> + Send + 'static {
+) -> impl std::future::Future<Output = Control> + Send + 'static {
     let router = s.deps.roles.router.clone();
     let req = v1::RouteRequest {
         target: Some(v1::ResolvedTarget {
@@ -82,7 +91,16 @@ fn control(
         timeout_ms: 3000,
     };
     async move {
-        matches!(router.route(req).await, Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(_)) }))
+        match router.route(req).await {
+            Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(_)) }) => Control::Alive,
+            Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Error(e)) })
+                if matches!(e.code(), v1::ErrorCode::RunnerNotConnected | v1::ErrorCode::RunnerTimeout) =>
+            {
+                Control::Lost(e.message)
+            }
+            Ok(_) => Control::Ended,
+            Err(e) => Control::Lost(e.to_string()),
+        }
     }
 }
 
@@ -108,32 +126,40 @@ pub async fn events(
     let runner =
         RunnerId::parse(info.runner_id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
     let messages = streams::read_session(&s.deps.nats, &runner, &id, after).await.map_err(ApiError::unavailable)?;
-    // Keep the runner's session alive for as long as this response is being read.
+    // Keep the runner's session alive for as long as this response is being read; if the runner
+    // disappears, say so (no end marker will ever come from it).
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<String>();
     let keepalive = {
         let (s, info, id) = (s.clone(), info.clone(), id.clone());
         tokio::spawn(async move {
             loop {
-                if !control(&s, &info, &id, false).await {
-                    return; // ended (or runner gone): the stream's end marker tells the client
+                match control(&s, &info, &id, false).await {
+                    Control::Alive => tokio::time::sleep(KEEPALIVE_EVERY).await,
+                    Control::Ended => return,
+                    Control::Lost(why) => {
+                        let _ = lost_tx.send(why);
+                        return;
+                    }
                 }
-                tokio::time::sleep(KEEPALIVE_EVERY).await;
             }
         })
     };
     let guard = AbortOnDrop(keepalive);
-    let stream = messages
+    let lost = futures::stream::once(lost_rx).filter_map(|r| futures::future::ready(r.ok())).map(Err);
+    let merged = futures::stream::select(messages.map(|m| m.map_err(|e| e.to_string())), lost);
+    let stream = merged
         .map(move |m| {
             let _ = &guard;
             m
         })
         .take_while({
             let mut done = false;
-            move |m| {
+            move |m: &Result<streams::SessionMessage, String>| {
                 let go = !done;
-                if let Ok(m) = m
-                    && m.end.is_some()
-                {
-                    done = true;
+                match m {
+                    Ok(m) if m.end.is_some() => done = true,
+                    Err(_) => done = true,
+                    _ => {}
                 }
                 futures::future::ready(go)
             }
@@ -144,9 +170,9 @@ pub async fn events(
                     Some(end) => Event::default().id(m.seq.to_string()).event("end").data(end),
                     None => Event::default().id(m.seq.to_string()).data(String::from_utf8_lossy(&m.payload)),
                 },
-                Err(e) => {
-                    warn!(error = %e, "session read failed");
-                    Event::default().event("error").data(e.to_string())
+                Err(why) => {
+                    warn!(reason = %why, "session lost");
+                    Event::default().event("end").data(format!("error: {why}"))
                 }
             })
         });

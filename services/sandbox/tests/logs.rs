@@ -162,3 +162,64 @@ async fn logs_filters_merge_and_follow_with_resume() {
     assert_eq!(evs.last().map(|e| (e.1.as_str(), e.2.as_str())), Some(("end", "cancelled")), "{evs:?}");
     sb.shutdown().await;
 }
+
+async fn follow(sb: &Sandbox, http: &reqwest::Client, pod: &str) -> String {
+    let start = http
+        .post(format!("{}/v1/ops/kubernetes/logs", sb.gateway_url()))
+        .bearer_auth(&sb.api_key)
+        .json(&serde_json::json!({"connection": C, "namespace": "default", "pod": pod, "follow": true, "tail": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 201);
+    let session = start.json::<serde_json::Value>().await.unwrap()["session"].as_str().unwrap().to_string();
+    format!("{}/v1/sessions/{session}/events", sb.gateway_url())
+}
+
+#[tokio::test]
+async fn gateway_restart_resumes_and_a_dead_runner_is_reported() {
+    let sb = Sandbox::start().await.unwrap();
+    let runner = sb.runner_with_connection("prod-runner").await.unwrap();
+    let web = pod(&sb, "web-").await;
+    let http = reqwest::Client::new();
+    let url = follow(&sb, &http, &web).await;
+
+    let resp = http.get(&url).bearer_auth(&sb.api_key).send().await.unwrap();
+    sb.kube.cluster.append_log("default", &web, "web", "BEFORE-RESTART");
+    let got = read_events(resp, Duration::from_secs(10), |e| e.2.contains("BEFORE-RESTART")).await;
+    let last = got.last().unwrap().0.unwrap();
+
+    // The gateway actor stops (its connections are cut) and its supervisor starts it again.
+    let gw: ractor::ActorRef<cloudops_gateway::GatewayMessage> = ractor::registry::where_is("gateway").unwrap().into();
+    gw.stop(Some("test restart".into()));
+    sb.kube.cluster.append_log("default", &web, "web", "DURING-RESTART");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let resumed = loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if let Ok(r) = http.get(&url).bearer_auth(&sb.api_key).header("Last-Event-ID", last.to_string()).send().await
+            && r.status().is_success()
+        {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "gateway did not come back");
+    };
+    let evs = read_events(resumed, Duration::from_secs(10), |e| e.2.contains("DURING-RESTART")).await;
+    assert_eq!(evs.first().unwrap().0, Some(last + 1), "nothing lost or repeated across the restart: {evs:?}");
+    assert!(evs.iter().any(|e| e.2.contains("DURING-RESTART")), "{evs:?}");
+
+    // The runner dies mid-stream: the client hears it within seconds.
+    let url = follow(&sb, &http, &web).await;
+    let resp = http.get(&url).bearer_auth(&sb.api_key).send().await.unwrap();
+    let t = Instant::now();
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        runner.stop().await;
+    });
+    let evs = read_events(resp, Duration::from_secs(15), |e| e.1 == "end").await;
+    stopper.await.unwrap();
+    let end = evs.last().unwrap();
+    assert_eq!(end.1, "end", "{evs:?}");
+    assert!(end.2.contains(r#"runner "prod-runner" is not connected"#) || end.2.contains("did not answer"), "{end:?}");
+    assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
+    sb.shutdown().await;
+}
