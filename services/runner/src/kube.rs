@@ -215,21 +215,24 @@ impl KubeExecutor {
         Ok((context, client))
     }
 
-    /// The namespace an op works in; in developer mode only the locked one, and no
-    /// cluster-scoped kinds.
-    fn scoped_ns<'a>(req: &'a v1::RunnerRequest, res: &ApiRes, wanted: Option<&'a str>) -> Result<&'a str, v1::Error> {
+    /// The namespace an op works in (None for a cluster-scoped kind); in developer mode only
+    /// the locked one, and no cluster-scoped kinds.
+    fn scoped_ns<'a>(
+        req: &'a v1::RunnerRequest,
+        res: &ApiRes,
+        wanted: Option<&'a str>,
+    ) -> Result<Option<&'a str>, v1::Error> {
         let ns = if req.namespace.is_empty() { "default" } else { req.namespace.as_str() };
         if req.namespace_locked {
-            if !res.namespaced {
+            if !res.namespaced || wanted.is_some_and(|w| !w.is_empty() && w != ns) {
                 return Err(outside(req));
             }
-            if let Some(w) = wanted.filter(|w| !w.is_empty() && *w != ns) {
-                let _ = w;
-                return Err(outside(req));
-            }
-            return Ok(ns);
+            return Ok(Some(ns));
         }
-        Ok(wanted.filter(|w| !w.is_empty()).unwrap_or(ns))
+        if !res.namespaced {
+            return Ok(None);
+        }
+        Ok(Some(wanted.filter(|w| !w.is_empty()).unwrap_or(ns)))
     }
 
     async fn call(
@@ -271,7 +274,7 @@ impl KubeExecutor {
         if req.namespace_locked && (op.all_namespaces || !res.namespaced) {
             return Err(outside(req));
         }
-        let ns = if op.all_namespaces { None } else { Some(Self::scoped_ns(req, &res, None)?) };
+        let ns = if op.all_namespaces { None } else { Self::scoped_ns(req, &res, None)? };
         let mut path = res.path(ns, (!op.name.is_empty()).then_some(op.name.as_str()));
         let mut query = Vec::new();
         if !op.label_selector.is_empty() {
@@ -367,11 +370,7 @@ impl KubeExecutor {
     pub async fn describe(&self, req: &v1::RunnerRequest, op: &v1::KubeDescribe) -> Result<v1::OpResult, v1::Error> {
         let (context, client) = self.client_for(req).await?;
         let res = self.resolve(&context, &client, &op.resource).await?;
-        let ns = if res.namespaced {
-            Some(Self::scoped_ns(req, &res, None)?)
-        } else {
-            Self::scoped_ns(req, &res, None).map(|_| None)?
-        };
+        let ns = Self::scoped_ns(req, &res, None)?;
         let object = Self::get_json(&client, res.path(ns, Some(&op.name))).await?;
         let mut selector = format!("involvedObject.name={},involvedObject.kind={}", op.name, res.kind);
         if let Some(ns) = ns {
@@ -408,11 +407,7 @@ impl KubeExecutor {
         let group = api_version.split_once('/').map(|(g, _)| g).unwrap_or("");
         let query = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
         let res = self.resolve(context, client, &query).await?;
-        let ns = if res.namespaced {
-            Some(Self::scoped_ns(req, &res, obj["metadata"]["namespace"].as_str())?)
-        } else {
-            Self::scoped_ns(req, &res, None).map(|_| None)?
-        };
+        let ns = Self::scoped_ns(req, &res, obj["metadata"]["namespace"].as_str())?;
         let mut obj = obj.clone();
         if let Some(n) = ns {
             obj["metadata"]["namespace"] = Value::String(n.to_string());
@@ -454,11 +449,7 @@ impl KubeExecutor {
     pub async fn delete(&self, req: &v1::RunnerRequest, op: &v1::KubeDelete) -> Result<v1::OpResult, v1::Error> {
         let (context, client) = self.client_for(req).await?;
         let res = self.resolve(&context, &client, &op.resource).await?;
-        let ns = if res.namespaced {
-            Some(Self::scoped_ns(req, &res, None)?)
-        } else {
-            Self::scoped_ns(req, &res, None).map(|_| None)?
-        };
+        let ns = Self::scoped_ns(req, &res, None)?;
         let path = res.path(ns, Some(&op.name));
         let policy = match op.propagation.as_str() {
             "" | "background" | "Background" => "Background",
@@ -534,7 +525,7 @@ impl KubeExecutor {
                 format!("rollout restart works on deployments, statefulsets and daemonsets, not {}", res.plural),
             ));
         }
-        let ns = Self::scoped_ns(req, &res, None)?;
+        let ns = Self::scoped_ns(req, &res, None)?.unwrap_or("default");
         let now = chrono_now();
         let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
         let text = Self::call(
@@ -607,7 +598,7 @@ impl KubeExecutor {
         use futures::{AsyncBufReadExt, StreamExt};
         let (context, client) = self.client_for(req).await?;
         let pods_res = self.resolve(&context, &client, "pods").await?;
-        let ns = Self::scoped_ns(req, &pods_res, None)?.to_string();
+        let ns = Self::scoped_ns(req, &pods_res, None)?.unwrap_or("default").to_string();
         let pods: Vec<Value> = if op.pod.is_empty() {
             if req.owner_kind.is_empty() {
                 return Err(err(
