@@ -223,3 +223,32 @@ async fn gateway_restart_resumes_and_a_dead_runner_is_reported() {
     assert!(t.elapsed() < Duration::from_secs(10), "took {:?}", t.elapsed());
     sb.shutdown().await;
 }
+
+/// One reader that never reads must not slow another: the runner's pace is set by JetStream
+/// acks, and each reader drives only its own consumer.
+#[tokio::test]
+async fn a_stalled_reader_does_not_slow_another() {
+    let sb = Sandbox::start().await.unwrap();
+    let _runner = sb.runner_with_connection("prod-runner").await.unwrap();
+    let web = pod(&sb, "web-").await;
+    let api = pod(&sb, "api-").await;
+    let http = reqwest::Client::new();
+    let stalled_url = follow(&sb, &http, &web).await;
+    let live_url = follow(&sb, &http, &api).await;
+    // The stalled reader connects and then never reads a byte.
+    let _stalled = http.get(&stalled_url).bearer_auth(&sb.api_key).send().await.unwrap();
+    let live = http.get(&live_url).bearer_auth(&sb.api_key).send().await.unwrap();
+    let filler = "x".repeat(2000);
+    for i in 0..2000 {
+        sb.kube.cluster.append_log("default", &web, "web", &format!("stalled {i} {filler}"));
+    }
+    for i in 0..200 {
+        sb.kube.cluster.append_log("default", &api, "api", &format!("live {i}"));
+    }
+    let t = Instant::now();
+    let evs = read_events(live, Duration::from_secs(15), |e| e.2.contains("live 199")).await;
+    let got = evs.iter().filter(|e| e.2.contains("live ")).count();
+    assert_eq!(got, 200, "the live reader got {got} of 200 lines");
+    assert!(t.elapsed() < Duration::from_secs(10), "the live reader was slowed: {:?}", t.elapsed());
+    sb.shutdown().await;
+}
