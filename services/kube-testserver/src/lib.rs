@@ -385,6 +385,31 @@ fn watch(
         .expect("response")
 }
 
+fn no_such_resource() -> Box<Response> {
+    Box::new(status_error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "the server could not find the requested resource".into(),
+        None,
+    ))
+}
+
+/// `[plural] | [plural, name] | [namespaces, ns, plural] | [namespaces, ns, plural, name]` →
+/// (kind, namespace, name).
+type Target<'a> = (&'static ResourceDef, Option<&'a str>, Option<&'a str>);
+
+fn resource_target<'a>(group: &str, version: &str, rest: &[&'a str]) -> Result<Target<'a>, Box<Response>> {
+    let (ns, plural, name) = match rest {
+        [plural] => (None, *plural, None),
+        ["namespaces", ns, plural] => (Some(*ns), *plural, None),
+        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
+        [plural, name] => (None, *plural, Some(*name)),
+        _ => return Err(no_such_resource()),
+    };
+    let def = resources::find(group, version, plural).ok_or_else(no_such_resource)?;
+    Ok((def, ns, name))
+}
+
 fn api_err(e: write::ApiErr) -> Response {
     status_error(StatusCode::from_u16(e.code).unwrap_or(StatusCode::BAD_REQUEST), e.reason, e.message, None)
 }
@@ -400,27 +425,9 @@ fn write_request(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    let (ns, plural, name) = match rest {
-        [plural] => ("", *plural, None),
-        ["namespaces", ns, plural] => (*ns, *plural, None),
-        ["namespaces", ns, plural, name] => (*ns, *plural, Some(*name)),
-        [plural, name] => ("", *plural, Some(*name)),
-        _ => {
-            return status_error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "the server could not find the requested resource".into(),
-                None,
-            );
-        }
-    };
-    let Some(def) = resources::find(group, version, plural) else {
-        return status_error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "the server could not find the requested resource".into(),
-            None,
-        );
+    let (def, ns, name) = match resource_target(group, version, rest) {
+        Ok((def, ns, name)) => (def, ns.unwrap_or(""), name),
+        Err(r) => return *r,
     };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     let parse = |b: &[u8]| -> Result<Value, Box<Response>> {
@@ -484,27 +491,9 @@ fn resource_request(
     if let ["namespaces", ns, "pods", name, "log"] = rest {
         return logs::serve(cluster, ns, name, q);
     }
-    let (ns, plural, name) = match rest {
-        [plural] => (None, *plural, None),
-        ["namespaces", ns, plural] => (Some(*ns), *plural, None),
-        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
-        [plural, name] => (None, *plural, Some(*name)),
-        _ => {
-            return status_error(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                "the server could not find the requested resource".into(),
-                None,
-            );
-        }
-    };
-    let Some(def) = resources::find(group, version, plural) else {
-        return status_error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            "the server could not find the requested resource".into(),
-            None,
-        );
+    let (def, ns, name) = match resource_target(group, version, rest) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     if def.namespaced && name.is_some() && ns.is_none() {
         return status_error(

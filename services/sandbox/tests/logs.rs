@@ -93,16 +93,7 @@ async fn logs_filters_merge_and_follow_with_resume() {
 
     // Follow over SSE; drop the connection mid-stream; resume from Last-Event-ID.
     let http = reqwest::Client::new();
-    let start = http
-        .post(format!("{}/v1/ops/kubernetes/logs", sb.gateway_url()))
-        .bearer_auth(&sb.api_key)
-        .json(&serde_json::json!({"connection": C, "namespace": "default", "pod": web, "follow": true, "tail": 0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), 201);
-    let session = start.json::<serde_json::Value>().await.unwrap()["session"].as_str().unwrap().to_string();
-    let events_url = format!("{}/v1/sessions/{session}/events", sb.gateway_url());
+    let events_url = follow(&sb, &http, &web).await;
     // Someone else's key cannot read it.
     ok(&sb, &["principal", "create", "eve"]).await;
     let eve = ok(&sb, &["apikey", "create", "--principal", "eve"]).await.trim().to_string();
@@ -137,14 +128,8 @@ async fn logs_filters_merge_and_follow_with_resume() {
     );
 
     // An explicit cancel ends a session at once.
-    let start = http
-        .post(format!("{}/v1/ops/kubernetes/logs", sb.gateway_url()))
-        .bearer_auth(&sb.api_key)
-        .json(&serde_json::json!({"connection": C, "namespace": "default", "pod": web, "follow": true, "tail": 0}))
-        .send()
-        .await
-        .unwrap();
-    let session = start.json::<serde_json::Value>().await.unwrap()["session"].as_str().unwrap().to_string();
+    let events_url = follow(&sb, &http, &web).await;
+    let session = events_url.trim_end_matches("/events").rsplit('/').next().unwrap().to_string();
     let r = http
         .delete(format!("{}/v1/sessions/{session}", sb.gateway_url()))
         .bearer_auth(&sb.api_key)
@@ -152,12 +137,7 @@ async fn logs_filters_merge_and_follow_with_resume() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let resp = http
-        .get(format!("{}/v1/sessions/{session}/events", sb.gateway_url()))
-        .bearer_auth(&sb.api_key)
-        .send()
-        .await
-        .unwrap();
+    let resp = http.get(&events_url).bearer_auth(&sb.api_key).send().await.unwrap();
     let evs = read_events(resp, Duration::from_secs(5), |e| e.1 == "end").await;
     assert_eq!(evs.last().map(|e| (e.1.as_str(), e.2.as_str())), Some(("end", "cancelled")), "{evs:?}");
     sb.shutdown().await;
