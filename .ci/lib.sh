@@ -45,3 +45,39 @@ ensure_nats_server() {
 ensure_rust() {
   command -v cargo >/dev/null || ci_die "cargo is missing: install a Rust toolchain (1.94 or newer) with rustup"
 }
+
+# moto (the AWS test peer, see shared/design/test-peers.md), for the cloud tests.
+ensure_moto() {
+  command -v python3 >/dev/null || ci_die "python3 is missing: the AWS tests run against moto (pip install 'moto[server]')"
+  python3 -c 'import moto.server' 2>/dev/null && return
+  ci_note "installing moto (pip install 'moto[server]')"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' \
+    || python3 -m pip install --quiet --disable-pip-version-check --user 'moto[server]' \
+    || ci_die "pip could not install moto[server]: the AWS tests need it"
+  python3 -c 'import moto.server' 2>/dev/null || ci_die "moto installed but python3 cannot import moto.server"
+}
+
+# gcp-storage-emulator (the Cloud Storage test peer, see shared/design/test-peers.md).
+ensure_gcs_emulator() {
+  command -v python3 >/dev/null || ci_die "python3 is missing: the GCP tests run against gcp-storage-emulator"
+  python3 -c 'import gcp_storage_emulator' 2>/dev/null && return
+  ci_note "installing gcp-storage-emulator (pip install gcp-storage-emulator)"
+  python3 -m pip install --quiet --disable-pip-version-check gcp-storage-emulator \
+    || python3 -m pip install --quiet --disable-pip-version-check --user gcp-storage-emulator \
+    || ci_die "pip could not install gcp-storage-emulator: the GCP tests need it"
+  python3 -c 'import gcp_storage_emulator' 2>/dev/null || ci_die "gcp-storage-emulator installed but python3 cannot import it"
+}
+
+# Azurite (the Blob storage test peer), from npm into the cache beside the target dir.
+# Exports CLOUDOPS_AZURITE_BLOB.
+ensure_azurite() {
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/cloudops/npm"
+  if [ ! -x "$dir/node_modules/.bin/azurite-blob" ]; then
+    command -v npm >/dev/null || ci_die "npm is missing: the Azure tests run against Azurite (npm install azurite); install Node.js 20 or newer"
+    ci_note "installing Azurite (npm install azurite)"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --silent azurite >/dev/null \
+      || ci_die "npm could not install azurite: the Azure tests need it"
+  fi
+  export CLOUDOPS_AZURITE_BLOB="$dir/node_modules/.bin/azurite-blob"
+}

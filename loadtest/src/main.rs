@@ -5,12 +5,10 @@
 //!
 //!   cargo run --release -p cloudops-loadtest --bin bench-pods -- --iterations 2000
 
-use std::time::{Duration, Instant};
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
+use cloudops_loadtest::{measure, us};
 use cloudops_sandbox::Sandbox;
-use futures::StreamExt;
 
 #[derive(Parser)]
 struct Args {
@@ -19,46 +17,6 @@ struct Args {
     iterations: usize,
     #[arg(long, default_value_t = 200)]
     warmup: usize,
-}
-
-struct Stats {
-    name: &'static str,
-    samples: Vec<Duration>,
-}
-
-impl Stats {
-    fn pct(&self, p: f64) -> Duration {
-        let mut s = self.samples.clone();
-        s.sort();
-        s[((s.len() as f64 - 1.0) * p).round() as usize]
-    }
-    fn p50(&self) -> Duration {
-        self.pct(0.50)
-    }
-    fn p99(&self) -> Duration {
-        self.pct(0.99)
-    }
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-async fn measure<F, Fut>(name: &'static str, warmup: usize, n: usize, mut f: F) -> Result<Stats>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    for _ in 0..warmup {
-        f().await?;
-    }
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        f().await?;
-        samples.push(t.elapsed());
-    }
-    Ok(Stats { name, samples })
 }
 
 #[tokio::main]
@@ -110,33 +68,14 @@ async fn main() -> Result<()> {
 
     // The floor: raw request/reply, hub → leaf → runner's connection and back, on subjects the
     // runner's permissions allow.
-    let id = runner.runner_id.to_string();
-    let mut responder = runner.nats.subscribe(format!("cloudops.runner.{id}.bench")).await?;
-    let rnc = runner.nats.clone();
-    tokio::spawn(async move {
-        while let Some(m) = responder.next().await {
-            if let Some(reply) = m.reply {
-                let _ = rnc.publish(reply, m.payload).await;
-            }
-        }
-    });
-    runner.nats.flush().await?;
-    let hub = sb.cp.nats.clone();
-    let mut replies = hub.subscribe(format!("cloudops.reply.{id}.bench.*")).await?;
-    hub.flush().await?;
-    tokio::time::sleep(Duration::from_millis(300)).await; // interest reaches the hub
-    let payload = bytes::Bytes::from_static(&[b'x'; 64]);
-    let subject = format!("cloudops.runner.{id}.bench");
-    let mut samples = Vec::with_capacity(args.iterations);
-    for i in 0..args.warmup + args.iterations {
-        let t = Instant::now();
-        hub.publish_with_reply(subject.clone(), format!("cloudops.reply.{id}.bench.{i}"), payload.clone()).await?;
-        tokio::time::timeout(Duration::from_secs(2), replies.next()).await.context("floor reply timed out")?;
-        if i >= args.warmup {
-            samples.push(t.elapsed());
-        }
-    }
-    let floor = Stats { name: "floor: raw NATS request/reply through the same hub and leaf", samples };
+    let floor = cloudops_loadtest::nats_floor(
+        &sb,
+        &runner,
+        bytes::Bytes::from_static(&[b'x'; 64]),
+        args.warmup,
+        args.iterations,
+    )
+    .await?;
 
     println!("bench-pods: {} iterations per path after {} warm-up\n", args.iterations, args.warmup);
     println!("{:<64} {:>10} {:>10}", "path", "p50 µs", "p99 µs");

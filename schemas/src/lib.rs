@@ -6,6 +6,7 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/cloudops.v1.rs"));
 }
 
+pub mod cloud;
 mod credentials;
 mod ids;
 pub mod local_store;
@@ -67,6 +68,8 @@ impl v1::Op {
             Some(KubeApiResources(_)) => "kubernetes.api-resources",
             Some(KubeGraph(_)) => "kubernetes.graph",
             Some(KubeLogs(_)) => "kubernetes.logs",
+            Some(KubeExec(_)) => "kubernetes.exec",
+            Some(CloudList(c)) => cloud::Service::parse(&c.service).map(|s| s.op_name()).unwrap_or("cloud.list"),
             Some(SessionControl(_)) => "session.control",
             None => "unknown",
         }
@@ -75,15 +78,21 @@ impl v1::Op {
         use v1::op::Kind::*;
         match &self.kind {
             Some(
-                KubeGet(_) | KubeDescribe(_) | KubeApiResources(_) | KubeGraph(_) | KubeLogs(_) | SessionControl(_),
+                KubeGet(_) | KubeDescribe(_) | KubeApiResources(_) | KubeGraph(_) | KubeLogs(_) | SessionControl(_)
+                | CloudList(_),
             ) => v1::VerbClass::Read,
             // Planning a delete reads; it is still checked as operate, so that viewers learn early.
-            Some(KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_)) => v1::VerbClass::Operate,
+            Some(KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_) | KubeExec(_)) => {
+                v1::VerbClass::Operate
+            }
             None => v1::VerbClass::Unspecified,
         }
     }
     pub fn provider(&self) -> v1::Provider {
         match &self.kind {
+            Some(v1::op::Kind::CloudList(c)) => {
+                cloud::Service::parse(&c.service).map(|s| s.provider()).unwrap_or(v1::Provider::Unspecified)
+            }
             Some(_) => v1::Provider::Kubernetes,
             None => v1::Provider::Unspecified,
         }

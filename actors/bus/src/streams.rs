@@ -1,8 +1,8 @@
 //! JetStream sessions: streamed output (log lines, later exec bytes) from a runner to the
 //! control plane.
 //!
-//! - One stream, `CLOUDOPS_STREAMS`, over `cloudops.stream.>`, with max-age and max-bytes and
-//!   discard-old, on the hub only.
+//! - One stream, `CLOUDOPS_STREAMS`, over `cloudops.stream.>` and `cloudops.record.>`, with
+//!   max-age and max-bytes and discard-old, on the hub only.
 //! - A session's subject always carries the runner id: `cloudops.stream.<runner>.<session>.out`
 //!   (a runner may publish under its own id only).
 //! - The runner publishes with a bounded window of outstanding acks ([`SessionPublisher`]): that
@@ -34,6 +34,13 @@ pub fn session_subject(runner: &RunnerId, session: &str) -> String {
     format!("cloudops.stream.{runner}.{session}.out")
 }
 
+/// Where the control plane records an exec session's input, beside its output. Runners may not
+/// publish here (their permissions cover `cloudops.stream.<own id>.>` only), so a recording's
+/// input is what the gateway accepted, not what a runner claims.
+pub fn input_record_subject(runner: &RunnerId, session: &str) -> String {
+    format!("cloudops.record.{runner}.{session}.in")
+}
+
 /// A session id: 24 lowercase base32 characters (unguessable, subject-safe).
 pub fn new_session_id() -> String {
     let b: [u8; 15] = rand::random();
@@ -47,9 +54,10 @@ pub fn valid_session_id(s: &str) -> bool {
 /// Creates (or keeps) the stream and the sessions bucket. Control plane, at start.
 pub async fn ensure(nc: &Client, max_age: Duration, max_bytes: i64) -> Result<(), BusError> {
     let js = jetstream::new(nc.clone());
-    js.get_or_create_stream(jetstream::stream::Config {
+    // Created, or brought up to date (subjects and limits) when an older version made it.
+    js.create_or_update_stream(jetstream::stream::Config {
         name: STREAM.into(),
-        subjects: vec!["cloudops.stream.>".into()],
+        subjects: vec!["cloudops.stream.>".into(), "cloudops.record.>".into()],
         max_age,
         max_bytes,
         discard: jetstream::stream::DiscardPolicy::Old,
@@ -79,6 +87,12 @@ pub struct SessionInfo {
     pub runner_id: String,
     pub runner_name: String,
     pub op: String,
+}
+
+impl SessionInfo {
+    pub fn is_exec(&self) -> bool {
+        self.op == "kubernetes.exec"
+    }
 }
 
 pub async fn put_session(nc: &Client, id: &str, info: &SessionInfo) -> Result<(), BusError> {
@@ -146,13 +160,34 @@ pub struct SessionMessage {
     pub payload: Bytes,
     /// Set on the last message.
     pub end: Option<String>,
+    /// Recorded input (only when read with [`read_recording`]).
+    pub input: bool,
+    /// When the stream stored it, in Unix milliseconds.
+    pub published_ms: i64,
 }
 
-/// Reads a session from just after `after_seq` (0: from its start), in order.
+/// Reads a session's output from just after `after_seq` (0: from its start), in order.
 pub async fn read_session(
     nc: &Client,
     runner: &RunnerId,
     session: &str,
+    after_seq: u64,
+) -> Result<impl Stream<Item = Result<SessionMessage, BusError>> + use<>, BusError> {
+    read(nc, vec![session_subject(runner, session)], after_seq).await
+}
+
+/// Reads a session's output and its recorded input, interleaved as they happened.
+pub async fn read_recording(
+    nc: &Client,
+    runner: &RunnerId,
+    session: &str,
+) -> Result<impl Stream<Item = Result<SessionMessage, BusError>> + use<>, BusError> {
+    read(nc, vec![session_subject(runner, session), input_record_subject(runner, session)], 0).await
+}
+
+async fn read(
+    nc: &Client,
+    subjects: Vec<String>,
     after_seq: u64,
 ) -> Result<impl Stream<Item = Result<SessionMessage, BusError>> + use<>, BusError> {
     let js = jetstream::new(nc.clone());
@@ -162,21 +197,31 @@ pub async fn read_session(
     } else {
         DeliverPolicy::ByStartSequence { start_sequence: after_seq + 1 }
     };
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::OrderedConfig {
-            filter_subject: session_subject(runner, session),
-            deliver_policy,
-            ..Default::default()
-        })
-        .await
-        .map_err(BusError::transport)?;
+    let config =
+        jetstream::consumer::pull::OrderedConfig { filter_subjects: subjects, deliver_policy, ..Default::default() };
+    let consumer = stream.create_consumer(config).await.map_err(BusError::transport)?;
     let messages = consumer.messages().await.map_err(BusError::transport)?;
     Ok(messages.map(|m| {
         let m = m.map_err(BusError::transport)?;
-        let seq = m.info().map_err(BusError::transport)?.stream_sequence;
+        let info = m.info().map_err(BusError::transport)?;
+        let (seq, published_ms) = (info.stream_sequence, (info.published.unix_timestamp_nanos() / 1_000_000) as i64);
         let end = m.headers.as_ref().and_then(|h| h.get(END_HEADER)).map(|v| v.as_str().to_string());
-        Ok(SessionMessage { seq, payload: m.payload.clone(), end })
+        let input = m.subject.starts_with("cloudops.record.");
+        Ok(SessionMessage { seq, payload: m.payload.clone(), end, input, published_ms })
     }))
+}
+
+/// Control plane: records one piece of an exec session's input. The ack is awaited off the
+/// caller's path; a lost record is logged, never a lost keystroke.
+pub async fn record_input(nc: &Client, runner: &RunnerId, session: &str, data: Bytes) -> Result<(), BusError> {
+    let js = jetstream::new(nc.clone());
+    let ack = js.publish(input_record_subject(runner, session), data).await.map_err(BusError::transport)?;
+    tokio::spawn(async move {
+        if let Err(e) = ack.await {
+            tracing::warn!(error = %e, "exec input record not stored");
+        }
+    });
+    Ok(())
 }
 
 #[cfg(test)]
@@ -191,5 +236,6 @@ mod tests {
         assert!(!valid_session_id("a.b.c.d.e.f.g.h.i.j.k.l."));
         let r = RunnerId::parse("rnr-x").unwrap();
         assert_eq!(session_subject(&r, &id), format!("cloudops.stream.rnr-x.{id}.out"));
+        assert_eq!(input_record_subject(&r, &id), format!("cloudops.record.rnr-x.{id}.in"));
     }
 }

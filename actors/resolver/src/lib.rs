@@ -158,7 +158,10 @@ fn target_for(
         runner_name: runner.name,
         namespace,
         namespace_locked: mode == v1::AccessMode::DeveloperMode,
-        settings: Some(v1::ConnectionSettings { kube_context: conn.kube_context.unwrap_or_default() }),
+        settings: Some(v1::ConnectionSettings {
+            values: serde_json::from_str(&conn.settings).unwrap_or_default(),
+            kube_context: conn.kube_context.unwrap_or_default(),
+        }),
         ..Default::default()
     }
 }

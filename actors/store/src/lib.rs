@@ -2,24 +2,28 @@
 //!
 //! Never stored here: a runner's private key, a raw API key, or any cloud credential.
 
+mod connection_settings;
 pub mod entity;
 mod migration;
+mod sessions;
 mod tenancy;
 
+pub use connection_settings::{allowed_settings, check_settings};
+pub use sessions::{ExecEnd, SessionFilter};
 pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS, check_resource};
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, Database, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use entity::{
-    api_key, audit, cloud_resource, connection, default_connection, default_runner, environment, grant, org, principal,
-    runner,
+    api_key, audit, cloud_resource, connection, default_connection, default_runner, environment, exec_session, grant,
+    org, principal, runner,
 };
 
 #[derive(Debug, Error)]
@@ -132,6 +136,18 @@ impl Store {
         &self.db
     }
 
+    /// Begins a transaction that writes. SQLite's transactions are deferred: one that reads
+    /// and then writes fails at once with SQLITE_BUSY when another connection committed in
+    /// between (the busy timeout does not cover that upgrade). So on SQLite the write lock is
+    /// taken first, by a statement that writes nothing; the busy timeout applies to it.
+    pub(crate) async fn write_txn(&self) -> Result<DatabaseTransaction> {
+        let txn = self.db.begin().await?;
+        if self.db.get_database_backend() == DbBackend::Sqlite {
+            txn.execute_unprepared("UPDATE seaql_migrations SET version = version WHERE 0").await?;
+        }
+        Ok(txn)
+    }
+
     /// On first start: an org, an admin user with an org-admin grant, and an API key for it.
     /// Returns None when the store already has an org.
     pub async fn bootstrap(&self, org_name: &str) -> Result<Option<Bootstrap>> {
@@ -139,7 +155,7 @@ impl Store {
         if org::Entity::find().one(&self.db).await?.is_some() {
             return Ok(None);
         }
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         let now = Utc::now();
         let org = org::ActiveModel { id: Set(new_id("org")), name: Set(org_name.into()), created_at: Set(now) }
             .insert(&txn)
@@ -163,15 +179,14 @@ impl Store {
 
     /// The principal holding a valid (unrevoked) key.
     pub async fn authenticate(&self, raw: &str) -> Result<Option<principal::Model>> {
-        let Some(key) = api_key::Entity::find()
-            .filter(api_key::Column::KeyHash.eq(hash_key(raw)))
-            .filter(api_key::Column::RevokedAt.is_null())
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(None);
-        };
-        Ok(principal::Entity::find_by_id(key.principal_id).one(&self.db).await?)
+        // One round trip: the principal whose unrevoked key has this hash.
+        let key = sea_orm::sea_query::Query::select()
+            .column(api_key::Column::PrincipalId)
+            .from(api_key::Entity)
+            .and_where(api_key::Column::KeyHash.eq(hash_key(raw)))
+            .and_where(api_key::Column::RevokedAt.is_null())
+            .to_owned();
+        Ok(principal::Entity::find().filter(principal::Column::Id.in_subquery(key)).one(&self.db).await?)
     }
 
     pub async fn org_by_name(&self, name: &str) -> Result<org::Model> {
@@ -204,7 +219,7 @@ impl Store {
         if let Some(r) = existing {
             return Ok(r);
         }
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         let now = Utc::now();
         let id = new_id("rnr");
         let sa = principal::ActiveModel {
@@ -255,7 +270,7 @@ impl Store {
     /// Records a newly issued certificate and mints a new API key for the runner's service
     /// account. Earlier keys stay valid.
     pub async fn record_runner_credentials(&self, runner_id: &str, fingerprint: &str) -> Result<MintedKey> {
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         let r = runner::Entity::find_by_id(runner_id.to_string())
             .one(&txn)
             .await?
@@ -303,6 +318,7 @@ impl Store {
         provider: &str,
         runner_id: Option<String>,
         kube_context: Option<String>,
+        settings: &std::collections::BTreeMap<String, String>,
     ) -> Result<connection::Model> {
         validate_name("connection", name)?;
         if !PROVIDERS.contains(&provider) {
@@ -311,6 +327,7 @@ impl Store {
                 PROVIDERS.join(", ")
             )));
         }
+        check_settings(provider, settings)?;
         if self.find_connection(org_id, name).await?.is_some() {
             return Err(StoreError::Conflict(format!("connection {name:?} already exists")));
         }
@@ -321,6 +338,7 @@ impl Store {
             provider: Set(provider.into()),
             runner_id: Set(runner_id),
             kube_context: Set(kube_context),
+            settings: Set(serde_json::to_string(settings).expect("json")),
             created_at: Set(Utc::now()),
         }
         .insert(&self.db)
@@ -475,15 +493,53 @@ mod tests {
         assert!(store.admit_runner(&r.id, 1).await.unwrap().is_ok());
         assert!(store.admit_runner(&r.id, 2).await.unwrap().unwrap_err().contains("generation 2"));
         assert!(store.admit_runner("rnr-nope", 1).await.unwrap().unwrap_err().contains("not registered"));
-        let bad = store.create_connection(&org.id, &format!("c{name}"), "k8s", None, None).await.unwrap_err();
+        let bad = store
+            .create_connection(&org.id, &format!("c{name}"), "k8s", None, None, &Default::default())
+            .await
+            .unwrap_err();
         assert!(bad.to_string().contains("unknown provider"), "{bad}");
         let c = store
-            .create_connection(&org.id, &format!("c{name}"), "kubernetes", Some(r.id.clone()), None)
+            .create_connection(
+                &org.id,
+                &format!("c{name}"),
+                "kubernetes",
+                Some(r.id.clone()),
+                None,
+                &Default::default(),
+            )
             .await
             .unwrap();
         assert_eq!(store.find_connection(&org.id, &c.name).await.unwrap().unwrap().id, c.id);
-        let dup = store.create_connection(&org.id, &c.name, "kubernetes", None, None).await.unwrap_err();
+        let dup =
+            store.create_connection(&org.id, &c.name, "kubernetes", None, None, &Default::default()).await.unwrap_err();
         assert!(dup.to_string().contains("already exists"));
         assert!(validate_name("runner", "Bad.Name").is_err());
+    }
+
+    /// A write transaction that reads first must not fail when other writers commit beside
+    /// it (on SQLite a deferred transaction would get SQLITE_BUSY at once).
+    #[tokio::test]
+    async fn write_transactions_survive_concurrent_writers() {
+        let (store, _d) = test_store().await;
+        let org = match store.bootstrap("default").await.unwrap() {
+            Some(b) => b.org,
+            None => store.org_by_name("default").await.unwrap(),
+        };
+        let name = format!("w{}", &new_id("x")[2..10]);
+        let r = store.ensure_runner(Some(&org.id), &org.id, &name).await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let (store, id) = (store.clone(), r.id.clone());
+            tasks.spawn(async move {
+                if i % 2 == 0 {
+                    store.record_runner_credentials(&id, &format!("fp{i}")).await.map(|_| ())
+                } else {
+                    store.touch_runner(&id, "test").await
+                }
+            });
+        }
+        while let Some(res) = tasks.join_next().await {
+            res.unwrap().unwrap();
+        }
     }
 }

@@ -3,7 +3,6 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
 };
 
 use crate::{
@@ -54,7 +53,7 @@ impl Store {
         if org::Entity::find().filter(org::Column::Name.eq(name)).one(&self.db).await?.is_some() {
             return Err(StoreError::Conflict(format!("org {name:?} already exists")));
         }
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         let o = org::ActiveModel { id: Set(new_id("org")), name: Set(name.into()), created_at: Set(Utc::now()) }
             .insert(&txn)
             .await?;
@@ -283,7 +282,7 @@ impl Store {
                 names.join(", ")
             )));
         }
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         default_connection::Entity::delete_many()
             .filter(default_connection::Column::ConnectionId.eq(c.id.clone()))
             .exec(&txn)
@@ -295,7 +294,7 @@ impl Store {
 
     /// Makes `connection` the default for its provider, of `env_id` ("" for the org).
     pub async fn set_default_connection(&self, org_id: &str, env_id: &str, c: &connection::Model) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         default_connection::Entity::delete_many()
             .filter(default_connection::Column::OrgId.eq(org_id))
             .filter(default_connection::Column::EnvId.eq(env_id))
@@ -366,7 +365,7 @@ impl Store {
         validate_name("resource", name)?;
         validate_name("namespace", namespace)?;
         let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         let existing = cloud_resource::Entity::find()
             .filter(cloud_resource::Column::OrgId.eq(org_id))
             .filter(cloud_resource::Column::EnvId.eq(env_id))
@@ -464,7 +463,7 @@ impl Store {
     /// New generation: every earlier API key of the runner's service account is revoked, and
     /// certificates of earlier generations stop mapping to anything.
     pub async fn regenerate_runner(&self, runner_id: &str) -> Result<runner::Model> {
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         let r = runner::Entity::find_by_id(runner_id.to_string())
             .one(&txn)
             .await?
@@ -484,7 +483,7 @@ impl Store {
 
     /// Removes the runner and its service account (its keys and grants go with it).
     pub async fn delete_runner(&self, runner_id: &str) -> Result<runner::Model> {
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         let r = runner::Entity::find_by_id(runner_id.to_string())
             .one(&txn)
             .await?
@@ -515,7 +514,7 @@ impl Store {
     /// Default runner of an org (`Some(org_id)`) or of the platform (`None`).
     pub async fn set_default_runner(&self, org_id: Option<&str>, runner_id: &str) -> Result<()> {
         let scope = org_id.unwrap_or("").to_string();
-        let txn = self.db.begin().await?;
+        let txn = self.write_txn().await?;
         default_runner::Entity::delete_by_id(scope.clone()).exec(&txn).await?;
         default_runner::ActiveModel { scope: Set(scope), runner_id: Set(runner_id.into()) }.insert(&txn).await?;
         txn.commit().await?;

@@ -110,6 +110,11 @@ pub enum ConnectionCommand {
         /// Kubernetes: the kubeconfig context on the runner.
         #[arg(long)]
         context: Option<String>,
+        /// A non-secret setting, KEY=VALUE, repeatable: aws profile, region, endpoint_url; gcp
+        /// project, zone, endpoint_url; azure subscription, resource_group, account, endpoint_url.
+        /// Credentials stay on the runner.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
     },
     List {
         #[arg(short, long, value_enum, default_value = "table")]
@@ -242,6 +247,37 @@ pub enum AuditCommand {
         limit: u64,
         #[arg(short, long, value_enum, default_value = "table")]
         output: ListFormat,
+    },
+    /// Exec sessions: who ran what where, when, and how it ended.
+    Sessions {
+        /// 10m, 2h, 1d or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        principal: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: ListFormat,
+    },
+    /// Play back a recorded exec session's output, at its own pace.
+    Replay {
+        session: String,
+        /// Faster (2) or slower (0.5) than it happened.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Pauses longer than this many seconds are shortened to it.
+        #[arg(long, default_value_t = 2.0)]
+        max_idle: f64,
+        /// No pauses at all.
+        #[arg(long)]
+        instant: bool,
+        /// Also show what was typed, between ⟨ ⟩.
+        #[arg(long)]
+        input: bool,
+        /// json: the session and its frames ([ms, "i"|"o"|"e", base64]).
+        #[arg(short, long, value_parser = ["json", "yaml"])]
+        output: Option<String>,
     },
 }
 
@@ -417,28 +453,38 @@ pub async fn grant(ctx: &mut Ctx<'_, '_>, cmd: GrantCommand) -> Result<()> {
 pub async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result<()> {
     let org = ctx.org()?;
     let c = ctx.client()?;
-    let row = |c: &Value| vec![s(&c["name"]), s(&c["provider"]), s(&c["runner"]), s(&c["context"])];
+    let row = |c: &Value| {
+        let settings: Vec<String> =
+            c["settings"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", s(v))).collect();
+        let settings = if settings.is_empty() { "<none>".to_string() } else { settings.join(",") };
+        vec![s(&c["name"]), s(&c["provider"]), s(&c["runner"]), s(&c["context"]), settings]
+    };
+    let header = ["NAME", "PROVIDER", "RUNNER", "CONTEXT", "SETTINGS"];
     match cmd {
-        ConnectionCommand::Create { name, provider, runner, context } => {
+        ConnectionCommand::Create { name, provider, runner, context, settings } => {
+            let mut map = serde_json::Map::new();
+            for kv in settings {
+                let (k, v) = kv.split_once('=').ok_or_else(|| {
+                    CliError::Message(format!("--set {kv:?}: expected KEY=VALUE, e.g. --set region=eu-west-1"))
+                })?;
+                map.insert(k.trim().to_string(), Value::String(v.to_string()));
+            }
             let v = c
                 .post(
                     &format!("/v1/orgs/{org}/connections"),
-                    &json!({"name": name, "provider": provider, "runner": runner, "context": context}),
+                    &json!({"name": name, "provider": provider, "runner": runner, "context": context, "settings": map}),
                 )
                 .await?;
             ctx.out(&format!("connection/{} created\n", v["name"].as_str().unwrap_or(&name)));
         }
         ConnectionCommand::List { output } => {
             let v = c.get(&format!("/v1/orgs/{org}/connections")).await?;
-            print_list(ctx, &v, output, &["NAME", "PROVIDER", "RUNNER", "CONTEXT"], row);
+            print_list(ctx, &v, output, &header, row);
         }
         ConnectionCommand::Get { name, output } => {
             let v = c.get(&format!("/v1/orgs/{org}/connections/{}", enc(&name))).await?;
             show(ctx, &v, output, |v| {
-                crate::printers::tabwrite(&[
-                    vec!["NAME".into(), "PROVIDER".into(), "RUNNER".into(), "CONTEXT".into()],
-                    row(v),
-                ])
+                crate::printers::tabwrite(&[header.iter().map(|h| h.to_string()).collect(), row(v)])
             });
         }
         ConnectionCommand::Delete { name } => {
@@ -716,18 +762,39 @@ pub async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
 pub async fn audit(ctx: &mut Ctx<'_, '_>, cmd: AuditCommand) -> Result<()> {
     let org = ctx.org()?;
     let c = ctx.client()?;
-    let AuditCommand::List { since, principal, outcome, limit, output } = cmd;
-    let mut q = vec![format!("limit={limit}")];
-    if let Some(v) = since {
-        q.push(format!("since={}", enc(&v)));
-    }
-    if let Some(v) = principal {
-        q.push(format!("principal={}", enc(&v)));
-    }
-    if let Some(v) = outcome {
-        q.push(format!("outcome={}", enc(&v)));
-    }
-    let v = c.get(&format!("/v1/orgs/{org}/audit?{}", q.join("&"))).await?;
+    // limit=N&since=…&principal=…&outcome=… (only what was given)
+    let query = |limit: u64, filters: [(&str, Option<String>); 3]| {
+        let mut q = vec![format!("limit={limit}")];
+        q.extend(filters.into_iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", enc(&v)))));
+        q.join("&")
+    };
+    let (since, principal, outcome, limit, output) = match cmd {
+        AuditCommand::List { since, principal, outcome, limit, output } => (since, principal, outcome, limit, output),
+        AuditCommand::Sessions { since, principal, limit, output } => {
+            let q = query(limit, [("since", since), ("principal", principal), ("outcome", None)]);
+            let v = c.get(&format!("/v1/orgs/{org}/sessions?{q}")).await?;
+            let header = ["SESSION", "STARTED", "PRINCIPAL", "POD", "CONTAINER", "COMMAND", "EXIT"];
+            print_list(ctx, &v, output, &header, |r| crate::exec::session_line(r).to_vec());
+            return Ok(());
+        }
+        AuditCommand::Replay { session, speed, max_idle, instant, input, output } => {
+            if !(speed > 0.0 && speed.is_finite()) {
+                return Err(CliError::Message(format!("--speed {speed}: must be a positive number")));
+            }
+            let v = c.get(&format!("/v1/orgs/{org}/sessions/{}", enc(&session))).await?;
+            match output.as_deref() {
+                Some("json") => ctx.out(&crate::printers::json(&v)),
+                Some(_) => ctx.out(&crate::printers::yaml(&v)),
+                None => {
+                    let pace = (!instant).then_some((speed, max_idle.max(0.0)));
+                    crate::exec::replay(ctx, &v, pace, input).await;
+                }
+            }
+            return Ok(());
+        }
+    };
+    let q = query(limit, [("since", since), ("principal", principal), ("outcome", outcome)]);
+    let v = c.get(&format!("/v1/orgs/{org}/audit?{q}")).await?;
     print_list(
         ctx,
         &v,

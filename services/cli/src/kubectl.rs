@@ -32,7 +32,7 @@ pub enum RolloutCommand {
     },
 }
 
-fn body(ctx: &Ctx<'_, '_>, t: &TargetArgs, extra: Value) -> Value {
+pub(crate) fn body(ctx: &Ctx<'_, '_>, t: &TargetArgs, extra: Value) -> Value {
     let org = if t.resource.is_some() { ctx.org.clone() } else { ctx.org().ok() };
     let mut b = json!({
         "org": org.unwrap_or_default(),
@@ -158,6 +158,10 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
             let started = c.post("/v1/ops/kubernetes/logs", &body(ctx, &target, extra)).await?;
             let session = s(&started["session"]);
             stream_session(ctx, &c, &session).await?;
+        }
+        KubectlCommand::Exec { pod, container, stdin, tty, target, command } => {
+            let args = crate::exec::ExecArgs { pod, container, stdin, tty, command, target };
+            crate::exec::exec(ctx, &c, args).await?;
         }
         KubectlCommand::ApiResources { connection, output } => {
             let t = TargetArgs { connection, ..Default::default() };
@@ -470,9 +474,25 @@ pub fn graph_dot(g: &Value) -> String {
     out
 }
 
-/// Prints a session's lines as they arrive (SSE), reconnecting from the last event id if the
-/// connection drops, until the session's end event.
+/// Prints a log session's lines as they arrive, until its end.
 async fn stream_session(ctx: &mut Ctx<'_, '_>, c: &crate::Client, session: &str) -> Result<()> {
+    let end = read_events(ctx, c, session, |ctx, event, data| match event {
+        Some("error") => ctx.note(&format!("stream error: {data}")),
+        None => ctx.out(&format!("{data}\n")),
+        _ => {}
+    })
+    .await?;
+    if end == "eof" || end == "cancelled" { Ok(()) } else { Err(CliError::Message(format!("log stream ended: {end}"))) }
+}
+
+/// Reads a session's server-sent events, reconnecting from the last event id if the connection
+/// drops, and hands each (event name, data) to `on_event`. Returns the end event's data.
+pub(crate) async fn read_events(
+    ctx: &mut Ctx<'_, '_>,
+    c: &crate::Client,
+    session: &str,
+    mut on_event: impl FnMut(&mut Ctx<'_, '_>, Option<&str>, &str),
+) -> Result<String> {
     use futures::StreamExt;
     let mut last_id: Option<String> = None;
     let mut retries = 0;
@@ -499,18 +519,11 @@ async fn stream_session(ctx: &mut Ctx<'_, '_>, c: &crate::Client, session: &str)
                 let line = line.trim_end_matches(['\n', '\r']);
                 if line.is_empty() {
                     // dispatch
-                    match event.as_deref() {
-                        Some("end") => {
-                            let end = data.join("\n");
-                            return if end == "eof" || end == "cancelled" {
-                                Ok(())
-                            } else {
-                                Err(CliError::Message(format!("log stream ended: {end}")))
-                            };
-                        }
-                        Some("error") => ctx.note(&format!("stream error: {}", data.join("\n"))),
-                        _ if !data.is_empty() => ctx.out(&format!("{}\n", data.join("\n"))),
-                        _ => {}
+                    if event.as_deref() == Some("end") {
+                        return Ok(data.join("\n"));
+                    }
+                    if !data.is_empty() {
+                        on_event(ctx, event.as_deref(), &data.join("\n"));
                     }
                     if id.is_some() {
                         last_id = id.take();
@@ -529,7 +542,7 @@ async fn stream_session(ctx: &mut Ctx<'_, '_>, c: &crate::Client, session: &str)
         // The connection dropped before the end event: resume after the last line printed.
         retries += 1;
         if retries > 10 {
-            return Err(CliError::Message("the log stream kept dropping; giving up".into()));
+            return Err(CliError::Message("the session's stream kept dropping; giving up".into()));
         }
         ctx.note("connection lost; resuming…");
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -3,7 +3,9 @@
 //! binary for `planton runner start`.
 
 mod admin;
+mod cloud;
 mod config;
+mod exec;
 mod kubectl;
 pub mod printers;
 
@@ -94,6 +96,21 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// AWS resources through a runner (admin mode: --connection, else the default).
+    Aws {
+        #[command(subcommand)]
+        command: cloud::AwsCommand,
+    },
+    /// GCP resources through the runner (Compute Engine, Cloud Storage).
+    Gcp {
+        #[command(subcommand)]
+        command: cloud::GcpCommand,
+    },
+    /// Azure resources through the runner (virtual machines, Blob containers).
+    Azure {
+        #[command(subcommand)]
+        command: cloud::AzureCommand,
     },
     /// Kubernetes operations, mirroring kubectl.
     Kubectl {
@@ -188,6 +205,25 @@ pub enum KubectlCommand {
         #[command(flatten)]
         target: kubectl::TargetArgs,
     },
+    /// Run a command in a container: -it for an interactive terminal, -i to pipe stdin.
+    /// The remote exit code becomes planton's.
+    Exec {
+        /// The pod; with -r it may be left out (the first running pod of the workload).
+        pod: Option<String>,
+        #[arg(short, long)]
+        container: Option<String>,
+        /// Pass stdin to the container.
+        #[arg(short = 'i', long)]
+        stdin: bool,
+        /// Stdin is a terminal (raw mode, resize, Ctrl-C to the remote process).
+        #[arg(short = 't', long)]
+        tty: bool,
+        #[command(flatten)]
+        target: kubectl::TargetArgs,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
     /// Print a pod's logs; with -r and no pod, every pod of the workload, merged and prefixed.
     Logs {
         pod: Option<String>,
@@ -230,6 +266,8 @@ pub struct Io<'a> {
     pub home: PathBuf,
     /// The editor for `kubectl edit`; None reads KUBE_EDITOR, then EDITOR, then vi.
     pub editor: Option<String>,
+    /// Stdin for `kubectl exec -i`; None reads the process' own.
+    pub stdin: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
 }
 
 #[derive(Debug)]
@@ -238,6 +276,8 @@ pub enum CliError {
     Message(String),
     /// From the gateway: code, message, upstream status/reason.
     Api { code: String, message: String, upstream_reason: Option<String> },
+    /// Exit with this code; whatever needed saying is said.
+    Exit(i32),
 }
 
 impl From<String> for CliError {
@@ -248,6 +288,7 @@ impl From<String> for CliError {
 
 pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     endpoint: String,
@@ -405,6 +446,7 @@ where
     let mut ctx = Ctx { io, cfg, org: cli.org.clone(), env: cli.env.clone() };
     match dispatch(cli.command, &mut ctx).await {
         Ok(()) => 0,
+        Err(CliError::Exit(code)) => code,
         Err(CliError::Message(m)) => {
             ctx.note(&format!("error: {m}"));
             1
@@ -435,6 +477,9 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
         Command::Grant { command } => admin::grant(ctx, command).await,
         Command::Resource { command } => admin::resource(ctx, command).await,
         Command::Audit { command } => admin::audit(ctx, command).await,
+        Command::Aws { command } => cloud::aws(ctx, command).await,
+        Command::Gcp { command } => cloud::gcp(ctx, command).await,
+        Command::Azure { command } => cloud::azure(ctx, command).await,
         Command::Kubectl {
             command:
                 KubectlCommand::Get {

@@ -8,7 +8,10 @@ fn main() -> std::process::ExitCode {
         err: &mut err,
         home: cloudops_schemas::local_store::planton_home(),
         editor: None,
+        stdin: None,
     };
     let code = rt.block_on(cloudops_cli::run(std::env::args_os(), &mut io));
+    // A thread may still be blocked reading stdin (exec -i): do not wait for it.
+    rt.shutdown_background();
     std::process::ExitCode::from(code as u8)
 }

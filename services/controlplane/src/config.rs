@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// Deadline for one op at the runner, in seconds.
     #[arg(long, default_value_t = 15)]
     pub op_timeout_secs: u64,
+    /// Bytes of input and output kept in each exec session's recording (the rest is counted).
+    #[arg(long, default_value_t = cloudops_gateway::DEFAULT_EXEC_RECORD_CAP)]
+    pub exec_record_max_bytes: usize,
 }
 
 /// The checked configuration.
@@ -58,6 +61,7 @@ pub struct ServeConfig {
     pub org: String,
     pub with_local_runner: bool,
     pub op_timeout: Duration,
+    pub exec_record_max_bytes: usize,
     /// Write the CLI config into `planton_home` on first start.
     pub write_cli_config: bool,
 }
@@ -105,6 +109,7 @@ impl ServeArgs {
             org: self.org,
             with_local_runner: self.with_local_runner,
             op_timeout: Duration::from_secs(self.op_timeout_secs),
+            exec_record_max_bytes: self.exec_record_max_bytes,
             write_cli_config: true,
         })
     }
@@ -126,6 +131,7 @@ impl ServeConfig {
             org: "default".into(),
             with_local_runner: false,
             op_timeout: Duration::from_secs(5),
+            exec_record_max_bytes: cloudops_gateway::DEFAULT_EXEC_RECORD_CAP,
             write_cli_config: false,
         }
     }

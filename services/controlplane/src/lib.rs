@@ -164,6 +164,7 @@ impl ControlPlane {
                 public_endpoint: gateway_url.clone(),
                 leaf_url: leaf_url.clone(),
                 op_timeout: cfg.op_timeout,
+                exec_record_cap: cfg.exec_record_max_bytes,
             },
         };
         let restarts = Arc::new(AtomicU64::new(0));

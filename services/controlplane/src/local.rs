@@ -172,6 +172,7 @@ async fn ensure_connection(
                     "kubernetes",
                     Some(runner.id.clone()),
                     Some(context.into()),
+                    &Default::default(),
                 )
                 .await
                 .map_err(|e| e.to_string())?;

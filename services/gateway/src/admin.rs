@@ -311,7 +311,9 @@ pub async fn delete_grant(
 // ---------------------------------------------------------------------- connections
 
 pub fn connection_json(c: &connection::Model, runner_name: Option<&str>) -> Value {
-    json!({"id": c.id, "name": c.name, "provider": c.provider, "runner": runner_name, "context": c.kube_context, "created_at": c.created_at})
+    let settings: Value = serde_json::from_str(&c.settings).unwrap_or_else(|_| json!({}));
+    json!({"id": c.id, "name": c.name, "provider": c.provider, "runner": runner_name, "context": c.kube_context,
+           "settings": settings, "created_at": c.created_at})
 }
 
 async fn runner_name(s: &AppState, c: &connection::Model) -> Option<String> {
@@ -822,4 +824,55 @@ pub async fn list_audit(
                             "verb": r.verb, "decision": r.decision, "reason": r.reason, "result": r.result, "latency_us": r.latency_us}))
             .collect(),
     ))
+}
+
+// ---------------------------------------------------------------------- exec sessions
+
+#[derive(Deserialize, Default)]
+pub struct SessionsQuery {
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    principal: Option<String>,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+fn session_json(r: &cloudops_store::exec_session::Model) -> Value {
+    let command: Value = serde_json::from_str(&r.command).unwrap_or(Value::Null);
+    json!({"id": r.id, "principal": r.principal_name, "target": r.target, "namespace": r.namespace, "pod": r.pod,
+           "container": r.container, "command": command, "tty": r.tty, "started_at": r.started_at,
+           "ended_at": r.ended_at, "end": r.end, "exit_code": r.exit_code, "total_bytes": r.total_bytes,
+           "recorded_bytes": r.recorded_bytes, "truncated": r.truncated})
+}
+
+/// Exec sessions, newest first: who ran what where, and how it ended.
+pub async fn list_sessions(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Query(q): Query<SessionsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "audit.sessions").await?;
+    let f = cloudops_store::SessionFilter {
+        since: q.since.as_deref().map(parse_since).transpose()?,
+        principal: q.principal,
+        limit: q.limit.unwrap_or(100).min(10_000),
+    };
+    let rows = s.deps.store.exec_sessions(&org.id, &f).await?;
+    Ok(items(rows.iter().map(session_json).collect()))
+}
+
+/// One exec session with its recording: `frames` are `[ms since start, "i"|"o"|"e", base64]`.
+pub async fn get_session(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "audit.replay").await?;
+    let row = s.deps.store.exec_session(&org.id, &id).await?;
+    let mut v = session_json(&row);
+    let frames: Vec<Value> =
+        row.recording.as_deref().unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    v["frames"] = Value::Array(frames);
+    Ok(Json(v))
 }

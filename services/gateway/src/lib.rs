@@ -53,7 +53,12 @@ pub struct GatewayConfig {
     pub leaf_url: String,
     /// Default deadline for an op at the runner.
     pub op_timeout: Duration,
+    /// Bytes of input and output an exec session's recording keeps.
+    pub exec_record_cap: usize,
 }
+
+/// 1 MiB: hours of typing, the last screens of most sessions.
+pub const DEFAULT_EXEC_RECORD_CAP: usize = 1 << 20;
 
 /// Everything the HTTP handlers need.
 #[derive(Clone)]
@@ -102,7 +107,12 @@ impl Actor for Gateway {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
-        let app = routes::router(routes::AppState { deps: args.deps.clone(), gateway: me });
+        let app = routes::router(routes::AppState {
+            deps: args.deps.clone(),
+            gateway: me,
+            sessions: Default::default(),
+            input_auth: Default::default(),
+        });
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app)

@@ -21,6 +21,8 @@ use crate::{ApiError, Deps, GatewayMessage, OpCall};
 pub struct AppState {
     pub deps: Deps,
     pub gateway: ActorRef<GatewayMessage>,
+    pub sessions: crate::sessions::SessionCache,
+    pub input_auth: crate::sessions::InputAuth,
 }
 
 pub const MAX_BODY: usize = 1 << 20;
@@ -31,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/whoami", get(whoami))
         .route("/v1/ops/kubernetes/{verb}", post(kube_op))
+        .route("/v1/ops/cloud/{provider}/{service}", post(cloud_op))
         .route("/v1/orgs", get(list_orgs).post(create_org))
         .route("/v1/orgs/{org}/envs", get(list_envs).post(create_env))
         .route("/v1/orgs/{org}/principals", get(list_principals).post(create_principal))
@@ -55,6 +58,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orgs/{org}/audit", get(list_audit))
         .route("/v1/sessions/{id}/events", get(crate::sessions::events))
         .route("/v1/sessions/{id}", delete(crate::sessions::cancel))
+        .route("/v1/sessions/{id}/input", post(crate::sessions::input))
+        .route("/v1/orgs/{org}/sessions", get(list_sessions))
+        .route("/v1/orgs/{org}/sessions/{id}", get(get_session))
         .fallback(|| async { ApiError::new(v1::ErrorCode::NotFound, "no such API endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -99,7 +105,7 @@ impl Authenticated {
     }
 }
 
-async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
+pub(crate) async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
     let unauth = |m: &str| ApiError::new(v1::ErrorCode::Unauthenticated, m);
     let value = headers
         .get(header::AUTHORIZATION)
@@ -232,6 +238,15 @@ pub struct KubeOpBody {
     previous: bool,
     #[serde(default)]
     timestamps: bool,
+    // exec
+    #[serde(default)]
+    command: Vec<String>,
+    #[serde(default)]
+    stdin: bool,
+    #[serde(default)]
+    tty: bool,
+    #[serde(default)]
+    size: Option<crate::sessions::SizeBody>,
 }
 
 fn parse_duration_secs(s: &str) -> Result<i64, ApiError> {
@@ -330,13 +345,30 @@ fn kube_op_of(verb: &str, b: &mut KubeOpBody) -> Result<v1::op::Kind, ApiError> 
                 session: cloudops_bus::streams::new_session_id(),
             })
         }
+        "exec" => {
+            if b.command.is_empty() || b.command[0].trim().is_empty() {
+                return Err(ApiError::bad_request("`command` is required, e.g. [\"sh\"]"));
+            }
+            if b.pod.trim().is_empty() && b.resource.is_empty() {
+                return Err(ApiError::bad_request("`pod` is required (or use a resource to exec into its workload)"));
+            }
+            Kind::KubeExec(v1::KubeExec {
+                pod: std::mem::take(&mut b.pod),
+                container: std::mem::take(&mut b.container),
+                command: std::mem::take(&mut b.command),
+                stdin: b.stdin,
+                tty: b.tty,
+                size: b.size.as_ref().map(crate::sessions::check_size).transpose()?,
+                session: cloudops_bus::streams::new_session_id(),
+            })
+        }
         "api-resources" => Kind::KubeApiResources(v1::KubeApiResources {}),
         "graph" => Kind::KubeGraph(v1::KubeGraph {}),
         other => {
             return Err(ApiError::new(
                 v1::ErrorCode::NotFound,
                 format!(
-                    "unknown kubernetes op {other:?}: use get, describe, edit, apply, delete, restart, api-resources or graph"
+                    "unknown kubernetes op {other:?}: use get, describe, edit, apply, delete, restart, logs, exec, api-resources or graph"
                 ),
             ));
         }
@@ -350,18 +382,17 @@ async fn kube_op(
     Body(mut b): Body<KubeOpBody>,
 ) -> Result<Response, ApiError> {
     let op = v1::Op { kind: Some(kube_op_of(&verb, &mut b)?) };
+    let op_name = op.name();
+    let where_ = match (b.resource.as_str(), b.connection.as_str()) {
+        ("", "") => "connection/(default)".to_string(),
+        ("", c) => format!("connection/{c}"),
+        (r, _) => r.to_string(),
+    };
     let target =
         v1::Target { org: b.org, env: b.env, connection: b.connection, resource: b.resource, namespace: b.namespace };
-    let timeout = s.deps.config.op_timeout + Duration::from_secs(5);
-    let result = ractor::call_t!(
-        s.gateway,
-        GatewayMessage::RunOp,
-        timeout.as_millis() as u64,
-        OpCall { caller: who.caller(), target, op }
-    )
-    .map_err(ApiError::unavailable)??;
-    if verb == "logs" {
-        return crate::sessions::register(&s, &who, &result).await;
+    let result = run_op(&s, &who, target, op).await?;
+    if matches!(verb.as_str(), "logs" | "exec") {
+        return crate::sessions::register(&s, &who, op_name, where_, &result).await;
     }
     // {"resource": {...}, "result": <the API's JSON, passed through without re-encoding>}
     let resource = result
@@ -374,6 +405,84 @@ async fn kube_op(
     body.extend_from_slice(&result.json);
     body.push(b'}');
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// A cloud listing in admin mode (`--connection`, else the env's or org's default for the
+/// provider). Developer mode is refused by the resolver with a clear message.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudOpBody {
+    #[serde(default)]
+    org: String,
+    #[serde(default)]
+    env: String,
+    #[serde(default)]
+    connection: String,
+    #[serde(default)]
+    resource: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    project: String,
+    #[serde(default)]
+    zone: String,
+    #[serde(default)]
+    subscription: String,
+    #[serde(default)]
+    resource_group: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    filters: Vec<String>,
+}
+
+/// The listings runners offer.
+const CLOUD_LISTINGS: [cloudops_schemas::cloud::Service; 6] = cloudops_schemas::cloud::Service::ALL;
+
+async fn cloud_op(
+    State(s): State<AppState>,
+    who: Authenticated,
+    Path((provider, service)): Path<(String, String)>,
+    Body(b): Body<CloudOpBody>,
+) -> Result<Response, ApiError> {
+    let name = format!("{provider}.{service}");
+    let svc =
+        cloudops_schemas::cloud::Service::parse(&name).filter(|s| CLOUD_LISTINGS.contains(s)).ok_or_else(|| {
+            let known: Vec<String> = CLOUD_LISTINGS.iter().map(|s| s.as_str().replace('.', "/")).collect();
+            ApiError::new(
+                v1::ErrorCode::NotFound,
+                format!("unknown cloud listing {provider}/{service}: use {}", known.join(", ")),
+            )
+        })?;
+    let op = v1::Op {
+        kind: Some(v1::op::Kind::CloudList(v1::CloudList {
+            service: svc.as_str().into(),
+            region: b.region,
+            project: b.project,
+            zone: b.zone,
+            subscription: b.subscription,
+            resource_group: b.resource_group,
+            account: b.account,
+            filters: b.filters,
+        })),
+    };
+    let target =
+        v1::Target { org: b.org, env: b.env, connection: b.connection, resource: b.resource, namespace: String::new() };
+    let result = run_op(&s, &who, target, op).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], result.json).into_response())
+}
+
+/// One op through the gateway actor's pipeline (resolve → authorize → route), with a deadline.
+async fn run_op(s: &AppState, who: &Authenticated, target: v1::Target, op: v1::Op) -> Result<v1::OpResult, ApiError> {
+    let timeout = s.deps.config.op_timeout + Duration::from_secs(5);
+    ractor::call_t!(
+        s.gateway,
+        GatewayMessage::RunOp,
+        timeout.as_millis() as u64,
+        OpCall { caller: who.caller(), target, op }
+    )
+    .map_err(ApiError::unavailable)?
+    .map_err(ApiError::from)
 }
 
 async fn org_for(s: &AppState, who: &Authenticated, org: &str) -> Result<cloudops_store::org::Model, ApiError> {
@@ -415,6 +524,10 @@ pub struct CreateConnectionBody {
     runner: Option<String>,
     #[serde(default)]
     context: Option<String>,
+    /// Non-secret provider settings (aws: profile, region, endpoint_url; gcp: project, zone,
+    /// endpoint_url; azure: subscription, resource_group, account, endpoint_url).
+    #[serde(default)]
+    settings: BTreeMap<String, String>,
 }
 
 pub(crate) async fn create_connection(
@@ -439,6 +552,7 @@ pub(crate) async fn create_connection(
             &b.provider,
             runner.as_ref().map(|r| r.id.clone()),
             b.context.filter(|c| !c.is_empty()),
+            &b.settings,
         )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(crate::admin::connection_json(&c, runner.as_ref().map(|r| r.name.as_str()))))

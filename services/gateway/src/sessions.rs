@@ -1,12 +1,22 @@
 //! Streamed sessions over HTTP: server-sent events read from JetStream, resumable.
 //!
-//! `GET /v1/sessions/{id}/events` sends one event per line with `id:` = the JetStream sequence.
+//! `GET /v1/sessions/{id}/events` sends one event per log line (or, for exec, one `stdout` /
+//! `stderr` event per chunk, base64) with `id:` = the JetStream sequence.
 //! A client that reconnects with `Last-Event-ID` (or `?after=`) continues right after it: no line
 //! lost, none repeated, whichever gateway replica it reaches (sessions live in JetStream KV).
 //! While a client is connected the gateway keeps the runner's session alive; when it goes away,
 //! the keepalives stop and the runner closes the Kubernetes stream within seconds.
+//!
+//! Exec sessions take input with `POST /v1/sessions/{id}/input` (stdin, close-stdin, resize),
+//! sent to the runner over request/reply and recorded beside the output; a recorder per session
+//! stores who ran what, how it ended and the capped recording for `planton audit replay`.
 
-use std::{convert::Infallible, time::Duration};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{
     Json,
@@ -17,6 +27,7 @@ use axum::{
         sse::{Event, KeepAlive, Sse},
     },
 };
+use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use cloudops_bus::streams::{self, SessionInfo};
 use cloudops_schemas::{RunnerId, v1};
 use futures::StreamExt;
@@ -31,8 +42,66 @@ use crate::{
 
 pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(2);
 
-/// After a logs op started on the runner: remember who may read the session.
-pub async fn register(s: &AppState, who: &Authenticated, result: &v1::OpResult) -> Result<Response, ApiError> {
+/// Sessions this gateway has seen (they never change), so that input does not wait on a KV read.
+#[derive(Default, Clone)]
+pub struct SessionCache(Arc<Mutex<HashMap<String, SessionInfo>>>);
+
+impl SessionCache {
+    const MAX: usize = 10_000;
+    fn get(&self, id: &str) -> Option<SessionInfo> {
+        self.0.lock().expect("session cache").get(id).cloned()
+    }
+    fn put(&self, id: &str, info: &SessionInfo) {
+        let mut m = self.0.lock().expect("session cache");
+        if m.len() >= Self::MAX {
+            m.clear();
+        }
+        m.insert(id.to_string(), info.clone());
+    }
+}
+
+/// API keys recently seen on exec input (by SHA-256), so that keystrokes do not wait on the
+/// database: a key stays trusted for input for at most `INPUT_AUTH_TTL` after its last check,
+/// so a revoked key stops typing within that long (every other request checks at once).
+#[derive(Default, Clone)]
+pub struct InputAuth(Arc<Mutex<HashMap<KeyDigest, Checked>>>);
+
+type KeyDigest = [u8; 32];
+/// The principal id a key belonged to, and when that was checked.
+type Checked = (String, std::time::Instant);
+
+pub const INPUT_AUTH_TTL: Duration = Duration::from_secs(1);
+
+impl InputAuth {
+    /// The principal id behind the request's key.
+    async fn principal(&self, s: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+        use sha2::Digest;
+        let key = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let digest: [u8; 32] = sha2::Sha256::digest(key.as_bytes()).into();
+        if let Some((id, at)) = self.0.lock().expect("input auth").get(&digest)
+            && at.elapsed() < INPUT_AUTH_TTL
+        {
+            return Ok(id.clone());
+        }
+        let who = crate::routes::authenticate(&s.deps, headers).await?;
+        let mut m = self.0.lock().expect("input auth");
+        if m.len() >= 10_000 {
+            m.retain(|_, (_, at)| at.elapsed() < INPUT_AUTH_TTL);
+        }
+        m.insert(digest, (who.principal.id.clone(), std::time::Instant::now()));
+        Ok(who.principal.id)
+    }
+}
+
+/// After a streaming op (logs, exec) started on the runner: remember who may read the session.
+/// `target` names where it runs (`connection/<name>` or the catalog path), for the exec record.
+pub async fn register(
+    s: &AppState,
+    who: &Authenticated,
+    op: &str,
+    target: String,
+    result: &v1::OpResult,
+) -> Result<Response, ApiError> {
     let v: Value =
         serde_json::from_slice(&result.json).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
     let (Some(session), Some(runner_id)) = (v["session"].as_str(), v["runner_id"].as_str()) else {
@@ -44,20 +113,58 @@ pub async fn register(s: &AppState, who: &Authenticated, result: &v1::OpResult) 
         org_id: who.principal.org_id.clone(),
         runner_id: runner_id.into(),
         runner_name: runner.map(|r| r.name).unwrap_or_default(),
-        op: "kubernetes.logs".into(),
+        op: op.into(),
     };
     streams::put_session(&s.deps.nats, session, &info).await.map_err(ApiError::unavailable)?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"session": session, "streams": v["streams"], "events": format!("/v1/sessions/{session}/events")})),
-    )
-        .into_response())
+    s.sessions.put(session, &info);
+    let mut body =
+        json!({"session": session, "streams": v["streams"], "events": format!("/v1/sessions/{session}/events")});
+    if info.is_exec() {
+        let row = cloudops_store::exec_session::Model {
+            id: session.into(),
+            org_id: info.org_id.clone(),
+            principal_id: info.principal_id.clone(),
+            principal_name: who.principal.name.clone(),
+            runner_id: runner_id.into(),
+            target,
+            namespace: v["namespace"].as_str().unwrap_or_default().into(),
+            pod: v["pod"].as_str().unwrap_or_default().into(),
+            container: v["container"].as_str().unwrap_or_default().into(),
+            command: v["command"].to_string(),
+            tty: v["tty"].as_bool().unwrap_or(false),
+            started_at: chrono::Utc::now(),
+            ended_at: None,
+            end: None,
+            exit_code: None,
+            total_bytes: 0,
+            recorded_bytes: 0,
+            truncated: false,
+            recording: None,
+        };
+        s.deps.store.exec_session_start(row).await?;
+        tokio::spawn(record(s.clone(), info, session.to_string()));
+        for k in ["pod", "container", "namespace"] {
+            body[k] = v[k].clone();
+        }
+        body["input"] = json!(format!("/v1/sessions/{session}/input"));
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 async fn load(s: &AppState, who: &Authenticated, id: &str) -> Result<SessionInfo, ApiError> {
-    let info = streams::get_session(&s.deps.nats, id).await.map_err(ApiError::unavailable)?;
+    load_for(s, &who.principal.id, id).await
+}
+
+async fn load_for(s: &AppState, principal_id: &str, id: &str) -> Result<SessionInfo, ApiError> {
+    let info = match s.sessions.get(id) {
+        Some(i) => Some(i),
+        None => streams::get_session(&s.deps.nats, id).await.map_err(ApiError::unavailable)?,
+    };
     match info {
-        Some(i) if i.principal_id == who.principal.id => Ok(i),
+        Some(i) if i.principal_id == principal_id => {
+            s.sessions.put(id, &i);
+            Ok(i)
+        }
         // Someone else's session looks like a missing one.
         _ => Err(ApiError::new(v1::ErrorCode::NotFound, format!("session {id:?} not found"))),
     }
@@ -72,26 +179,42 @@ enum Control {
     Lost(String),
 }
 
-fn control(
+/// Sends one SessionControl to the session's runner.
+async fn send_control(
     s: &AppState,
     info: &SessionInfo,
-    id: &str,
-    cancel: bool,
-) -> impl std::future::Future<Output = Control> + Send + 'static {
-    let router = s.deps.roles.router.clone();
+    c: v1::SessionControl,
+) -> Result<v1::RouteResponse, cloudops_bus::BusError> {
     let req = v1::RouteRequest {
         target: Some(v1::ResolvedTarget {
             runner_id: info.runner_id.clone(),
             runner_name: info.runner_name.clone(),
             ..Default::default()
         }),
-        op: Some(v1::Op {
-            kind: Some(v1::op::Kind::SessionControl(v1::SessionControl { session: id.into(), cancel })),
-        }),
+        op: Some(v1::Op { kind: Some(v1::op::Kind::SessionControl(c)) }),
         timeout_ms: 3000,
     };
+    s.deps.roles.router.route(req).await
+}
+
+/// A keepalive (`cancel` false), a cancel, or a probe that does not keep the session alive.
+fn control(
+    s: &AppState,
+    info: &SessionInfo,
+    id: &str,
+    cancel: bool,
+) -> impl std::future::Future<Output = Control> + Send + 'static {
+    control_with(s, info, v1::SessionControl { session: id.into(), cancel, ..Default::default() })
+}
+
+fn control_with(
+    s: &AppState,
+    info: &SessionInfo,
+    c: v1::SessionControl,
+) -> impl std::future::Future<Output = Control> + Send + 'static {
+    let (s, info) = (s.clone(), info.clone());
     async move {
-        match router.route(req).await {
+        match send_control(&s, &info, c).await {
             Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(_)) }) => Control::Alive,
             Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Error(e)) })
                 if matches!(e.code(), v1::ErrorCode::RunnerNotConnected | v1::ErrorCode::RunnerTimeout) =>
@@ -145,6 +268,7 @@ pub async fn events(
         })
     };
     let guard = AbortOnDrop(keepalive);
+    let exec = info.is_exec();
     let lost = futures::stream::once(lost_rx).filter_map(|r| futures::future::ready(r.ok())).map(Err);
     let merged = futures::stream::select(messages.map(|m| m.map_err(|e| e.to_string())), lost);
     let stream = merged
@@ -164,10 +288,19 @@ pub async fn events(
                 futures::future::ready(go)
             }
         })
-        .map(|m| -> Result<Event, Infallible> {
+        .map(move |m| -> Result<Event, Infallible> {
             Ok(match m {
                 Ok(m) => match m.end {
                     Some(end) => Event::default().id(m.seq.to_string()).event("end").data(end),
+                    // Exec output is bytes: base64, its channel as the event name.
+                    None if exec => {
+                        let (kind, data) = match m.payload.split_first() {
+                            Some((2, rest)) => ("stderr", rest),
+                            Some((_, rest)) => ("stdout", rest),
+                            None => ("stdout", &[][..]),
+                        };
+                        Event::default().id(m.seq.to_string()).event(kind).data(B64.encode(data))
+                    }
                     None => Event::default().id(m.seq.to_string()).data(String::from_utf8_lossy(&m.payload)),
                 },
                 Err(why) => {
@@ -194,4 +327,210 @@ pub async fn cancel(
     let info = load(&s, &who, &id).await?;
     control(&s, &info, &id, true).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Debug, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct SizeBody {
+    pub cols: u32,
+    pub rows: u32,
+}
+
+/// One piece of an exec session's input. `seq` orders input (1, 2, 3, …); a retried POST with
+/// the same seq is applied once.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct InputBody {
+    #[serde(default)]
+    seq: u64,
+    /// Base64 bytes for the process' stdin (a terminal's keystrokes, Ctrl-C included).
+    #[serde(default)]
+    stdin: Option<String>,
+    #[serde(default)]
+    close_stdin: bool,
+    #[serde(default)]
+    resize: Option<SizeBody>,
+}
+
+pub const MAX_TERMINAL: u32 = 10_000;
+
+pub fn check_size(size: &SizeBody) -> Result<v1::TerminalSize, ApiError> {
+    if !(1..=MAX_TERMINAL).contains(&size.cols) || !(1..=MAX_TERMINAL).contains(&size.rows) {
+        return Err(ApiError::bad_request(format!(
+            "invalid terminal size {}x{}: columns and rows must be 1..={MAX_TERMINAL}",
+            size.cols, size.rows
+        )));
+    }
+    Ok(v1::TerminalSize { cols: size.cols, rows: size.rows })
+}
+
+pub async fn input(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    crate::routes::Body(b): crate::routes::Body<InputBody>,
+) -> Result<StatusCode, ApiError> {
+    let principal = s.input_auth.principal(&s, &headers).await?;
+    let info = load_for(&s, &principal, &id).await?;
+    if !info.is_exec() {
+        return Err(ApiError::bad_request(format!("session {id:?} is not an exec session: it takes no input")));
+    }
+    let stdin = match b.stdin.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(text) => B64.decode(text).map_err(|e| ApiError::bad_request(format!("`stdin` must be base64: {e}")))?,
+    };
+    let resize = b.resize.as_ref().map(check_size).transpose()?;
+    if stdin.is_empty() && !b.close_stdin && resize.is_none() {
+        return Err(ApiError::bad_request("nothing to send: give `stdin`, `close_stdin` or `resize`"));
+    }
+    let runner =
+        RunnerId::parse(info.runner_id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
+    if !stdin.is_empty()
+        && let Err(e) = streams::record_input(&s.deps.nats, &runner, &id, stdin.clone().into()).await
+    {
+        warn!(session = %id, error = %e, "exec input not recorded");
+    }
+    let c = v1::SessionControl {
+        session: id.clone(),
+        stdin,
+        close_stdin: b.close_stdin,
+        resize,
+        input_seq: b.seq,
+        ..Default::default()
+    };
+    match send_control(&s, &info, c).await.map_err(ApiError::unavailable)? {
+        v1::RouteResponse { result: Some(v1::route_response::Result::Ok(_)) } => Ok(StatusCode::NO_CONTENT),
+        v1::RouteResponse { result: Some(v1::route_response::Result::Error(e)) } => Err(e.into()),
+        v1::RouteResponse { result: None } => Err(ApiError::unavailable("router: empty reply")),
+    }
+}
+
+/// Without a message for this long, the recorder asks the runner whether the session still runs.
+pub const RECORD_PROBE_EVERY: Duration = Duration::from_secs(20);
+
+/// What a recording keeps: frames up to a byte cap, and counts of everything.
+pub struct Recording {
+    cap: usize,
+    started_ms: Option<i64>,
+    lines: String,
+    pub total_bytes: i64,
+    pub recorded_bytes: i64,
+    pub truncated: bool,
+}
+
+impl Recording {
+    pub fn new(cap: usize) -> Self {
+        Self { cap, started_ms: None, lines: String::new(), total_bytes: 0, recorded_bytes: 0, truncated: false }
+    }
+
+    /// One frame: `kind` is `i` (input), `o` (stdout) or `e` (stderr).
+    pub fn push(&mut self, at_ms: i64, kind: char, data: &[u8]) {
+        let start = *self.started_ms.get_or_insert(at_ms);
+        self.total_bytes += data.len() as i64;
+        if self.truncated || self.recorded_bytes as usize + data.len() > self.cap {
+            self.truncated = true;
+            return;
+        }
+        self.recorded_bytes += data.len() as i64;
+        self.lines.push_str(&json!([(at_ms - start).max(0), kind.to_string(), B64.encode(data)]).to_string());
+        self.lines.push('\n');
+    }
+
+    pub fn push_message(&mut self, m: &streams::SessionMessage) {
+        let (kind, data) = match (m.input, m.payload.split_first()) {
+            (true, _) => ('i', &m.payload[..]),
+            (false, Some((2, rest))) => ('e', rest),
+            (false, Some((_, rest))) => ('o', rest),
+            (false, None) => return,
+        };
+        self.push(m.published_ms, kind, data);
+    }
+
+    pub fn finish(self, end: String) -> cloudops_store::ExecEnd {
+        let exit_code = end.strip_prefix("exit: ").and_then(|c| c.trim().parse().ok());
+        cloudops_store::ExecEnd {
+            end,
+            exit_code,
+            total_bytes: self.total_bytes,
+            recorded_bytes: self.recorded_bytes,
+            truncated: self.truncated,
+            recording: self.lines,
+        }
+    }
+}
+
+/// Reads an exec session's output and recorded input until its end, then stores how it ended
+/// and the recording. If the runner dies, no end marker comes: the probe finds out.
+async fn record(s: AppState, info: SessionInfo, id: String) {
+    let mut rec = Recording::new(s.deps.config.exec_record_cap);
+    let end = match RunnerId::parse(info.runner_id.clone()) {
+        Err(e) => format!("error: {e}"),
+        Ok(runner) => match streams::read_recording(&s.deps.nats, &runner, &id).await {
+            Err(e) => format!("error: recording not started: {e}"),
+            Ok(messages) => {
+                let mut messages = std::pin::pin!(messages);
+                let mut quiet_probes = 0;
+                loop {
+                    match tokio::time::timeout(RECORD_PROBE_EVERY, messages.next()).await {
+                        Ok(Some(Ok(m))) => {
+                            quiet_probes = 0;
+                            if let Some(end) = m.end {
+                                break end;
+                            }
+                            rec.push_message(&m);
+                        }
+                        Ok(Some(Err(e))) => break format!("error: recording interrupted: {e}"),
+                        Ok(None) => break "error: recording interrupted".into(),
+                        Err(_) => {
+                            let probe = v1::SessionControl { session: id.clone(), probe: true, ..Default::default() };
+                            match control_with(&s, &info, probe).await {
+                                Control::Alive => {}
+                                Control::Lost(why) => break format!("error: runner lost: {why}"),
+                                // Ended on the runner: its end marker should follow at once.
+                                Control::Ended => {
+                                    quiet_probes += 1;
+                                    if quiet_probes >= 2 {
+                                        break "error: the session ended without an end marker".into();
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    };
+    if let Err(e) = s.deps.store.exec_session_finish(&id, rec.finish(end)).await {
+        warn!(session = %id, error = %e, "exec session record not stored");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_caps_and_counts() {
+        let mut r = Recording::new(8);
+        r.push(1000, 'i', b"ls\r");
+        r.push(1012, 'o', b"a b\r\n");
+        r.push(1020, 'o', b"more");
+        assert!(r.truncated);
+        assert_eq!((r.total_bytes, r.recorded_bytes), (12, 8));
+        let end = r.finish("exit: 3".into());
+        assert_eq!(end.exit_code, Some(3));
+        let frames: Vec<Value> = end.recording.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[1][0], 12);
+        assert_eq!(frames[1][1], "o");
+        assert_eq!(B64.decode(frames[1][2].as_str().unwrap()).unwrap(), b"a b\r\n");
+        assert_eq!(Recording::new(1).finish("cancelled".into()).exit_code, None);
+    }
+
+    #[test]
+    fn terminal_sizes_are_checked() {
+        assert!(check_size(&SizeBody { cols: 80, rows: 24 }).is_ok());
+        assert!(check_size(&SizeBody { cols: 0, rows: 24 }).is_err());
+        assert!(check_size(&SizeBody { cols: 80, rows: 100_000 }).is_err());
+    }
 }

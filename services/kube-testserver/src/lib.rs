@@ -6,6 +6,7 @@
 //! `Status` errors, uid / resourceVersion / creationTimestamp / ownerReferences on every object.
 //! It is also the sandbox cluster of `cloudops serve --with-local-runner`.
 
+mod exec;
 mod logs;
 mod resources;
 mod sandbox;
@@ -168,7 +169,10 @@ impl KubeTestServer {
     pub async fn start(bind: SocketAddr, cluster: Cluster) -> std::io::Result<Self> {
         let listener = TcpListener::bind(bind).await?;
         let addr = listener.local_addr()?;
-        let app = Router::new().fallback(handle).with_state(cluster.clone());
+        let app = Router::new()
+            .route("/api/v1/namespaces/{ns}/pods/{name}/exec", axum::routing::any(exec_route))
+            .fallback(handle)
+            .with_state(cluster.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -242,7 +246,7 @@ fn query_map(uri: &Uri) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn pct_decode(s: &str) -> Option<String> {
+pub(crate) fn pct_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -273,6 +277,15 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|a| a.split(',').next().is_some_and(|first| first.contains("as=Table")))
+}
+
+async fn exec_route(
+    State(cluster): State<Cluster>,
+    axum::extract::Path((ns, name)): axum::extract::Path<(String, String)>,
+    uri: Uri,
+    ws: Result<axum::extract::ws::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    exec::serve(cluster, ns, name, uri, ws).await
 }
 
 async fn handle(

@@ -278,3 +278,97 @@ async fn kubectl_logs_tail_and_follow() {
     assert!(out.contains("hello from the test"), "{out}");
     assert!(out.contains("web: tick"), "{out}");
 }
+
+fn pod_named(server: &KubeTestServer, prefix: &str) -> String {
+    let pods = kube_testserver::RESOURCES.iter().find(|r| r.plural == "pods").unwrap();
+    let pod = server
+        .cluster
+        .list(pods, Some("default"))
+        .0
+        .into_iter()
+        .find(|p| p["metadata"]["name"].as_str().unwrap().starts_with(prefix))
+        .unwrap();
+    pod["metadata"]["name"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn kubectl_exec_pipes_and_exit_codes() {
+    use tokio::io::AsyncWriteExt;
+    let server = sandbox().await;
+    let k = Kubectl::new(&server).await;
+    let web = pod_named(&server, "web-");
+    let mut child = tokio::process::Command::new("kubectl")
+        .args(["exec", "-i", &web, "-n", "default", "--", "cat"])
+        .env("KUBECONFIG", &k.kubeconfig)
+        .env("HOME", &k.home)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hi\n").await.unwrap();
+    let out =
+        tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+
+    let (ok, out, err) =
+        k.run(&["exec", &web, "-n", "default", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]).await;
+    assert!(!ok);
+    assert_eq!(out, "out\n");
+    assert!(err.contains("err\n") && err.contains("command terminated with exit code 3"), "{err}");
+
+    let (ok, _, err) = k.run(&["exec", &web, "-n", "default", "-c", "nope", "--", "true"]).await;
+    assert!(!ok && err.contains("container nope is not valid for pod"), "{err}");
+    let (ok, _, err) = k.run(&["exec", "ghost", "-n", "default", "--", "true"]).await;
+    assert!(!ok && err.contains("pods \"ghost\" not found"), "{err}");
+}
+
+/// Reads from a pty until `needle` shows up (or fails after 20 s). Returns what was read.
+async fn read_until(pty: &mut pty_process::Pty, needle: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let s = String::from_utf8_lossy(&seen).to_string();
+        if s.contains(needle) {
+            return s;
+        }
+        match tokio::time::timeout_at(deadline, pty.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            other => panic!("waiting for {needle:?}: {other:?}; read so far: {s:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn kubectl_exec_it_is_a_real_terminal() {
+    use tokio::io::AsyncWriteExt;
+    let server = sandbox().await;
+    let k = Kubectl::new(&server).await;
+    let web = pod_named(&server, "web-");
+    let (mut pty, pts) = pty_process::open().unwrap();
+    pty.resize(pty_process::Size::new(33, 101)).unwrap();
+    let mut child = pty_process::Command::new("kubectl")
+        .args(["exec", "-it", &web, "-n", "default", "--", "sh"])
+        .env("KUBECONFIG", &k.kubeconfig)
+        .env("HOME", &k.home)
+        .kill_on_drop(true)
+        .spawn(pts)
+        .unwrap();
+    pty.write_all(b"echo $((6*7))-answer\r").await.unwrap();
+    read_until(&mut pty, "42-answer").await;
+    // kubectl forwards its own window size.
+    pty.write_all(b"stty size\r").await.unwrap();
+    read_until(&mut pty, "33 101").await;
+    // Ctrl-C reaches the remote process as SIGINT.
+    pty.write_all(b"sleep 30\r").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    pty.write_all(b"\x03").await.unwrap();
+    pty.write_all(b"echo after-$?\r").await.unwrap();
+    read_until(&mut pty, "after-130").await;
+    pty.write_all(b"exit 4\r").await.unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(4));
+}

@@ -585,6 +585,56 @@ fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The pods an op names, with what it takes to reach them.
+pub struct TargetPods {
+    pub client: Client,
+    pods_res: ApiRes,
+    pub ns: String,
+    pub pods: Vec<Value>,
+}
+
+impl KubeExecutor {
+    /// The pods an op on `pod` means: that pod (in developer mode, checked to belong to the
+    /// resource's workload), or, without a name, every pod of the resource's workload.
+    pub async fn target_pods(&self, req: &v1::RunnerRequest, pod: &str) -> Result<TargetPods, v1::Error> {
+        let (context, client) = self.client_for(req).await?;
+        let pods_res = self.resolve(&context, &client, "pods").await?;
+        let ns = Self::scoped_ns(req, &pods_res, None)?.unwrap_or("default").to_string();
+        let owns = |pod: &Value, owned: &[String]| {
+            pod["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|r| r["uid"].as_str().is_some_and(|u| owned.iter().any(|o| o == u))))
+        };
+        let pods: Vec<Value> = if pod.is_empty() {
+            if req.owner_kind.is_empty() {
+                return Err(err(
+                    ErrorCode::InvalidArgument,
+                    "a pod name is required (or use -r with a workload to reach its pods)",
+                ));
+            }
+            let owned = self.owned_uids(&context, &client, &ns, &req.owner_kind, &req.owner_name).await?;
+            let list = Self::get_json(&client, pods_res.path(Some(&ns), None)).await?;
+            list["items"].as_array().into_iter().flatten().filter(|p| owns(p, &owned)).cloned().collect()
+        } else {
+            let found = Self::get_json(&client, pods_res.path(Some(&ns), Some(pod))).await?;
+            if !req.owner_kind.is_empty() {
+                let owned = self.owned_uids(&context, &client, &ns, &req.owner_kind, &req.owner_name).await?;
+                if !owns(&found, &owned) {
+                    return Err(err(
+                        ErrorCode::NotFound,
+                        format!("pod {pod:?} is not part of {} {:?}", req.owner_kind, req.owner_name),
+                    ));
+                }
+            }
+            vec![found]
+        };
+        if pods.is_empty() {
+            return Err(err(ErrorCode::NotFound, format!("{} {:?} has no pods", req.owner_kind, req.owner_name)));
+        }
+        Ok(TargetPods { client, pods_res, ns, pods })
+    }
+}
+
 /// One opened log stream: a label (pod/container, for merged output) and its lines.
 pub struct LogSource {
     pub label: String,
@@ -596,48 +646,7 @@ impl KubeExecutor {
     /// without a pod name). Errors (no such pod, bad container) come back before anything streams.
     pub async fn open_logs(&self, req: &v1::RunnerRequest, op: &v1::KubeLogs) -> Result<Vec<LogSource>, v1::Error> {
         use futures::{AsyncBufReadExt, StreamExt};
-        let (context, client) = self.client_for(req).await?;
-        let pods_res = self.resolve(&context, &client, "pods").await?;
-        let ns = Self::scoped_ns(req, &pods_res, None)?.unwrap_or("default").to_string();
-        let pods: Vec<Value> = if op.pod.is_empty() {
-            if req.owner_kind.is_empty() {
-                return Err(err(
-                    ErrorCode::InvalidArgument,
-                    "a pod name is required (or use -r with a workload to see all of its pods)",
-                ));
-            }
-            let owned = self.owned_uids(&context, &client, &ns, &req.owner_kind, &req.owner_name).await?;
-            let list = Self::get_json(&client, pods_res.path(Some(&ns), None)).await?;
-            list["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|p| {
-                    p["metadata"]["ownerReferences"].as_array().is_some_and(|rs| {
-                        rs.iter().any(|r| r["uid"].as_str().is_some_and(|u| owned.iter().any(|o| o == u)))
-                    })
-                })
-                .cloned()
-                .collect()
-        } else {
-            let pod = Self::get_json(&client, pods_res.path(Some(&ns), Some(&op.pod))).await?;
-            if !req.owner_kind.is_empty() {
-                let owned = self.owned_uids(&context, &client, &ns, &req.owner_kind, &req.owner_name).await?;
-                let mine = pod["metadata"]["ownerReferences"].as_array().is_some_and(|rs| {
-                    rs.iter().any(|r| r["uid"].as_str().is_some_and(|u| owned.iter().any(|o| o == u)))
-                });
-                if !mine {
-                    return Err(err(
-                        ErrorCode::NotFound,
-                        format!("pod {:?} is not part of {} {:?}", op.pod, req.owner_kind, req.owner_name),
-                    ));
-                }
-            }
-            vec![pod]
-        };
-        if pods.is_empty() {
-            return Err(err(ErrorCode::NotFound, format!("{} {:?} has no pods", req.owner_kind, req.owner_name)));
-        }
+        let TargetPods { client, pods_res, ns, pods } = self.target_pods(req, &op.pod).await?;
         let merged = pods.len() > 1;
         let mut sources = Vec::new();
         for pod in pods {

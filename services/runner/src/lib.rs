@@ -5,7 +5,17 @@
 //!
 //! This is the only crate that links cloud SDKs (each provider behind a cargo feature).
 
+#[cfg(feature = "aws")]
+mod aws;
+#[cfg(feature = "azure")]
+mod azure;
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+mod cloud_common;
 pub mod credentials;
+#[cfg(feature = "kubernetes")]
+mod exec;
+#[cfg(feature = "gcp")]
+mod gcp;
 pub mod graph;
 #[cfg(feature = "kubernetes")]
 mod kube;
@@ -61,13 +71,86 @@ pub const ACK_WINDOW: usize = 64;
 struct Session {
     cancel: tokio::sync::watch::Sender<bool>,
     last_seen: std::time::Instant,
+    /// Exec sessions: where input goes.
+    #[cfg(feature = "kubernetes")]
+    input: Option<InputQueue>,
+}
+
+impl Session {
+    #[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
+    fn new(cancel: tokio::sync::watch::Sender<bool>) -> Self {
+        Self {
+            cancel,
+            last_seen: std::time::Instant::now(),
+            #[cfg(feature = "kubernetes")]
+            input: None,
+        }
+    }
+}
+
+/// Input may arrive out of order (requests are served concurrently) or twice (a client retried):
+/// it is applied in `input_seq` order, each seq once.
+#[cfg(feature = "kubernetes")]
+struct InputQueue {
+    tx: tokio::sync::mpsc::Sender<exec::ExecInput>,
+    next_seq: u64,
+    pending: std::collections::BTreeMap<u64, Vec<exec::ExecInput>>,
+}
+
+/// Exec input not yet applied, per session.
+#[cfg(feature = "kubernetes")]
+const INPUT_QUEUE: usize = 1024;
+
+#[cfg(feature = "kubernetes")]
+impl InputQueue {
+    fn offer(&mut self, seq: u64, inputs: Vec<exec::ExecInput>) -> Result<(), v1::Error> {
+        let full = || v1::Error::new(ErrorCode::Unavailable, "the session's input is backing up: retry");
+        if seq != 0 && seq < self.next_seq {
+            return Ok(()); // already applied: a retry
+        }
+        if seq > self.next_seq {
+            if self.pending.len() >= 256 {
+                return Err(full());
+            }
+            self.pending.insert(seq, inputs);
+            return Ok(());
+        }
+        if self.tx.capacity() < inputs.len() {
+            return Err(full());
+        }
+        for i in inputs {
+            let _ = self.tx.try_send(i);
+        }
+        if seq == 0 {
+            return Ok(());
+        }
+        self.next_seq += 1;
+        while let Some(next) = self.pending.remove(&self.next_seq) {
+            if self.tx.capacity() < next.len() {
+                self.pending.insert(self.next_seq, next);
+                break;
+            }
+            for i in next {
+                let _ = self.tx.try_send(i);
+            }
+            self.next_seq += 1;
+        }
+        Ok(())
+    }
 }
 
 type Sessions = Arc<std::sync::Mutex<std::collections::HashMap<String, Session>>>;
 
+#[cfg_attr(not(feature = "kubernetes"), allow(dead_code))]
 struct Executor {
     #[cfg(feature = "kubernetes")]
     kube: kube::KubeExecutor,
+    #[cfg(feature = "aws")]
+    aws: aws::AwsProvider,
+    #[cfg(feature = "gcp")]
+    gcp: gcp::GcpProvider,
+    #[cfg(feature = "azure")]
+    azure: azure::AzureProvider,
     nats: NatsClient,
     runner_id: RunnerId,
     sessions: Sessions,
@@ -109,7 +192,10 @@ impl Executor {
             v1::op::Kind::KubeGraph(_) => self.kube.graph(req).await,
             #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeLogs(o) => self.logs(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeExec(o) => self.exec(req, o).await,
             v1::op::Kind::SessionControl(c) => self.session_control(c),
+            v1::op::Kind::CloudList(o) => self.cloud(req, o).await,
             #[cfg(not(feature = "kubernetes"))]
             _ => Err(v1::Error::new(ErrorCode::InvalidArgument, "this runner was built without Kubernetes support")),
         }
@@ -117,6 +203,31 @@ impl Executor {
 }
 
 impl Executor {
+    /// A cloud listing, in the common row model.
+    async fn cloud(&self, req: &v1::RunnerRequest, op: &v1::CloudList) -> Result<v1::OpResult, v1::Error> {
+        use cloudops_schemas::cloud::Service;
+        let service = Service::parse(&op.service).ok_or_else(|| {
+            v1::Error::new(ErrorCode::InvalidArgument, format!("unknown cloud service {:?}", op.service))
+        })?;
+        let rows = match service.provider() {
+            #[cfg(feature = "aws")]
+            v1::Provider::Aws => self.aws.list(req, op, service).await?,
+            #[cfg(feature = "gcp")]
+            v1::Provider::Gcp => self.gcp.list(req, op, service).await?,
+            #[cfg(feature = "azure")]
+            v1::Provider::Azure => self.azure.list(req, op, service).await?,
+            _ => {
+                let _ = req;
+                return Err(v1::Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("this runner does not offer {}: it was built without that provider", service.as_str()),
+                ));
+            }
+        };
+        let json = serde_json::to_vec(&serde_json::json!({"items": rows})).expect("json");
+        Ok(v1::OpResult { json, kube_resource: None })
+    }
+
     fn session_control(&self, c: &v1::SessionControl) -> Result<v1::OpResult, v1::Error> {
         let mut map = self.sessions.lock().expect("sessions lock");
         let Some(session) = map.get_mut(&c.session) else {
@@ -124,10 +235,99 @@ impl Executor {
         };
         if c.cancel {
             let _ = session.cancel.send(true);
-        } else {
-            session.last_seen = std::time::Instant::now();
+            return Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None });
+        }
+        if c.probe {
+            return Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None });
+        }
+        session.last_seen = std::time::Instant::now();
+        #[cfg(feature = "kubernetes")]
+        {
+            let mut inputs = Vec::new();
+            if let Some(r) = &c.resize {
+                inputs.push(exec::ExecInput::Resize {
+                    cols: r.cols.min(u16::MAX as u32) as u16,
+                    rows: r.rows.min(u16::MAX as u32) as u16,
+                });
+            }
+            if !c.stdin.is_empty() {
+                inputs.push(exec::ExecInput::Stdin(c.stdin.clone().into()));
+            }
+            if c.close_stdin {
+                inputs.push(exec::ExecInput::CloseStdin);
+            }
+            if !inputs.is_empty() {
+                let queue = session.input.as_mut().ok_or_else(|| {
+                    v1::Error::new(ErrorCode::InvalidArgument, format!("session {} takes no input", c.session))
+                })?;
+                queue.offer(c.input_seq, inputs)?;
+            }
         }
         Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None })
+    }
+
+    /// Opens the exec stream, then pumps its output into JetStream and its input into the
+    /// process on a task of its own.
+    #[cfg(feature = "kubernetes")]
+    async fn exec(&self, req: &v1::RunnerRequest, op: &v1::KubeExec) -> Result<v1::OpResult, v1::Error> {
+        if !cloudops_bus::streams::valid_session_id(&op.session) {
+            return Err(v1::Error::new(ErrorCode::InvalidArgument, "invalid session id"));
+        }
+        let exec::Opened { mut process, mut resize, pod, container, namespace } =
+            exec::open(&self.kube, req, op).await?;
+        let (mut stdin, mut stdout, mut stderr) = (process.stdin(), process.stdout(), process.stderr());
+        let status = process.take_status();
+        let (cancel, mut cancelled) = tokio::sync::watch::channel(false);
+        let (tx, mut input) = tokio::sync::mpsc::channel(INPUT_QUEUE);
+        let mut session = Session::new(cancel);
+        session.input = Some(InputQueue { tx, next_seq: 1, pending: Default::default() });
+        self.sessions.lock().expect("sessions lock").insert(op.session.clone(), session);
+        let mut publisher =
+            cloudops_bus::streams::SessionPublisher::new(self.nats.clone(), &self.runner_id, &op.session, ACK_WINDOW);
+        let (sessions, id) = (self.sessions.clone(), op.session.clone());
+        tokio::spawn(async move {
+            let (mut obuf, mut ebuf) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
+            let end = loop {
+                if stdout.is_none() && stderr.is_none() {
+                    break match status {
+                        Some(st) => exec::end_marker(st.await),
+                        None => "error: the exec stream has no status".into(),
+                    };
+                }
+                let frame = tokio::select! {
+                    _ = cancelled.changed() => {
+                        process.abort();
+                        break "cancelled".to_string();
+                    }
+                    Some(i) = input.recv() => {
+                        exec::apply_input(i, &mut stdin, &mut resize).await;
+                        continue;
+                    }
+                    n = exec::read_chunk(&mut stdout, &mut obuf) => match n {
+                        Some(n) => [&[exec::STDOUT][..], &obuf[..n]].concat(),
+                        None => { stdout = None; continue; }
+                    },
+                    n = exec::read_chunk(&mut stderr, &mut ebuf) => match n {
+                        Some(n) => [&[exec::STDERR][..], &ebuf[..n]].concat(),
+                        None => { stderr = None; continue; }
+                    },
+                };
+                if let Err(e) = publisher.send(frame.into()).await {
+                    process.abort();
+                    break format!("error: {e}");
+                }
+            };
+            tracing::info!(session = %id, end = %end, "exec session ended");
+            sessions.lock().expect("sessions lock").remove(&id);
+            if let Err(e) = publisher.finish(&end).await {
+                warn!(session = %id, error = %e, "end of session not written");
+            }
+        });
+        let v = serde_json::json!({
+            "session": op.session, "streams": 1, "runner_id": self.runner_id.as_str(),
+            "pod": pod, "container": container, "namespace": namespace, "command": op.command, "tty": op.tty,
+        });
+        Ok(v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None })
     }
 
     /// Opens the log streams, then pumps filtered lines into JetStream on a task of its own.
@@ -157,10 +357,7 @@ impl Executor {
         let sources = self.kube.open_logs(req, op).await?;
         let streams = sources.len();
         let (cancel, mut cancelled) = tokio::sync::watch::channel(false);
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .insert(op.session.clone(), Session { cancel, last_seen: std::time::Instant::now() });
+        self.sessions.lock().expect("sessions lock").insert(op.session.clone(), Session::new(cancel));
         let mut publisher =
             cloudops_bus::streams::SessionPublisher::new(self.nats.clone(), &self.runner_id, &op.session, ACK_WINDOW);
         let (sessions, session, timestamps) = (self.sessions.clone(), op.session.clone(), op.timestamps);
@@ -255,6 +452,8 @@ async fn watch_tunnel(monitor_port: u16, leaf_log: PathBuf, runner_name: String)
 
 impl Runner {
     pub async fn start(cfg: RunnerConfig) -> Result<Self, String> {
+        // The process-wide TLS provider for clients that do not pick one (the GCP clients' reqwest).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let creds = &cfg.credentials;
         let runner_id = creds.runner_id();
         let bin = natsd::locate().await.map_err(|e| e.to_string())?;
@@ -302,6 +501,12 @@ impl Runner {
         let exec = Arc::new(Executor {
             #[cfg(feature = "kubernetes")]
             kube: kube::KubeExecutor::new(cfg.kubeconfig.clone()),
+            #[cfg(feature = "aws")]
+            aws: Default::default(),
+            #[cfg(feature = "gcp")]
+            gcp: Default::default(),
+            #[cfg(feature = "azure")]
+            azure: Default::default(),
             nats: nats.clone(),
             runner_id: runner_id.clone(),
             sessions: sessions.clone(),
@@ -372,5 +577,43 @@ impl Runner {
         }
         let _ = self.nats.flush().await;
         self.leaf.stop().await;
+    }
+}
+
+#[cfg(all(test, feature = "kubernetes"))]
+mod tests {
+    use super::*;
+    use exec::ExecInput;
+
+    fn typed(s: &str) -> Vec<ExecInput> {
+        vec![ExecInput::Stdin(bytes::Bytes::copy_from_slice(s.as_bytes()))]
+    }
+
+    #[test]
+    fn input_is_applied_in_seq_order_once() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(INPUT_QUEUE);
+        let mut q = InputQueue { tx, next_seq: 1, pending: Default::default() };
+        q.offer(2, typed("b")).unwrap(); // early: held back
+        assert!(rx.try_recv().is_err());
+        q.offer(1, typed("a")).unwrap(); // releases 1, then 2
+        q.offer(1, typed("a")).unwrap(); // a retry: dropped
+        q.offer(3, vec![ExecInput::Resize { cols: 80, rows: 24 }, ExecInput::CloseStdin]).unwrap();
+        let got: Vec<ExecInput> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        let mut want = typed("a");
+        want.extend(typed("b"));
+        want.extend([ExecInput::Resize { cols: 80, rows: 24 }, ExecInput::CloseStdin]);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_full_queue_asks_for_a_retry_and_loses_nothing() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let mut q = InputQueue { tx, next_seq: 1, pending: Default::default() };
+        q.offer(1, typed("a")).unwrap();
+        let e = q.offer(2, typed("b")).unwrap_err();
+        assert!(e.message.contains("backing up: retry"), "{e}");
+        assert_eq!(rx.try_recv().unwrap(), typed("a").remove(0));
+        q.offer(2, typed("b")).unwrap(); // the retry goes through
+        assert_eq!(rx.try_recv().unwrap(), typed("b").remove(0));
     }
 }

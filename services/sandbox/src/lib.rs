@@ -76,6 +76,12 @@ impl Sandbox {
         run_cli(self.home.clone(), None, args).await
     }
 
+    /// `planton` reading `stdin` (for `kubectl exec -i`).
+    pub async fn cli_with_stdin(&self, stdin: &[u8], args: &[&str]) -> CliOutput {
+        let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = Box::new(std::io::Cursor::new(stdin.to_vec()));
+        run_cli_io(self.home.clone(), None, Some(reader), args).await
+    }
+
     /// `planton` with `editor` as $KUBE_EDITOR.
     pub async fn cli_with_editor(&self, editor: &str, args: &[&str]) -> CliOutput {
         run_cli(self.home.clone(), Some(editor.to_string()), args).await
@@ -89,6 +95,20 @@ impl Sandbox {
     }
 }
 
+/// `planton ARGS` that must succeed: its stdout.
+pub async fn ok(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.cli(args).await;
+    assert_eq!(out.code, 0, "planton {args:?}: {}", out.stderr);
+    out.stdout
+}
+
+/// The name of the first pod in `default` whose name starts with `prefix`, through `connection`.
+pub async fn pod_named(sb: &Sandbox, connection: &str, prefix: &str) -> String {
+    let names = ok(sb, &["kubectl", "get", "pods", "--connection", connection, "-n", "default", "-o", "name"]).await;
+    let found = names.lines().map(|l| l.trim_start_matches("pod/")).find(|l| l.starts_with(prefix));
+    found.unwrap_or_else(|| panic!("no pod {prefix}* in {names}")).to_string()
+}
+
 pub struct UserCli {
     home: PathBuf,
 }
@@ -100,9 +120,18 @@ impl UserCli {
 }
 
 async fn run_cli(home: PathBuf, editor: Option<String>, args: &[&str]) -> CliOutput {
+    run_cli_io(home, editor, None, args).await
+}
+
+async fn run_cli_io(
+    home: PathBuf,
+    editor: Option<String>,
+    stdin: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    args: &[&str],
+) -> CliOutput {
     {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let mut io = cloudops_cli::Io { out: &mut out, err: &mut err, home, editor };
+        let mut io = cloudops_cli::Io { out: &mut out, err: &mut err, home, editor, stdin };
         let code = cloudops_cli::run(std::iter::once("planton").chain(args.iter().copied()), &mut io).await;
         CliOutput { code, stdout: String::from_utf8_lossy(&out).into(), stderr: String::from_utf8_lossy(&err).into() }
     }

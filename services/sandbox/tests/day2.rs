@@ -2,13 +2,7 @@
 //! edit (with a conflict), apply, delete with confirmation, rollout restart, graph,
 //! api-resources, and the runner's namespace scope.
 
-use cloudops_sandbox::Sandbox;
-
-async fn ok(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.cli(args).await;
-    assert_eq!(out.code, 0, "planton {args:?}: {}", out.stderr);
-    out.stdout
-}
+use cloudops_sandbox::{Sandbox, ok};
 
 async fn fails(sb: &Sandbox, args: &[&str]) -> String {
     let out = sb.cli(args).await;

@@ -330,3 +330,43 @@ async fn roles_answer_over_nats_queue_groups() {
     assert_eq!(e.code(), cloudops_schemas::v1::ErrorCode::PermissionDenied, "{e:?}");
     sb.shutdown().await;
 }
+
+/// Cloud connections hold non-secret settings only; a Kubernetes op on one is refused by name.
+#[tokio::test]
+async fn cloud_connections_hold_settings_not_credentials() {
+    let sb = Sandbox::start().await.unwrap();
+    let _runner = sb.runner_with_connection("prod-runner").await.unwrap();
+    let create = |extra: &'static [&'static str]| {
+        let mut args = vec!["connection", "create", "aws-dev", "--provider", "aws", "--runner", "prod-runner"];
+        args.extend_from_slice(extra);
+        args
+    };
+    for (extra, want) in [
+        (&["--set", "secret_access_key=AKIAXX"][..], "looks like a credential"),
+        (
+            &["--set", "project=p1"][..],
+            "unknown setting \"project\": aws connections take profile, region, endpoint_url, page_size",
+        ),
+        (&["--set", "region"][..], "expected KEY=VALUE"),
+        (&["--set", "endpoint_url=ftp://x"][..], "must be an http(s):// URL"),
+    ] {
+        let out = sb.cli(&create(extra)).await;
+        assert_eq!(out.code, 1, "{extra:?}");
+        assert!(out.stderr.contains(want), "{extra:?}: {}", out.stderr);
+    }
+    assert_ne!(sb.cli(&["connection", "get", "aws-dev"]).await.code, 0, "nothing half-created");
+
+    let out = sb.cli(&create(&["--set", "region=eu-west-1", "--set", "endpoint_url=http://127.0.0.1:5000"])).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(&cloudops_sandbox::ok(&sb, &["connection", "get", "aws-dev", "-o", "json"]).await)
+            .unwrap();
+    assert_eq!(v["settings"], serde_json::json!({"region": "eu-west-1", "endpoint_url": "http://127.0.0.1:5000"}));
+    let table = cloudops_sandbox::ok(&sb, &["connection", "list"]).await;
+    assert!(table.lines().next().unwrap().ends_with("SETTINGS"), "{table}");
+    assert!(table.contains("endpoint_url=http://127.0.0.1:5000,region=eu-west-1"), "{table}");
+
+    let out = sb.cli(&["kubectl", "get", "pods", "--connection", "aws-dev"]).await;
+    assert!(out.stderr.contains("connection \"aws-dev\" is a aws connection, not kubernetes"), "{}", out.stderr);
+    sb.shutdown().await;
+}

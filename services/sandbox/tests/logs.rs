@@ -4,20 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use cloudops_sandbox::Sandbox;
+use cloudops_sandbox::{Sandbox, ok};
 use futures::StreamExt;
 
 const C: &str = "prod-runner-conn";
 
-async fn ok(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.cli(args).await;
-    assert_eq!(out.code, 0, "planton {args:?}: {}", out.stderr);
-    out.stdout
-}
-
 async fn pod(sb: &Sandbox, prefix: &str) -> String {
-    let names = ok(sb, &["kubectl", "get", "pods", "--connection", C, "-n", "default", "-o", "name"]).await;
-    names.lines().find(|l| l.contains(prefix)).unwrap().trim_start_matches("pod/").to_string()
+    cloudops_sandbox::pod_named(sb, C, prefix).await
 }
 
 /// Reads SSE events (id, event, data) until `stop` says so or `limit` passes.

@@ -13,6 +13,8 @@ pub struct Model {
     pub runner_id: Option<String>,
     /// The kubeconfig context on the runner (Kubernetes).
     pub kube_context: Option<String>,
+    /// Non-secret provider settings, a JSON object of strings (see `check_settings`).
+    pub settings: String,
     pub created_at: ChronoDateTimeUtc,
 }
 

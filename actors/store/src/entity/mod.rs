@@ -7,6 +7,7 @@ pub mod connection;
 pub mod default_connection;
 pub mod default_runner;
 pub mod environment;
+pub mod exec_session;
 pub mod grant;
 pub mod org;
 pub mod principal;

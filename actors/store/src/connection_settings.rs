@@ -1,0 +1,87 @@
+//! The non-secret settings a connection may hold, per provider. Credentials never: the runner
+//! finds them with the cloud's own chain (environment, profile, workload identity, managed
+//! identity), so the control plane never receives, stores or logs any.
+
+use std::collections::BTreeMap;
+
+use crate::{Result, StoreError};
+
+/// Keys each provider accepts. (A Kubernetes connection's context has its own column.)
+pub fn allowed_settings(provider: &str) -> &'static [&'static str] {
+    match provider {
+        "aws" => &["profile", "region", "endpoint_url", "page_size"],
+        // endpoint_url: Compute Engine's; storage_endpoint_url: Cloud Storage's.
+        "gcp" => &["project", "zone", "endpoint_url", "storage_endpoint_url"],
+        // endpoint_url: Azure Resource Manager's; blob_endpoint_url: the Blob service's
+        // (`https://ACCOUNT.blob.core.windows.net`, or an emulator's URL with the account).
+        "azure" => &["subscription", "resource_group", "account", "endpoint_url", "blob_endpoint_url"],
+        _ => &[],
+    }
+}
+
+/// Words that mark a credential: refused with a message saying where credentials belong.
+const SECRET_WORDS: [&str; 7] = ["secret", "password", "token", "key", "credential", "sas", "connection_string"];
+
+pub fn check_settings(provider: &str, settings: &BTreeMap<String, String>) -> Result<()> {
+    let allowed = allowed_settings(provider);
+    for (k, v) in settings {
+        let lower = k.to_ascii_lowercase();
+        if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
+            return Err(StoreError::Invalid(format!(
+                "setting {k:?} looks like a credential: connections hold non-secret settings only; credentials stay on the runner (its environment, profile, workload or managed identity)"
+            )));
+        }
+        if !allowed.contains(&k.as_str()) {
+            let hint = if allowed.is_empty() {
+                format!("{provider} connections take no settings")
+            } else {
+                format!("{provider} connections take {}", allowed.join(", "))
+            };
+            return Err(StoreError::Invalid(format!("unknown setting {k:?}: {hint}")));
+        }
+        if v.trim().is_empty() || v.len() > 512 || v.chars().any(char::is_control) {
+            return Err(StoreError::Invalid(format!("setting {k:?}: the value must be 1–512 printable characters")));
+        }
+        if k == "page_size" && !v.parse::<u32>().is_ok_and(|n| (5..=1000).contains(&n)) {
+            return Err(StoreError::Invalid(format!(
+                "setting page_size {v:?}: a number of results per page, 5 to 1000"
+            )));
+        }
+        if k.ends_with("endpoint_url") && !(v.starts_with("http://") || v.starts_with("https://")) {
+            return Err(StoreError::Invalid(format!("setting {k} {v:?}: must be an http(s):// URL")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn settings_are_checked_per_provider() {
+        assert!(
+            check_settings("aws", &s(&[("region", "eu-west-1"), ("endpoint_url", "http://127.0.0.1:5000")])).is_ok()
+        );
+        assert!(check_settings("gcp", &s(&[("project", "p1")])).is_ok());
+        assert!(check_settings("azure", &s(&[("subscription", "sub"), ("account", "devstore")])).is_ok());
+        let e = check_settings("aws", &s(&[("secret_access_key", "x")])).unwrap_err().to_string();
+        assert!(e.contains("looks like a credential"), "{e}");
+        let e = check_settings("azure", &s(&[("account_key", "x")])).unwrap_err().to_string();
+        assert!(e.contains("looks like a credential"), "{e}");
+        let e = check_settings("aws", &s(&[("project", "p")])).unwrap_err().to_string();
+        assert!(e.contains("aws connections take profile, region, endpoint_url, page_size"), "{e}");
+        assert!(check_settings("aws", &s(&[("page_size", "4")])).is_err());
+        assert!(check_settings("aws", &s(&[("page_size", "50")])).is_ok());
+        let e = check_settings("kubernetes", &s(&[("region", "x")])).unwrap_err().to_string();
+        assert!(e.contains("kubernetes connections take no settings"), "{e}");
+        assert!(check_settings("aws", &s(&[("endpoint_url", "ftp://x")])).is_err());
+        let e = check_settings("azure", &s(&[("blob_endpoint_url", "x")])).unwrap_err().to_string();
+        assert!(e.contains("setting blob_endpoint_url \"x\": must be an http(s):// URL"), "{e}");
+        assert!(check_settings("aws", &s(&[("region", " ")])).is_err());
+    }
+}
