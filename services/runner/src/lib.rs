@@ -209,22 +209,22 @@ impl Executor {
         let service = Service::parse(&op.service).ok_or_else(|| {
             v1::Error::new(ErrorCode::InvalidArgument, format!("unknown cloud service {:?}", op.service))
         })?;
-        let rows = match service.provider() {
+        let rows: Result<Vec<cloudops_schemas::cloud::CloudRow>, v1::Error> = match service.provider() {
             #[cfg(feature = "aws")]
-            v1::Provider::Aws => self.aws.list(req, op, service).await?,
+            v1::Provider::Aws => self.aws.list(req, op, service).await,
             #[cfg(feature = "gcp")]
-            v1::Provider::Gcp => self.gcp.list(req, op, service).await?,
+            v1::Provider::Gcp => self.gcp.list(req, op, service).await,
             #[cfg(feature = "azure")]
-            v1::Provider::Azure => self.azure.list(req, op, service).await?,
+            v1::Provider::Azure => self.azure.list(req, op, service).await,
             _ => {
                 let _ = req;
-                return Err(v1::Error::new(
+                Err(v1::Error::new(
                     ErrorCode::InvalidArgument,
                     format!("this runner does not offer {}: it was built without that provider", service.as_str()),
-                ));
+                ))
             }
         };
-        let json = serde_json::to_vec(&serde_json::json!({"items": rows})).expect("json");
+        let json = serde_json::to_vec(&serde_json::json!({"items": rows?})).expect("json");
         Ok(v1::OpResult { json, kube_resource: None })
     }
 
