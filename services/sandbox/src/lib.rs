@@ -102,6 +102,13 @@ pub async fn ok(sb: &Sandbox, args: &[&str]) -> String {
     out.stdout
 }
 
+/// `planton ARGS` that must fail: its stderr.
+pub async fn fails(sb: &Sandbox, args: &[&str]) -> String {
+    let out = sb.cli(args).await;
+    assert_ne!(out.code, 0, "planton {args:?} should fail: {}", out.stdout);
+    out.stderr
+}
+
 /// The name of the first pod in `default` whose name starts with `prefix`, through `connection`.
 pub async fn pod_named(sb: &Sandbox, connection: &str, prefix: &str) -> String {
     let names = ok(sb, &["kubectl", "get", "pods", "--connection", connection, "-n", "default", "-o", "name"]).await;

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cloudops_sandbox::{Sandbox, ok};
+use cloudops_sandbox::{Sandbox, fails, ok};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -620,21 +620,16 @@ async fn gcp_listings_through_a_runner_with_its_own_credentials() {
     assert!(lines.iter().any(|l| l.starts_with("acme-logs") && l.contains("STANDARD")), "{out}");
 
     // Errors, each named, non-zero.
-    let fail = async |args: &[&str]| {
-        let out = sb.cli(args).await;
-        assert_ne!(out.code, 0, "{args:?} should fail: {}", out.stdout);
-        out.stderr
-    };
-    let e = fail(&["gcp", "compute", "list", "--connection", "gcp-dev", "--project", "locked"]).await;
+    let e = fails(&sb, &["gcp", "compute", "list", "--connection", "gcp-dev", "--project", "locked"]).await;
     assert!(
         e.contains("GCP denied compute.instances.aggregatedList (project locked)") && e.contains("permission"),
         "{e}"
     );
-    let e = fail(&["gcp", "compute", "list", "--connection", "gcp-dev", "--project", "busy"]).await;
+    let e = fails(&sb, &["gcp", "compute", "list", "--connection", "gcp-dev", "--project", "busy"]).await;
     assert!(e.contains("GCP throttled") && e.contains("after retries with backoff"), "{e}");
-    let e = fail(&["gcp", "compute", "list", "--connection", "gcp-dev", "--zone", "mars-north1-a"]).await;
+    let e = fails(&sb, &["gcp", "compute", "list", "--connection", "gcp-dev", "--zone", "mars-north1-a"]).await;
     assert!(e.contains("Unknown zone"), "{e}");
-    let e = fail(&["gcp", "storage", "list", "--connection", "prod-runner-conn"]).await;
+    let e = fails(&sb, &["gcp", "storage", "list", "--connection", "prod-runner-conn"]).await;
     assert!(e.contains("is a kubernetes connection, not gcp"), "{e}");
 
     // A runner without credentials says so.
@@ -862,18 +857,13 @@ async fn azure_listings_through_a_runner_with_its_own_credentials() {
     assert!(lines.iter().any(|l| l.starts_with("logs") && l.contains("none") && l.contains("available")), "{out}");
 
     // Errors, each named, non-zero.
-    let fail = async |args: &[&str]| {
-        let out = sb.cli(args).await;
-        assert_ne!(out.code, 0, "{args:?} should fail: {}", out.stdout);
-        out.stderr
-    };
-    let e = fail(&["azure", "vm", "list", "--connection", "azure-dev", "--subscription", "locked"]).await;
+    let e = fails(&sb, &["azure", "vm", "list", "--connection", "azure-dev", "--subscription", "locked"]).await;
     assert!(e.contains("Azure denied") && e.contains("AuthorizationFailed"), "{e}");
-    let e = fail(&["azure", "vm", "list", "--connection", "azure-dev", "--subscription", "busy"]).await;
+    let e = fails(&sb, &["azure", "vm", "list", "--connection", "azure-dev", "--subscription", "busy"]).await;
     assert!(e.contains("Azure throttled") && e.contains("after retries with backoff"), "{e}");
-    let e = fail(&["azure", "blob", "list", "--connection", "azure-dev", "--account", "nosuchaccount"]).await;
+    let e = fails(&sb, &["azure", "blob", "list", "--connection", "azure-dev", "--account", "nosuchaccount"]).await;
     assert!(e.contains("storage account nosuchaccount"), "{e}");
-    let e = fail(&["azure", "vm", "list", "--connection", "prod-runner-conn"]).await;
+    let e = fails(&sb, &["azure", "vm", "list", "--connection", "prod-runner-conn"]).await;
     assert!(e.contains("is a kubernetes connection, not azure"), "{e}");
 
     // A runner without credentials says so.

@@ -2,13 +2,7 @@
 //! edit (with a conflict), apply, delete with confirmation, rollout restart, graph,
 //! api-resources, and the runner's namespace scope.
 
-use cloudops_sandbox::{Sandbox, ok};
-
-async fn fails(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.cli(args).await;
-    assert_ne!(out.code, 0, "planton {args:?} should fail: {}", out.stdout);
-    out.stderr
-}
+use cloudops_sandbox::{Sandbox, fails, ok};
 
 const C: &str = "prod-runner-conn";
 const R: &str = "default/prod/KubernetesDeployment/payments-api";

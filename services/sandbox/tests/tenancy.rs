@@ -2,14 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use cloudops_sandbox::{KUBE_CONTEXT, Sandbox, ok};
+use cloudops_sandbox::{KUBE_CONTEXT, Sandbox, fails, ok};
 use cloudops_schemas::v1;
-
-async fn fails(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.cli(args).await;
-    assert_ne!(out.code, 0, "planton {args:?} should fail: {}", out.stdout);
-    out.stderr
-}
 
 fn manifest(sb: &Sandbox, name: &str, text: &str) -> String {
     let p = sb.dir.path().join(name);
