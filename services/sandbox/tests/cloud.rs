@@ -497,8 +497,10 @@ async fn gcp_listings_through_a_runner_with_its_own_credentials() {
     Mock::given(method("GET"))
         .and(path("/compute/v1/projects/busy/aggregated/instances"))
         .respond_with(gce_error(429, "RESOURCE_EXHAUSTED", "rateLimitExceeded", "Rate Limit Exceeded"))
-        .expect(4)
-        .named("a throttled call is tried 4 times")
+        // Up to 4 attempts within the 3 s budget; the client's adaptive throttling may spend
+        // part of that budget waiting, so at least one retry is what is certain.
+        .expect(2..=4)
+        .named("a throttled call is retried")
         .mount(&gce)
         .await;
     Mock::given(method("GET"))
