@@ -68,6 +68,7 @@ impl v1::Op {
             Some(KubeApiResources(_)) => "kubernetes.api-resources",
             Some(KubeGraph(_)) => "kubernetes.graph",
             Some(KubeLogs(_)) => "kubernetes.logs",
+            Some(KubeWatch(_)) => "kubernetes.watch",
             Some(KubeExec(_)) => "kubernetes.exec",
             Some(CloudList(c)) => cloud::Service::parse(&c.service).map(|s| s.op_name()).unwrap_or("cloud.list"),
             Some(SessionControl(_)) => "session.control",
@@ -78,8 +79,8 @@ impl v1::Op {
         use v1::op::Kind::*;
         match &self.kind {
             Some(
-                KubeGet(_) | KubeDescribe(_) | KubeApiResources(_) | KubeGraph(_) | KubeLogs(_) | SessionControl(_)
-                | CloudList(_),
+                KubeGet(_) | KubeDescribe(_) | KubeApiResources(_) | KubeGraph(_) | KubeLogs(_) | KubeWatch(_)
+                | SessionControl(_) | CloudList(_),
             ) => v1::VerbClass::Read,
             // Planning a delete reads; it is still checked as operate, so that viewers learn early.
             Some(KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_) | KubeExec(_)) => {

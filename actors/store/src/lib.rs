@@ -3,12 +3,14 @@
 //! Never stored here: a runner's private key, a raw API key, or any cloud credential.
 
 mod connection_settings;
+mod console;
 pub mod entity;
 mod migration;
 mod sessions;
 mod tenancy;
 
 pub use connection_settings::{allowed_settings, check_settings};
+pub use console::ConsoleUser;
 pub use sessions::{ExecEnd, SessionFilter};
 pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS, check_resource};
 
@@ -22,8 +24,8 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub use entity::{
-    api_key, audit, cloud_resource, connection, default_connection, default_runner, environment, exec_session, grant,
-    org, principal, runner,
+    api_key, audit, cloud_resource, connection, console_session, default_connection, default_runner, environment,
+    exec_session, grant, org, principal, runner,
 };
 
 #[derive(Debug, Error)]

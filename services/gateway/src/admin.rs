@@ -270,31 +270,22 @@ pub async fn list_grants(
     let mut out = Vec::new();
     for g in grants {
         let who = principals.iter().find(|p| p.id == g.principal_id).map(|p| p.name.clone()).unwrap_or_default();
-        let target = match g.scope_kind.as_str() {
-            "org" => s.deps.store.org_by_id(&g.scope_id).await.map(|o| o.name).unwrap_or_else(|_| g.scope_id.clone()),
-            "env" => s
-                .deps
-                .store
-                .env_by_id(&g.scope_id)
-                .await
-                .ok()
-                .flatten()
-                .map(|e| e.name)
-                .unwrap_or_else(|| g.scope_id.clone()),
-            "connection" => s
-                .deps
-                .store
-                .connection_by_id(&g.scope_id)
-                .await
-                .ok()
-                .flatten()
-                .map(|c| c.name)
-                .unwrap_or_else(|| g.scope_id.clone()),
-            _ => g.scope_id.clone(),
-        };
+        let target = grant_target(&s.deps, &g).await;
         out.push(json!({"id": g.id, "principal": who, "scope": g.scope_kind, "target": target, "role": g.role, "created_at": g.created_at}));
     }
     Ok(items(out))
+}
+
+/// A grant's scope by name (org, env or connection name), else its id.
+pub async fn grant_target(deps: &crate::Deps, g: &cloudops_store::grant::Model) -> String {
+    let store = &deps.store;
+    let name = match g.scope_kind.as_str() {
+        "org" => store.org_by_id(&g.scope_id).await.ok().map(|o| o.name),
+        "env" => store.env_by_id(&g.scope_id).await.ok().flatten().map(|e| e.name),
+        "connection" => store.connection_by_id(&g.scope_id).await.ok().flatten().map(|c| c.name),
+        _ => None,
+    };
+    name.unwrap_or_else(|| g.scope_id.clone())
 }
 
 pub async fn delete_grant(

@@ -1,11 +1,12 @@
 //! The gateway: the only crate that knows HTTP. It authenticates API keys, turns requests into
-//! ops (protobuf, from `schemas/`) and drives them through the roles; JSON for the CLI (and SSE
-//! for the console, later).
+//! ops (protobuf, from `schemas/`) and drives them through the roles; JSON for the CLI, SSE and
+//! the embedded web console (`console.rs`) for the browser.
 //!
 //! The [`Gateway`] actor owns the HTTP server: it starts serving in `pre_start` and stops in
 //! `post_stop`. Handlers hand each op to the actor, which runs it on its own task.
 
 mod admin;
+mod console;
 mod error;
 mod pipeline;
 mod routes;

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, time::Duration};
 use axum::{
     RequestPartsExt, Router,
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State, rejection::JsonRejection},
-    http::{HeaderMap, StatusCode, header, request::Parts},
+    http::{HeaderMap, Method, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
     routing::{delete, get, post},
 };
@@ -32,6 +32,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/v1/whoami", get(whoami))
+        .route("/v1/console/login", post(crate::console::login))
+        .route("/v1/console/session", get(crate::console::session))
+        .route("/v1/console/logout", post(crate::console::logout))
         .route("/v1/ops/kubernetes/{verb}", post(kube_op))
         .route("/v1/ops/cloud/{provider}/{service}", post(cloud_op))
         .route("/v1/orgs", get(list_orgs).post(create_org))
@@ -61,7 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions/{id}/input", post(crate::sessions::input))
         .route("/v1/orgs/{org}/sessions", get(list_sessions))
         .route("/v1/orgs/{org}/sessions/{id}", get(get_session))
-        .fallback(|| async { ApiError::new(v1::ErrorCode::NotFound, "no such API endpoint") })
+        .fallback(crate::console::fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -90,7 +93,7 @@ pub struct Authenticated {
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        authenticate(&s.deps, &parts.headers).await
+        authenticate(&s.deps, &parts.method, &parts.headers).await
     }
 }
 
@@ -105,11 +108,16 @@ impl Authenticated {
     }
 }
 
-pub(crate) async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
+pub(crate) async fn authenticate(deps: &Deps, method: &Method, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
     let unauth = |m: &str| ApiError::new(v1::ErrorCode::Unauthenticated, m);
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| unauth("missing API key: send `Authorization: Bearer <key>` (run `planton login`)"))?;
+    if !headers.contains_key(header::AUTHORIZATION)
+        && let Some(token) = crate::console::session_cookie(headers)
+    {
+        return crate::console::authenticate(deps, method, headers, token).await;
+    }
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        unauth("missing API key: send `Authorization: Bearer <key>` (run `planton login`), or sign in to the console")
+    })?;
     let key = value
         .to_str()
         .ok()
@@ -172,7 +180,7 @@ async fn authorize_admin_target(
 }
 
 async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
-    let who = authenticate(&s.deps, &headers).await?;
+    let who = authenticate(&s.deps, &Method::GET, &headers).await?;
     let org = s.deps.store.org_by_id(&who.principal.org_id).await?;
     Ok(axum::Json(json!({
         "principal": {"id": who.principal.id, "name": who.principal.name, "kind": who.principal.kind},
@@ -362,13 +370,22 @@ fn kube_op_of(verb: &str, b: &mut KubeOpBody) -> Result<v1::op::Kind, ApiError> 
                 session: cloudops_bus::streams::new_session_id(),
             })
         }
+        "watch" => {
+            need_kind(b, false)?;
+            Kind::KubeWatch(v1::KubeWatch {
+                resource: std::mem::take(&mut b.kind),
+                label_selector: std::mem::take(&mut b.label_selector),
+                field_selector: std::mem::take(&mut b.field_selector),
+                session: cloudops_bus::streams::new_session_id(),
+            })
+        }
         "api-resources" => Kind::KubeApiResources(v1::KubeApiResources {}),
         "graph" => Kind::KubeGraph(v1::KubeGraph {}),
         other => {
             return Err(ApiError::new(
                 v1::ErrorCode::NotFound,
                 format!(
-                    "unknown kubernetes op {other:?}: use get, describe, edit, apply, delete, restart, logs, exec, api-resources or graph"
+                    "unknown kubernetes op {other:?}: use get, describe, edit, apply, delete, restart, logs, exec, watch, api-resources or graph"
                 ),
             ));
         }
@@ -391,7 +408,7 @@ async fn kube_op(
     let target =
         v1::Target { org: b.org, env: b.env, connection: b.connection, resource: b.resource, namespace: b.namespace };
     let result = run_op(&s, &who, target, op).await?;
-    if matches!(verb.as_str(), "logs" | "exec") {
+    if matches!(verb.as_str(), "logs" | "exec" | "watch") {
         return crate::sessions::register(&s, &who, op_name, where_, &result).await;
     }
     // {"resource": {...}, "result": <the API's JSON, passed through without re-encoding>}
@@ -503,7 +520,7 @@ pub struct InOrg {
 impl FromRequestParts<AppState> for InOrg {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        let who = authenticate(&s.deps, &parts.headers).await?;
+        let who = authenticate(&s.deps, &parts.method, &parts.headers).await?;
         let org_name = parts
             .extract::<Path<BTreeMap<String, String>>>()
             .await

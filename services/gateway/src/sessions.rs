@@ -76,14 +76,19 @@ impl InputAuth {
     /// The principal id behind the request's key.
     async fn principal(&self, s: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
         use sha2::Digest;
-        let key = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
-        let digest: [u8; 32] = sha2::Sha256::digest(key.as_bytes()).into();
+        // The credential as sent: an API key, or a console cookie with its CSRF token.
+        let mut h = sha2::Sha256::new();
+        for name in [axum::http::header::AUTHORIZATION.as_str(), "cookie", crate::console::CSRF_HEADER] {
+            h.update(headers.get(name).map(|v| v.as_bytes()).unwrap_or_default());
+            h.update([0]);
+        }
+        let digest: [u8; 32] = h.finalize().into();
         if let Some((id, at)) = self.0.lock().expect("input auth").get(&digest)
             && at.elapsed() < INPUT_AUTH_TTL
         {
             return Ok(id.clone());
         }
-        let who = crate::routes::authenticate(&s.deps, headers).await?;
+        let who = crate::routes::authenticate(&s.deps, &axum::http::Method::POST, headers).await?;
         let mut m = self.0.lock().expect("input auth");
         if m.len() >= 10_000 {
             m.retain(|_, (_, at)| at.elapsed() < INPUT_AUTH_TTL);

@@ -16,6 +16,8 @@ use kube::{
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+mod watch;
+
 /// One API resource from discovery.
 #[derive(Debug, Clone)]
 struct ApiRes {
@@ -333,8 +335,7 @@ impl KubeExecutor {
         Ok(Self::result(serde_json::to_vec(&v).expect("json"), &res))
     }
 
-    /// The uids that own a workload's pods: the workload itself, and for a Deployment its
-    /// ReplicaSets, for a CronJob its Jobs.
+    /// The uids that own a workload's pods (see [`watch::owned_uids`]).
     async fn owned_uids(
         &self,
         context: &str,
@@ -344,27 +345,11 @@ impl KubeExecutor {
         name: &str,
     ) -> Result<Vec<String>, v1::Error> {
         let owner_res = self.resolve(context, client, kind).await?;
-        let owner = Self::get_json(client, owner_res.path(Some(ns), Some(name))).await?;
-        let uid = owner["metadata"]["uid"].as_str().unwrap_or_default().to_string();
-        let mut uids = vec![uid.clone()];
-        let child = match kind {
-            "Deployment" => Some("replicasets"),
-            "CronJob" => Some("jobs"),
-            _ => None,
+        let child_res = match watch::child_kind(kind) {
+            Some(c) => Some(self.resolve(context, client, c).await?),
+            None => None,
         };
-        if let Some(child) = child {
-            let cres = self.resolve(context, client, child).await?;
-            let list = Self::get_json(client, cres.path(Some(ns), None)).await?;
-            for o in list["items"].as_array().into_iter().flatten() {
-                if o["metadata"]["ownerReferences"]
-                    .as_array()
-                    .is_some_and(|rs| rs.iter().any(|r| r["uid"].as_str() == Some(uid.as_str())))
-                {
-                    uids.push(o["metadata"]["uid"].as_str().unwrap_or_default().to_string());
-                }
-            }
-        }
-        Ok(uids)
+        watch::owned_uids(client, &owner_res, child_res.as_ref(), ns, name).await
     }
 
     pub async fn describe(&self, req: &v1::RunnerRequest, op: &v1::KubeDescribe) -> Result<v1::OpResult, v1::Error> {

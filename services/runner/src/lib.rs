@@ -193,6 +193,8 @@ impl Executor {
             #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeLogs(o) => self.logs(req, o).await,
             #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeWatch(o) => self.watch(req, o).await,
+            #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeExec(o) => self.exec(req, o).await,
             v1::op::Kind::SessionControl(c) => self.session_control(c),
             v1::op::Kind::CloudList(o) => self.cloud(req, o).await,
@@ -328,6 +330,46 @@ impl Executor {
             "pod": pod, "container": container, "namespace": namespace, "command": op.command, "tty": op.tty,
         });
         Ok(v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None })
+    }
+
+    /// Opens a watch, then pumps its events into JetStream on a task of its own.
+    #[cfg(feature = "kubernetes")]
+    async fn watch(&self, req: &v1::RunnerRequest, op: &v1::KubeWatch) -> Result<v1::OpResult, v1::Error> {
+        if !cloudops_bus::streams::valid_session_id(&op.session) {
+            return Err(v1::Error::new(ErrorCode::InvalidArgument, "invalid session id"));
+        }
+        let mut watcher = self.kube.open_watch(req, op).await?;
+        let (cancel, mut cancelled) = tokio::sync::watch::channel(false);
+        self.sessions.lock().expect("sessions lock").insert(op.session.clone(), Session::new(cancel));
+        let mut publisher =
+            cloudops_bus::streams::SessionPublisher::new(self.nats.clone(), &self.runner_id, &op.session, ACK_WINDOW);
+        let (sessions, session) = (self.sessions.clone(), op.session.clone());
+        tokio::spawn(async move {
+            let end = loop {
+                tokio::select! {
+                    _ = cancelled.changed() => break "cancelled".to_string(),
+                    event = watcher.next() => match event {
+                        Err(e) => break format!("error: {}", e.message),
+                        Ok(event) => tokio::select! {
+                            r = publisher.send(event.into()) => if let Err(e) = r { break format!("error: {e}") },
+                            _ = cancelled.changed() => break "cancelled".to_string(),
+                        },
+                    },
+                }
+            };
+            tracing::info!(session = %session, end = %end, "watch session ended");
+            sessions.lock().expect("sessions lock").remove(&session);
+            if let Err(e) = publisher.finish(&end).await {
+                warn!(session = %session, error = %e, "end of session not written");
+            }
+        });
+        Ok(v1::OpResult {
+            json: serde_json::to_vec(
+                &serde_json::json!({"session": op.session, "streams": 1, "runner_id": self.runner_id.as_str()}),
+            )
+            .expect("json"),
+            kube_resource: None,
+        })
     }
 
     /// Opens the log streams, then pumps filtered lines into JetStream on a task of its own.

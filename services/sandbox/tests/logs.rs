@@ -4,52 +4,15 @@
 
 use std::time::{Duration, Instant};
 
+mod support;
+
 use cloudops_sandbox::{Sandbox, ok};
-use futures::StreamExt;
+use support::read_events;
 
 const C: &str = "prod-runner-conn";
 
 async fn pod(sb: &Sandbox, prefix: &str) -> String {
     cloudops_sandbox::pod_named(sb, C, prefix).await
-}
-
-/// Reads SSE events (id, event, data) until `stop` says so or `limit` passes.
-async fn read_events(
-    resp: reqwest::Response,
-    limit: Duration,
-    mut stop: impl FnMut(&(Option<u64>, String, String)) -> bool,
-) -> Vec<(Option<u64>, String, String)> {
-    let mut body = resp.bytes_stream();
-    let (mut buf, mut out) = (String::new(), Vec::new());
-    let (mut id, mut ev, mut data) = (None, String::from("message"), Vec::<String>::new());
-    let deadline = Instant::now() + limit;
-    while let Ok(Some(Ok(chunk))) =
-        tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), body.next()).await
-    {
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(nl) = buf.find('\n') {
-            let line: String = buf.drain(..=nl).collect();
-            let line = line.trim_end();
-            if line.is_empty() {
-                if !data.is_empty() || ev != "message" {
-                    let e = (id.take(), std::mem::replace(&mut ev, "message".into()), data.join("\n"));
-                    data.clear();
-                    let done = stop(&e);
-                    out.push(e);
-                    if done {
-                        return out;
-                    }
-                }
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push(v.trim_start().to_string());
-            } else if let Some(v) = line.strip_prefix("id:") {
-                id = v.trim().parse().ok();
-            } else if let Some(v) = line.strip_prefix("event:") {
-                ev = v.trim().to_string();
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]

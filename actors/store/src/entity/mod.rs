@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod audit;
 pub mod cloud_resource;
 pub mod connection;
+pub mod console_session;
 pub mod default_connection;
 pub mod default_runner;
 pub mod environment;

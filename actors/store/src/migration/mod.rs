@@ -6,6 +6,7 @@ mod m20261121_000001_init;
 mod m20261121_000002_tenancy;
 mod m20261121_000003_exec_sessions;
 mod m20261121_000004_connection_settings;
+mod m20261121_000005_console_sessions;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_tenancy::Migration),
             Box::new(m20261121_000003_exec_sessions::Migration),
             Box::new(m20261121_000004_connection_settings::Migration),
+            Box::new(m20261121_000005_console_sessions::Migration),
         ]
     }
 }

@@ -1,0 +1,233 @@
+//! Watches, for the console's live tables: one kind's changes as JSON lines, resumed from the
+//! last resourceVersion when the API server ends a watch (they do, every few minutes), and
+//! restarted with a RESYNC marker when that version has expired (410 Gone).
+
+use std::{collections::HashSet, pin::Pin, time::Duration};
+
+use futures::{AsyncBufReadExt, Stream, StreamExt};
+use kube::Client;
+use serde_json::{Value, json};
+
+use super::{ApiRes, KubeExecutor, enc, err, kube_error};
+use cloudops_schemas::v1::{self, ErrorCode};
+
+type Lines = Pin<Box<dyn Stream<Item = Result<String, std::io::Error>> + Send>>;
+
+/// In developer mode on a workload: only the pods it owns. New owners (a Deployment's next
+/// ReplicaSet after a rollout) are found by looking again when an unknown owner shows up.
+struct OwnerFilter {
+    owner_res: ApiRes,
+    child_res: Option<ApiRes>,
+    ns: String,
+    name: String,
+    owned: Vec<String>,
+    /// Owner uids already looked up and found not to belong.
+    foreign: HashSet<String>,
+}
+
+impl OwnerFilter {
+    async fn keeps(&mut self, client: &Client, object: &Value) -> Result<bool, v1::Error> {
+        let owners: Vec<&str> = object["metadata"]["ownerReferences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["uid"].as_str())
+            .collect();
+        if owners.iter().any(|u| self.owned.iter().any(|o| o == u)) {
+            return Ok(true);
+        }
+        let unknown: Vec<&str> = owners.iter().copied().filter(|u| !self.foreign.contains(*u)).collect();
+        if unknown.is_empty() {
+            return Ok(false);
+        }
+        self.owned = owned_uids(client, &self.owner_res, self.child_res.as_ref(), &self.ns, &self.name).await?;
+        let mine = unknown.iter().any(|u| self.owned.iter().any(|o| o == u));
+        if !mine {
+            self.foreign.extend(unknown.iter().map(|u| u.to_string()));
+        }
+        Ok(mine)
+    }
+}
+
+/// The uids that own a workload's pods: the workload itself, and for a Deployment its
+/// ReplicaSets, for a CronJob its Jobs.
+pub(super) async fn owned_uids(
+    client: &Client,
+    owner_res: &ApiRes,
+    child_res: Option<&ApiRes>,
+    ns: &str,
+    name: &str,
+) -> Result<Vec<String>, v1::Error> {
+    let owner = KubeExecutor::get_json(client, owner_res.path(Some(ns), Some(name))).await?;
+    let uid = owner["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let mut uids = vec![uid.clone()];
+    if let Some(cres) = child_res {
+        let list = KubeExecutor::get_json(client, cres.path(Some(ns), None)).await?;
+        for o in list["items"].as_array().into_iter().flatten() {
+            if o["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|rs| rs.iter().any(|r| r["uid"].as_str() == Some(uid.as_str())))
+            {
+                uids.push(o["metadata"]["uid"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    Ok(uids)
+}
+
+/// The child kind through which a workload owns its pods.
+pub(super) fn child_kind(owner_kind: &str) -> Option<&'static str> {
+    match owner_kind {
+        "Deployment" => Some("replicasets"),
+        "CronJob" => Some("jobs"),
+        _ => None,
+    }
+}
+
+pub struct Watcher {
+    client: Client,
+    path: String,
+    query: Vec<String>,
+    owner: Option<OwnerFilter>,
+    resource_version: Option<String>,
+    lines: Option<Lines>,
+    /// Re-watch attempts that failed in a row.
+    failures: u32,
+    /// Events ready to hand out (a RESYNC marker before a fresh start).
+    ready: std::collections::VecDeque<String>,
+}
+
+/// How long to wait before re-watching after the API server dropped the connection.
+const REWATCH_PAUSE: Duration = Duration::from_millis(500);
+/// Failed re-watches in a row (pausing a little longer each time) before the watch ends.
+const MAX_REWATCH_FAILURES: u32 = 8;
+
+impl KubeExecutor {
+    /// Opens a watch; errors (an unknown kind, a namespace outside the resource, access denied)
+    /// come back before anything streams.
+    pub async fn open_watch(&self, req: &v1::RunnerRequest, op: &v1::KubeWatch) -> Result<Watcher, v1::Error> {
+        let (context, client) = self.client_for(req).await?;
+        let res = self.resolve(&context, &client, &op.resource).await?;
+        let ns = Self::scoped_ns(req, &res, None)?;
+        let owner = if res.kind == "Pod" && !req.owner_kind.is_empty() {
+            let ns = ns.unwrap_or("default").to_string();
+            let owner_res = self.resolve(&context, &client, &req.owner_kind).await?;
+            let child_res = match child_kind(&req.owner_kind) {
+                Some(c) => Some(self.resolve(&context, &client, c).await?),
+                None => None,
+            };
+            let owned = owned_uids(&client, &owner_res, child_res.as_ref(), &ns, &req.owner_name).await?;
+            Some(OwnerFilter { owner_res, child_res, ns, name: req.owner_name.clone(), owned, foreign: HashSet::new() })
+        } else {
+            None
+        };
+        let mut query = vec!["watch=true".to_string(), "allowWatchBookmarks=true".to_string()];
+        if !op.label_selector.is_empty() {
+            query.push(format!("labelSelector={}", enc(&op.label_selector)));
+        }
+        if !op.field_selector.is_empty() {
+            query.push(format!("fieldSelector={}", enc(&op.field_selector)));
+        }
+        let mut w = Watcher {
+            client,
+            path: res.path(ns, None),
+            query,
+            owner,
+            resource_version: None,
+            lines: None,
+            failures: 0,
+            ready: Default::default(),
+        };
+        w.lines = Some(connect(&w.client, &w.path, &w.query, None).await?);
+        Ok(w)
+    }
+}
+
+/// Starts one watch request, from `resource_version` if given.
+async fn connect(
+    client: &Client,
+    path: &str,
+    query: &[String],
+    resource_version: Option<&str>,
+) -> Result<Lines, v1::Error> {
+    let mut q = query.to_vec();
+    if let Some(rv) = resource_version {
+        q.push(format!("resourceVersion={}", enc(rv)));
+    }
+    let request = http::Request::get(format!("{path}?{}", q.join("&"))).body(Vec::new()).expect("request");
+    let reader = client.request_stream(request).await.map_err(kube_error)?;
+    Ok(reader.lines().boxed())
+}
+
+impl Watcher {
+    /// The next event as one JSON line; `Err` when the watch cannot go on.
+    pub async fn next(&mut self) -> Result<String, v1::Error> {
+        loop {
+            if let Some(e) = self.ready.pop_front() {
+                return Ok(e);
+            }
+            let lines = match &mut self.lines {
+                Some(l) => l,
+                None => {
+                    tokio::time::sleep(REWATCH_PAUSE * self.failures.max(1)).await;
+                    match connect(&self.client, &self.path, &self.query, self.resource_version.as_deref()).await {
+                        Ok(l) => self.lines = Some(l),
+                        Err(e) if self.failures >= MAX_REWATCH_FAILURES => return Err(e),
+                        Err(_) => self.failures += 1,
+                    }
+                    continue;
+                }
+            };
+            let line = match lines.next().await {
+                Some(Ok(line)) => line,
+                // The API server ended this watch (its timeout) or the connection broke:
+                // watch again from where we were.
+                Some(Err(_)) | None => {
+                    self.lines = None;
+                    continue;
+                }
+            };
+            self.failures = 0;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let mut event: Value = serde_json::from_str(&line)
+                .map_err(|e| err(ErrorCode::Upstream, format!("kubernetes API sent an invalid watch event: {e}")))?;
+            let kind = event["type"].as_str().unwrap_or_default().to_string();
+            match kind.as_str() {
+                "ERROR" => {
+                    if event["object"]["code"].as_u64() == Some(410) {
+                        // Our resourceVersion is too old: start over, and say so.
+                        self.resource_version = None;
+                        self.lines = None;
+                        self.ready.push_back(json!({"type": "RESYNC", "object": null}).to_string());
+                        continue;
+                    }
+                    let msg = event["object"]["message"].as_str().unwrap_or("watch error");
+                    return Err(err(ErrorCode::Upstream, msg.to_string()));
+                }
+                "BOOKMARK" => {
+                    self.note_version(&event["object"]);
+                    continue;
+                }
+                _ => {}
+            }
+            self.note_version(&event["object"]);
+            if let Some(filter) = &mut self.owner
+                && !filter.keeps(&self.client, &event["object"]).await?
+            {
+                continue;
+            }
+            if let Some(md) = event["object"]["metadata"].as_object_mut() {
+                md.remove("managedFields");
+            }
+            return Ok(json!({"type": kind, "object": event["object"].take()}).to_string());
+        }
+    }
+
+    fn note_version(&mut self, object: &Value) {
+        if let Some(rv) = object["metadata"]["resourceVersion"].as_str() {
+            self.resource_version = Some(rv.to_string());
+        }
+    }
+}
