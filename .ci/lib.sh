@@ -81,3 +81,33 @@ ensure_azurite() {
   fi
   export CLOUDOPS_AZURITE_BLOB="$dir/node_modules/.bin/azurite-blob"
 }
+
+# The web console: its npm packages (console/package-lock.json) and its build (console/dist),
+# which the gateway embeds at compile time.
+ensure_console() {
+  command -v npm >/dev/null || ci_die "npm is missing: the web console is built with Node.js 20 or newer and npm"
+  if [ ! -d console/node_modules ] || [ console/package-lock.json -nt console/node_modules/.package-lock.json ]; then
+    ci_note "installing the console's npm packages (npm ci in console/)"
+    npm ci --prefix console --no-audit --no-fund --silent >/dev/null || ci_die "npm ci in console/ failed"
+  fi
+  ci_note "building the web console (vite)"
+  npm --prefix console run --silent build >/dev/null || ci_die "the web console did not build: run npm --prefix console run build to see why"
+}
+
+# Chromium for the console's browser tests (Debian's package, as shared/design/test-peers.md
+# says). Exports CHROMIUM.
+ensure_chromium() {
+  local c
+  for c in "${CHROMIUM:-}" /usr/bin/chromium /usr/bin/chromium-browser; do
+    if [ -n "$c" ] && [ -x "$c" ]; then export CHROMIUM="$c"; return; fi
+  done
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    ci_note "installing Chromium (apt-get install chromium)"
+    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; }; } \
+      || ci_die "apt-get could not install chromium: the console's browser tests need it"
+    export CHROMIUM=/usr/bin/chromium
+    return
+  fi
+  ci_die "Chromium is missing: install Debian's chromium (sudo apt-get install chromium) or set CHROMIUM to a Chromium binary"
+}

@@ -82,8 +82,6 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[tokio::test]
     async fn sessions_follow_their_key() {
         let (store, _d) = crate::tests::test_store().await;

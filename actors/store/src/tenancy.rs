@@ -418,6 +418,10 @@ impl Store {
             .await?)
     }
 
+    pub async fn resource_by_id(&self, id: &str) -> Result<Option<cloud_resource::Model>> {
+        Ok(cloud_resource::Entity::find_by_id(id.to_string()).one(&self.db).await?)
+    }
+
     pub async fn list_resources(&self, org_id: &str, env_id: Option<&str>) -> Result<Vec<cloud_resource::Model>> {
         let mut q = cloud_resource::Entity::find().filter(cloud_resource::Column::OrgId.eq(org_id));
         if let Some(e) = env_id {

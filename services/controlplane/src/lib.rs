@@ -292,6 +292,10 @@ pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = (
     let cp = ControlPlane::start(cfg.clone()).await?;
     println!("Cloud Ops control plane is up");
     println!("  gateway:     {}", cp.gateway_url);
+    println!(
+        "  web console: {}/ (sign in with an API key: the bootstrap key, or `planton apikey create`)",
+        cp.gateway_url
+    );
     println!("  runner tunnel (leafnode, mTLS): {}", cp.leaf_url);
     println!("  data:        {}", cfg.data_dir.display());
     if let Some(key) = &cp.bootstrap_key {

@@ -276,13 +276,22 @@ pub async fn list_grants(
     Ok(items(out))
 }
 
-/// A grant's scope by name (org, env or connection name), else its id.
+/// A grant's scope by name (org, env or connection name; a resource's `org/env/Kind/name`
+/// path), else its id.
 pub async fn grant_target(deps: &crate::Deps, g: &cloudops_store::grant::Model) -> String {
     let store = &deps.store;
     let name = match g.scope_kind.as_str() {
         "org" => store.org_by_id(&g.scope_id).await.ok().map(|o| o.name),
         "env" => store.env_by_id(&g.scope_id).await.ok().flatten().map(|e| e.name),
         "connection" => store.connection_by_id(&g.scope_id).await.ok().flatten().map(|c| c.name),
+        "resource" => match store.resource_by_id(&g.scope_id).await.ok().flatten() {
+            Some(r) => {
+                let org = store.org_by_id(&r.org_id).await.ok().map(|o| o.name);
+                let env = store.env_by_id(&r.env_id).await.ok().flatten().map(|e| e.name);
+                org.zip(env).map(|(o, e)| format!("{o}/{e}/{}/{}", r.kind, r.name))
+            }
+            None => None,
+        },
         _ => None,
     };
     name.unwrap_or_else(|| g.scope_id.clone())

@@ -1,0 +1,167 @@
+// The Deploy Runner wizard: name → credentials (generated, downloaded as credentials.json,
+// shown once) → target (Kubernetes, ECS, Cloud Run, Container Apps) → that target's guide with
+// the commands filled in, and the runner's connection state as it comes up.
+
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import * as api from '../api.js';
+import { useApp } from '../context.js';
+import { SLUG } from '../format.js';
+import { Link, navigate } from '../router.js';
+import { CodeBlock, ErrorBox, Field, Notice, PageHeader, html, useAsync } from '../ui.js';
+import { RunnerState } from './connections.js';
+import { CredentialsOnce } from './credentials.js';
+import { CREDENTIALS_FILE, TARGETS, guide, nextSteps } from './deploy-guides.js';
+
+const STEPS = ['Name', 'Credentials', 'Target', 'Deploy'];
+
+function Stepper({ step }) {
+  return html`<ol class="stepper" aria-label="Steps">
+    ${STEPS.map(
+      (s, i) => html`<li class=${i < step ? 'done' : i === step ? 'current' : ''} aria-current=${i === step ? 'step' : undefined}>
+        <span class="step-num" aria-hidden="true">${i < step ? '✓' : i + 1}</span>${s}
+      </li>`,
+    )}
+  </ol>`;
+}
+
+function NameStep({ org, name, setName, onNext }) {
+  const runners = useAsync(() => api.get(api.orgPath(org, 'runners')).then((r) => r.items), [org]);
+  const [touched, setTouched] = useState(false);
+  const valid = SLUG.test(name);
+  const exists = runners.data?.some((r) => r.name === name);
+  const submit = (e) => {
+    e.preventDefault();
+    setTouched(true);
+    if (valid) onNext();
+  };
+  return html`<form class="stack narrow-form" onSubmit=${submit}>
+    <${Field} label="Runner name" hint="Lowercase letters, digits and dashes, e.g. prod-runner. Connections name their runner by it.">
+      <input class="input mono" value=${name} autofocus aria-invalid=${touched && !valid}
+        onInput=${(e) => setName(e.currentTarget.value.trim())} onBlur=${() => setTouched(true)} />
+    <//>
+    ${touched && !valid && html`<p class="field-error" role="alert">Use 1–63 lowercase letters, digits and dashes, starting and ending with a letter or digit.</p>`}
+    ${exists && html`<${Notice} kind="warn">Runner <strong>${name}</strong> exists: new credentials will be minted for it; its earlier keys stay valid.<//>`}
+    <div class="row end"><button type="submit" class="btn btn-primary">Next: credentials</button></div>
+  </form>`;
+}
+
+function CredentialsStep({ org, name, creds, setCreds, onBack, onNext }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const [stored, setStored] = useState(false);
+  const generate = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      setCreds(await api.post(api.orgPath(org, `runners/${api.enc(name)}/credentials`)));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<div class="stack">
+    ${!creds
+      ? html`<p>Generating registers <strong class="mono">${name}</strong> (and its service account) and mints its certificate and API key,
+          as one JSON file: <span class="mono">${CREDENTIALS_FILE}</span>.</p>
+        <div class="row"><button type="button" class="btn btn-primary" disabled=${busy} onClick=${generate}>${busy ? 'Generating…' : 'Generate credentials'}</button></div>`
+      : html`<${CredentialsOnce} creds=${creds} onDownloaded=${() => setStored(true)} />
+        <label class="check"><input type="checkbox" checked=${stored} onChange=${(e) => setStored(e.currentTarget.checked)} /> I have stored ${CREDENTIALS_FILE}</label>`}
+    <${ErrorBox} error=${error} />
+    <div class="row end">
+      <button type="button" class="btn" onClick=${onBack} disabled=${!!creds}>Back</button>
+      <button type="button" class="btn btn-primary" disabled=${!creds || !stored} onClick=${onNext}>Next: target</button>
+    </div>
+  </div>`;
+}
+
+function TargetStep({ target, setTarget, onNext }) {
+  return html`<div class="stack">
+    <fieldset class="targets">
+      <legend class="sr-only">Deployment target</legend>
+      ${TARGETS.map(
+        (t) => html`<label class=${`target-card${target === t.id ? ' selected' : ''}`}>
+          <input type="radio" name="target" value=${t.id} checked=${target === t.id} onChange=${() => setTarget(t.id)} />
+          <strong>${t.label}</strong>
+          <span class="muted small">${t.blurb}</span>
+        </label>`,
+      )}
+    </fieldset>
+    <div class="row end"><button type="button" class="btn btn-primary" disabled=${!target} onClick=${onNext}>Next: deploy guide</button></div>
+  </div>`;
+}
+
+function RunnerLive({ org, name }) {
+  const r = useAsync(() => api.get(api.orgPath(org, `runners/${api.enc(name)}`)), [org, name]);
+  useEffect(() => {
+    const t = setInterval(r.reload, 5000);
+    return () => clearInterval(t);
+  }, []);
+  return html`<div class="card runner-live" role="status">
+    <strong class="mono">${name}</strong>: ${r.data ? html`<${RunnerState} runner=${r.data} />` : r.error ? r.error.message : 'checking…'}
+    ${r.data && !r.data.connected && html`<span class="muted small"> — waiting for it to dial in (checked every 5 s)</span>`}
+  </div>`;
+}
+
+function GuideStep({ org, name, target, onBack }) {
+  const def = TARGETS.find((t) => t.id === target);
+  const [values, setValues] = useState(() => Object.fromEntries(def.fields.map(([k, , v]) => [k, v])));
+  const steps = useMemo(() => guide(target, name, values), [target, name, values]);
+  const next = nextSteps(target, name);
+  return html`<div class="stack">
+    <p>${def.blurb}</p>
+    <form class="guide-fields" onSubmit=${(e) => e.preventDefault()} aria-label="Deployment settings">
+      ${def.fields.map(
+        ([k, label]) => html`<${Field} label=${label}>
+          <input class="input mono" value=${values[k]} onInput=${(e) => setValues({ ...values, [k]: e.currentTarget.value.trim() })} />
+        <//>`,
+      )}
+    </form>
+    <p class="muted small">Run these where <span class="mono">${CREDENTIALS_FILE}</span> is. The image is the
+      one${' '}<span class="mono">services/Dockerfile</span>${' '}builds; push it to a registry the target can pull from.</p>
+    <ol class="guide">
+      ${steps.map((s) => html`<li><h3>${s.title}</h3><${CodeBlock} code=${s.code} label=${def.label} /></li>`)}
+    </ol>
+    ${target === 'kubernetes' &&
+    html`<p class="muted small">The chart's ClusterRole is read-only (get, list, watch): bind more if operators should edit, delete,
+      restart or exec through this runner.</p>`}
+    <${RunnerLive} org=${org} name=${name} />
+    <h3>Then</h3>
+    <p>Add a ${next.provider} connection that uses it (on the <${Link} href="/connections">Connections<//> page, or):</p>
+    <${CodeBlock} code=${next.example} label="planton" />
+    <div class="row end">
+      <button type="button" class="btn" onClick=${onBack}>Back</button>
+      <button type="button" class="btn btn-primary" onClick=${() => navigate(`/runners?highlight=${api.enc(name)}`)}>Done</button>
+    </div>
+  </div>`;
+}
+
+export function DeployRunner() {
+  const { org, access } = useApp();
+  const [step, setStep] = useState(0);
+  const [name, setName] = useState('');
+  const [creds, setCreds] = useState(null);
+  const [target, setTarget] = useState('kubernetes');
+  const reason = access.need('admin');
+
+  // Credentials are shown once: leaving the step drops them from the page.
+  const toTarget = () => {
+    setCreds(null);
+    setStep(2);
+  };
+
+  return html`<div class="page">
+    <nav class="crumbs" aria-label="Breadcrumb"><${Link} href="/runners">Runners<//> / <span>Deploy runner</span></nav>
+    <${PageHeader} title="Deploy a runner" subtitle="It runs in your infrastructure with your credentials and connects out to Cloud Ops; no inbound port." />
+    ${reason
+      ? html`<${Notice} kind="warn">Deploying runners ${reason}.<//>`
+      : html`<${Stepper} step=${step} />
+        <section class="card wizard" aria-label=${STEPS[step]}>
+          <h2 class="wizard-title">${step + 1}. ${STEPS[step]}${step > 0 ? html` <span class="muted mono">— ${name}</span>` : ''}</h2>
+          ${step === 0 && html`<${NameStep} org=${org} name=${name} setName=${setName} onNext=${() => setStep(1)} />`}
+          ${step === 1 && html`<${CredentialsStep} org=${org} name=${name} creds=${creds} setCreds=${setCreds} onBack=${() => setStep(0)} onNext=${toTarget} />`}
+          ${step === 2 && html`<${TargetStep} target=${target} setTarget=${setTarget} onNext=${() => setStep(3)} />`}
+          ${step === 3 && html`<${GuideStep} org=${org} name=${name} target=${target} onBack=${() => setStep(2)} />`}
+        </section>`}
+  </div>`;
+}
