@@ -1,0 +1,142 @@
+// bench-console's browser half (loadtest/src/console.rs starts the sandbox and runs this):
+// the resource page's Kubernetes tab at PODS pods in Chromium, each measurement beside its
+// floor in the same page and run.
+//
+//   1. navigation → every pod row painted, beside: watch op + SSE until every pod arrived
+//   2. PODS pods change at once → every row shows it, beside: a raw SSE watch in the same page
+//      receiving the same changes; plus the longest main-thread task meanwhile.
+//
+// Environment: CONSOLE_URL API_KEY KUBE_URL RESOURCE NAMESPACE PODS ITERATIONS CHROMIUM
+
+import { chromium } from 'playwright-core';
+
+const need = (k) => process.env[k] || (console.error(`bench: set ${k}`), process.exit(2));
+const CONSOLE_URL = need('CONSOLE_URL').replace(/\/$/, '');
+const KUBE_URL = need('KUBE_URL').replace(/\/$/, '');
+const RESOURCE = need('RESOURCE');
+const NAMESPACE = need('NAMESPACE');
+const PODS = Number(need('PODS'));
+const ITERATIONS = Number(need('ITERATIONS'));
+
+const pageUrl = `${CONSOLE_URL}/resources/${RESOURCE.split('/').map(encodeURIComponent).join('/')}?tab=kubernetes`;
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+const login = await context.request.post(`${CONSOLE_URL}/v1/console/login`, { data: { api_key: need('API_KEY') } });
+if (!login.ok()) throw new Error(`sign-in failed: ${login.status()} ${await login.text()}`);
+const { csrf } = await login.json();
+const page = await context.newPage();
+
+/** In the page: the watch op and its SSE stream until `n` events of `type` arrived (ms). */
+function rawWatch({ resource, csrf, n, type }) {
+  return new Promise(async (resolve, reject) => {
+    const t0 = performance.now();
+    const r = await fetch('/v1/ops/kubernetes/watch', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify({ resource, kind: 'pods' }),
+    });
+    if (!r.ok) return reject(new Error(`watch: ${r.status} ${await r.text()}`));
+    const { events, session } = await r.json();
+    const es = new EventSource(events);
+    let seen = 0;
+    window.__rawReady = true;
+    es.onmessage = (e) => {
+      if (JSON.parse(e.data).type === type && ++seen === n) {
+        const ms = performance.now() - t0;
+        es.close();
+        fetch(`/v1/sessions/${session}`, { method: 'DELETE', headers: { 'X-CSRF-Token': csrf } });
+        resolve({ ms, doneAt: performance.now() });
+      }
+    };
+    es.onerror = () => reject(new Error('raw watch stream failed'));
+  });
+}
+
+const rows = () => page.locator('tr.pod-row').count();
+
+// 1. First meaningful paint.
+const paint = [];
+const paintFloor = [];
+for (let i = 0; i < ITERATIONS + 1; i++) {
+  await page.goto(pageUrl, { waitUntil: 'commit' });
+  await page.waitForFunction((n) => document.querySelectorAll('tr.pod-row').length >= n, PODS, { timeout: 30000, polling: 'raf' });
+  const ms = await page.evaluate(() => performance.now()); // since navigation start
+  const floor = await page.evaluate(rawWatch, { resource: RESOURCE, csrf, n: PODS, type: 'ADDED' });
+  if (i > 0) {
+    paint.push(ms);
+    paintFloor.push(floor.ms);
+  }
+}
+if ((await rows()) !== PODS) throw new Error(`expected ${PODS} pod rows, saw ${await rows()}`);
+
+// 2. Every pod changes at once.
+const list = await (await fetch(`${KUBE_URL}/api/v1/namespaces/${NAMESPACE}/pods`)).json();
+let round = 0;
+async function burst() {
+  round++;
+  const pods = list.items;
+  const finishedAt = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  for (let i = 0; i < pods.length; i += 50) {
+    await Promise.all(
+      pods.slice(i, i + 50).map(async (p) => {
+        const fresh = await (await fetch(`${KUBE_URL}/api/v1/namespaces/${NAMESPACE}/pods/${p.metadata.name}`)).json();
+        const cs = fresh.status.containerStatuses[0];
+        cs.restartCount = round;
+        cs.lastState = { terminated: { exitCode: 1, reason: 'Error', finishedAt } };
+        const r = await fetch(`${KUBE_URL}/api/v1/namespaces/${NAMESPACE}/pods/${p.metadata.name}`, {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(fresh),
+        });
+        if (!r.ok) throw new Error(`PUT pod: ${r.status} ${await r.text()}`);
+      }),
+    );
+  }
+}
+
+const update = [];
+const updateFloor = [];
+const longest = [];
+for (let i = 0; i < ITERATIONS; i++) {
+  await page.evaluate(() => {
+    window.__long = [];
+    window.__rawReady = false;
+    new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+  });
+  const floor = page.evaluate(rawWatch, { resource: RESOURCE, csrf, n: PODS, type: 'MODIFIED' });
+  // The raw watch first receives the current pods; start the burst once it is streaming.
+  await page.waitForFunction(() => window.__rawReady);
+  await page.waitForTimeout(300);
+  const t0 = await page.evaluate(() => performance.now());
+  await burst();
+  const want = String(round);
+  await page.waitForFunction(
+    ([n, want]) =>
+      [...document.querySelectorAll('tr.pod-row td[data-col="restarts"]')].filter((td) => td.textContent.trim().split(' ')[0] === want).length >= n,
+    [PODS, want],
+    { timeout: 60000, polling: 'raf' },
+  );
+  const uiDone = await page.evaluate(() => performance.now());
+  const f = await floor;
+  update.push(uiDone - t0);
+  updateFloor.push(f.doneAt - t0);
+  longest.push(await page.evaluate(() => Math.max(0, ...window.__long)));
+}
+const version = browser.version();
+await browser.close();
+
+const p50 = (v) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
+const max = (v) => Math.max(...v);
+const line = (name, v) => console.log(`${name.padEnd(72)} ${p50(v).toFixed(0).padStart(8)} ${max(v).toFixed(0).padStart(8)}`);
+console.log(`bench-console: ${PODS} pods, ${ITERATIONS} iterations, Chromium ${version}, 1280×800\n`);
+console.log(`${'path'.padEnd(72)} ${'p50 ms'.padStart(8)} ${'max ms'.padStart(8)}`);
+line('resource page: navigation → every pod row painted', paint);
+line('floor: watch op + SSE until every pod arrived (same page, no rendering)', paintFloor);
+line(`${PODS} pods change at once → every row updated in place`, update);
+line('floor: the same changes arriving over a raw SSE watch (same page)', updateFloor);
+line('longest main-thread task during the update', longest);
+console.log(
+  `\npaint / floor: p50 ${(p50(paint) / p50(paintFloor)).toFixed(2)}×   update / floor: p50 ${(p50(update) / p50(updateFloor)).toFixed(2)}×` +
+    `   targets: first paint < 1000 ms, no task > 100 ms`,
+);
