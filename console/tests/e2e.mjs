@@ -175,11 +175,28 @@ await step('a pod status change shows in place, without reload', async () => {
   cs.lastState = { terminated: { exitCode: 1, reason: 'Error', finishedAt: new Date().toISOString() } };
   pod.status.conditions = [{ type: 'Ready', status: 'False' }];
   const changed = await kube('PUT', path, pod);
+  // The kubelet's event about it, which the Events table shows live too.
+  const eventName = `${podName}.e2e${Date.now()}`;
+  await kube('POST', `/api/v1/namespaces/${NAMESPACE}/events`, {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: eventName, namespace: NAMESPACE },
+    involvedObject: { kind: 'Pod', name: podName, namespace: NAMESPACE },
+    type: 'Warning',
+    reason: 'BackOff',
+    message: 'Back-off restarting failed container e2e-live-event',
+    lastTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    count: 1,
+  });
   const row = page.locator(`tr[data-pod="${podName}"]`);
   await until(async () => (await row.locator('[data-col=status]').innerText()).includes('CrashLoopBackOff'), 'the pod row did not show CrashLoopBackOff');
   const restartText = await row.locator('[data-col=restarts]').innerText();
   check(restartText.startsWith(String(restarts)), `restarts should read ${restarts}, got ${restartText}`);
   check((await row.locator('[data-col=ready]').innerText()).startsWith('0/'), 'ready should drop to 0/N');
+  await until(
+    async () => (await page.locator('.events-table').innerText()).includes('e2e-live-event'),
+    'the new event did not show in the Events table',
+  );
   check(await page.evaluate(() => window.__sameDocument === true), 'the page reloaded');
   await shot('kubernetes-live.png');
   // And back to healthy, also live.

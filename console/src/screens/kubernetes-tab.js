@@ -9,6 +9,7 @@ import { useApp } from '../context.js';
 import { age } from '../format.js';
 import { containerStates, eventAbout, eventTime, podHealth, podReady, podRestarts, podStatus, pluralOf } from '../kube.js';
 import { Link } from '../router.js';
+import { useWatch } from '../watch.js';
 import { Action, Dialog, Dot, ErrorBox, Lazy, Loading, html, useAsync, useNow } from '../ui.js';
 
 /** One pod's cells, computed once per pod object (a watch event replaces the object). */
@@ -187,7 +188,7 @@ export function KubernetesTab({ target, workload, pods }) {
   const [settled, setSettled] = useState(0);
   const base = `${location.pathname}?`;
 
-  // The workload and the events follow the pods: re-read shortly after the pods settle.
+  // The workload's status follows its pods: re-read it shortly after the pods settle.
   useEffect(() => {
     const t = setTimeout(() => setSettled((n) => n + 1), 1500);
     return () => clearTimeout(t);
@@ -197,19 +198,20 @@ export function KubernetesTab({ target, workload, pods }) {
     () => (workload.kind ? api.kube('describe', target, { kind: pluralOf(workload.kind), name: workload.name }).then((r) => r.result) : null),
     [target.resource, settled],
   );
-  const events = useAsync(() => api.kube('get', target, { kind: 'events', output: 'objects' }).then((r) => r.result.items || []), [target.resource, settled]);
+  // The namespace's events, live; only those about the workload and its pods are shown.
+  const events = useWatch(target, 'events');
 
   const related = useMemo(() => {
     const names = new Set(pods.items.map((p) => `Pod/${p.metadata.name}`));
     if (workload.kind) names.add(`${workload.kind}/${workload.name}`);
     for (const p of pods.items) for (const o of p.metadata.ownerReferences || []) names.add(`${o.kind}/${o.name}`);
-    const evs = [...(events.data || []), ...(wl.data?.events || [])];
+    const evs = [...events.items, ...(wl.data?.events || [])];
     const seen = new Set();
     return evs
       .filter((e) => eventAbout(e, names) && !seen.has(e.metadata?.uid || e.metadata?.name) && seen.add(e.metadata?.uid || e.metadata?.name))
       .sort((a, b) => Date.parse(eventTime(b)) - Date.parse(eventTime(a)))
       .slice(0, 100);
-  }, [events.data, wl.data, pods.items]);
+  }, [events.items, wl.data, pods.items]);
 
   const hrefs = useMemo(
     () => ({
@@ -235,11 +237,8 @@ export function KubernetesTab({ target, workload, pods }) {
         execReason=${operatorReason} onOpen=${setOpenPod} />`}
     </section>
     <section aria-labelledby="events-title">
-      <div class="section-head">
-        <h2 id="events-title" class="section-title">Events</h2>
-        <button type="button" class="btn btn-small" onClick=${() => setSettled((n) => n + 1)}>Refresh</button>
-      </div>
-      <${ErrorBox} error=${events.error} onRetry=${events.reload} />
+      <h2 id="events-title" class="section-title">Events</h2>
+      ${events.status === 'failed' && html`<${ErrorBox} title="Event watch" error=${events.error} />`}
       <${EventsList} events=${related} />
     </section>
     ${openPod &&
