@@ -66,7 +66,10 @@ async fn main() -> Result<()> {
         "console/node_modules is missing: run `npm --prefix console ci` (.ci/run does)"
     );
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    ensure!(std::path::Path::new(&chromium).is_file(), "{chromium} is missing: install Debian's chromium or set CHROMIUM");
+    ensure!(
+        std::path::Path::new(&chromium).is_file(),
+        "{chromium} is missing: install Debian's chromium or set CHROMIUM"
+    );
 
     let sb = Sandbox::start().await?;
     let _runner = sb.runner_with_connection("bench").await?;
