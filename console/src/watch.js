@@ -1,5 +1,6 @@
 // A live list of Kubernetes objects: `POST /v1/ops/kubernetes/watch`, then the session's
-// events (ADDED / MODIFIED / DELETED / RESYNC) applied to a map, rendered at most once a frame.
+// events applied to a map, rendered at most once a frame: the listed objects as ADDED, then
+// SYNCED, then ADDED / MODIFIED / DELETED; RESYNC (an expired resourceVersion) starts the list over.
 // No polling: a dropped connection resumes through EventSource's Last-Event-ID; a watch the
 // runner ended is started again.
 
@@ -58,7 +59,8 @@ export function useWatch(target, kind, labelSelector = '') {
             status('live');
           },
           message: (data) => {
-            // A new session sends the current objects again as ADDED: start from those.
+            // A new session lists the current objects again (ending with SYNCED, also when
+            // there are none): start from those.
             if (fresh) {
               objects.clear();
               fresh = false;

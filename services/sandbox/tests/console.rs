@@ -190,18 +190,15 @@ async fn watch_pushes_a_workloads_pod_changes_over_sse() {
     let events = watch(&sb, &cookie, &csrf, json!({"resource": R, "kind": "pods"})).await;
     let resp = client().get(&events).header(header::COOKIE, &cookie).send().await.unwrap();
 
-    // First the workload's pods as they are (payments-worker shares the namespace: not shown).
-    let mut seen = Vec::new();
-    let first = read_events(resp, Duration::from_secs(10), |e| {
-        seen.push(event_json(e)["object"]["metadata"]["name"].as_str().unwrap_or_default().to_string());
-        seen.len() == 2
-    })
-    .await;
-    assert_eq!(first.len(), 2, "{first:?}");
-    for e in &first {
+    // First the workload's pods as they are, then SYNCED (payments-worker shares the
+    // namespace: not shown).
+    let first = read_events(resp, Duration::from_secs(10), |e| event_json(e)["type"] == "SYNCED").await;
+    assert_eq!(first.len(), 3, "{first:?}");
+    for e in &first[..2] {
         let v = event_json(e);
         assert_eq!(v["type"], "ADDED");
         assert!(v["object"]["metadata"]["name"].as_str().unwrap().starts_with("payments-api-"), "{v}");
+        assert_eq!(v["object"]["kind"], "Pod", "list items are whole objects: {v}");
         assert!(v["object"]["metadata"].get("managedFields").is_none());
     }
     let last_id = first.last().unwrap().0.unwrap();

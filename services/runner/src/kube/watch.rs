@@ -1,6 +1,8 @@
-//! Watches, for the console's live tables: one kind's changes as JSON lines, resumed from the
-//! last resourceVersion when the API server ends a watch (they do, every few minutes), and
-//! restarted with a RESYNC marker when that version has expired (410 Gone).
+//! Watches, for the console's live tables, as an informer does it: list (each object as ADDED,
+//! then a SYNCED marker, so that an empty list is known to be empty), then watch from the list's
+//! resourceVersion; resumed from the last resourceVersion when the API server ends a watch (they
+//! do, every few minutes), and listed again after a RESYNC marker when that version has expired
+//! (410 Gone).
 
 use std::{collections::HashSet, pin::Pin, time::Duration};
 
@@ -87,13 +89,17 @@ pub(super) fn child_kind(owner_kind: &str) -> Option<&'static str> {
 pub struct Watcher {
     client: Client,
     path: String,
-    query: Vec<String>,
+    /// Label and field selectors, for the list and the watch.
+    selectors: Vec<String>,
+    /// The kind and apiVersion that list items lack.
+    kind: String,
+    api_version: String,
     owner: Option<OwnerFilter>,
     resource_version: Option<String>,
     lines: Option<Lines>,
     /// Re-watch attempts that failed in a row.
     failures: u32,
-    /// Events ready to hand out (a RESYNC marker before a fresh start).
+    /// Events ready to hand out (a list's objects and markers).
     ready: std::collections::VecDeque<String>,
 }
 
@@ -121,45 +127,73 @@ impl KubeExecutor {
         } else {
             None
         };
-        let mut query = vec!["watch=true".to_string(), "allowWatchBookmarks=true".to_string()];
+        let mut selectors = Vec::new();
         if !op.label_selector.is_empty() {
-            query.push(format!("labelSelector={}", enc(&op.label_selector)));
+            selectors.push(format!("labelSelector={}", enc(&op.label_selector)));
         }
         if !op.field_selector.is_empty() {
-            query.push(format!("fieldSelector={}", enc(&op.field_selector)));
+            selectors.push(format!("fieldSelector={}", enc(&op.field_selector)));
         }
         let mut w = Watcher {
             client,
             path: res.path(ns, None),
-            query,
+            selectors,
+            kind: res.kind.clone(),
+            api_version: res.api_version(),
             owner,
             resource_version: None,
             lines: None,
             failures: 0,
             ready: Default::default(),
         };
-        w.lines = Some(connect(&w.client, &w.path, &w.query, None).await?);
+        w.list().await?;
+        w.lines = Some(w.connect().await?);
         Ok(w)
     }
 }
 
-/// Starts one watch request, from `resource_version` if given.
-async fn connect(
-    client: &Client,
-    path: &str,
-    query: &[String],
-    resource_version: Option<&str>,
-) -> Result<Lines, v1::Error> {
-    let mut q = query.to_vec();
-    if let Some(rv) = resource_version {
-        q.push(format!("resourceVersion={}", enc(rv)));
-    }
-    let request = http::Request::get(format!("{path}?{}", q.join("&"))).body(Vec::new()).expect("request");
-    let reader = client.request_stream(request).await.map_err(kube_error)?;
-    Ok(reader.lines().boxed())
-}
-
 impl Watcher {
+    /// Lists the objects: each as ADDED, then SYNCED; the watch continues from the list.
+    async fn list(&mut self) -> Result<(), v1::Error> {
+        let q = if self.selectors.is_empty() { String::new() } else { format!("?{}", self.selectors.join("&")) };
+        let mut list = KubeExecutor::get_json(&self.client, format!("{}{q}", self.path)).await?;
+        for mut object in list["items"].as_array_mut().map(std::mem::take).unwrap_or_default() {
+            object["kind"] = json!(self.kind);
+            object["apiVersion"] = json!(self.api_version);
+            if let Some(line) = self.event("ADDED", object).await? {
+                self.ready.push_back(line);
+            }
+        }
+        self.ready.push_back(json!({"type": "SYNCED", "object": null}).to_string());
+        self.resource_version = list["metadata"]["resourceVersion"].as_str().map(String::from);
+        Ok(())
+    }
+
+    /// One watch request, from the last resourceVersion seen.
+    async fn connect(&mut self) -> Result<Lines, v1::Error> {
+        let mut q = vec!["watch=true".to_string(), "allowWatchBookmarks=true".to_string()];
+        q.extend(self.selectors.iter().cloned());
+        if let Some(rv) = &self.resource_version {
+            q.push(format!("resourceVersion={}", enc(rv)));
+        }
+        let request = http::Request::get(format!("{}?{}", self.path, q.join("&"))).body(Vec::new()).expect("request");
+        let reader = self.client.request_stream(request).await.map_err(kube_error)?;
+        Ok(reader.lines().boxed())
+    }
+
+    /// An event as one JSON line, or `None` when the owner filter drops it.
+    async fn event(&mut self, kind: &str, mut object: Value) -> Result<Option<String>, v1::Error> {
+        if let Some(filter) = &mut self.owner
+            && !filter.keeps(&self.client, &object).await?
+        {
+            return Ok(None);
+        }
+        if let Some(md) = object["metadata"].as_object_mut() {
+            md.remove("managedFields");
+        }
+        Ok(Some(json!({"type": kind, "object": object}).to_string()))
+    }
+
     /// The next event as one JSON line; `Err` when the watch cannot go on.
     pub async fn next(&mut self) -> Result<String, v1::Error> {
         loop {
@@ -170,8 +204,14 @@ impl Watcher {
                 Some(l) => l,
                 None => {
                     tokio::time::sleep(REWATCH_PAUSE * self.failures.max(1)).await;
-                    match connect(&self.client, &self.path, &self.query, self.resource_version.as_deref()).await {
-                        Ok(l) => self.lines = Some(l),
+                    // Without a resourceVersion (it expired), list again first.
+                    let relisted = if self.resource_version.is_none() { self.list().await } else { Ok(()) };
+                    match relisted {
+                        Ok(()) => match self.connect().await {
+                            Ok(l) => self.lines = Some(l),
+                            Err(e) if self.failures >= MAX_REWATCH_FAILURES => return Err(e),
+                            Err(_) => self.failures += 1,
+                        },
                         Err(e) if self.failures >= MAX_REWATCH_FAILURES => return Err(e),
                         Err(_) => self.failures += 1,
                     }
@@ -197,7 +237,7 @@ impl Watcher {
             match kind.as_str() {
                 "ERROR" => {
                     if event["object"]["code"].as_u64() == Some(410) {
-                        // Our resourceVersion is too old: start over, and say so.
+                        // Our resourceVersion is too old: say so, then list again.
                         self.resource_version = None;
                         self.lines = None;
                         self.ready.push_back(json!({"type": "RESYNC", "object": null}).to_string());
@@ -213,15 +253,9 @@ impl Watcher {
                 _ => {}
             }
             self.note_version(&event["object"]);
-            if let Some(filter) = &mut self.owner
-                && !filter.keeps(&self.client, &event["object"]).await?
-            {
-                continue;
+            if let Some(line) = self.event(&kind, event["object"].take()).await? {
+                return Ok(line);
             }
-            if let Some(md) = event["object"]["metadata"].as_object_mut() {
-                md.remove("managedFields");
-            }
-            return Ok(json!({"type": kind, "object": event["object"].take()}).to_string());
         }
     }
 
