@@ -272,9 +272,7 @@ impl Executor {
     /// process on a task of its own.
     #[cfg(feature = "kubernetes")]
     async fn exec(&self, req: &v1::RunnerRequest, op: &v1::KubeExec) -> Result<v1::OpResult, v1::Error> {
-        if !cloudops_bus::streams::valid_session_id(&op.session) {
-            return Err(v1::Error::new(ErrorCode::InvalidArgument, "invalid session id"));
-        }
+        check_session_id(&op.session)?;
         let exec::Opened { mut process, mut resize, pod, container, namespace } =
             exec::open(&self.kube, req, op).await?;
         let (mut stdin, mut stdout, mut stderr) = (process.stdin(), process.stdout(), process.stderr());
@@ -335,50 +333,20 @@ impl Executor {
     /// Opens a watch, then pumps its events into JetStream on a task of its own.
     #[cfg(feature = "kubernetes")]
     async fn watch(&self, req: &v1::RunnerRequest, op: &v1::KubeWatch) -> Result<v1::OpResult, v1::Error> {
-        if !cloudops_bus::streams::valid_session_id(&op.session) {
-            return Err(v1::Error::new(ErrorCode::InvalidArgument, "invalid session id"));
-        }
-        let mut watcher = self.kube.open_watch(req, op).await?;
-        let (cancel, mut cancelled) = tokio::sync::watch::channel(false);
-        self.sessions.lock().expect("sessions lock").insert(op.session.clone(), Session::new(cancel));
-        let mut publisher =
-            cloudops_bus::streams::SessionPublisher::new(self.nats.clone(), &self.runner_id, &op.session, ACK_WINDOW);
-        let (sessions, session) = (self.sessions.clone(), op.session.clone());
-        tokio::spawn(async move {
-            let end = loop {
-                tokio::select! {
-                    _ = cancelled.changed() => break "cancelled".to_string(),
-                    event = watcher.next() => match event {
-                        Err(e) => break format!("error: {}", e.message),
-                        Ok(event) => tokio::select! {
-                            r = publisher.send(event.into()) => if let Err(e) = r { break format!("error: {e}") },
-                            _ = cancelled.changed() => break "cancelled".to_string(),
-                        },
-                    },
-                }
-            };
-            tracing::info!(session = %session, end = %end, "watch session ended");
-            sessions.lock().expect("sessions lock").remove(&session);
-            if let Err(e) = publisher.finish(&end).await {
-                warn!(session = %session, error = %e, "end of session not written");
-            }
+        check_session_id(&op.session)?;
+        let watcher = self.kube.open_watch(req, op).await?;
+        let events = futures::stream::unfold(watcher, |mut w| async move {
+            let event = w.next().await.map(bytes::Bytes::from).map_err(|e| format!("error: {}", e.message));
+            Some((event, w))
         });
-        Ok(v1::OpResult {
-            json: serde_json::to_vec(
-                &serde_json::json!({"session": op.session, "streams": 1, "runner_id": self.runner_id.as_str()}),
-            )
-            .expect("json"),
-            kube_resource: None,
-        })
+        Ok(self.stream_session(&op.session, "watch", 1, events))
     }
 
     /// Opens the log streams, then pumps filtered lines into JetStream on a task of its own.
     #[cfg(feature = "kubernetes")]
     async fn logs(&self, req: &v1::RunnerRequest, op: &v1::KubeLogs) -> Result<v1::OpResult, v1::Error> {
         use futures::StreamExt;
-        if !cloudops_bus::streams::valid_session_id(&op.session) {
-            return Err(v1::Error::new(ErrorCode::InvalidArgument, "invalid session id"));
-        }
+        check_session_id(&op.session)?;
         let grep = match op.grep.as_str() {
             "" => None,
             g => Some(
@@ -398,48 +366,75 @@ impl Executor {
         };
         let sources = self.kube.open_logs(req, op).await?;
         let streams = sources.len();
+        let timestamps = op.timestamps;
+        let merged = futures::stream::select_all(sources.into_iter().map(|s| {
+            let label = s.label;
+            s.lines.map(move |l| (label.clone(), l))
+        }));
+        let lines = merged.filter_map(move |(label, line)| {
+            let item = match line {
+                Err(e) => Some(Err(format!("error: {e}"))),
+                Ok(line) => match kube::filter_line(&line, &label, until, grep.as_ref(), timestamps) {
+                    kube::LineVerdict::Keep(text) => Some(Ok(bytes::Bytes::from(text))),
+                    kube::LineVerdict::Drop => None,
+                    kube::LineVerdict::PastUntil => Some(Err("eof".to_string())),
+                },
+            };
+            futures::future::ready(item)
+        });
+        Ok(self.stream_session(&op.session, "log", streams, lines))
+    }
+
+    /// Registers a streamed session and publishes `items` into JetStream on a task of its own
+    /// until they run out (`eof`), one is an `Err` (its text is the end marker), or the session
+    /// is cancelled or left idle. Answers what the gateway needs to read the session.
+    #[cfg(feature = "kubernetes")]
+    fn stream_session(
+        &self,
+        session: &str,
+        what: &'static str,
+        streams: usize,
+        items: impl futures::Stream<Item = Result<bytes::Bytes, String>> + Send + 'static,
+    ) -> v1::OpResult {
+        use futures::StreamExt;
         let (cancel, mut cancelled) = tokio::sync::watch::channel(false);
-        self.sessions.lock().expect("sessions lock").insert(op.session.clone(), Session::new(cancel));
+        self.sessions.lock().expect("sessions lock").insert(session.to_string(), Session::new(cancel));
         let mut publisher =
-            cloudops_bus::streams::SessionPublisher::new(self.nats.clone(), &self.runner_id, &op.session, ACK_WINDOW);
-        let (sessions, session, timestamps) = (self.sessions.clone(), op.session.clone(), op.timestamps);
+            cloudops_bus::streams::SessionPublisher::new(self.nats.clone(), &self.runner_id, session, ACK_WINDOW);
+        let (sessions, id) = (self.sessions.clone(), session.to_string());
         tokio::spawn(async move {
-            let mut merged = futures::stream::select_all(sources.into_iter().map(|s| {
-                let label = s.label;
-                s.lines.map(move |l| (label.clone(), l))
-            }));
+            let mut items = std::pin::pin!(items);
             let end = loop {
                 tokio::select! {
                     _ = cancelled.changed() => break "cancelled".to_string(),
-                    item = merged.next() => match item {
+                    item = items.next() => match item {
                         None => break "eof".to_string(),
-                        Some((_, Err(e))) => break format!("error: {e}"),
-                        Some((label, Ok(line))) => match kube::filter_line(&line, &label, until, grep.as_ref(), timestamps) {
-                            kube::LineVerdict::Keep(text) => {
-                                tokio::select! {
-                                    r = publisher.send(text.into()) => if let Err(e) = r { break format!("error: {e}") },
-                                    _ = cancelled.changed() => break "cancelled".to_string(),
-                                }
-                            }
-                            kube::LineVerdict::Drop => {}
-                            kube::LineVerdict::PastUntil => break "eof".to_string(),
+                        Some(Err(end)) => break end,
+                        Some(Ok(payload)) => tokio::select! {
+                            r = publisher.send(payload) => if let Err(e) = r { break format!("error: {e}") },
+                            _ = cancelled.changed() => break "cancelled".to_string(),
                         },
                     },
                 }
             };
-            tracing::info!(session = %session, end = %end, "log session ended");
-            sessions.lock().expect("sessions lock").remove(&session);
+            info!(session = %id, end = %end, "{what} session ended");
+            sessions.lock().expect("sessions lock").remove(&id);
             if let Err(e) = publisher.finish(&end).await {
-                warn!(session = %session, error = %e, "end of session not written");
+                warn!(session = %id, error = %e, "end of session not written");
             }
         });
-        Ok(v1::OpResult {
-            json: serde_json::to_vec(
-                &serde_json::json!({"session": op.session, "streams": streams, "runner_id": self.runner_id.as_str()}),
-            )
-            .expect("json"),
-            kube_resource: None,
-        })
+        let v = serde_json::json!({"session": session, "streams": streams, "runner_id": self.runner_id.as_str()});
+        v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None }
+    }
+}
+
+/// Session ids name stream subjects: only the gateway's own shape is accepted.
+#[cfg(feature = "kubernetes")]
+fn check_session_id(id: &str) -> Result<(), v1::Error> {
+    if cloudops_bus::streams::valid_session_id(id) {
+        Ok(())
+    } else {
+        Err(v1::Error::new(ErrorCode::InvalidArgument, "invalid session id"))
     }
 }
 
