@@ -111,3 +111,33 @@ ensure_chromium() {
   fi
   ci_die "Chromium is missing: install Debian's chromium (sudo apt-get install chromium) or set CHROMIUM to a Chromium binary"
 }
+
+# Marks every process this run starts (the marker is inherited through the environment), so
+# that `ci_check_orphans` can find those still alive at the end. Call once, early.
+ci_mark_processes() {
+  export CLOUDOPS_CI_RUN="ci-$$-$(date +%s%N)"
+}
+
+# Fails, naming them, if processes started by this run are still alive (a leaf that outlived its
+# runner, a hub that outlived its control plane, a test peer left behind), then ends them.
+ci_check_orphans() {
+  [ -n "${CLOUDOPS_CI_RUN:-}" ] || return 0
+  local pid ancestors="" p=$$ left=""
+  while [ -n "$p" ] && [ "$p" != 0 ]; do
+    ancestors="$ancestors $p"
+    p=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+  done
+  sleep 1 # a child that is exiting now gets its second
+  for d in /proc/[0-9]*; do
+    pid=${d#/proc/}
+    case " $ancestors " in *" $pid "*) continue ;; esac
+    [ "$pid" = "$BASHPID" ] && continue
+    if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx "CLOUDOPS_CI_RUN=$CLOUDOPS_CI_RUN"; then
+      left="$left$pid (parent $(awk '/^PPid:/ {print $2}' "$d/status" 2>/dev/null)): $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null | cut -c1-200)\n"
+    fi
+  done
+  [ -z "$left" ] && { ci_note "no process of this run outlived it"; return 0; }
+  printf 'error: processes started by this run are still alive:\n%b' "$left" >&2
+  printf '%b' "$left" | cut -d' ' -f1 | xargs -r kill -9 2>/dev/null || true
+  return 1
+}

@@ -75,6 +75,16 @@ impl v1::Op {
             None => "unknown",
         }
     }
+    /// The session a streaming op (logs, watch, exec) writes to, as the gateway chose it.
+    pub fn session(&self) -> Option<&str> {
+        use v1::op::Kind::*;
+        match &self.kind {
+            Some(KubeLogs(l)) => Some(&l.session),
+            Some(KubeWatch(w)) => Some(&w.session),
+            Some(KubeExec(e)) => Some(&e.session),
+            _ => None,
+        }
+    }
     pub fn verb_class(&self) -> v1::VerbClass {
         use v1::op::Kind::*;
         match &self.kind {

@@ -49,8 +49,11 @@ impl Actor for Authorizer {
                 }
                 AuthorizerMessage::RecordAudit(req, reply) => {
                     let caller = req.caller.unwrap_or_default();
-                    let row =
+                    let mut row =
                         row(&caller, mode_name(req.mode), &req.target, &req.op_name, "", &req.decision, &req.reason);
+                    if !req.org_id.is_empty() {
+                        row.org_id = sea_orm_set::Set(req.org_id);
+                    }
                     if let Err(e) = store.audit_insert(row).await {
                         warn!(error = %e, "audit record not written");
                     }
@@ -128,7 +131,7 @@ pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::Authoriz
     let target = req.target.unwrap_or_default();
     let verb = v1::VerbClass::try_from(req.verb).unwrap_or(v1::VerbClass::Unspecified);
     let need = required_role(verb);
-    let decision: Result<(), String> = async {
+    let decision: Result<Role, String> = async {
         let scopes = covering_scopes(store, &target).await.map_err(|e| e.to_string())?;
         let grants = store.grants_of(&caller.principal_id).await.map_err(|e| e.to_string())?;
         let best = grants
@@ -137,7 +140,7 @@ pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::Authoriz
             .filter_map(|g| Role::parse(&g.role))
             .max();
         match best {
-            Some(r) if r >= need => Ok(()),
+            Some(r) if r >= need => Ok(r),
             Some(r) => Err(format!(
                 "{} needs the {} role on {}; {} has {}",
                 req.op_name,
@@ -150,11 +153,11 @@ pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::Authoriz
         }
     }
     .await;
-    let (allowed, reason) = match decision {
-        Ok(()) => (true, String::new()),
-        Err(r) => (false, r),
+    let (allowed, reason, role) = match decision {
+        Ok(role) => (true, String::new(), role.as_str().to_string()),
+        Err(r) => (false, r, String::new()),
     };
-    let audit = row(
+    let mut audit = row(
         &caller,
         mode_name(target.mode),
         &describe(&target),
@@ -163,15 +166,25 @@ pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::Authoriz
         if allowed { "allowed" } else { "denied" },
         &reason,
     );
+    // The record belongs to the org acted in, so that its admins see a platform operator's
+    // work there, and other orgs' admins do not.
+    if !target.org_id.is_empty() {
+        audit.org_id = sea_orm_set::Set(target.org_id.clone());
+    }
     let audit_id = match store.audit_insert(audit).await {
         Ok(id) => id,
         Err(e) => {
             // No audit, no access.
             warn!(error = %e, "audit record not written; denying");
-            return v1::AuthorizeResponse { allowed: false, reason: "audit log unavailable".into(), audit_id: 0 };
+            return v1::AuthorizeResponse {
+                allowed: false,
+                reason: "audit log unavailable".into(),
+                audit_id: 0,
+                role: String::new(),
+            };
         }
     };
-    v1::AuthorizeResponse { allowed, reason, audit_id }
+    v1::AuthorizeResponse { allowed, reason, audit_id, role }
 }
 
 /// The scopes whose grants cover `target`. Grants on an org or environment apply to everything

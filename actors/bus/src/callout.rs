@@ -195,10 +195,15 @@ pub struct Admitted {
 pub struct Admissions(Arc<std::sync::Mutex<Vec<Admitted>>>);
 
 impl Admissions {
-    fn record(&self, a: Admitted) {
+    /// Records a new admission and returns the earlier ones of the same runner, which it
+    /// replaces: the hub keeps one tunnel per runner identity, the newest.
+    fn record(&self, a: Admitted) -> Vec<Admitted> {
         let mut v = self.0.lock().expect("admissions lock");
         v.retain(|x| !(x.server_id == a.server_id && x.cid == a.cid));
+        let (older, rest): (Vec<_>, Vec<_>) = v.drain(..).partition(|x| x.runner == a.runner);
+        *v = rest;
         v.push(a);
+        older
     }
 
     /// Forgets and returns the admitted connections of `runner`.
@@ -218,9 +223,11 @@ pub async fn kick(sys: &Client, a: &Admitted) -> Result<(), BusError> {
 }
 
 /// Serves the auth callout on a connection made as one of the hub's `auth_users` in the
-/// callout account.
+/// callout account. `sys` (a system-account connection) cuts a runner's older tunnel when a
+/// newer one is admitted: a restarted runner replaces its stale tunnel, never sits beside it.
 pub async fn serve(
     nc: Client,
+    sys: Client,
     issuer: Arc<KeyPair>,
     ttl: Duration,
     dir: Arc<dyn RunnerDirectory>,
@@ -231,15 +238,20 @@ pub async fn serve(
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let Some(reply) = msg.reply.clone() else { continue };
-            let (nc, issuer, dir, admissions) = (nc.clone(), issuer.clone(), dir.clone(), admissions.clone());
+            let (nc, sys, issuer, dir, admissions) =
+                (nc.clone(), sys.clone(), issuer.clone(), dir.clone(), admissions.clone());
             tokio::spawn(async move {
                 match decide(&msg.payload, &issuer, ttl, dir.as_ref()).await {
                     Ok((jwt, admitted)) => {
-                        if let Some(a) = admitted {
-                            admissions.record(a);
-                        }
+                        let replaced = admitted.map(|a| admissions.record(a)).unwrap_or_default();
                         if let Err(e) = nc.publish(reply, jwt.into()).await {
                             warn!(error = %e, "auth callout reply not sent");
+                        }
+                        for old in replaced {
+                            info!(runner_id = %old.runner, cid = old.cid, "older tunnel of a reconnected runner cut");
+                            if let Err(e) = kick(&sys, &old).await {
+                                warn!(runner_id = %old.runner, cid = old.cid, error = %e, "kick failed (connection may be gone already)");
+                            }
                         }
                     }
                     // Without a reply the hub times out and refuses the connection.
@@ -261,6 +273,18 @@ mod tests {
         assert_eq!(parse_runner_uri("spiffe://cloudops.local/runner/r-7/gen/x"), None);
         assert_eq!(parse_runner_uri("spiffe://cloudops.local/runner/R.7/gen/1"), None);
         assert_eq!(parse_runner_uri("spiffe://evil/runner/r-7/gen/1"), None);
+    }
+
+    #[test]
+    fn a_new_admission_replaces_the_runners_older_ones() {
+        let (a, b) = (RunnerId::parse("r-a").unwrap(), RunnerId::parse("r-b").unwrap());
+        let adm = |runner: &RunnerId, cid| Admitted { runner: runner.clone(), server_id: "S".into(), cid };
+        let admissions = Admissions::default();
+        assert!(admissions.record(adm(&a, 1)).is_empty());
+        assert!(admissions.record(adm(&b, 2)).is_empty());
+        assert_eq!(admissions.record(adm(&a, 3)), vec![adm(&a, 1)]);
+        assert_eq!(admissions.take(&a), vec![adm(&a, 3)]);
+        assert_eq!(admissions.take(&b), vec![adm(&b, 2)]);
     }
 
     #[test]

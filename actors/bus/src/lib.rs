@@ -6,9 +6,11 @@
 //! - [`runner_link`]: the router's side (explicit reply subjects) and the runner's side of the tunnel.
 //! - [`callout`]: the hub's auth callout: verified runner certificate → per-runner permissions.
 //! - [`natsd`]: finding, configuring and supervising `nats-server` processes (hub and leaf).
+//! - [`child`]: child processes (nats-server, the local runner) that never outlive their parent.
 //! - [`connect`]: connection options (mTLS, credentials) for the hub and the leaf.
 
 pub mod callout;
+pub mod child;
 pub mod connect;
 mod error;
 pub mod natsd;

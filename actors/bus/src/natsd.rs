@@ -269,17 +269,10 @@ async fn wait_ready(port: u16, child: &mut tokio::process::Child, deadline: Dura
 
 fn spawn_child(bin: &Path, config: &Path, stderr_log: &Path) -> std::io::Result<tokio::process::Child> {
     let stderr = std::fs::OpenOptions::new().create(true).append(true).open(stderr_log)?;
-    Command::new(bin)
-        .arg("-c")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(stderr))
-        .kill_on_drop(true)
-        // Its own process group: a Ctrl-C at the terminal reaches our process, which then stops
-        // the server in order, instead of both dying at once.
-        .process_group(0)
-        .spawn()
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c").arg(config).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
+    // Never outlives us (parent-death signal), in a process group of its own.
+    crate::child::die_with_parent(&mut cmd).spawn()
 }
 
 fn terminate(child: &tokio::process::Child) {

@@ -9,10 +9,7 @@
 use std::{
     collections::HashMap,
     future::Future,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -24,14 +21,14 @@ use tracing::{Instrument, debug, warn};
 
 use crate::{BusError, rpc::ErrorReply, subjects, trace};
 
-type Pending = Arc<Mutex<HashMap<u64, (RunnerId, oneshot::Sender<Message>)>>>;
+/// In-flight requests by their random reply token.
+type Pending = Arc<Mutex<HashMap<u128, (RunnerId, oneshot::Sender<Message>)>>>;
 
 /// Sends ops to runners and waits for their replies.
 pub struct RunnerClient {
     nc: Client,
     instance: String,
     pending: Pending,
-    next: AtomicU64,
     _listener: JoinHandle<()>,
 }
 
@@ -57,12 +54,12 @@ impl RunnerClient {
                     Some((expected, _)) => {
                         warn!(%expected, from = runner, "reply from the wrong runner dropped")
                     }
-                    None => debug!(token, "late reply dropped"),
+                    None => debug!(token = %format_args!("{token:032x}"), "late reply dropped"),
                 }
             }
         });
         nc.flush().await.map_err(BusError::transport)?;
-        Ok(Self { nc, instance, pending, next: AtomicU64::new(1), _listener: listener })
+        Ok(Self { nc, instance, pending, _listener: listener })
     }
 
     /// Sends `req` to `runner` and waits up to `timeout` for the reply.
@@ -72,9 +69,17 @@ impl RunnerClient {
         req: &v1::RunnerRequest,
         timeout: Duration,
     ) -> Result<v1::RunnerResponse, BusError> {
-        let token = self.next.fetch_add(1, Ordering::Relaxed);
+        // Unguessable, so that no runner can aim a message at another request's reply.
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().expect("pending map poisoned").insert(token, (runner.clone(), tx));
+        let token = {
+            let mut pending = self.pending.lock().expect("pending map poisoned");
+            let mut token: u128 = rand::random();
+            while pending.contains_key(&token) {
+                token = rand::random();
+            }
+            pending.insert(token, (runner.clone(), tx));
+            token
+        };
         let _guard = PendingGuard { pending: &self.pending, token };
         let subject = subjects::runner_op(runner);
         let reply = subjects::reply_subject(runner, &self.instance, token);
@@ -103,7 +108,7 @@ impl RunnerClient {
 
 struct PendingGuard<'a> {
     pending: &'a Pending,
-    token: u64,
+    token: u128,
 }
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {

@@ -95,9 +95,14 @@ impl SessionInfo {
     }
 }
 
-pub async fn put_session(nc: &Client, id: &str, info: &SessionInfo) -> Result<(), BusError> {
+/// Records who may read a new session. Create-only: an id that exists already is refused, so
+/// nobody can take over someone else's session by naming it.
+pub async fn create_session(nc: &Client, id: &str, info: &SessionInfo) -> Result<(), BusError> {
+    if !valid_session_id(id) {
+        return Err(BusError::Transport(format!("invalid session id {id:?}")));
+    }
     let kv = jetstream::new(nc.clone()).get_key_value(SESSIONS_BUCKET).await.map_err(BusError::transport)?;
-    kv.put(id, serde_json::to_vec(info).expect("json").into()).await.map_err(BusError::transport)?;
+    kv.create(id, serde_json::to_vec(info).expect("json").into()).await.map_err(BusError::transport)?;
     Ok(())
 }
 

@@ -42,16 +42,20 @@ pub fn reply_wildcard(instance: &str) -> String {
     format!("cloudops.reply.*.{instance}.*")
 }
 
-pub fn reply_subject(runner: &RunnerId, instance: &str, token: u64) -> String {
-    format!("cloudops.reply.{runner}.{instance}.{token}")
+/// A request's reply subject. The token is random (128 bits, 32 hex digits), so that nobody can
+/// aim a message at another request's reply.
+pub fn reply_subject(runner: &RunnerId, instance: &str, token: u128) -> String {
+    format!("cloudops.reply.{runner}.{instance}.{token:032x}")
 }
 
 /// Parses a reply subject into (runner id token, instance, request token).
-pub fn parse_reply_subject(subject: &str) -> Option<(&str, &str, u64)> {
+pub fn parse_reply_subject(subject: &str) -> Option<(&str, &str, u128)> {
     let mut it = subject.split('.');
     match (it.next(), it.next(), it.next(), it.next(), it.next(), it.next()) {
-        (Some("cloudops"), Some("reply"), Some(runner), Some(inst), Some(tok), None) => {
-            Some((runner, inst, tok.parse().ok()?))
+        (Some("cloudops"), Some("reply"), Some(runner), Some(inst), Some(tok), None)
+            if tok.len() == 32 && tok.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) =>
+        {
+            Some((runner, inst, u128::from_str_radix(tok, 16).ok()?))
         }
         _ => None,
     }
@@ -89,7 +93,10 @@ mod tests {
     fn reply_subjects_round_trip() {
         let r = RunnerId::parse("r-1").unwrap();
         let s = reply_subject(&r, "inst9", 42);
+        assert_eq!(s, "cloudops.reply.r-1.inst9.0000000000000000000000000000002a");
         assert_eq!(parse_reply_subject(&s), Some(("r-1", "inst9", 42)));
+        assert_eq!(parse_reply_subject("cloudops.reply.r-1.inst9.42"), None);
+        assert_eq!(parse_reply_subject("cloudops.reply.r-1.inst9.+000000000000000000000000000002a"), None);
         assert_eq!(parse_reply_subject("cloudops.reply.r-1.inst9"), None);
         assert_eq!(parse_reply_subject("cloudops.reply.r-1.i.x"), None);
         assert_eq!(parse_reply_subject("cloudops.reply.r-1.i.1.extra"), None);

@@ -66,9 +66,14 @@ pub async fn route(link: &RunnerClient, req: v1::RouteRequest) -> Result<v1::OpR
         timeout_ms: timeout.as_millis() as u32,
         owner_kind: target.owner_kind.clone(),
         owner_name: target.owner_name.clone(),
+        secrets_readable: target.secrets_readable,
     };
     match link.call(&runner, &request, timeout).await {
-        Ok(v1::RunnerResponse { result: Some(v1::runner_response::Result::Ok(r)) }) => Ok(r),
+        Ok(v1::RunnerResponse { result: Some(v1::runner_response::Result::Ok(mut r)) }) => {
+            // Who answered is what we routed to, whatever the reply claims.
+            r.routed_runner_id = runner.as_str().to_string();
+            Ok(r)
+        }
         Ok(v1::RunnerResponse { result: Some(v1::runner_response::Result::Error(e)) }) => Err(e),
         Ok(v1::RunnerResponse { result: None }) => {
             Err(v1::Error::new(ErrorCode::Internal, "runner sent an empty reply"))

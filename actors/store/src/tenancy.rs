@@ -247,6 +247,11 @@ impl Store {
             .await?)
     }
 
+    /// The principal a grant belongs to, if the grant exists.
+    pub async fn grant_owner(&self, id: &str) -> Result<Option<String>> {
+        Ok(grant::Entity::find_by_id(id.to_string()).one(&self.db).await?.map(|g| g.principal_id))
+    }
+
     pub async fn delete_grant(&self, principal_ids: &[String], id: &str) -> Result<()> {
         let g = grant::Entity::find_by_id(id.to_string())
             .filter(grant::Column::PrincipalId.is_in(principal_ids.iter().cloned()))

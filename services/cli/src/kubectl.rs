@@ -219,6 +219,12 @@ fn read_manifests(path: &Path) -> Result<Vec<Value>> {
     Ok(out)
 }
 
+fn write_owner_only(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new().create_new(true).write(true).mode(0o600).open(path)?;
+    f.write_all(bytes)
+}
+
 async fn edit(ctx: &mut Ctx<'_, '_>, c: &crate::Client, kind: &str, name: &str, target: &TargetArgs) -> Result<()> {
     let v = c
         .post("/v1/ops/kubernetes/get", &body(ctx, target, json!({"kind": kind, "name": name, "output": "objects"})))
@@ -228,10 +234,16 @@ async fn edit(ctx: &mut Ctx<'_, '_>, c: &crate::Client, kind: &str, name: &str, 
     let header = format!(
         "# Please edit the object below. Lines beginning with a '#' will be ignored,\n# and an empty file will abort the edit. If an error occurs while saving this file will be\n# reopened with the relevant failures.\n#\n# {what}\n#\n"
     );
-    let dir = std::env::temp_dir().join(format!("planton-edit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let file = dir.join(format!("{}-{name}.yaml", kind.replace('/', "-")));
-    std::fs::write(&file, format!("{header}{}", printers::yaml(&original))).map_err(|e| e.to_string())?;
+    // A private directory (0700, unpredictable name) and an owner-only file: the object may be
+    // a Secret. It is kept when the edit fails, so that the user's work is not lost.
+    let dir = tempfile::Builder::new()
+        .prefix("planton-edit-")
+        .tempdir()
+        .map_err(|e| format!("temporary directory for the edit: {e}"))?
+        .keep();
+    let file = dir.join(format!("{}-{name}.yaml", kind.replace(['/', '\\'], "-")));
+    write_owner_only(&file, format!("{header}{}", printers::yaml(&original)).as_bytes())
+        .map_err(|e| format!("{}: {e}", file.display()))?;
     let editor = ctx.io.editor.clone().unwrap_or_else(|| {
         std::env::var("KUBE_EDITOR").or_else(|_| std::env::var("EDITOR")).unwrap_or_else(|_| "vi".into())
     });

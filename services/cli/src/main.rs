@@ -1,6 +1,8 @@
 //! `planton`: wiring only; the CLI lives in the library.
 
 fn main() -> std::process::ExitCode {
+    // Everything this process writes ($PLANTON_HOME: keys, credentials, kubeconfigs) is owner-only.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let mut io = cloudops_cli::Io {

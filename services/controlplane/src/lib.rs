@@ -88,6 +88,11 @@ impl callout::RunnerDirectory for StoreDirectory {
     }
 }
 
+fn private(path: &std::path::Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn sqlite_url(path: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
@@ -95,8 +100,19 @@ fn sqlite_url(path: &std::path::Path) -> String {
 impl ControlPlane {
     pub async fn start(cfg: ServeConfig) -> Result<Self, String> {
         std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("data dir {}: {e}", cfg.data_dir.display()))?;
+        // The data dir holds the CA key, the audit log and exec recordings: owner-only, also
+        // when an older version created it more open.
+        private(&cfg.data_dir, 0o700)?;
         let db_url = cfg.database_url.clone().unwrap_or_else(|| sqlite_url(&cfg.data_dir.join("cloudops.db")));
         let store = Store::open(&db_url).await.map_err(|e| format!("database {}: {e}", redact(&db_url)))?;
+        if cfg.database_url.is_none() {
+            for f in ["cloudops.db", "cloudops.db-wal", "cloudops.db-shm"] {
+                let path = cfg.data_dir.join(f);
+                if path.exists() {
+                    private(&path, 0o600)?;
+                }
+            }
+        }
         let boot = store.bootstrap(&cfg.org).await.map_err(|e| e.to_string())?;
         let org = match &boot {
             Some(b) => b.org.clone(),
@@ -123,6 +139,7 @@ impl ControlPlane {
                 tasks.push(
                     callout::serve(
                         callout_nc,
+                        hub.connect_system().await?,
                         hub.callout_issuer.clone(),
                         Duration::from_secs(3600),
                         Arc::new(StoreDirectory(store.clone())),

@@ -105,16 +105,17 @@ pub async fn start(
     ensure_connection(store, org, &runner, &context).await?;
     let log = data_dir.join("local-runner.log");
     let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| e.to_string())?;
-    let child = Command::new(bin)
-        .arg("start")
+    let mut cmd = Command::new(bin);
+    cmd.arg("start")
         .arg("--credentials-file")
         .arg(&path)
         .env("KUBECONFIG", &kubeconfig)
         .env("PLANTON_HOME", planton_home)
         .stdin(Stdio::null())
         .stdout(Stdio::from(logf.try_clone().map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(logf))
-        .kill_on_drop(true)
+        .stderr(Stdio::from(logf));
+    // The runner (and through it, its leaf) never outlives `cloudops serve`.
+    let child = cloudops_bus::child::die_with_parent(&mut cmd)
         .spawn()
         .map_err(|e| format!("starting planton-runner: {e}"))?;
     info!(log = %log.display(), "local runner started");

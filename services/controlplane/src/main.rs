@@ -29,6 +29,8 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 fn main() -> std::process::ExitCode {
+    // Everything this process writes (database, keys, configs, recordings) is owner-only.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let Command::Serve(args) = cli.command;
     let cfg = match args.into_config() {

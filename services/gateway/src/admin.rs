@@ -8,13 +8,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use cloudops_schemas::{RunnerCredentials, RunnerId, TunnelCredentials, v1};
-use cloudops_store::{Role, cloud_resource, connection, runner};
+use cloudops_store::{Role, cloud_resource, connection, principal, runner};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
     ApiError,
-    routes::{AppState, Authenticated, Body, InOrg, authorize_admin, authorize_admin_in_env},
+    visibility::{Visibility, audit_read},
+    routes::{AppState, Authenticated, Body, InOrg, authorize_admin, authorize_admin_in_env, authorize_admin_on_connection},
 };
 
 fn items(v: Vec<Value>) -> Json<Value> {
@@ -66,13 +67,19 @@ pub async fn create_env(
     Ok(created(json!({"id": e.id, "name": e.name, "org": org.name, "created_at": e.created_at})))
 }
 
-pub async fn list_envs(State(s): State<AppState>, InOrg { org, .. }: InOrg) -> Result<Json<Value>, ApiError> {
-    let envs = s.deps.store.list_envs(&org.id).await?;
-    Ok(items(
-        envs.into_iter()
-            .map(|e| json!({"id": e.id, "name": e.name, "org": org.name, "created_at": e.created_at}))
-            .collect(),
-    ))
+pub async fn list_envs(State(s): State<AppState>, InOrg { who, org }: InOrg) -> Result<Json<Value>, ApiError> {
+    let visible = Visibility::of(&s.deps, &who, &org.id).await?;
+    let envs: Vec<Value> = s
+        .deps
+        .store
+        .list_envs(&org.id)
+        .await?
+        .into_iter()
+        .filter(|e| visible.env(&e.id))
+        .map(|e| json!({"id": e.id, "name": e.name, "org": org.name, "created_at": e.created_at}))
+        .collect();
+    audit_read(&s.deps, &who, &org.id, "env.list", format!("{} visible", envs.len())).await;
+    Ok(items(envs))
 }
 
 #[derive(Deserialize)]
@@ -97,7 +104,8 @@ pub async fn create_principal(
     Ok(created(json!({"id": p.id, "name": p.name, "kind": p.kind, "created_at": p.created_at})))
 }
 
-pub async fn list_principals(State(s): State<AppState>, InOrg { org, .. }: InOrg) -> Result<Json<Value>, ApiError> {
+pub async fn list_principals(State(s): State<AppState>, InOrg { who, org }: InOrg) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "principal.list").await?;
     let ps = s.deps.store.list_principals(&org.id).await?;
     Ok(items(ps.into_iter().map(|p| json!({"id": p.id, "name": p.name, "kind": p.kind, "platform_operator": p.platform_operator, "created_at": p.created_at})).collect()))
 }
@@ -132,9 +140,33 @@ async fn key_owners(
         }
         Some(name) => {
             authorize_admin(&s.deps, who, org_id, op).await?;
-            Ok(vec![s.deps.store.principal_by_name(org_id, name).await?.id])
+            let target = s.deps.store.principal_by_name(org_id, name).await?;
+            may_manage(who, &target, op)?;
+            Ok(vec![target.id])
         }
     }
+}
+
+/// Nobody acts for a principal with more privilege than their own: a platform operator is
+/// managed by platform operators only (never from inside a tenant org), and a runner's service
+/// account only through the runner's lifecycle (its keys come with its credentials).
+pub(crate) fn may_manage(who: &Authenticated, target: &principal::Model, op: &str) -> Result<(), ApiError> {
+    if target.platform_operator && !who.principal.platform_operator {
+        return Err(ApiError::new(
+            v1::ErrorCode::PermissionDenied,
+            format!("{op} for {:?} needs a platform operator: {:?} is one", target.name, target.name),
+        ));
+    }
+    if target.runner_id.is_some() {
+        return Err(ApiError::new(
+            v1::ErrorCode::PermissionDenied,
+            format!(
+                "{op}: {:?} is a runner's service account; its keys come with `planton runner generate-credentials` and it takes no grants",
+                target.name
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub async fn create_key(
@@ -253,6 +285,7 @@ pub async fn create_grant(
     let role = Role::parse(&b.role)
         .ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}: use viewer, operator or admin", b.role)))?;
     let p = s.deps.store.principal_by_name(&org.id, &b.principal).await?;
+    may_manage(&who, &p, "grant.create")?;
     let (id, display) = scope_id(&s, &org, &b.scope, &b.target).await?;
     let g = s.deps.store.put_grant(&p.id, &b.scope, &id, role).await?;
     Ok(created(json!({"id": g.id, "principal": p.name, "scope": display, "role": g.role})))
@@ -260,9 +293,10 @@ pub async fn create_grant(
 
 pub async fn list_grants(
     State(s): State<AppState>,
-    InOrg { org, .. }: InOrg,
+    InOrg { who, org }: InOrg,
     Query(q): Query<PrincipalQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "grant.list").await?;
     let principals = s.deps.store.list_principals(&org.id).await?;
     let ids: Vec<String> =
         principals.iter().filter(|p| q.principal.as_ref().is_none_or(|n| &p.name == n)).map(|p| p.id.clone()).collect();
@@ -303,7 +337,13 @@ pub async fn delete_grant(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "grant.delete").await?;
-    let ids: Vec<String> = s.deps.store.list_principals(&org.id).await?.into_iter().map(|p| p.id).collect();
+    let principals = s.deps.store.list_principals(&org.id).await?;
+    // Only grants of principals the caller may manage (not a platform operator's, say).
+    let ids: Vec<String> =
+        principals.iter().filter(|p| may_manage(&who, p, "grant.delete").is_ok()).map(|p| p.id.clone()).collect();
+    if let Some(p) = s.deps.store.grant_owner(&id).await?.and_then(|pid| principals.iter().find(|p| p.id == pid)) {
+        may_manage(&who, p, "grant.delete")?;
+    }
     s.deps.store.delete_grant(&ids, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -325,10 +365,11 @@ async fn runner_name(s: &AppState, c: &connection::Model) -> Option<String> {
 
 pub async fn get_connection(
     State(s): State<AppState>,
-    InOrg { org, .. }: InOrg,
+    InOrg { who, org }: InOrg,
     Path((_, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let c = s.deps.store.connection_by_name(&org.id, &name).await?;
+    crate::visibility::authorize_connection_read(&s.deps, &who, &org.id, &c, "connection.get").await?;
     let rn = runner_name(&s, &c).await;
     Ok(Json(connection_json(&c, rn.as_deref())))
 }
@@ -365,6 +406,9 @@ pub async fn set_default_connection(
         None => authorize_admin(&s.deps, &who, &org.id, "connection.set-default").await?,
     }
     let c = s.deps.store.connection_by_name(&org.id, &name).await?;
+    // Binding a connection widens what the env's grants cover: it needs admin on the
+    // connection itself (or the org), not only on the env.
+    authorize_admin_on_connection(&s.deps, &who, &org.id, &c.id, "connection.set-default").await?;
     s.deps.store.set_default_connection(&org.id, env.as_ref().map_or("", |e| e.id.as_str()), &c).await?;
     Ok(Json(
         json!({"connection": c.name, "provider": c.provider, "scope": env.map_or_else(|| format!("org/{}", org.name), |e| format!("env/{}", e.name))}),
@@ -381,7 +425,7 @@ pub struct DefaultConnectionQuery {
 /// The effective default, with the resolution shown: env → org.
 pub async fn get_default_connection(
     State(s): State<AppState>,
-    InOrg { org, .. }: InOrg,
+    InOrg { who, org }: InOrg,
     Query(q): Query<DefaultConnectionQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if !cloudops_store::PROVIDERS.contains(&q.provider.as_str()) {
@@ -391,13 +435,23 @@ pub async fn get_default_connection(
             cloudops_store::PROVIDERS.join(", ")
         )));
     }
+    let visible = Visibility::of(&s.deps, &who, &org.id).await?;
     let mut chain = Vec::new();
     let mut effective = None;
     if let Some(e) = q.env.as_deref().filter(|e| !e.is_empty()) {
         let env = s.deps.store.env_by_name(&org.id, e).await?;
+        if !visible.env(&env.id) {
+            return Err(ApiError::new(v1::ErrorCode::NotFound, format!("env {e:?} not found")));
+        }
         let c = s.deps.store.default_connection(&org.id, &env.id, &q.provider).await?;
         chain.push(json!({"level": format!("env/{e}"), "connection": c.as_ref().map(|c| c.name.clone())}));
         effective = c.map(|c| (c, format!("env/{e}")));
+    }
+    if !visible.everything() && effective.is_none() {
+        return Err(ApiError::new(
+            v1::ErrorCode::PermissionDenied,
+            format!("the org's default connection needs a grant on org {:?}; name an env you have access to with --env", org.name),
+        ));
     }
     let c = s.deps.store.default_connection(&org.id, "", &q.provider).await?;
     chain.push(json!({"level": format!("org/{}", org.name), "connection": c.as_ref().map(|c| c.name.clone())}));
@@ -467,6 +521,8 @@ pub async fn apply_resource(
     let env = s.deps.store.env_by_name(&org.id, &m.metadata.env).await?;
     authorize_admin_in_env(&s.deps, &who, &org.id, &env.id, "resource.apply").await?;
     let conn = s.deps.store.connection_by_name(&org.id, &m.spec.connection).await?;
+    // A catalog entry opens its connection to the env's grants: admin on the connection too.
+    authorize_admin_on_connection(&s.deps, &who, &org.id, &conn.id, "resource.apply").await?;
     if conn.provider != "kubernetes" {
         return Err(ApiError::bad_request(format!(
             "{} needs a kubernetes connection; {:?} is {}",
@@ -493,16 +549,19 @@ pub struct EnvQuery {
 
 pub async fn list_resources(
     State(s): State<AppState>,
-    InOrg { org, .. }: InOrg,
+    InOrg { who, org }: InOrg,
     Query(q): Query<EnvQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let visible = Visibility::of(&s.deps, &who, &org.id).await?;
     let env = match q.env.as_deref().filter(|e| !e.is_empty()) {
         Some(e) => Some(s.deps.store.env_by_name(&org.id, e).await?),
         None => None,
     };
     let envs = s.deps.store.list_envs(&org.id).await?;
     let conns = s.deps.store.list_connections(&org.id).await?;
-    let rs = s.deps.store.list_resources(&org.id, env.as_ref().map(|e| e.id.as_str())).await?;
+    let mut rs = s.deps.store.list_resources(&org.id, env.as_ref().map(|e| e.id.as_str())).await?;
+    rs.retain(|r| visible.resource(r));
+    audit_read(&s.deps, &who, &org.id, "resource.list", format!("{} visible", rs.len())).await;
     Ok(items(
         rs.iter()
             .map(|r| {
@@ -530,10 +589,16 @@ async fn find_resource(
 
 pub async fn get_resource(
     State(s): State<AppState>,
-    InOrg { org, .. }: InOrg,
+    InOrg { who, org }: InOrg,
     Path((_, env, kind, name)): Path<(String, String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let (r, _) = find_resource(&s, &org, &env, &kind, &name).await?;
+    let path = format!("{}/{env}/{kind}/{name}", org.name);
+    if !Visibility::of(&s.deps, &who, &org.id).await?.resource(&r) {
+        // Hidden looks missing: no probing of the catalog.
+        return Err(ApiError::new(v1::ErrorCode::NotFound, format!("cloud resource {path:?} not found")));
+    }
+    audit_read(&s.deps, &who, &org.id, "resource.get", path).await;
     let c = s.deps.store.connection_by_id(&r.connection_id).await?.map(|c| c.name).unwrap_or_default();
     Ok(Json(resource_json(&r, &org.name, &env, &c)))
 }
@@ -569,9 +634,10 @@ pub fn runner_json(r: &runner::Model, org_name: Option<&str>) -> Value {
 
 pub async fn list_runners(
     State(s): State<AppState>,
-    InOrg { org, .. }: InOrg,
+    InOrg { who, org }: InOrg,
     Query(q): Query<RunnerQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "runner.list").await?;
     let scope = q.scope.as_deref().unwrap_or("org");
     let mut out = Vec::new();
     if matches!(scope, "org" | "all") {
@@ -611,10 +677,11 @@ async fn runner_in(
 
 pub async fn get_runner(
     State(s): State<AppState>,
-    InOrg { org, .. }: InOrg,
+    InOrg { who, org }: InOrg,
     Path((_, name)): Path<(String, String)>,
     Query(q): Query<RunnerQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "runner.get").await?;
     let r = runner_in(&s, &org, &name, q.platform).await?;
     Ok(Json(runner_json(&r, (!q.platform).then_some(org.name.as_str()))))
 }
@@ -737,9 +804,10 @@ pub async fn set_default_runner(
 
 pub async fn get_default_runner(
     State(s): State<AppState>,
-    InOrg { org, .. }: InOrg,
+    InOrg { who, org }: InOrg,
     Query(q): Query<RunnerQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "runner.get-default").await?;
     let platform = s.deps.store.default_runner(None).await?;
     if q.platform {
         return Ok(Json(json!({"runner": platform.map(|r| r.name), "from": "platform", "chain": []})));

@@ -11,6 +11,7 @@ mod error;
 mod pipeline;
 mod routes;
 mod sessions;
+mod visibility;
 
 use std::{sync::Arc, time::Duration};
 

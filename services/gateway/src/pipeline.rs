@@ -18,6 +18,11 @@ fn unavailable(role: &str, e: impl std::fmt::Display) -> v1::Error {
     v1::Error::new(ErrorCode::Unavailable, format!("{role} unavailable: {e}"))
 }
 
+/// Roles that read Secrets, as Kubernetes' `edit` and `admin` do (a viewer is `view`).
+fn secrets_readable(role: &str) -> bool {
+    matches!(role, "operator" | "admin")
+}
+
 pub async fn run_op(
     roles: &Roles,
     caller: v1::Caller,
@@ -55,6 +60,8 @@ pub async fn run_op(
                     op_name: op_name.into(),
                     decision: "denied".into(),
                     reason: e.message.clone(),
+                    // Not resolved: the caller's own org keeps the record.
+                    org_id: String::new(),
                 };
                 if let Err(err) = roles.authorizer.record_audit(audit).await {
                     warn!(error = %err, "audit of a resolution failure not written");
@@ -64,6 +71,7 @@ pub async fn run_op(
             Ok(v1::ResolveResponse { result: None }) => return Err(unavailable("resolver", "empty reply")),
             Err(e) => return Err(unavailable("resolver", e)),
         };
+        let mut resolved = resolved;
         let decision = roles
             .authorizer
             .authorize(v1::AuthorizeRequest {
@@ -77,6 +85,7 @@ pub async fn run_op(
         if !decision.allowed {
             return Err(v1::Error::new(ErrorCode::PermissionDenied, decision.reason));
         }
+        resolved.secrets_readable = secrets_readable(&decision.role);
         let routed = roles.router.route(v1::RouteRequest { target: Some(resolved), op: Some(op), timeout_ms }).await;
         let result = match routed {
             Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(r)) }) => Ok(r),

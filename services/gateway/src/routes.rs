@@ -93,11 +93,23 @@ pub struct Authenticated {
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        authenticate(&s.deps, &parts.method, &parts.headers).await
+        authenticate(&s.deps, &parts.method, &parts.headers).await?.not_a_runner()
     }
 }
 
 impl Authenticated {
+    /// A runner's service-account key ships in every `credentials.json` and Helm Secret: it
+    /// identifies the runner (`/v1/whoami`) and calls nothing else of the API.
+    fn not_a_runner(self) -> Result<Self, ApiError> {
+        match &self.principal.runner_id {
+            Some(_) => Err(ApiError::new(
+                v1::ErrorCode::PermissionDenied,
+                format!("{:?} is a runner's service account: its key serves the runner only, not the API", self.principal.name),
+            )),
+            None => Ok(self),
+        }
+    }
+
     pub fn caller(&self) -> v1::Caller {
         v1::Caller {
             principal_id: self.principal.id.clone(),
@@ -158,7 +170,25 @@ pub(crate) async fn authorize_admin_in_env(
     .await
 }
 
-async fn authorize_admin_target(
+/// Admin-class requests on one connection: an admin grant on the org or on that connection (or
+/// on an env whose default it already is).
+pub(crate) async fn authorize_admin_on_connection(
+    deps: &Deps,
+    who: &Authenticated,
+    org_id: &str,
+    connection_id: &str,
+    op_name: &str,
+) -> Result<(), ApiError> {
+    authorize_admin_target(
+        deps,
+        who,
+        v1::ResolvedTarget { org_id: org_id.into(), connection_id: connection_id.into(), ..Default::default() },
+        op_name,
+    )
+    .await
+}
+
+pub(crate) async fn authorize_admin_target(
     deps: &Deps,
     who: &Authenticated,
     mut target: v1::ResolvedTarget,
@@ -400,6 +430,8 @@ async fn kube_op(
 ) -> Result<Response, ApiError> {
     let op = v1::Op { kind: Some(kube_op_of(&verb, &mut b)?) };
     let op_name = op.name();
+    // Streaming ops carry the session id the gateway chose; the runner's reply never decides it.
+    let session = op.session().map(str::to_string);
     let where_ = match (b.resource.as_str(), b.connection.as_str()) {
         ("", "") => "connection/(default)".to_string(),
         ("", c) => format!("connection/{c}"),
@@ -408,8 +440,8 @@ async fn kube_op(
     let target =
         v1::Target { org: b.org, env: b.env, connection: b.connection, resource: b.resource, namespace: b.namespace };
     let result = run_op(&s, &who, target, op).await?;
-    if matches!(verb.as_str(), "logs" | "exec" | "watch") {
-        return crate::sessions::register(&s, &who, op_name, where_, &result).await;
+    if let Some(session) = session {
+        return crate::sessions::register(&s, &who, op_name, where_, &session, &result).await;
     }
     // {"resource": {...}, "result": <the API's JSON, passed through without re-encoding>}
     let resource = result
@@ -520,7 +552,7 @@ pub struct InOrg {
 impl FromRequestParts<AppState> for InOrg {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, ApiError> {
-        let who = authenticate(&s.deps, &parts.method, &parts.headers).await?;
+        let who = authenticate(&s.deps, &parts.method, &parts.headers).await?.not_a_runner()?;
         let org_name = parts
             .extract::<Path<BTreeMap<String, String>>>()
             .await
@@ -557,6 +589,29 @@ pub(crate) async fn create_connection(
         Some(name) if !name.is_empty() => Some(s.deps.store.runner_visible(&org.id, name).await?),
         _ => None,
     };
+    // A platform runner serves an org only where a platform operator put it; a tenant cannot
+    // point its connections at one (nor pick contexts or profiles on it).
+    if runner.as_ref().is_some_and(|r| r.org_id.is_none()) && !who.principal.platform_operator {
+        return Err(ApiError::new(
+            v1::ErrorCode::PermissionDenied,
+            format!(
+                "runner {:?} is a platform runner: binding a connection to it needs a platform operator (the platform default runner serves orgs without one)",
+                b.runner.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
+    // Where a runner sends its cloud credentials is not a tenant's choice: endpoint overrides
+    // are set by platform operators (or in the runner's own environment).
+    if let Some(key) = b.settings.keys().find(|k| k.contains("endpoint")) {
+        if !who.principal.platform_operator {
+            return Err(ApiError::new(
+                v1::ErrorCode::PermissionDenied,
+                format!(
+                    "--set {key}: endpoint overrides redirect the runner's cloud credentials, so only a platform operator may set them (or configure them in the runner's environment)"
+                ),
+            ));
+        }
+    }
     if b.context.is_some() && b.provider != "kubernetes" {
         return Err(ApiError::bad_request("--context applies to kubernetes connections only"));
     }
@@ -578,20 +633,19 @@ pub(crate) async fn create_connection(
 
 pub(crate) async fn list_connections(
     State(s): State<AppState>,
-    InOrg { org, .. }: InOrg,
+    InOrg { who, org }: InOrg,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let visible = crate::visibility::Visibility::of(&s.deps, &who, &org.id).await?;
     let mut runners = s.deps.store.list_runners(&org.id).await?;
     runners.extend(s.deps.store.list_platform_runners().await?);
-    let items: Vec<Value> = s
-        .deps
-        .store
-        .list_connections(&org.id)
-        .await?
-        .iter()
-        .map(|c| {
-            let rn = c.runner_id.as_ref().and_then(|id| runners.iter().find(|r| &r.id == id)).map(|r| r.name.as_str());
-            crate::admin::connection_json(c, rn)
-        })
-        .collect();
+    let mut items = Vec::new();
+    for c in s.deps.store.list_connections(&org.id).await? {
+        if !visible.connection_in_store(&s.deps, &c).await? {
+            continue;
+        }
+        let rn = c.runner_id.as_ref().and_then(|id| runners.iter().find(|r| &r.id == id)).map(|r| r.name.as_str());
+        items.push(crate::admin::connection_json(&c, rn));
+    }
+    crate::visibility::audit_read(&s.deps, &who, &org.id, "connection.list", format!("{} visible", items.len())).await;
     Ok(axum::Json(json!({"items": items})))
 }

@@ -98,20 +98,29 @@ impl InputAuth {
     }
 }
 
-/// After a streaming op (logs, exec) started on the runner: remember who may read the session.
-/// `target` names where it runs (`connection/<name>` or the catalog path), for the exec record.
+/// After a streaming op (logs, exec, watch) started on the runner: remember who may read the
+/// session. `target` names where it runs (`connection/<name>` or the catalog path), for the exec
+/// record. The session id is the one the gateway put in the op, and the runner is the one the
+/// router sent it to: a runner's reply can neither pick another session nor speak for another
+/// runner, and an existing session is never overwritten (create-only).
 pub async fn register(
     s: &AppState,
     who: &Authenticated,
     op: &str,
     target: String,
+    session: &str,
     result: &v1::OpResult,
 ) -> Result<Response, ApiError> {
     let v: Value =
         serde_json::from_slice(&result.json).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
-    let (Some(session), Some(runner_id)) = (v["session"].as_str(), v["runner_id"].as_str()) else {
-        return Err(ApiError::new(v1::ErrorCode::Internal, "runner did not name the session"));
-    };
+    let bad_reply = |what: &str| ApiError::new(v1::ErrorCode::Internal, format!("the runner's reply {what}"));
+    if v["session"].as_str() != Some(session) {
+        return Err(bad_reply("names another session than the one requested"));
+    }
+    let runner_id = result.routed_runner_id.as_str();
+    if runner_id.is_empty() {
+        return Err(bad_reply("was not routed to a runner"));
+    }
     let runner = s.deps.store.runner_by_id(runner_id).await?;
     let info = SessionInfo {
         principal_id: who.principal.id.clone(),
@@ -120,7 +129,7 @@ pub async fn register(
         runner_name: runner.map(|r| r.name).unwrap_or_default(),
         op: op.into(),
     };
-    streams::put_session(&s.deps.nats, session, &info).await.map_err(ApiError::unavailable)?;
+    streams::create_session(&s.deps.nats, session, &info).await.map_err(ApiError::unavailable)?;
     s.sessions.put(session, &info);
     let mut body =
         json!({"session": session, "streams": v["streams"], "events": format!("/v1/sessions/{session}/events")});

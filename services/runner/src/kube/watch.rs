@@ -114,6 +114,7 @@ impl KubeExecutor {
     pub async fn open_watch(&self, req: &v1::RunnerRequest, op: &v1::KubeWatch) -> Result<Watcher, v1::Error> {
         let (context, client) = self.client_for(req).await?;
         let res = self.resolve(&context, &client, &op.resource).await?;
+        super::secrets_guard(req, &res)?;
         let ns = Self::scoped_ns(req, &res, None)?;
         let owner = if res.kind == "Pod" && !req.owner_kind.is_empty() {
             let ns = ns.unwrap_or("default").to_string();
