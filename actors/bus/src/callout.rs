@@ -23,8 +23,6 @@ use tracing::{info, warn};
 use crate::{BusError, subjects};
 
 pub const SPIFFE_RUNNER_PREFIX: &str = "spiffe://cloudops.local/runner/";
-/// The account runners are placed in; the control plane's own user lives there too.
-pub const RUNNER_ACCOUNT: &str = "CLOUDOPS";
 
 /// The identity carried by a runner certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +120,8 @@ fn user_jwt(kp: &KeyPair, user_nkey: &str, identity: &RunnerIdentity, ttl: Durat
     encode_jwt(
         json!({
             "sub": user_nkey,
-            "aud": RUNNER_ACCOUNT,
+            // Alone in its own account: see crate::accounts.
+            "aud": crate::accounts::runner_account(&identity.runner_id),
             "name": identity.runner_id.as_str(),
             "exp": exp,
             "nats": {

@@ -4,11 +4,13 @@
 //! - [`rpc`]: prost request/reply over NATS with the trace context in headers.
 //! - [`services`]: typed clients and servers for the resolver, authorizer and router roles.
 //! - [`runner_link`]: the router's side (explicit reply subjects) and the runner's side of the tunnel.
+//! - [`accounts`]: one NATS account per runner, the isolation boundary, and what crosses it.
 //! - [`callout`]: the hub's auth callout: verified runner certificate → per-runner permissions.
 //! - [`natsd`]: finding, configuring and supervising `nats-server` processes (hub and leaf).
 //! - [`child`]: child processes (nats-server, the local runner) that never outlive their parent.
 //! - [`connect`]: connection options (mTLS, credentials) for the hub and the leaf.
 
+pub mod accounts;
 pub mod callout;
 pub mod child;
 pub mod connect;

@@ -9,6 +9,10 @@ use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
     process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
     time::Duration,
 };
 
@@ -31,6 +35,8 @@ pub enum NatsdError {
     BadOverride { path: String, problem: String },
     #[error("nats-server ({name}) did not start: {detail}")]
     Start { name: String, detail: String },
+    #[error("nats-server ({name}) configuration reload failed: {detail}")]
+    Reload { name: String, detail: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -157,6 +163,9 @@ pub struct HubConfig {
     pub sys_password: String,
     /// Public nkey (A…) that signs callout responses.
     pub callout_issuer: String,
+    /// The runner accounts, included into `accounts {}` ([`crate::accounts`]); rewritten and
+    /// reloaded when runners are registered. It must sit beside the config file.
+    pub runner_accounts: PathBuf,
 }
 
 pub const CP_USER: &str = "cp";
@@ -178,7 +187,7 @@ impl HubConfig {
              leafnodes {{\n  host: {lh}\n  port: {lp}\n  no_advertise: true\n  {ltls}\n}}\n\
              jetstream {{\n  store_dir: {js}\n  max_memory_store: 256MB\n  max_file_store: 4GB\n}}\n\
              system_account: SYS\n\
-             accounts {{\n  SYS {{ users: [ {{ user: {SYS_USER}, password: {sysp} }} ] }}\n  AUTH {{ users: [ {{ user: {AUTH_USER}, password: {authp} }} ] }}\n  {acct} {{\n    jetstream: enabled\n    users: [ {{ user: {CP_USER}, password: {cpp} }} ]\n  }}\n}}\n\
+             accounts {{\n  SYS {{ users: [ {{ user: {SYS_USER}, password: {sysp} }} ] }}\n  AUTH {{ users: [ {{ user: {AUTH_USER}, password: {authp} }} ] }}\n  {acct} {{\n    jetstream: enabled\n    users: [ {{ user: {CP_USER}, password: {cpp} }} ]\n    {exports}\n  }}\n  include {runners}\n}}\n\
              authorization {{\n  auth_callout {{\n    issuer: {issuer}\n    account: AUTH\n    auth_users: [ {AUTH_USER}, {CP_USER}, {SYS_USER} ]\n  }}\n}}\n",
             name = q(&self.server_name),
             port = self.client_port,
@@ -191,7 +200,11 @@ impl HubConfig {
             sysp = q(&self.sys_password),
             authp = q(&self.auth_password),
             cpp = q(&self.cp_password),
-            acct = crate::callout::RUNNER_ACCOUNT,
+            acct = crate::accounts::CONTROL_PLANE_ACCOUNT,
+            exports = crate::accounts::control_plane_exports(),
+            // nats-server resolves an include relative to the including file: the file sits
+            // beside the config, so its name is the path.
+            runners = q(self.runner_accounts.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
             issuer = q(&self.callout_issuer),
         );
         s
@@ -241,8 +254,20 @@ impl LeafConfig {
 pub struct NatsServer {
     pub name: String,
     pub client_port: u16,
+    /// The running child's pid (changes when it is restarted).
+    pid: Arc<AtomicU32>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+}
+
+/// The server's `config_load_time`, from VARZ through a system-account connection.
+async fn config_load_time(sys: &async_nats::Client) -> Result<String, String> {
+    let msg = sys
+        .request("$SYS.REQ.SERVER.PING.VARZ", bytes::Bytes::new())
+        .await
+        .map_err(|e| format!("VARZ: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&msg.payload).map_err(|e| format!("VARZ: {e}"))?;
+    v["data"]["config_load_time"].as_str().map(String::from).ok_or_else(|| "VARZ has no config_load_time".into())
 }
 
 fn tail(path: &Path, lines: usize) -> String {
@@ -297,6 +322,8 @@ impl NatsServer {
         };
         let mut child = spawn_child(&bin.path, &config, &stderr_log)?;
         wait_ready(client_port, &mut child, Duration::from_secs(15)).await.map_err(start_err)?;
+        let pid = Arc::new(AtomicU32::new(child.id().unwrap_or(0)));
+        let child_pid = pid.clone();
         info!(name, port = client_port, version = ?bin.version, "nats-server ready");
         let (stop, mut stopped) = watch::channel(false);
         let bin = bin.path.clone();
@@ -312,7 +339,10 @@ impl NatsServer {
                         warn!(name = %sname, ?status, restarts, ?backoff, "nats-server exited; restarting");
                         tokio::time::sleep(backoff).await;
                         match spawn_child(&bin, &config, &stderr_log) {
-                            Ok(c) => child = c,
+                            Ok(c) => {
+                                child_pid.store(c.id().unwrap_or(0), Ordering::Relaxed);
+                                child = c;
+                            }
                             Err(e) => { warn!(name = %sname, error = %e, "nats-server restart failed"); return; }
                         }
                     }
@@ -326,8 +356,14 @@ impl NatsServer {
                 }
             }
         });
-        Ok(Self { name: name.to_string(), client_port, stop, task: Some(task) })
+        Ok(Self { name: name.to_string(), client_port, pid, stop, task: Some(task) })
     }
+
+    /// A handle that reloads this server's configuration, wherever it is kept.
+    pub fn reloader(&self) -> Reloader {
+        Reloader { name: self.name.clone(), pid: self.pid.clone() }
+    }
+
 
     pub fn client_url(&self, tls: bool) -> String {
         format!("{}://127.0.0.1:{}", if tls { "tls" } else { "nats" }, self.client_port)
@@ -338,6 +374,36 @@ impl NatsServer {
         let _ = self.stop.send(true);
         if let Some(t) = self.task.take() {
             let _ = t.await;
+        }
+    }
+}
+
+/// Reloads a supervised server's configuration (see [`NatsServer::reloader`]).
+#[derive(Clone)]
+pub struct Reloader {
+    name: String,
+    pid: Arc<AtomicU32>,
+}
+
+impl Reloader {
+    /// Reloads the server's configuration and waits until it took effect: SIGHUP, then the
+    /// server's `config_load_time` (VARZ through the system account `sys`) must change.
+    pub async fn reload(&self, sys: &async_nats::Client) -> Result<(), NatsdError> {
+        let reload_err = |detail: String| NatsdError::Reload { name: self.name.clone(), detail };
+        let before = config_load_time(sys).await.map_err(reload_err)?;
+        let pid = rustix::process::Pid::from_raw(self.pid.load(Ordering::Relaxed) as i32)
+            .ok_or_else(|| reload_err("no running process to reload".into()))?;
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP)
+            .map_err(|e| reload_err(format!("SIGHUP: {e}")))?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if config_load_time(sys).await.map_err(reload_err)? != before {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(reload_err("configuration reload not applied within 10 s (see the hub's log)".into()));
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 //! JetStream sessions: streamed output (log lines, later exec bytes) from a runner to the
 //! control plane.
 //!
-//! - One stream, `CLOUDOPS_STREAMS`, over `cloudops.stream.>` and `cloudops.record.>`, with
-//!   max-age and max-bytes and discard-old, on the hub only.
+//! - One stream per runner, `CLOUDOPS_RUNNER_<id>`, over `cloudops.stream.<id>.>` and
+//!   `cloudops.record.<id>.>`, with max-age, its own max-bytes quota and discard-old, on the hub
+//!   only: a runner that fills its share evicts only its own sessions and recordings.
 //! - A session's subject always carries the runner id: `cloudops.stream.<runner>.<session>.out`
 //!   (a runner may publish under its own id only).
 //! - The runner publishes with a bounded window of outstanding acks ([`SessionPublisher`]): that
@@ -25,7 +26,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::BusError;
 
-pub const STREAM: &str = "CLOUDOPS_STREAMS";
+/// The one shared stream of earlier versions; removed at start (its subjects overlap).
+const LEGACY_STREAM: &str = "CLOUDOPS_STREAMS";
+/// Streams of runners: `CLOUDOPS_RUNNER_<id>`.
+const RUNNER_STREAM_PREFIX: &str = "CLOUDOPS_RUNNER_";
 pub const SESSIONS_BUCKET: &str = "cloudops_sessions";
 /// Header on a session's last message: `eof`, `cancelled` or `error: …`.
 pub const END_HEADER: &str = "Cloudops-End";
@@ -51,25 +55,31 @@ pub fn valid_session_id(s: &str) -> bool {
     s.len() == 24 && s.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
 }
 
-/// Creates (or keeps) the stream and the sessions bucket. Control plane, at start.
-pub async fn ensure(nc: &Client, max_age: Duration, max_bytes: i64) -> Result<(), BusError> {
+/// How long and how much of a runner's session data the hub keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    pub max_age: Duration,
+    /// Per runner: its sessions never evict another runner's.
+    pub max_bytes: i64,
+}
+
+/// The stream that holds one runner's sessions.
+pub fn runner_stream(runner: &RunnerId) -> String {
+    format!("{RUNNER_STREAM_PREFIX}{runner}")
+}
+
+/// Creates (or keeps) the sessions bucket, and removes the shared stream of earlier versions.
+/// Control plane, at start; each runner's stream comes with [`ensure_runner_stream`].
+pub async fn ensure(nc: &Client, limits: StreamLimits) -> Result<(), BusError> {
     let js = jetstream::new(nc.clone());
-    // Created, or brought up to date (subjects and limits) when an older version made it.
-    js.create_or_update_stream(jetstream::stream::Config {
-        name: STREAM.into(),
-        subjects: vec!["cloudops.stream.>".into(), "cloudops.record.>".into()],
-        max_age,
-        max_bytes,
-        discard: jetstream::stream::DiscardPolicy::Old,
-        storage: jetstream::stream::StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .map_err(BusError::transport)?;
+    if js.get_stream(LEGACY_STREAM).await.is_ok() {
+        js.delete_stream(LEGACY_STREAM).await.map_err(BusError::transport)?;
+        tracing::info!(stream = LEGACY_STREAM, "shared session stream of an earlier version removed");
+    }
     if js.get_key_value(SESSIONS_BUCKET).await.is_err() {
         js.create_key_value(jetstream::kv::Config {
             bucket: SESSIONS_BUCKET.into(),
-            max_age,
+            max_age: limits.max_age,
             history: 1,
             ..Default::default()
         })
@@ -77,6 +87,33 @@ pub async fn ensure(nc: &Client, max_age: Duration, max_bytes: i64) -> Result<()
         .map_err(BusError::transport)?;
     }
     Ok(())
+}
+
+/// Creates (or brings up to date) the stream of one runner's sessions.
+pub async fn ensure_runner_stream(nc: &Client, runner: &RunnerId, limits: StreamLimits) -> Result<(), BusError> {
+    let js = jetstream::new(nc.clone());
+    js.create_or_update_stream(jetstream::stream::Config {
+        name: runner_stream(runner),
+        subjects: vec![format!("cloudops.stream.{runner}.>"), format!("cloudops.record.{runner}.>")],
+        max_age: limits.max_age,
+        max_bytes: limits.max_bytes,
+        discard: jetstream::stream::DiscardPolicy::Old,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(BusError::transport)?;
+    Ok(())
+}
+
+/// Removes a deleted runner's stream (its sessions end with it).
+pub async fn delete_runner_stream(nc: &Client, runner: &RunnerId) -> Result<(), BusError> {
+    let js = jetstream::new(nc.clone());
+    match js.delete_stream(runner_stream(runner)).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.to_string().contains("not found") => Ok(()),
+        Err(e) => Err(BusError::transport(e)),
+    }
 }
 
 /// Who may read a session, and where it comes from.
@@ -178,7 +215,7 @@ pub async fn read_session(
     session: &str,
     after_seq: u64,
 ) -> Result<impl Stream<Item = Result<SessionMessage, BusError>> + use<>, BusError> {
-    read(nc, vec![session_subject(runner, session)], after_seq).await
+    read(nc, runner, vec![session_subject(runner, session)], after_seq).await
 }
 
 /// Reads a session's output and its recorded input, interleaved as they happened.
@@ -187,16 +224,17 @@ pub async fn read_recording(
     runner: &RunnerId,
     session: &str,
 ) -> Result<impl Stream<Item = Result<SessionMessage, BusError>> + use<>, BusError> {
-    read(nc, vec![session_subject(runner, session), input_record_subject(runner, session)], 0).await
+    read(nc, runner, vec![session_subject(runner, session), input_record_subject(runner, session)], 0).await
 }
 
 async fn read(
     nc: &Client,
+    runner: &RunnerId,
     subjects: Vec<String>,
     after_seq: u64,
 ) -> Result<impl Stream<Item = Result<SessionMessage, BusError>> + use<>, BusError> {
     let js = jetstream::new(nc.clone());
-    let stream = js.get_stream(STREAM).await.map_err(BusError::transport)?;
+    let stream = js.get_stream(runner_stream(runner)).await.map_err(BusError::transport)?;
     let deliver_policy = if after_seq == 0 {
         DeliverPolicy::All
     } else {

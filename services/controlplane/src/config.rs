@@ -44,7 +44,13 @@ pub struct ServeArgs {
     /// Bytes of input and output kept in each exec session's recording (the rest is counted).
     #[arg(long, default_value_t = cloudops_gateway::DEFAULT_EXEC_RECORD_CAP)]
     pub exec_record_max_bytes: usize,
+    /// Bytes of session data (logs, exec, watches, recordings) the hub keeps per runner; a
+    /// runner that fills its share evicts only its own oldest data.
+    #[arg(long, default_value_t = DEFAULT_RUNNER_STREAM_MAX_BYTES)]
+    pub runner_stream_max_bytes: i64,
 }
+
+pub const DEFAULT_RUNNER_STREAM_MAX_BYTES: i64 = 256 << 20;
 
 /// The checked configuration.
 #[derive(Debug, Clone)]
@@ -62,6 +68,7 @@ pub struct ServeConfig {
     pub with_local_runner: bool,
     pub op_timeout: Duration,
     pub exec_record_max_bytes: usize,
+    pub runner_stream_max_bytes: i64,
     /// Write the CLI config into `planton_home` on first start.
     pub write_cli_config: bool,
 }
@@ -89,6 +96,9 @@ impl ServeArgs {
         if self.op_timeout_secs == 0 || self.op_timeout_secs > 600 {
             problems.push(format!("--op-timeout-secs {}: must be between 1 and 600", self.op_timeout_secs));
         }
+        if self.runner_stream_max_bytes < 1 << 20 {
+            problems.push(format!("--runner-stream-max-bytes {}: must be at least 1048576 (1 MiB)", self.runner_stream_max_bytes));
+        }
         if let Err(e) = cloudops_store::validate_name("org", &self.org) {
             problems.push(format!("--org: {e}"));
         }
@@ -110,6 +120,7 @@ impl ServeArgs {
             with_local_runner: self.with_local_runner,
             op_timeout: Duration::from_secs(self.op_timeout_secs),
             exec_record_max_bytes: self.exec_record_max_bytes,
+            runner_stream_max_bytes: self.runner_stream_max_bytes,
             write_cli_config: true,
         })
     }
@@ -132,6 +143,7 @@ impl ServeConfig {
             with_local_runner: false,
             op_timeout: Duration::from_secs(5),
             exec_record_max_bytes: cloudops_gateway::DEFAULT_EXEC_RECORD_CAP,
+            runner_stream_max_bytes: DEFAULT_RUNNER_STREAM_MAX_BYTES,
             write_cli_config: false,
         }
     }

@@ -1,13 +1,17 @@
 //! The NATS hub this process starts and supervises: JetStream on, client port on loopback
 //! (mTLS), leafnode listener (mTLS), runner identities decided by our auth callout.
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use cloudops_bus::{
-    NatsClient,
+    NatsClient, accounts,
     connect::{ConnectSpec, TlsFiles, connect},
     natsd::{self, AUTH_USER, CP_USER, HubConfig, NatsServer, SYS_USER, ServerTls},
 };
+use cloudops_schemas::RunnerId;
 use nkeys::KeyPair;
 
 use crate::pki::{Pki, write_pair};
@@ -20,6 +24,7 @@ pub struct Hub {
     auth_password: String,
     sys_password: String,
     pub callout_issuer: Arc<KeyPair>,
+    runner_accounts: PathBuf,
 }
 
 fn password() -> String {
@@ -44,11 +49,13 @@ fn callout_key(dir: &Path) -> Result<KeyPair, String> {
 }
 
 impl Hub {
+    /// Starts the hub with an account for each of `runners` (see `cloudops_bus::accounts`).
     pub async fn start(
         dir: &Path,
         pki: &Pki,
         leaf_listen: std::net::SocketAddr,
         public_host: &str,
+        runners: &[RunnerId],
     ) -> Result<Self, String> {
         let bin = natsd::locate().await.map_err(|e| e.to_string())?;
         std::fs::create_dir_all(dir.join("jetstream")).map_err(|e| e.to_string())?;
@@ -74,6 +81,9 @@ impl Hub {
         }
         let (cp_password, auth_password, sys_password) = (password(), password(), password());
         let log_file = dir.join("nats-server.log");
+        let runner_accounts = dir.join("runner-accounts.conf");
+        natsd::write_private(&runner_accounts, accounts::render_runner_accounts(runners).as_bytes())
+            .map_err(|e| format!("{}: {e}", runner_accounts.display()))?;
         let conf = HubConfig {
             server_name: "cloudops-hub".into(),
             client_port,
@@ -86,6 +96,7 @@ impl Hub {
             auth_password: auth_password.clone(),
             sys_password: sys_password.clone(),
             callout_issuer: issuer.public_key(),
+            runner_accounts: runner_accounts.clone(),
         };
         let conf_path = dir.join("hub.conf");
         natsd::write_private(&conf_path, conf.render().as_bytes()).map_err(|e| e.to_string())?;
@@ -99,7 +110,13 @@ impl Hub {
             auth_password,
             sys_password,
             callout_issuer: Arc::new(issuer),
+            runner_accounts,
         })
+    }
+
+    /// Where the runner accounts are written (included by the hub's config).
+    pub fn runner_accounts_file(&self) -> &Path {
+        &self.runner_accounts
     }
 
     fn spec(&self, name: &str, user: &str, password: &str) -> ConnectSpec {

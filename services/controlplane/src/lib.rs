@@ -7,6 +7,7 @@ mod hub;
 mod local;
 pub mod pki;
 mod supervisor;
+mod tunnels;
 
 use std::{
     sync::{Arc, atomic::AtomicU64},
@@ -17,8 +18,9 @@ use async_trait::async_trait;
 use cloudops_bus::{
     NatsClient, callout,
     connect::{ConnectSpec, connect},
-    runner_link, services,
+    runner_link, services, streams,
 };
+use cloudops_schemas::RunnerId;
 use cloudops_gateway::{Deps, GatewayConfig, Roles};
 use cloudops_store::Store;
 use futures::StreamExt;
@@ -44,34 +46,6 @@ pub struct ControlPlane {
     pub local: Option<local::LocalRunner>,
     root: ActorRef<()>,
     tasks: Vec<JoinHandle<()>>,
-}
-
-/// Cuts a runner's live connections on the hub: KICK through the system account, for every
-/// connection the callout admitted for it. Reconnects then meet the callout, which refuses them.
-struct HubRevoker {
-    sys: Option<NatsClient>,
-    admissions: callout::Admissions,
-}
-
-#[async_trait]
-impl cloudops_gateway::TunnelRevoker for HubRevoker {
-    async fn cut(&self, runner: &cloudops_schemas::RunnerId) -> usize {
-        let Some(sys) = &self.sys else {
-            warn!(runner_id = %runner, "no hub of ours (--nats-url): live tunnels are not cut; the external NATS must revoke them");
-            return 0;
-        };
-        let mut cut = 0;
-        for a in self.admissions.take(runner) {
-            match callout::kick(sys, &a).await {
-                Ok(()) => cut += 1,
-                Err(e) => {
-                    warn!(runner_id = %runner, cid = a.cid, error = %e, "kick failed (connection may be gone already)")
-                }
-            }
-        }
-        info!(runner_id = %runner, connections = cut, "runner tunnels cut");
-        cut
-    }
 }
 
 /// The auth callout's view of the runner registry.
@@ -119,6 +93,13 @@ impl ControlPlane {
             None => store.org_by_name(&cfg.org).await.map_err(|e| e.to_string())?,
         };
         let pki = Arc::new(Pki::load_or_create(&cfg.data_dir.join("pki"))?);
+        let runner_ids: Vec<RunnerId> = store
+            .all_runner_ids()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter_map(|id| RunnerId::parse(id).ok())
+            .collect();
 
         let mut tasks = Vec::new();
         let admissions = callout::Admissions::default();
@@ -134,7 +115,8 @@ impl ControlPlane {
                 (None, nc, cfg.leaf_url.clone().expect("checked in config"))
             }
             None => {
-                let hub = Hub::start(&cfg.data_dir.join("hub"), &pki, cfg.leaf_listen, &cfg.public_host).await?;
+                let hub =
+                    Hub::start(&cfg.data_dir.join("hub"), &pki, cfg.leaf_listen, &cfg.public_host, &runner_ids).await?;
                 let callout_nc = hub.connect_callout().await?;
                 tasks.push(
                     callout::serve(
@@ -163,20 +145,28 @@ impl ControlPlane {
             authorizer: Arc::new(cloudops_authorizer::AuthorizerHandle::default()),
             router: Arc::new(cloudops_router::RouterHandle),
         };
-        let sys = match &hub {
-            Some(h) => Some(h.connect_system().await?),
+        let hub_access = match &hub {
+            Some(h) => Some(tunnels::HubAccess {
+                sys: h.connect_system().await?,
+                reloader: h.server.reloader(),
+                accounts_file: h.runner_accounts_file().to_path_buf(),
+                known: tokio::sync::Mutex::new(runner_ids.iter().cloned().collect()),
+            }),
             None => None,
         };
-        // Streamed sessions (logs, exec) live in JetStream on the hub.
-        cloudops_bus::streams::ensure(&nats, Duration::from_secs(3600), 1 << 30)
-            .await
-            .map_err(|e| format!("jetstream: {e}"))?;
+        // Streamed sessions (logs, exec) live in JetStream on the hub, a stream per runner.
+        let limits = streams::StreamLimits { max_age: Duration::from_secs(3600), max_bytes: cfg.runner_stream_max_bytes };
+        streams::ensure(&nats, limits).await.map_err(|e| format!("jetstream: {e}"))?;
+        for id in &runner_ids {
+            streams::ensure_runner_stream(&nats, id, limits).await.map_err(|e| format!("jetstream: {e}"))?;
+        }
+        let tunnels = Arc::new(tunnels::HubTunnels { nats: nats.clone(), limits, hub: hub_access, admissions });
         let deps = Deps {
             store: store.clone(),
             nats: nats.clone(),
             roles: roles.clone(),
             issuer: pki.clone(),
-            revoker: Arc::new(HubRevoker { sys, admissions }),
+            tunnels: tunnels.clone(),
             config: GatewayConfig {
                 public_endpoint: gateway_url.clone(),
                 leaf_url: leaf_url.clone(),
@@ -222,7 +212,10 @@ impl ControlPlane {
         }
 
         let local = if cfg.with_local_runner {
-            Some(local::start(&store, &pki, &org, &cfg.data_dir, &cfg.planton_home, &gateway_url, &leaf_url).await?)
+            Some(
+                local::start(&store, &pki, tunnels.as_ref(), &org, &cfg.data_dir, &cfg.planton_home, &gateway_url, &leaf_url)
+                    .await?,
+            )
         } else {
             None
         };

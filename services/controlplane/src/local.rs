@@ -55,9 +55,11 @@ fn runner_binary() -> Result<PathBuf, String> {
     Err("planton-runner binary not found next to cloudops or on PATH (build it with `cargo build --bin planton-runner`)".into())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     store: &Store,
     pki: &Pki,
+    tunnels: &dyn cloudops_gateway::RunnerTunnels,
     org: &cloudops_store::org::Model,
     data_dir: &Path,
     planton_home: &Path,
@@ -89,6 +91,7 @@ pub async fn start(
         }
     };
     let runner = store.ensure_runner(Some(&org.id), &org.id, RUNNER_NAME).await.map_err(|e| e.to_string())?;
+    tunnels.prepare(&RunnerId::parse(runner.id.clone()).map_err(|e| e.to_string())?).await?;
     let path = local_store::runner_credentials_path(planton_home, &org.name, RUNNER_NAME);
     // Reuse the credentials of an earlier start when they still fit, instead of minting a new
     // API key on every start.

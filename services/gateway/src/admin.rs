@@ -719,8 +719,10 @@ pub async fn issue_credentials(
     let id = RunnerId::parse(runner.id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
     if regenerate {
         runner = s.deps.store.regenerate_runner(&runner.id).await?;
-        s.deps.revoker.cut(&id).await;
+        s.deps.tunnels.cut(&id).await;
     }
+    // Its account on the hub, and its stream, before it can connect.
+    s.deps.tunnels.prepare(&id).await.map_err(ApiError::unavailable)?;
     let generation = runner.generation as u32;
     let cert = s.deps.issuer.issue_runner(&id, generation).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e))?;
     let key = s.deps.store.record_runner_credentials(&runner.id, &cert.fingerprint).await?;
@@ -771,7 +773,11 @@ pub async fn delete_runner(
     let r = runner_in(&s, &org, &name, q.platform).await?;
     let r = s.deps.store.delete_runner(&r.id).await?;
     let cut = match RunnerId::parse(r.id.clone()) {
-        Ok(id) => s.deps.revoker.cut(&id).await,
+        Ok(id) => {
+            let cut = s.deps.tunnels.cut(&id).await;
+            s.deps.tunnels.removed(&id).await;
+            cut
+        }
         Err(_) => 0,
     };
     Ok(Json(json!({"deleted": r.name, "tunnels_cut": cut})))

@@ -39,12 +39,16 @@ pub trait CertIssuer: Send + Sync + 'static {
     fn issue_runner(&self, runner: &RunnerId, generation: u32) -> Result<IssuedCert, String>;
 }
 
-/// Cuts a runner's live tunnel connections (after regenerate or delete). The control plane
-/// implements it with the hub's system account.
+/// The hub's side of the runner lifecycle. The control plane implements it with its hub: each
+/// runner's NATS account and session stream, and the system account's KICK.
 #[async_trait::async_trait]
-pub trait TunnelRevoker: Send + Sync + 'static {
-    /// Returns how many connections were cut.
+pub trait RunnerTunnels: Send + Sync + 'static {
+    /// Makes the hub ready for a registered runner (its account and its stream). Idempotent.
+    async fn prepare(&self, runner: &RunnerId) -> Result<(), String>;
+    /// Cuts the runner's live tunnels; returns how many connections were cut.
     async fn cut(&self, runner: &RunnerId) -> usize;
+    /// Forgets a deleted runner (its stream goes with it).
+    async fn removed(&self, runner: &RunnerId);
 }
 
 #[derive(Clone)]
@@ -70,7 +74,7 @@ pub struct Deps {
     pub nats: cloudops_bus::NatsClient,
     pub roles: Roles,
     pub issuer: Arc<dyn CertIssuer>,
-    pub revoker: Arc<dyn TunnelRevoker>,
+    pub tunnels: Arc<dyn RunnerTunnels>,
     pub config: GatewayConfig,
 }
 
