@@ -212,6 +212,8 @@ pub async fn covering_scopes(
 fn describe(t: &v1::ResolvedTarget) -> String {
     if !t.resource.is_empty() {
         t.resource.clone()
+    } else if !t.connection_name.is_empty() && t.namespace.is_empty() {
+        format!("connection/{}", t.connection_name)
     } else if !t.connection_name.is_empty() {
         format!("connection/{} ns/{}", t.connection_name, t.namespace)
     } else {

@@ -51,6 +51,8 @@ pub struct ServeArgs {
 }
 
 pub const DEFAULT_RUNNER_STREAM_MAX_BYTES: i64 = 256 << 20;
+/// The per-runner quota of [`ServeConfig::for_test`].
+pub const TEST_RUNNER_STREAM_MAX_BYTES: i64 = 32 << 20;
 
 /// The checked configuration.
 #[derive(Debug, Clone)]
@@ -143,7 +145,8 @@ impl ServeConfig {
             with_local_runner: false,
             op_timeout: Duration::from_secs(5),
             exec_record_max_bytes: cloudops_gateway::DEFAULT_EXEC_RECORD_CAP,
-            runner_stream_max_bytes: DEFAULT_RUNNER_STREAM_MAX_BYTES,
+            // Small, so that a test can fill one runner's share quickly.
+            runner_stream_max_bytes: TEST_RUNNER_STREAM_MAX_BYTES,
             write_cli_config: false,
         }
     }

@@ -408,7 +408,7 @@ pub async fn set_default_connection(
     let c = s.deps.store.connection_by_name(&org.id, &name).await?;
     // Binding a connection widens what the env's grants cover: it needs admin on the
     // connection itself (or the org), not only on the env.
-    authorize_admin_on_connection(&s.deps, &who, &org.id, &c.id, "connection.set-default").await?;
+    authorize_admin_on_connection(&s.deps, &who, &org.id, &c, "connection.set-default").await?;
     s.deps.store.set_default_connection(&org.id, env.as_ref().map_or("", |e| e.id.as_str()), &c).await?;
     Ok(Json(
         json!({"connection": c.name, "provider": c.provider, "scope": env.map_or_else(|| format!("org/{}", org.name), |e| format!("env/{}", e.name))}),
@@ -522,7 +522,7 @@ pub async fn apply_resource(
     authorize_admin_in_env(&s.deps, &who, &org.id, &env.id, "resource.apply").await?;
     let conn = s.deps.store.connection_by_name(&org.id, &m.spec.connection).await?;
     // A catalog entry opens its connection to the env's grants: admin on the connection too.
-    authorize_admin_on_connection(&s.deps, &who, &org.id, &conn.id, "resource.apply").await?;
+    authorize_admin_on_connection(&s.deps, &who, &org.id, &conn, "resource.apply").await?;
     if conn.provider != "kubernetes" {
         return Err(ApiError::bad_request(format!(
             "{} needs a kubernetes connection; {:?} is {}",

@@ -176,16 +176,16 @@ pub(crate) async fn authorize_admin_on_connection(
     deps: &Deps,
     who: &Authenticated,
     org_id: &str,
-    connection_id: &str,
+    connection: &cloudops_store::connection::Model,
     op_name: &str,
 ) -> Result<(), ApiError> {
-    authorize_admin_target(
-        deps,
-        who,
-        v1::ResolvedTarget { org_id: org_id.into(), connection_id: connection_id.into(), ..Default::default() },
-        op_name,
-    )
-    .await
+    let target = v1::ResolvedTarget {
+        org_id: org_id.into(),
+        connection_id: connection.id.clone(),
+        connection_name: connection.name.clone(),
+        ..Default::default()
+    };
+    authorize_admin_target(deps, who, target, op_name).await
 }
 
 pub(crate) async fn authorize_admin_target(

@@ -1,0 +1,323 @@
+//! The red team (issue 12): each test replays one attack that worked on an earlier main, with
+//! the real hub, real leaf nodes built from a runner's own credentials and the HTTP API, and
+//! checks that it stops working.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use cloudops_bus::streams;
+use cloudops_sandbox::{Sandbox, fails, ok};
+use futures::StreamExt as _;
+
+/// Collects everything that arrives on `sub` within `window`.
+async fn drain(sub: &mut async_nats::Subscriber, window: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(window, sub.next()).await {
+        got.push(format!("{} ← {}", m.subject, String::from_utf8_lossy(&m.payload)));
+    }
+    got
+}
+
+async fn stream_messages(sb: &Sandbox, runner: &cloudops_schemas::RunnerId) -> (u64, u64) {
+    let js = jetstream::new(sb.cp.nats.clone());
+    let mut s = js.get_stream(streams::runner_stream(runner)).await.unwrap();
+    let info = s.info().await.unwrap();
+    (info.state.messages, info.state.bytes)
+}
+
+/// Finding 1: runner B publishes on every subject it may publish on, with reply subjects aimed
+/// at runner A's ops and inbox, A's sessions, the sessions KV bucket, the router's replies and
+/// the control plane's services. Nothing reaches any of them.
+#[tokio::test]
+async fn a_hostile_runner_cannot_aim_replies_at_anyone_else() {
+    let sb = Sandbox::start().await.unwrap();
+    let a = sb.runner_with_connection("runner-a").await.unwrap();
+    let b = sb.runner_with_connection("runner-b").await.unwrap();
+    let (a_id, b_id) = (a.runner_id.clone(), b.runner_id.clone());
+
+    // What A's leaf receives, what the control plane would hear, A's stream and a session entry.
+    let mut at_a = a.nats.subscribe(format!("cloudops.runner.{a_id}.>")).await.unwrap();
+    let mut at_a_inbox = a.nats.subscribe(format!("_INBOX.{a_id}.>")).await.unwrap();
+    a.nats.flush().await.unwrap();
+    let cp = sb.cp.nats.clone();
+    let mut at_cp = cp.subscribe("cloudops.svc.>").await.unwrap();
+    let mut at_cp_a = cp.subscribe(format!("cloudops.*.{a_id}.>")).await.unwrap();
+    cp.flush().await.unwrap();
+    let session = streams::new_session_id();
+    let info = streams::SessionInfo {
+        principal_id: "p-victim".into(),
+        org_id: "o".into(),
+        runner_id: a_id.to_string(),
+        runner_name: "runner-a".into(),
+        op: "kubernetes.logs".into(),
+    };
+    streams::create_session(&cp, &session, &info).await.unwrap();
+    let kv = jetstream::new(cp.clone()).get_key_value(streams::SESSIONS_BUCKET).await.unwrap();
+    let revision = kv.entry(&session).await.unwrap().unwrap().revision;
+    let before = stream_messages(&sb, &a_id).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let targets = [
+        format!("cloudops.runner.{a_id}.op"),
+        format!("_INBOX.{a_id}.forged"),
+        format!("cloudops.stream.{a_id}.{session}.out"),
+        format!("$KV.cloudops_sessions.{session}"),
+        format!("cloudops.reply.{a_id}.inst.00000000000000000000000000000001"),
+        "cloudops.svc.resolver.resolve".to_string(),
+        "cloudops.svc.authorizer.authorize".to_string(),
+    ];
+    let own = [
+        format!("cloudops.stream.{b_id}.s1.out"),
+        format!("cloudops.reply.{b_id}.inst.00000000000000000000000000000001"),
+        format!("cloudops.events.{b_id}.heartbeat"),
+    ];
+    for subject in &own {
+        for reply in &targets {
+            b.nats.publish_with_reply(subject.clone(), reply.clone(), "forged".into()).await.unwrap();
+        }
+    }
+    b.nats.flush().await.unwrap();
+
+    let w = Duration::from_millis(700);
+    assert_eq!(drain(&mut at_a, w).await, Vec::<String>::new(), "A's ops subject");
+    assert_eq!(drain(&mut at_a_inbox, w).await, Vec::<String>::new(), "A's inbox");
+    assert_eq!(drain(&mut at_cp, w).await, Vec::<String>::new(), "the control plane's services");
+    // (A's own heartbeats are expected there.)
+    let heartbeat = format!("cloudops.events.{a_id}.heartbeat ");
+    let leaked: Vec<String> = drain(&mut at_cp_a, w).await.into_iter().filter(|m| !m.starts_with(&heartbeat)).collect();
+    assert!(leaked.is_empty(), "A's subjects in the control plane's account: {leaked:?}");
+    assert_eq!(stream_messages(&sb, &a_id).await, before, "A's stream changed");
+    assert_eq!(kv.entry(&session).await.unwrap().unwrap().revision, revision, "the session entry was written to");
+    assert_eq!(streams::get_session(&cp, &session).await.unwrap().unwrap().principal_id, "p-victim");
+    // B's own stream got its (forged) data: the publishes did go through.
+    assert!(stream_messages(&sb, &b_id).await.0 >= targets.len() as u64);
+
+    // Both runners still serve.
+    ok(&sb, &["kubectl", "get", "pods", "--connection", "runner-a-conn", "-n", "default"]).await;
+    ok(&sb, &["kubectl", "get", "pods", "--connection", "runner-b-conn", "-n", "default"]).await;
+    a.stop().await;
+    b.stop().await;
+    sb.shutdown().await;
+}
+
+/// Finding 8: one runner filling its share of JetStream evicts only its own data.
+#[tokio::test]
+async fn a_runner_filling_its_stream_evicts_only_its_own_data() {
+    let sb = Sandbox::start().await.unwrap();
+    let a = sb.runner_with_connection("runner-a").await.unwrap();
+    let b = sb.runner_with_connection("runner-b").await.unwrap();
+    let js_a = jetstream::new(a.nats.clone());
+    js_a.publish(format!("cloudops.stream.{}.keep.out", a.runner_id), "A's line".into()).await.unwrap().await.unwrap();
+    let js_b = jetstream::new(b.nats.clone());
+    let chunk = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+    let quota = cloudops_controlplane::config::TEST_RUNNER_STREAM_MAX_BYTES;
+    for i in 0..(quota >> 20) + 8 {
+        js_b.publish(format!("cloudops.stream.{}.flood.out", b.runner_id), chunk.clone())
+            .await
+            .unwrap()
+            .await
+            .unwrap_or_else(|e| panic!("B's publish {i}: {e}"));
+    }
+    let (_, b_bytes) = stream_messages(&sb, &b.runner_id).await;
+    assert!(b_bytes <= quota as u64, "B's stream holds {b_bytes} bytes, over its {quota} quota");
+    let (a_msgs, _) = stream_messages(&sb, &a.runner_id).await;
+    assert_eq!(a_msgs, 1, "A's data was evicted by B's flood");
+    a.stop().await;
+    b.stop().await;
+    sb.shutdown().await;
+}
+
+/// Findings 2 and 5: an org admin cannot act for the platform operator, and a runner's key
+/// reads nothing of the org.
+#[tokio::test]
+async fn no_principal_acts_beyond_itself() {
+    let sb = Sandbox::start().await.unwrap();
+    ok(&sb, &["principal", "create", "org-admin"]).await;
+    ok(&sb, &["grant", "create", "--principal", "org-admin", "--scope", "org", "--role", "admin"]).await;
+    let key = ok(&sb, &["apikey", "create", "--principal", "org-admin"]).await.trim().to_string();
+    let oa = sb.as_user(&key);
+    // The bootstrap principal `admin` is a platform operator.
+    for args in [
+        &["apikey", "create", "--principal", "admin"][..],
+        &["apikey", "list", "--principal", "admin"][..],
+        &["grant", "create", "--principal", "admin", "--scope", "org", "--role", "viewer"][..],
+    ] {
+        let out = oa.cli(args).await;
+        assert_ne!(out.code, 0, "{args:?} worked: {}", out.stdout);
+        assert!(out.stderr.contains("needs a platform operator"), "{args:?}: {}", out.stderr);
+    }
+    let out = oa.cli(&["org", "create", "evil"]).await;
+    assert!(out.code != 0 && out.stderr.contains("platform operator"), "{}", out.stderr);
+
+    // A runner's service-account key (in every credentials.json) calls nothing of the API.
+    let creds = sb.credentials("r1").await.unwrap();
+    let rk = sb.as_user(&creds.api_key);
+    for args in [
+        &["grant", "list"][..],
+        &["principal", "list"][..],
+        &["connection", "list"][..],
+        &["runner", "list"][..],
+        &["resource", "list"][..],
+        &["kubectl", "get", "pods", "--connection", "x"][..],
+    ] {
+        let out = rk.cli(args).await;
+        assert_ne!(out.code, 0, "runner key: {args:?} answered {}", out.stdout);
+        assert!(out.stderr.contains("runner's service account"), "{args:?}: {}", out.stderr);
+    }
+    // Nor can an admin mint keys for it or grant it roles.
+    let sa = creds_principal(&sb).await;
+    let err = fails(&sb, &["apikey", "create", "--principal", &sa]).await;
+    assert!(err.contains("runner's service account"), "{err}");
+
+    // A viewer of one env reads neither grants nor principals, and sees only its env's entries.
+    ok(&sb, &["env", "create", "prod"]).await;
+    ok(&sb, &["env", "create", "staging"]).await;
+    ok(&sb, &["principal", "create", "v"]).await;
+    ok(&sb, &["grant", "create", "--principal", "v", "--scope", "env", "--env", "prod", "--role", "viewer"]).await;
+    let vk = ok(&sb, &["apikey", "create", "--principal", "v"]).await.trim().to_string();
+    let v = sb.as_user(&vk);
+    for args in [&["grant", "list"][..], &["principal", "list"][..], &["runner", "list"][..]] {
+        let out = v.cli(args).await;
+        assert!(out.code != 0 && out.stderr.contains("v has no access"), "{args:?}: {}", out.stderr);
+    }
+    let envs = v.cli(&["env", "list"]).await;
+    assert!(envs.stdout.contains("prod") && !envs.stdout.contains("staging"), "{}", envs.stdout);
+    let reads = ok(&sb, &["audit", "list", "-o", "json"]).await;
+    assert!(reads.contains("env.list") && reads.contains("grant.list"), "reads are audited: {reads}");
+    sb.shutdown().await;
+}
+
+async fn creds_principal(sb: &Sandbox) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(sb, &["principal", "list", "-o", "json"]).await).expect("principal list json");
+    v["items"].as_array().unwrap().iter().find_map(|p| p["name"].as_str().filter(|n| n.starts_with("runner-"))).unwrap().into()
+}
+
+/// Finding 3: an env admin cannot widen their env to a connection they do not administer.
+#[tokio::test]
+async fn an_env_admin_cannot_bind_someone_elses_connection() {
+    let sb = Sandbox::start().await.unwrap();
+    let _r = sb.runner_with_connection("r1").await.unwrap();
+    ok(&sb, &["env", "create", "dev"]).await;
+    ok(&sb, &["principal", "create", "env-admin"]).await;
+    ok(&sb, &["grant", "create", "--principal", "env-admin", "--scope", "env", "--env", "dev", "--role", "admin"]).await;
+    let key = ok(&sb, &["apikey", "create", "--principal", "env-admin"]).await.trim().to_string();
+    let ea = sb.as_user(&key);
+    let out = ea.cli(&["connection", "set-default", "r1-conn", "--env", "dev"]).await;
+    assert!(out.code != 0 && out.stderr.contains("env-admin has no access to connection/r1-conn"), "{}", out.stderr);
+    let f = sb.dir.path().join("steal.yaml");
+    std::fs::write(
+        &f,
+        "kind: KubernetesDeployment\nmetadata: {org: default, env: dev, name: steal}\nspec: {connection: r1-conn, namespace: kube-system}\n",
+    )
+    .unwrap();
+    let out = ea.cli(&["resource", "apply", "-f", f.to_str().unwrap()]).await;
+    assert!(out.code != 0 && out.stderr.contains("env-admin has no access to connection/r1-conn"), "{}", out.stderr);
+    let out = ea.cli(&["kubectl", "get", "pods", "--connection", "r1-conn", "-n", "kube-system"]).await;
+    assert_ne!(out.code, 0, "{}", out.stdout);
+
+    // Once the org admin binds it, the env's admin may use it: delegation stays possible.
+    ok(&sb, &["connection", "set-default", "r1-conn", "--env", "dev"]).await;
+    let out = ea.cli(&["resource", "apply", "-f", f.to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    sb.shutdown().await;
+}
+
+/// Finding 6: a tenant cannot point a runner's credentials at a host of its own, nor use a
+/// platform runner.
+#[tokio::test]
+async fn endpoint_overrides_and_platform_runners_are_for_platform_operators() {
+    let sb = Sandbox::start().await.unwrap();
+    ok(&sb, &["runner", "generate-credentials", "shared", "--platform"]).await;
+    ok(&sb, &["principal", "create", "org-admin"]).await;
+    ok(&sb, &["grant", "create", "--principal", "org-admin", "--scope", "org", "--role", "admin"]).await;
+    let key = ok(&sb, &["apikey", "create", "--principal", "org-admin"]).await.trim().to_string();
+    let oa = sb.as_user(&key);
+    for (provider, setting) in
+        [("gcp", "endpoint_url=http://attacker.example"), ("gcp", "storage_endpoint_url=http://a.example"), ("azure", "blob_endpoint_url=http://a.example"), ("aws", "endpoint_url=http://a.example")]
+    {
+        let out = oa.cli(&["connection", "create", "c", "--provider", provider, "--set", setting]).await;
+        assert!(out.code != 0 && out.stderr.contains("only a platform operator"), "{provider} {setting}: {}", out.stderr);
+    }
+    let out = oa.cli(&["connection", "create", "c", "--provider", "kubernetes", "--runner", "shared"]).await;
+    assert!(out.code != 0 && out.stderr.contains("platform runner"), "{}", out.stderr);
+    // The platform operator may.
+    ok(&sb, &["connection", "create", "c", "--provider", "kubernetes", "--runner", "shared"]).await;
+    sb.shutdown().await;
+}
+
+/// Finding 4: a viewer never reads a Secret, in any output, and the graph shows neither
+/// Secrets nor cluster-scoped objects to a developer-mode viewer.
+#[tokio::test]
+async fn viewers_never_read_secrets() {
+    let sb = Sandbox::start().await.unwrap();
+    let _r = sb.runner_with_connection("r1").await.unwrap();
+    ok(&sb, &["env", "create", "prod"]).await;
+    let f = sb.dir.path().join("shop.yaml");
+    std::fs::write(
+        &f,
+        "kind: KubernetesDeployment\nmetadata: {org: default, env: prod, name: shop}\nspec: {connection: r1-conn, namespace: shop}\n",
+    )
+    .unwrap();
+    ok(&sb, &["resource", "apply", "-f", f.to_str().unwrap()]).await;
+    let r = "default/prod/KubernetesDeployment/shop";
+    ok(&sb, &["principal", "create", "viewer"]).await;
+    ok(&sb, &["grant", "create", "--principal", "viewer", "--scope", "resource", "-r", r, "--role", "viewer"]).await;
+    ok(&sb, &["grant", "create", "--principal", "viewer", "--scope", "connection", "--connection", "r1-conn", "--role", "viewer"]).await;
+    let key = ok(&sb, &["apikey", "create", "--principal", "viewer"]).await.trim().to_string();
+    let v = sb.as_user(&key);
+    for args in [
+        &["kubectl", "get", "secrets", "-r", r][..],
+        &["kubectl", "get", "secret", "shop-db", "-r", r, "-o", "yaml"][..],
+        &["kubectl", "get", "Secret", "shop-db", "-r", r, "-o", "json"][..],
+        &["kubectl", "describe", "secret", "shop-db", "-r", r][..],
+        &["kubectl", "get", "secrets", "--connection", "r1-conn", "-n", "shop", "-o", "yaml"][..],
+        &["kubectl", "get", "secrets", "--connection", "r1-conn", "-A"][..],
+    ] {
+        let out = v.cli(args).await;
+        assert_ne!(out.code, 0, "{args:?} answered: {}", out.stdout);
+        assert!(out.stderr.contains("needs the operator role"), "{args:?}: {}", out.stderr);
+    }
+    let g = v.cli(&["kubectl", "graph", "-r", r, "-o", "json"]).await;
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    assert!(g.stdout.contains("Deployment/shop"), "{}", g.stdout);
+    assert!(!g.stdout.contains("\"Secret/"), "a viewer's graph lists Secrets: {}", g.stdout);
+    assert!(!g.stdout.contains("\"PersistentVolume/"), "developer mode lists cluster-scoped objects: {}", g.stdout);
+    // An operator reads them, as `edit` does.
+    let yaml = ok(&sb, &["kubectl", "get", "secret", "shop-db", "--connection", "r1-conn", "-n", "shop", "-o", "yaml"]).await;
+    assert!(yaml.contains("kind: Secret"), "{yaml}");
+    sb.shutdown().await;
+}
+
+/// Finding 9: a platform operator's work in another org is audited in that org, visible to
+/// its admins.
+#[tokio::test]
+async fn audit_belongs_to_the_org_acted_in() {
+    let sb = Sandbox::start().await.unwrap();
+    ok(&sb, &["org", "create", "acme"]).await;
+    ok(&sb, &["env", "create", "staging", "--org", "acme"]).await;
+    ok(&sb, &["principal", "create", "acme-admin", "--org", "acme"]).await;
+    ok(&sb, &["grant", "create", "--principal", "acme-admin", "--scope", "org", "--role", "admin", "--org", "acme"]).await;
+    let key = ok(&sb, &["apikey", "create", "--principal", "acme-admin", "--org", "acme"]).await.trim().to_string();
+    let acme = sb.as_user(&key);
+    let out = acme.cli(&["audit", "list", "--org", "acme", "-o", "json"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("env.create"), "acme's admin does not see the operator's work in acme: {}", out.stdout);
+    let home = ok(&sb, &["audit", "list", "-o", "json"]).await;
+    assert!(!home.contains("env.create"), "the operator's work in acme is audited in its home org: {home}");
+    sb.shutdown().await;
+}
+
+/// Finding 10: the data dir and the database are owner-only.
+#[tokio::test]
+async fn the_data_dir_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::start().await.unwrap();
+    let dir = sb.dir.path().join("control-plane");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+    if !sb.database_is_postgres() {
+        assert_eq!(mode(&dir.join("cloudops.db")), 0o600);
+    }
+    sb.shutdown().await;
+}
