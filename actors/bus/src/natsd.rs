@@ -262,10 +262,7 @@ pub struct NatsServer {
 
 /// The server's `config_load_time`, from VARZ through a system-account connection.
 async fn config_load_time(sys: &async_nats::Client) -> Result<String, String> {
-    let msg = sys
-        .request("$SYS.REQ.SERVER.PING.VARZ", bytes::Bytes::new())
-        .await
-        .map_err(|e| format!("VARZ: {e}"))?;
+    let msg = sys.request("$SYS.REQ.SERVER.PING.VARZ", bytes::Bytes::new()).await.map_err(|e| format!("VARZ: {e}"))?;
     let v: serde_json::Value = serde_json::from_slice(&msg.payload).map_err(|e| format!("VARZ: {e}"))?;
     v["data"]["config_load_time"].as_str().map(String::from).ok_or_else(|| "VARZ has no config_load_time".into())
 }
@@ -363,7 +360,6 @@ impl NatsServer {
     pub fn reloader(&self) -> Reloader {
         Reloader { name: self.name.clone(), pid: self.pid.clone() }
     }
-
 
     pub fn client_url(&self, tls: bool) -> String {
         format!("{}://127.0.0.1:{}", if tls { "tls" } else { "nats" }, self.client_port)

@@ -366,7 +366,13 @@ impl Store {
     /// The ids of every registered runner, of every org and the platform (revoked ones too:
     /// the callout refuses them, their accounts may stay).
     pub async fn all_runner_ids(&self) -> Result<Vec<String>> {
-        Ok(runner::Entity::find().order_by_asc(runner::Column::Id).all(&self.db).await?.into_iter().map(|r| r.id).collect())
+        Ok(runner::Entity::find()
+            .order_by_asc(runner::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect())
     }
 
     pub async fn list_runners(&self, org_id: &str) -> Result<Vec<runner::Model>> {

@@ -99,7 +99,10 @@ impl ServeArgs {
             problems.push(format!("--op-timeout-secs {}: must be between 1 and 600", self.op_timeout_secs));
         }
         if self.runner_stream_max_bytes < 1 << 20 {
-            problems.push(format!("--runner-stream-max-bytes {}: must be at least 1048576 (1 MiB)", self.runner_stream_max_bytes));
+            problems.push(format!(
+                "--runner-stream-max-bytes {}: must be at least 1048576 (1 MiB)",
+                self.runner_stream_max_bytes
+            ));
         }
         if let Err(e) = cloudops_store::validate_name("org", &self.org) {
             problems.push(format!("--org: {e}"));

@@ -20,8 +20,8 @@ use cloudops_bus::{
     connect::{ConnectSpec, connect},
     runner_link, services, streams,
 };
-use cloudops_schemas::RunnerId;
 use cloudops_gateway::{Deps, GatewayConfig, Roles};
+use cloudops_schemas::RunnerId;
 use cloudops_store::Store;
 use futures::StreamExt;
 use ractor::{Actor, ActorRef};
@@ -64,7 +64,8 @@ impl callout::RunnerDirectory for StoreDirectory {
 
 fn private(path: &std::path::Path, mode: u32) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn sqlite_url(path: &std::path::Path) -> String {
@@ -155,7 +156,8 @@ impl ControlPlane {
             None => None,
         };
         // Streamed sessions (logs, exec) live in JetStream on the hub, a stream per runner.
-        let limits = streams::StreamLimits { max_age: Duration::from_secs(3600), max_bytes: cfg.runner_stream_max_bytes };
+        let limits =
+            streams::StreamLimits { max_age: Duration::from_secs(3600), max_bytes: cfg.runner_stream_max_bytes };
         streams::ensure(&nats, limits).await.map_err(|e| format!("jetstream: {e}"))?;
         for id in &runner_ids {
             streams::ensure_runner_stream(&nats, id, limits).await.map_err(|e| format!("jetstream: {e}"))?;
@@ -213,8 +215,17 @@ impl ControlPlane {
 
         let local = if cfg.with_local_runner {
             Some(
-                local::start(&store, &pki, tunnels.as_ref(), &org, &cfg.data_dir, &cfg.planton_home, &gateway_url, &leaf_url)
-                    .await?,
+                local::start(
+                    &store,
+                    &pki,
+                    tunnels.as_ref(),
+                    &org,
+                    &cfg.data_dir,
+                    &cfg.planton_home,
+                    &gateway_url,
+                    &leaf_url,
+                )
+                .await?,
             )
         } else {
             None

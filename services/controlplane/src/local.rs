@@ -118,9 +118,8 @@ pub async fn start(
         .stdout(Stdio::from(logf.try_clone().map_err(|e| e.to_string())?))
         .stderr(Stdio::from(logf));
     // The runner (and through it, its leaf) never outlives `cloudops serve`.
-    let child = cloudops_bus::child::die_with_parent(&mut cmd)
-        .spawn()
-        .map_err(|e| format!("starting planton-runner: {e}"))?;
+    let child =
+        cloudops_bus::child::die_with_parent(&mut cmd).spawn().map_err(|e| format!("starting planton-runner: {e}"))?;
     info!(log = %log.display(), "local runner started");
     Ok(LocalRunner { child, sandbox, kube_description })
 }

@@ -29,7 +29,8 @@ impl HubAccess {
             return Ok(());
         }
         known.insert(runner.clone());
-        let written = natsd::write_private(&self.accounts_file, accounts::render_runner_accounts(known.iter()).as_bytes());
+        let written =
+            natsd::write_private(&self.accounts_file, accounts::render_runner_accounts(known.iter()).as_bytes());
         if let Err(e) = written {
             known.remove(runner);
             return Err(format!("{}: {e}", self.accounts_file.display()));

@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 
 use crate::{
     ApiError,
+    routes::{
+        AppState, Authenticated, Body, InOrg, authorize_admin, authorize_admin_in_env, authorize_admin_on_connection,
+    },
     visibility::{Visibility, audit_read},
-    routes::{AppState, Authenticated, Body, InOrg, authorize_admin, authorize_admin_in_env, authorize_admin_on_connection},
 };
 
 fn items(v: Vec<Value>) -> Json<Value> {
@@ -450,7 +452,10 @@ pub async fn get_default_connection(
     if !visible.everything() && effective.is_none() {
         return Err(ApiError::new(
             v1::ErrorCode::PermissionDenied,
-            format!("the org's default connection needs a grant on org {:?}; name an env you have access to with --env", org.name),
+            format!(
+                "the org's default connection needs a grant on org {:?}; name an env you have access to with --env",
+                org.name
+            ),
         ));
     }
     let c = s.deps.store.default_connection(&org.id, "", &q.provider).await?;

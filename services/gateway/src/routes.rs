@@ -104,7 +104,10 @@ impl Authenticated {
         match &self.principal.runner_id {
             Some(_) => Err(ApiError::new(
                 v1::ErrorCode::PermissionDenied,
-                format!("{:?} is a runner's service account: its key serves the runner only, not the API", self.principal.name),
+                format!(
+                    "{:?} is a runner's service account: its key serves the runner only, not the API",
+                    self.principal.name
+                ),
             )),
             None => Ok(self),
         }
@@ -602,15 +605,15 @@ pub(crate) async fn create_connection(
     }
     // Where a runner sends its cloud credentials is not a tenant's choice: endpoint overrides
     // are set by platform operators (or in the runner's own environment).
-    if let Some(key) = b.settings.keys().find(|k| k.contains("endpoint")) {
-        if !who.principal.platform_operator {
-            return Err(ApiError::new(
-                v1::ErrorCode::PermissionDenied,
-                format!(
-                    "--set {key}: endpoint overrides redirect the runner's cloud credentials, so only a platform operator may set them (or configure them in the runner's environment)"
-                ),
-            ));
-        }
+    if let Some(key) = b.settings.keys().find(|k| k.contains("endpoint"))
+        && !who.principal.platform_operator
+    {
+        return Err(ApiError::new(
+            v1::ErrorCode::PermissionDenied,
+            format!(
+                "--set {key}: endpoint overrides redirect the runner's cloud credentials, so only a platform operator may set them (or configure them in the runner's environment)"
+            ),
+        ));
     }
     if b.context.is_some() && b.provider != "kubernetes" {
         return Err(ApiError::bad_request("--context applies to kubernetes connections only"));

@@ -307,7 +307,10 @@ fn alive(pid: u32) -> bool {
 async fn gone_within(pid: u32, what: &str, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     while alive(pid) {
-        assert!(tokio::time::Instant::now() < deadline, "{what} (pid {pid}) still alive {limit:?} after its parent died");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} (pid {pid}) still alive {limit:?} after its parent died"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -190,7 +190,13 @@ async fn no_principal_acts_beyond_itself() {
 async fn creds_principal(sb: &Sandbox) -> String {
     let v: serde_json::Value =
         serde_json::from_str(&ok(sb, &["principal", "list", "-o", "json"]).await).expect("principal list json");
-    v["items"].as_array().unwrap().iter().find_map(|p| p["name"].as_str().filter(|n| n.starts_with("runner-"))).unwrap().into()
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p["name"].as_str().filter(|n| n.starts_with("runner-")))
+        .unwrap()
+        .into()
 }
 
 /// Finding 3: an env admin cannot widen their env to a connection they do not administer.
@@ -200,7 +206,8 @@ async fn an_env_admin_cannot_bind_someone_elses_connection() {
     let _r = sb.runner_with_connection("r1").await.unwrap();
     ok(&sb, &["env", "create", "dev"]).await;
     ok(&sb, &["principal", "create", "env-admin"]).await;
-    ok(&sb, &["grant", "create", "--principal", "env-admin", "--scope", "env", "--env", "dev", "--role", "admin"]).await;
+    ok(&sb, &["grant", "create", "--principal", "env-admin", "--scope", "env", "--env", "dev", "--role", "admin"])
+        .await;
     let key = ok(&sb, &["apikey", "create", "--principal", "env-admin"]).await.trim().to_string();
     let ea = sb.as_user(&key);
     let out = ea.cli(&["connection", "set-default", "r1-conn", "--env", "dev"]).await;
@@ -233,11 +240,18 @@ async fn endpoint_overrides_and_platform_runners_are_for_platform_operators() {
     ok(&sb, &["grant", "create", "--principal", "org-admin", "--scope", "org", "--role", "admin"]).await;
     let key = ok(&sb, &["apikey", "create", "--principal", "org-admin"]).await.trim().to_string();
     let oa = sb.as_user(&key);
-    for (provider, setting) in
-        [("gcp", "endpoint_url=http://attacker.example"), ("gcp", "storage_endpoint_url=http://a.example"), ("azure", "blob_endpoint_url=http://a.example"), ("aws", "endpoint_url=http://a.example")]
-    {
+    for (provider, setting) in [
+        ("gcp", "endpoint_url=http://attacker.example"),
+        ("gcp", "storage_endpoint_url=http://a.example"),
+        ("azure", "blob_endpoint_url=http://a.example"),
+        ("aws", "endpoint_url=http://a.example"),
+    ] {
         let out = oa.cli(&["connection", "create", "c", "--provider", provider, "--set", setting]).await;
-        assert!(out.code != 0 && out.stderr.contains("only a platform operator"), "{provider} {setting}: {}", out.stderr);
+        assert!(
+            out.code != 0 && out.stderr.contains("only a platform operator"),
+            "{provider} {setting}: {}",
+            out.stderr
+        );
     }
     let out = oa.cli(&["connection", "create", "c", "--provider", "kubernetes", "--runner", "shared"]).await;
     assert!(out.code != 0 && out.stderr.contains("platform runner"), "{}", out.stderr);
@@ -263,7 +277,22 @@ async fn viewers_never_read_secrets() {
     let r = "default/prod/KubernetesDeployment/shop";
     ok(&sb, &["principal", "create", "viewer"]).await;
     ok(&sb, &["grant", "create", "--principal", "viewer", "--scope", "resource", "-r", r, "--role", "viewer"]).await;
-    ok(&sb, &["grant", "create", "--principal", "viewer", "--scope", "connection", "--connection", "r1-conn", "--role", "viewer"]).await;
+    ok(
+        &sb,
+        &[
+            "grant",
+            "create",
+            "--principal",
+            "viewer",
+            "--scope",
+            "connection",
+            "--connection",
+            "r1-conn",
+            "--role",
+            "viewer",
+        ],
+    )
+    .await;
     let key = ok(&sb, &["apikey", "create", "--principal", "viewer"]).await.trim().to_string();
     let v = sb.as_user(&key);
     for args in [
@@ -284,7 +313,8 @@ async fn viewers_never_read_secrets() {
     assert!(!g.stdout.contains("\"Secret/"), "a viewer's graph lists Secrets: {}", g.stdout);
     assert!(!g.stdout.contains("\"PersistentVolume/"), "developer mode lists cluster-scoped objects: {}", g.stdout);
     // An operator reads them, as `edit` does.
-    let yaml = ok(&sb, &["kubectl", "get", "secret", "shop-db", "--connection", "r1-conn", "-n", "shop", "-o", "yaml"]).await;
+    let yaml =
+        ok(&sb, &["kubectl", "get", "secret", "shop-db", "--connection", "r1-conn", "-n", "shop", "-o", "yaml"]).await;
     assert!(yaml.contains("kind: Secret"), "{yaml}");
     sb.shutdown().await;
 }
@@ -297,7 +327,8 @@ async fn audit_belongs_to_the_org_acted_in() {
     ok(&sb, &["org", "create", "acme"]).await;
     ok(&sb, &["env", "create", "staging", "--org", "acme"]).await;
     ok(&sb, &["principal", "create", "acme-admin", "--org", "acme"]).await;
-    ok(&sb, &["grant", "create", "--principal", "acme-admin", "--scope", "org", "--role", "admin", "--org", "acme"]).await;
+    ok(&sb, &["grant", "create", "--principal", "acme-admin", "--scope", "org", "--role", "admin", "--org", "acme"])
+        .await;
     let key = ok(&sb, &["apikey", "create", "--principal", "acme-admin", "--org", "acme"]).await.trim().to_string();
     let acme = sb.as_user(&key);
     let out = acme.cli(&["audit", "list", "--org", "acme", "-o", "json"]).await;
