@@ -109,3 +109,28 @@ mod tests {
         assert!(RunnerCredentials::parse("{not json").unwrap_err().contains("malformed credentials"));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// A credentials file of any content: no panic, and a refusal says what is malformed.
+        #[test]
+        fn any_text_parses_or_names_the_problem(s in ".{0,400}") {
+            if let Err(e) = RunnerCredentials::parse(&s) {
+                prop_assert!(e.starts_with("malformed credentials"), "{e}");
+            }
+        }
+
+        /// Valid JSON objects with the right keys and wrong value types are named by field.
+        #[test]
+        fn wrong_types_name_the_field(v in prop_oneof![Just("1"), Just("null"), Just("[]"), Just("\"x\"")]) {
+            let json = format!(r#"{{"version": {v}, "org_id": {v}}}"#);
+            let e = RunnerCredentials::parse(&json).unwrap_err();
+            prop_assert!(e.starts_with("malformed credentials"), "{e}");
+        }
+    }
+}

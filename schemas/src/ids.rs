@@ -69,3 +69,25 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Anything at all: no panic; what is accepted is a safe NATS subject token, and a
+        /// refusal names the value.
+        #[test]
+        fn runner_ids_are_subject_tokens_or_named_refusals(s in ".{0,80}") {
+            match RunnerId::parse(s.clone()) {
+                Ok(id) => prop_assert!(!id.as_str().is_empty() && !id.as_str().contains(['.', '*', '>', ' '])),
+                Err(e) => {
+                    let (msg, named) = (e.to_string(), format!("{s:?}"));
+                    prop_assert!(msg.contains(&named), "{}", msg);
+                }
+            }
+        }
+    }
+}

@@ -301,4 +301,31 @@ mod tests {
         let tok = encode_jwt(json!({}), &acct).unwrap();
         assert!(decode_server_jwt(&tok).unwrap_err().contains("server"));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn runner_uris_parse_or_refuse(s in ".{0,120}", generation: u32) {
+                let _ = parse_runner_uri(&s);
+                let id = RunnerId::parse("r-1").unwrap();
+                prop_assert_eq!(parse_runner_uri(&runner_uri(&id, generation)), Some((id, generation)));
+            }
+
+            /// Certificates are PEM from the hub; anything else is refused with a reason.
+            #[test]
+            fn garbage_certificates_are_refused(s in ".{0,300}") {
+                let e = identity_from_pem(&s).unwrap_err();
+                prop_assert!(!e.is_empty());
+            }
+
+            #[test]
+            fn authorization_requests_of_any_shape_are_refused_not_panicked(s in "[A-Za-z0-9._-]{0,200}") {
+                prop_assert!(decode_server_jwt(&s).is_err());
+            }
+        }
+    }
 }

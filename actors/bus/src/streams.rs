@@ -281,4 +281,20 @@ mod tests {
         assert_eq!(session_subject(&r, &id), format!("cloudops.stream.rnr-x.{id}.out"));
         assert_eq!(input_record_subject(&r, &id), format!("cloudops.record.rnr-x.{id}.in"));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Session ids come from URLs: only ours are valid, and they are subject-safe.
+            #[test]
+            fn session_ids_from_urls(s in ".{0,40}") {
+                if valid_session_id(&s) {
+                    prop_assert!(!s.contains(['.', '*', '>', ' ', '/']));
+                }
+            }
+        }
+    }
 }

@@ -110,3 +110,28 @@ mod tests {
         assert_eq!(parse_heartbeat_subject("cloudops.events.A*.heartbeat"), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn reply_subjects_round_trip_for_every_token(token: u128, inst in "[a-z0-9]{1,16}") {
+            let r = RunnerId::parse("rnr-x").unwrap();
+            let subject = reply_subject(&r, &inst, token);
+            prop_assert_eq!(parse_reply_subject(&subject), Some(("rnr-x", inst.as_str(), token)));
+        }
+
+        /// Subjects off the wire (anything a peer may publish): no panic.
+        #[test]
+        fn subjects_off_the_wire_never_panic(s in "[a-z.*>0-9A-F_-]{0,120}") {
+            let _ = parse_reply_subject(&s);
+            if let Some(id) = parse_heartbeat_subject(&s) {
+                prop_assert_eq!(runner_heartbeat(&id), s);
+            }
+        }
+    }
+}

@@ -84,4 +84,25 @@ mod tests {
         assert!(e.contains("setting blob_endpoint_url \"x\": must be an http(s):// URL"), "{e}");
         assert!(check_settings("aws", &s(&[("region", " ")])).is_err());
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Connection settings from a tenant: accepted, or refused naming the key.
+            #[test]
+            fn settings_are_accepted_or_name_the_key(
+                provider in prop_oneof![Just("aws"), Just("gcp"), Just("azure"), Just("kubernetes"), Just("x")],
+                key in "[a-z_]{1,24}",
+                value in ".{0,40}",
+            ) {
+                let settings = BTreeMap::from([(key.clone(), value)]);
+                if let Err(e) = check_settings(provider, &settings) {
+                    prop_assert!(e.to_string().contains(&key), "{e}");
+                }
+            }
+        }
+    }
 }

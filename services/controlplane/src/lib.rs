@@ -48,6 +48,9 @@ pub struct ControlPlane {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// How often one runner's heartbeats are written to the database (`last seen`).
+const HEARTBEAT_WRITE_INTERVAL: Duration = Duration::from_secs(30);
+
 /// The auth callout's view of the runner registry.
 struct StoreDirectory(Store);
 
@@ -199,7 +202,18 @@ impl ControlPlane {
         let hb_store = store.clone();
         tasks.push(tokio::spawn(async move {
             futures::pin_mut!(hb);
+            // A runner's heartbeats reach the database at most once per interval (or when its
+            // version changes): a chatty runner cannot turn its heartbeats into write load.
+            let mut written: std::collections::HashMap<RunnerId, (std::time::Instant, String)> = Default::default();
             while let Some((id, beat)) = hb.next().await {
+                if written.get(&id).is_some_and(|(at, v)| at.elapsed() < HEARTBEAT_WRITE_INTERVAL && *v == beat.version)
+                {
+                    continue;
+                }
+                if written.len() > 100_000 {
+                    written.retain(|_, (at, _)| at.elapsed() < HEARTBEAT_WRITE_INTERVAL);
+                }
+                written.insert(id.clone(), (std::time::Instant::now(), beat.version.clone()));
                 if let Err(e) = hb_store.touch_runner(id.as_str(), &beat.version).await {
                     warn!(runner_id = %id, error = %e, "heartbeat not recorded");
                 }

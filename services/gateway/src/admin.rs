@@ -955,3 +955,24 @@ pub async fn get_session(
     v["frames"] = Value::Array(frames);
     Ok(Json(v))
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Catalog paths from requests: four safe segments, or an error naming the path.
+        #[test]
+        fn resource_paths_parse_or_name_the_path(s in "[a-zA-Z0-9/._ -]{0,80}") {
+            match cloudops_resolver_path(&s) {
+                Ok(parts) => prop_assert_eq!(format!("{}/{}/{}/{}", parts.0, parts.1, parts.2, parts.3), s),
+                Err(e) => {
+                    let (msg, named) = (e.0.message.clone(), format!("{s:?}"));
+                    prop_assert!(msg.contains(&named), "{}", msg);
+                }
+            }
+        }
+    }
+}

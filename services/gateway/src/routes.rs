@@ -294,13 +294,36 @@ fn parse_duration_secs(s: &str) -> Result<i64, ApiError> {
     let bad = || ApiError::bad_request(format!("invalid --since {s:?}: use a duration like 30s, 10m, 2h"));
     let i = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let n: i64 = s[..i].parse().map_err(|_| bad())?;
-    Ok(match &s[i..] {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    let unit = match &s[i..] {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => return Err(bad()),
-    })
+    };
+    // Longer than Kubernetes could mean (or than i64 holds) is refused, not wrapped.
+    n.checked_mul(unit).filter(|secs| *secs <= 100 * 365 * 86400).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// `--since` from the request body: a duration or an error naming the input.
+        #[test]
+        fn durations_parse_or_name_the_input(s in "[0-9]{0,22}[smhdx]?") {
+            match parse_duration_secs(&s) {
+                Ok(n) => prop_assert!(n >= 0),
+                Err(e) => {
+                    let (msg, named) = (e.0.message.clone(), format!("{s:?}"));
+                    prop_assert!(msg.contains(&named), "{}", msg);
+                }
+            }
+        }
+    }
 }
 
 fn kube_op_of(verb: &str, b: &mut KubeOpBody) -> Result<v1::op::Kind, ApiError> {

@@ -113,7 +113,8 @@ pub async fn register(
 ) -> Result<Response, ApiError> {
     let v: Value =
         serde_json::from_slice(&result.json).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
-    let bad_reply = |what: &str| ApiError::new(v1::ErrorCode::Internal, format!("the runner's reply {what}"));
+    // A reply that breaks the contract is the runner's fault: a bad gateway, not ours.
+    let bad_reply = |what: &str| ApiError::new(v1::ErrorCode::Unavailable, format!("the runner's reply {what}"));
     if v["session"].as_str() != Some(session) {
         return Err(bad_reply("names another session than the one requested"));
     }

@@ -352,3 +352,68 @@ async fn the_data_dir_is_owner_only() {
     }
     sb.shutdown().await;
 }
+
+/// Finding 7: a runner's reply does not decide whose session it is. A hostile runner (a direct
+/// mTLS client with its own certificate, answering its ops) names another session, or claims
+/// to be another runner; the gateway keeps the session it chose and the runner it routed to.
+#[tokio::test]
+async fn a_runners_reply_does_not_decide_session_identity() {
+    use async_nats::ConnectOptions;
+    use cloudops_schemas::{RunnerId, v1};
+    let sb = Sandbox::start().await.unwrap();
+    let a = sb.runner_with_connection("runner-a").await.unwrap();
+    let b_creds = sb.credentials("runner-b").await.unwrap();
+    ok(&sb, &["connection", "create", "b-conn", "--provider", "kubernetes", "--runner", "runner-b"]).await;
+    let b_id = RunnerId::parse(b_creds.runner_id.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&c, &b_creds.tunnel.cert_pem).unwrap();
+    std::fs::write(&k, &b_creds.tunnel.key_pem).unwrap();
+    let hub = sb.cp.hub.as_ref().unwrap();
+    let nc = ConnectOptions::new()
+        .require_tls(true)
+        .add_root_certificates(hub.ca_file().to_path_buf())
+        .add_client_certificate(c, k)
+        .connect(hub.client_url())
+        .await
+        .unwrap();
+    // Mode 0: name another session; mode 1: the right session but "I am runner A".
+    let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let (m, a_id, victim) = (mode.clone(), a.runner_id.to_string(), streams::new_session_id());
+    let _serving = cloudops_bus::runner_link::serve_ops(nc, b_id.clone(), move |req: v1::RunnerRequest| {
+        let (m, a_id, victim) = (m.clone(), a_id.clone(), victim.clone());
+        async move {
+            let asked = req.op.as_ref().and_then(|o| o.session()).unwrap_or_default().to_string();
+            let session = if m.load(std::sync::atomic::Ordering::Relaxed) == 0 { victim } else { asked };
+            let json = serde_json::json!({"session": session, "streams": 1, "runner_id": a_id});
+            v1::RunnerResponse {
+                result: Some(v1::runner_response::Result::Ok(v1::OpResult {
+                    json: serde_json::to_vec(&json).unwrap(),
+                    ..Default::default()
+                })),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    sb.wait_routable("b-conn").await.ok(); // get is answered too (with garbage), which is enough
+
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/ops/kubernetes/logs", sb.gateway_url());
+    let body = serde_json::json!({"connection": "b-conn", "namespace": "default", "pod": "web-1"});
+    let logs = || http.post(&url).bearer_auth(&sb.api_key).json(&body).send();
+    let resp = logs().await.unwrap();
+    let status = resp.status();
+    let body = resp.text().await.unwrap();
+    assert!(status.is_server_error() && body.contains("names another session"), "{status}: {body}");
+
+    mode.store(1, std::sync::atomic::Ordering::Relaxed);
+    let resp = logs().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let session = v["session"].as_str().unwrap();
+    let info = streams::get_session(&sb.cp.nats, session).await.unwrap().unwrap();
+    assert_eq!(info.runner_id, b_id.to_string(), "the session was registered to the runner the reply claimed");
+    a.stop().await;
+    sb.shutdown().await;
+}
