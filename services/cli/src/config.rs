@@ -14,6 +14,11 @@ pub struct CliConfig {
     pub org: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub env: String,
+    /// PEM of the CA the gateway's certificate comes from, when it is not a public one (as
+    /// `certificate-authority-data` in a kubeconfig): written by `cloudops serve`, or by
+    /// `planton login --ca-file`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ca_cert: String,
 }
 
 impl CliConfig {

@@ -46,6 +46,10 @@ pub enum Command {
         endpoint: String,
         #[arg(long, env = "PLANTON_API_KEY", hide_env_values = true)]
         api_key: String,
+        /// The CA (PEM) that signed the gateway's certificate, when it is not a public one
+        /// (`cloudops serve` uses its own: <data dir>/pki/ca.pem). Kept in the config.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
     /// Runners: the agents that execute ops inside your infrastructure.
     Runner {
@@ -304,7 +308,8 @@ impl Client {
         if endpoint.is_empty() || api_key.is_empty() {
             return Err("not logged in: run `planton login --endpoint URL --api-key KEY` (or start `cloudops serve`, which writes the config)".to_string().into());
         }
-        Ok(Self { http: http_client()?, endpoint: endpoint.trim_end_matches('/').to_string(), api_key })
+        check_transport(&endpoint)?;
+        Ok(Self { http: http_client(&cfg.ca_cert)?, endpoint: endpoint.trim_end_matches('/').to_string(), api_key })
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
@@ -383,13 +388,41 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     cur.to_string()
 }
 
-fn http_client() -> Result<reqwest::Client> {
+/// An API key never travels in the clear: plain HTTP is for loopback only (a local control
+/// plane started with --plain-http, or behind a local TLS-terminating proxy).
+fn check_transport(endpoint: &str) -> Result<()> {
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return if endpoint.starts_with("https://") {
+            Ok(())
+        } else {
+            Err(format!("endpoint {endpoint:?}: must be an https:// URL").into())
+        };
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "refusing to send an API key over plain HTTP to {endpoint}: use https:// (plain http:// is allowed to loopback addresses only)"
+        )
+        .into())
+    }
+}
+
+fn http_client(ca_pem: &str) -> Result<reqwest::Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| CliError::Message(format!("http client: {e}")))
+    let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(60));
+    if !ca_pem.trim().is_empty() {
+        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
+            .map_err(|e| CliError::Message(format!("the config's ca_cert is not a PEM certificate: {e}")))?;
+        b = b.tls_certs_merge([ca]);
+    }
+    b.build().map_err(|e| CliError::Message(format!("http client: {e}")))
 }
 
 pub(crate) struct Ctx<'a, 'b> {
@@ -466,7 +499,7 @@ where
 
 async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
     match cmd {
-        Command::Login { endpoint, api_key } => login(ctx, endpoint, api_key).await,
+        Command::Login { endpoint, api_key, ca_file } => login(ctx, endpoint, api_key, ca_file).await,
         Command::Runner { command } => admin::runner(ctx, command).await,
         Command::Connection { command } => admin::connection(ctx, command).await,
         Command::Config { command } => admin::config(ctx, command),
@@ -520,8 +553,11 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
     }
 }
 
-async fn login(ctx: &mut Ctx<'_, '_>, endpoint: String, api_key: String) -> Result<()> {
+async fn login(ctx: &mut Ctx<'_, '_>, endpoint: String, api_key: String, ca_file: Option<PathBuf>) -> Result<()> {
     let mut cfg = CliConfig { endpoint: endpoint.trim_end_matches('/').into(), api_key, ..ctx.cfg.clone() };
+    if let Some(f) = ca_file {
+        cfg.ca_cert = std::fs::read_to_string(&f).map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
+    }
     let who = Client::from_config(&cfg)?.get("/v1/whoami").await?;
     if cfg.org.is_empty() || ctx.org.is_some() {
         cfg.org = ctx.org.clone().unwrap_or_else(|| who["org"]["name"].as_str().unwrap_or_default().to_string());
@@ -668,4 +704,30 @@ pub(crate) async fn kubectl_get(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::{CliError, check_transport};
+
+    #[test]
+    fn keys_travel_over_https_or_to_loopback_only() {
+        for ok in
+            ["https://cloudops.example.com", "http://127.0.0.1:7480", "http://localhost:7480/", "http://[::1]:7480"]
+        {
+            assert!(check_transport(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://cloudops.example.com",
+            "http://10.0.0.1:7480",
+            "http://127.0.0.1.evil.example",
+            "ftp://x",
+            "http://localhost.evil:80",
+        ] {
+            match check_transport(bad) {
+                Err(CliError::Message(m)) => assert!(m.contains(bad), "{bad}: {m}"),
+                other => panic!("{bad}: {:?}", other.is_ok()),
+            }
+        }
+    }
 }

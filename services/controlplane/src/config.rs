@@ -9,10 +9,21 @@ pub struct ServeArgs {
     /// Where the database, CA and hub state live [default: $PLANTON_HOME/control-plane]
     #[arg(long, env = "CLOUDOPS_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Gateway (HTTP) listen address.
+    /// Gateway (HTTPS) listen address.
     #[arg(long, env = "CLOUDOPS_LISTEN", default_value = "127.0.0.1:7480")]
     pub listen: SocketAddr,
-    /// The URL clients and runners use to reach the gateway [default: http://<listen>]
+    /// The gateway's TLS certificate chain (PEM) [default: one issued by the control plane's
+    /// CA for localhost, 127.0.0.1 and --public-host]
+    #[arg(long, env = "CLOUDOPS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long, env = "CLOUDOPS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP: only behind a proxy that terminates TLS, or on loopback for
+    /// development (the CLI sends API keys over plain HTTP to loopback only).
+    #[arg(long, env = "CLOUDOPS_PLAIN_HTTP", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub plain_http: bool,
+    /// The URL clients and runners use to reach the gateway [default: https://<listen>]
     #[arg(long, env = "CLOUDOPS_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Leafnode (runner tunnel) listen address of the hub this process starts.
@@ -54,12 +65,24 @@ pub const DEFAULT_RUNNER_STREAM_MAX_BYTES: i64 = 256 << 20;
 /// The per-runner quota of [`ServeConfig::for_test`].
 pub const TEST_RUNNER_STREAM_MAX_BYTES: i64 = 32 << 20;
 
+/// How the gateway speaks to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayTls {
+    /// HTTPS with a certificate from the control plane's CA (kept in the data dir).
+    Generated,
+    /// HTTPS with the operator's certificate chain and key (PEM files).
+    Files { cert: PathBuf, key: PathBuf },
+    /// Plain HTTP (behind a TLS-terminating proxy, or loopback development and tests).
+    Off,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub planton_home: PathBuf,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    pub tls: GatewayTls,
     pub public_url: Option<String>,
     pub leaf_listen: SocketAddr,
     pub public_host: String,
@@ -107,6 +130,19 @@ impl ServeArgs {
         if let Err(e) = cloudops_store::validate_name("org", &self.org) {
             problems.push(format!("--org: {e}"));
         }
+        for (flag, path) in [("--tls-cert", &self.tls_cert), ("--tls-key", &self.tls_key)] {
+            if let Some(p) = path
+                && !p.is_file()
+            {
+                problems.push(format!("{flag} {}: no such file", p.display()));
+            }
+        }
+        if let Some(u) = &self.public_url
+            && u.starts_with("http://")
+            && !self.plain_http
+        {
+            problems.push(format!("--public-url {u:?}: the gateway serves HTTPS; use https://, or pass --plain-http behind a proxy that terminates TLS"));
+        }
         if !problems.is_empty() {
             return Err(problems.join("\n"));
         }
@@ -115,6 +151,11 @@ impl ServeArgs {
             data_dir: self.data_dir.unwrap_or_else(|| planton_home.join("control-plane")),
             planton_home,
             listen: self.listen,
+            tls: match (self.plain_http, self.tls_cert, self.tls_key) {
+                (true, _, _) => GatewayTls::Off,
+                (false, Some(cert), Some(key)) => GatewayTls::Files { cert, key },
+                _ => GatewayTls::Generated,
+            },
             public_url: self.public_url,
             leaf_listen: self.leaf_listen,
             public_host: self.public_host,
@@ -138,6 +179,9 @@ impl ServeConfig {
             planton_home: dir.join("home"),
             data_dir: dir.join("control-plane"),
             listen: "127.0.0.1:0".parse().expect("addr"),
+            // In-process tests talk plain HTTP on loopback; the shipped binary's HTTPS default is
+            // tested through `cloudops serve` itself (services/sandbox/tests/binaries.rs).
+            tls: GatewayTls::Off,
             public_url: None,
             leaf_listen: "127.0.0.1:0".parse().expect("addr"),
             public_host: "127.0.0.1".into(),

@@ -143,7 +143,9 @@ impl ControlPlane {
         let listener = std::net::TcpListener::bind(cfg.listen)
             .map_err(|e| format!("gateway cannot listen on {}: {e}", cfg.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let gateway_url = cfg.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let (tls, ca_for_clients) = gateway_tls(&cfg, &pki)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let gateway_url = cfg.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
         let roles = Roles {
             resolver: Arc::new(cloudops_resolver::ResolverHandle::default()),
             authorizer: Arc::new(cloudops_authorizer::AuthorizerHandle::default()),
@@ -185,6 +187,7 @@ impl ControlPlane {
             nats: nats.clone(),
             deps,
             listener: Arc::new(listener),
+            tls,
             restarts: restarts.clone(),
         };
         let (root, _) =
@@ -221,9 +224,10 @@ impl ControlPlane {
         }));
 
         if cfg.write_cli_config {
+            let ca = ca_for_clients.as_deref();
             match &boot {
-                Some(b) => write_cli_config(&cfg.planton_home, &gateway_url, &b.api_key, &org.name)?,
-                None => refresh_cli_config(&cfg.planton_home, &store, &gateway_url).await,
+                Some(b) => write_cli_config(&cfg.planton_home, &gateway_url, &b.api_key, &org.name, ca)?,
+                None => refresh_cli_config(&cfg.planton_home, &store, &gateway_url, ca).await,
             }
         }
 
@@ -293,28 +297,77 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Writes `$PLANTON_HOME/config.yaml` so that `planton` works at once (owner-only: it holds a key).
-pub fn write_cli_config(home: &std::path::Path, endpoint: &str, api_key: &str, org: &str) -> Result<(), String> {
+/// Writes `$PLANTON_HOME/config.yaml` so that `planton` works at once (owner-only: it holds a
+/// key). `ca` is the PEM the CLI trusts for the gateway (its certificate comes from our CA).
+pub fn write_cli_config(
+    home: &std::path::Path,
+    endpoint: &str,
+    api_key: &str,
+    org: &str,
+    ca: Option<&str>,
+) -> Result<(), String> {
     std::fs::create_dir_all(home).map_err(|e| e.to_string())?;
-    let yaml =
-        format!("# written by `cloudops serve` on first start\nendpoint: {endpoint}\napi_key: {api_key}\norg: {org}\n");
+    let mut doc = serde_json::json!({"endpoint": endpoint, "api_key": api_key, "org": org});
+    if let Some(ca) = ca {
+        doc["ca_cert"] = serde_json::json!(ca);
+    }
+    let yaml = format!(
+        "# written by `cloudops serve` on first start\n{}",
+        serde_yaml_ng::to_string(&doc).map_err(|e| e.to_string())?
+    );
     cloudops_bus::natsd::write_private(&cloudops_schemas::local_store::cli_config_path(home), yaml.as_bytes())
         .map_err(|e| e.to_string())
 }
 
+/// The gateway's TLS: its rustls config, and the CA clients must trust (when ours signed it).
+fn gateway_tls(cfg: &ServeConfig, pki: &Pki) -> Result<(Option<Arc<rustls::ServerConfig>>, Option<String>), String> {
+    match &cfg.tls {
+        config::GatewayTls::Off => Ok((None, None)),
+        config::GatewayTls::Files { cert, key } => {
+            let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+            let tls = cloudops_gateway::tls::server_config(&read(cert)?, &read(key)?)
+                .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
+            Ok((Some(tls), None))
+        }
+        config::GatewayTls::Generated => {
+            let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+            let url_host =
+                cfg.public_url.as_deref().and_then(|u| u.split("://").nth(1)).and_then(|r| r.split([':', '/']).next());
+            let listen_ip = (!cfg.listen.ip().is_unspecified()).then(|| cfg.listen.ip().to_string());
+            for h in [Some(cfg.public_host.clone()), listen_ip, url_host.map(String::from)].into_iter().flatten() {
+                if !h.is_empty() && !hosts.contains(&h) {
+                    hosts.push(h);
+                }
+            }
+            let leaf = pki.issue_server(&hosts)?;
+            let tls = cloudops_gateway::tls::server_config(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes())?;
+            Ok((Some(tls), Some(pki.ca_pem().to_string())))
+        }
+    }
+}
+
 /// After a restart on another address, points the local CLI config (if it holds a key of this
 /// control plane) at the new gateway URL.
-async fn refresh_cli_config(home: &std::path::Path, store: &Store, gateway_url: &str) {
+async fn refresh_cli_config(home: &std::path::Path, store: &Store, gateway_url: &str, ca: Option<&str>) {
     let path = cloudops_schemas::local_store::cli_config_path(home);
     let Ok(text) = std::fs::read_to_string(&path) else { return };
     let Ok(mut doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else { return };
     let key = doc.get("api_key").and_then(|k| k.as_str()).unwrap_or_default().to_string();
-    if doc.get("endpoint").and_then(|e| e.as_str()) == Some(gateway_url)
+    if (doc.get("endpoint").and_then(|e| e.as_str()) == Some(gateway_url)
+        && doc.get("ca_cert").and_then(|c| c.as_str()) == ca)
         || !matches!(store.authenticate(&key).await, Ok(Some(_)))
     {
         return;
     }
     doc["endpoint"] = serde_yaml_ng::Value::from(gateway_url);
+    match ca {
+        Some(ca) => doc["ca_cert"] = serde_yaml_ng::Value::from(ca),
+        None => {
+            if let Some(m) = doc.as_mapping_mut() {
+                m.remove("ca_cert");
+            }
+        }
+    }
     if let Ok(yaml) = serde_yaml_ng::to_string(&doc)
         && cloudops_bus::natsd::write_private(&path, yaml.as_bytes()).is_ok()
     {
@@ -331,6 +384,12 @@ pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = (
         "  web console: {}/ (sign in with an API key: the bootstrap key, or `planton apikey create`)",
         cp.gateway_url
     );
+    if cp.gateway_url.starts_with("https://") && matches!(cfg.tls, config::GatewayTls::Generated) {
+        println!(
+            "  TLS:         certificate from this control plane's CA: {} (planton trusts it; trust it in your browser)",
+            cfg.data_dir.join("pki").join("ca.pem").display()
+        );
+    }
     println!("  runner tunnel (leafnode, mTLS): {}", cp.leaf_url);
     println!("  data:        {}", cfg.data_dir.display());
     if let Some(key) = &cp.bootstrap_key {

@@ -22,6 +22,8 @@ pub struct RootArgs {
     pub nats: NatsClient,
     pub deps: Deps,
     pub listener: Arc<std::net::TcpListener>,
+    /// HTTPS for the gateway (None: plain HTTP).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     pub restarts: Arc<AtomicU64>,
 }
 
@@ -41,7 +43,7 @@ impl Root {
                 Actor::spawn_linked(n, Router, a.nats.clone(), me.clone()).await?;
             }
             cloudops_gateway::NAME => {
-                let args = GatewayArgs { deps: a.deps.clone(), listener: a.listener.try_clone()? };
+                let args = GatewayArgs { deps: a.deps.clone(), listener: a.listener.try_clone()?, tls: a.tls.clone() };
                 Actor::spawn_linked(n, Gateway, args, me.clone()).await?;
             }
             other => warn!(actor = other, "unknown child"),

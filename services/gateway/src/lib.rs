@@ -11,6 +11,7 @@ mod error;
 mod pipeline;
 mod routes;
 mod sessions;
+pub mod tls;
 mod visibility;
 
 use std::{sync::Arc, time::Duration};
@@ -93,6 +94,8 @@ pub struct GatewayArgs {
     /// Already bound, so that callers know the address before the actor starts (port 0 in
     /// tests). A restart serves a clone of the same socket.
     pub listener: std::net::TcpListener,
+    /// HTTPS (the default of `cloudops serve`); None serves plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 pub struct GatewayState {
@@ -120,13 +123,20 @@ impl Actor for Gateway {
             input_auth: Default::default(),
         });
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
+        let stopped = async {
+            let _ = rx.await;
+        };
+        let server = match args.tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config)?;
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
                 })
-                .await;
-        });
+            }
+            None => tokio::spawn(async move {
+                let _ = axum::serve(listener, app).with_graceful_shutdown(stopped).await;
+            }),
+        };
         info!(%addr, "gateway listening");
         Ok(GatewayState { deps: args.deps, stop: Some(tx), server: Some(server) })
     }

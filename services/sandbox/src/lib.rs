@@ -62,7 +62,7 @@ impl Sandbox {
         let home = cfg.planton_home.clone();
         let cp = ControlPlane::start(cfg).await.map_err(anyhow::Error::msg)?;
         let api_key = cp.bootstrap_key.clone().context("fresh store has a bootstrap key")?;
-        write_cli_config(&home, &cp.gateway_url, &api_key, &cp.org.name).map_err(anyhow::Error::msg)?;
+        write_cli_config(&home, &cp.gateway_url, &api_key, &cp.org.name, None).map_err(anyhow::Error::msg)?;
         let cluster = Cluster::default();
         cluster.seed_sandbox();
         let kube = KubeTestServer::start("127.0.0.1:0".parse()?, cluster).await?;
@@ -90,7 +90,7 @@ impl Sandbox {
     /// A CLI with its own $PLANTON_HOME, logged in with `api_key`.
     pub fn as_user(&self, api_key: &str) -> UserCli {
         let home = self.dir.path().join(format!("home-{}", &api_key[api_key.len() - 8..]));
-        write_cli_config(&home, &self.cp.gateway_url, api_key, &self.cp.org.name).expect("cli config");
+        write_cli_config(&home, &self.cp.gateway_url, api_key, &self.cp.org.name, None).expect("cli config");
         UserCli { home }
     }
 }

@@ -112,9 +112,23 @@ async fn stops_cleanly(mut child: Child) {
 #[tokio::test]
 async fn serve_with_local_runner_then_planton() {
     let env = Env::new();
-    let (child, _url) = serve(&env, &["--with-local-runner"]).await;
+    let (child, url) = serve(&env, &["--with-local-runner"]).await;
     let out = until_ok(&env, &["kubectl", "get", "pods", "--connection", "local", "-n", "default"]).await;
     assert!(out.starts_with("NAME "), "{out}");
+    // HTTPS by default, with a certificate from the control plane's CA, which the CLI config
+    // trusts; an API key never goes over plain HTTP to anything but loopback.
+    assert!(url.starts_with("https://"), "{url}");
+    let config = std::fs::read_to_string(env.home.join("config.yaml")).unwrap();
+    assert!(config.contains("ca_cert:") && config.contains("BEGIN CERTIFICATE"), "{config}");
+    let plain = env
+        .cmd("planton")
+        .args(["kubectl", "get", "pods", "--connection", "local"])
+        .env("PLANTON_ENDPOINT", "http://192.0.2.10:7480")
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(!plain.status.success() && err.contains("refusing to send an API key over plain HTTP"), "{err}");
     assert!(out.contains("web-") && out.contains("Running"), "{out}");
     let creds_file = env.home.join("runners/default/local/credentials.json");
     let first_key = std::fs::read_to_string(&creds_file).unwrap();
@@ -130,7 +144,7 @@ async fn serve_with_local_runner_then_planton() {
     // A restart on the same addresses keeps the data and reuses the runner's credentials
     // (no new API key on every start).
     let creds: serde_json::Value = serde_json::from_str(&first_key).unwrap();
-    let listen = creds["control_plane_endpoint"].as_str().unwrap().trim_start_matches("http://").to_string();
+    let listen = creds["control_plane_endpoint"].as_str().unwrap().trim_start_matches("https://").to_string();
     let leaf = creds["tunnel"]["leaf_url"].as_str().unwrap().trim_start_matches("tls://").to_string();
     let (child, _) = serve_on(&env, &listen, &leaf, &["--with-local-runner"]).await;
     let out = until_ok(&env, &["kubectl", "get", "pods", "--connection", "local", "-n", "payments"]).await;
