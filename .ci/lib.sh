@@ -132,8 +132,9 @@ ci_check_orphans() {
     pid=${d#/proc/}
     case " $ancestors " in *" $pid "*) continue ;; esac
     [ "$pid" = "$BASHPID" ] && continue
-    if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qx "CLOUDOPS_CI_RUN=$CLOUDOPS_CI_RUN"; then
-      left="$left$pid (parent $(awk '/^PPid:/ {print $2}' "$d/status" 2>/dev/null)): $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null | cut -c1-200)\n"
+    # (a process may end while we look: its files vanish, which is not an error)
+    if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qx "CLOUDOPS_CI_RUN=$CLOUDOPS_CI_RUN"; then
+      left="$left$pid (parent $(awk '/^PPid:/ {print $2}' "$d/status" 2>/dev/null)): $({ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null | cut -c1-200)\n"
     fi
   done
   [ -z "$left" ] && { ci_note "no process of this run outlived it"; return 0; }

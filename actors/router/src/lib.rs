@@ -72,6 +72,7 @@ pub async fn route(link: &RunnerClient, req: v1::RouteRequest) -> Result<v1::OpR
         Ok(v1::RunnerResponse { result: Some(v1::runner_response::Result::Ok(mut r)) }) => {
             // Who answered is what we routed to, whatever the reply claims.
             r.routed_runner_id = runner.as_str().to_string();
+            r.routed_org_id = target.org_id.clone();
             Ok(r)
         }
         Ok(v1::RunnerResponse { result: Some(v1::runner_response::Result::Error(e)) }) => Err(e),

@@ -963,6 +963,18 @@ mod proptests {
     use super::*;
 
     proptest! {
+        /// Catalog manifests from request bodies: parsed, or refused with serde's message; the
+        /// fields that matter are checked further by the store.
+        #[test]
+        fn manifests_of_any_shape_never_panic(kind in ".{0,20}", env in ".{0,20}", extra in prop::bool::ANY) {
+            let mut v = serde_json::json!({"kind": kind, "metadata": {"env": env, "name": "n"}, "spec": {"connection": "c", "namespace": "ns"}});
+            if extra {
+                v["spec"]["unknown"] = serde_json::json!(1);
+            }
+            let parsed = serde_json::from_value::<Manifest>(v);
+            prop_assert_eq!(parsed.is_err(), extra);
+        }
+
         /// Catalog paths from requests: four safe segments, or an error naming the path.
         #[test]
         fn resource_paths_parse_or_name_the_path(s in "[a-zA-Z0-9/._ -]{0,80}") {

@@ -125,7 +125,12 @@ pub async fn register(
     let runner = s.deps.store.runner_by_id(runner_id).await?;
     let info = SessionInfo {
         principal_id: who.principal.id.clone(),
-        org_id: who.principal.org_id.clone(),
+        // The org acted in: its admins see (and may replay) the session, other orgs' do not.
+        org_id: if result.routed_org_id.is_empty() {
+            who.principal.org_id.clone()
+        } else {
+            result.routed_org_id.clone()
+        },
         runner_id: runner_id.into(),
         runner_name: runner.map(|r| r.name).unwrap_or_default(),
         op: op.into(),

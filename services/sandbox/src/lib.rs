@@ -147,7 +147,12 @@ async fn run_cli_io(
 impl Sandbox {
     /// `planton runner generate-credentials NAME`, parsed.
     pub async fn credentials(&self, name: &str) -> Result<RunnerCredentials> {
-        let out = self.cli(&["runner", "generate-credentials", name]).await;
+        self.credentials_in(&self.cp.org.name, name).await
+    }
+
+    /// `planton runner generate-credentials NAME --org ORG`, parsed.
+    pub async fn credentials_in(&self, org: &str, name: &str) -> Result<RunnerCredentials> {
+        let out = self.cli(&["runner", "generate-credentials", name, "--org", org]).await;
         if out.code != 0 {
             bail!("generate-credentials {name}: {}", out.stderr);
         }

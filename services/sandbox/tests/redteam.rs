@@ -336,6 +336,37 @@ async fn audit_belongs_to_the_org_acted_in() {
     assert!(out.stdout.contains("env.create"), "acme's admin does not see the operator's work in acme: {}", out.stdout);
     let home = ok(&sb, &["audit", "list", "-o", "json"]).await;
     assert!(!home.contains("env.create"), "the operator's work in acme is audited in its home org: {home}");
+
+    // An exec session the operator runs in acme is acme's recording, not its home org's.
+    let creds = sb.credentials_in("acme", "acme-runner").await.unwrap();
+    let runner = sb.start_runner(creds).await.unwrap();
+    let conn = ["--connection", "acme-k8s", "--org", "acme"];
+    ok(
+        &sb,
+        &[
+            &["connection", "create", "acme-k8s", "--provider", "kubernetes", "--runner", "acme-runner"][..],
+            &conn[2..],
+            &["--context", cloudops_sandbox::KUBE_CONTEXT],
+        ]
+        .concat(),
+    )
+    .await;
+    let pods = ok(&sb, &[&["kubectl", "get", "pods", "-n", "default", "-o", "name"][..], &conn].concat()).await;
+    let pod = pods.lines().map(|l| l.trim_start_matches("pod/")).find(|p| p.starts_with("web-")).unwrap().to_string();
+    ok(&sb, &[&["kubectl", "exec", &pod, "-n", "default"][..], &conn, &["--", "echo", "hi"]].concat()).await;
+    let acme_sessions = acme.cli(&["audit", "sessions", "--org", "acme", "-o", "json"]).await;
+    assert!(
+        acme_sessions.stdout.contains("echo"),
+        "acme's admin does not see the exec in acme: {}{}",
+        acme_sessions.stdout,
+        acme_sessions.stderr
+    );
+    let home_sessions = ok(&sb, &["audit", "sessions", "-o", "json"]).await;
+    assert!(
+        !home_sessions.contains("echo"),
+        "the exec in acme is recorded in the operator's home org: {home_sessions}"
+    );
+    runner.stop().await;
     sb.shutdown().await;
 }
 
