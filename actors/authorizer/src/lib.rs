@@ -125,6 +125,44 @@ fn chrono_now() -> cloudops_store::DateTimeUtc {
     cloudops_store::now()
 }
 
+/// One grant as the decision sees it: (scope kind, scope id, role).
+pub type Held<'a> = (&'a str, &'a str, &'a str);
+
+/// Why a request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// No grant covers the target at all.
+    NoAccess,
+    /// The best covering grant is too weak.
+    TooWeak { has: Role, need: Role },
+}
+
+impl Denial {
+    fn explain(self, op: &str, who: &str, target: &str) -> String {
+        match self {
+            Denial::NoAccess => format!("{who} has no access to {target}"),
+            Denial::TooWeak { has, need } => {
+                format!("{op} needs the {} role on {target}; {who} has {}", need.as_str(), has.as_str())
+            }
+        }
+    }
+}
+
+/// The decision itself, a pure function: the best role among the grants on any of the scopes
+/// that cover the target, against the role the op needs. Unknown roles grant nothing.
+pub fn decide(grants: &[Held<'_>], scopes: &[(&str, String)], need: Role) -> Result<Role, Denial> {
+    let best = grants
+        .iter()
+        .filter(|(kind, id, _)| scopes.iter().any(|(k, sid)| kind == k && id == sid))
+        .filter_map(|(_, _, role)| Role::parse(role))
+        .max();
+    match best {
+        Some(r) if r >= need => Ok(r),
+        Some(has) => Err(Denial::TooWeak { has, need }),
+        None => Err(Denial::NoAccess),
+    }
+}
+
 /// The decision, and its audit record.
 pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::AuthorizeResponse {
     let caller = req.caller.unwrap_or_default();
@@ -134,23 +172,10 @@ pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::Authoriz
     let decision: Result<Role, String> = async {
         let scopes = covering_scopes(store, &target).await.map_err(|e| e.to_string())?;
         let grants = store.grants_of(&caller.principal_id).await.map_err(|e| e.to_string())?;
-        let best = grants
-            .iter()
-            .filter(|g| scopes.iter().any(|(k, id)| g.scope_kind == *k && g.scope_id == *id))
-            .filter_map(|g| Role::parse(&g.role))
-            .max();
-        match best {
-            Some(r) if r >= need => Ok(r),
-            Some(r) => Err(format!(
-                "{} needs the {} role on {}; {} has {}",
-                req.op_name,
-                need.as_str(),
-                describe(&target),
-                caller.principal_name,
-                r.as_str()
-            )),
-            None => Err(format!("{} has no access to {}", caller.principal_name, describe(&target))),
-        }
+        let held: Vec<Held<'_>> =
+            grants.iter().map(|g| (g.scope_kind.as_str(), g.scope_id.as_str(), g.role.as_str())).collect();
+        decide(&held, &scopes, need)
+            .map_err(|denial| denial.explain(&req.op_name, &caller.principal_name, &describe(&target)))
     }
     .await;
     let (allowed, reason, role) = match decision {
@@ -253,5 +278,44 @@ impl AuthorizerApi for AuthorizerHandle {
     async fn record_audit(&self, req: v1::RecordAuditRequest) -> Result<(), BusError> {
         ractor::call_t!(actor()?, AuthorizerMessage::RecordAudit, self.timeout.as_millis() as u64, req)
             .map_err(unavailable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(v: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+        v.iter().map(|(k, id)| (*k, id.to_string())).collect()
+    }
+
+    #[test]
+    fn the_best_covering_grant_decides() {
+        let s = scopes(&[("org", "o1"), ("env", "e1"), ("resource", "r1")]);
+        let grants = [("env", "e1", "viewer"), ("resource", "r1", "operator"), ("org", "o2", "admin")];
+        assert_eq!(decide(&grants, &s, Role::Viewer), Ok(Role::Operator));
+        assert_eq!(decide(&grants, &s, Role::Operator), Ok(Role::Operator));
+        assert_eq!(decide(&grants, &s, Role::Admin), Err(Denial::TooWeak { has: Role::Operator, need: Role::Admin }));
+    }
+
+    #[test]
+    fn grants_elsewhere_and_unknown_roles_give_nothing() {
+        let s = scopes(&[("org", "o1"), ("connection", "c1")]);
+        // Admin of another org, of an env that does not cover this connection, a mistyped role,
+        // and a scope kind that only looks alike.
+        let grants =
+            [("org", "o2", "admin"), ("env", "e9", "admin"), ("connection", "c1", "root"), ("resource", "c1", "admin")];
+        assert_eq!(decide(&grants, &s, Role::Viewer), Err(Denial::NoAccess));
+        assert_eq!(decide(&[], &s, Role::Viewer), Err(Denial::NoAccess));
+    }
+
+    #[test]
+    fn denials_say_which_role_is_needed() {
+        let d = Denial::TooWeak { has: Role::Viewer, need: Role::Operator };
+        assert_eq!(
+            d.explain("kubernetes.exec", "alice", "connection/k8s"),
+            "kubernetes.exec needs the operator role on connection/k8s; alice has viewer"
+        );
+        assert_eq!(Denial::NoAccess.explain("x", "bob", "org/o"), "bob has no access to org/o");
     }
 }
