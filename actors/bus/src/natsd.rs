@@ -154,6 +154,10 @@ pub struct HubConfig {
     pub leaf_port: u16,
     pub tls: ServerTls,
     pub jetstream_dir: PathBuf,
+    /// JetStream's file-store limit in bytes. Every runner's stream *reserves* its quota
+    /// against it, so it is sized for many runners ([`hub_max_file_store`]); the disk actually
+    /// used is bounded by the streams' max-age and the runners' real traffic.
+    pub max_file_store: u64,
     pub log_file: PathBuf,
     /// The control plane's own user (account CLOUDOPS).
     pub cp_password: String,
@@ -166,6 +170,12 @@ pub struct HubConfig {
     /// The runner accounts, included into `accounts {}` ([`crate::accounts`]); rewritten and
     /// reloaded when runners are registered. It must sit beside the config file.
     pub runner_accounts: PathBuf,
+}
+
+/// The hub's JetStream file-store limit for a per-runner stream quota: room for 16,384 runners'
+/// reservations, and never less than 4 GiB.
+pub fn hub_max_file_store(runner_stream_max_bytes: i64) -> u64 {
+    (runner_stream_max_bytes.max(0) as u64).saturating_mul(16_384).max(4 << 30)
 }
 
 pub const CP_USER: &str = "cp";
@@ -185,7 +195,7 @@ impl HubConfig {
              max_payload: 8MB\n\
              {tls}\n\
              leafnodes {{\n  host: {lh}\n  port: {lp}\n  no_advertise: true\n  {ltls}\n}}\n\
-             jetstream {{\n  store_dir: {js}\n  max_memory_store: 256MB\n  max_file_store: 4GB\n}}\n\
+             jetstream {{\n  store_dir: {js}\n  max_memory_store: 256MB\n  max_file_store: {max_file_store}\n}}\n\
              system_account: SYS\n\
              accounts {{\n  SYS {{ users: [ {{ user: {SYS_USER}, password: {sysp} }} ] }}\n  AUTH {{ users: [ {{ user: {AUTH_USER}, password: {authp} }} ] }}\n  {acct} {{\n    jetstream: enabled\n    users: [ {{ user: {CP_USER}, password: {cpp} }} ]\n    {exports}\n  }}\n  include {runners}\n}}\n\
              authorization {{\n  auth_callout {{\n    issuer: {issuer}\n    account: AUTH\n    auth_users: [ {AUTH_USER}, {CP_USER}, {SYS_USER} ]\n  }}\n}}\n",
@@ -197,6 +207,7 @@ impl HubConfig {
             lp = self.leaf_port,
             ltls = self.tls.block(true),
             js = q(self.jetstream_dir.display().to_string()),
+            max_file_store = self.max_file_store,
             sysp = q(&self.sys_password),
             authp = q(&self.auth_password),
             cpp = q(&self.cp_password),

@@ -235,10 +235,10 @@ async fn read(
 ) -> Result<impl Stream<Item = Result<SessionMessage, BusError>> + use<>, BusError> {
     let js = jetstream::new(nc.clone());
     let stream = js.get_stream(runner_stream(runner)).await.map_err(BusError::transport)?;
-    let deliver_policy = if after_seq == 0 {
-        DeliverPolicy::All
-    } else {
-        DeliverPolicy::ByStartSequence { start_sequence: after_seq + 1 }
+    let deliver_policy = match after_seq {
+        0 => DeliverPolicy::All,
+        // u64::MAX: nothing can follow it; start past the end rather than overflow.
+        n => DeliverPolicy::ByStartSequence { start_sequence: n.saturating_add(1) },
     };
     let config =
         jetstream::consumer::pull::OrderedConfig { filter_subjects: subjects, deliver_policy, ..Default::default() };

@@ -118,11 +118,15 @@ async fn resolve_runner(
         Some(id) => store.runner_by_id(id).await.map_err(store_err)?,
         None => None,
     };
+    let mut via_platform_default = false;
     let runner = match runner {
         Some(r) => Some(r),
         None => match store.default_runner(Some(&org.id)).await.map_err(store_err)? {
             Some(r) => Some(r),
-            None => store.default_runner(None).await.map_err(store_err)?,
+            None => {
+                via_platform_default = true;
+                store.default_runner(None).await.map_err(store_err)?
+            }
         },
     };
     let Some(runner) = runner else {
@@ -136,6 +140,26 @@ async fn resolve_runner(
     };
     if runner.revoked {
         return Err(err(ErrorCode::RunnerNotConnected, format!("runner {:?} is revoked", runner.name)));
+    }
+    // The platform default serves tenants as the platform operator configured it: a tenant's
+    // connection cannot pick another kubeconfig context or cloud profile on it (those reach
+    // whatever else that runner can). Naming a platform runner, or making one an org's default,
+    // is a platform operator's act, and so is what it then serves.
+    if via_platform_default {
+        let profile = serde_json::from_str::<serde_json::Value>(&conn.settings)
+            .ok()
+            .and_then(|v| v.get("profile").and_then(|p| p.as_str()).map(String::from));
+        if let Some(chosen) =
+            conn.kube_context.clone().map(|c| format!("context {c:?}")).or(profile.map(|p| format!("profile {p:?}")))
+        {
+            return Err(err(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "connection {:?} selects {chosen} on the platform default runner {:?}: only a platform operator can bind a platform runner to a context or profile, by naming it on the connection (or use a runner of org {:?})",
+                    conn.name, runner.name, org.name
+                ),
+            ));
+        }
     }
     Ok(runner)
 }

@@ -22,6 +22,28 @@ pub fn allowed_settings(provider: &str) -> &'static [&'static str] {
 /// Words that mark a credential: refused with a message saying where credentials belong.
 const SECRET_WORDS: [&str; 7] = ["secret", "password", "token", "key", "credential", "sas", "connection_string"];
 
+/// Cloud parameters that end up in a URL the runner calls with its credentials (a storage
+/// account is a host name: `https://<account>.blob.core.windows.net`). Each is a plain
+/// identifier, so that none can turn the request towards another host.
+pub fn check_cloud_param(key: &str, value: &str) -> std::result::Result<(), String> {
+    let id = |max: usize, extra: &str| {
+        !value.is_empty() && value.len() <= max && value.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    };
+    let (ok, rule) = match key {
+        "account" => (
+            (3..=24).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()),
+            "3-24 lowercase letters and digits",
+        ),
+        "region" | "zone" => (id(40, "-"), "letters, digits and '-'"),
+        "project" => (id(64, "-.:"), "letters, digits, '-', '.' and ':'"),
+        "subscription" => (id(64, "-"), "letters, digits and '-'"),
+        "resource_group" => (id(90, "-._()"), "letters, digits, '-', '_', '.', '(' and ')'"),
+        "profile" => (id(64, "-._"), "letters, digits, '-', '_' and '.'"),
+        _ => (true, ""),
+    };
+    if ok { Ok(()) } else { Err(format!("{key} {value:?} is not valid: use {rule}")) }
+}
+
 pub fn check_settings(provider: &str, settings: &BTreeMap<String, String>) -> Result<()> {
     let allowed = allowed_settings(provider);
     for (k, v) in settings {
@@ -47,6 +69,7 @@ pub fn check_settings(provider: &str, settings: &BTreeMap<String, String>) -> Re
                 "setting page_size {v:?}: a number of results per page, 5 to 1000"
             )));
         }
+        check_cloud_param(k, v).map_err(|e| StoreError::Invalid(format!("setting {e}")))?;
         if k.ends_with("endpoint_url") && !(v.starts_with("http://") || v.starts_with("https://")) {
             return Err(StoreError::Invalid(format!("setting {k} {v:?}: must be an http(s):// URL")));
         }
@@ -83,6 +106,29 @@ mod tests {
         let e = check_settings("azure", &s(&[("blob_endpoint_url", "x")])).unwrap_err().to_string();
         assert!(e.contains("setting blob_endpoint_url \"x\": must be an http(s):// URL"), "{e}");
         assert!(check_settings("aws", &s(&[("region", " ")])).is_err());
+    }
+
+    #[test]
+    fn cloud_params_cannot_name_another_host() {
+        for (k, v) in [
+            ("account", "evil.example?"),
+            ("account", "a/b"),
+            ("region", "x/#"),
+            ("zone", "a@b"),
+            ("project", "p/../x"),
+            ("account", "AB1"),
+        ] {
+            let e = check_cloud_param(k, v).unwrap_err();
+            assert!(e.contains(k) && e.contains(&format!("{v:?}")), "{e}");
+        }
+        for (k, v) in [
+            ("account", "acmelogs"),
+            ("region", "eu-west-1"),
+            ("project", "acme-prod"),
+            ("resource_group", "payments-rg"),
+        ] {
+            assert!(check_cloud_param(k, v).is_ok(), "{k}={v}");
+        }
     }
 
     mod props {

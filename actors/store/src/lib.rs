@@ -9,7 +9,7 @@ mod migration;
 mod sessions;
 mod tenancy;
 
-pub use connection_settings::{allowed_settings, check_settings};
+pub use connection_settings::{allowed_settings, check_cloud_param, check_settings};
 pub use console::ConsoleUser;
 pub use sessions::{ExecEnd, SessionFilter};
 pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS, check_resource};

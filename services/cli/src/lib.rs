@@ -391,26 +391,26 @@ fn root_cause(e: &dyn std::error::Error) -> String {
 /// An API key never travels in the clear: plain HTTP is for loopback only (a local control
 /// plane started with --plain-http, or behind a local TLS-terminating proxy).
 fn check_transport(endpoint: &str) -> Result<()> {
-    let Some(rest) = endpoint.strip_prefix("http://") else {
-        return if endpoint.starts_with("https://") {
-            Ok(())
-        } else {
-            Err(format!("endpoint {endpoint:?}: must be an https:// URL").into())
-        };
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        Ok(())
-    } else {
-        Err(format!(
-            "refusing to send an API key over plain HTTP to {endpoint}: use https:// (plain http:// is allowed to loopback addresses only)"
-        )
-        .into())
+    let url = reqwest::Url::parse(endpoint).map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("endpoint {endpoint:?}: must not carry a user name or password").into());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "refusing to send an API key over plain HTTP to {endpoint}: use https:// (plain http:// is allowed to loopback addresses only)"
+                )
+                .into())
+            }
+        }
+        other => Err(format!("endpoint {endpoint:?}: must be an https:// URL, not {other}://").into()),
     }
 }
 

@@ -56,6 +56,7 @@ impl Hub {
         leaf_listen: std::net::SocketAddr,
         public_host: &str,
         runners: &[RunnerId],
+        runner_stream_max_bytes: i64,
     ) -> Result<Self, String> {
         let bin = natsd::locate().await.map_err(|e| e.to_string())?;
         std::fs::create_dir_all(dir.join("jetstream")).map_err(|e| e.to_string())?;
@@ -91,6 +92,7 @@ impl Hub {
             leaf_port,
             tls: ServerTls { cert, key, ca: ca.clone() },
             jetstream_dir: dir.join("jetstream"),
+            max_file_store: natsd::hub_max_file_store(runner_stream_max_bytes),
             log_file: log_file.clone(),
             cp_password: cp_password.clone(),
             auth_password: auth_password.clone(),

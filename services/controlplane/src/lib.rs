@@ -119,8 +119,15 @@ impl ControlPlane {
                 (None, nc, cfg.leaf_url.clone().expect("checked in config"))
             }
             None => {
-                let hub =
-                    Hub::start(&cfg.data_dir.join("hub"), &pki, cfg.leaf_listen, &cfg.public_host, &runner_ids).await?;
+                let hub = Hub::start(
+                    &cfg.data_dir.join("hub"),
+                    &pki,
+                    cfg.leaf_listen,
+                    &cfg.public_host,
+                    &runner_ids,
+                    cfg.runner_stream_max_bytes,
+                )
+                .await?;
                 let callout_nc = hub.connect_callout().await?;
                 tasks.push(
                     callout::serve(
@@ -165,7 +172,10 @@ impl ControlPlane {
             streams::StreamLimits { max_age: Duration::from_secs(3600), max_bytes: cfg.runner_stream_max_bytes };
         streams::ensure(&nats, limits).await.map_err(|e| format!("jetstream: {e}"))?;
         for id in &runner_ids {
-            streams::ensure_runner_stream(&nats, id, limits).await.map_err(|e| format!("jetstream: {e}"))?;
+            // One runner's stream that cannot be made must not keep every tenant out.
+            if let Err(e) = streams::ensure_runner_stream(&nats, id, limits).await {
+                warn!(runner_id = %id, error = %e, "runner session stream not ready; its sessions fail until it is");
+            }
         }
         let tunnels = Arc::new(tunnels::HubTunnels { nats: nats.clone(), limits, hub: hub_access, admissions });
         let deps = Deps {
@@ -205,19 +215,19 @@ impl ControlPlane {
         let hb_store = store.clone();
         tasks.push(tokio::spawn(async move {
             futures::pin_mut!(hb);
-            // A runner's heartbeats reach the database at most once per interval (or when its
-            // version changes): a chatty runner cannot turn its heartbeats into write load.
-            let mut written: std::collections::HashMap<RunnerId, (std::time::Instant, String)> = Default::default();
+            // A runner's heartbeats reach the database at most once per interval, whatever they
+            // carry: a chatty runner cannot turn its heartbeats into write load.
+            let mut written: std::collections::HashMap<RunnerId, std::time::Instant> = Default::default();
             while let Some((id, beat)) = hb.next().await {
-                if written.get(&id).is_some_and(|(at, v)| at.elapsed() < HEARTBEAT_WRITE_INTERVAL && *v == beat.version)
-                {
+                if written.get(&id).is_some_and(|at| at.elapsed() < HEARTBEAT_WRITE_INTERVAL) {
                     continue;
                 }
                 if written.len() > 100_000 {
-                    written.retain(|_, (at, _)| at.elapsed() < HEARTBEAT_WRITE_INTERVAL);
+                    written.retain(|_, at| at.elapsed() < HEARTBEAT_WRITE_INTERVAL);
                 }
-                written.insert(id.clone(), (std::time::Instant::now(), beat.version.clone()));
-                if let Err(e) = hb_store.touch_runner(id.as_str(), &beat.version).await {
+                written.insert(id.clone(), std::time::Instant::now());
+                let version: String = beat.version.chars().take(64).collect();
+                if let Err(e) = hb_store.touch_runner(id.as_str(), &version).await {
                     warn!(runner_id = %id, error = %e, "heartbeat not recorded");
                 }
             }

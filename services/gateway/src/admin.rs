@@ -807,6 +807,10 @@ pub async fn set_default_runner(
     } else {
         s.deps.store.runner_visible(&org.id, &b.runner).await?
     };
+    // Putting an org on a platform runner is the platform operator's call.
+    if !b.platform && r.org_id.is_none() {
+        platform_only(&who, &format!("making platform runner {:?} an org's default", r.name))?;
+    }
     s.deps.store.set_default_runner((!b.platform).then_some(org.id.as_str()), &r.id).await?;
     Ok(Json(
         json!({"runner": r.name, "scope": if b.platform { "platform".to_string() } else { format!("org/{}", org.name) }}),
@@ -869,14 +873,16 @@ pub fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
         || ApiError::bad_request(format!("invalid --since {s:?}: use a duration like 10m, 2h, 1d or an RFC 3339 time"));
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
     let n: i64 = n.parse().map_err(|_| bad())?;
+    // Checked: a huge number is refused, never a panic.
     let d = match unit {
-        "s" => chrono::Duration::seconds(n),
-        "m" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
+        "s" => chrono::Duration::try_seconds(n),
+        "m" => chrono::Duration::try_minutes(n),
+        "h" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
         _ => return Err(bad()),
-    };
-    Ok(chrono::Utc::now() - d)
+    }
+    .ok_or_else(bad)?;
+    chrono::Utc::now().checked_sub_signed(d).ok_or_else(bad)
 }
 
 pub async fn list_audit(

@@ -108,6 +108,15 @@ pub async fn login(State(s): State<AppState>, Body(b): Body<LoginBody>) -> Resul
     if key.is_empty() {
         return Err(ApiError::bad_request("`api_key` is required: paste an API key (planton apikey create)"));
     }
+    // A runner's key signs nobody in: it serves the runner only.
+    if let Some(p) = s.deps.store.authenticate(key).await?
+        && p.runner_id.is_some()
+    {
+        return Err(ApiError::new(
+            v1::ErrorCode::PermissionDenied,
+            "this is a runner's service-account key: it serves the runner only and cannot sign in",
+        ));
+    }
     let ttl = chrono::Duration::hours(SESSION_TTL_HOURS);
     let (token, user) =
         s.deps.store.console_sign_in(key, ttl).await?.ok_or_else(|| unauthenticated("invalid or revoked API key"))?;

@@ -529,6 +529,18 @@ async fn cloud_op(
                 format!("unknown cloud listing {provider}/{service}: use {}", known.join(", ")),
             )
         })?;
+    for (key, value) in [
+        ("region", &b.region),
+        ("project", &b.project),
+        ("zone", &b.zone),
+        ("subscription", &b.subscription),
+        ("resource_group", &b.resource_group),
+        ("account", &b.account),
+    ] {
+        if !value.is_empty() {
+            cloudops_store::check_cloud_param(key, value).map_err(ApiError::bad_request)?;
+        }
+    }
     let op = v1::Op {
         kind: Some(v1::op::Kind::CloudList(v1::CloudList {
             service: svc.as_str().into(),

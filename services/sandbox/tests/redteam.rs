@@ -149,8 +149,16 @@ async fn no_principal_acts_beyond_itself() {
     let out = oa.cli(&["org", "create", "evil"]).await;
     assert!(out.code != 0 && out.stderr.contains("platform operator"), "{}", out.stderr);
 
-    // A runner's service-account key (in every credentials.json) calls nothing of the API.
+    // A runner's service-account key (in every credentials.json) calls nothing of the API, and
+    // signs nobody in to the console.
     let creds = sb.credentials("r1").await.unwrap();
+    let login = reqwest::Client::new()
+        .post(format!("{}/v1/console/login", sb.gateway_url()))
+        .json(&serde_json::json!({"api_key": creds.api_key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 403);
     let rk = sb.as_user(&creds.api_key);
     for args in [
         &["grant", "list"][..],
@@ -255,6 +263,26 @@ async fn endpoint_overrides_and_platform_runners_are_for_platform_operators() {
     }
     let out = oa.cli(&["connection", "create", "c", "--provider", "kubernetes", "--runner", "shared"]).await;
     assert!(out.code != 0 && out.stderr.contains("platform runner"), "{}", out.stderr);
+    // Nor make it the org's default, nor pick a context on the platform default.
+    let out = oa.cli(&["runner", "set-default", "shared"]).await;
+    assert!(out.code != 0 && out.stderr.contains("platform operator"), "{}", out.stderr);
+    ok(&sb, &["runner", "set-default", "shared", "--platform"]).await;
+    let out =
+        oa.cli(&["connection", "create", "other-cluster", "--provider", "kubernetes", "--context", "prod-admin"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = oa.cli(&["kubectl", "get", "pods", "--connection", "other-cluster"]).await;
+    assert!(
+        out.code != 0 && out.stderr.contains("only a platform operator can bind a platform runner to a context"),
+        "{}",
+        out.stderr
+    );
+    // Cloud parameters are identifiers: a storage account cannot name another host (the
+    // runner's token would go there).
+    ok(&sb, &["connection", "create", "az", "--provider", "azure", "--set", "subscription=sub-1"]).await;
+    let out = oa.cli(&["azure", "blob", "list", "--connection", "az", "--account", "evil.example?"]).await;
+    assert!(out.code != 0 && out.stderr.contains("account \"evil.example?\" is not valid"), "{}", out.stderr);
+    let out = oa.cli(&["connection", "create", "az2", "--provider", "azure", "--set", "account=evil.example/x"]).await;
+    assert!(out.code != 0 && out.stderr.contains("is not valid"), "{}", out.stderr);
     // The platform operator may.
     ok(&sb, &["connection", "create", "c", "--provider", "kubernetes", "--runner", "shared"]).await;
     sb.shutdown().await;
