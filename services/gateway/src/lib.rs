@@ -8,6 +8,7 @@
 mod admin;
 mod console;
 mod error;
+mod ops;
 mod pipeline;
 mod routes;
 mod sessions;

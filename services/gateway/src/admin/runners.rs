@@ -1,0 +1,234 @@
+//! Runners: registration, credentials, revocation, defaults.
+
+use super::*;
+
+// ---------------------------------------------------------------------- runners
+
+#[derive(Deserialize, Default)]
+pub struct RunnerQuery {
+    /// org (default), all, or platform
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    platform: bool,
+}
+
+pub fn runner_json(r: &runner::Model, org_name: Option<&str>) -> Value {
+    let connected = r.last_seen_at.is_some_and(|t| cloudops_store::now() - t < chrono::Duration::seconds(30));
+    json!({"id": r.id, "name": r.name, "org": org_name, "platform": r.org_id.is_none(), "generation": r.generation,
+           "revoked": r.revoked, "connected": connected, "last_seen_at": r.last_seen_at, "version": r.version,
+           "cert_fingerprint": r.cert_fingerprint, "created_at": r.created_at})
+}
+
+pub async fn list_runners(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Query(q): Query<RunnerQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "runner.list").await?;
+    let scope = q.scope.as_deref().unwrap_or("org");
+    let mut out = Vec::new();
+    if matches!(scope, "org" | "all") {
+        out.extend(s.deps.store.list_runners(&org.id).await?.iter().map(|r| runner_json(r, Some(&org.name))));
+    }
+    if matches!(scope, "platform" | "all") {
+        out.extend(s.deps.store.list_platform_runners().await?.iter().map(|r| runner_json(r, None)));
+    }
+    if !matches!(scope, "org" | "all" | "platform") {
+        return Err(ApiError::bad_request(format!("unknown scope {scope:?}: use org, all or platform")));
+    }
+    Ok(items(out))
+}
+
+async fn runner_in(
+    s: &AppState,
+    org: &cloudops_store::org::Model,
+    name: &str,
+    platform: bool,
+) -> Result<runner::Model, ApiError> {
+    let r = if platform {
+        s.deps.store.find_platform_runner(name).await?
+    } else {
+        s.deps.store.find_runner(&org.id, name).await?
+    };
+    r.ok_or_else(|| {
+        ApiError::new(
+            v1::ErrorCode::NotFound,
+            if platform {
+                format!("platform runner {name:?} not found")
+            } else {
+                format!("runner {name:?} not found in org {:?}", org.name)
+            },
+        )
+    })
+}
+
+pub async fn get_runner(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Path((_, name)): Path<(String, String)>,
+    Query(q): Query<RunnerQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "runner.get").await?;
+    let r = runner_in(&s, &org, &name, q.platform).await?;
+    Ok(Json(runner_json(&r, (!q.platform).then_some(org.name.as_str()))))
+}
+
+async fn authorize_runner_admin(
+    s: &AppState,
+    who: &Authenticated,
+    org_id: &str,
+    platform: bool,
+    op: &str,
+) -> Result<(), ApiError> {
+    if platform {
+        platform_only(who, op)?;
+    }
+    authorize_admin(&s.deps, who, org_id, op).await
+}
+
+/// Mints credentials for the runner (registering it when new); `regenerate` first bumps the
+/// generation, revoking earlier keys and cutting live tunnels.
+pub async fn issue_credentials(
+    s: &AppState,
+    who: &Authenticated,
+    org: &cloudops_store::org::Model,
+    name: &str,
+    platform: bool,
+    regenerate: bool,
+) -> Result<Response, ApiError> {
+    let op = if regenerate { "runner.regenerate-credentials" } else { "runner.generate-credentials" };
+    authorize_runner_admin(s, who, &org.id, platform, op).await?;
+    let mut runner = if regenerate {
+        runner_in(s, org, name, platform).await?
+    } else {
+        s.deps.store.ensure_runner((!platform).then_some(org.id.as_str()), &org.id, name).await?
+    };
+    let id = RunnerId::parse(runner.id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
+    if regenerate {
+        runner = s.deps.store.regenerate_runner(&runner.id).await?;
+        s.deps.tunnels.cut(&id).await;
+    }
+    // Its account on the hub, and its stream, before it can connect.
+    s.deps.tunnels.prepare(&id).await.map_err(ApiError::unavailable)?;
+    let generation = runner.generation as u32;
+    let cert = s.deps.issuer.issue_runner(&id, generation).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e))?;
+    let key = s.deps.store.record_runner_credentials(&runner.id, &cert.fingerprint).await?;
+    let creds = RunnerCredentials {
+        version: cloudops_schemas::CREDENTIALS_VERSION,
+        org_id: org.id.clone(),
+        org: org.name.clone(),
+        runner_id: runner.id,
+        runner_name: runner.name,
+        generation,
+        control_plane_endpoint: s.deps.config.public_endpoint.clone(),
+        api_key: key.raw,
+        tunnel: TunnelCredentials {
+            leaf_url: s.deps.config.leaf_url.clone(),
+            ca_cert_pem: cert.ca_pem,
+            cert_pem: cert.cert_pem,
+            key_pem: cert.key_pem,
+        },
+    };
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(creds)).into_response())
+}
+
+pub async fn generate_credentials(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Path((_, name)): Path<(String, String)>,
+    Query(q): Query<RunnerQuery>,
+) -> Result<Response, ApiError> {
+    issue_credentials(&s, &who, &org, &name, q.platform, false).await
+}
+
+pub async fn regenerate_credentials(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Path((_, name)): Path<(String, String)>,
+    Query(q): Query<RunnerQuery>,
+) -> Result<Response, ApiError> {
+    issue_credentials(&s, &who, &org, &name, q.platform, true).await
+}
+
+pub async fn delete_runner(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Path((_, name)): Path<(String, String)>,
+    Query(q): Query<RunnerQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_runner_admin(&s, &who, &org.id, q.platform, "runner.delete").await?;
+    let r = runner_in(&s, &org, &name, q.platform).await?;
+    let r = s.deps.store.delete_runner(&r.id).await?;
+    let cut = match RunnerId::parse(r.id.clone()) {
+        Ok(id) => {
+            let cut = s.deps.tunnels.cut(&id).await;
+            s.deps.tunnels.removed(&id).await;
+            cut
+        }
+        Err(_) => 0,
+    };
+    Ok(Json(json!({"deleted": r.name, "tunnels_cut": cut})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultRunnerBody {
+    runner: String,
+    #[serde(default)]
+    platform: bool,
+}
+
+pub async fn set_default_runner(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Body(b): Body<DefaultRunnerBody>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_runner_admin(&s, &who, &org.id, b.platform, "runner.set-default").await?;
+    let r = if b.platform {
+        runner_in(&s, &org, &b.runner, true).await?
+    } else {
+        s.deps.store.runner_visible(&org.id, &b.runner).await?
+    };
+    // Putting an org on a platform runner is the platform operator's call.
+    if !b.platform && r.org_id.is_none() {
+        platform_only(&who, &format!("making platform runner {:?} an org's default", r.name))?;
+    }
+    s.deps.store.set_default_runner((!b.platform).then_some(org.id.as_str()), &r.id).await?;
+    Ok(Json(
+        json!({"runner": r.name, "scope": if b.platform { "platform".to_string() } else { format!("org/{}", org.name) }}),
+    ))
+}
+
+pub async fn get_default_runner(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Query(q): Query<RunnerQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_admin(&s.deps, &who, &org.id, "runner.get-default").await?;
+    let platform = s.deps.store.default_runner(None).await?;
+    if q.platform {
+        return Ok(Json(json!({"runner": platform.map(|r| r.name), "from": "platform", "chain": []})));
+    }
+    let org_default = s.deps.store.default_runner(Some(&org.id)).await?;
+    let chain = json!([
+        {"level": format!("org/{}", org.name), "runner": org_default.as_ref().map(|r| r.name.clone())},
+        {"level": "platform", "runner": platform.as_ref().map(|r| r.name.clone())},
+    ]);
+    let (runner, from) = match (org_default, platform) {
+        (Some(r), _) => (Some(r.name), Some(format!("org/{}", org.name))),
+        (None, Some(p)) => (Some(p.name), Some("platform".into())),
+        (None, None) => (None, None),
+    };
+    Ok(Json(json!({"runner": runner, "from": from, "chain": chain})))
+}
+
+pub async fn unset_default_runner(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+    Query(q): Query<RunnerQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_runner_admin(&s, &who, &org.id, q.platform, "runner.unset-default").await?;
+    let removed = s.deps.store.unset_default_runner((!q.platform).then_some(org.id.as_str())).await?;
+    Ok(Json(json!({"removed": removed})))
+}
