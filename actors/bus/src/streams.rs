@@ -106,6 +106,35 @@ pub async fn ensure_runner_stream(nc: &Client, runner: &RunnerId, limits: Stream
     Ok(())
 }
 
+/// At start: the streams of `runners` that are missing, or whose limits differ from `limits`,
+/// are made or brought up to date; the others are left alone. One listing of the hub's streams
+/// instead of a round trip per runner. Returns the runners whose stream could not be made.
+pub async fn ensure_runner_streams(
+    nc: &Client,
+    runners: &[RunnerId],
+    limits: StreamLimits,
+) -> Result<Vec<(RunnerId, BusError)>, BusError> {
+    let js = jetstream::new(nc.clone());
+    let mut current = std::collections::HashMap::new();
+    let mut listing = js.streams();
+    while let Some(info) = listing.next().await {
+        let info = info.map_err(BusError::transport)?;
+        if info.config.name.starts_with(RUNNER_STREAM_PREFIX) {
+            current.insert(info.config.name.clone(), (info.config.max_age, info.config.max_bytes));
+        }
+    }
+    let mut failed = Vec::new();
+    for r in runners {
+        if current.get(&runner_stream(r)) == Some(&(limits.max_age, limits.max_bytes)) {
+            continue;
+        }
+        if let Err(e) = ensure_runner_stream(nc, r, limits).await {
+            failed.push((r.clone(), e));
+        }
+    }
+    Ok(failed)
+}
+
 /// Removes a deleted runner's stream (its sessions end with it).
 pub async fn delete_runner_stream(nc: &Client, runner: &RunnerId) -> Result<(), BusError> {
     let js = jetstream::new(nc.clone());

@@ -171,11 +171,11 @@ impl ControlPlane {
         let limits =
             streams::StreamLimits { max_age: Duration::from_secs(3600), max_bytes: cfg.runner_stream_max_bytes };
         streams::ensure(&nats, limits).await.map_err(|e| format!("jetstream: {e}"))?;
-        for id in &runner_ids {
-            // One runner's stream that cannot be made must not keep every tenant out.
-            if let Err(e) = streams::ensure_runner_stream(&nats, id, limits).await {
-                warn!(runner_id = %id, error = %e, "runner session stream not ready; its sessions fail until it is");
-            }
+        // One runner's stream that cannot be made must not keep every tenant out.
+        let failed =
+            streams::ensure_runner_streams(&nats, &runner_ids, limits).await.map_err(|e| format!("jetstream: {e}"))?;
+        for (id, e) in failed {
+            warn!(runner_id = %id, error = %e, "runner session stream not ready; its sessions fail until it is");
         }
         let tunnels = Arc::new(tunnels::HubTunnels { nats: nats.clone(), limits, hub: hub_access, admissions });
         let deps = Deps {
