@@ -49,3 +49,8 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
     }
     opts.connect(spec.url.as_str()).await.map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))
 }
+
+/// Whether the client is connected right now (it reconnects by itself after a loss).
+pub fn is_connected(nc: &Client) -> bool {
+    nc.connection_state() == async_nats::connection::State::Connected
+}

@@ -9,6 +9,7 @@
 //! - [`natsd`]: finding, configuring and supervising `nats-server` processes (hub and leaf).
 //! - [`child`]: child processes (nats-server, the local runner) that never outlive their parent.
 //! - [`connect`]: connection options (mTLS, credentials) for the hub and the leaf.
+//! - [`slot`]: where a typed handle finds its own actor instance (no global names).
 
 pub mod accounts;
 pub mod callout;
@@ -19,6 +20,7 @@ pub mod natsd;
 pub mod rpc;
 pub mod runner_link;
 pub mod services;
+pub mod slot;
 pub mod streams;
 pub mod subjects;
 mod trace;

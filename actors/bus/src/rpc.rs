@@ -109,6 +109,12 @@ impl ErrorReply for v1::AuthorizeResponse {
     }
 }
 
+impl ErrorReply for v1::AuthenticateResponse {
+    fn from_error(_code: v1::ErrorCode, message: String) -> Self {
+        Self { principal: None, error: message }
+    }
+}
+
 impl ErrorReply for v1::Ack {
     fn from_error(_code: v1::ErrorCode, message: String) -> Self {
         warn!(%message, "fire-and-forget request failed");

@@ -69,6 +69,12 @@ impl RunnerClient {
         req: &v1::RunnerRequest,
         timeout: Duration,
     ) -> Result<v1::RunnerResponse, BusError> {
+        self.send(runner, req).await?.wait(timeout).await
+    }
+
+    /// Sends `req` to `runner`; the reply is awaited with [`PendingReply::wait`], by whoever
+    /// needs it (the router hands it back to its caller and goes on with the next op).
+    pub async fn send(&self, runner: &RunnerId, req: &v1::RunnerRequest) -> Result<PendingReply, BusError> {
         // Unguessable, so that no runner can aim a message at another request's reply.
         let (tx, rx) = oneshot::channel();
         let token = {
@@ -80,19 +86,30 @@ impl RunnerClient {
             pending.insert(token, (runner.clone(), tx));
             token
         };
-        let _guard = PendingGuard { pending: &self.pending, token };
         let subject = subjects::runner_op(runner);
+        let waiting = PendingReply { rx, pending: self.pending.clone(), token, subject: subject.clone() };
         let reply = subjects::reply_subject(runner, &self.instance, token);
         self.nc
-            .publish_with_reply_and_headers(
-                subject.clone(),
-                reply,
-                trace::current_context_headers(),
-                req.to_bytes().into(),
-            )
+            .publish_with_reply_and_headers(subject, reply, trace::current_context_headers(), req.to_bytes().into())
             .await
             .map_err(BusError::transport)?;
-        let msg = match tokio::time::timeout(timeout, rx).await {
+        Ok(waiting)
+    }
+}
+
+/// An op on its way to a runner. Dropping it forgets the op (a late reply is dropped).
+pub struct PendingReply {
+    rx: oneshot::Receiver<Message>,
+    pending: Pending,
+    token: u128,
+    subject: String,
+}
+
+impl PendingReply {
+    /// Waits up to `timeout` for the runner's reply.
+    pub async fn wait(mut self, timeout: Duration) -> Result<v1::RunnerResponse, BusError> {
+        let subject = std::mem::take(&mut self.subject);
+        let msg = match tokio::time::timeout(timeout, &mut self.rx).await {
             Ok(Ok(msg)) => msg,
             Ok(Err(_)) => return Err(BusError::Transport("reply listener stopped".into())),
             Err(_) => {
@@ -106,11 +123,7 @@ impl RunnerClient {
     }
 }
 
-struct PendingGuard<'a> {
-    pending: &'a Pending,
-    token: u128,
-}
-impl Drop for PendingGuard<'_> {
+impl Drop for PendingReply {
     fn drop(&mut self) {
         if let Ok(mut m) = self.pending.lock() {
             m.remove(&self.token);

@@ -16,9 +16,39 @@ pub trait ResolverApi: Send + Sync + 'static {
     async fn resolve(&self, req: v1::ResolveRequest) -> Result<v1::ResolveResponse, BusError>;
 }
 
+/// The audit record of a decision: committed, or on its way to the database.
+pub enum AuditReceipt {
+    Committed(i64),
+    Pending(tokio::sync::oneshot::Receiver<Result<i64, String>>),
+}
+
+impl AuditReceipt {
+    /// The record's id once it is durable, or why it is not.
+    pub async fn committed(self) -> Result<i64, String> {
+        match self {
+            Self::Committed(id) => Ok(id),
+            Self::Pending(rx) => rx.await.unwrap_or_else(|_| Err("audit writer stopped".into())),
+        }
+    }
+}
+
 #[async_trait]
 pub trait AuthorizerApi: Send + Sync + 'static {
+    /// Who holds the key with this hash (the raw key stays in the gateway).
+    async fn authenticate(&self, req: v1::AuthenticateRequest) -> Result<v1::AuthenticateResponse, BusError>;
+    /// The decision, once its audit record is durable.
     async fn authorize(&self, req: v1::AuthorizeRequest) -> Result<v1::AuthorizeResponse, BusError>;
+    /// The decision at once, and the receipt of its audit record: the caller releases nothing
+    /// (no result, no side effect) before the receipt says the record is durable. Its
+    /// `audit_id` is 0 until then.
+    async fn authorize_deferred(
+        &self,
+        req: v1::AuthorizeRequest,
+    ) -> Result<(v1::AuthorizeResponse, AuditReceipt), BusError> {
+        let d = self.authorize(req).await?;
+        let id = d.audit_id;
+        Ok((d, AuditReceipt::Committed(id)))
+    }
     async fn record_outcome(&self, req: v1::RecordOutcomeRequest) -> Result<(), BusError>;
     async fn record_audit(&self, req: v1::RecordAuditRequest) -> Result<(), BusError>;
 }
@@ -50,6 +80,11 @@ impl ResolverApi for Remote {
 
 #[async_trait]
 impl AuthorizerApi for Remote {
+    async fn authenticate(&self, req: v1::AuthenticateRequest) -> Result<v1::AuthenticateResponse, BusError> {
+        let r: v1::AuthenticateResponse =
+            rpc::request(&self.nc, subjects::AUTHORIZER_AUTHENTICATE, &req, self.timeout).await?;
+        if r.error.is_empty() { Ok(r) } else { Err(BusError::ActorUnavailable(r.error)) }
+    }
     async fn authorize(&self, req: v1::AuthorizeRequest) -> Result<v1::AuthorizeResponse, BusError> {
         rpc::request(&self.nc, subjects::AUTHORIZER_AUTHORIZE, &req, self.timeout).await
     }
@@ -80,6 +115,13 @@ pub async fn serve_resolver(nc: Client, api: Arc<dyn ResolverApi>) -> Result<Joi
 
 pub async fn serve_authorizer(nc: Client, api: Arc<dyn AuthorizerApi>) -> Result<Vec<JoinHandle<()>>, BusError> {
     let a = api.clone();
+    let authenticate =
+        rpc::serve(nc.clone(), subjects::AUTHORIZER_AUTHENTICATE, subjects::QUEUE_AUTHORIZER, move |req| {
+            let api = a.clone();
+            async move { api.authenticate(req).await }
+        })
+        .await?;
+    let a = api.clone();
     let authorize = rpc::serve(nc.clone(), subjects::AUTHORIZER_AUTHORIZE, subjects::QUEUE_AUTHORIZER, move |req| {
         let api = a.clone();
         async move { api.authorize(req).await }
@@ -96,7 +138,7 @@ pub async fn serve_authorizer(nc: Client, api: Arc<dyn AuthorizerApi>) -> Result
         async move { api.record_audit(req).await.map(|()| v1::Ack {}) }
     })
     .await?;
-    Ok(vec![authorize, outcome, audit])
+    Ok(vec![authenticate, authorize, outcome, audit])
 }
 
 pub async fn serve_router(nc: Client, api: Arc<dyn RouterApi>) -> Result<JoinHandle<()>, BusError> {

@@ -7,6 +7,8 @@
 //!   because `_INBOX` replies do not cross the leaf.
 //! - `cloudops.events.<runner_id>.<event>`: runner → control plane events (heartbeat).
 //! - `cloudops.stream.<runner_id>.<session>.…`: JetStream session data (logs, exec).
+//! - `cloudops.control.changes`: committed writes to the tenancy tables, for every replica
+//!   (control-plane account only; no runner account imports it).
 
 use cloudops_schemas::RunnerId;
 
@@ -14,7 +16,11 @@ pub const RESOLVER_RESOLVE: &str = "cloudops.svc.resolver.resolve";
 pub const AUTHORIZER_AUTHORIZE: &str = "cloudops.svc.authorizer.authorize";
 pub const AUTHORIZER_RECORD_OUTCOME: &str = "cloudops.svc.authorizer.outcome";
 pub const AUTHORIZER_RECORD_AUDIT: &str = "cloudops.svc.authorizer.audit";
+pub const AUTHORIZER_AUTHENTICATE: &str = "cloudops.svc.authorizer.authenticate";
 pub const ROUTER_ROUTE: &str = "cloudops.svc.router.route";
+
+/// Every replica's resolver and authorizer listen here (no queue group: all must hear it).
+pub const TENANCY_CHANGES: &str = "cloudops.control.changes";
 
 pub const QUEUE_RESOLVER: &str = "resolver";
 pub const QUEUE_AUTHORIZER: &str = "authorizer";

@@ -7,11 +7,13 @@ mod console;
 pub mod entity;
 mod migration;
 mod sessions;
+pub mod snapshot;
 mod tenancy;
 
 pub use connection_settings::{allowed_settings, check_cloud_param, check_settings};
 pub use console::ConsoleUser;
 pub use sessions::{ExecEnd, SessionFilter};
+pub use snapshot::{Change, ChangeSink, Snapshot};
 pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS, check_resource};
 
 use chrono::Utc;
@@ -111,6 +113,7 @@ pub fn validate_name(what: &str, name: &str) -> Result<()> {
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    sink: snapshot::SinkSlot,
 }
 
 impl Store {
@@ -131,7 +134,7 @@ impl Store {
         }
         let db = Database::connect(opts).await?;
         migration::Migrator::up(&db, None).await?;
-        Ok(Self { db })
+        Ok(Self { db, sink: Default::default() })
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -176,6 +179,7 @@ impl Store {
         grant_in(&txn, &admin.id, "org", &org.id, Role::Admin).await?;
         let key = mint_key_in(&txn, &admin.id).await?;
         txn.commit().await?;
+        self.changed(vec![Change::Org(org.id.clone()), Change::Principal(admin.id.clone())]).await;
         Ok(Some(Bootstrap { org, admin, api_key: key.raw }))
     }
 
@@ -250,6 +254,7 @@ impl Store {
         .insert(&txn)
         .await?;
         txn.commit().await?;
+        self.changed(vec![Change::Runner(r.id.clone())]).await;
         Ok(r)
     }
 
@@ -283,6 +288,7 @@ impl Store {
         am.update(&txn).await?;
         let key = mint_key_in(&txn, &sa).await?;
         txn.commit().await?;
+        self.changed(vec![Change::Runner(runner_id.into())]).await;
         Ok(key)
     }
 
@@ -333,7 +339,7 @@ impl Store {
         if self.find_connection(org_id, name).await?.is_some() {
             return Err(StoreError::Conflict(format!("connection {name:?} already exists")));
         }
-        Ok(connection::ActiveModel {
+        let c = connection::ActiveModel {
             id: Set(new_id("conn")),
             org_id: Set(org_id.into()),
             name: Set(name.into()),
@@ -344,7 +350,9 @@ impl Store {
             created_at: Set(Utc::now()),
         }
         .insert(&self.db)
-        .await?)
+        .await?;
+        self.changed(vec![Change::Connection(c.id.clone())]).await;
+        Ok(c)
     }
 
     pub async fn find_connection(&self, org_id: &str, name: &str) -> Result<Option<connection::Model>> {
@@ -385,6 +393,26 @@ impl Store {
 
     pub async fn audit_insert(&self, row: audit::ActiveModel) -> Result<i64> {
         Ok(row.insert(&self.db).await?.id)
+    }
+
+    /// One transaction for a batch of audit records and outcomes (group commit): the new
+    /// records' ids, in order. All or nothing.
+    pub async fn audit_batch(&self, rows: Vec<audit::ActiveModel>, outcomes: &[(i64, String, i64)]) -> Result<Vec<i64>> {
+        let txn = self.write_txn().await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            ids.push(row.insert(&txn).await?.id);
+        }
+        for (id, result, latency_us) in outcomes {
+            audit::Entity::update_many()
+                .col_expr(audit::Column::Result, sea_orm::sea_query::Expr::value(result.clone()))
+                .col_expr(audit::Column::LatencyUs, sea_orm::sea_query::Expr::value(*latency_us))
+                .filter(audit::Column::Id.eq(*id))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(ids)
     }
 
     pub async fn audit_outcome(&self, id: i64, result: &str, latency_us: i64) -> Result<()> {

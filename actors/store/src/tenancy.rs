@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use crate::{
-    MintedKey, Result, Role, Store, StoreError, api_key, audit, cloud_resource, connection, default_connection,
+    Change, MintedKey, Result, Role, Store, StoreError, api_key, audit, cloud_resource, connection, default_connection,
     default_runner, environment, grant, grant_in, mint_key_in, new_id, org, principal, runner, validate_name,
 };
 
@@ -59,22 +59,23 @@ impl Store {
             .await?;
         grant_in(&txn, creator, "org", &o.id, Role::Admin).await?;
         txn.commit().await?;
+        self.changed(vec![Change::Org(o.id.clone()), Change::Principal(creator.into())]).await;
         Ok(o)
     }
 
     /// The orgs a principal can see: its own and those it holds a grant in (all for a platform
     /// operator).
-    pub async fn orgs_for(&self, p: &principal::Model) -> Result<Vec<org::Model>> {
+    pub async fn orgs_for(&self, principal_id: &str, home_org: &str, platform_operator: bool) -> Result<Vec<org::Model>> {
         let all = org::Entity::find().order_by_asc(org::Column::Name).all(&self.db).await?;
-        if p.platform_operator {
+        if platform_operator {
             return Ok(all);
         }
-        let grants = self.grants_of(&p.id).await?;
+        let grants = self.grants_of(principal_id).await?;
         let envs = environment::Entity::find().all(&self.db).await?;
         Ok(all
             .into_iter()
             .filter(|o| {
-                o.id == p.org_id
+                o.id == home_org
                     || grants.iter().any(|g| {
                         (g.scope_kind == "org" && g.scope_id == o.id)
                             || (g.scope_kind == "env" && envs.iter().any(|e| e.id == g.scope_id && e.org_id == o.id))
@@ -88,14 +89,16 @@ impl Store {
         if self.find_env(org_id, name).await?.is_some() {
             return Err(StoreError::Conflict(format!("environment {name:?} already exists")));
         }
-        Ok(environment::ActiveModel {
+        let e = environment::ActiveModel {
             id: Set(new_id("env")),
             org_id: Set(org_id.into()),
             name: Set(name.into()),
             created_at: Set(Utc::now()),
         }
         .insert(&self.db)
-        .await?)
+        .await?;
+        self.changed(vec![Change::Env(e.id.clone())]).await;
+        Ok(e)
     }
 
     pub async fn find_env(&self, org_id: &str, name: &str) -> Result<Option<environment::Model>> {
@@ -132,7 +135,7 @@ impl Store {
         if self.find_principal(org_id, name).await?.is_some() {
             return Err(StoreError::Conflict(format!("principal {name:?} already exists")));
         }
-        Ok(principal::ActiveModel {
+        let p = principal::ActiveModel {
             id: Set(new_id(if kind == "user" { "usr" } else { "sa" })),
             org_id: Set(org_id.into()),
             kind: Set(kind.into()),
@@ -142,7 +145,9 @@ impl Store {
             created_at: Set(Utc::now()),
         }
         .insert(&self.db)
-        .await?)
+        .await?;
+        self.changed(vec![Change::Principal(p.id.clone())]).await;
+        Ok(p)
     }
 
     pub async fn find_principal(&self, org_id: &str, name: &str) -> Result<Option<principal::Model>> {
@@ -170,7 +175,9 @@ impl Store {
     }
 
     pub async fn mint_key(&self, principal_id: &str) -> Result<MintedKey> {
-        mint_key_in(&self.db, principal_id).await
+        let key = mint_key_in(&self.db, principal_id).await?;
+        self.changed(vec![Change::Principal(principal_id.into())]).await;
+        Ok(key)
     }
 
     /// Keys of the given principals, newest first (hashes never leave the store).
@@ -196,7 +203,9 @@ impl Store {
             .ok_or_else(|| not_found("api key", id_or_prefix))?;
         let mut am: api_key::ActiveModel = k.into();
         am.revoked_at = Set(Some(Utc::now()));
-        Ok(am.update(&self.db).await?)
+        let k = am.update(&self.db).await?;
+        self.changed(vec![Change::Principal(k.principal_id.clone())]).await;
+        Ok(k)
     }
 
     /// Creates a grant, or changes the role of the same principal × scope.
@@ -218,7 +227,7 @@ impl Store {
             .filter(grant::Column::ScopeId.eq(scope_id))
             .one(&self.db)
             .await?;
-        Ok(match existing {
+        let g = match existing {
             Some(g) => {
                 let mut am: grant::ActiveModel = g.into();
                 am.role = Set(role.as_str().into());
@@ -236,7 +245,9 @@ impl Store {
                 .insert(&self.db)
                 .await?
             }
-        })
+        };
+        self.changed(vec![Change::Principal(principal_id.into())]).await;
+        Ok(g)
     }
 
     pub async fn grants_of_many(&self, principal_ids: &[String]) -> Result<Vec<grant::Model>> {
@@ -258,7 +269,9 @@ impl Store {
             .one(&self.db)
             .await?
             .ok_or_else(|| not_found("grant", id))?;
+        let owner = g.principal_id.clone();
         g.delete(&self.db).await?;
+        self.changed(vec![Change::Principal(owner)]).await;
         Ok(())
     }
 
@@ -292,8 +305,10 @@ impl Store {
             .filter(default_connection::Column::ConnectionId.eq(c.id.clone()))
             .exec(&txn)
             .await?;
+        let id = c.id.clone();
         c.delete(&txn).await?;
         txn.commit().await?;
+        self.changed(vec![Change::Connection(id)]).await;
         Ok(())
     }
 
@@ -316,6 +331,7 @@ impl Store {
         .insert(&txn)
         .await?;
         txn.commit().await?;
+        self.changed(vec![Change::Defaults(org_id.into())]).await;
         Ok(())
     }
 
@@ -404,6 +420,7 @@ impl Store {
             ),
         };
         txn.commit().await?;
+        self.changed(vec![Change::Catalog(org_id.into())]).await;
         Ok((model, created))
     }
 
@@ -439,7 +456,9 @@ impl Store {
     }
 
     pub async fn delete_resource(&self, r: cloud_resource::Model) -> Result<()> {
+        let org = r.org_id.clone();
         r.delete(&self.db).await?;
+        self.changed(vec![Change::Catalog(org)]).await;
         Ok(())
     }
 
@@ -487,6 +506,7 @@ impl Store {
         am.generation = Set(r.generation + 1);
         let r = am.update(&txn).await?;
         txn.commit().await?;
+        self.changed(vec![Change::Runner(r.id.clone())]).await;
         Ok(r)
     }
 
@@ -517,6 +537,7 @@ impl Store {
         principal::Entity::delete_by_id(r.service_account_id.clone()).exec(&txn).await?;
         r.clone().delete(&txn).await?;
         txn.commit().await?;
+        self.changed(vec![Change::Runner(r.id.clone())]).await;
         Ok(r)
     }
 
@@ -525,8 +546,11 @@ impl Store {
         let scope = org_id.unwrap_or("").to_string();
         let txn = self.write_txn().await?;
         default_runner::Entity::delete_by_id(scope.clone()).exec(&txn).await?;
-        default_runner::ActiveModel { scope: Set(scope), runner_id: Set(runner_id.into()) }.insert(&txn).await?;
+        default_runner::ActiveModel { scope: Set(scope.clone()), runner_id: Set(runner_id.into()) }
+            .insert(&txn)
+            .await?;
         txn.commit().await?;
+        self.changed(vec![Change::Defaults(scope)]).await;
         Ok(())
     }
 
@@ -538,8 +562,10 @@ impl Store {
     }
 
     pub async fn unset_default_runner(&self, org_id: Option<&str>) -> Result<bool> {
-        Ok(default_runner::Entity::delete_by_id(org_id.unwrap_or("").to_string()).exec(&self.db).await?.rows_affected
-            > 0)
+        let scope = org_id.unwrap_or("").to_string();
+        let removed = default_runner::Entity::delete_by_id(scope.clone()).exec(&self.db).await?.rows_affected > 0;
+        self.changed(vec![Change::Defaults(scope)]).await;
+        Ok(removed)
     }
 
     // ------------------------------------------------------------------ audit

@@ -96,6 +96,9 @@ pub struct ServeConfig {
     pub runner_stream_max_bytes: i64,
     /// Write the CLI config into `planton_home` on first start.
     pub write_cli_config: bool,
+    /// `bench-audit` only: decisions are not recorded, to measure what recording costs. No
+    /// flag or variable sets it.
+    pub audit_discarded_for_benchmarks: bool,
 }
 
 impl ServeArgs {
@@ -168,6 +171,7 @@ impl ServeArgs {
             exec_record_max_bytes: self.exec_record_max_bytes,
             runner_stream_max_bytes: self.runner_stream_max_bytes,
             write_cli_config: true,
+            audit_discarded_for_benchmarks: false,
         })
     }
 }
@@ -195,6 +199,7 @@ impl ServeConfig {
             // Small, so that a test can fill one runner's share quickly.
             runner_stream_max_bytes: TEST_RUNNER_STREAM_MAX_BYTES,
             write_cli_config: false,
+            audit_discarded_for_benchmarks: false,
         }
     }
 }

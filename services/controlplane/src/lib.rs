@@ -2,6 +2,7 @@
 //! resolver / authorizer / router / gateway actors (also served on NATS queue groups so that
 //! more replicas can join), and optionally a local runner.
 
+mod changes;
 pub mod config;
 mod hub;
 mod local;
@@ -18,12 +19,11 @@ use async_trait::async_trait;
 use cloudops_bus::{
     NatsClient, callout,
     connect::{ConnectSpec, connect},
-    runner_link, services, streams,
+    services, streams,
 };
 use cloudops_gateway::{Deps, GatewayConfig, Roles};
 use cloudops_schemas::RunnerId;
 use cloudops_store::Store;
-use futures::StreamExt;
 use ractor::{Actor, ActorRef};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
@@ -31,6 +31,7 @@ use tracing::{info, warn};
 pub use config::{ServeArgs, ServeConfig};
 pub use hub::Hub;
 pub use pki::Pki;
+pub use supervisor::Slots;
 
 pub struct ControlPlane {
     pub gateway_url: String,
@@ -44,12 +45,11 @@ pub struct ControlPlane {
     pub nats: NatsClient,
     pub restarts: Arc<AtomicU64>,
     pub local: Option<local::LocalRunner>,
+    /// This replica's actors, for tests that stop one.
+    pub actors: Slots,
     root: ActorRef<()>,
     tasks: Vec<JoinHandle<()>>,
 }
-
-/// How often one runner's heartbeats are written to the database (`last seen`).
-const HEARTBEAT_WRITE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The auth callout's view of the runner registry.
 struct StoreDirectory(Store);
@@ -153,10 +153,15 @@ impl ControlPlane {
         let (tls, ca_for_clients) = gateway_tls(&cfg, &pki)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let gateway_url = cfg.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+        let slots = Slots::default();
+        let local_roles = changes::Local {
+            resolver: cloudops_resolver::ResolverHandle::new(slots.resolver.clone()),
+            authorizer: cloudops_authorizer::AuthorizerHandle::new(slots.authorizer.clone()),
+        };
         let roles = Roles {
-            resolver: Arc::new(cloudops_resolver::ResolverHandle::default()),
-            authorizer: Arc::new(cloudops_authorizer::AuthorizerHandle::default()),
-            router: Arc::new(cloudops_router::RouterHandle),
+            resolver: Arc::new(local_roles.resolver.clone()),
+            authorizer: Arc::new(local_roles.authorizer.clone()),
+            router: Arc::new(cloudops_router::RouterHandle::new(slots.router.clone())),
         };
         let hub_access = match &hub {
             Some(h) => Some(tunnels::HubAccess {
@@ -199,9 +204,19 @@ impl ControlPlane {
             listener: Arc::new(listener),
             tls,
             restarts: restarts.clone(),
+            slots: slots.clone(),
+            audit: cfg.audit_discarded_for_benchmarks.then(cloudops_authorizer::AuditLog::discarding_for_benchmarks),
         };
-        let (root, _) =
-            Actor::spawn(Some("cloudops".into()), supervisor::Root, args).await.map_err(|e| format!("actors: {e}"))?;
+        let (root, _) = Actor::spawn(None, supervisor::Root, args).await.map_err(|e| format!("actors: {e}"))?;
+
+        // Every write from now on reaches this replica's actors at once and the others over NATS.
+        let origin = cloudops_store::new_id("cp");
+        store.set_change_sink(Arc::new(changes::ChangeFeed {
+            local: local_roles.clone(),
+            nats: nats.clone(),
+            origin: origin.clone(),
+        }));
+        tasks.extend(changes::listen(nats.clone(), origin, local_roles).await?);
 
         // The same roles on NATS queue groups, so that replicas elsewhere can share the work.
         tasks.push(services::serve_resolver(nats.clone(), roles.resolver.clone()).await.map_err(|e| e.to_string())?);
@@ -209,29 +224,6 @@ impl ControlPlane {
             services::serve_authorizer(nats.clone(), roles.authorizer.clone()).await.map_err(|e| e.to_string())?,
         );
         tasks.push(services::serve_router(nats.clone(), roles.router.clone()).await.map_err(|e| e.to_string())?);
-
-        // Runner presence.
-        let hb = runner_link::heartbeats(&nats).await.map_err(|e| e.to_string())?;
-        let hb_store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            futures::pin_mut!(hb);
-            // A runner's heartbeats reach the database at most once per interval, whatever they
-            // carry: a chatty runner cannot turn its heartbeats into write load.
-            let mut written: std::collections::HashMap<RunnerId, std::time::Instant> = Default::default();
-            while let Some((id, beat)) = hb.next().await {
-                if written.get(&id).is_some_and(|at| at.elapsed() < HEARTBEAT_WRITE_INTERVAL) {
-                    continue;
-                }
-                if written.len() > 100_000 {
-                    written.retain(|_, at| at.elapsed() < HEARTBEAT_WRITE_INTERVAL);
-                }
-                written.insert(id.clone(), std::time::Instant::now());
-                let version: String = beat.version.chars().take(64).collect();
-                if let Err(e) = hb_store.touch_runner(id.as_str(), &version).await {
-                    warn!(runner_id = %id, error = %e, "heartbeat not recorded");
-                }
-            }
-        }));
 
         if cfg.write_cli_config {
             let ca = ca_for_clients.as_deref();
@@ -270,6 +262,7 @@ impl ControlPlane {
             nats,
             restarts,
             local,
+            actors: slots,
             root,
             tasks,
         })

@@ -67,7 +67,7 @@ pub async fn authenticate(
             ));
         }
     }
-    Ok(Authenticated { principal: user.principal })
+    Ok(Authenticated { principal: user.principal.into() })
 }
 
 fn cookie(deps: &Deps, value: &str, max_age: i64) -> HeaderValue {

@@ -3,7 +3,8 @@
 //! the embedded web console (`console.rs`) for the browser.
 //!
 //! The [`Gateway`] actor owns the HTTP server: it starts serving in `pre_start` and stops in
-//! `post_stop`. Handlers hand each op to the actor, which runs it on its own task.
+//! `post_stop`. Each request runs on its own task and reaches the resolver, authorizer and
+//! router through their handles (no extra mailbox hop).
 
 mod admin;
 mod console;
@@ -17,9 +18,9 @@ mod visibility;
 
 use std::{sync::Arc, time::Duration};
 
-use cloudops_schemas::{RunnerId, v1};
+use cloudops_schemas::RunnerId;
 use cloudops_store::Store;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tracing::info;
 
@@ -80,15 +81,9 @@ pub struct Deps {
     pub config: GatewayConfig,
 }
 
-pub struct OpCall {
-    pub caller: v1::Caller,
-    pub target: v1::Target,
-    pub op: v1::Op,
-}
-
-pub enum GatewayMessage {
-    RunOp(OpCall, RpcReplyPort<Result<v1::OpResult, v1::Error>>),
-}
+/// The gateway actor takes no messages: it owns the HTTP server, which runs each request on
+/// its own task straight through the roles' handles.
+pub type GatewayMessage = ();
 
 pub struct GatewayArgs {
     pub deps: Deps,
@@ -100,7 +95,6 @@ pub struct GatewayArgs {
 }
 
 pub struct GatewayState {
-    deps: Deps,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -112,14 +106,13 @@ impl Actor for Gateway {
     type State = GatewayState;
     type Arguments = GatewayArgs;
 
-    async fn pre_start(&self, me: ActorRef<Self::Msg>, args: GatewayArgs) -> Result<GatewayState, ActorProcessingErr> {
+    async fn pre_start(&self, _me: ActorRef<Self::Msg>, args: GatewayArgs) -> Result<GatewayState, ActorProcessingErr> {
         let listener = args.listener.try_clone()?;
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         let app = routes::router(routes::AppState {
             deps: args.deps.clone(),
-            gateway: me,
             sessions: Default::default(),
             input_auth: Default::default(),
         });
@@ -139,7 +132,7 @@ impl Actor for Gateway {
             }),
         };
         info!(%addr, "gateway listening");
-        Ok(GatewayState { deps: args.deps, stop: Some(tx), server: Some(server) })
+        Ok(GatewayState { stop: Some(tx), server: Some(server) })
     }
 
     async fn post_stop(&self, _me: ActorRef<Self::Msg>, state: &mut GatewayState) -> Result<(), ActorProcessingErr> {
@@ -151,24 +144,6 @@ impl Actor for Gateway {
             // and their clients resume against the next gateway.
             if tokio::time::timeout(Duration::from_secs(5), &mut server).await.is_err() {
                 server.abort();
-            }
-        }
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _me: ActorRef<Self::Msg>,
-        msg: Self::Msg,
-        state: &mut GatewayState,
-    ) -> Result<(), ActorProcessingErr> {
-        match msg {
-            GatewayMessage::RunOp(call, reply) => {
-                let roles = state.deps.roles.clone();
-                let timeout_ms = state.deps.config.op_timeout.as_millis() as u32;
-                tokio::spawn(async move {
-                    let _ = reply.send(run_op(&roles, call.caller, call.target, call.op, timeout_ms).await);
-                });
             }
         }
         Ok(())

@@ -1,8 +1,6 @@
 //! The op endpoints: `POST /v1/ops/kubernetes/{verb}` and `POST /v1/ops/cloud/{provider}/{service}`.
-//! Each request body becomes one protobuf `Op` and goes through the gateway actor's pipeline
-//! (resolve → authorize → route).
-
-use std::time::Duration;
+//! Each request body becomes one protobuf `Op` and goes through the pipeline (resolve →
+//! authorize → route) on the request's own task.
 
 use axum::{
     extract::{Path, State},
@@ -14,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    ApiError, GatewayMessage, OpCall,
+    ApiError,
     routes::{AppState, Authenticated, Body},
 };
 
@@ -356,15 +354,8 @@ pub(crate) async fn cloud_op(
     Ok(([(header::CONTENT_TYPE, "application/json")], result.json).into_response())
 }
 
-/// One op through the gateway actor's pipeline (resolve → authorize → route), with a deadline.
+/// One op through the pipeline (resolve → authorize → route), on the request's own task.
 async fn run_op(s: &AppState, who: &Authenticated, target: v1::Target, op: v1::Op) -> Result<v1::OpResult, ApiError> {
-    let timeout = s.deps.config.op_timeout + Duration::from_secs(5);
-    ractor::call_t!(
-        s.gateway,
-        GatewayMessage::RunOp,
-        timeout.as_millis() as u64,
-        OpCall { caller: who.caller(), target, op }
-    )
-    .map_err(ApiError::unavailable)?
-    .map_err(ApiError::from)
+    let timeout_ms = s.deps.config.op_timeout.as_millis() as u32;
+    crate::run_op(&s.deps.roles, who.caller(), target, op, timeout_ms).await.map_err(ApiError::from)
 }

@@ -23,6 +23,11 @@ fn secrets_readable(role: &str) -> bool {
     matches!(role, "operator" | "admin")
 }
 
+fn audit_unavailable(e: String) -> v1::Error {
+    warn!(error = %e, "audit record not written; result withheld");
+    v1::Error::new(ErrorCode::Unavailable, "audit log unavailable: the request was not carried out or its result is withheld")
+}
+
 pub async fn run_op(
     roles: &Roles,
     caller: v1::Caller,
@@ -72,21 +77,36 @@ pub async fn run_op(
             Err(e) => return Err(unavailable("resolver", e)),
         };
         let mut resolved = resolved;
-        let decision = roles
+        let verb = op.verb_class();
+        let (decision, receipt) = roles
             .authorizer
-            .authorize(v1::AuthorizeRequest {
+            .authorize_deferred(v1::AuthorizeRequest {
                 caller: Some(caller),
                 target: Some(resolved.clone()),
                 op_name: op_name.into(),
-                verb: op.verb_class() as i32,
+                verb: verb as i32,
             })
             .await
             .map_err(|e| unavailable("authorizer", e))?;
         if !decision.allowed {
+            // The denial is answered once it is on record, like everything else.
+            if let Err(e) = receipt.committed().await {
+                warn!(error = %e, "audit record of a denial not written");
+            }
             return Err(v1::Error::new(ErrorCode::PermissionDenied, decision.reason));
         }
         resolved.secrets_readable = secrets_readable(&decision.role);
-        let routed = roles.router.route(v1::RouteRequest { target: Some(resolved), op: Some(op), timeout_ms }).await;
+        let route = roles.router.route(v1::RouteRequest { target: Some(resolved), op: Some(op), timeout_ms });
+        // No audit record, no access: a read may travel while its record is written, but its
+        // result is released only once the record is durable; anything that changes something
+        // starts only after.
+        let (routed, audit_id) = if verb == v1::VerbClass::Read {
+            let (routed, audit) = tokio::join!(route, receipt.committed());
+            (routed, audit.map_err(audit_unavailable)?)
+        } else {
+            let audit_id = receipt.committed().await.map_err(audit_unavailable)?;
+            (route.await, audit_id)
+        };
         let result = match routed {
             Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(r)) }) => Ok(r),
             Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Error(e)) }) => Err(e),
@@ -94,14 +114,14 @@ pub async fn run_op(
             Err(e) => Err(unavailable("router", e)),
         };
         let outcome = v1::RecordOutcomeRequest {
-            audit_id: decision.audit_id,
+            audit_id,
             result: match &result {
                 Ok(_) => "ok".into(),
                 Err(e) => e.code().as_str_name().to_ascii_lowercase(),
             },
             latency_us: started.elapsed().as_micros() as u64,
         };
-        // The outcome is written off the request's path.
+        // The outcome joins the audit writer's next batch, off the request's path.
         let authorizer = roles.authorizer.clone();
         tokio::spawn(async move {
             if let Err(e) = authorizer.record_outcome(outcome).await {

@@ -10,16 +10,14 @@ use axum::{
 };
 use cloudops_schemas::v1;
 use cloudops_store::principal;
-use ractor::ActorRef;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::{ApiError, Deps, GatewayMessage};
+use crate::{ApiError, Deps};
 
 #[derive(Clone)]
 pub struct AppState {
     pub deps: Deps,
-    pub gateway: ActorRef<GatewayMessage>,
     pub sessions: crate::sessions::SessionCache,
     pub input_auth: crate::sessions::InputAuth,
 }
@@ -85,8 +83,51 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// Who is calling, as the authorizer (or the console session) knows them.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub id: String,
+    pub org_id: String,
+    /// "user" or "service_account".
+    pub kind: String,
+    pub name: String,
+    pub platform_operator: bool,
+    /// Set for a runner's service account.
+    pub runner_id: Option<String>,
+    /// The home org's name, when the authorizer said it.
+    pub org_name: Option<String>,
+}
+
+impl From<principal::Model> for Principal {
+    fn from(p: principal::Model) -> Self {
+        Self {
+            id: p.id,
+            org_id: p.org_id,
+            kind: p.kind,
+            name: p.name,
+            platform_operator: p.platform_operator,
+            runner_id: p.runner_id,
+            org_name: None,
+        }
+    }
+}
+
+impl From<v1::Principal> for Principal {
+    fn from(p: v1::Principal) -> Self {
+        Self {
+            id: p.id,
+            org_id: p.org_id,
+            kind: p.kind,
+            name: p.name,
+            platform_operator: p.platform_operator,
+            runner_id: Some(p.runner_id).filter(|r| !r.is_empty()),
+            org_name: Some(p.org_name).filter(|n| !n.is_empty()),
+        }
+    }
+}
+
 pub struct Authenticated {
-    pub principal: principal::Model,
+    pub principal: Principal,
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -139,8 +180,15 @@ pub(crate) async fn authenticate(deps: &Deps, method: &Method, headers: &HeaderM
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| unauth("malformed Authorization header: expected `Bearer <key>`"))?;
-    match deps.store.authenticate(key).await? {
-        Some(principal) => Ok(Authenticated { principal }),
+    // The authorizer holds the key hashes in memory: no database read per request.
+    let found = deps
+        .roles
+        .authorizer
+        .authenticate(v1::AuthenticateRequest { key_hash: cloudops_store::hash_key(key) })
+        .await
+        .map_err(ApiError::unavailable)?;
+    match found.principal {
+        Some(p) => Ok(Authenticated { principal: p.into() }),
         None => Err(unauth("invalid API key")),
     }
 }
@@ -213,10 +261,14 @@ pub(crate) async fn authorize_admin_target(
 
 async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
     let who = authenticate(&s.deps, &Method::GET, &headers).await?;
-    let org = s.deps.store.org_by_id(&who.principal.org_id).await?;
+    let p = who.principal;
+    let org_name = match p.org_name {
+        Some(n) => n,
+        None => s.deps.store.org_by_id(&p.org_id).await?.name,
+    };
     Ok(axum::Json(json!({
-        "principal": {"id": who.principal.id, "name": who.principal.name, "kind": who.principal.kind},
-        "org": {"id": org.id, "name": org.name},
+        "principal": {"id": p.id, "name": p.name, "kind": p.kind},
+        "org": {"id": p.org_id, "name": org_name},
     })))
 }
 

@@ -126,8 +126,7 @@ async fn gateway_restart_resumes_and_a_dead_runner_is_reported() {
     let last = got.last().unwrap().0.unwrap();
 
     // The gateway actor stops (its connections are cut) and its supervisor starts it again.
-    let gw: ractor::ActorRef<cloudops_gateway::GatewayMessage> = ractor::registry::where_is("gateway").unwrap().into();
-    gw.stop(Some("test restart".into()));
+    sb.cp.actors.gateway.get().unwrap().stop(Some("test restart".into()));
     sb.kube.cluster.append_log("default", &web, "web", "DURING-RESTART");
     let deadline = Instant::now() + Duration::from_secs(20);
     let resumed = loop {

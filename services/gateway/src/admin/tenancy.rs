@@ -22,7 +22,7 @@ pub async fn create_org(
 }
 
 pub async fn list_orgs(State(s): State<AppState>, who: Authenticated) -> Result<Json<Value>, ApiError> {
-    let orgs = s.deps.store.orgs_for(&who.principal).await?;
+    let orgs = s.deps.store.orgs_for(&who.principal.id, &who.principal.org_id, who.principal.platform_operator).await?;
     Ok(items(orgs.into_iter().map(|o| json!({"id": o.id, "name": o.name, "created_at": o.created_at})).collect()))
 }
 

@@ -1,0 +1,101 @@
+//! The audit log's writer: group commit. Records queue up while the previous transaction is
+//! being written, and the next transaction takes them all (up to [`MAX_BATCH`]), so that a
+//! burst of decisions costs one commit instead of one each, and a lone decision waits for
+//! nothing but its own insert.
+//!
+//! "No audit record, no access" holds because each record's waiter learns its id only after
+//! the transaction holding it committed ([`AuditReceipt`]); the request path releases no result
+//! and starts no change before that.
+
+use cloudops_bus::services::AuditReceipt;
+use cloudops_store::{Store, audit};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+use tracing::warn;
+
+/// Records and outcomes in one transaction at most.
+pub const MAX_BATCH: usize = 512;
+
+enum Entry {
+    Record(Box<audit::ActiveModel>, oneshot::Sender<Result<i64, String>>),
+    Outcome(i64, String, i64),
+}
+
+/// The writer's queue. Cloning shares the writer.
+#[derive(Clone)]
+pub struct AuditLog {
+    /// None: a log that writes nothing, which only `bench-audit` builds to measure the
+    /// writer's cost.
+    tx: Option<mpsc::UnboundedSender<Entry>>,
+}
+
+impl AuditLog {
+    /// Starts the writer on `store`; it stops when every `AuditLog` is dropped.
+    pub fn start(store: Store) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { tx: Some(tx) }, tokio::spawn(write_batches(store, rx)))
+    }
+
+    /// A log that records nothing: every receipt is "committed" at once with id 0. For
+    /// measuring the writer's cost (`bench-audit`) only; `cloudops serve` has no way to ask
+    /// for it.
+    pub fn discarding_for_benchmarks() -> Self {
+        Self { tx: None }
+    }
+
+    /// Queues a record; the receipt resolves once it is committed.
+    pub fn record(&self, row: audit::ActiveModel) -> AuditReceipt {
+        let Some(queue) = &self.tx else { return AuditReceipt::Committed(0) };
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Entry::Record(_, tx))) = queue.send(Entry::Record(Box::new(row), tx)) {
+            let _ = tx.send(Err("audit writer stopped".into()));
+        }
+        AuditReceipt::Pending(rx)
+    }
+
+    /// Queues the outcome of a recorded decision (nobody waits for it).
+    pub fn outcome(&self, audit_id: i64, result: String, latency_us: i64) {
+        let Some(queue) = &self.tx else { return };
+        if queue.send(Entry::Outcome(audit_id, result, latency_us)).is_err() {
+            warn!(audit_id, "audit writer stopped; outcome not recorded");
+        }
+    }
+
+    /// Whether the writer is still running.
+    pub fn is_alive(&self) -> bool {
+        self.tx.as_ref().is_none_or(|t| !t.is_closed())
+    }
+}
+
+async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut rows = Vec::new();
+        let mut waiters = Vec::new();
+        let mut outcomes = Vec::new();
+        for e in batch.drain(..) {
+            match e {
+                Entry::Record(row, tx) => {
+                    rows.push(*row);
+                    waiters.push(tx);
+                }
+                Entry::Outcome(id, result, latency) => outcomes.push((id, result, latency)),
+            }
+        }
+        match store.audit_batch(rows, &outcomes).await {
+            Ok(ids) => {
+                for (tx, id) in waiters.into_iter().zip(ids) {
+                    let _ = tx.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, records = waiters.len(), outcomes = outcomes.len(), "audit batch not written");
+                for tx in waiters {
+                    let _ = tx.send(Err(format!("audit log unavailable: {e}")));
+                }
+            }
+        }
+    }
+}

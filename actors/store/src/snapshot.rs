@@ -1,0 +1,355 @@
+//! What the request path decides with, in memory: orgs, environments, principals with their
+//! keys (hashes) and grants, connections, defaults, the catalog and runner bindings.
+//!
+//! The resolver and the authorizer each own one, load it at start ([`Snapshot::load`]) and keep
+//! it fresh with [`Change`]s: every write through [`Store`] reports what it touched to the
+//! store's [`ChangeSink`], which applies it to this replica's actors and publishes it for the
+//! others. A change names rows, never their content: each replica re-reads those rows, so an
+//! event can be repeated, reordered against another or lost to a full reload without harm.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::{
+    Result, Store, api_key, cloud_resource, connection, default_connection, default_runner, environment, grant, org,
+    principal, runner,
+};
+
+/// A committed write, by the rows to re-read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Change {
+    Org(String),
+    Env(String),
+    /// The principal, its keys and its grants.
+    Principal(String),
+    /// The connection, and its org's defaults and catalog (which follow it on delete).
+    Connection(String),
+    /// The catalog of an org.
+    Catalog(String),
+    /// The default connections and the default runner of an org ("" for the platform's).
+    Defaults(String),
+    /// The runner, and its service account.
+    Runner(String),
+}
+
+/// Where the store reports its writes, once they are committed.
+#[async_trait::async_trait]
+pub trait ChangeSink: Send + Sync + 'static {
+    async fn changed(&self, changes: Vec<Change>);
+}
+
+/// Set once, after the bus is up; clones of the store made earlier see it too.
+pub(crate) type SinkSlot = Arc<OnceLock<Arc<dyn ChangeSink>>>;
+
+impl Store {
+    /// Installs the sink every later write reports to. Only the first call counts.
+    pub fn set_change_sink(&self, sink: Arc<dyn ChangeSink>) {
+        let _ = self.sink.set(sink);
+    }
+
+    /// Reports committed writes (nothing happens before a sink is installed).
+    pub(crate) async fn changed(&self, changes: Vec<Change>) {
+        if let Some(sink) = self.sink.get() {
+            sink.changed(changes).await;
+        }
+    }
+}
+
+/// The in-memory tables, with the indexes the request path looks up by.
+#[derive(Default, Clone)]
+pub struct Snapshot {
+    orgs: HashMap<String, org::Model>,
+    org_by_name: HashMap<String, String>,
+    envs: HashMap<String, environment::Model>,
+    env_by_name: HashMap<(String, String), String>,
+    principals: HashMap<String, principal::Model>,
+    /// Unrevoked keys only: hash → principal id.
+    keys: HashMap<String, String>,
+    keys_of: HashMap<String, Vec<String>>,
+    grants_of: HashMap<String, Vec<grant::Model>>,
+    connections: HashMap<String, connection::Model>,
+    conn_by_name: HashMap<(String, String), String>,
+    /// Per org.
+    defaults: HashMap<String, Vec<default_connection::Model>>,
+    /// Per org.
+    catalog: HashMap<String, Vec<cloud_resource::Model>>,
+    runners: HashMap<String, runner::Model>,
+    /// Scope (org id, "" for the platform) → runner id.
+    default_runners: HashMap<String, String>,
+}
+
+fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> HashMap<String, Vec<T>> {
+    let mut m: HashMap<String, Vec<T>> = HashMap::new();
+    for r in rows {
+        m.entry(key(&r)).or_default().push(r);
+    }
+    m
+}
+
+impl Snapshot {
+    /// Everything, from the database.
+    pub async fn load(store: &Store) -> Result<Self> {
+        let db = store.db();
+        let mut s = Snapshot::default();
+        for o in org::Entity::find().all(db).await? {
+            s.put_org(o);
+        }
+        for e in environment::Entity::find().all(db).await? {
+            s.put_env(e);
+        }
+        s.principals = principal::Entity::find().all(db).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        for k in api_key::Entity::find().filter(api_key::Column::RevokedAt.is_null()).all(db).await? {
+            s.keys_of.entry(k.principal_id.clone()).or_default().push(k.key_hash.clone());
+            s.keys.insert(k.key_hash, k.principal_id);
+        }
+        s.grants_of = group(grant::Entity::find().all(db).await?, |g| g.principal_id.clone());
+        for c in connection::Entity::find().all(db).await? {
+            s.put_connection(c);
+        }
+        s.defaults = group(default_connection::Entity::find().all(db).await?, |d| d.org_id.clone());
+        s.catalog = group(cloud_resource::Entity::find().all(db).await?, |r| r.org_id.clone());
+        s.runners = runner::Entity::find().all(db).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        s.default_runners =
+            default_runner::Entity::find().all(db).await?.into_iter().map(|d| (d.scope, d.runner_id)).collect();
+        Ok(s)
+    }
+
+    /// Re-reads what `change` names. On error nothing is half-applied for that change.
+    pub async fn apply(&mut self, store: &Store, change: &Change) -> Result<()> {
+        let db = store.db();
+        match change {
+            Change::Org(id) => match org::Entity::find_by_id(id.clone()).one(db).await? {
+                Some(o) => self.put_org(o),
+                None => {
+                    if let Some(o) = self.orgs.remove(id) {
+                        self.org_by_name.remove(&o.name);
+                    }
+                }
+            },
+            Change::Env(id) => match environment::Entity::find_by_id(id.clone()).one(db).await? {
+                Some(e) => self.put_env(e),
+                None => {
+                    if let Some(e) = self.envs.remove(id) {
+                        self.env_by_name.remove(&(e.org_id, e.name));
+                    }
+                }
+            },
+            Change::Principal(id) => {
+                let p = principal::Entity::find_by_id(id.clone()).one(db).await?;
+                let keys = api_key::Entity::find()
+                    .filter(api_key::Column::PrincipalId.eq(id.clone()))
+                    .filter(api_key::Column::RevokedAt.is_null())
+                    .all(db)
+                    .await?;
+                let grants = grant::Entity::find().filter(grant::Column::PrincipalId.eq(id.clone())).all(db).await?;
+                self.put_principal(id, p, keys, grants);
+            }
+            Change::Connection(id) => {
+                let c = connection::Entity::find_by_id(id.clone()).one(db).await?;
+                let org_id = c.as_ref().map(|c| c.org_id.clone()).or_else(|| self.connections.get(id).map(|c| c.org_id.clone()));
+                let reread = match &org_id {
+                    Some(org) => Some((self.read_defaults(store, org).await?, self.read_catalog(store, org).await?)),
+                    None => None,
+                };
+                match c {
+                    Some(c) => self.put_connection(c),
+                    None => {
+                        if let Some(c) = self.connections.remove(id) {
+                            self.conn_by_name.remove(&(c.org_id, c.name));
+                        }
+                    }
+                }
+                if let (Some(org), Some((defaults, catalog))) = (org_id, reread) {
+                    self.defaults.insert(org.clone(), defaults);
+                    self.catalog.insert(org, catalog);
+                }
+            }
+            Change::Catalog(org) => {
+                let rows = self.read_catalog(store, org).await?;
+                self.catalog.insert(org.clone(), rows);
+            }
+            Change::Defaults(scope) => {
+                let rows = if scope.is_empty() { Vec::new() } else { self.read_defaults(store, scope).await? };
+                let runner = default_runner::Entity::find_by_id(scope.clone()).one(db).await?;
+                if !scope.is_empty() {
+                    self.defaults.insert(scope.clone(), rows);
+                }
+                match runner {
+                    Some(d) => {
+                        self.default_runners.insert(scope.clone(), d.runner_id);
+                    }
+                    None => {
+                        self.default_runners.remove(scope);
+                    }
+                }
+            }
+            Change::Runner(id) => {
+                let r = runner::Entity::find_by_id(id.clone()).one(db).await?;
+                // A deleted runner takes its service account along; re-read that too.
+                let sa = r.as_ref().map(|r| r.service_account_id.clone()).or_else(|| {
+                    self.runners.get(id).map(|r| r.service_account_id.clone())
+                });
+                match r {
+                    Some(r) => {
+                        self.runners.insert(id.clone(), r);
+                    }
+                    None => {
+                        self.runners.remove(id);
+                        self.default_runners.retain(|_, rid| rid != id);
+                    }
+                }
+                if let Some(sa) = sa {
+                    Box::pin(self.apply(store, &Change::Principal(sa))).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_defaults(&self, store: &Store, org: &str) -> Result<Vec<default_connection::Model>> {
+        Ok(default_connection::Entity::find().filter(default_connection::Column::OrgId.eq(org)).all(store.db()).await?)
+    }
+
+    async fn read_catalog(&self, store: &Store, org: &str) -> Result<Vec<cloud_resource::Model>> {
+        Ok(cloud_resource::Entity::find().filter(cloud_resource::Column::OrgId.eq(org)).all(store.db()).await?)
+    }
+
+    fn put_org(&mut self, o: org::Model) {
+        if let Some(old) = self.orgs.get(&o.id) {
+            self.org_by_name.remove(&old.name);
+        }
+        self.org_by_name.insert(o.name.clone(), o.id.clone());
+        self.orgs.insert(o.id.clone(), o);
+    }
+
+    fn put_env(&mut self, e: environment::Model) {
+        if let Some(old) = self.envs.get(&e.id) {
+            self.env_by_name.remove(&(old.org_id.clone(), old.name.clone()));
+        }
+        self.env_by_name.insert((e.org_id.clone(), e.name.clone()), e.id.clone());
+        self.envs.insert(e.id.clone(), e);
+    }
+
+    fn put_connection(&mut self, c: connection::Model) {
+        if let Some(old) = self.connections.get(&c.id) {
+            self.conn_by_name.remove(&(old.org_id.clone(), old.name.clone()));
+        }
+        self.conn_by_name.insert((c.org_id.clone(), c.name.clone()), c.id.clone());
+        self.connections.insert(c.id.clone(), c);
+    }
+
+    fn put_principal(
+        &mut self,
+        id: &str,
+        p: Option<principal::Model>,
+        keys: Vec<api_key::Model>,
+        grants: Vec<grant::Model>,
+    ) {
+        for hash in self.keys_of.remove(id).unwrap_or_default() {
+            self.keys.remove(&hash);
+        }
+        self.grants_of.remove(id);
+        let Some(p) = p else {
+            self.principals.remove(id);
+            return;
+        };
+        let hashes: Vec<String> = keys.into_iter().map(|k| k.key_hash).collect();
+        for h in &hashes {
+            self.keys.insert(h.clone(), id.to_string());
+        }
+        self.keys_of.insert(id.to_string(), hashes);
+        self.grants_of.insert(id.to_string(), grants);
+        self.principals.insert(id.to_string(), p);
+    }
+
+    // ------------------------------------------------------------------ lookups
+
+    /// The principal holding an unrevoked key with this SHA-256 (see [`crate::hash_key`]).
+    pub fn principal_by_key_hash(&self, hash: &str) -> Option<&principal::Model> {
+        self.keys.get(hash).and_then(|id| self.principals.get(id))
+    }
+
+    pub fn principal(&self, id: &str) -> Option<&principal::Model> {
+        self.principals.get(id)
+    }
+
+    pub fn org(&self, id: &str) -> Option<&org::Model> {
+        self.orgs.get(id)
+    }
+
+    pub fn org_named(&self, name: &str) -> Option<&org::Model> {
+        self.org_by_name.get(name).and_then(|id| self.orgs.get(id))
+    }
+
+    pub fn env_named(&self, org_id: &str, name: &str) -> Option<&environment::Model> {
+        self.env_by_name.get(&(org_id.to_string(), name.to_string())).and_then(|id| self.envs.get(id))
+    }
+
+    pub fn grants_of(&self, principal_id: &str) -> &[grant::Model] {
+        self.grants_of.get(principal_id).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    pub fn connection(&self, id: &str) -> Option<&connection::Model> {
+        self.connections.get(id)
+    }
+
+    pub fn connection_named(&self, org_id: &str, name: &str) -> Option<&connection::Model> {
+        self.conn_by_name.get(&(org_id.to_string(), name.to_string())).and_then(|id| self.connections.get(id))
+    }
+
+    /// The default connection of `provider` for an env ("" for the org).
+    pub fn default_connection(&self, org_id: &str, env_id: &str, provider: &str) -> Option<&connection::Model> {
+        self.defaults
+            .get(org_id)?
+            .iter()
+            .find(|d| d.env_id == env_id && d.provider == provider)
+            .and_then(|d| self.connections.get(&d.connection_id))
+    }
+
+    /// The environments whose default connection (any provider) is `connection_id`.
+    pub fn envs_defaulting_to(&self, connection_id: &str) -> Vec<String> {
+        let Some(org) = self.connections.get(connection_id).map(|c| &c.org_id) else { return Vec::new() };
+        self.defaults
+            .get(org)
+            .into_iter()
+            .flatten()
+            .filter(|d| d.connection_id == connection_id && !d.env_id.is_empty())
+            .map(|d| d.env_id.clone())
+            .collect()
+    }
+
+    pub fn resource(&self, org_id: &str, env_id: &str, kind: &str, name: &str) -> Option<&cloud_resource::Model> {
+        self.catalog.get(org_id)?.iter().find(|r| r.env_id == env_id && r.kind == kind && r.name == name)
+    }
+
+    pub fn runner(&self, id: &str) -> Option<&runner::Model> {
+        self.runners.get(id)
+    }
+
+    /// The default runner of an org (`Some`) or of the platform (`None`).
+    pub fn default_runner(&self, org_id: Option<&str>) -> Option<&runner::Model> {
+        self.default_runners.get(org_id.unwrap_or("")).and_then(|id| self.runners.get(id))
+    }
+
+    /// Rows held, for metrics and tests.
+    pub fn len(&self) -> usize {
+        self.orgs.len()
+            + self.envs.len()
+            + self.principals.len()
+            + self.keys.len()
+            + self.grants_of.values().map(Vec::len).sum::<usize>()
+            + self.connections.len()
+            + self.defaults.values().map(Vec::len).sum::<usize>()
+            + self.catalog.values().map(Vec::len).sum::<usize>()
+            + self.runners.len()
+            + self.default_runners.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
