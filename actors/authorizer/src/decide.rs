@@ -205,7 +205,11 @@ mod tests {
     #[test]
     fn an_empty_state_denies_and_still_writes_a_record() {
         let req = v1::AuthorizeRequest {
-            caller: Some(v1::Caller { principal_id: "usr-1".into(), principal_name: "eve".into(), ..Default::default() }),
+            caller: Some(v1::Caller {
+                principal_id: "usr-1".into(),
+                principal_name: "eve".into(),
+                ..Default::default()
+            }),
             target: Some(v1::ResolvedTarget { org_id: "org-1".into(), ..Default::default() }),
             op_name: "kubernetes.get".into(),
             verb: v1::VerbClass::Read as i32,

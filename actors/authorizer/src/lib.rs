@@ -92,7 +92,11 @@ impl Actor for Authorizer {
     type State = AuthorizerState;
     type Arguments = AuthorizerArgs;
 
-    async fn pre_start(&self, _me: ActorRef<Self::Msg>, args: AuthorizerArgs) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _me: ActorRef<Self::Msg>,
+        args: AuthorizerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
         let state = Snapshot::load(&args.store).await?;
         let audit = match args.audit {
             Some(a) => a,
@@ -181,13 +185,19 @@ pub async fn authorize(store: &Store, req: v1::AuthorizeRequest) -> v1::Authoriz
     let state = match Snapshot::load(store).await {
         Ok(s) => s,
         Err(e) => {
-            return v1::AuthorizeResponse { allowed: false, reason: format!("state unavailable: {e}"), ..Default::default() };
+            return v1::AuthorizeResponse {
+                allowed: false,
+                reason: format!("state unavailable: {e}"),
+                ..Default::default()
+            };
         }
     };
     let e = evaluate(&state, &req);
     match store.audit_insert(e.record).await {
         Ok(id) => v1::AuthorizeResponse { audit_id: id, ..e.response },
-        Err(_) => v1::AuthorizeResponse { allowed: false, reason: "audit log unavailable".into(), ..Default::default() },
+        Err(_) => {
+            v1::AuthorizeResponse { allowed: false, reason: "audit log unavailable".into(), ..Default::default() }
+        }
     }
 }
 
@@ -237,7 +247,11 @@ impl AuthorizerApi for AuthorizerHandle {
             Err(e) => {
                 // No audit, no access.
                 warn!(error = %e, "audit record not written; denying");
-                d = v1::AuthorizeResponse { allowed: false, reason: "audit log unavailable".into(), ..Default::default() };
+                d = v1::AuthorizeResponse {
+                    allowed: false,
+                    reason: "audit log unavailable".into(),
+                    ..Default::default()
+                };
             }
         }
         Ok(d)

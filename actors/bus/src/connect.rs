@@ -22,17 +22,31 @@ pub struct ConnectSpec {
     pub tls: Option<TlsFiles>,
     /// A runner's replies (JetStream acks) must come back under `_INBOX.<runner_id>`.
     pub inbox_prefix: Option<String>,
+    /// Notified each time the connection is (re)established: whatever was published meanwhile
+    /// was missed.
+    pub on_connect: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
     let mut opts = ConnectOptions::new()
         .name(spec.name.clone())
         .connection_timeout(std::time::Duration::from_secs(5))
-        .event_callback(|event| async move {
-            match event {
-                async_nats::Event::Connected => tracing::debug!("nats connected"),
-                async_nats::Event::Disconnected => tracing::debug!("nats disconnected"),
-                other => tracing::debug!(event = %other, "nats event"),
+        .event_callback({
+            let on_connect = spec.on_connect.clone();
+            move |event| {
+                let on_connect = on_connect.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::debug!("nats connected");
+                            if let Some(n) = on_connect {
+                                n.notify_one();
+                            }
+                        }
+                        async_nats::Event::Disconnected => tracing::debug!("nats disconnected"),
+                        other => tracing::debug!(event = %other, "nats event"),
+                    }
+                }
             }
         });
     if let Some(p) = &spec.inbox_prefix {
@@ -48,9 +62,4 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
             .add_client_certificate(tls.cert.clone(), tls.key.clone());
     }
     opts.connect(spec.url.as_str()).await.map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))
-}
-
-/// Whether the client is connected right now (it reconnects by itself after a loss).
-pub fn is_connected(nc: &Client) -> bool {
-    nc.connection_state() == async_nats::connection::State::Connected
 }

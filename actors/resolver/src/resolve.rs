@@ -167,16 +167,22 @@ pub fn resolve(state: &Snapshot, req: v1::ResolveRequest) -> Result<v1::Resolved
 
     // Admin mode: explicit connection → the environment's default → the org's default.
     let org = if target.org.is_empty() {
-        state.org(&caller.org_id).ok_or_else(|| err(ErrorCode::NotFound, format!("org {:?} not found", caller.org_id)))?
+        state
+            .org(&caller.org_id)
+            .ok_or_else(|| err(ErrorCode::NotFound, format!("org {:?} not found", caller.org_id)))?
     } else {
-        state.org_named(&target.org).ok_or_else(|| err(ErrorCode::NotFound, format!("org {:?} not found", target.org)))?
+        state
+            .org_named(&target.org)
+            .ok_or_else(|| err(ErrorCode::NotFound, format!("org {:?} not found", target.org)))?
     };
     let env = if target.env.is_empty() {
         None
     } else {
-        Some(state.env_named(&org.id, &target.env).ok_or_else(|| {
-            err(ErrorCode::NotFound, format!("environment {:?} not found", target.env))
-        })?)
+        Some(
+            state
+                .env_named(&org.id, &target.env)
+                .ok_or_else(|| err(ErrorCode::NotFound, format!("environment {:?} not found", target.env)))?,
+        )
     };
     let conn = if !target.connection.is_empty() {
         state.connection_named(&org.id, &target.connection).ok_or_else(|| {
@@ -213,7 +219,6 @@ pub fn resolve(state: &Snapshot, req: v1::ResolveRequest) -> Result<v1::Resolved
     Ok(t)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,4 +234,3 @@ mod tests {
         }
     }
 }
-

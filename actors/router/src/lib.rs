@@ -222,7 +222,8 @@ impl RouterApi for RouterHandle {
     async fn route(&self, req: v1::RouteRequest) -> Result<v1::RouteResponse, BusError> {
         let timeout = deadline(&req);
         let target = req.target.clone().unwrap_or_default();
-        let sent = ractor::call_t!(self.slot.get()?, RouterMessage::Route, 5_000, Box::new(req)).map_err(unavailable)?;
+        let sent =
+            ractor::call_t!(self.slot.get()?, RouterMessage::Route, 5_000, Box::new(req)).map_err(unavailable)?;
         let result = match sent {
             Ok(pending) => outcome(&target, timeout, pending.wait(timeout).await),
             Err(e) => Err(e),

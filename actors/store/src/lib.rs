@@ -397,7 +397,11 @@ impl Store {
 
     /// One transaction for a batch of audit records and outcomes (group commit): the new
     /// records' ids, in order. All or nothing.
-    pub async fn audit_batch(&self, rows: Vec<audit::ActiveModel>, outcomes: &[(i64, String, i64)]) -> Result<Vec<i64>> {
+    pub async fn audit_batch(
+        &self,
+        rows: Vec<audit::ActiveModel>,
+        outcomes: &[(i64, String, i64)],
+    ) -> Result<Vec<i64>> {
         let txn = self.write_txn().await?;
         let mut ids = Vec::with_capacity(rows.len());
         for row in rows {

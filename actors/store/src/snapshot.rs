@@ -150,7 +150,8 @@ impl Snapshot {
             }
             Change::Connection(id) => {
                 let c = connection::Entity::find_by_id(id.clone()).one(db).await?;
-                let org_id = c.as_ref().map(|c| c.org_id.clone()).or_else(|| self.connections.get(id).map(|c| c.org_id.clone()));
+                let org_id =
+                    c.as_ref().map(|c| c.org_id.clone()).or_else(|| self.connections.get(id).map(|c| c.org_id.clone()));
                 let reread = match &org_id {
                     Some(org) => Some((self.read_defaults(store, org).await?, self.read_catalog(store, org).await?)),
                     None => None,
@@ -190,9 +191,10 @@ impl Snapshot {
             Change::Runner(id) => {
                 let r = runner::Entity::find_by_id(id.clone()).one(db).await?;
                 // A deleted runner takes its service account along; re-read that too.
-                let sa = r.as_ref().map(|r| r.service_account_id.clone()).or_else(|| {
-                    self.runners.get(id).map(|r| r.service_account_id.clone())
-                });
+                let sa = r
+                    .as_ref()
+                    .map(|r| r.service_account_id.clone())
+                    .or_else(|| self.runners.get(id).map(|r| r.service_account_id.clone()));
                 match r {
                     Some(r) => {
                         self.runners.insert(id.clone(), r);

@@ -65,7 +65,12 @@ impl Store {
 
     /// The orgs a principal can see: its own and those it holds a grant in (all for a platform
     /// operator).
-    pub async fn orgs_for(&self, principal_id: &str, home_org: &str, platform_operator: bool) -> Result<Vec<org::Model>> {
+    pub async fn orgs_for(
+        &self,
+        principal_id: &str,
+        home_org: &str,
+        platform_operator: bool,
+    ) -> Result<Vec<org::Model>> {
         let all = org::Entity::find().order_by_asc(org::Column::Name).all(&self.db).await?;
         if platform_operator {
             return Ok(all);

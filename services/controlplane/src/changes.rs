@@ -7,16 +7,16 @@
 //! (events may have been missed meanwhile) and every [`RELOAD_EVERY`], the bound on staleness
 //! should an event be lost some other way.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use cloudops_authorizer::AuthorizerHandle;
-use cloudops_bus::{NatsClient, connect::is_connected, subjects};
+use cloudops_bus::{NatsClient, subjects};
 use cloudops_resolver::ResolverHandle;
 use cloudops_schemas::{Wire, v1, v1::tenancy_change::Kind};
 use cloudops_store::{Change, ChangeSink};
 use futures::StreamExt;
-use tokio::task::JoinHandle;
+use tokio::{sync::Notify, task::JoinHandle};
 use tracing::{debug, info, warn};
 
 /// A full re-read of the tenancy tables at least this often.
@@ -85,7 +85,8 @@ impl ChangeSink for ChangeFeed {
     async fn changed(&self, changes: Vec<Change>) {
         self.local.apply(changes.clone()).await;
         for c in &changes {
-            if let Err(e) = self.nats.publish(subjects::TENANCY_CHANGES, to_wire(c, &self.origin).to_bytes().into()).await
+            if let Err(e) =
+                self.nats.publish(subjects::TENANCY_CHANGES, to_wire(c, &self.origin).to_bytes().into()).await
             {
                 warn!(change = ?c, error = %e, "change not published; other replicas catch up at their next reload");
             }
@@ -98,9 +99,14 @@ impl ChangeSink for ChangeFeed {
     }
 }
 
-/// Applies other replicas' changes here, and re-reads everything after a reconnect and every
-/// [`RELOAD_EVERY`].
-pub async fn listen(nats: NatsClient, origin: String, local: Local) -> Result<Vec<JoinHandle<()>>, String> {
+/// Applies other replicas' changes here, and re-reads everything after a reconnect (`connected`
+/// is notified by the bus connection) and every [`RELOAD_EVERY`].
+pub async fn listen(
+    nats: NatsClient,
+    connected: Arc<Notify>,
+    origin: String,
+    local: Local,
+) -> Result<Vec<JoinHandle<()>>, String> {
     let mut sub = nats.subscribe(subjects::TENANCY_CHANGES).await.map_err(|e| format!("changes: {e}"))?;
     let l = local.clone();
     let events = tokio::spawn(async move {
@@ -119,21 +125,12 @@ pub async fn listen(nats: NatsClient, origin: String, local: Local) -> Result<Ve
         }
     });
     let refresh = tokio::spawn(async move {
-        let mut was_connected = true;
-        let mut last = tokio::time::Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
-            tick.tick().await;
-            let connected = is_connected(&nats);
-            if connected && !was_connected {
-                info!("bus connection back: re-reading state (changes may have been missed)");
-                local.reload().await;
-                last = tokio::time::Instant::now();
-            } else if connected && last.elapsed() >= RELOAD_EVERY {
-                local.reload().await;
-                last = tokio::time::Instant::now();
+            tokio::select! {
+                _ = connected.notified() => info!("bus connection (re)established: re-reading state"),
+                _ = tokio::time::sleep(RELOAD_EVERY) => debug!("periodic re-read of state"),
             }
-            was_connected = connected;
+            local.reload().await;
         }
     });
     Ok(vec![events, refresh])

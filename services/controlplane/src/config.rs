@@ -86,7 +86,9 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     pub leaf_listen: SocketAddr,
     pub public_host: String,
-    pub nats_url: Option<String>,
+    /// Join this NATS instead of starting a hub (`--nats-url`, or a full spec in code: another
+    /// replica's hub with its credentials).
+    pub nats: Option<cloudops_bus::connect::ConnectSpec>,
     pub leaf_url: Option<String>,
     pub database_url: Option<String>,
     pub org: String,
@@ -162,7 +164,11 @@ impl ServeArgs {
             public_url: self.public_url,
             leaf_listen: self.leaf_listen,
             public_host: self.public_host,
-            nats_url: self.nats_url,
+            nats: self.nats_url.map(|url| cloudops_bus::connect::ConnectSpec {
+                url,
+                name: "cloudops-control-plane".into(),
+                ..Default::default()
+            }),
             leaf_url: self.leaf_url,
             database_url: self.database_url,
             org: self.org,
@@ -189,7 +195,7 @@ impl ServeConfig {
             public_url: None,
             leaf_listen: "127.0.0.1:0".parse().expect("addr"),
             public_host: "127.0.0.1".into(),
-            nats_url: None,
+            nats: None,
             leaf_url: None,
             database_url: None,
             org: "default".into(),

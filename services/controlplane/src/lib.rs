@@ -107,15 +107,11 @@ impl ControlPlane {
 
         let mut tasks = Vec::new();
         let admissions = callout::Admissions::default();
-        let (hub, nats, leaf_url) = match &cfg.nats_url {
-            Some(url) => {
-                let nc = connect(&ConnectSpec {
-                    url: url.clone(),
-                    name: "cloudops-control-plane".into(),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string())?;
+        let connected = Arc::new(tokio::sync::Notify::new());
+        let (hub, nats, leaf_url) = match &cfg.nats {
+            Some(spec) => {
+                let spec = ConnectSpec { on_connect: Some(connected.clone()), ..spec.clone() };
+                let nc = connect(&spec).await.map_err(|e| e.to_string())?;
                 (None, nc, cfg.leaf_url.clone().expect("checked in config"))
             }
             None => {
@@ -141,7 +137,8 @@ impl ControlPlane {
                     .await
                     .map_err(|e| e.to_string())?,
                 );
-                let nc = hub.connect_control_plane().await?;
+                let spec = ConnectSpec { on_connect: Some(connected.clone()), ..hub.control_plane_spec() };
+                let nc = connect(&spec).await.map_err(|e| e.to_string())?;
                 let leaf = format!("tls://{}:{}", cfg.public_host, hub.leaf_port);
                 (Some(hub), nc, leaf)
             }
@@ -216,7 +213,7 @@ impl ControlPlane {
             nats: nats.clone(),
             origin: origin.clone(),
         }));
-        tasks.extend(changes::listen(nats.clone(), origin, local_roles).await?);
+        tasks.extend(changes::listen(nats.clone(), connected, origin, local_roles).await?);
 
         // The same roles on NATS queue groups, so that replicas elsewhere can share the work.
         tasks.push(services::serve_resolver(nats.clone(), roles.resolver.clone()).await.map_err(|e| e.to_string())?);

@@ -25,7 +25,10 @@ fn secrets_readable(role: &str) -> bool {
 
 fn audit_unavailable(e: String) -> v1::Error {
     warn!(error = %e, "audit record not written; result withheld");
-    v1::Error::new(ErrorCode::Unavailable, "audit log unavailable: the request was not carried out or its result is withheld")
+    v1::Error::new(
+        ErrorCode::Unavailable,
+        "audit log unavailable: the request was not carried out or its result is withheld",
+    )
 }
 
 pub async fn run_op(

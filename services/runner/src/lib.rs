@@ -530,6 +530,7 @@ impl Runner {
             user: Some(("runner".into(), password)),
             tls: None,
             inbox_prefix: Some(format!("_INBOX.{runner_id}")),
+            on_connect: None,
         })
         .await
         .map_err(|e| e.to_string())?;

@@ -24,6 +24,8 @@ pub struct Sandbox {
     /// $PLANTON_HOME of the in-process CLI.
     pub home: PathBuf,
     pub api_key: String,
+    /// The control plane's database, for a second replica.
+    pub database_url: String,
     postgres: Option<(String, String)>,
 }
 
@@ -60,6 +62,10 @@ impl Sandbox {
             }
         };
         let home = cfg.planton_home.clone();
+        let database_url = cfg
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", cfg.data_dir.join("cloudops.db").display()));
         let cp = ControlPlane::start(cfg).await.map_err(anyhow::Error::msg)?;
         let api_key = cp.bootstrap_key.clone().context("fresh store has a bootstrap key")?;
         write_cli_config(&home, &cp.gateway_url, &api_key, &cp.org.name, None).map_err(anyhow::Error::msg)?;
@@ -68,7 +74,20 @@ impl Sandbox {
         let kube = KubeTestServer::start("127.0.0.1:0".parse()?, cluster).await?;
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, kube.kubeconfig(KUBE_CONTEXT))?;
-        Ok(Self { dir, cp, kube, kubeconfig, home, api_key, postgres })
+        Ok(Self { dir, cp, kube, kubeconfig, home, api_key, database_url, postgres })
+    }
+
+    /// Another control plane in this process: the same database, joined to this one's hub as a
+    /// replica (`name` is its NATS connection name), with actors and a gateway of its own.
+    pub async fn second_control_plane(&self, name: &str) -> Result<ControlPlane> {
+        let hub = self.cp.hub.as_ref().context("the sandbox starts a hub")?;
+        let mut cfg = ServeConfig::for_test(self.dir.path().join(name));
+        cfg.database_url = Some(self.database_url.clone());
+        let mut spec = hub.control_plane_spec();
+        spec.name = name.into();
+        cfg.nats = Some(spec);
+        cfg.leaf_url = Some(self.cp.leaf_url.clone());
+        ControlPlane::start(cfg).await.map_err(anyhow::Error::msg)
     }
 
     /// Runs `planton ARGS…` in-process.
