@@ -46,6 +46,24 @@ where
     Ok(Stats { name, samples })
 }
 
+/// The runner's own connection echoing every request on `cloudops.runner.<id>.bench` (a
+/// subject its permissions allow); returns that subject and the echo task (dropping the handle
+/// leaves it running; abort it to stop).
+async fn echo_responder(runner: &cloudops_runner::Runner) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let subject = format!("cloudops.runner.{}.bench", runner.runner_id);
+    let mut responder = runner.nats.subscribe(subject.clone()).await?;
+    let rnc = runner.nats.clone();
+    let echo = tokio::spawn(async move {
+        while let Some(m) = responder.next().await {
+            if let Some(reply) = m.reply {
+                let _ = rnc.publish(reply, m.payload).await;
+            }
+        }
+    });
+    runner.nats.flush().await?;
+    Ok((subject, echo))
+}
+
 /// The transport floor: raw NATS request/reply hub → leaf → the runner's own connection and
 /// back, on subjects the runner's permissions allow, with `payload` each way.
 pub async fn nats_floor(
@@ -56,17 +74,7 @@ pub async fn nats_floor(
     n: usize,
 ) -> anyhow::Result<Stats> {
     let id = runner.runner_id.to_string();
-    let subject = format!("cloudops.runner.{id}.bench");
-    let mut responder = runner.nats.subscribe(subject.clone()).await?;
-    let rnc = runner.nats.clone();
-    tokio::spawn(async move {
-        while let Some(m) = responder.next().await {
-            if let Some(reply) = m.reply {
-                let _ = rnc.publish(reply, m.payload).await;
-            }
-        }
-    });
-    runner.nats.flush().await?;
+    let (subject, _echo) = echo_responder(runner).await?;
     let hub = sb.cp.nats.clone();
     let mut replies = hub.subscribe(format!("cloudops.reply.{id}.bench.*")).await?;
     hub.flush().await?;
@@ -81,4 +89,101 @@ pub async fn nats_floor(
         }
     }
     Ok(Stats { name: "floor: raw NATS request/reply through the same hub and leaf", samples })
+}
+
+/// What `clients` concurrent loops of one request each achieved in `duration`.
+pub struct Throughput {
+    pub clients: usize,
+    pub ops: usize,
+    pub elapsed: Duration,
+    pub latency: Stats,
+}
+
+impl Throughput {
+    pub fn per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Runs `clients` loops of `op` for `duration` (after `warmup` of the same), each waiting for
+/// its answer before sending the next. `op(i)` is called with the client's index.
+pub async fn throughput<F, Fut>(
+    name: &'static str,
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+    op: F,
+) -> anyhow::Result<Throughput>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let run = |d: Duration| {
+        let op = op.clone();
+        async move {
+            let until = Instant::now() + d;
+            let tasks: Vec<_> = (0..clients)
+                .map(|i| {
+                    let op = op.clone();
+                    tokio::spawn(async move {
+                        let mut samples = Vec::new();
+                        while Instant::now() < until {
+                            let t = Instant::now();
+                            op(i).await?;
+                            samples.push(t.elapsed());
+                        }
+                        anyhow::Ok(samples)
+                    })
+                })
+                .collect();
+            let started = Instant::now();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await??);
+            }
+            anyhow::Ok((all, started.elapsed()))
+        }
+    };
+    run(warmup).await?;
+    let (samples, elapsed) = run(duration).await?;
+    Ok(Throughput { clients, ops: samples.len(), elapsed, latency: Stats { name, samples } })
+}
+
+/// The transport floor under load: `clients` concurrent raw NATS request/reply loops hub →
+/// leaf → the runner's own connection and back, on subjects the runner's permissions allow.
+pub async fn nats_floor_throughput(
+    sb: &cloudops_sandbox::Sandbox,
+    runner: &cloudops_runner::Runner,
+    payload: bytes::Bytes,
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Throughput> {
+    let id = runner.runner_id.to_string();
+    let (subject, echo) = echo_responder(runner).await?;
+    let hub = sb.cp.nats.clone();
+    let mut subs = Vec::new();
+    for i in 0..clients {
+        subs.push(tokio::sync::Mutex::new(hub.subscribe(format!("cloudops.reply.{id}.bench.{i}")).await?));
+    }
+    hub.flush().await?;
+    tokio::time::sleep(Duration::from_millis(300)).await; // interest reaches the hub
+    let subs = std::sync::Arc::new(subs);
+    let result =
+        throughput("floor: raw NATS request/reply through the same hub and leaf", clients, warmup, duration, {
+            let (hub, subject, id) = (hub.clone(), subject.clone(), id.clone());
+            move |i| {
+                let (hub, subject, payload, subs) = (hub.clone(), subject.clone(), payload.clone(), subs.clone());
+                let reply = format!("cloudops.reply.{id}.bench.{i}");
+                async move {
+                    let mut sub = subs[i].lock().await;
+                    hub.publish_with_reply(subject, reply, payload).await?;
+                    tokio::time::timeout(Duration::from_secs(2), sub.next()).await.context("floor reply timed out")?;
+                    Ok(())
+                }
+            }
+        })
+        .await;
+    echo.abort();
+    result
 }

@@ -430,6 +430,9 @@ pub(crate) struct Ctx<'a, 'b> {
     pub(crate) cfg: CliConfig,
     pub(crate) org: Option<String>,
     env: Option<String>,
+    /// One HTTP client per invocation: its pooled connections (and TLS sessions) are kept alive
+    /// across the command's requests.
+    http: std::cell::OnceCell<Client>,
 }
 
 impl Ctx<'_, '_> {
@@ -444,7 +447,11 @@ impl Ctx<'_, '_> {
             .ok_or_else(|| CliError::Message("no org: pass --org or set one in the config (`planton login`)".into()))
     }
     pub(crate) fn client(&self) -> Result<Client> {
-        Client::from_config(&self.cfg)
+        if let Some(c) = self.http.get() {
+            return Ok(c.clone());
+        }
+        let c = Client::from_config(&self.cfg)?;
+        Ok(self.http.get_or_init(|| c).clone())
     }
     pub(crate) fn out(&mut self, s: &str) {
         let _ = self.io.out.write_all(s.as_bytes());
@@ -476,7 +483,7 @@ where
             return 1;
         }
     };
-    let mut ctx = Ctx { io, cfg, org: cli.org.clone(), env: cli.env.clone() };
+    let mut ctx = Ctx { io, cfg, org: cli.org.clone(), env: cli.env.clone(), http: Default::default() };
     match dispatch(cli.command, &mut ctx).await {
         Ok(()) => 0,
         Err(CliError::Exit(code)) => code,

@@ -48,8 +48,14 @@ async fn fresh_postgres(url: &str) -> Result<(String, String)> {
 
 impl Sandbox {
     pub async fn start() -> Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A sandbox whose control plane's configuration `tune` adjusted first.
+    pub async fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("cloudops-sandbox-").tempdir()?;
         let mut cfg = ServeConfig::for_test(dir.path().to_path_buf());
+        tune(&mut cfg);
         let postgres = match std::env::var("DATABASE_URL") {
             Ok(url) if url.starts_with("postgres") => {
                 let (db_url, name) = fresh_postgres(&url).await?;
