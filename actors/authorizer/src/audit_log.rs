@@ -84,16 +84,29 @@ async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>) {
                 Entry::Outcome(id, result, latency) => outcomes.push((id, result, latency)),
             }
         }
-        match store.audit_batch(rows, &outcomes).await {
+        match store.audit_batch(rows.clone(), &outcomes).await {
             Ok(ids) => {
                 for (tx, id) in waiters.into_iter().zip(ids) {
                     let _ = tx.send(Ok(id));
                 }
             }
             Err(e) => {
-                warn!(error = %e, records = waiters.len(), outcomes = outcomes.len(), "audit batch not written");
-                for tx in waiters {
-                    let _ = tx.send(Err(format!("audit log unavailable: {e}")));
+                // One bad record must not fail its neighbours: each is retried alone, so only
+                // what cannot be written fails (and its request with it).
+                warn!(error = %e, records = waiters.len(), outcomes = outcomes.len(), "audit batch not written; retrying one by one");
+                for (row, tx) in rows.into_iter().zip(waiters) {
+                    let _ = tx.send(
+                        store
+                            .audit_batch(vec![row], &[])
+                            .await
+                            .map(|ids| ids[0])
+                            .map_err(|e| format!("audit log unavailable: {e}")),
+                    );
+                }
+                for o in outcomes {
+                    if let Err(e) = store.audit_batch(Vec::new(), std::slice::from_ref(&o)).await {
+                        warn!(error = %e, audit_id = o.0, "audit outcome not recorded");
+                    }
                 }
             }
         }

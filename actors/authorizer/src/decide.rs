@@ -29,7 +29,17 @@ fn verb_name(verb: v1::VerbClass) -> &'static str {
     }
 }
 
-/// An audit record, before its outcome is known.
+/// Text as the audit log keeps it: no NUL or other control characters (PostgreSQL refuses NUL
+/// in text, and a caller must not be able to forge lines in a listing), at most 1024 characters.
+pub fn clean(text: &str) -> String {
+    let mut out: String = text.chars().take(1024).map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect();
+    if text.chars().nth(1024).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// An audit record, before its outcome is known. Every text field is [`clean`]ed.
 pub fn audit_row(
     caller: &v1::Caller,
     mode: &str,
@@ -42,15 +52,15 @@ pub fn audit_row(
     audit::ActiveModel {
         id: Default::default(),
         at: Set(cloudops_store::now()),
-        principal_id: Set(caller.principal_id.clone()),
-        principal_name: Set(caller.principal_name.clone()),
-        org_id: Set(caller.org_id.clone()),
-        mode: Set(mode.into()),
-        target: Set(target.into()),
-        op: Set(op.into()),
-        verb: Set(verb.into()),
-        decision: Set(decision.into()),
-        reason: Set(reason.into()),
+        principal_id: Set(clean(&caller.principal_id)),
+        principal_name: Set(clean(&caller.principal_name)),
+        org_id: Set(clean(&caller.org_id)),
+        mode: Set(clean(mode)),
+        target: Set(clean(target)),
+        op: Set(clean(op)),
+        verb: Set(clean(verb)),
+        decision: Set(clean(decision)),
+        reason: Set(clean(reason)),
         result: Set(None),
         latency_us: Set(None),
     }
@@ -159,7 +169,7 @@ pub fn evaluate(state: &Snapshot, req: &v1::AuthorizeRequest) -> Evaluation {
     // The record belongs to the org acted in, so that its admins see a platform operator's
     // work there, and other orgs' admins do not.
     if !target.org_id.is_empty() {
-        record.org_id = Set(target.org_id.clone());
+        record.org_id = Set(clean(&target.org_id));
     }
     Evaluation { response: v1::AuthorizeResponse { allowed, reason, audit_id: 0, role }, record }
 }
@@ -200,6 +210,14 @@ mod tests {
             "kubernetes.exec needs the operator role on connection/k8s; alice has viewer"
         );
         assert_eq!(Denial::NoAccess.explain("x", "bob", "org/o"), "bob has no access to org/o");
+    }
+
+    #[test]
+    fn audit_text_keeps_no_control_characters() {
+        assert_eq!(clean("ns/a\u{0}b\nc"), "ns/a\u{fffd}b\u{fffd}c");
+        assert_eq!(clean("plain"), "plain");
+        let long = "x".repeat(2000);
+        assert_eq!(clean(&long).chars().count(), 1025);
     }
 
     #[test]

@@ -143,7 +143,7 @@ impl Actor for Authorizer {
                     &req.reason,
                 );
                 if !req.org_id.is_empty() {
-                    row.org_id = SetValue(req.org_id);
+                    row.org_id = SetValue(decide::clean(&req.org_id));
                 }
                 let _ = reply.send(s.audit.record(row));
             }

@@ -22,9 +22,9 @@ pub struct ConnectSpec {
     pub tls: Option<TlsFiles>,
     /// A runner's replies (JetStream acks) must come back under `_INBOX.<runner_id>`.
     pub inbox_prefix: Option<String>,
-    /// Notified each time the connection is (re)established: whatever was published meanwhile
-    /// was missed.
-    pub on_connect: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Notified each time the connection is (re)established, or messages were dropped because
+    /// a subscriber fell behind: either way something published may have been missed.
+    pub on_gap: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
@@ -32,19 +32,20 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
         .name(spec.name.clone())
         .connection_timeout(std::time::Duration::from_secs(5))
         .event_callback({
-            let on_connect = spec.on_connect.clone();
+            let on_gap = spec.on_gap.clone();
             move |event| {
-                let on_connect = on_connect.clone();
+                let on_gap = on_gap.clone();
                 async move {
-                    match event {
-                        async_nats::Event::Connected => {
-                            tracing::debug!("nats connected");
-                            if let Some(n) = on_connect {
-                                n.notify_one();
-                            }
+                    match &event {
+                        async_nats::Event::SlowConsumer(sid) => {
+                            tracing::warn!(sid, "nats subscriber fell behind: messages dropped")
                         }
-                        async_nats::Event::Disconnected => tracing::debug!("nats disconnected"),
                         other => tracing::debug!(event = %other, "nats event"),
+                    }
+                    if matches!(event, async_nats::Event::Connected | async_nats::Event::SlowConsumer(_))
+                        && let Some(n) = on_gap
+                    {
+                        n.notify_one();
                     }
                 }
             }

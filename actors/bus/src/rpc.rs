@@ -117,7 +117,7 @@ impl ErrorReply for v1::AuthenticateResponse {
 
 impl ErrorReply for v1::Ack {
     fn from_error(_code: v1::ErrorCode, message: String) -> Self {
-        warn!(%message, "fire-and-forget request failed");
-        Self {}
+        warn!(%message, "acknowledged request failed");
+        Self { error: message }
     }
 }

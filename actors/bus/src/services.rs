@@ -89,11 +89,16 @@ impl AuthorizerApi for Remote {
         rpc::request(&self.nc, subjects::AUTHORIZER_AUTHORIZE, &req, self.timeout).await
     }
     async fn record_outcome(&self, req: v1::RecordOutcomeRequest) -> Result<(), BusError> {
-        rpc::request::<_, v1::Ack>(&self.nc, subjects::AUTHORIZER_RECORD_OUTCOME, &req, self.timeout).await.map(|_| ())
+        acked(rpc::request(&self.nc, subjects::AUTHORIZER_RECORD_OUTCOME, &req, self.timeout).await?)
     }
     async fn record_audit(&self, req: v1::RecordAuditRequest) -> Result<(), BusError> {
-        rpc::request::<_, v1::Ack>(&self.nc, subjects::AUTHORIZER_RECORD_AUDIT, &req, self.timeout).await.map(|_| ())
+        acked(rpc::request(&self.nc, subjects::AUTHORIZER_RECORD_AUDIT, &req, self.timeout).await?)
     }
+}
+
+/// An `Ack` that carries an error is a failure (an audit record not written is not a success).
+fn acked(a: v1::Ack) -> Result<(), BusError> {
+    if a.error.is_empty() { Ok(()) } else { Err(BusError::ActorUnavailable(a.error)) }
 }
 
 #[async_trait]
@@ -130,12 +135,12 @@ pub async fn serve_authorizer(nc: Client, api: Arc<dyn AuthorizerApi>) -> Result
     let a = api.clone();
     let outcome = rpc::serve(nc.clone(), subjects::AUTHORIZER_RECORD_OUTCOME, subjects::QUEUE_AUTHORIZER, move |req| {
         let api = a.clone();
-        async move { api.record_outcome(req).await.map(|()| v1::Ack {}) }
+        async move { api.record_outcome(req).await.map(|()| v1::Ack::default()) }
     })
     .await?;
     let audit = rpc::serve(nc, subjects::AUTHORIZER_RECORD_AUDIT, subjects::QUEUE_AUTHORIZER, move |req| {
         let api = api.clone();
-        async move { api.record_audit(req).await.map(|()| v1::Ack {}) }
+        async move { api.record_audit(req).await.map(|()| v1::Ack::default()) }
     })
     .await?;
     Ok(vec![authenticate, authorize, outcome, audit])

@@ -21,6 +21,8 @@ pub const ROUTER_ROUTE: &str = "cloudops.svc.router.route";
 
 /// Every replica's resolver and authorizer listen here (no queue group: all must hear it).
 pub const TENANCY_CHANGES: &str = "cloudops.control.changes";
+/// Each control-plane replica says it is there (its id), so that writers know whom to wait for.
+pub const REPLICAS: &str = "cloudops.control.replicas";
 
 pub const QUEUE_RESOLVER: &str = "resolver";
 pub const QUEUE_AUTHORIZER: &str = "authorizer";

@@ -121,6 +121,20 @@ fn target_for(
 pub fn resolve(state: &Snapshot, req: v1::ResolveRequest) -> Result<v1::ResolvedTarget, v1::Error> {
     let caller = req.caller.unwrap_or_default();
     let target = req.target.unwrap_or_default();
+    // Every name a caller gives is a DNS label (as orgs, environments, connections and
+    // Kubernetes namespaces are): anything else is refused before it is looked up or logged.
+    for (what, value) in [
+        ("org", &target.org),
+        ("environment", &target.env),
+        ("connection", &target.connection),
+        ("namespace", &target.namespace),
+    ] {
+        if !value.is_empty()
+            && let Err(e) = cloudops_store::validate_name(what, value)
+        {
+            return Err(err(ErrorCode::InvalidArgument, e.to_string()));
+        }
+    }
     let op = req.op.unwrap_or_default();
     let provider = op.provider();
     let pname = provider_name(provider);
@@ -222,6 +236,28 @@ pub fn resolve(state: &Snapshot, req: v1::ResolveRequest) -> Result<v1::Resolved
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_a_caller_gives_are_dns_labels() {
+        let state = Snapshot::default();
+        for (org, env, connection, namespace) in
+            [("a\u{0}", "", "", ""), ("", "Prod", "", ""), ("", "", "x y", ""), ("", "", "", "kube-system\n")]
+        {
+            let req = v1::ResolveRequest {
+                target: Some(v1::Target {
+                    org: org.into(),
+                    env: env.into(),
+                    connection: connection.into(),
+                    namespace: namespace.into(),
+                    resource: String::new(),
+                }),
+                ..Default::default()
+            };
+            let e = resolve(&state, req).unwrap_err();
+            assert_eq!(e.code(), ErrorCode::InvalidArgument, "{e:?}");
+            assert!(e.message.contains("invalid"), "{}", e.message);
+        }
+    }
 
     #[test]
     fn resource_paths() {

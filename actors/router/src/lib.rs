@@ -34,6 +34,8 @@ pub const PRESENCE_WINDOW: Duration = Duration::from_secs(35);
 /// How often one runner's heartbeats are written to the database (`last seen`), whatever they
 /// carry: a chatty runner cannot turn its heartbeats into write load.
 const LAST_SEEN_WRITE_INTERVAL: Duration = Duration::from_secs(30);
+/// The most often one runner's heartbeats reach the router.
+const BEAT_FORWARD_INTERVAL: Duration = Duration::from_secs(1);
 
 pub enum RouterMessage {
     Route(Box<v1::RouteRequest>, RpcReplyPort<Result<PendingReply, v1::Error>>),
@@ -76,7 +78,17 @@ impl Actor for Router {
         let beats = runner_link::heartbeats(&args.nats).await?;
         let beats = tokio::spawn(async move {
             futures::pin_mut!(beats);
+            // At most one beat per runner per second reaches the router's mailbox, whatever a
+            // runner sends: a flood cannot delay anyone's ops.
+            let mut passed: HashMap<RunnerId, Instant> = HashMap::new();
             while let Some((id, beat)) = beats.next().await {
+                if passed.get(&id).is_some_and(|at| at.elapsed() < BEAT_FORWARD_INTERVAL) {
+                    continue;
+                }
+                if passed.len() > 100_000 {
+                    passed.retain(|_, at| at.elapsed() < BEAT_FORWARD_INTERVAL);
+                }
+                passed.insert(id.clone(), Instant::now());
                 let version: String = beat.version.chars().take(64).collect();
                 if me.cast(RouterMessage::Heartbeat(id, version)).is_err() {
                     break;

@@ -51,10 +51,12 @@ impl Store {
         let _ = self.sink.set(sink);
     }
 
-    /// Reports committed writes (nothing happens before a sink is installed).
+    /// Reports committed writes (nothing happens before a sink is installed). The report runs
+    /// on a task of its own: a caller that goes away after the commit (a client that hung up)
+    /// cannot stop it half-way.
     pub(crate) async fn changed(&self, changes: Vec<Change>) {
-        if let Some(sink) = self.sink.get() {
-            sink.changed(changes).await;
+        if let Some(sink) = self.sink.get().cloned() {
+            let _ = tokio::spawn(async move { sink.changed(changes).await }).await;
         }
     }
 }
@@ -82,6 +84,22 @@ pub struct Snapshot {
     default_runners: HashMap<String, String>,
 }
 
+/// Forgets `key` only if it still names `id` (another row may have taken the name since).
+fn unindex<K: std::hash::Hash + Eq>(index: &mut HashMap<K, String>, key: &K, id: &str) {
+    if index.get(key).is_some_and(|v| v == id) {
+        index.remove(key);
+    }
+}
+
+/// An org's rows; no entry at all when there are none (so that made-up ids cost nothing).
+fn put_rows<T>(table: &mut HashMap<String, Vec<T>>, org: &str, rows: Vec<T>) {
+    if rows.is_empty() {
+        table.remove(org);
+    } else {
+        table.insert(org.to_string(), rows);
+    }
+}
+
 fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> HashMap<String, Vec<T>> {
     let mut m: HashMap<String, Vec<T>> = HashMap::new();
     for r in rows {
@@ -91,9 +109,24 @@ fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> HashMap<String, Vec<T>>
 }
 
 impl Snapshot {
-    /// Everything, from the database.
+    /// Everything, from the database, as of one moment (one read transaction: repeatable read
+    /// on PostgreSQL, a WAL snapshot on SQLite), so that no write falls between two tables.
     pub async fn load(store: &Store) -> Result<Self> {
-        let db = store.db();
+        use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
+        let postgres = store.db().get_database_backend() == DbBackend::Postgres;
+        let txn = store
+            .db()
+            .begin_with_config(
+                postgres.then_some(IsolationLevel::RepeatableRead),
+                postgres.then_some(AccessMode::ReadOnly),
+            )
+            .await?;
+        let s = Self::load_in(&txn).await?;
+        txn.commit().await?;
+        Ok(s)
+    }
+
+    async fn load_in(db: &impl sea_orm::ConnectionTrait) -> Result<Self> {
         let mut s = Snapshot::default();
         for o in org::Entity::find().all(db).await? {
             s.put_org(o);
@@ -126,7 +159,7 @@ impl Snapshot {
                 Some(o) => self.put_org(o),
                 None => {
                     if let Some(o) = self.orgs.remove(id) {
-                        self.org_by_name.remove(&o.name);
+                        unindex(&mut self.org_by_name, &o.name, id);
                     }
                 }
             },
@@ -134,7 +167,7 @@ impl Snapshot {
                 Some(e) => self.put_env(e),
                 None => {
                     if let Some(e) = self.envs.remove(id) {
-                        self.env_by_name.remove(&(e.org_id, e.name));
+                        unindex(&mut self.env_by_name, &(e.org_id, e.name), id);
                     }
                 }
             },
@@ -160,24 +193,24 @@ impl Snapshot {
                     Some(c) => self.put_connection(c),
                     None => {
                         if let Some(c) = self.connections.remove(id) {
-                            self.conn_by_name.remove(&(c.org_id, c.name));
+                            unindex(&mut self.conn_by_name, &(c.org_id, c.name), id);
                         }
                     }
                 }
                 if let (Some(org), Some((defaults, catalog))) = (org_id, reread) {
-                    self.defaults.insert(org.clone(), defaults);
-                    self.catalog.insert(org, catalog);
+                    put_rows(&mut self.defaults, &org, defaults);
+                    put_rows(&mut self.catalog, &org, catalog);
                 }
             }
             Change::Catalog(org) => {
                 let rows = self.read_catalog(store, org).await?;
-                self.catalog.insert(org.clone(), rows);
+                put_rows(&mut self.catalog, org, rows);
             }
             Change::Defaults(scope) => {
                 let rows = if scope.is_empty() { Vec::new() } else { self.read_defaults(store, scope).await? };
                 let runner = default_runner::Entity::find_by_id(scope.clone()).one(db).await?;
                 if !scope.is_empty() {
-                    self.defaults.insert(scope.clone(), rows);
+                    put_rows(&mut self.defaults, scope, rows);
                 }
                 match runner {
                     Some(d) => {

@@ -542,7 +542,9 @@ impl Store {
         principal::Entity::delete_by_id(r.service_account_id.clone()).exec(&txn).await?;
         r.clone().delete(&txn).await?;
         txn.commit().await?;
-        self.changed(vec![Change::Runner(r.id.clone())]).await;
+        // Its service account by name too: a replica whose tables lack the runner row still
+        // drops the account's keys.
+        self.changed(vec![Change::Runner(r.id.clone()), Change::Principal(r.service_account_id.clone())]).await;
         Ok(r)
     }
 

@@ -174,7 +174,8 @@ function useLogStream(target, opts, enabled) {
             retries = 0;
             setStatus({ state: 'live', message: resuming ? 'Resumed after an interruption.' : '' });
           },
-          message: add,
+          // One event may carry several lines (the runner batches lines that arrive together).
+          message: (raw) => raw.split('\n').forEach((l) => add(l)),
           reconnecting: () => setStatus({ state: 'reconnecting', message: 'Connection lost; reconnecting (no line will be lost)…' }),
           end: (why) => {
             if (opts.follow && why !== 'eof') restart(`the stream stopped (${why})`);

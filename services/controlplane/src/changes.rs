@@ -1,13 +1,18 @@
 //! Keeping every replica's resolver and authorizer fresh.
 //!
 //! The store reports each committed write to [`ChangeFeed`], which applies it to this
-//! replica's actors (the write's HTTP response waits for that, so the next request here sees
-//! it) and then publishes it on `cloudops.control.changes` and flushes, for the other replicas
-//! ([`listen`]). Each replica also re-reads everything after its bus connection comes back
-//! (events may have been missed meanwhile) and every [`RELOAD_EVERY`], the bound on staleness
-//! should an event be lost some other way.
+//! replica's actors, then publishes it on `cloudops.control.changes` and waits until every
+//! other live replica (those heard on `cloudops.control.replicas` lately) confirms it applied
+//! it, for at most [`ACK_WAIT`]. The write's HTTP response waits for all that, so the next
+//! request, on any replica, sees the change. Each replica also re-reads everything after its
+//! bus connection comes back or it lost messages, and every [`RELOAD_EVERY`]: the bound on
+//! staleness should an event be lost some other way.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use cloudops_authorizer::AuthorizerHandle;
@@ -30,10 +35,18 @@ pub struct Local {
 }
 
 impl Local {
+    /// Applies `changes` to both actors. One that cannot take them (it is restarting, say)
+    /// is made to re-read everything instead, retried for a few seconds: a change is never
+    /// just dropped.
     async fn apply(&self, changes: Vec<Change>) {
         let (r, a) = tokio::join!(self.resolver.changed(changes.clone()), self.authorizer.changed(changes));
-        for e in [r.err(), a.err()].into_iter().flatten() {
-            warn!(error = %e, "change not applied here; the next reload catches up");
+        if let Err(e) = r {
+            warn!(error = %e, "change not applied to the resolver; re-reading its state");
+            retry_reload(|| self.resolver.reload()).await;
+        }
+        if let Err(e) = a {
+            warn!(error = %e, "change not applied to the authorizer; re-reading its state");
+            retry_reload(|| self.authorizer.reload()).await;
         }
     }
 
@@ -41,6 +54,20 @@ impl Local {
         let (r, a) = tokio::join!(self.resolver.reload(), self.authorizer.reload());
         for e in [r.err(), a.err()].into_iter().flatten() {
             warn!(error = %e, "state not reloaded");
+        }
+    }
+}
+
+async fn retry_reload<F, Fut>(reload: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), cloudops_bus::BusError>>,
+{
+    for attempt in 1..=20 {
+        match reload().await {
+            Ok(()) => return,
+            Err(e) if attempt == 20 => warn!(error = %e, "state not re-read; the periodic reload catches up"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
 }
@@ -72,43 +99,92 @@ pub fn from_wire(c: v1::TenancyChange) -> Option<Change> {
     })
 }
 
+/// The other replicas heard from recently (id → when), who must acknowledge each change.
+type Roster = Arc<std::sync::Mutex<HashMap<String, Instant>>>;
+
+/// How often a replica says it is there; one silent for three periods leaves the roster.
+pub const ROSTER_EVERY: Duration = Duration::from_secs(2);
+/// How long a write waits for the other replicas to have applied its change.
+pub const ACK_WAIT: Duration = Duration::from_secs(2);
+
 /// The store's sink: here first, then everyone else.
 pub struct ChangeFeed {
     pub local: Local,
     pub nats: NatsClient,
     /// This replica's id, so that it skips its own events.
     pub origin: String,
+    pub roster: Roster,
+}
+
+impl ChangeFeed {
+    pub fn new(local: Local, nats: NatsClient, origin: String) -> Self {
+        Self { local, nats, origin, roster: Roster::default() }
+    }
 }
 
 #[async_trait]
 impl ChangeSink for ChangeFeed {
     async fn changed(&self, changes: Vec<Change>) {
         self.local.apply(changes.clone()).await;
-        for c in &changes {
+        let Some(last) = changes.last() else { return };
+        let expected: HashSet<String> = {
+            let mut r = self.roster.lock().unwrap_or_else(|e| e.into_inner());
+            r.retain(|_, at| at.elapsed() < 3 * ROSTER_EVERY);
+            r.keys().cloned().collect()
+        };
+        // Each replica applies changes in the order it receives them, so its answer to the last
+        // one says it applied them all.
+        let inbox = self.nats.new_inbox();
+        let acks = match self.nats.subscribe(inbox.clone()).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warn!(error = %e, "no inbox for change acknowledgements");
+                None
+            }
+        };
+        for c in &changes[..changes.len() - 1] {
             if let Err(e) =
                 self.nats.publish(subjects::TENANCY_CHANGES, to_wire(c, &self.origin).to_bytes().into()).await
             {
                 warn!(change = ?c, error = %e, "change not published; other replicas catch up at their next reload");
             }
         }
-        // On the server before the write's response leaves: a request to another replica after
-        // that response finds the change ahead of it.
+        if let Err(e) = self
+            .nats
+            .publish_with_reply(subjects::TENANCY_CHANGES, inbox, to_wire(last, &self.origin).to_bytes().into())
+            .await
+        {
+            warn!(change = ?last, error = %e, "change not published; other replicas catch up at their next reload");
+        }
         if let Err(e) = self.nats.flush().await {
             warn!(error = %e, "changes not flushed");
+        }
+        // The write's response waits until every live replica applied it: a request anywhere
+        // after that response finds the change in place.
+        let (Some(mut acks), false) = (acks, expected.is_empty()) else { return };
+        let mut missing = expected;
+        let deadline = tokio::time::Instant::now() + ACK_WAIT;
+        while !missing.is_empty() {
+            match tokio::time::timeout_at(deadline, acks.next()).await {
+                Ok(Some(m)) => {
+                    missing.remove(String::from_utf8_lossy(&m.payload).as_ref());
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if !missing.is_empty() {
+            warn!(replicas = ?missing, "replicas did not confirm a change in time; they catch up at their next reload");
         }
     }
 }
 
-/// Applies other replicas' changes here, and re-reads everything after a reconnect (`connected`
-/// is notified by the bus connection) and every [`RELOAD_EVERY`].
-pub async fn listen(
-    nats: NatsClient,
-    connected: Arc<Notify>,
-    origin: String,
-    local: Local,
-) -> Result<Vec<JoinHandle<()>>, String> {
+/// Applies other replicas' changes here (and confirms each), says that this replica is there,
+/// and re-reads everything after a reconnect or lost messages (`gap` is notified by the bus
+/// connection) and every [`RELOAD_EVERY`].
+pub async fn listen(nats: NatsClient, gap: Arc<Notify>, feed: &ChangeFeed) -> Result<Vec<JoinHandle<()>>, String> {
     let mut sub = nats.subscribe(subjects::TENANCY_CHANGES).await.map_err(|e| format!("changes: {e}"))?;
-    let l = local.clone();
+    let mut others = nats.subscribe(subjects::REPLICAS).await.map_err(|e| format!("replicas: {e}"))?;
+    let (l, origin, n) = (feed.local.clone(), feed.origin.clone(), nats.clone());
     let events = tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let Ok(c) = v1::TenancyChange::from_bytes(&msg.payload) else {
@@ -122,18 +198,38 @@ pub async fn listen(
                 debug!(?change, "change from another replica");
                 l.apply(vec![change]).await;
             }
+            if let Some(reply) = msg.reply {
+                let _ = n.publish(reply, origin.clone().into()).await;
+            }
         }
     });
+    let (roster, me) = (feed.roster.clone(), feed.origin.clone());
+    let heard = tokio::spawn(async move {
+        while let Some(msg) = others.next().await {
+            let id = String::from_utf8_lossy(&msg.payload).to_string();
+            if id != me && id.len() <= 64 {
+                roster.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Instant::now());
+            }
+        }
+    });
+    let (n, me) = (nats.clone(), feed.origin.clone());
+    let present = tokio::spawn(async move {
+        loop {
+            let _ = n.publish(subjects::REPLICAS, me.clone().into()).await;
+            tokio::time::sleep(ROSTER_EVERY).await;
+        }
+    });
+    let local = feed.local.clone();
     let refresh = tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = connected.notified() => info!("bus connection (re)established: re-reading state"),
+                _ = gap.notified() => info!("bus connection (re)established or messages lost: re-reading state"),
                 _ = tokio::time::sleep(RELOAD_EVERY) => debug!("periodic re-read of state"),
             }
             local.reload().await;
         }
     });
-    Ok(vec![events, refresh])
+    Ok(vec![events, heard, present, refresh])
 }
 
 #[cfg(test)]

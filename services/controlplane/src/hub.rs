@@ -128,7 +128,7 @@ impl Hub {
             user: Some((user.into(), password.into())),
             tls: Some(self.tls.clone()),
             inbox_prefix: None,
-            on_connect: None,
+            on_gap: None,
         }
     }
 

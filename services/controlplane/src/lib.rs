@@ -110,7 +110,7 @@ impl ControlPlane {
         let connected = Arc::new(tokio::sync::Notify::new());
         let (hub, nats, leaf_url) = match &cfg.nats {
             Some(spec) => {
-                let spec = ConnectSpec { on_connect: Some(connected.clone()), ..spec.clone() };
+                let spec = ConnectSpec { on_gap: Some(connected.clone()), ..spec.clone() };
                 let nc = connect(&spec).await.map_err(|e| e.to_string())?;
                 (None, nc, cfg.leaf_url.clone().expect("checked in config"))
             }
@@ -137,7 +137,7 @@ impl ControlPlane {
                     .await
                     .map_err(|e| e.to_string())?,
                 );
-                let spec = ConnectSpec { on_connect: Some(connected.clone()), ..hub.control_plane_spec() };
+                let spec = ConnectSpec { on_gap: Some(connected.clone()), ..hub.control_plane_spec() };
                 let nc = connect(&spec).await.map_err(|e| e.to_string())?;
                 let leaf = format!("tls://{}:{}", cfg.public_host, hub.leaf_port);
                 (Some(hub), nc, leaf)
@@ -204,16 +204,12 @@ impl ControlPlane {
             slots: slots.clone(),
             audit: cfg.audit_discarded_for_benchmarks.then(cloudops_authorizer::AuditLog::discarding_for_benchmarks),
         };
+        // Every write from now on reaches this replica's actors at once and the others over
+        // NATS; installed before the actors start, so that no write the gateway takes escapes.
+        let feed = Arc::new(changes::ChangeFeed::new(local_roles, nats.clone(), cloudops_store::new_id("cp")));
+        tasks.extend(changes::listen(nats.clone(), connected, &feed).await?);
+        store.set_change_sink(feed);
         let (root, _) = Actor::spawn(None, supervisor::Root, args).await.map_err(|e| format!("actors: {e}"))?;
-
-        // Every write from now on reaches this replica's actors at once and the others over NATS.
-        let origin = cloudops_store::new_id("cp");
-        store.set_change_sink(Arc::new(changes::ChangeFeed {
-            local: local_roles.clone(),
-            nats: nats.clone(),
-            origin: origin.clone(),
-        }));
-        tasks.extend(changes::listen(nats.clone(), connected, origin, local_roles).await?);
 
         // The same roles on NATS queue groups, so that replicas elsewhere can share the work.
         tasks.push(services::serve_resolver(nats.clone(), roles.resolver.clone()).await.map_err(|e| e.to_string())?);

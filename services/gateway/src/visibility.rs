@@ -78,12 +78,26 @@ impl Visibility {
     }
 }
 
-/// Audits one listing or read of tenancy objects (`reason` says what was visible).
-pub async fn audit_read(deps: &Deps, who: &Authenticated, org_id: &str, op_name: &str, reason: String) {
+/// Audits one listing or read of tenancy objects (`reason` says what was visible). No record,
+/// no answer: the caller gets an error instead of the listing.
+pub async fn audit_read(
+    deps: &Deps,
+    who: &Authenticated,
+    org_id: &str,
+    op_name: &str,
+    reason: String,
+) -> Result<(), ApiError> {
     audit(deps, who, org_id, op_name, "allowed", reason).await
 }
 
-async fn audit(deps: &Deps, who: &Authenticated, org_id: &str, op_name: &str, decision: &str, reason: String) {
+async fn audit(
+    deps: &Deps,
+    who: &Authenticated,
+    org_id: &str,
+    op_name: &str,
+    decision: &str,
+    reason: String,
+) -> Result<(), ApiError> {
     let req = v1::RecordAuditRequest {
         caller: Some(who.caller()),
         mode: v1::AccessMode::AdminMode as i32,
@@ -93,9 +107,10 @@ async fn audit(deps: &Deps, who: &Authenticated, org_id: &str, op_name: &str, de
         reason,
         org_id: org_id.into(),
     };
-    if let Err(e) = deps.roles.authorizer.record_audit(req).await {
-        tracing::warn!(error = %e, op = op_name, "audit of a read not written");
-    }
+    deps.roles.authorizer.record_audit(req).await.map_err(|e| {
+        tracing::warn!(error = %e, op = op_name, "audit of a read not written; answer withheld");
+        ApiError::unavailable(format!("audit log unavailable: {e}"))
+    })
 }
 
 /// One connection read: allowed when a grant covers it; a hidden one looks missing.
@@ -108,11 +123,10 @@ pub async fn authorize_connection_read(
 ) -> Result<(), ApiError> {
     let v = Visibility::of(deps, who, org_id).await?;
     if v.connection_in_store(deps, c).await? {
-        audit_read(deps, who, org_id, op_name, format!("connection/{}", c.name)).await;
-        Ok(())
+        audit_read(deps, who, org_id, op_name, format!("connection/{}", c.name)).await
     } else {
         let reason = format!("{} has no access to connection/{}", who.principal.name, c.name);
-        audit(deps, who, org_id, op_name, "denied", reason).await;
+        audit(deps, who, org_id, op_name, "denied", reason).await?;
         Err(ApiError::new(v1::ErrorCode::NotFound, format!("connection {:?} not found", c.name)))
     }
 }

@@ -382,7 +382,12 @@ impl Executor {
             };
             futures::future::ready(item)
         });
-        Ok(self.stream_session(&op.session, "log", streams, lines))
+        // Lines already waiting travel together (one JetStream message and ack for many);
+        // a line that arrives alone leaves at once.
+        let batched = lines
+            .ready_chunks(LOG_BATCH_LINES)
+            .flat_map(|chunk| futures::stream::iter(batch_lines(chunk, LOG_BATCH_BYTES)));
+        Ok(self.stream_session(&op.session, "log", streams, batched))
     }
 
     /// Registers a streamed session and publishes `items` into JetStream on a task of its own
@@ -426,6 +431,43 @@ impl Executor {
         let v = serde_json::json!({"session": session, "streams": streams, "runner_id": self.runner_id.as_str()});
         v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None, ..Default::default() }
     }
+}
+
+/// Most lines in one log message.
+#[cfg(feature = "kubernetes")]
+const LOG_BATCH_LINES: usize = 1024;
+/// Most bytes in one log message (a longer line travels alone, whole).
+pub const LOG_BATCH_BYTES: usize = 64 * 1024;
+
+/// Joins consecutive lines with `\n` into messages of at most `max_bytes` (a line never
+/// splits); an end marker (`Err`) stays in place after the lines before it.
+#[cfg(feature = "kubernetes")]
+fn batch_lines(items: Vec<Result<bytes::Bytes, String>>, max_bytes: usize) -> Vec<Result<bytes::Bytes, String>> {
+    let mut out = Vec::new();
+    let mut buf = bytes::BytesMut::new();
+    for item in items {
+        match item {
+            Ok(line) => {
+                if !buf.is_empty() && buf.len() + 1 + line.len() > max_bytes {
+                    out.push(Ok(buf.split().freeze()));
+                }
+                if !buf.is_empty() {
+                    buf.extend_from_slice(b"\n");
+                }
+                buf.extend_from_slice(&line);
+            }
+            Err(end) => {
+                if !buf.is_empty() {
+                    out.push(Ok(buf.split().freeze()));
+                }
+                out.push(Err(end));
+            }
+        }
+    }
+    if !buf.is_empty() {
+        out.push(Ok(buf.freeze()));
+    }
+    out
 }
 
 /// Session ids name stream subjects: only the gateway's own shape is accepted.
@@ -530,7 +572,7 @@ impl Runner {
             user: Some(("runner".into(), password)),
             tls: None,
             inbox_prefix: Some(format!("_INBOX.{runner_id}")),
-            on_connect: None,
+            on_gap: None,
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -653,5 +695,24 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap(), typed("a").remove(0));
         q.offer(2, typed("b")).unwrap(); // the retry goes through
         assert_eq!(rx.try_recv().unwrap(), typed("b").remove(0));
+    }
+}
+
+#[cfg(all(test, feature = "kubernetes"))]
+mod batch_tests {
+    use super::batch_lines;
+
+    fn ok(s: &str) -> Result<bytes::Bytes, String> {
+        Ok(bytes::Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn lines_join_up_to_the_size_bound_and_the_end_stays_last() {
+        let got = batch_lines(vec![ok("aa"), ok("bb"), ok("cc"), Err("eof".into()), ok("late")], 5);
+        assert_eq!(got, vec![ok("aa\nbb"), ok("cc"), Err("eof".into()), ok("late")]);
+        // A line longer than the bound travels alone and whole.
+        assert_eq!(batch_lines(vec![ok("a"), ok("0123456789"), ok("b")], 5), vec![ok("a"), ok("0123456789"), ok("b")]);
+        assert_eq!(batch_lines(vec![ok("one")], 64), vec![ok("one")]);
+        assert!(batch_lines(vec![], 64).is_empty());
     }
 }

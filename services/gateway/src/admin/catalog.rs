@@ -97,7 +97,7 @@ pub async fn list_resources(
     let conns = s.deps.store.list_connections(&org.id).await?;
     let mut rs = s.deps.store.list_resources(&org.id, env.as_ref().map(|e| e.id.as_str())).await?;
     rs.retain(|r| visible.resource(r));
-    audit_read(&s.deps, &who, &org.id, "resource.list", format!("{} visible", rs.len())).await;
+    audit_read(&s.deps, &who, &org.id, "resource.list", format!("{} visible", rs.len())).await?;
     Ok(items(
         rs.iter()
             .map(|r| {
@@ -134,7 +134,7 @@ pub async fn get_resource(
         // Hidden looks missing: no probing of the catalog.
         return Err(ApiError::new(v1::ErrorCode::NotFound, format!("cloud resource {path:?} not found")));
     }
-    audit_read(&s.deps, &who, &org.id, "resource.get", path).await;
+    audit_read(&s.deps, &who, &org.id, "resource.get", path).await?;
     let c = s.deps.store.connection_by_id(&r.connection_id).await?.map(|c| c.name).unwrap_or_default();
     Ok(Json(resource_json(&r, &org.name, &env, &c)))
 }

@@ -207,6 +207,7 @@ pub(crate) async fn list_connections(
         let rn = c.runner_id.as_ref().and_then(|id| runners.iter().find(|r| &r.id == id)).map(|r| r.name.as_str());
         items.push(crate::admin::connection_json(&c, rn));
     }
-    crate::visibility::audit_read(&s.deps, &who, &org.id, "connection.list", format!("{} visible", items.len())).await;
+    crate::visibility::audit_read(&s.deps, &who, &org.id, "connection.list", format!("{} visible", items.len()))
+        .await?;
     Ok(axum::Json(json!({"items": items})))
 }

@@ -47,7 +47,7 @@ pub async fn list_envs(State(s): State<AppState>, InOrg { who, org }: InOrg) -> 
         .filter(|e| visible.env(&e.id))
         .map(|e| json!({"id": e.id, "name": e.name, "org": org.name, "created_at": e.created_at}))
         .collect();
-    audit_read(&s.deps, &who, &org.id, "env.list", format!("{} visible", envs.len())).await;
+    audit_read(&s.deps, &who, &org.id, "env.list", format!("{} visible", envs.len())).await?;
     Ok(items(envs))
 }
 
