@@ -396,25 +396,15 @@ impl Store {
     }
 
     /// One transaction for a batch of audit records and outcomes (group commit): the new
-    /// records' ids, in order. All or nothing.
-    pub async fn audit_batch(
-        &self,
-        rows: Vec<audit::ActiveModel>,
-        outcomes: &[(i64, String, i64)],
-    ) -> Result<Vec<i64>> {
-        let txn = self.write_txn().await?;
-        let mut ids = Vec::with_capacity(rows.len());
-        for row in rows {
-            ids.push(row.insert(&txn).await?.id);
+    /// records' ids, in order. All or nothing. A batch of one statement is that statement
+    /// alone (atomic by itself); a larger one is a plain transaction, which on SQLite takes the
+    /// write lock with its first statement (an insert or update: nothing to upgrade from).
+    pub async fn audit_batch(&self, rows: Vec<audit::ActiveModel>, outcomes: &[(i64, String, i64)]) -> Result<Vec<i64>> {
+        if rows.len() + outcomes.len() == 1 {
+            return audit_statements(&self.db, rows, outcomes).await;
         }
-        for (id, result, latency_us) in outcomes {
-            audit::Entity::update_many()
-                .col_expr(audit::Column::Result, sea_orm::sea_query::Expr::value(result.clone()))
-                .col_expr(audit::Column::LatencyUs, sea_orm::sea_query::Expr::value(*latency_us))
-                .filter(audit::Column::Id.eq(*id))
-                .exec(&txn)
-                .await?;
-        }
+        let txn = self.db.begin().await?;
+        let ids = audit_statements(&txn, rows, outcomes).await?;
         txn.commit().await?;
         Ok(ids)
     }
@@ -438,6 +428,41 @@ impl Store {
             .all(&self.db)
             .await?)
     }
+}
+
+/// Inserts the records (one statement each, returning the id) and completes the outcomes.
+async fn audit_statements(
+    db: &impl ConnectionTrait,
+    rows: Vec<audit::ActiveModel>,
+    outcomes: &[(i64, String, i64)],
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(rows.len());
+    match rows.len() {
+        0 => {}
+        1 => {
+            let row = rows.into_iter().next().expect("one row");
+            ids.push(audit::Entity::insert(row).exec(db).await?.last_insert_id);
+        }
+        _ => {
+            // One statement for all; its ids, ascending, are the rows' in order (ids grow in
+            // the order a statement inserts its rows; RETURNING's own order is unspecified).
+            let n = rows.len();
+            ids = audit::Entity::insert_many(rows).exec_with_returning_keys(db).await?;
+            ids.sort_unstable();
+            if ids.len() != n {
+                return Err(StoreError::Conflict(format!("audit batch: {} of {n} records inserted", ids.len())));
+            }
+        }
+    }
+    for (id, result, latency_us) in outcomes {
+        audit::Entity::update_many()
+            .col_expr(audit::Column::Result, sea_orm::sea_query::Expr::value(result.clone()))
+            .col_expr(audit::Column::LatencyUs, sea_orm::sea_query::Expr::value(*latency_us))
+            .filter(audit::Column::Id.eq(*id))
+            .exec(db)
+            .await?;
+    }
+    Ok(ids)
 }
 
 pub(crate) async fn grant_in(
@@ -513,6 +538,40 @@ mod tests {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
+    }
+
+    fn audit_row(reason: &str) -> audit::ActiveModel {
+        audit::ActiveModel {
+            id: Default::default(),
+            at: Set(Utc::now()),
+            principal_id: Set("usr-test".into()),
+            principal_name: Set("t".into()),
+            org_id: Set(new_id("org")),
+            mode: Set("admin".into()),
+            target: Set("org/x".into()),
+            op: Set("test".into()),
+            verb: Set("read".into()),
+            decision: Set("allowed".into()),
+            reason: Set(reason.into()),
+            result: Set(None),
+            latency_us: Set(None),
+        }
+    }
+
+    #[tokio::test]
+    async fn audit_batches_return_each_records_own_id() {
+        let (store, _d) = test_store().await;
+        let reasons: Vec<String> = (0..5).map(|i| new_id(&format!("r{i}"))).collect();
+        let ids = store.audit_batch(reasons.iter().map(|r| audit_row(r)).collect(), &[]).await.unwrap();
+        assert_eq!(ids.len(), 5);
+        let one = store.audit_batch(vec![audit_row("alone")], &[(ids[0], "ok".into(), 7)]).await.unwrap();
+        assert_eq!(one.len(), 1);
+        for (id, reason) in ids.iter().zip(&reasons) {
+            let row = audit::Entity::find_by_id(*id).one(store.db()).await.unwrap().unwrap();
+            assert_eq!(&row.reason, reason, "id {id} belongs to its own record");
+        }
+        let first = audit::Entity::find_by_id(ids[0]).one(store.db()).await.unwrap().unwrap();
+        assert_eq!((first.result.as_deref(), first.latency_us), (Some("ok"), Some(7)));
     }
 
     #[tokio::test]
