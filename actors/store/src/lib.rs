@@ -399,7 +399,11 @@ impl Store {
     /// records' ids, in order. All or nothing. A batch of one statement is that statement
     /// alone (atomic by itself); a larger one is a plain transaction, which on SQLite takes the
     /// write lock with its first statement (an insert or update: nothing to upgrade from).
-    pub async fn audit_batch(&self, rows: Vec<audit::ActiveModel>, outcomes: &[(i64, String, i64)]) -> Result<Vec<i64>> {
+    pub async fn audit_batch(
+        &self,
+        rows: Vec<audit::ActiveModel>,
+        outcomes: &[(i64, String, i64)],
+    ) -> Result<Vec<i64>> {
         if rows.len() + outcomes.len() == 1 {
             return audit_statements(&self.db, rows, outcomes).await;
         }
@@ -454,11 +458,18 @@ async fn audit_statements(
             }
         }
     }
-    for (id, result, latency_us) in outcomes {
+    if !outcomes.is_empty() {
+        // One statement for every outcome: result and latency chosen by id.
+        use sea_orm::sea_query::{CaseStatement, Expr};
+        let (mut result, mut latency) = (CaseStatement::new(), CaseStatement::new());
+        for (id, r, l) in outcomes {
+            result = result.case(audit::Column::Id.eq(*id), Expr::value(r.clone()));
+            latency = latency.case(audit::Column::Id.eq(*id), Expr::value(*l));
+        }
         audit::Entity::update_many()
-            .col_expr(audit::Column::Result, sea_orm::sea_query::Expr::value(result.clone()))
-            .col_expr(audit::Column::LatencyUs, sea_orm::sea_query::Expr::value(*latency_us))
-            .filter(audit::Column::Id.eq(*id))
+            .col_expr(audit::Column::Result, result.into())
+            .col_expr(audit::Column::LatencyUs, latency.into())
+            .filter(audit::Column::Id.is_in(outcomes.iter().map(|o| o.0)))
             .exec(db)
             .await?;
     }
@@ -566,6 +577,13 @@ mod tests {
         assert_eq!(ids.len(), 5);
         let one = store.audit_batch(vec![audit_row("alone")], &[(ids[0], "ok".into(), 7)]).await.unwrap();
         assert_eq!(one.len(), 1);
+        store.audit_batch(vec![], &[(ids[1], "not_found".into(), 9), (ids[2], "ok".into(), 11)]).await.unwrap();
+        for (id, want) in [(ids[1], ("not_found", 9)), (ids[2], ("ok", 11))] {
+            let row = audit::Entity::find_by_id(id).one(store.db()).await.unwrap().unwrap();
+            assert_eq!((row.result.as_deref(), row.latency_us), (Some(want.0), Some(want.1)));
+        }
+        let untouched = audit::Entity::find_by_id(ids[3]).one(store.db()).await.unwrap().unwrap();
+        assert_eq!((untouched.result, untouched.latency_us), (None, None));
         for (id, reason) in ids.iter().zip(&reasons) {
             let row = audit::Entity::find_by_id(*id).one(store.db()).await.unwrap().unwrap();
             assert_eq!(&row.reason, reason, "id {id} belongs to its own record");
