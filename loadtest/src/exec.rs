@@ -115,7 +115,7 @@ async fn main() -> Result<()> {
     let added50 = us(ours.p50()) - us(direct.p50());
     let added99 = us(ours.p99()) - us(direct.p99());
     println!(
-        "\nadded by Cloud Ops (ours − direct exec):  p50 {added50:.0} µs   p99 {added99:.0} µs   (target p99 ≤ 2000)"
+        "\nadded by Cloud Ops (ours − direct exec):  p50 {added50:.0} µs   p99 {added99:.0} µs   (target p99 ≤ 1200)"
     );
     println!(
         "ours / raw NATS round trip:               p50 {:.2}×  p99 {:.2}×",
