@@ -1,7 +1,8 @@
-//! The audit log's writer: group commit. Records queue up while the previous transaction is
-//! being written, and the next transaction takes them all (up to [`MAX_BATCH`]), so that a
-//! burst of decisions costs one commit instead of one each, and a lone decision waits for
-//! nothing but its own insert.
+//! The audit log's writer: group commit. Records queue up while the previous batch is being
+//! written, and the next batch takes them all (up to [`MAX_BATCH`]) in one statement (one
+//! transaction), so that a burst of decisions costs one commit instead of one each, and a lone
+//! decision waits for nothing but its own insert. Outcomes of earlier decisions are written
+//! after the records, in one statement per batch, and nobody waits for them.
 //!
 //! "No audit record, no access" holds because each record's waiter learns its id only after
 //! the transaction holding it committed ([`AuditReceipt`]); the request path releases no result
@@ -15,7 +16,7 @@ use tokio::{
 };
 use tracing::warn;
 
-/// Records and outcomes in one transaction at most.
+/// Records and outcomes taken in one batch at most.
 pub const MAX_BATCH: usize = 512;
 
 enum Entry {
@@ -84,7 +85,8 @@ async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>) {
                 Entry::Outcome(id, result, latency) => outcomes.push((id, result, latency)),
             }
         }
-        match store.audit_batch(rows.clone(), &outcomes).await {
+        // The records first (their requests wait for them), then the outcomes.
+        match store.audit_records(rows.clone()).await {
             Ok(ids) => {
                 for (tx, id) in waiters.into_iter().zip(ids) {
                     let _ = tx.send(Ok(id));
@@ -93,20 +95,18 @@ async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>) {
             Err(e) => {
                 // One bad record must not fail its neighbours: each is retried alone, so only
                 // what cannot be written fails (and its request with it).
-                warn!(error = %e, records = waiters.len(), outcomes = outcomes.len(), "audit batch not written; retrying one by one");
+                warn!(error = %e, records = waiters.len(), "audit batch not written; retrying one by one");
                 for (row, tx) in rows.into_iter().zip(waiters) {
-                    let _ = tx.send(
-                        store
-                            .audit_batch(vec![row], &[])
-                            .await
-                            .map(|ids| ids[0])
-                            .map_err(|e| format!("audit log unavailable: {e}")),
-                    );
+                    let one = store.audit_records(vec![row]).await;
+                    let _ = tx.send(one.map(|ids| ids[0]).map_err(|e| format!("audit log unavailable: {e}")));
                 }
-                for o in outcomes {
-                    if let Err(e) = store.audit_batch(Vec::new(), std::slice::from_ref(&o)).await {
-                        warn!(error = %e, audit_id = o.0, "audit outcome not recorded");
-                    }
+            }
+        }
+        if let Err(e) = store.audit_outcomes(&outcomes).await {
+            warn!(error = %e, outcomes = outcomes.len(), "audit outcomes not written; retrying one by one");
+            for o in outcomes {
+                if let Err(e) = store.audit_outcomes(std::slice::from_ref(&o)).await {
+                    warn!(error = %e, audit_id = o.0, "audit outcome not recorded");
                 }
             }
         }

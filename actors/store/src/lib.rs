@@ -395,22 +395,48 @@ impl Store {
         Ok(row.insert(&self.db).await?.id)
     }
 
-    /// One transaction for a batch of audit records and outcomes (group commit): the new
-    /// records' ids, in order. All or nothing. A batch of one statement is that statement
-    /// alone (atomic by itself); a larger one is a plain transaction, which on SQLite takes the
-    /// write lock with its first statement (an insert or update: nothing to upgrade from).
-    pub async fn audit_batch(
-        &self,
-        rows: Vec<audit::ActiveModel>,
-        outcomes: &[(i64, String, i64)],
-    ) -> Result<Vec<i64>> {
-        if rows.len() + outcomes.len() == 1 {
-            return audit_statements(&self.db, rows, outcomes).await;
+    /// A batch of audit records in one statement (so one transaction: all or none): their
+    /// ids, in the order given.
+    pub async fn audit_records(&self, rows: Vec<audit::ActiveModel>) -> Result<Vec<i64>> {
+        let n = rows.len();
+        let ids = match n {
+            0 => Vec::new(),
+            1 => {
+                let row = rows.into_iter().next().expect("one row");
+                vec![audit::Entity::insert(row).exec(&self.db).await?.last_insert_id]
+            }
+            _ => {
+                // Ids grow in the order one statement inserts its rows; RETURNING's own order is
+                // unspecified, so they are sorted.
+                let mut ids = audit::Entity::insert_many(rows).exec_with_returning_keys(&self.db).await?;
+                ids.sort_unstable();
+                ids
+            }
+        };
+        if ids.len() != n {
+            return Err(StoreError::Conflict(format!("audit batch: {} of {n} records inserted", ids.len())));
         }
-        let txn = self.db.begin().await?;
-        let ids = audit_statements(&txn, rows, outcomes).await?;
-        txn.commit().await?;
         Ok(ids)
+    }
+
+    /// Completes recorded decisions with their outcome (result, latency): one statement.
+    pub async fn audit_outcomes(&self, outcomes: &[(i64, String, i64)]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        use sea_orm::sea_query::{CaseStatement, Expr};
+        let (mut result, mut latency) = (CaseStatement::new(), CaseStatement::new());
+        for (id, r, l) in outcomes {
+            result = result.case(audit::Column::Id.eq(*id), Expr::value(r.clone()));
+            latency = latency.case(audit::Column::Id.eq(*id), Expr::value(*l));
+        }
+        audit::Entity::update_many()
+            .col_expr(audit::Column::Result, result.into())
+            .col_expr(audit::Column::LatencyUs, latency.into())
+            .filter(audit::Column::Id.is_in(outcomes.iter().map(|o| o.0)))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     pub async fn audit_outcome(&self, id: i64, result: &str, latency_us: i64) -> Result<()> {
@@ -432,48 +458,6 @@ impl Store {
             .all(&self.db)
             .await?)
     }
-}
-
-/// Inserts the records (one statement each, returning the id) and completes the outcomes.
-async fn audit_statements(
-    db: &impl ConnectionTrait,
-    rows: Vec<audit::ActiveModel>,
-    outcomes: &[(i64, String, i64)],
-) -> Result<Vec<i64>> {
-    let mut ids = Vec::with_capacity(rows.len());
-    match rows.len() {
-        0 => {}
-        1 => {
-            let row = rows.into_iter().next().expect("one row");
-            ids.push(audit::Entity::insert(row).exec(db).await?.last_insert_id);
-        }
-        _ => {
-            // One statement for all; its ids, ascending, are the rows' in order (ids grow in
-            // the order a statement inserts its rows; RETURNING's own order is unspecified).
-            let n = rows.len();
-            ids = audit::Entity::insert_many(rows).exec_with_returning_keys(db).await?;
-            ids.sort_unstable();
-            if ids.len() != n {
-                return Err(StoreError::Conflict(format!("audit batch: {} of {n} records inserted", ids.len())));
-            }
-        }
-    }
-    if !outcomes.is_empty() {
-        // One statement for every outcome: result and latency chosen by id.
-        use sea_orm::sea_query::{CaseStatement, Expr};
-        let (mut result, mut latency) = (CaseStatement::new(), CaseStatement::new());
-        for (id, r, l) in outcomes {
-            result = result.case(audit::Column::Id.eq(*id), Expr::value(r.clone()));
-            latency = latency.case(audit::Column::Id.eq(*id), Expr::value(*l));
-        }
-        audit::Entity::update_many()
-            .col_expr(audit::Column::Result, result.into())
-            .col_expr(audit::Column::LatencyUs, latency.into())
-            .filter(audit::Column::Id.is_in(outcomes.iter().map(|o| o.0)))
-            .exec(db)
-            .await?;
-    }
-    Ok(ids)
 }
 
 pub(crate) async fn grant_in(
@@ -573,11 +557,12 @@ mod tests {
     async fn audit_batches_return_each_records_own_id() {
         let (store, _d) = test_store().await;
         let reasons: Vec<String> = (0..5).map(|i| new_id(&format!("r{i}"))).collect();
-        let ids = store.audit_batch(reasons.iter().map(|r| audit_row(r)).collect(), &[]).await.unwrap();
+        let ids = store.audit_records(reasons.iter().map(|r| audit_row(r)).collect()).await.unwrap();
         assert_eq!(ids.len(), 5);
-        let one = store.audit_batch(vec![audit_row("alone")], &[(ids[0], "ok".into(), 7)]).await.unwrap();
+        let one = store.audit_records(vec![audit_row("alone")]).await.unwrap();
         assert_eq!(one.len(), 1);
-        store.audit_batch(vec![], &[(ids[1], "not_found".into(), 9), (ids[2], "ok".into(), 11)]).await.unwrap();
+        store.audit_outcomes(&[(ids[0], "ok".into(), 7)]).await.unwrap();
+        store.audit_outcomes(&[(ids[1], "not_found".into(), 9), (ids[2], "ok".into(), 11)]).await.unwrap();
         for (id, want) in [(ids[1], ("not_found", 9)), (ids[2], ("ok", 11))] {
             let row = audit::Entity::find_by_id(id).one(store.db()).await.unwrap().unwrap();
             assert_eq!((row.result.as_deref(), row.latency_us), (Some(want.0), Some(want.1)));
