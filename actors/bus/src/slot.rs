@@ -44,8 +44,4 @@ impl<M: Message> Slot<M> {
     pub fn holds(&self, cell: &ractor::ActorCell) -> bool {
         self.actor.read().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|a| a.get_id() == cell.get_id())
     }
-
-    pub fn role(&self) -> &'static str {
-        self.role
-    }
 }

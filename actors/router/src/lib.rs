@@ -40,8 +40,6 @@ const BEAT_FORWARD_INTERVAL: Duration = Duration::from_secs(1);
 pub enum RouterMessage {
     Route(Box<v1::RouteRequest>, RpcReplyPort<Result<PendingReply, v1::Error>>),
     Heartbeat(RunnerId, String),
-    /// Whether the runner was heard from within the presence window.
-    Present(RunnerId, RpcReplyPort<bool>),
 }
 
 pub struct RouterArgs {
@@ -138,9 +136,6 @@ impl Actor for Router {
                     s.written.retain(|_, at| at.elapsed() < LAST_SEEN_WRITE_INTERVAL);
                 }
             }
-            RouterMessage::Present(id, reply) => {
-                let _ = reply.send(!s.known_absent(&id));
-            }
         }
         Ok(())
     }
@@ -216,12 +211,6 @@ pub struct RouterHandle {
 impl RouterHandle {
     pub fn new(slot: Slot<RouterMessage>) -> Self {
         Self { slot }
-    }
-
-    /// Whether the runner was heard from recently (or the router has not listened long enough
-    /// to tell).
-    pub async fn present(&self, runner: RunnerId) -> Result<bool, BusError> {
-        ractor::call_t!(self.slot.get()?, RouterMessage::Present, 5_000, runner).map_err(unavailable)
     }
 }
 

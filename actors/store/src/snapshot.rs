@@ -369,22 +369,4 @@ impl Snapshot {
     pub fn default_runner(&self, org_id: Option<&str>) -> Option<&runner::Model> {
         self.default_runners.get(org_id.unwrap_or("")).and_then(|id| self.runners.get(id))
     }
-
-    /// Rows held, for metrics and tests.
-    pub fn len(&self) -> usize {
-        self.orgs.len()
-            + self.envs.len()
-            + self.principals.len()
-            + self.keys.len()
-            + self.grants_of.values().map(Vec::len).sum::<usize>()
-            + self.connections.len()
-            + self.defaults.values().map(Vec::len).sum::<usize>()
-            + self.catalog.values().map(Vec::len).sum::<usize>()
-            + self.runners.len()
-            + self.default_runners.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
