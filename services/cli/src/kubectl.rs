@@ -520,35 +520,18 @@ pub(crate) async fn read_events(
             }
             Err(e) => return Err(e),
         };
-        let mut body = resp.bytes_stream();
-        let mut buf = String::new();
-        let (mut id, mut event, mut data) = (None::<String>, None::<String>, Vec::<String>::new());
-        while let Some(chunk) = body.next().await {
-            let Ok(chunk) = chunk else { break };
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(nl) = buf.find('\n') {
-                let line: String = buf.drain(..=nl).collect();
-                let line = line.trim_end_matches(['\n', '\r']);
-                if line.is_empty() {
-                    // dispatch
-                    if event.as_deref() == Some("end") {
-                        return Ok(data.join("\n"));
-                    }
-                    if !data.is_empty() {
-                        on_event(ctx, event.as_deref(), &data.join("\n"));
-                    }
-                    if id.is_some() {
-                        last_id = id.take();
-                    }
-                    event = None;
-                    data.clear();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
-                } else if let Some(v) = line.strip_prefix("id:") {
-                    id = Some(v.trim().to_string());
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    event = Some(v.trim().to_string());
-                }
+        let mut events = eventsource_stream::Eventsource::eventsource(resp.bytes_stream());
+        while let Some(Ok(ev)) = events.next().await {
+            if ev.event == "end" {
+                return Ok(ev.data);
+            }
+            if !ev.data.is_empty() {
+                let name = (ev.event != "message").then_some(ev.event.as_str());
+                on_event(ctx, name, &ev.data);
+            }
+            // After it was handled: a resumed stream starts after this event.
+            if !ev.id.is_empty() {
+                last_id = Some(ev.id);
             }
         }
         // The connection dropped before the end event: resume after the last line printed.
