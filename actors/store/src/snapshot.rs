@@ -78,7 +78,7 @@ pub struct Snapshot {
     /// Per org.
     defaults: HashMap<String, Vec<default_connection::Model>>,
     /// Per org.
-    catalog: HashMap<String, Vec<cloud_resource::Model>>,
+    catalog: HashMap<String, Catalog>,
     runners: HashMap<String, runner::Model>,
     /// Scope (org id, "" for the platform) → runner id.
     default_runners: HashMap<String, String>,
@@ -92,11 +92,36 @@ fn unindex<K: std::hash::Hash + Eq>(index: &mut HashMap<K, String>, key: &K, id:
 }
 
 /// An org's rows; no entry at all when there are none (so that made-up ids cost nothing).
-fn put_rows<T>(table: &mut HashMap<String, Vec<T>>, org: &str, rows: Vec<T>) {
-    if rows.is_empty() {
+fn put_rows<T: Rows>(table: &mut HashMap<String, T>, org: &str, rows: T) {
+    if rows.none() {
         table.remove(org);
     } else {
         table.insert(org.to_string(), rows);
+    }
+}
+
+/// One org's catalog by (env id, kind, name).
+type Catalog = HashMap<(String, String, String), cloud_resource::Model>;
+
+fn put_catalog(table: &mut HashMap<String, Catalog>, org: &str, rows: Vec<cloud_resource::Model>) {
+    let by_path = rows.into_iter().map(|r| ((r.env_id.clone(), r.kind.clone(), r.name.clone()), r)).collect();
+    put_rows(table, org, by_path);
+}
+
+/// What [`put_rows`] keeps per org.
+trait Rows {
+    fn none(&self) -> bool;
+}
+
+impl<T> Rows for Vec<T> {
+    fn none(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl<K, V> Rows for HashMap<K, V> {
+    fn none(&self) -> bool {
+        self.is_empty()
     }
 }
 
@@ -144,7 +169,9 @@ impl Snapshot {
             s.put_connection(c);
         }
         s.defaults = group(default_connection::Entity::find().all(db).await?, |d| d.org_id.clone());
-        s.catalog = group(cloud_resource::Entity::find().all(db).await?, |r| r.org_id.clone());
+        for (org, rows) in group(cloud_resource::Entity::find().all(db).await?, |r| r.org_id.clone()) {
+            put_catalog(&mut s.catalog, &org, rows);
+        }
         s.runners = runner::Entity::find().all(db).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         s.default_runners =
             default_runner::Entity::find().all(db).await?.into_iter().map(|d| (d.scope, d.runner_id)).collect();
@@ -199,12 +226,12 @@ impl Snapshot {
                 }
                 if let (Some(org), Some((defaults, catalog))) = (org_id, reread) {
                     put_rows(&mut self.defaults, &org, defaults);
-                    put_rows(&mut self.catalog, &org, catalog);
+                    put_catalog(&mut self.catalog, &org, catalog);
                 }
             }
             Change::Catalog(org) => {
                 let rows = self.read_catalog(store, org).await?;
-                put_rows(&mut self.catalog, org, rows);
+                put_catalog(&mut self.catalog, org, rows);
             }
             Change::Defaults(scope) => {
                 let rows = if scope.is_empty() { Vec::new() } else { self.read_defaults(store, scope).await? };
@@ -358,7 +385,7 @@ impl Snapshot {
     }
 
     pub fn resource(&self, org_id: &str, env_id: &str, kind: &str, name: &str) -> Option<&cloud_resource::Model> {
-        self.catalog.get(org_id)?.iter().find(|r| r.env_id == env_id && r.kind == kind && r.name == name)
+        self.catalog.get(org_id)?.get(&(env_id.to_string(), kind.to_string(), name.to_string()))
     }
 
     pub fn runner(&self, id: &str) -> Option<&runner::Model> {

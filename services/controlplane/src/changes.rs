@@ -203,12 +203,16 @@ pub async fn listen(nats: NatsClient, gap: Arc<Notify>, feed: &ChangeFeed) -> Re
             }
         }
     });
-    let (roster, me) = (feed.roster.clone(), feed.origin.clone());
+    let (roster, me, n) = (feed.roster.clone(), feed.origin.clone(), nats.clone());
     let heard = tokio::spawn(async move {
         while let Some(msg) = others.next().await {
             let id = String::from_utf8_lossy(&msg.payload).to_string();
             if id != me && id.len() <= 64 {
-                roster.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Instant::now());
+                let new = roster.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Instant::now()).is_none();
+                // A newcomer learns of us at once, not at our next period: its writes wait for us.
+                if new {
+                    let _ = n.publish(subjects::REPLICAS, me.clone().into()).await;
+                }
             }
         }
     });
