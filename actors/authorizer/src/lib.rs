@@ -8,7 +8,7 @@
 pub mod audit_log;
 mod decide;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cloudops_bus::{
@@ -17,7 +17,7 @@ use cloudops_bus::{
     slot::Slot,
 };
 use cloudops_schemas::v1;
-use cloudops_store::{Change, SetValue, Snapshot, Store};
+use cloudops_store::{Change, LiveSnapshot, SetValue, Snapshot, Store};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tracing::warn;
 
@@ -50,39 +50,8 @@ pub struct AuthorizerArgs {
 }
 
 pub struct AuthorizerState {
-    store: Store,
-    state: Snapshot,
+    tables: LiveSnapshot,
     audit: AuditLog,
-    /// Set when a change could not be applied: every request is refused until a reload works.
-    degraded: Option<(String, Instant)>,
-}
-
-impl AuthorizerState {
-    async fn reload(&mut self) {
-        match Snapshot::load(&self.store).await {
-            Ok(s) => {
-                self.state = s;
-                self.degraded = None;
-            }
-            Err(e) => {
-                warn!(error = %e, "authorizer state not reloaded; refusing requests until it is");
-                self.degraded = Some((e.to_string(), Instant::now()));
-            }
-        }
-    }
-
-    /// Fails closed: while degraded, retries a reload at most once a second.
-    async fn ready(&mut self) -> Result<(), Degraded> {
-        if let Some((_, at)) = &self.degraded
-            && at.elapsed() >= Duration::from_secs(1)
-        {
-            self.reload().await;
-        }
-        match &self.degraded {
-            Some((why, _)) => Err(Degraded(why.clone())),
-            None => Ok(()),
-        }
-    }
 }
 
 pub struct Authorizer;
@@ -97,12 +66,11 @@ impl Actor for Authorizer {
         _me: ActorRef<Self::Msg>,
         args: AuthorizerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let state = Snapshot::load(&args.store).await?;
         let audit = match args.audit {
             Some(a) => a,
             None => AuditLog::start(args.store.clone()).0,
         };
-        Ok(AuthorizerState { store: args.store, state, audit, degraded: None })
+        Ok(AuthorizerState { tables: LiveSnapshot::load(args.store).await?, audit })
     }
 
     async fn handle(
@@ -117,14 +85,12 @@ impl Actor for Authorizer {
         }
         match msg {
             AuthorizerMessage::Authenticate(hash, reply) => {
-                let answer = s.ready().await.map(|()| principal_of(&s.state, &hash));
+                let answer = s.tables.ready().await.map(|t| principal_of(t, &hash)).map_err(Degraded);
                 let _ = reply.send(answer);
             }
             AuthorizerMessage::Authorize(req, reply) => {
-                let answer = s.ready().await.map(|()| {
-                    let e = evaluate(&s.state, &req);
-                    (e.response, s.audit.record(e.record))
-                });
+                let answer = s.tables.ready().await.map(|t| evaluate(t, &req)).map_err(Degraded);
+                let answer = answer.map(|e| (e.response, s.audit.record(e.record)));
                 let _ = reply.send(answer);
             }
             AuthorizerMessage::RecordOutcome(req) => {
@@ -148,17 +114,11 @@ impl Actor for Authorizer {
                 let _ = reply.send(s.audit.record(row));
             }
             AuthorizerMessage::Changed(changes, reply) => {
-                for c in &changes {
-                    if let Err(e) = s.state.apply(&s.store, c).await {
-                        warn!(change = ?c, error = %e, "change not applied; reloading");
-                        s.reload().await;
-                        break;
-                    }
-                }
+                s.tables.apply(&changes).await;
                 let _ = reply.send(());
             }
             AuthorizerMessage::Reload(reply) => {
-                s.reload().await;
+                s.tables.reload().await;
                 let _ = reply.send(());
             }
         }

@@ -7,14 +7,13 @@
 
 mod resolve;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cloudops_bus::{BusError, services::ResolverApi, slot::Slot};
 use cloudops_schemas::v1::{self, ErrorCode};
-use cloudops_store::{Change, Snapshot, Store};
+use cloudops_store::{Change, LiveSnapshot, Store};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tracing::warn;
 
 pub use resolve::{parse_resource_path, resolve};
 
@@ -28,38 +27,15 @@ pub enum ResolverMessage {
     Reload(RpcReplyPort<()>),
 }
 
-pub struct ResolverState {
-    store: Store,
-    state: Snapshot,
-    /// Set when a change could not be applied: requests are refused until a reload works.
-    degraded: Option<(String, Instant)>,
-}
-
-impl ResolverState {
-    async fn reload(&mut self) {
-        match Snapshot::load(&self.store).await {
-            Ok(s) => {
-                self.state = s;
-                self.degraded = None;
-            }
-            Err(e) => {
-                warn!(error = %e, "resolver state not reloaded; refusing requests until it is");
-                self.degraded = Some((e.to_string(), Instant::now()));
-            }
-        }
-    }
-}
-
 pub struct Resolver;
 
 impl Actor for Resolver {
     type Msg = ResolverMessage;
-    type State = ResolverState;
+    type State = LiveSnapshot;
     type Arguments = Store;
 
     async fn pre_start(&self, _me: ActorRef<Self::Msg>, store: Store) -> Result<Self::State, ActorProcessingErr> {
-        let state = Snapshot::load(&store).await?;
-        Ok(ResolverState { store, state, degraded: None })
+        Ok(LiveSnapshot::load(store).await?)
     }
 
     async fn handle(
@@ -70,17 +46,12 @@ impl Actor for Resolver {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ResolverMessage::Resolve(req, reply) => {
-                if let Some((_, at)) = &s.degraded
-                    && at.elapsed() >= Duration::from_secs(1)
-                {
-                    s.reload().await;
-                }
-                let result = match &s.degraded {
-                    Some((why, _)) => v1::resolve_response::Result::Error(v1::Error::new(
+                let result = match s.ready().await {
+                    Err(why) => v1::resolve_response::Result::Error(v1::Error::new(
                         ErrorCode::Unavailable,
                         format!("resolver state unavailable: {why}"),
                     )),
-                    None => match resolve(&s.state, *req) {
+                    Ok(tables) => match resolve(tables, *req) {
                         Ok(t) => v1::resolve_response::Result::Target(t),
                         Err(e) => v1::resolve_response::Result::Error(e),
                     },
@@ -88,13 +59,7 @@ impl Actor for Resolver {
                 let _ = reply.send(v1::ResolveResponse { result: Some(result) });
             }
             ResolverMessage::Changed(changes, reply) => {
-                for c in &changes {
-                    if let Err(e) = s.state.apply(&s.store, c).await {
-                        warn!(change = ?c, error = %e, "change not applied; reloading");
-                        s.reload().await;
-                        break;
-                    }
-                }
+                s.apply(&changes).await;
                 let _ = reply.send(());
             }
             ResolverMessage::Reload(reply) => {

@@ -5,6 +5,7 @@
 mod connection_settings;
 mod console;
 pub mod entity;
+pub mod live;
 mod migration;
 mod sessions;
 pub mod snapshot;
@@ -12,6 +13,7 @@ mod tenancy;
 
 pub use connection_settings::{allowed_settings, check_cloud_param, check_settings};
 pub use console::ConsoleUser;
+pub use live::LiveSnapshot;
 pub use sessions::{ExecEnd, SessionFilter};
 pub use snapshot::{Change, ChangeSink, Snapshot};
 pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS, check_resource};

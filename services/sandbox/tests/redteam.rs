@@ -25,6 +25,44 @@ async fn stream_messages(sb: &Sandbox, runner: &cloudops_schemas::RunnerId) -> (
     (info.state.messages, info.state.bytes)
 }
 
+/// The replicas' change feed (`cloudops.control.changes`) and roster (`cloudops.control.replicas`)
+/// live in the control plane's account: a runner can neither announce a change (which would
+/// make replicas re-read, or block writers on a fake replica) nor hear one, directly or by
+/// aiming a reply there.
+#[tokio::test]
+async fn a_runner_cannot_reach_the_replicas_change_feed() {
+    let sb = Sandbox::start().await.unwrap();
+    let b = sb.runner_with_connection("runner-b").await.unwrap();
+    let b_id = b.runner_id.clone();
+    let cp = sb.cp.nats.clone();
+    let mut feed = cp.subscribe("cloudops.control.>").await.unwrap();
+    cp.flush().await.unwrap();
+    let mut heard_by_b = b.nats.subscribe("cloudops.control.>").await.unwrap();
+    b.nats.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for subject in ["cloudops.control.changes", "cloudops.control.replicas"] {
+        b.nats.publish(subject, "forged".into()).await.unwrap();
+        for own in [format!("cloudops.events.{b_id}.heartbeat"), format!("cloudops.stream.{b_id}.s1.out")] {
+            b.nats.publish_with_reply(own, subject, "forged".into()).await.unwrap();
+        }
+    }
+    b.nats.flush().await.unwrap();
+    // A real change, which the runner must not hear.
+    ok(&sb, &["principal", "create", "watched"]).await;
+
+    let w = Duration::from_millis(700);
+    let on_feed = drain(&mut feed, w).await;
+    let forged: Vec<&String> = on_feed.iter().filter(|m| m.contains("forged")).collect();
+    assert!(forged.is_empty(), "a runner's messages reached the change feed: {forged:?}");
+    assert!(on_feed.iter().any(|m| m.starts_with("cloudops.control.changes")), "the real change was on the feed");
+    // (Its own publishes loop back inside its own leaf; nothing from the hub may arrive.)
+    let heard: Vec<String> = drain(&mut heard_by_b, w).await.into_iter().filter(|m| !m.contains("forged")).collect();
+    assert!(heard.is_empty(), "the runner heard the change feed: {heard:?}");
+    b.stop().await;
+    sb.shutdown().await;
+}
+
 /// Finding 1: runner B publishes on every subject it may publish on, with reply subjects aimed
 /// at runner A's ops and inbox, A's sessions, the sessions KV bucket, the router's replies and
 /// the control plane's services. Nothing reaches any of them.
