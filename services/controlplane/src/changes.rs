@@ -223,6 +223,8 @@ pub async fn listen(nats: NatsClient, gap: Arc<Notify>, feed: &ChangeFeed) -> Re
             tokio::time::sleep(ROSTER_EVERY).await;
         }
     });
+    // The connection's first "connected" came before the actors load their tables: not a gap.
+    let _ = futures::FutureExt::now_or_never(gap.notified());
     let local = feed.local.clone();
     let refresh = tokio::spawn(async move {
         loop {
