@@ -14,13 +14,18 @@ use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use cloudops_schemas::RunnerId;
 use futures::StreamExt;
+use nats_jwt_rs::{
+    authorization::AuthResponse,
+    types::{Permission, Permissions},
+    user::User,
+};
 use nkeys::KeyPair;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::{BusError, subjects};
+use crate::{BusError, accounts::HubKeys, subjects};
 
 pub const SPIFFE_RUNNER_PREFIX: &str = "spiffe://cloudops.local/runner/";
 
@@ -79,20 +84,6 @@ pub trait RunnerDirectory: Send + Sync + 'static {
     async fn admit(&self, identity: &RunnerIdentity) -> Result<(), String>;
 }
 
-fn encode_jwt(mut claims: Value, kp: &KeyPair) -> Result<String, String> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    claims["iat"] = json!(now);
-    claims["iss"] = json!(kp.public_key());
-    claims["jti"] = json!("");
-    let digest = Sha256::digest(claims.to_string().as_bytes());
-    claims["jti"] = json!(data_encoding::BASE32_NOPAD.encode(&digest));
-    let header = B64.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
-    let payload = B64.encode(claims.to_string());
-    let signing_input = format!("{header}.{payload}");
-    let sig = kp.sign(signing_input.as_bytes()).map_err(|e| e.to_string())?;
-    Ok(format!("{signing_input}.{}", B64.encode(sig)))
-}
-
 /// Decodes a JWT and verifies its ed25519-nkey signature against its own issuer, which must
 /// be a server key.
 fn decode_server_jwt(token: &str) -> Result<Value, String> {
@@ -113,32 +104,28 @@ fn decode_server_jwt(token: &str) -> Result<Value, String> {
     Ok(claims)
 }
 
-fn user_jwt(kp: &KeyPair, user_nkey: &str, identity: &RunnerIdentity, ttl: Duration) -> Result<String, String> {
+/// The runner's user, signed with its own account's key: in operator mode that is what places
+/// the connection in the runner's account (`crate::accounts`).
+fn user_jwt(keys: &HubKeys, user_nkey: &str, identity: &RunnerIdentity, ttl: Duration) -> Result<String, String> {
     let perms = subjects::runner_permissions(&identity.runner_id);
-    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-        + ttl.as_secs();
-    encode_jwt(
-        json!({
-            "sub": user_nkey,
-            // Alone in its own account: see crate::accounts.
-            "aud": crate::accounts::runner_account(&identity.runner_id),
-            "name": identity.runner_id.as_str(),
-            "exp": exp,
-            "nats": {
-                "pub": {"allow": perms.publish},
-                "sub": {"allow": perms.subscribe},
-                "subs": -1, "data": -1, "payload": -1,
-                "type": "user", "version": 2,
-            }
-        }),
-        kp,
-    )
+    let mut c = User::new_claims(identity.runner_id.as_str().to_string(), user_nkey.to_string());
+    c.exp = Some((unix_now() + ttl.as_secs()) as i64);
+    c.nats.permissions.permissions = Permissions {
+        publish: Permission { allow: perms.publish, deny: vec![] },
+        subscribe: Permission { allow: perms.subscribe, deny: vec![] },
+        resp: None,
+    };
+    c.encode(&keys.runner_account(&identity.runner_id)).map_err(|e| e.to_string())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// One decision: request JWT in, response JWT out.
 async fn decide(
     request_jwt: &[u8],
-    kp: &KeyPair,
+    keys: &HubKeys,
     ttl: Duration,
     dir: &dyn RunnerDirectory,
 ) -> Result<(String, Option<Admitted>), String> {
@@ -154,31 +141,29 @@ async fn decide(
         Some(pem) => match identity_from_pem(pem) {
             Err(e) => Err(e),
             Ok(identity) => match dir.admit(&identity).await {
-                Ok(()) => user_jwt(kp, &user_nkey, &identity, ttl).map(|jwt| (identity, jwt)),
+                Ok(()) => user_jwt(keys, &user_nkey, &identity, ttl).map(|jwt| (identity, jwt)),
                 Err(reason) => Err(reason),
             },
         },
     };
     let kind = nats["client_info"]["kind"].as_str().unwrap_or("?").to_string();
-    let mut resp = json!({
-        "sub": user_nkey,
-        "aud": server_id,
-        "nats": {"type": "authorization_response", "version": 2},
-    });
+    let mut resp = AuthResponse::generic_claim(user_nkey);
+    resp.aud = Some(server_id.clone());
     let cid = nats["client_info"]["id"].as_u64().unwrap_or(0);
     let runner = match outcome {
         Ok((identity, jwt)) => {
             info!(runner_id = %identity.runner_id, generation = identity.generation, kind, cid, "runner admitted");
-            resp["nats"]["jwt"] = json!(jwt);
-            Some(Admitted { runner: identity.runner_id, server_id: server_id.clone(), cid })
+            resp.nats.jwt = jwt;
+            Some(Admitted { runner: identity.runner_id, server_id, cid })
         }
         Err(reason) => {
             warn!(%reason, kind, "connection refused by auth callout");
-            resp["nats"]["error"] = json!(reason);
+            resp.nats.error = reason;
             None
         }
     };
-    Ok((encode_jwt(resp, kp)?, runner))
+    // Signed by the callout account itself, as operator mode requires.
+    Ok((resp.encode(&keys.auth_account()).map_err(|e| e.to_string())?, runner))
 }
 
 /// One admitted runner connection on a hub server.
@@ -227,7 +212,7 @@ pub async fn kick(sys: &Client, a: &Admitted) -> Result<(), BusError> {
 pub async fn serve(
     nc: Client,
     sys: Client,
-    issuer: Arc<KeyPair>,
+    keys: Arc<HubKeys>,
     ttl: Duration,
     dir: Arc<dyn RunnerDirectory>,
     admissions: Admissions,
@@ -237,10 +222,10 @@ pub async fn serve(
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
             let Some(reply) = msg.reply.clone() else { continue };
-            let (nc, sys, issuer, dir, admissions) =
-                (nc.clone(), sys.clone(), issuer.clone(), dir.clone(), admissions.clone());
+            let (nc, sys, keys, dir, admissions) =
+                (nc.clone(), sys.clone(), keys.clone(), dir.clone(), admissions.clone());
             tokio::spawn(async move {
-                match decide(&msg.payload, &issuer, ttl, dir.as_ref()).await {
+                match decide(&msg.payload, &keys, ttl, dir.as_ref()).await {
                     Ok((jwt, admitted)) => {
                         let replaced = admitted.map(|a| admissions.record(a)).unwrap_or_default();
                         if let Err(e) = nc.publish(reply, jwt.into()).await {
@@ -264,6 +249,21 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A JWT signed by `kp`, as a server signs its authorization requests.
+    fn encode_jwt(mut claims: Value, kp: &KeyPair) -> Result<String, String> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        claims["iat"] = json!(now);
+        claims["iss"] = json!(kp.public_key());
+        claims["jti"] = json!("");
+        let digest = Sha256::digest(claims.to_string().as_bytes());
+        claims["jti"] = json!(data_encoding::BASE32_NOPAD.encode(&digest));
+        let header = B64.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+        let payload = B64.encode(claims.to_string());
+        let signing_input = format!("{header}.{payload}");
+        let sig = kp.sign(signing_input.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(format!("{signing_input}.{}", B64.encode(sig)))
+    }
 
     #[test]
     fn runner_uri_round_trip() {

@@ -1,4 +1,4 @@
-//! Connection options for the hub (mTLS + user/password) and for a runner's local leaf.
+//! Connection options for the hub (mTLS + credentials) and for a runner's local leaf.
 
 use std::path::PathBuf;
 
@@ -19,6 +19,8 @@ pub struct ConnectSpec {
     pub url: String,
     pub name: String,
     pub user: Option<(String, String)>,
+    /// A `.creds` file's contents (user JWT and seed), as an operator-mode server wants.
+    pub creds: Option<String>,
     pub tls: Option<TlsFiles>,
     /// A runner's replies (JetStream acks) must come back under `_INBOX.<runner_id>`.
     pub inbox_prefix: Option<String>,
@@ -55,6 +57,10 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
     }
     if let Some((u, p)) = &spec.user {
         opts = opts.user_and_password(u.clone(), p.clone());
+    }
+    if let Some(creds) = &spec.creds {
+        opts =
+            opts.credentials(creds).map_err(|e| BusError::Transport(format!("credentials for {}: {e}", spec.url)))?;
     }
     if let Some(tls) = &spec.tls {
         opts = opts

@@ -35,8 +35,6 @@ pub enum NatsdError {
     BadOverride { path: String, problem: String },
     #[error("nats-server ({name}) did not start: {detail}")]
     Start { name: String, detail: String },
-    #[error("nats-server ({name}) configuration reload failed: {detail}")]
-    Reload { name: String, detail: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -159,17 +157,14 @@ pub struct HubConfig {
     /// used is bounded by the streams' max-age and the runners' real traffic.
     pub max_file_store: u64,
     pub log_file: PathBuf,
-    /// The control plane's own user (account CLOUDOPS).
-    pub cp_password: String,
-    /// The callout responder's user (account AUTH).
-    pub auth_password: String,
-    /// The system account user (KICK on revocation).
-    pub sys_password: String,
-    /// Public nkey (A…) that signs callout responses.
-    pub callout_issuer: String,
-    /// The runner accounts, included into `accounts {}` ([`crate::accounts`]); rewritten and
-    /// reloaded when runners are registered. It must sit beside the config file.
-    pub runner_accounts: PathBuf,
+    /// Operator mode ([`crate::accounts`]): the operator JWT the hub trusts (a file).
+    pub operator_jwt: PathBuf,
+    /// Public key of the system account.
+    pub system_account: String,
+    /// The hub's own accounts (public key, JWT): system, callout, control plane.
+    pub preload: Vec<(String, String)>,
+    /// Where the `full` resolver keeps the account JWTs pushed at run time (the runners').
+    pub resolver_dir: PathBuf,
 }
 
 /// The hub's JetStream file-store limit for a per-runner stream quota: room for 16,384 runners'
@@ -177,10 +172,6 @@ pub struct HubConfig {
 pub fn hub_max_file_store(runner_stream_max_bytes: i64) -> u64 {
     (runner_stream_max_bytes.max(0) as u64).saturating_mul(16_384).max(4 << 30)
 }
-
-pub const CP_USER: &str = "cp";
-pub const AUTH_USER: &str = "auth";
-pub const SYS_USER: &str = "sys";
 
 impl HubConfig {
     pub fn render(&self) -> String {
@@ -196,9 +187,10 @@ impl HubConfig {
              {tls}\n\
              leafnodes {{\n  host: {lh}\n  port: {lp}\n  no_advertise: true\n  {ltls}\n}}\n\
              jetstream {{\n  store_dir: {js}\n  max_memory_store: 256MB\n  max_file_store: {max_file_store}\n}}\n\
-             system_account: SYS\n\
-             accounts {{\n  SYS {{ users: [ {{ user: {SYS_USER}, password: {sysp} }} ] }}\n  AUTH {{ users: [ {{ user: {AUTH_USER}, password: {authp} }} ] }}\n  {acct} {{\n    jetstream: enabled\n    users: [ {{ user: {CP_USER}, password: {cpp} }} ]\n    {exports}\n  }}\n  include {runners}\n}}\n\
-             authorization {{\n  auth_callout {{\n    issuer: {issuer}\n    account: AUTH\n    auth_users: [ {AUTH_USER}, {CP_USER}, {SYS_USER} ]\n  }}\n}}\n",
+             operator: {operator}\n\
+             system_account: {sys}\n\
+             resolver {{\n  type: full\n  dir: {resolver_dir}\n  allow_delete: false\n  interval: \"2m\"\n  timeout: \"5s\"\n}}\n\
+             resolver_preload {{\n{preload}}}\n",
             name = q(&self.server_name),
             port = self.client_port,
             log = q(self.log_file.display().to_string()),
@@ -208,15 +200,10 @@ impl HubConfig {
             ltls = self.tls.block(true),
             js = q(self.jetstream_dir.display().to_string()),
             max_file_store = self.max_file_store,
-            sysp = q(&self.sys_password),
-            authp = q(&self.auth_password),
-            cpp = q(&self.cp_password),
-            acct = crate::accounts::CONTROL_PLANE_ACCOUNT,
-            exports = crate::accounts::control_plane_exports(),
-            // nats-server resolves an include relative to the including file: the file sits
-            // beside the config, so its name is the path.
-            runners = q(self.runner_accounts.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
-            issuer = q(&self.callout_issuer),
+            operator = q(self.operator_jwt.display().to_string()),
+            sys = q(&self.system_account),
+            resolver_dir = q(self.resolver_dir.display().to_string()),
+            preload = self.preload.iter().map(|(k, jwt)| format!("  {k}: {}\n", q(jwt))).collect::<String>(),
         );
         s
     }
@@ -233,6 +220,9 @@ pub struct LeafConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub ca: PathBuf,
+    /// The hub's sentinel (`crate::accounts::HubKeys::sentinel_jwt`) as a `.creds` file; an
+    /// operator-mode hub asks its callout only about connections that present one.
+    pub credentials: Option<PathBuf>,
     pub log_file: PathBuf,
 }
 
@@ -246,13 +236,18 @@ impl LeafConfig {
              log_file: {log}\n\
              max_payload: 8MB\n\
              authorization {{ user: {u}, password: {p} }}\n\
-             leafnodes {{\n  reconnect: 1\n  remotes: [\n    {{\n      url: {url}\n      tls {{\n        cert_file: {cert}\n        key_file: {key}\n        ca_file: {ca}\n        timeout: 2\n      }}\n    }}\n  ]\n}}\n",
+             leafnodes {{\n  reconnect: 1\n  remotes: [\n    {{\n      url: {url}\n{creds}      tls {{\n        cert_file: {cert}\n        key_file: {key}\n        ca_file: {ca}\n        timeout: 2\n      }}\n    }}\n  ]\n}}\n",
             name = q(&self.server_name),
             port = self.client_port,
             log = q(self.log_file.display().to_string()),
             u = q(&self.local_user),
             p = q(&self.local_password),
             url = q(&self.hub_url),
+            creds = self
+                .credentials
+                .as_ref()
+                .map(|c| format!("      credentials: {}\n", q(c.display().to_string())))
+                .unwrap_or_default(),
             cert = q(self.cert.display().to_string()),
             key = q(self.key.display().to_string()),
             ca = q(self.ca.display().to_string()),
@@ -269,13 +264,6 @@ pub struct NatsServer {
     pid: Arc<AtomicU32>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
-}
-
-/// The server's `config_load_time`, from VARZ through a system-account connection.
-async fn config_load_time(sys: &async_nats::Client) -> Result<String, String> {
-    let msg = sys.request("$SYS.REQ.SERVER.PING.VARZ", bytes::Bytes::new()).await.map_err(|e| format!("VARZ: {e}"))?;
-    let v: serde_json::Value = serde_json::from_slice(&msg.payload).map_err(|e| format!("VARZ: {e}"))?;
-    v["data"]["config_load_time"].as_str().map(String::from).ok_or_else(|| "VARZ has no config_load_time".into())
 }
 
 fn tail(path: &Path, lines: usize) -> String {
@@ -367,9 +355,9 @@ impl NatsServer {
         Ok(Self { name: name.to_string(), client_port, pid, stop, task: Some(task) })
     }
 
-    /// A handle that reloads this server's configuration, wherever it is kept.
-    pub fn reloader(&self) -> Reloader {
-        Reloader { name: self.name.clone(), pid: self.pid.clone() }
+    /// The running child's pid (it changes when the server is restarted).
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::Relaxed)
     }
 
     pub fn client_url(&self, tls: bool) -> String {
@@ -381,36 +369,6 @@ impl NatsServer {
         let _ = self.stop.send(true);
         if let Some(t) = self.task.take() {
             let _ = t.await;
-        }
-    }
-}
-
-/// Reloads a supervised server's configuration (see [`NatsServer::reloader`]).
-#[derive(Clone)]
-pub struct Reloader {
-    name: String,
-    pid: Arc<AtomicU32>,
-}
-
-impl Reloader {
-    /// Reloads the server's configuration and waits until it took effect: SIGHUP, then the
-    /// server's `config_load_time` (VARZ through the system account `sys`) must change.
-    pub async fn reload(&self, sys: &async_nats::Client) -> Result<(), NatsdError> {
-        let reload_err = |detail: String| NatsdError::Reload { name: self.name.clone(), detail };
-        let before = config_load_time(sys).await.map_err(reload_err)?;
-        let pid = rustix::process::Pid::from_raw(self.pid.load(Ordering::Relaxed) as i32)
-            .ok_or_else(|| reload_err("no running process to reload".into()))?;
-        rustix::process::kill_process(pid, rustix::process::Signal::HUP)
-            .map_err(|e| reload_err(format!("SIGHUP: {e}")))?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            if config_load_time(sys).await.map_err(reload_err)? != before {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(reload_err("configuration reload not applied within 10 s (see the hub's log)".into()));
-            }
         }
     }
 }

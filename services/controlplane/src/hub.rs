@@ -1,18 +1,15 @@
 //! The NATS hub this process starts and supervises: JetStream on, client port on loopback
-//! (mTLS), leafnode listener (mTLS), runner identities decided by our auth callout.
+//! (mTLS), leafnode listener (mTLS), operator mode with a `full` account resolver, runner
+//! identities decided by our auth callout (see `cloudops_bus::accounts`).
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{path::Path, sync::Arc};
 
 use cloudops_bus::{
-    NatsClient, accounts,
+    NatsClient,
+    accounts::{HubKeys, HubUser},
     connect::{ConnectSpec, TlsFiles, connect},
-    natsd::{self, AUTH_USER, CP_USER, HubConfig, NatsServer, SYS_USER, ServerTls},
+    natsd::{self, HubConfig, NatsServer, ServerTls},
 };
-use cloudops_schemas::RunnerId;
-use nkeys::KeyPair;
 
 use crate::pki::{Pki, write_pair};
 
@@ -20,42 +17,34 @@ pub struct Hub {
     pub server: NatsServer,
     pub leaf_port: u16,
     tls: TlsFiles,
-    cp_password: String,
-    auth_password: String,
-    sys_password: String,
-    pub callout_issuer: Arc<KeyPair>,
-    runner_accounts: PathBuf,
+    /// The operator, accounts and users of this hub (`cloudops_bus::accounts`).
+    pub keys: Arc<HubKeys>,
+    /// The sentinel every runner presents (`cloudops_bus::accounts::HubKeys::sentinel_jwt`),
+    /// the same across restarts so that credentials stay comparable.
+    pub sentinel_jwt: String,
 }
 
-fn password() -> String {
-    let b: [u8; 24] = rand::random();
-    data_encoding_hex(&b)
-}
-
-fn data_encoding_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The callout's signing key, kept across restarts (owner-only file, never in the database).
-fn callout_key(dir: &Path) -> Result<KeyPair, String> {
-    let path = dir.join("callout-issuer.nk");
-    if let Ok(seed) = std::fs::read_to_string(&path) {
-        return KeyPair::from_seed(seed.trim()).map_err(|e| format!("{}: {e}", path.display()));
+/// The sentinel of an earlier start when it is still this hub's, or a new one.
+fn sentinel(dir: &Path, keys: &HubKeys) -> Result<String, String> {
+    let path = dir.join("sentinel.jwt");
+    if let Ok(jwt) = std::fs::read_to_string(&path)
+        && keys.is_sentinel(jwt.trim())
+    {
+        return Ok(jwt.trim().to_string());
     }
-    let kp = KeyPair::new_account();
-    let seed = kp.seed().map_err(|e| e.to_string())?;
-    natsd::write_private(&path, seed.as_bytes()).map_err(|e| e.to_string())?;
-    Ok(kp)
+    let jwt = keys.sentinel_jwt().map_err(|e| e.to_string())?;
+    natsd::write_private(&path, jwt.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(jwt)
 }
 
 impl Hub {
-    /// Starts the hub with an account for each of `runners` (see `cloudops_bus::accounts`).
+    /// Starts the hub. Runner accounts are pushed to it at run time (`crate::tunnels`); those
+    /// of earlier runs are on disk in its resolver directory.
     pub async fn start(
         dir: &Path,
         pki: &Pki,
         leaf_listen: std::net::SocketAddr,
         public_host: &str,
-        runners: &[RunnerId],
         runner_stream_max_bytes: i64,
     ) -> Result<Self, String> {
         let bin = natsd::locate().await.map_err(|e| e.to_string())?;
@@ -70,7 +59,13 @@ impl Hub {
         std::fs::write(&ca, pki.ca_pem()).map_err(|e| e.to_string())?;
         let client = pki.issue_control_plane_client()?;
         let (cp_cert, cp_key) = write_pair(dir, "control-plane", &client)?;
-        let issuer = callout_key(dir)?;
+        // Owner-only, never in the database: whoever holds it can mint any account.
+        let keys = HubKeys::load_or_create(&dir.join("hub-keys.secret")).map_err(|e| e.to_string())?;
+        let operator_jwt = dir.join("operator.jwt");
+        natsd::write_private(&operator_jwt, keys.operator_jwt().map_err(|e| e.to_string())?.as_bytes())
+            .map_err(|e| format!("{}: {e}", operator_jwt.display()))?;
+        let resolver_dir = dir.join("accounts");
+        std::fs::create_dir_all(&resolver_dir).map_err(|e| format!("{}: {e}", resolver_dir.display()))?;
         let client_port = natsd::free_port().map_err(|e| e.to_string())?;
         let leaf_port =
             if leaf_listen.port() == 0 { natsd::free_port().map_err(|e| e.to_string())? } else { leaf_listen.port() };
@@ -80,11 +75,7 @@ impl Hub {
                 leaf_listen.ip()
             ));
         }
-        let (cp_password, auth_password, sys_password) = (password(), password(), password());
         let log_file = dir.join("nats-server.log");
-        let runner_accounts = dir.join("runner-accounts.conf");
-        natsd::write_private(&runner_accounts, accounts::render_runner_accounts(runners).as_bytes())
-            .map_err(|e| format!("{}: {e}", runner_accounts.display()))?;
         let conf = HubConfig {
             server_name: "cloudops-hub".into(),
             client_port,
@@ -94,61 +85,57 @@ impl Hub {
             jetstream_dir: dir.join("jetstream"),
             max_file_store: natsd::hub_max_file_store(runner_stream_max_bytes),
             log_file: log_file.clone(),
-            cp_password: cp_password.clone(),
-            auth_password: auth_password.clone(),
-            sys_password: sys_password.clone(),
-            callout_issuer: issuer.public_key(),
-            runner_accounts: runner_accounts.clone(),
+            operator_jwt,
+            system_account: keys.system_account().public_key(),
+            preload: keys.hub_accounts().map_err(|e| e.to_string())?,
+            resolver_dir,
         };
         let conf_path = dir.join("hub.conf");
         natsd::write_private(&conf_path, conf.render().as_bytes()).map_err(|e| e.to_string())?;
         let server =
             NatsServer::start(&bin, "hub", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
+        let sentinel_jwt = sentinel(dir, &keys)?;
         Ok(Self {
             server,
             leaf_port,
             tls: TlsFiles { ca, cert: cp_cert, key: cp_key },
-            cp_password,
-            auth_password,
-            sys_password,
-            callout_issuer: Arc::new(issuer),
-            runner_accounts,
+            keys: Arc::new(keys),
+            sentinel_jwt,
         })
     }
 
-    /// Where the runner accounts are written (included by the hub's config).
-    pub fn runner_accounts_file(&self) -> &Path {
-        &self.runner_accounts
-    }
-
-    fn spec(&self, name: &str, user: &str, password: &str) -> ConnectSpec {
-        ConnectSpec {
+    fn spec(&self, name: &str, user: HubUser) -> Result<ConnectSpec, String> {
+        Ok(ConnectSpec {
             url: self.server.client_url(true),
             name: name.into(),
-            user: Some((user.into(), password.into())),
+            creds: Some(self.keys.user_creds(user).map_err(|e| e.to_string())?),
             tls: Some(self.tls.clone()),
-            inbox_prefix: None,
-            on_gap: None,
-        }
+            ..Default::default()
+        })
     }
 
     /// The control plane's own connection (account CLOUDOPS).
-    pub fn control_plane_spec(&self) -> ConnectSpec {
-        self.spec("cloudops-control-plane", CP_USER, &self.cp_password)
+    pub fn control_plane_spec(&self) -> Result<ConnectSpec, String> {
+        self.spec("cloudops-control-plane", HubUser::ControlPlane)
     }
 
     pub async fn connect_control_plane(&self) -> Result<NatsClient, String> {
-        connect(&self.control_plane_spec()).await.map_err(|e| e.to_string())
+        connect(&self.control_plane_spec()?).await.map_err(|e| e.to_string())
     }
 
     /// The auth callout responder's connection (account AUTH).
     pub async fn connect_callout(&self) -> Result<NatsClient, String> {
-        connect(&self.spec("cloudops-auth-callout", AUTH_USER, &self.auth_password)).await.map_err(|e| e.to_string())
+        connect(&self.spec("cloudops-auth-callout", HubUser::Callout)?).await.map_err(|e| e.to_string())
     }
 
-    /// A system-account connection (kicks on revocation).
+    /// A system-account connection (account pushes, kicks on revocation).
     pub async fn connect_system(&self) -> Result<NatsClient, String> {
-        connect(&self.spec("cloudops-system", SYS_USER, &self.sys_password)).await.map_err(|e| e.to_string())
+        connect(&self.spec("cloudops-system", HubUser::System)?).await.map_err(|e| e.to_string())
+    }
+
+    /// The sentinel every runner presents, as a `.creds` file (`cloudops_bus::accounts`).
+    pub fn sentinel_creds(&self) -> Result<String, String> {
+        cloudops_bus::accounts::bearer_creds(&self.sentinel_jwt).map_err(|e| e.to_string())
     }
 
     /// The hub's client URL and CA, for tests that connect as a runner would directly.

@@ -120,7 +120,6 @@ impl ControlPlane {
                     &pki,
                     cfg.leaf_listen,
                     &cfg.public_host,
-                    &runner_ids,
                     cfg.runner_stream_max_bytes,
                 )
                 .await?;
@@ -129,7 +128,7 @@ impl ControlPlane {
                     callout::serve(
                         callout_nc,
                         hub.connect_system().await?,
-                        hub.callout_issuer.clone(),
+                        hub.keys.clone(),
                         Duration::from_secs(3600),
                         Arc::new(StoreDirectory(store.clone())),
                         admissions.clone(),
@@ -137,7 +136,7 @@ impl ControlPlane {
                     .await
                     .map_err(|e| e.to_string())?,
                 );
-                let spec = ConnectSpec { on_gap: Some(connected.clone()), ..hub.control_plane_spec() };
+                let spec = ConnectSpec { on_gap: Some(connected.clone()), ..hub.control_plane_spec()? };
                 let nc = connect(&spec).await.map_err(|e| e.to_string())?;
                 let leaf = format!("tls://{}:{}", cfg.public_host, hub.leaf_port);
                 (Some(hub), nc, leaf)
@@ -161,12 +160,11 @@ impl ControlPlane {
             router: Arc::new(cloudops_router::RouterHandle::new(slots.router.clone())),
         };
         let hub_access = match &hub {
-            Some(h) => Some(tunnels::HubAccess {
-                sys: h.connect_system().await?,
-                reloader: h.server.reloader(),
-                accounts_file: h.runner_accounts_file().to_path_buf(),
-                known: tokio::sync::Mutex::new(runner_ids.iter().cloned().collect()),
-            }),
+            Some(h) => {
+                let access = tunnels::HubAccess { sys: h.connect_system().await?, keys: h.keys.clone() };
+                access.add_accounts(&runner_ids).await?;
+                Some(access)
+            }
             None => None,
         };
         // Streamed sessions (logs, exec) live in JetStream on the hub, a stream per runner.
@@ -189,6 +187,7 @@ impl ControlPlane {
             config: GatewayConfig {
                 public_endpoint: gateway_url.clone(),
                 leaf_url: leaf_url.clone(),
+                sentinel_jwt: hub.as_ref().map(|h| h.sentinel_jwt.clone()),
                 op_timeout: cfg.op_timeout,
                 exec_record_cap: cfg.exec_record_max_bytes,
             },
@@ -237,6 +236,7 @@ impl ControlPlane {
                     &cfg.planton_home,
                     &gateway_url,
                     &leaf_url,
+                    hub.as_ref().map(|h| h.sentinel_jwt.as_str()),
                 )
                 .await?,
             )

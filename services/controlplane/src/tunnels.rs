@@ -2,49 +2,40 @@
 //! account and one session stream per registered runner, and cutting live tunnels through the
 //! system account.
 
-use std::{collections::BTreeSet, path::PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cloudops_bus::{
-    NatsClient, accounts, callout,
-    natsd::{self, Reloader},
+    NatsClient,
+    accounts::{self, HubKeys},
+    callout,
     streams::{self, StreamLimits},
 };
 use cloudops_schemas::RunnerId;
+use futures::{StreamExt, TryStreamExt};
 use tracing::{info, warn};
 
-/// The hub this process supervises: its system account and how to reload its accounts.
+/// The hub this process supervises: its system account and the keys its accounts are signed with.
 pub struct HubAccess {
     pub sys: NatsClient,
-    pub reloader: Reloader,
-    pub accounts_file: PathBuf,
-    /// The runners whose accounts are in `accounts_file`; the lock also serialises reloads.
-    pub known: tokio::sync::Mutex<BTreeSet<RunnerId>>,
+    pub keys: Arc<HubKeys>,
 }
 
 impl HubAccess {
+    /// Gives the hub a runner's account (operator mode: no reload, kept on disk by the hub).
     async fn add_account(&self, runner: &RunnerId) -> Result<(), String> {
-        let mut known = self.known.lock().await;
-        if known.contains(runner) {
-            return Ok(());
-        }
-        known.insert(runner.clone());
-        let written =
-            natsd::write_private(&self.accounts_file, accounts::render_runner_accounts(known.iter()).as_bytes());
-        if let Err(e) = written {
-            known.remove(runner);
-            return Err(format!("{}: {e}", self.accounts_file.display()));
-        }
-        // Twice: nats-server wires the imports of an account added by a reload only on the next
-        // one (measured on 2.15.1; see cloudops_bus::accounts).
-        for _ in 0..2 {
-            if let Err(e) = self.reloader.reload(&self.sys).await {
-                known.remove(runner);
-                return Err(format!("the hub could not take runner {runner}'s account: {e}"));
-            }
-        }
-        info!(runner_id = %runner, account = %accounts::runner_account(runner), "runner account added to the hub");
+        let jwt = self.keys.runner_account_jwt(runner).map_err(|e| e.to_string())?;
+        accounts::push_account(&self.sys, &jwt)
+            .await
+            .map_err(|e| format!("the hub could not take runner {runner}'s account: {e}"))?;
+        info!(runner_id = %runner, account = %accounts::runner_account(runner), "runner account on the hub");
         Ok(())
+    }
+
+    /// Every registered runner's account, as this version writes them (at start; many in
+    /// flight, since a hub may hold thousands).
+    pub async fn add_accounts(&self, runners: &[RunnerId]) -> Result<(), String> {
+        futures::stream::iter(runners).map(|r| self.add_account(r)).buffer_unordered(64).try_collect::<()>().await
     }
 }
 

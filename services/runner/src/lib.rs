@@ -545,6 +545,14 @@ impl Runner {
         w(&ca, &creds.tunnel.ca_cert_pem)?;
         w(&cert, &creds.tunnel.cert_pem)?;
         w(&key, &creds.tunnel.key_pem)?;
+        let sentinel = match &creds.tunnel.sentinel_jwt {
+            Some(jwt) => {
+                let path = p.join("sentinel.creds");
+                w(&path, &cloudops_bus::accounts::bearer_creds(jwt).map_err(|e| e.to_string())?)?;
+                Some(path)
+            }
+            None => None,
+        };
         let client_port = natsd::free_port().map_err(|e| e.to_string())?;
         let monitor_port = natsd::free_port().map_err(|e| e.to_string())?;
         let password = random_hex(16);
@@ -558,6 +566,7 @@ impl Runner {
             cert,
             key,
             ca,
+            credentials: sentinel,
             log_file: log_file.clone(),
         };
         let mut text = conf.render();
@@ -570,6 +579,7 @@ impl Runner {
             url: leaf.client_url(false),
             name: format!("runner-{runner_id}"),
             user: Some(("runner".into(), password)),
+            creds: None,
             tls: None,
             inbox_prefix: Some(format!("_INBOX.{runner_id}")),
             on_gap: None,

@@ -89,7 +89,7 @@ impl Sandbox {
         let hub = self.cp.hub.as_ref().context("the sandbox starts a hub")?;
         let mut cfg = ServeConfig::for_test(self.dir.path().join(name));
         cfg.database_url = Some(self.database_url.clone());
-        let mut spec = hub.control_plane_spec();
+        let mut spec = hub.control_plane_spec().map_err(anyhow::Error::msg)?;
         spec.name = name.into();
         cfg.nats = Some(spec);
         cfg.leaf_url = Some(self.cp.leaf_url.clone());

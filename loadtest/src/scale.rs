@@ -1,0 +1,356 @@
+//! bench-scale: many runners on one hub. Each simulated runner is a real mTLS connection with
+//! its own certificate (from `planton runner generate-credentials`), admitted by the real auth
+//! callout into its own account, serving ops on its own subject and sending heartbeats, as
+//! `planton-runner` does; many live in this process, straight on the hub's client port (a leaf
+//! node per runner would be a nats-server process each).
+//!
+//! Measures: registration and admission rates; hub and control-plane memory per runner; routing
+//! p50/p99 through the whole path (HTTP → gateway → resolve → authorize → route → runner) to a
+//! random runner with `--small` runners connected and with all of them; the time for all of them
+//! to be admitted again after the hub is killed and restarted (a reconnect storm).
+//!
+//!   cargo build --profile bench-fast -p cloudops-loadtest --bin bench-scale
+//!   $CARGO_TARGET_DIR/bench-fast/bench-scale --runners 10000      # full
+//!   $CARGO_TARGET_DIR/debug/bench-scale --runners 200             # CI's short mode
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use cloudops_bus::{
+    NatsClient,
+    connect::{ConnectSpec, TlsFiles, connect},
+    runner_link,
+};
+use cloudops_loadtest::{Stats, us};
+use cloudops_sandbox::Sandbox;
+use cloudops_schemas::{RunnerCredentials, RunnerId, v1};
+use futures::{StreamExt, TryStreamExt};
+use rand::Rng;
+
+#[derive(Parser)]
+struct Args {
+    /// Runners registered and connected.
+    #[arg(long, default_value_t = 10_000)]
+    runners: usize,
+    /// The small level routing is compared against.
+    #[arg(long, default_value_t = 10)]
+    small: usize,
+    /// Routed ops measured at each level (after 50 of warm-up).
+    #[arg(long, default_value_t = 500)]
+    samples: usize,
+    /// Runners connecting at once.
+    #[arg(long, default_value_t = 64)]
+    in_flight: usize,
+}
+
+/// One simulated runner: its connection serving ops, and its heartbeats.
+struct SimRunner {
+    _client: NatsClient,
+    /// When its connection was last confirmed usable (µs since `HubDoor::epoch`).
+    ready_at: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for SimRunner {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
+}
+
+/// What every simulated runner needs from the hub, and counts every (re)admission.
+#[derive(Clone)]
+struct HubDoor {
+    url: String,
+    ca: PathBuf,
+    sentinel: String,
+    epoch: Instant,
+}
+
+impl HubDoor {
+    async fn connect(&self, creds: &RunnerCredentials, dir: &Path) -> Result<SimRunner> {
+        let id = creds.runner_id();
+        let (cert, key) = (dir.join(format!("{id}.pem")), dir.join(format!("{id}.key")));
+        std::fs::write(&cert, &creds.tunnel.cert_pem)?;
+        std::fs::write(&key, &creds.tunnel.key_pem)?;
+        let connected = Arc::new(tokio::sync::Notify::new());
+        let client = connect(&ConnectSpec {
+            url: self.url.clone(),
+            name: format!("sim-{id}"),
+            creds: Some(self.sentinel.clone()),
+            tls: Some(TlsFiles { ca: self.ca.clone(), cert, key }),
+            inbox_prefix: Some(format!("_INBOX.{id}")),
+            on_gap: Some(connected.clone()),
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("runner {id} not admitted"))?;
+        let serve = runner_link::serve_ops(client.clone(), id.clone(), |_req| async {
+            v1::RunnerResponse {
+                result: Some(v1::runner_response::Result::Ok(v1::OpResult {
+                    json: br#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"default"}}"#.to_vec(),
+                    kube_resource: Some(v1::KubeResource {
+                        kind: "Namespace".into(),
+                        api_version: "v1".into(),
+                        plural: "namespaces".into(),
+                        namespaced: false,
+                    }),
+                    ..Default::default()
+                })),
+            }
+        })
+        .await?;
+        let beat = tokio::spawn(heartbeats(client.clone(), id));
+        // After each (re)connection: a round trip to the hub proves it admitted this runner and
+        // took its subscription again (the server answers PING after what came before it).
+        let ready_at = Arc::new(AtomicU64::new(self.epoch.elapsed().as_micros() as u64));
+        let watch = tokio::spawn({
+            let (nc, ready_at, epoch) = (client.clone(), ready_at.clone(), self.epoch);
+            async move {
+                loop {
+                    connected.notified().await;
+                    if nc.flush().await.is_ok() {
+                        ready_at.store(epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Ok(SimRunner { _client: client, ready_at, tasks: vec![serve, beat, watch] })
+    }
+}
+
+/// As `planton-runner` beats: every second at first, then every 10 s.
+async fn heartbeats(nc: NatsClient, id: RunnerId) {
+    let beat = v1::RunnerHeartbeat { runner_id: id.to_string(), version: "bench".into(), ..Default::default() };
+    for n in 0u32.. {
+        let _ = runner_link::publish_heartbeat(&nc, &id, &beat).await;
+        tokio::time::sleep(Duration::from_secs(if n < 5 { 1 } else { 10 })).await;
+    }
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn per_runner(before: u64, after: u64, n: usize) -> String {
+    format!("{:.1} KiB", after.saturating_sub(before) as f64 / 1024.0 / n.max(1) as f64)
+}
+
+/// Routed ops through the whole path, each to a random one of the first `level` runners.
+async fn routing(sb: &Sandbox, http: &reqwest::Client, level: usize, warmup: usize, n: usize) -> Result<Stats> {
+    let url = format!("{}/v1/ops/kubernetes/get", sb.gateway_url());
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..warmup + n {
+        let pick = rand::rng().random_range(0..level);
+        let body = serde_json::json!({"connection": conn_name(pick), "kind": "namespaces", "name": "default"});
+        let t = Instant::now();
+        let r = http.post(&url).bearer_auth(&sb.api_key).json(&body).send().await?;
+        let status = r.status();
+        let text = r.text().await?;
+        if !status.is_success() {
+            bail!("op to runner {pick} of {level} failed: {status} {text}");
+        }
+        if i >= warmup {
+            samples.push(t.elapsed());
+        }
+    }
+    Ok(Stats { name: "routing", samples })
+}
+
+fn runner_name(i: usize) -> String {
+    format!("sim-{i:05}")
+}
+fn conn_name(i: usize) -> String {
+    format!("sim-{i:05}-conn")
+}
+
+/// Sends one op to each of the first `n` runners through the whole path, retrying each until it
+/// answers (or `limit` passes): what "back" means to a user.
+async fn until_all_answer(sb: &Sandbox, http: &reqwest::Client, n: usize, limit: Duration) -> Result<()> {
+    let url = format!("{}/v1/ops/kubernetes/get", sb.gateway_url());
+    let until = Instant::now() + limit;
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let (url, http) = (url.clone(), http.clone());
+            async move {
+                let body = serde_json::json!({"connection": conn_name(i), "kind": "namespaces", "name": "default"});
+                loop {
+                    let r = http.post(&url).bearer_auth(&sb.api_key).json(&body).send().await;
+                    if r.as_ref().is_ok_and(|r| r.status().is_success()) {
+                        return Ok(());
+                    }
+                    if Instant::now() > until {
+                        bail!("runner {i} did not answer within {limit:?}: {:?}", r.map(|r| r.status()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<()>()
+        .await
+}
+
+/// Registers runner `i` and binds a connection to it, as a user would with the CLI.
+async fn register(sb: &Sandbox, i: usize) -> Result<RunnerCredentials> {
+    let creds = sb.credentials(&runner_name(i)).await?;
+    let conn = conn_name(i);
+    let out = sb.cli(&["connection", "create", &conn, "--provider", "kubernetes", "--runner", &runner_name(i)]).await;
+    if out.code != 0 {
+        bail!("connection create {conn}: {}", out.stderr);
+    }
+    Ok(creds)
+}
+
+async fn connect_all(
+    door: &HubDoor,
+    creds: &[RunnerCredentials],
+    dir: &Path,
+    in_flight: usize,
+) -> Result<Vec<SimRunner>> {
+    futures::stream::iter(creds).map(|c| door.connect(c, dir)).buffered(in_flight).try_collect().await
+}
+
+/// Waits until every runner's connection was confirmed usable after `since` (µs since the
+/// door's epoch), or fails after `limit`.
+async fn wait_ready(sims: &[SimRunner], since: u64, limit: Duration) -> Result<Duration> {
+    let t = Instant::now();
+    loop {
+        let behind = sims.iter().filter(|s| s.ready_at.load(Ordering::Relaxed) <= since).count();
+        if behind == 0 {
+            return Ok(t.elapsed());
+        }
+        if t.elapsed() > limit {
+            bail!("{behind} of {} runners not back after {limit:?}", sims.len());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until every one of `ids` was heard beating on the control plane's side (what the
+/// router decides presence from).
+async fn wait_heard(nc: &NatsClient, ids: &[RunnerId], limit: Duration) -> Result<()> {
+    let beats = runner_link::heartbeats(nc).await?;
+    futures::pin_mut!(beats);
+    let mut missing: std::collections::HashSet<&RunnerId> = ids.iter().collect();
+    let until = tokio::time::Instant::now() + limit;
+    while !missing.is_empty() {
+        match tokio::time::timeout_at(until, beats.next()).await {
+            Ok(Some((id, _))) => {
+                missing.remove(&id);
+            }
+            _ => bail!("{} of {} runners not heard within {limit:?}", missing.len(), ids.len()),
+        }
+    }
+    Ok(())
+}
+
+fn line(what: &str, value: impl std::fmt::Display) {
+    println!("{what:<58} {value}");
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let n = args.runners.max(args.small);
+    let sb = Sandbox::start().await?;
+    let hub = sb.cp.hub.as_ref().context("the sandbox starts a hub")?;
+    let me = std::process::id();
+    let dir = tempfile::tempdir()?;
+    let door = HubDoor {
+        url: hub.client_url(),
+        ca: hub.ca_file().to_path_buf(),
+        sentinel: hub.sentinel_creds().map_err(anyhow::Error::msg)?,
+        epoch: Instant::now(),
+    };
+    let http = reqwest::Client::builder().pool_max_idle_per_host(16).build()?;
+    let (hub_mem0, cp_mem0) = (rss_bytes(hub.server.pid()), rss_bytes(me));
+
+    let t = Instant::now();
+    let creds: Vec<RunnerCredentials> =
+        futures::stream::iter(0..n).map(|i| register(&sb, i)).buffered(8).try_collect().await?;
+    let registration = t.elapsed();
+    let (hub_mem1, cp_mem1) = (rss_bytes(hub.server.pid()), rss_bytes(me));
+
+    let mut sims = connect_all(&door, &creds[..args.small], dir.path(), args.in_flight).await?;
+    let ids: Vec<RunnerId> = creds.iter().map(|c| c.runner_id()).collect();
+    wait_heard(&sb.cp.nats, &ids[..args.small], Duration::from_secs(15)).await?;
+    let small = routing(&sb, &http, args.small, 50, args.samples).await?;
+
+    let t = Instant::now();
+    sims.extend(connect_all(&door, &creds[args.small..], dir.path(), args.in_flight).await?);
+    let admission = t.elapsed();
+    wait_heard(&sb.cp.nats, &ids, Duration::from_secs(15)).await?;
+    let (hub_mem2, cp_mem2) = (rss_bytes(hub.server.pid()), rss_bytes(me));
+    let large = routing(&sb, &http, n, 50, args.samples).await?;
+
+    // The reconnect storm: the hub dies (kill -9), its supervisor restarts it, every runner
+    // comes back through the callout.
+    let pid = hub.server.pid();
+    let t = Instant::now();
+    let killed_at = door.epoch.elapsed().as_micros() as u64;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).context("hub pid")?,
+        rustix::process::Signal::KILL,
+    )?;
+    wait_ready(&sims, killed_at, Duration::from_secs(600)).await?;
+    let storm = t.elapsed();
+    until_all_answer(&sb, &http, n, Duration::from_secs(600)).await?;
+    let storm_answering = t.elapsed();
+    let after_storm = routing(&sb, &http, n, 10, 100).await?;
+
+    println!("bench-scale: {n} runners on one hub (each its own mTLS connection, certificate and account)\n");
+    line(
+        "registration (generate-credentials + connection create)",
+        format!("{:.0} runners/s ({:.1} s)", n as f64 / registration.as_secs_f64(), registration.as_secs_f64()),
+    );
+    line(
+        &format!("admission (TLS + callout + account), {} in flight", args.in_flight),
+        format!(
+            "{:.0} runners/s ({:.1} s for {})",
+            (n - args.small) as f64 / admission.as_secs_f64(),
+            admission.as_secs_f64(),
+            n - args.small
+        ),
+    );
+    line("hub memory per registered runner (account + stream)", per_runner(hub_mem0, hub_mem1, n));
+    line("hub memory per connected runner", per_runner(hub_mem1, hub_mem2, n));
+    line("hub RSS with all connected", format!("{:.0} MiB", hub_mem2 as f64 / 1048576.0));
+    line("control plane memory per registered runner", per_runner(cp_mem0, cp_mem1, n));
+    line("this process per connected runner (simulated runners + control plane)", per_runner(cp_mem1, cp_mem2, n));
+    for (level, s) in [(args.small, &small), (n, &large)] {
+        line(
+            &format!("routing to a random runner of {level}: p50 / p99"),
+            format!("{:.0} / {:.0} µs", us(s.p50()), us(s.p99())),
+        );
+    }
+    line(
+        "routing p50 / p99, all vs small",
+        format!(
+            "{:.2}x / {:.2}x   (target: within 1.5x)",
+            large.p50().as_secs_f64() / small.p50().as_secs_f64(),
+            large.p99().as_secs_f64() / small.p99().as_secs_f64()
+        ),
+    );
+    line("hub kill -9 -> every runner reconnected (PING answered)", format!("{:.1} s", storm.as_secs_f64()));
+    line("hub kill -9 -> every runner answered a routed op again", format!("{:.1} s", storm_answering.as_secs_f64()));
+    line(
+        "routing after the storm: p50 / p99",
+        format!("{:.0} / {:.0} µs", us(after_storm.p50()), us(after_storm.p99())),
+    );
+    drop(sims);
+    sb.shutdown().await;
+    Ok(())
+}
