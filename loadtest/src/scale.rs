@@ -70,7 +70,6 @@ impl Drop for SimRunner {
 struct HubDoor {
     url: String,
     ca: PathBuf,
-    sentinel: String,
     epoch: Instant,
 }
 
@@ -84,7 +83,6 @@ impl HubDoor {
         let client = connect(&ConnectSpec {
             url: self.url.clone(),
             name: format!("sim-{id}"),
-            creds: Some(self.sentinel.clone()),
             tls: Some(TlsFiles { ca: self.ca.clone(), cert, key }),
             inbox_prefix: Some(format!("_INBOX.{id}")),
             on_gap: Some(connected.clone()),
@@ -269,12 +267,7 @@ async fn main() -> Result<()> {
     let hub = sb.cp.hub.as_ref().context("the sandbox starts a hub")?;
     let me = std::process::id();
     let dir = tempfile::tempdir()?;
-    let door = HubDoor {
-        url: hub.client_url(),
-        ca: hub.ca_file().to_path_buf(),
-        sentinel: hub.sentinel_creds().map_err(anyhow::Error::msg)?,
-        epoch: Instant::now(),
-    };
+    let door = HubDoor { url: hub.client_url(), ca: hub.ca_file().to_path_buf(), epoch: Instant::now() };
     let http = reqwest::Client::builder().pool_max_idle_per_host(16).build()?;
     let (hub_mem0, cp_mem0) = (rss_bytes(hub.server.pid()), rss_bytes(me));
 

@@ -34,11 +34,6 @@ pub struct TunnelCredentials {
     pub cert_pem: String,
     /// The runner's private key (PEM). Never stored by the control plane.
     pub key_pem: String,
-    /// The hub's sentinel: a user JWT that grants nothing and is not a secret. An
-    /// operator-mode hub asks its auth callout about a connection only when it presents one;
-    /// the callout then decides from the certificate. Absent for a hub that is not ours.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sentinel_jwt: Option<String>,
 }
 
 impl RunnerCredentials {

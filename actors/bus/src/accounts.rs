@@ -237,8 +237,8 @@ impl HubKeys {
 
     /// The sentinel: a bearer user of the callout account with no permissions at all. In
     /// operator mode a connection must name an account before the callout is asked about it;
-    /// runners present this one (it is in their credentials, and not a secret: it grants
-    /// nothing), and the callout decides who they are from their certificate alone.
+    /// the hub takes this one for every connection that presents none (`default_sentinel`), so
+    /// runners present only their certificate, and the callout decides who they are from it.
     pub fn sentinel_jwt(&self) -> Result<String, AccountsError> {
         let sentinel = self.derive(KeyPairType::User, "user:sentinel");
         let mut c = User::new_claims("cloudops-runner-sentinel".into(), sentinel.public_key());
@@ -252,15 +252,6 @@ impl HubKeys {
             ..Default::default()
         };
         sign(&c, &self.auth_account())
-    }
-
-    /// Whether `jwt` is a sentinel of these keys (signed by this callout account, for the
-    /// sentinel user).
-    pub fn is_sentinel(&self, jwt: &str) -> bool {
-        Claims::<User>::decode(jwt).is_ok_and(|c| {
-            c.iss == self.auth_account().public_key()
-                && c.sub == self.derive(KeyPairType::User, "user:sentinel").public_key()
-        })
     }
 }
 
@@ -296,12 +287,6 @@ pub fn creds(jwt: &str, kp: &KeyPair) -> Result<String, AccountsError> {
         "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
          -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
     ))
-}
-
-/// Creds for a bearer JWT (the sentinel): the seed only signs the server's nonce, which the
-/// server does not check for a bearer token, so a fresh one serves.
-pub fn bearer_creds(jwt: &str) -> Result<String, AccountsError> {
-    creds(jwt, &KeyPair::new_user())
 }
 
 #[cfg(test)]
@@ -370,8 +355,6 @@ mod tests {
         assert_eq!(s.nats.permissions.bearer_token, Some(true));
         assert_eq!(s.nats.permissions.permissions.publish.deny, vec![">".to_string()]);
         assert_eq!(s.nats.permissions.permissions.subscribe.deny, vec![">".to_string()]);
-        assert!(keys.is_sentinel(&keys.sentinel_jwt().unwrap()));
-        assert!(!HubKeys::from_secret([4; 32]).is_sentinel(&keys.sentinel_jwt().unwrap()));
         let op = claims::<Operator>(&keys.operator_jwt().unwrap());
         assert_eq!(op.nats.system_account, Some(keys.system_account().public_key()));
     }

@@ -165,6 +165,9 @@ pub struct HubConfig {
     pub preload: Vec<(String, String)>,
     /// Where the `full` resolver keeps the account JWTs pushed at run time (the runners').
     pub resolver_dir: PathBuf,
+    /// The user JWT a connection without one is taken to present: the callout account's
+    /// sentinel, so that every runner goes to the auth callout with nothing but its certificate.
+    pub default_sentinel: String,
 }
 
 /// The hub's JetStream file-store limit for a per-runner stream quota: room for 16,384 runners'
@@ -190,7 +193,8 @@ impl HubConfig {
              operator: {operator}\n\
              system_account: {sys}\n\
              resolver {{\n  type: full\n  dir: {resolver_dir}\n  allow_delete: false\n  interval: \"2m\"\n  timeout: \"5s\"\n}}\n\
-             resolver_preload {{\n{preload}}}\n",
+             resolver_preload {{\n{preload}}}\n\
+             default_sentinel: {sentinel}\n",
             name = q(&self.server_name),
             port = self.client_port,
             log = q(self.log_file.display().to_string()),
@@ -204,6 +208,7 @@ impl HubConfig {
             sys = q(&self.system_account),
             resolver_dir = q(self.resolver_dir.display().to_string()),
             preload = self.preload.iter().map(|(k, jwt)| format!("  {k}: {}\n", q(jwt))).collect::<String>(),
+            sentinel = q(&self.default_sentinel),
         );
         s
     }
@@ -220,9 +225,6 @@ pub struct LeafConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub ca: PathBuf,
-    /// The hub's sentinel (`crate::accounts::HubKeys::sentinel_jwt`) as a `.creds` file; an
-    /// operator-mode hub asks its callout only about connections that present one.
-    pub credentials: Option<PathBuf>,
     pub log_file: PathBuf,
 }
 
@@ -236,18 +238,13 @@ impl LeafConfig {
              log_file: {log}\n\
              max_payload: 8MB\n\
              authorization {{ user: {u}, password: {p} }}\n\
-             leafnodes {{\n  reconnect: 1\n  remotes: [\n    {{\n      url: {url}\n{creds}      tls {{\n        cert_file: {cert}\n        key_file: {key}\n        ca_file: {ca}\n        timeout: 2\n      }}\n    }}\n  ]\n}}\n",
+             leafnodes {{\n  reconnect: 1\n  remotes: [\n    {{\n      url: {url}\n      tls {{\n        cert_file: {cert}\n        key_file: {key}\n        ca_file: {ca}\n        timeout: 2\n      }}\n    }}\n  ]\n}}\n",
             name = q(&self.server_name),
             port = self.client_port,
             log = q(self.log_file.display().to_string()),
             u = q(&self.local_user),
             p = q(&self.local_password),
             url = q(&self.hub_url),
-            creds = self
-                .credentials
-                .as_ref()
-                .map(|c| format!("      credentials: {}\n", q(c.display().to_string())))
-                .unwrap_or_default(),
             cert = q(self.cert.display().to_string()),
             key = q(self.key.display().to_string()),
             ca = q(self.ca.display().to_string()),

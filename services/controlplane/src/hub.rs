@@ -19,22 +19,6 @@ pub struct Hub {
     tls: TlsFiles,
     /// The operator, accounts and users of this hub (`cloudops_bus::accounts`).
     pub keys: Arc<HubKeys>,
-    /// The sentinel every runner presents (`cloudops_bus::accounts::HubKeys::sentinel_jwt`),
-    /// the same across restarts so that credentials stay comparable.
-    pub sentinel_jwt: String,
-}
-
-/// The sentinel of an earlier start when it is still this hub's, or a new one.
-fn sentinel(dir: &Path, keys: &HubKeys) -> Result<String, String> {
-    let path = dir.join("sentinel.jwt");
-    if let Ok(jwt) = std::fs::read_to_string(&path)
-        && keys.is_sentinel(jwt.trim())
-    {
-        return Ok(jwt.trim().to_string());
-    }
-    let jwt = keys.sentinel_jwt().map_err(|e| e.to_string())?;
-    natsd::write_private(&path, jwt.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(jwt)
 }
 
 impl Hub {
@@ -89,19 +73,13 @@ impl Hub {
             system_account: keys.system_account().public_key(),
             preload: keys.hub_accounts().map_err(|e| e.to_string())?,
             resolver_dir,
+            default_sentinel: keys.sentinel_jwt().map_err(|e| e.to_string())?,
         };
         let conf_path = dir.join("hub.conf");
         natsd::write_private(&conf_path, conf.render().as_bytes()).map_err(|e| e.to_string())?;
         let server =
             NatsServer::start(&bin, "hub", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
-        let sentinel_jwt = sentinel(dir, &keys)?;
-        Ok(Self {
-            server,
-            leaf_port,
-            tls: TlsFiles { ca, cert: cp_cert, key: cp_key },
-            keys: Arc::new(keys),
-            sentinel_jwt,
-        })
+        Ok(Self { server, leaf_port, tls: TlsFiles { ca, cert: cp_cert, key: cp_key }, keys: Arc::new(keys) })
     }
 
     fn spec(&self, name: &str, user: HubUser) -> Result<ConnectSpec, String> {
@@ -131,11 +109,6 @@ impl Hub {
     /// A system-account connection (account pushes, kicks on revocation).
     pub async fn connect_system(&self) -> Result<NatsClient, String> {
         connect(&self.spec("cloudops-system", HubUser::System)?).await.map_err(|e| e.to_string())
-    }
-
-    /// The sentinel every runner presents, as a `.creds` file (`cloudops_bus::accounts`).
-    pub fn sentinel_creds(&self) -> Result<String, String> {
-        cloudops_bus::accounts::bearer_creds(&self.sentinel_jwt).map_err(|e| e.to_string())
     }
 
     /// The hub's client URL and CA, for tests that connect as a runner would directly.

@@ -187,7 +187,6 @@ impl ControlPlane {
             config: GatewayConfig {
                 public_endpoint: gateway_url.clone(),
                 leaf_url: leaf_url.clone(),
-                sentinel_jwt: hub.as_ref().map(|h| h.sentinel_jwt.clone()),
                 op_timeout: cfg.op_timeout,
                 exec_record_cap: cfg.exec_record_max_bytes,
             },
@@ -236,7 +235,6 @@ impl ControlPlane {
                     &cfg.planton_home,
                     &gateway_url,
                     &leaf_url,
-                    hub.as_ref().map(|h| h.sentinel_jwt.as_str()),
                 )
                 .await?,
             )

@@ -65,7 +65,6 @@ pub async fn start(
     planton_home: &Path,
     endpoint: &str,
     leaf_url: &str,
-    sentinel_jwt: Option<&str>,
 ) -> Result<LocalRunner, String> {
     let bin = runner_binary()?;
     let (kubeconfig, context, sandbox, kube_description) = match current_kube_context() {
@@ -100,12 +99,11 @@ pub async fn start(
         c.runner_id == runner.id
             && c.generation == runner.generation as u32
             && c.tunnel.leaf_url == leaf_url
-            && c.tunnel.sentinel_jwt.as_deref() == sentinel_jwt
             && c.control_plane_endpoint == endpoint
             && c.tunnel.ca_cert_pem == pki.ca_pem()
     });
     if reusable.is_none() {
-        issue_local_credentials(store, pki, org, &runner, &path, endpoint, (leaf_url, sentinel_jwt)).await?;
+        issue_local_credentials(store, pki, org, &runner, &path, endpoint, leaf_url).await?;
     }
     ensure_connection(store, org, &runner, &context).await?;
     let log = data_dir.join("local-runner.log");
@@ -133,7 +131,7 @@ async fn issue_local_credentials(
     runner: &cloudops_store::runner::Model,
     path: &Path,
     endpoint: &str,
-    (leaf_url, sentinel_jwt): (&str, Option<&str>),
+    leaf_url: &str,
 ) -> Result<(), String> {
     let id = RunnerId::parse(runner.id.clone()).map_err(|e| e.to_string())?;
     let cert = pki.issue_runner(&id, runner.generation as u32)?;
@@ -152,7 +150,6 @@ async fn issue_local_credentials(
             ca_cert_pem: cert.ca_pem,
             cert_pem: cert.cert_pem,
             key_pem: cert.key_pem,
-            sentinel_jwt: sentinel_jwt.map(String::from),
         },
     };
     std::fs::create_dir_all(path.parent().expect("parent")).map_err(|e| e.to_string())?;

@@ -60,8 +60,6 @@ pub struct GatewayConfig {
     pub public_endpoint: String,
     /// The hub's leafnode URL handed to runners.
     pub leaf_url: String,
-    /// What runners present at the hub besides their certificate (`TunnelCredentials`).
-    pub sentinel_jwt: Option<String>,
     /// Default deadline for an op at the runner.
     pub op_timeout: Duration,
     /// Bytes of input and output an exec session's recording keeps.

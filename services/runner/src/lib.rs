@@ -545,14 +545,6 @@ impl Runner {
         w(&ca, &creds.tunnel.ca_cert_pem)?;
         w(&cert, &creds.tunnel.cert_pem)?;
         w(&key, &creds.tunnel.key_pem)?;
-        let sentinel = match &creds.tunnel.sentinel_jwt {
-            Some(jwt) => {
-                let path = p.join("sentinel.creds");
-                w(&path, &cloudops_bus::accounts::bearer_creds(jwt).map_err(|e| e.to_string())?)?;
-                Some(path)
-            }
-            None => None,
-        };
         let client_port = natsd::free_port().map_err(|e| e.to_string())?;
         let monitor_port = natsd::free_port().map_err(|e| e.to_string())?;
         let password = random_hex(16);
@@ -566,7 +558,6 @@ impl Runner {
             cert,
             key,
             ca,
-            credentials: sentinel,
             log_file: log_file.clone(),
         };
         let mut text = conf.render();

@@ -471,9 +471,6 @@ async fn a_runners_reply_does_not_decide_session_identity() {
         .require_tls(true)
         .add_root_certificates(hub.ca_file().to_path_buf())
         .add_client_certificate(c, k)
-        // What runners present at an operator-mode hub before the callout decides (no rights).
-        .credentials(&hub.sentinel_creds().unwrap())
-        .unwrap()
         .connect(hub.client_url())
         .await
         .unwrap();

@@ -29,9 +29,6 @@ async fn direct(sb: &Sandbox, cert_pem: &str, key_pem: &str) -> Result<Direct, S
         .require_tls(true)
         .add_root_certificates(hub.ca_file().to_path_buf())
         .add_client_certificate(c, k)
-        // What runners present at an operator-mode hub before the callout decides (no rights).
-        .credentials(&hub.sentinel_creds().unwrap())
-        .unwrap()
         .max_reconnects(Some(1))
         .event_callback(move |e| {
             let tx = tx.clone();

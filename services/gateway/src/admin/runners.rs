@@ -128,7 +128,6 @@ pub async fn issue_credentials(
             ca_cert_pem: cert.ca_pem,
             cert_pem: cert.cert_pem,
             key_pem: cert.key_pem,
-            sentinel_jwt: s.deps.config.sentinel_jwt.clone(),
         },
     };
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(creds)).into_response())
