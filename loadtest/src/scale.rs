@@ -289,21 +289,6 @@ async fn main() -> Result<()> {
     let (hub_mem2, cp_mem2) = (rss_bytes(hub.server.pid()), rss_bytes(me));
     let large = routing(&sb, &http, n, 50, args.samples).await?;
 
-    // The reconnect storm: the hub dies (kill -9), its supervisor restarts it, every runner
-    // comes back through the callout.
-    let pid = hub.server.pid();
-    let t = Instant::now();
-    let killed_at = door.epoch.elapsed().as_micros() as u64;
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(pid as i32).context("hub pid")?,
-        rustix::process::Signal::KILL,
-    )?;
-    wait_ready(&sims, killed_at, Duration::from_secs(600)).await?;
-    let storm = t.elapsed();
-    until_all_answer(&sb, &http, n, Duration::from_secs(600)).await?;
-    let storm_answering = t.elapsed();
-    let after_storm = routing(&sb, &http, n, 10, 100).await?;
-
     println!("bench-scale: {n} runners on one hub (each its own mTLS connection, certificate and account)\n");
     line(
         "registration (generate-credentials + connection create)",
@@ -337,6 +322,21 @@ async fn main() -> Result<()> {
             large.p99().as_secs_f64() / small.p99().as_secs_f64()
         ),
     );
+    // The reconnect storm: the hub dies (kill -9), its supervisor restarts it, every runner
+    // comes back through the callout.
+    let pid = hub.server.pid();
+    let t = Instant::now();
+    let killed_at = door.epoch.elapsed().as_micros() as u64;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).context("hub pid")?,
+        rustix::process::Signal::KILL,
+    )?;
+    wait_ready(&sims, killed_at, Duration::from_secs(600)).await?;
+    let storm = t.elapsed();
+    until_all_answer(&sb, &http, n, Duration::from_secs(600)).await?;
+    let storm_answering = t.elapsed();
+    let after_storm = routing(&sb, &http, n, 10, 100).await?;
+
     line("hub kill -9 -> every runner reconnected (PING answered)", format!("{:.1} s", storm.as_secs_f64()));
     line("hub kill -9 -> every runner answered a routed op again", format!("{:.1} s", storm_answering.as_secs_f64()));
     line(
