@@ -53,7 +53,7 @@ struct Args {
 
 /// One simulated runner: its connection serving ops, and its heartbeats.
 struct SimRunner {
-    _client: NatsClient,
+    client: NatsClient,
     /// When its connection was last confirmed usable (µs since `HubDoor::epoch`).
     ready_at: Arc<AtomicU64>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -120,7 +120,7 @@ impl HubDoor {
                 }
             }
         });
-        Ok(SimRunner { _client: client, ready_at, tasks: vec![serve, beat, watch] })
+        Ok(SimRunner { client, ready_at, tasks: vec![serve, beat, watch] })
     }
 }
 
@@ -237,22 +237,36 @@ async fn wait_ready(sims: &[SimRunner], since: u64, limit: Duration) -> Result<D
     }
 }
 
-/// Waits until every one of `ids` was heard beating on the control plane's side (what the
-/// router decides presence from).
-async fn wait_heard(nc: &NatsClient, ids: &[RunnerId], limit: Duration) -> Result<()> {
+/// Listens to heartbeats on the control plane's side (what the router decides presence from)
+/// until every one of `ids` was heard or `limit` passed; returns the indexes not heard.
+async fn unheard(nc: &NatsClient, ids: &[RunnerId], limit: Duration) -> Result<Vec<usize>> {
     let beats = runner_link::heartbeats(nc).await?;
     futures::pin_mut!(beats);
-    let mut missing: std::collections::HashSet<&RunnerId> = ids.iter().collect();
+    let mut missing: std::collections::HashMap<&RunnerId, usize> =
+        ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
     let until = tokio::time::Instant::now() + limit;
     while !missing.is_empty() {
         match tokio::time::timeout_at(until, beats.next()).await {
             Ok(Some((id, _))) => {
                 missing.remove(&id);
             }
-            _ => bail!("{} of {} runners not heard within {limit:?}", missing.len(), ids.len()),
+            _ => break,
         }
     }
-    Ok(())
+    let mut left: Vec<usize> = missing.into_values().collect();
+    left.sort();
+    Ok(left)
+}
+
+/// Fails, saying what the runners not heard are doing, unless all were heard.
+async fn wait_heard(nc: &NatsClient, ids: &[RunnerId], sims: &[SimRunner], limit: Duration) -> Result<()> {
+    let left = unheard(nc, ids, limit).await?;
+    if left.is_empty() {
+        return Ok(());
+    }
+    let states: Vec<String> =
+        left.iter().take(5).map(|&i| format!("{i}: {:?}", sims[i].client.connection_state())).collect();
+    bail!("{} of {} runners not heard within {limit:?}; for instance {states:?}", left.len(), ids.len())
 }
 
 fn line(what: &str, value: impl std::fmt::Display) {
@@ -276,24 +290,22 @@ async fn main() -> Result<()> {
         futures::stream::iter(0..n).map(|i| register(&sb, i)).buffered(8).try_collect().await?;
     let registration = t.elapsed();
     let (hub_mem1, cp_mem1) = (rss_bytes(hub.server.pid()), rss_bytes(me));
-
-    let mut sims = connect_all(&door, &creds[..args.small], dir.path(), args.in_flight).await?;
-    let ids: Vec<RunnerId> = creds.iter().map(|c| c.runner_id()).collect();
-    wait_heard(&sb.cp.nats, &ids[..args.small], Duration::from_secs(15)).await?;
-    let small = routing(&sb, &http, args.small, 50, args.samples).await?;
-
-    let t = Instant::now();
-    sims.extend(connect_all(&door, &creds[args.small..], dir.path(), args.in_flight).await?);
-    let admission = t.elapsed();
-    wait_heard(&sb.cp.nats, &ids, Duration::from_secs(15)).await?;
-    let (hub_mem2, cp_mem2) = (rss_bytes(hub.server.pid()), rss_bytes(me));
-    let large = routing(&sb, &http, n, 50, args.samples).await?;
-
     println!("bench-scale: {n} runners on one hub (each its own mTLS connection, certificate and account)\n");
     line(
         "registration (generate-credentials + connection create)",
         format!("{:.0} runners/s ({:.1} s)", n as f64 / registration.as_secs_f64(), registration.as_secs_f64()),
     );
+    line("hub memory per registered runner (account + stream)", per_runner(hub_mem0, hub_mem1, n));
+    line("control plane memory per registered runner", per_runner(cp_mem0, cp_mem1, n));
+
+    let mut sims = connect_all(&door, &creds[..args.small], dir.path(), args.in_flight).await?;
+    let ids: Vec<RunnerId> = creds.iter().map(|c| c.runner_id()).collect();
+    wait_heard(&sb.cp.nats, &ids[..args.small], &sims, Duration::from_secs(15)).await?;
+    let small = routing(&sb, &http, args.small, 50, args.samples).await?;
+
+    let t = Instant::now();
+    sims.extend(connect_all(&door, &creds[args.small..], dir.path(), args.in_flight).await?);
+    let admission = t.elapsed();
     line(
         &format!("admission (TLS + callout + account), {} in flight", args.in_flight),
         format!(
@@ -303,10 +315,12 @@ async fn main() -> Result<()> {
             n - args.small
         ),
     );
-    line("hub memory per registered runner (account + stream)", per_runner(hub_mem0, hub_mem1, n));
+    wait_heard(&sb.cp.nats, &ids, &sims, Duration::from_secs(30)).await?;
+    let (hub_mem2, cp_mem2) = (rss_bytes(hub.server.pid()), rss_bytes(me));
+    let large = routing(&sb, &http, n, 50, args.samples).await?;
+
     line("hub memory per connected runner", per_runner(hub_mem1, hub_mem2, n));
     line("hub RSS with all connected", format!("{:.0} MiB", hub_mem2 as f64 / 1048576.0));
-    line("control plane memory per registered runner", per_runner(cp_mem0, cp_mem1, n));
     line("this process per connected runner (simulated runners + control plane)", per_runner(cp_mem1, cp_mem2, n));
     for (level, s) in [(args.small, &small), (n, &large)] {
         line(
@@ -333,11 +347,11 @@ async fn main() -> Result<()> {
     )?;
     wait_ready(&sims, killed_at, Duration::from_secs(600)).await?;
     let storm = t.elapsed();
+    line("hub kill -9 -> every runner reconnected (PING answered)", format!("{:.1} s", storm.as_secs_f64()));
     until_all_answer(&sb, &http, n, Duration::from_secs(600)).await?;
     let storm_answering = t.elapsed();
     let after_storm = routing(&sb, &http, n, 10, 100).await?;
 
-    line("hub kill -9 -> every runner reconnected (PING answered)", format!("{:.1} s", storm.as_secs_f64()));
     line("hub kill -9 -> every runner answered a routed op again", format!("{:.1} s", storm_answering.as_secs_f64()));
     line(
         "routing after the storm: p50 / p99",

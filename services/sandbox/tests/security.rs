@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_nats::{ConnectOptions, Event};
+use cloudops_bus::accounts::{HubKeys, HubUser};
 use cloudops_gateway::CertIssuer;
 use cloudops_sandbox::Sandbox;
 use cloudops_schemas::{RunnerCredentials, RunnerId};
@@ -19,13 +20,22 @@ struct Direct {
 
 /// Connects straight to the hub's client port with a runner certificate (no leaf).
 async fn direct(sb: &Sandbox, cert_pem: &str, key_pem: &str) -> Result<Direct, String> {
+    direct_with(sb, cert_pem, key_pem, None).await
+}
+
+/// The same, presenting a user JWT of the caller's own (`.creds`).
+async fn direct_with(sb: &Sandbox, cert_pem: &str, key_pem: &str, creds: Option<&str>) -> Result<Direct, String> {
     let hub = sb.cp.hub.as_ref().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
     std::fs::write(&c, cert_pem).unwrap();
     std::fs::write(&k, key_pem).unwrap();
     let (tx, events) = mpsc::unbounded_channel();
-    let client = ConnectOptions::new()
+    let mut opts = ConnectOptions::new();
+    if let Some(creds) = creds {
+        opts = opts.credentials(creds).map_err(|e| e.to_string())?;
+    }
+    let client = opts
         .require_tls(true)
         .add_root_certificates(hub.ca_file().to_path_buf())
         .add_client_certificate(c, k)
@@ -122,6 +132,36 @@ async fn identities_the_registry_does_not_admit_are_refused() {
     assert!(direct(&sb, &ghost.cert_pem, &ghost.key_pem).await.is_err());
     // The current generation is admitted.
     assert!(direct(&sb, &creds.tunnel.cert_pem, &creds.tunnel.key_pem).await.is_ok());
+    sb.shutdown().await;
+}
+
+/// Operator mode: the hub trusts only accounts our operator signed. A connection with a valid
+/// runner certificate that brings a user JWT of its own making (here the users of a look-alike
+/// operator's control plane, callout and system accounts) is either refused or is the runner its
+/// certificate names, as the callout decided: never the control plane.
+#[tokio::test]
+async fn a_user_jwt_of_someone_elses_making_is_refused() {
+    let sb = Sandbox::start().await.unwrap();
+    let creds = sb.credentials("runner-b").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let forger = HubKeys::load_or_create(&dir.path().join("forged.secret")).unwrap();
+    for user in [HubUser::ControlPlane, HubUser::System, HubUser::Callout] {
+        let forged = forger.user_creds(user).unwrap();
+        match direct_with(&sb, &creds.tunnel.cert_pem, &creds.tunnel.key_pem, Some(&forged)).await {
+            Err(e) => assert!(e.to_lowercase().contains("authorization"), "{user:?}: {e}"),
+            Ok(mut d) => {
+                // The refusal may arrive after the handshake; or the connection is the runner,
+                // whose permissions do not reach a control-plane subject.
+                let _sub = d.client.subscribe("cloudops.svc.>").await;
+                let _ = d.client.flush().await;
+                let e = next_error(&mut d).await;
+                assert!(
+                    e.contains("Permissions Violation") || e.to_lowercase().contains("authorization violation"),
+                    "{user:?}: {e}"
+                );
+            }
+        }
+    }
     sb.shutdown().await;
 }
 
