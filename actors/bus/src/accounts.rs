@@ -40,6 +40,10 @@ use sha2::Sha256;
 /// The control plane's account: its own user, JetStream, the services runners import.
 pub const CONTROL_PLANE_ACCOUNT: &str = "CLOUDOPS";
 
+/// A service the callout account exports and the system account imports, only so that the hub
+/// builds AUTH while it builds SYS at start ([`HubKeys::hub_accounts`]). Nobody serves it.
+pub const AUTH_PRELOAD_SUBJECT: &str = "cloudops.internal.auth-preload";
+
 /// Per-account limits of a runner, so that one runner cannot exhaust the hub for the others:
 /// connections (its leaf, plus one spare for a restart that overlaps), subscriptions.
 pub const RUNNER_MAX_CONNECTIONS: i64 = 4;
@@ -147,12 +151,32 @@ impl HubKeys {
         let op = self.operator();
         let mut out = Vec::new();
 
+        // AUTH must be whole before the hub takes its first connection. nats-server builds an
+        // account on its first lookup and hands the half-built one to concurrent lookups, with
+        // its external authorization not yet set; a runner arriving then (a reconnect storm
+        // after a hub restart) would be held as the deny-all sentinel instead of being asked
+        // about, and stay unreachable. The system account is built at start, before the
+        // listeners open, and building it builds what it imports: so SYS imports a service
+        // that AUTH exports and nobody serves.
+        let auth = self.auth_account();
         let sys = self.system_account();
-        let c = Account::new_claims("SYS".into(), sys.public_key());
+        let mut c = Account::new_claims("SYS".into(), sys.public_key());
+        c.nats.imports = Some(vec![Import {
+            name: "auth-preload".into(),
+            subject: AUTH_PRELOAD_SUBJECT.into(),
+            account: auth.public_key(),
+            export_type: Some(ExportType::Service),
+            ..Default::default()
+        }]);
         out.push((sys.public_key(), sign(&c, &op)?));
 
-        let auth = self.auth_account();
         let mut c = Account::new_claims("AUTH".into(), auth.public_key());
+        c.nats.exports = Some(vec![Export {
+            name: "auth-preload".into(),
+            subject: AUTH_PRELOAD_SUBJECT.into(),
+            export_type: Some(ExportType::Service),
+            ..Default::default()
+        }]);
         c.nats.authorization = Some(ExternalAuthorization {
             auth_users: Some([self.user(HubUser::Callout).public_key()].into()),
             // The callout signs each runner's user with that runner's account key: any
@@ -345,11 +369,15 @@ mod tests {
         let keys = HubKeys::from_secret([3; 32]);
         let accounts = keys.hub_accounts().unwrap();
         let auth = accounts.iter().find(|(k, _)| *k == keys.auth_account().public_key()).unwrap();
-        let ext = claims::<Account>(&auth.1).nats.authorization.unwrap();
+        let auth = json(&auth.1);
         assert_eq!(
-            ext.auth_users.unwrap().into_iter().collect::<Vec<_>>(),
-            vec![keys.user(HubUser::Callout).public_key()]
+            auth["nats"]["authorization"]["auth_users"],
+            serde_json::json!([keys.user(HubUser::Callout).public_key()])
         );
+        // What it exports, and only so that the hub builds it with the system account.
+        assert_eq!(auth["nats"]["exports"][0]["subject"], AUTH_PRELOAD_SUBJECT);
+        let sys = accounts.iter().find(|(k, _)| *k == keys.system_account().public_key()).unwrap();
+        assert_eq!(json(&sys.1)["nats"]["imports"][0]["account"], keys.auth_account().public_key());
         let s = claims::<User>(&keys.sentinel_jwt().unwrap());
         assert_eq!(s.iss, keys.auth_account().public_key());
         assert_eq!(s.nats.permissions.bearer_token, Some(true));

@@ -20,11 +20,12 @@ use nats_jwt_rs::{
     user::User,
 };
 use nkeys::KeyPair;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+pub use crate::admissions::{Admissions, Admitted, kick};
 use crate::{BusError, accounts::HubKeys, subjects};
 
 pub const SPIFFE_RUNNER_PREFIX: &str = "spiffe://cloudops.local/runner/";
@@ -128,12 +129,14 @@ async fn decide(
     keys: &HubKeys,
     ttl: Duration,
     dir: &dyn RunnerDirectory,
-) -> Result<(String, Option<Admitted>), String> {
+    admissions: &Admissions,
+) -> Result<(String, Vec<Admitted>), String> {
     let token = std::str::from_utf8(request_jwt).map_err(|_| "authorization request not utf-8")?;
     let claims = decode_server_jwt(token)?;
     let nats = &claims["nats"];
     let user_nkey = nats["user_nkey"].as_str().ok_or("no user_nkey")?.to_string();
     let server_id = nats["server_id"]["id"].as_str().ok_or("no server id")?.to_string();
+    let cid = nats["client_info"]["id"].as_u64().unwrap_or(0);
     let tls = &nats["client_tls"];
     let cert = tls["verified_chains"][0][0].as_str();
     let outcome = match cert {
@@ -141,69 +144,32 @@ async fn decide(
         Some(pem) => match identity_from_pem(pem) {
             Err(e) => Err(e),
             Ok(identity) => match dir.admit(&identity).await {
-                Ok(()) => user_jwt(keys, &user_nkey, &identity, ttl).map(|jwt| (identity, jwt)),
+                Ok(()) => user_jwt(keys, &user_nkey, &identity, ttl).and_then(|jwt| {
+                    let admitted = Admitted { runner: identity.runner_id.clone(), server_id: server_id.clone(), cid };
+                    let replaced = admissions.record(admitted).map_err(|e| e.to_string())?;
+                    Ok((identity, jwt, replaced))
+                }),
                 Err(reason) => Err(reason),
             },
         },
     };
     let kind = nats["client_info"]["kind"].as_str().unwrap_or("?").to_string();
     let mut resp = AuthResponse::generic_claim(user_nkey);
-    resp.aud = Some(server_id.clone());
-    let cid = nats["client_info"]["id"].as_u64().unwrap_or(0);
-    let runner = match outcome {
-        Ok((identity, jwt)) => {
+    resp.aud = Some(server_id);
+    let replaced = match outcome {
+        Ok((identity, jwt, replaced)) => {
             info!(runner_id = %identity.runner_id, generation = identity.generation, kind, cid, "runner admitted");
             resp.nats.jwt = jwt;
-            Some(Admitted { runner: identity.runner_id, server_id, cid })
+            replaced
         }
         Err(reason) => {
-            warn!(%reason, kind, "connection refused by auth callout");
+            warn!(%reason, kind, cid, "connection refused by auth callout");
             resp.nats.error = reason;
-            None
+            Vec::new()
         }
     };
     // Signed by the callout account itself, as operator mode requires.
-    Ok((resp.encode(&keys.auth_account()).map_err(|e| e.to_string())?, runner))
-}
-
-/// One admitted runner connection on a hub server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Admitted {
-    pub runner: RunnerId,
-    pub server_id: String,
-    pub cid: u64,
-}
-
-/// The connections the callout admitted, so that revocation can cut them.
-#[derive(Default, Clone)]
-pub struct Admissions(Arc<std::sync::Mutex<Vec<Admitted>>>);
-
-impl Admissions {
-    /// Records a new admission and returns the earlier ones of the same runner, which it
-    /// replaces: the hub keeps one tunnel per runner identity, the newest.
-    fn record(&self, a: Admitted) -> Vec<Admitted> {
-        let mut v = self.0.lock().expect("admissions lock");
-        v.retain(|x| !(x.server_id == a.server_id && x.cid == a.cid));
-        let (older, rest): (Vec<_>, Vec<_>) = v.drain(..).partition(|x| x.runner == a.runner);
-        *v = rest;
-        v.push(a);
-        older
-    }
-
-    /// Forgets and returns the admitted connections of `runner`.
-    pub fn take(&self, runner: &RunnerId) -> Vec<Admitted> {
-        let mut v = self.0.lock().expect("admissions lock");
-        let (mine, rest): (Vec<_>, Vec<_>) = v.drain(..).partition(|a| &a.runner == runner);
-        *v = rest;
-        mine
-    }
-}
-
-/// Cuts one connection (`$SYS.REQ.SERVER.<id>.KICK`); needs a system-account connection.
-pub async fn kick(sys: &Client, a: &Admitted) -> Result<(), BusError> {
-    let subject = format!("$SYS.REQ.SERVER.{}.KICK", a.server_id);
-    let payload = serde_json::to_vec(&json!({"cid": a.cid})).expect("json");
-    sys.request(subject, payload.into()).await.map(|_| ()).map_err(BusError::transport)
+    Ok((resp.encode(&keys.auth_account()).map_err(|e| e.to_string())?, replaced))
 }
 
 /// Serves the auth callout on a connection made as one of the hub's `auth_users` in the
@@ -225,9 +191,8 @@ pub async fn serve(
             let (nc, sys, keys, dir, admissions) =
                 (nc.clone(), sys.clone(), keys.clone(), dir.clone(), admissions.clone());
             tokio::spawn(async move {
-                match decide(&msg.payload, &keys, ttl, dir.as_ref()).await {
-                    Ok((jwt, admitted)) => {
-                        let replaced = admitted.map(|a| admissions.record(a)).unwrap_or_default();
+                match decide(&msg.payload, &keys, ttl, dir.as_ref(), &admissions).await {
+                    Ok((jwt, replaced)) => {
                         if let Err(e) = nc.publish(reply, jwt.into()).await {
                             warn!(error = %e, "auth callout reply not sent");
                         }
@@ -248,12 +213,13 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     /// A JWT signed by `kp`, as a server signs its authorization requests.
     fn encode_jwt(mut claims: Value, kp: &KeyPair) -> Result<String, String> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        claims["iat"] = json!(now);
+        claims["iat"] = json!(unix_now());
         claims["iss"] = json!(kp.public_key());
         claims["jti"] = json!("");
         let digest = Sha256::digest(claims.to_string().as_bytes());
@@ -272,18 +238,6 @@ mod tests {
         assert_eq!(parse_runner_uri("spiffe://cloudops.local/runner/r-7/gen/x"), None);
         assert_eq!(parse_runner_uri("spiffe://cloudops.local/runner/R.7/gen/1"), None);
         assert_eq!(parse_runner_uri("spiffe://evil/runner/r-7/gen/1"), None);
-    }
-
-    #[test]
-    fn a_new_admission_replaces_the_runners_older_ones() {
-        let (a, b) = (RunnerId::parse("r-a").unwrap(), RunnerId::parse("r-b").unwrap());
-        let adm = |runner: &RunnerId, cid| Admitted { runner: runner.clone(), server_id: "S".into(), cid };
-        let admissions = Admissions::default();
-        assert!(admissions.record(adm(&a, 1)).is_empty());
-        assert!(admissions.record(adm(&b, 2)).is_empty());
-        assert_eq!(admissions.record(adm(&a, 3)), vec![adm(&a, 1)]);
-        assert_eq!(admissions.take(&a), vec![adm(&a, 3)]);
-        assert_eq!(admissions.take(&b), vec![adm(&b, 2)]);
     }
 
     #[test]

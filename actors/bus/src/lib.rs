@@ -12,6 +12,7 @@
 //! - [`slot`]: where a typed handle finds its own actor instance (no global names).
 
 pub mod accounts;
+mod admissions;
 pub mod callout;
 pub mod child;
 pub mod connect;

@@ -1,0 +1,95 @@
+//! The runner connections the auth callout admitted on this replica: one tunnel per runner, the
+//! newest, so that a restarted runner replaces its stale tunnel and revocation can cut it.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use async_nats::Client;
+use cloudops_schemas::RunnerId;
+use serde_json::json;
+
+use crate::BusError;
+
+/// One admitted runner connection on a hub server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub runner: RunnerId,
+    pub server_id: String,
+    /// The server's connection id; on one server, a later connection has a larger one.
+    pub cid: u64,
+}
+
+/// Why an admission was not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Superseded {
+    /// The client gave up on this connection (its connect timed out while the callout was busy)
+    /// and opened another, which was admitted first.
+    #[error("a newer connection of runner {runner} (cid {newer}) was admitted on this server")]
+    ByNewer { runner: RunnerId, newer: u64 },
+}
+
+/// The connections the callout admitted, keyed by runner.
+#[derive(Default, Clone)]
+pub struct Admissions(Arc<Mutex<HashMap<RunnerId, Vec<Admitted>>>>);
+
+impl Admissions {
+    /// Records a new admission and returns the earlier ones of the same runner, which it
+    /// replaces. Decisions run concurrently, so they may finish out of order: a connection older
+    /// than one already admitted on the same server is refused, never let in to cut the newer.
+    pub fn record(&self, a: Admitted) -> Result<Vec<Admitted>, Superseded> {
+        let mut map = self.0.lock().expect("admissions lock");
+        let mine = map.entry(a.runner.clone()).or_default();
+        if let Some(newer) = mine.iter().find(|x| x.server_id == a.server_id && x.cid > a.cid) {
+            return Err(Superseded::ByNewer { runner: a.runner.clone(), newer: newer.cid });
+        }
+        let older: Vec<Admitted> = mine.drain(..).filter(|x| x.cid != a.cid || x.server_id != a.server_id).collect();
+        mine.push(a);
+        Ok(older)
+    }
+
+    /// Forgets and returns the admitted connections of `runner`.
+    pub fn take(&self, runner: &RunnerId) -> Vec<Admitted> {
+        self.0.lock().expect("admissions lock").remove(runner).unwrap_or_default()
+    }
+}
+
+/// Cuts one connection (`$SYS.REQ.SERVER.<id>.KICK`); needs a system-account connection.
+pub async fn kick(sys: &Client, a: &Admitted) -> Result<(), BusError> {
+    let subject = format!("$SYS.REQ.SERVER.{}.KICK", a.server_id);
+    let payload = serde_json::to_vec(&json!({"cid": a.cid})).expect("json");
+    sys.request(subject, payload.into()).await.map(|_| ()).map_err(BusError::transport)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adm(runner: &RunnerId, server: &str, cid: u64) -> Admitted {
+        Admitted { runner: runner.clone(), server_id: server.into(), cid }
+    }
+
+    #[test]
+    fn a_new_admission_replaces_the_runners_older_ones() {
+        let (a, b) = (RunnerId::parse("r-a").unwrap(), RunnerId::parse("r-b").unwrap());
+        let admissions = Admissions::default();
+        assert!(admissions.record(adm(&a, "S", 1)).unwrap().is_empty());
+        assert!(admissions.record(adm(&b, "S", 2)).unwrap().is_empty());
+        assert_eq!(admissions.record(adm(&a, "S", 3)).unwrap(), vec![adm(&a, "S", 1)]);
+        // A restarted hub server has another id: its first connection replaces the old ones.
+        assert_eq!(admissions.record(adm(&a, "T", 1)).unwrap(), vec![adm(&a, "S", 3)]);
+        assert_eq!(admissions.take(&a), vec![adm(&a, "T", 1)]);
+        assert_eq!(admissions.take(&b), vec![adm(&b, "S", 2)]);
+        assert!(admissions.take(&a).is_empty());
+    }
+
+    #[test]
+    fn a_late_decision_about_an_older_connection_never_cuts_the_newer() {
+        let a = RunnerId::parse("r-a").unwrap();
+        let admissions = Admissions::default();
+        assert!(admissions.record(adm(&a, "S", 20)).unwrap().is_empty());
+        assert_eq!(admissions.record(adm(&a, "S", 10)), Err(Superseded::ByNewer { runner: a.clone(), newer: 20 }));
+        assert_eq!(admissions.take(&a), vec![adm(&a, "S", 20)]);
+    }
+}
