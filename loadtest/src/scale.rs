@@ -99,6 +99,7 @@ impl HubDoor {
                         api_version: "v1".into(),
                         plural: "namespaces".into(),
                         namespaced: false,
+                        namespace: String::new(),
                     }),
                     ..Default::default()
                 })),

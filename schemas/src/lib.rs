@@ -9,6 +9,7 @@ pub mod v1 {
 pub mod cloud;
 mod credentials;
 mod ids;
+pub mod kube_api;
 pub mod local_store;
 pub use credentials::{CREDENTIALS_VERSION, RunnerCredentials, TunnelCredentials};
 pub use ids::{IdError, OrgId, RunnerId};
@@ -70,6 +71,9 @@ impl v1::Op {
             Some(KubeLogs(_)) => "kubernetes.logs",
             Some(KubeWatch(_)) => "kubernetes.watch",
             Some(KubeExec(_)) => "kubernetes.exec",
+            Some(KubeHttp(h)) => kube_api::scope(&h.method, &h.path, &h.query)
+                .map(|s| kube_api::op_name(&s))
+                .unwrap_or("kubernetes.proxy"),
             Some(CloudList(c)) => cloud::Service::parse(&c.service).map(|s| s.op_name()).unwrap_or("cloud.list"),
             Some(SessionControl(_)) => "session.control",
             None => "unknown",
@@ -82,6 +86,7 @@ impl v1::Op {
             Some(KubeLogs(l)) => Some(&l.session),
             Some(KubeWatch(w)) => Some(&w.session),
             Some(KubeExec(e)) => Some(&e.session),
+            Some(KubeHttp(h)) if !h.session.is_empty() => Some(&h.session),
             _ => None,
         }
     }
@@ -96,7 +101,19 @@ impl v1::Op {
             Some(KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_) | KubeExec(_)) => {
                 v1::VerbClass::Operate
             }
+            // What cannot be read as an API path is refused before it is routed; classed as the
+            // stronger of the two meanwhile.
+            Some(KubeHttp(h)) => kube_api::scope(&h.method, &h.path, &h.query)
+                .map(|s| kube_api::verb_class(&s))
+                .unwrap_or(v1::VerbClass::Operate),
             None => v1::VerbClass::Unspecified,
+        }
+    }
+    /// For a request through the Kubernetes API proxy: what it touches.
+    pub fn kube_scope(&self) -> Option<Result<v1::KubeScope, kube_api::KubePathError>> {
+        match &self.kind {
+            Some(v1::op::Kind::KubeHttp(h)) => Some(kube_api::scope(&h.method, &h.path, &h.query)),
+            _ => None,
         }
     }
     pub fn provider(&self) -> v1::Provider {

@@ -1,7 +1,7 @@
 //! The decision, as pure functions over the authorizer's state: which scopes cover a target,
 //! the best role the caller holds on them, and the audit record that goes with it.
 
-use cloudops_schemas::v1;
+use cloudops_schemas::{kube_api, v1};
 use cloudops_store::{Role, SetValue as Set, Snapshot, audit};
 
 pub fn required_role(verb: v1::VerbClass) -> Role {
@@ -135,6 +135,15 @@ pub fn describe(t: &v1::ResolvedTarget) -> String {
     }
 }
 
+/// What a request through the Kubernetes API proxy adds to the decision: the role it needs
+/// (Secrets are read by the roles that read them in Kubernetes, `edit` and `admin`: operator
+/// and admin here) and, in developer mode, why it leaves the namespace the caller is locked to.
+pub fn kube_rules(kube: &v1::KubeScope, target: &v1::ResolvedTarget, need: Role) -> (Role, Option<String>) {
+    let need = if kube_api::reads_secrets(kube) { need.max(Role::Operator) } else { need };
+    let outside = if target.namespace_locked { kube_api::outside_namespace(kube, &target.namespace) } else { None };
+    (need, outside)
+}
+
 /// A decision and the audit record to write for it.
 pub struct Evaluation {
     pub response: v1::AuthorizeResponse,
@@ -152,10 +161,25 @@ pub fn evaluate(state: &Snapshot, req: &v1::AuthorizeRequest) -> Evaluation {
         .iter()
         .map(|g| (g.scope_kind.as_str(), g.scope_id.as_str(), g.role.as_str()))
         .collect();
-    let what = describe(&target);
-    let (allowed, reason, role) = match decide(&held, &scopes, required_role(verb)) {
-        Ok(role) => (true, String::new(), role.as_str().to_string()),
-        Err(denial) => (false, denial.explain(&req.op_name, &caller.principal_name, &what), String::new()),
+    let mut what = describe(&target);
+    let (need, scope_denial) = match &req.kube {
+        Some(kube) => {
+            what = format!("{what} {} {}", kube.method, kube.path);
+            kube_rules(kube, &target, required_role(verb))
+        }
+        None => (required_role(verb), None),
+    };
+    let decision = decide(&held, &scopes, need);
+    let (allowed, reason, role) = match (decision, scope_denial) {
+        (Err(denial), _) => {
+            let mut reason = denial.explain(&req.op_name, &caller.principal_name, &what);
+            if matches!(denial, Denial::TooWeak { .. }) && req.kube.as_ref().is_some_and(kube_api::reads_secrets) {
+                reason.push_str(" (reading Secrets needs operator)");
+            }
+            (false, reason, String::new())
+        }
+        (Ok(_), Some(outside)) => (false, outside, String::new()),
+        (Ok(role), None) => (true, String::new(), role.as_str().to_string()),
     };
     let mut record = audit_row(
         &caller,
@@ -221,6 +245,28 @@ mod tests {
     }
 
     #[test]
+    fn proxied_requests_need_operator_for_secrets_and_stay_in_a_locked_namespace() {
+        let scope = |m: &str, p: &str| kube_api::scope(m, p, "").unwrap();
+        let admin_mode = v1::ResolvedTarget { namespace: "default".into(), ..Default::default() };
+        let dev = v1::ResolvedTarget { namespace: "payments".into(), namespace_locked: true, ..Default::default() };
+        assert_eq!(
+            kube_rules(&scope("GET", "/api/v1/namespaces/payments/pods"), &dev, Role::Viewer),
+            (Role::Viewer, None)
+        );
+        assert_eq!(
+            kube_rules(&scope("GET", "/api/v1/namespaces/payments/secrets/db"), &dev, Role::Viewer),
+            (Role::Operator, None)
+        );
+        // Admin mode reaches every namespace and the cluster-scoped kinds.
+        assert_eq!(kube_rules(&scope("GET", "/api/v1/nodes"), &admin_mode, Role::Viewer), (Role::Viewer, None));
+        let (_, outside) = kube_rules(&scope("DELETE", "/api/v1/namespaces/kube-system/pods/x"), &dev, Role::Operator);
+        assert!(outside.unwrap().contains("namespace kube-system is outside it"));
+        let (_, outside) = kube_rules(&scope("GET", "/api/v1/nodes"), &dev, Role::Viewer);
+        assert!(outside.unwrap().contains("limited to namespace payments"));
+        assert_eq!(kube_rules(&scope("GET", "/apis"), &dev, Role::Viewer), (Role::Viewer, None));
+    }
+
+    #[test]
     fn an_empty_state_denies_and_still_writes_a_record() {
         let req = v1::AuthorizeRequest {
             caller: Some(v1::Caller {
@@ -231,6 +277,7 @@ mod tests {
             target: Some(v1::ResolvedTarget { org_id: "org-1".into(), ..Default::default() }),
             op_name: "kubernetes.get".into(),
             verb: v1::VerbClass::Read as i32,
+            kube: None,
         };
         let e = evaluate(&Snapshot::default(), &req);
         assert!(!e.response.allowed);

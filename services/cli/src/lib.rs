@@ -6,6 +6,7 @@ mod admin;
 mod cloud;
 mod config;
 mod exec;
+mod kube_login;
 mod kubectl;
 pub mod printers;
 
@@ -115,6 +116,12 @@ pub enum Command {
     Azure {
         #[command(subcommand)]
         command: cloud::AzureCommand,
+    },
+    /// Your own kubectl, helm or k9s through Cloud Ops: kubeconfig contexts for the gateway's
+    /// Kubernetes API proxy.
+    Kube {
+        #[command(subcommand)]
+        command: kube_login::KubeCommand,
     },
     /// Kubernetes operations, mirroring kubectl.
     Kubectl {
@@ -295,7 +302,7 @@ pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    endpoint: String,
+    pub(crate) endpoint: String,
     api_key: String,
 }
 
@@ -551,6 +558,7 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
             kubectl_get(ctx, body, name.is_some(), namespace, all_namespaces, output).await
         }
         Command::Kubectl { command } => kubectl::run(ctx, command).await,
+        Command::Kube { command } => kube_login::run(ctx, command).await,
         Command::Completion { shell } => {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "planton", &mut buf);
@@ -669,6 +677,15 @@ pub(crate) async fn kubectl_get(
     let kind = res["kind"].as_str().unwrap_or("");
     let api_version = res["apiVersion"].as_str().unwrap_or("v1");
     let plural = res["plural"].as_str().unwrap_or("resources");
+    // An API server that answers a Table request with a plain list or object (aggregated APIs
+    // and third-party servers do) is printed as kubectl prints it: NAME and AGE.
+    let fallback;
+    let result = if table && result.get("rows").is_none() {
+        fallback = printers::table_of_objects(result);
+        &fallback
+    } else {
+        result
+    };
     let empty = if single {
         false
     } else if table {
@@ -677,7 +694,13 @@ pub(crate) async fn kubectl_get(
         result["items"].as_array().is_none_or(Vec::is_empty)
     };
     if empty && output != "yaml" && output != "json" {
-        let ns = namespace.unwrap_or_else(|| "default".into());
+        // The namespace the runner used (developer mode fixes it), else what was asked.
+        let ns = res["namespace"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .or(namespace)
+            .unwrap_or_else(|| "default".into());
         let msg = if all_ns || res["namespaced"].as_bool() == Some(false) {
             "No resources found".to_string()
         } else {

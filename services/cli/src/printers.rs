@@ -62,6 +62,44 @@ pub fn table(t: &Value, wide: bool, with_namespace: bool) -> String {
     tabwrite(&rows)
 }
 
+/// A Table of NAME and AGE for a plain list (or one object), as kubectl prints what a server
+/// sent without a Table.
+pub fn table_of_objects(v: &Value) -> Value {
+    let objects: Vec<&Value> = match v["items"].as_array() {
+        Some(items) => items.iter().collect(),
+        None if v.get("metadata").is_some() => vec![v],
+        None => Vec::new(),
+    };
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let age = o["metadata"]["creationTimestamp"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| short_age(chrono::Utc::now().signed_duration_since(t)))
+                .unwrap_or_else(|| "<unknown>".into());
+            serde_json::json!({"cells": [o["metadata"]["name"], age], "object": {"metadata": o["metadata"]}})
+        })
+        .collect();
+    serde_json::json!({
+        "kind": "Table", "apiVersion": "meta.k8s.io/v1",
+        "columnDefinitions": [{"name": "Name", "type": "string", "priority": 0}, {"name": "Age", "type": "string", "priority": 0}],
+        "rows": rows,
+    })
+}
+
+/// kubectl's short age: 45s, 12m, 5h, 3d, 2y.
+fn short_age(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..120 => format!("{s}s"),
+        120..7_200 => format!("{}m", s / 60),
+        7_200..172_800 => format!("{}h", s / 3600),
+        172_800..63_072_000 => format!("{}d", s / 86_400),
+        _ => format!("{}y", s / 31_536_000),
+    }
+}
+
 /// Sorts object keys recursively (kubectl prints YAML and JSON with sorted keys).
 pub fn sorted(v: &Value) -> Value {
     match v {
@@ -115,6 +153,17 @@ pub fn yaml(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_plain_list_prints_name_and_age() {
+        let then = (chrono::Utc::now() - chrono::TimeDelta::minutes(12)).to_rfc3339();
+        let list = json!({"kind": "WidgetList", "items": [{"metadata": {"name": "w1", "creationTimestamp": then}}, {"metadata": {"name": "w2"}}]});
+        let text = table(&table_of_objects(&list), false, false);
+        let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines, vec![vec!["NAME", "AGE"], vec!["w1", "12m"], vec!["w2", "<unknown>"]]);
+        let one = table_of_objects(&json!({"metadata": {"name": "solo"}}));
+        assert_eq!(one["rows"][0]["cells"][0], "solo");
+    }
 
     #[test]
     fn tabwriter_like_kubectl() {

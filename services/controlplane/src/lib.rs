@@ -28,7 +28,7 @@ use ractor::{Actor, ActorRef};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-pub use config::{ServeArgs, ServeConfig};
+pub use config::{GatewayTls, ServeArgs, ServeConfig};
 pub use hub::Hub;
 pub use pki::Pki;
 pub use supervisor::Slots;

@@ -9,6 +9,8 @@
 mod admin;
 mod console;
 mod error;
+mod kube_exec;
+mod kube_proxy;
 mod ops;
 mod pipeline;
 mod routes;

@@ -267,7 +267,7 @@ pub(crate) async fn kube_op(
     // {"resource": {...}, "result": <the API's JSON, passed through without re-encoding>}
     let resource = result
         .kube_resource
-        .map(|r| json!({"kind": r.kind, "apiVersion": r.api_version, "plural": r.plural, "namespaced": r.namespaced}));
+        .map(|r| json!({"kind": r.kind, "apiVersion": r.api_version, "plural": r.plural, "namespaced": r.namespaced, "namespace": r.namespace}));
     let mut body = Vec::with_capacity(result.json.len() + 160);
     body.extend_from_slice(b"{\"resource\":");
     body.extend_from_slice(serde_json::to_string(&resource).expect("json").as_bytes());

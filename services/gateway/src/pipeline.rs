@@ -38,6 +38,21 @@ pub async fn run_op(
     op: v1::Op,
     timeout_ms: u32,
 ) -> Result<v1::OpResult, v1::Error> {
+    // A request through the Kubernetes API proxy is authorized on what its path touches.
+    let kube = op.kube_scope().transpose().map_err(|e| v1::Error::new(ErrorCode::InvalidArgument, e.to_string()))?;
+    run_scoped_op(roles, caller, target, op, timeout_ms, kube).await
+}
+
+/// [`run_op`] for an op that came through the Kubernetes API proxy as another op kind (exec
+/// over WebSocket): `kube` is what its API path touches.
+pub async fn run_scoped_op(
+    roles: &Roles,
+    caller: v1::Caller,
+    target: v1::Target,
+    op: v1::Op,
+    timeout_ms: u32,
+    kube: Option<v1::KubeScope>,
+) -> Result<v1::OpResult, v1::Error> {
     let started = Instant::now();
     let op_name = op.name();
     let span = info_span!("op", op = op_name, principal = %caller.principal_name);
@@ -88,6 +103,7 @@ pub async fn run_op(
                 target: Some(resolved.clone()),
                 op_name: op_name.into(),
                 verb: verb as i32,
+                kube,
             })
             .await
             .map_err(|e| unavailable("authorizer", e))?;
@@ -119,6 +135,7 @@ pub async fn run_op(
         let outcome = v1::RecordOutcomeRequest {
             audit_id,
             result: match &result {
+                Ok(v1::OpResult { http: Some(h), .. }) => format!("http {}", h.status),
                 Ok(_) => "ok".into(),
                 Err(e) => e.code().as_str_name().to_ascii_lowercase(),
             },

@@ -6,7 +6,7 @@ use axum::{
     RequestPartsExt, Router,
     extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State, rejection::JsonRejection},
     http::{HeaderMap, Method, StatusCode, header, request::Parts},
-    routing::{delete, get, post},
+    routing::{any, delete, get, post},
 };
 use cloudops_schemas::v1;
 use cloudops_store::principal;
@@ -34,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/console/logout", post(crate::console::logout))
         .route("/v1/ops/kubernetes/{verb}", post(crate::ops::kube_op))
         .route("/v1/ops/cloud/{provider}/{service}", post(crate::ops::cloud_op))
+        .route("/v1/kube/connections/{org}/{connection}/{*path}", any(crate::kube_proxy::connection))
+        .route("/v1/kube/resources/{org}/{env}/{kind}/{name}/{*path}", any(crate::kube_proxy::resource))
         .route("/v1/orgs", get(list_orgs).post(create_org))
         .route("/v1/orgs/{org}/envs", get(list_envs).post(create_env))
         .route("/v1/orgs/{org}/principals", get(list_principals).post(create_principal))
@@ -140,7 +142,7 @@ impl FromRequestParts<AppState> for Authenticated {
 impl Authenticated {
     /// A runner's service-account key ships in every `credentials.json` and Helm Secret: it
     /// identifies the runner (`/v1/whoami`) and calls nothing else of the API.
-    fn not_a_runner(self) -> Result<Self, ApiError> {
+    pub(crate) fn not_a_runner(self) -> Result<Self, ApiError> {
         match &self.principal.runner_id {
             Some(_) => Err(ApiError::new(
                 v1::ErrorCode::PermissionDenied,
@@ -253,6 +255,7 @@ pub(crate) async fn authorize_admin_target(
             target: Some(target),
             op_name: op_name.into(),
             verb: v1::VerbClass::Admin as i32,
+            kube: None,
         })
         .await
         .map_err(ApiError::unavailable)?;

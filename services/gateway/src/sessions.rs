@@ -111,6 +111,28 @@ pub async fn register(
     session: &str,
     result: &v1::OpResult,
 ) -> Result<Response, ApiError> {
+    let (info, v) = start(s, who, op, target, session, result).await?;
+    let mut body =
+        json!({"session": session, "streams": v["streams"], "events": format!("/v1/sessions/{session}/events")});
+    if info.is_exec() {
+        for k in ["pod", "container", "namespace"] {
+            body[k] = v[k].clone();
+        }
+        body["input"] = json!(format!("/v1/sessions/{session}/input"));
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// What `register` records: who may read the session, and for exec the session's record and
+/// its recorder. Returns the session and the runner's reply.
+pub(crate) async fn start(
+    s: &AppState,
+    who: &Authenticated,
+    op: &str,
+    target: String,
+    session: &str,
+    result: &v1::OpResult,
+) -> Result<(SessionInfo, Value), ApiError> {
     let v: Value =
         serde_json::from_slice(&result.json).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
     // A reply that breaks the contract is the runner's fault: a bad gateway, not ours.
@@ -137,8 +159,6 @@ pub async fn register(
     };
     streams::create_session(&s.deps.nats, session, &info).await.map_err(ApiError::unavailable)?;
     s.sessions.put(session, &info);
-    let mut body =
-        json!({"session": session, "streams": v["streams"], "events": format!("/v1/sessions/{session}/events")});
     if info.is_exec() {
         let row = cloudops_store::exec_session::Model {
             id: session.into(),
@@ -162,13 +182,9 @@ pub async fn register(
             recording: None,
         };
         s.deps.store.exec_session_start(row).await?;
-        tokio::spawn(record(s.clone(), info, session.to_string()));
-        for k in ["pod", "container", "namespace"] {
-            body[k] = v[k].clone();
-        }
-        body["input"] = json!(format!("/v1/sessions/{session}/input"));
+        tokio::spawn(record(s.clone(), info.clone(), session.to_string()));
     }
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((info, v))
 }
 
 async fn load(s: &AppState, who: &Authenticated, id: &str) -> Result<SessionInfo, ApiError> {
@@ -191,7 +207,7 @@ async fn load_for(s: &AppState, principal_id: &str, id: &str) -> Result<SessionI
 }
 
 /// What a keepalive (or cancel) learned about the runner's session.
-enum Control {
+pub(crate) enum Control {
     Alive,
     /// The session is over on the runner (its end marker is in the stream).
     Ended,
@@ -200,7 +216,7 @@ enum Control {
 }
 
 /// Sends one SessionControl to the session's runner.
-async fn send_control(
+pub(crate) async fn send_control(
     s: &AppState,
     info: &SessionInfo,
     c: v1::SessionControl,
@@ -218,7 +234,7 @@ async fn send_control(
 }
 
 /// A keepalive (`cancel` false), a cancel, or a probe that does not keep the session alive.
-fn control(
+pub(crate) fn control(
     s: &AppState,
     info: &SessionInfo,
     id: &str,
@@ -332,7 +348,7 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();

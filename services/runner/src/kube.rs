@@ -16,7 +16,10 @@ use kube::{
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+mod proxy;
 mod watch;
+
+pub use proxy::Proxied;
 
 /// One API resource from discovery.
 #[derive(Debug, Clone)]
@@ -266,6 +269,7 @@ impl KubeExecutor {
                 api_version: res.api_version(),
                 plural: res.plural.clone(),
                 namespaced: res.namespaced,
+                namespace: String::new(),
             }),
             ..Default::default()
         }
@@ -307,9 +311,15 @@ impl KubeExecutor {
             "application/json"
         };
         let text = Self::call(&client, http::Method::GET, path, accept, None, Vec::new()).await?;
+        let with_ns = |mut r: v1::OpResult| {
+            if let Some(k) = r.kube_resource.as_mut() {
+                k.namespace = ns.unwrap_or_default().to_string();
+            }
+            r
+        };
         let Some(owned) = owned else {
             // Passed through as the apiserver sent it.
-            return Ok(Self::result(text.into_bytes(), &res));
+            return Ok(with_ns(Self::result(text.into_bytes(), &res)));
         };
         let mut v: Value = serde_json::from_str(&text)
             .map_err(|e| err(ErrorCode::Upstream, format!("kubernetes API sent invalid JSON: {e}")))?;
@@ -334,7 +344,7 @@ impl KubeExecutor {
                 format!("pod {:?} is not part of {} {:?}", op.name, req.owner_kind, req.owner_name),
             ));
         }
-        Ok(Self::result(serde_json::to_vec(&v).expect("json"), &res))
+        Ok(with_ns(Self::result(serde_json::to_vec(&v).expect("json"), &res)))
     }
 
     /// The uids that own a workload's pods (see [`watch::owned_uids`]).
@@ -714,7 +724,9 @@ pub enum LineVerdict {
     PastUntil,
 }
 
-/// Applies until-time, grep and the timestamp choice to one line `TIMESTAMP TEXT`.
+/// Applies until-time, grep and the timestamp choice to one line `TIMESTAMP TEXT`. A line
+/// without the timestamp the runner asked for (some API servers and aggregated APIs send none)
+/// is kept whole: only a prefix that parses as a timestamp is ever taken off.
 pub fn filter_line(
     line: &str,
     label: &str,
@@ -722,9 +734,10 @@ pub fn filter_line(
     grep: Option<&regex::Regex>,
     timestamps: bool,
 ) -> LineVerdict {
-    let (ts, text) = line.split_once(' ').unwrap_or(("", line));
-    if let Some(u) = until
-        && let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts)
+    let stamped =
+        line.split_once(' ').and_then(|(ts, text)| chrono::DateTime::parse_from_rfc3339(ts).ok().map(|t| (t, text)));
+    let text = stamped.map_or(line, |(_, text)| text);
+    if let (Some(u), Some((t, _))) = (until, stamped)
         && t.with_timezone(&chrono::Utc) > u
     {
         return LineVerdict::PastUntil;
@@ -751,5 +764,10 @@ mod tests {
         assert!(matches!(filter_line("2026-01-01T00:00:00Z web: tick", "", None, Some(&g), false), LineVerdict::Drop));
         let until = chrono::DateTime::parse_from_rfc3339("2025-12-31T23:59:59Z").unwrap().with_timezone(&chrono::Utc);
         assert!(matches!(filter_line(l, "", Some(until), None, false), LineVerdict::PastUntil));
+        // A line without a timestamp is never cut.
+        assert!(
+            matches!(filter_line("plain words here", "", None, None, false), LineVerdict::Keep(s) if s == "plain words here")
+        );
+        assert!(matches!(filter_line("single", "", Some(until), None, false), LineVerdict::Keep(s) if s == "single"));
     }
 }

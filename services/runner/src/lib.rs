@@ -196,6 +196,8 @@ impl Executor {
             v1::op::Kind::KubeWatch(o) => self.watch(req, o).await,
             #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeExec(o) => self.exec(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeHttp(o) => self.kube_http(req, o).await,
             v1::op::Kind::SessionControl(c) => self.session_control(c),
             v1::op::Kind::CloudList(o) => self.cloud(req, o).await,
             #[cfg(not(feature = "kubernetes"))]
@@ -328,6 +330,20 @@ impl Executor {
             "pod": pod, "container": container, "namespace": namespace, "command": op.command, "tty": op.tty,
         });
         Ok(v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None, ..Default::default() })
+    }
+
+    /// A request through the Kubernetes API proxy: answered whole, or, for a watch or a
+    /// followed log, its status now and its body through the session.
+    #[cfg(feature = "kubernetes")]
+    async fn kube_http(&self, req: &v1::RunnerRequest, op: &v1::KubeHttp) -> Result<v1::OpResult, v1::Error> {
+        match self.kube.http(req, op).await? {
+            kube::Proxied::Whole(http) => Ok(v1::OpResult { http: Some(http), ..Default::default() }),
+            kube::Proxied::Streaming(http, body) => {
+                let mut result = self.stream_session(&op.session, "proxy", 1, body);
+                result.http = Some(http);
+                Ok(result)
+            }
+        }
     }
 
     /// Opens a watch, then pumps its events into JetStream on a task of its own.

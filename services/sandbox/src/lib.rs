@@ -74,7 +74,9 @@ impl Sandbox {
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", cfg.data_dir.join("cloudops.db").display()));
         let cp = ControlPlane::start(cfg).await.map_err(anyhow::Error::msg)?;
         let api_key = cp.bootstrap_key.clone().context("fresh store has a bootstrap key")?;
-        write_cli_config(&home, &cp.gateway_url, &api_key, &cp.org.name, None).map_err(anyhow::Error::msg)?;
+        // A gateway on HTTPS (its certificate from the control plane's CA): the CLI trusts the CA.
+        let ca = cp.gateway_url.starts_with("https://").then(|| cp.pki.ca_pem().to_string());
+        write_cli_config(&home, &cp.gateway_url, &api_key, &cp.org.name, ca.as_deref()).map_err(anyhow::Error::msg)?;
         let cluster = Cluster::default();
         cluster.seed_sandbox();
         let kube = KubeTestServer::start("127.0.0.1:0".parse()?, cluster).await?;
@@ -113,9 +115,18 @@ impl Sandbox {
     }
 
     /// A CLI with its own $PLANTON_HOME, logged in with `api_key`.
+    /// A new principal `name` holding `role` on connection `connection`; returns its API key.
+    pub async fn principal_on_connection(&self, name: &str, connection: &str, role: &str) -> String {
+        ok(self, &["principal", "create", name]).await;
+        let grant = ["grant", "create", "--principal", name, "--scope", "connection", "--connection", connection];
+        ok(self, &[&grant[..], &["--role", role]].concat()).await;
+        ok(self, &["apikey", "create", "--principal", name]).await.trim().to_string()
+    }
+
     pub fn as_user(&self, api_key: &str) -> UserCli {
         let home = self.dir.path().join(format!("home-{}", &api_key[api_key.len() - 8..]));
-        write_cli_config(&home, &self.cp.gateway_url, api_key, &self.cp.org.name, None).expect("cli config");
+        let ca = self.cp.gateway_url.starts_with("https://").then(|| self.cp.pki.ca_pem().to_string());
+        write_cli_config(&home, &self.cp.gateway_url, api_key, &self.cp.org.name, ca.as_deref()).expect("cli config");
         UserCli { home }
     }
 }

@@ -175,13 +175,7 @@ async fn delete_asks_and_restart_rolls() {
     assert!(!pods.contains("web-"), "dependents were garbage-collected: {pods}");
 
     // Operators only: a viewer is refused, and the refusal is audited.
-    ok(&sb, &["principal", "create", "viewer1"]).await;
-    ok(
-        &sb,
-        &["grant", "create", "--principal", "viewer1", "--scope", "connection", "--connection", C, "--role", "viewer"],
-    )
-    .await;
-    let key = ok(&sb, &["apikey", "create", "--principal", "viewer1"]).await.trim().to_string();
+    let key = sb.principal_on_connection("viewer1", C, "viewer").await;
     let viewer = sb.as_user(&key);
     let out =
         viewer.cli(&["kubectl", "rollout", "restart", "deployment", "api", "--connection", C, "-n", "default"]).await;

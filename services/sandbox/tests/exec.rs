@@ -73,13 +73,7 @@ async fn exec_pipes_exit_codes_errors_and_recordings() {
     assert!(out.stderr.contains("not found") || out.stderr.contains("not part of"), "{}", out.stderr);
 
     // Viewers may not exec; the refusal is audited.
-    ok(&sb, &["principal", "create", "viewer1"]).await;
-    ok(
-        &sb,
-        &["grant", "create", "--principal", "viewer1", "--scope", "connection", "--connection", C, "--role", "viewer"],
-    )
-    .await;
-    let key = ok(&sb, &["apikey", "create", "--principal", "viewer1"]).await.trim().to_string();
+    let key = sb.principal_on_connection("viewer1", C, "viewer").await;
     let out = sb.as_user(&key).cli(&[&["kubectl", "exec", &web][..], &at, &["--", "true"]].concat()).await;
     assert!(out.stderr.contains("needs the operator role"), "{}", out.stderr);
     let audit = ok(&sb, &["audit", "list", "--principal", "viewer1", "-o", "json"]).await;

@@ -207,6 +207,7 @@ async fn authorization_matrix() {
                             target: Some(target.clone()),
                             op_name: "matrix".into(),
                             verb: verb as i32,
+                            kube: None,
                         },
                     )
                     .await;

@@ -1,0 +1,227 @@
+//! `kubectl exec` through the Kubernetes API proxy: kubectl's WebSocket (`v5.channel.k8s.io`,
+//! or `v4`) carried over the same exec session as `planton kubectl exec`: one op to start it,
+//! output from the runner's JetStream session, input as ordered `SessionControl`s, recorded for
+//! replay. The frames already agree: a channel byte (0 stdin, 1 stdout, 2 stderr, 3 status,
+//! 4 resize, 255 close in v5) and then the bytes.
+
+use axum::{
+    extract::{
+        FromRequestParts,
+        ws::{Message, WebSocket, WebSocketUpgrade},
+    },
+    http::{StatusCode, header, request::Parts},
+    response::Response,
+};
+use cloudops_bus::streams::{self, SessionInfo};
+use cloudops_schemas::{RunnerId, v1};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tracing::warn;
+
+use crate::{
+    kube_proxy::status,
+    routes::{AppState, Authenticated},
+    sessions::{AbortOnDrop, Control, KEEPALIVE_EVERY, check_size, control, send_control},
+};
+
+const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+
+/// What kubectl asks for in the exec URL's query.
+struct ExecQuery {
+    command: Vec<String>,
+    container: String,
+    stdin: bool,
+    tty: bool,
+}
+
+fn parse_query(query: &str) -> ExecQuery {
+    let mut q = ExecQuery { command: Vec::new(), container: String::new(), stdin: false, tty: false };
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "command" => q.command.push(v.into_owned()),
+            "container" => q.container = v.into_owned(),
+            "stdin" => q.stdin = matches!(v.as_ref(), "true" | "1"),
+            "tty" => q.tty = matches!(v.as_ref(), "true" | "1"),
+            _ => {}
+        }
+    }
+    q
+}
+
+/// Starts the exec session, then hands the upgraded connection to [`relay`].
+pub async fn exec(
+    s: AppState,
+    who: Authenticated,
+    target: v1::Target,
+    scope: v1::KubeScope,
+    query: &str,
+    mut parts: Parts,
+) -> Response {
+    if parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|u| u.to_ascii_lowercase().starts_with("spdy"))
+    {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "exec through Cloud Ops speaks WebSocket (v5.channel.k8s.io), not SPDY: use kubectl 1.30 or newer. \
+             If your kubectl is that new, its WebSocket request was refused first: run it with -v=6 to see why",
+        );
+    }
+    let Ok(ws) = WebSocketUpgrade::from_request_parts(&mut parts, &s).await else {
+        return status(StatusCode::BAD_REQUEST, "exec needs a WebSocket upgrade (v5.channel.k8s.io)");
+    };
+    let offered = parts.headers.get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(protocol) = PROTOCOLS.iter().find(|p| offered.split(',').any(|o| o.trim() == **p)) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            &format!("exec through Cloud Ops speaks {}; the client offered {offered:?}", PROTOCOLS.join(" or ")),
+        );
+    };
+    if scope.subresource != "exec" {
+        return status(
+            StatusCode::BAD_REQUEST,
+            &format!("{} through Cloud Ops is not available yet", scope.subresource),
+        );
+    }
+    let q = parse_query(query);
+    if q.command.is_empty() {
+        return status(StatusCode::BAD_REQUEST, "exec needs a command (command=…)");
+    }
+    let session = streams::new_session_id();
+    let op = v1::Op {
+        kind: Some(v1::op::Kind::KubeExec(v1::KubeExec {
+            pod: scope.name.clone(),
+            container: q.container,
+            command: q.command,
+            stdin: q.stdin,
+            tty: q.tty,
+            size: None,
+            session: session.clone(),
+        })),
+    };
+    let described =
+        if target.resource.is_empty() { format!("connection/{}", target.connection) } else { target.resource.clone() };
+    let timeout = s.deps.config.op_timeout.as_millis() as u32;
+    let result = crate::pipeline::run_scoped_op(&s.deps.roles, who.caller(), target, op, timeout, Some(scope)).await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return status(crate::error::http_status(&e), &e.message),
+    };
+    let info = match crate::sessions::start(&s, &who, "kubernetes.exec", described, &session, &result).await {
+        Ok((info, _)) => info,
+        Err(e) => return status(crate::error::http_status(&e.0), &e.0.message),
+    };
+    let v5 = *protocol == PROTOCOLS[0];
+    ws.protocols([*protocol]).on_upgrade(move |socket| relay(s, info, session, socket, v5))
+}
+
+/// The channel-3 status kubectl reads the exit code from.
+fn exit_status(end: &str) -> Value {
+    match end.strip_prefix("exit: ").map(|c| c.trim()) {
+        Some("0") => json!({"metadata": {}, "status": "Success"}),
+        Some(code) => json!({
+            "metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+            "message": format!("command terminated with non-zero exit code: exit code {code}"),
+            "details": {"causes": [{"reason": "ExitCode", "message": code}]},
+        }),
+        None => json!({"metadata": {}, "status": "Failure", "reason": "InternalError", "message": end}),
+    }
+}
+
+async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket, v5: bool) {
+    let Ok(runner) = RunnerId::parse(info.runner_id.clone()) else { return };
+    let messages = match streams::read_session(&s.deps.nats, &runner, &session, 0).await {
+        Ok(m) => m,
+        Err(e) => {
+            warn!(%session, error = %e, "exec session unreadable");
+            return;
+        }
+    };
+    let keepalive = {
+        let (s, info, id) = (s.clone(), info.clone(), session.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            while let Control::Alive = control(&s, &info, &id, false).await {
+                tokio::time::sleep(KEEPALIVE_EVERY).await;
+            }
+        }))
+    };
+    let (mut tx, mut rx) = socket.split();
+    let session_id = session.clone();
+    let output = async move {
+        let session = session_id;
+        let mut messages = std::pin::pin!(messages);
+        while let Some(m) = messages.next().await {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(%session, error = %e, "exec output unreadable");
+                    break;
+                }
+            };
+            if let Some(end) = m.end {
+                let mut frame = vec![3u8];
+                frame.extend_from_slice(exit_status(&end).to_string().as_bytes());
+                let _ = tx.send(Message::Binary(frame.into())).await;
+                break;
+            }
+            if tx.send(Message::Binary(m.payload)).await.is_err() {
+                break;
+            }
+        }
+        // A normal closure: kubectl takes any other close (1005 included) as an error.
+        let close = axum::extract::ws::CloseFrame { code: 1000, reason: "".into() };
+        let _ = tx.send(Message::Close(Some(close))).await;
+        let _ = tx.close().await;
+    };
+    let input = {
+        let (s, info, session, runner) = (s.clone(), info.clone(), session.clone(), runner.clone());
+        async move {
+            let mut seq = 0u64;
+            while let Some(Ok(msg)) = rx.next().await {
+                let Message::Binary(frame) = msg else {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                    continue;
+                };
+                let mut c = v1::SessionControl { session: session.clone(), ..Default::default() };
+                match frame.split_first() {
+                    Some((&0, data)) if !data.is_empty() => {
+                        if let Err(e) =
+                            streams::record_input(&s.deps.nats, &runner, &session, data.to_vec().into()).await
+                        {
+                            warn!(%session, error = %e, "exec input not recorded");
+                        }
+                        c.stdin = data.to_vec();
+                    }
+                    Some((&4, data)) => {
+                        let size: Value = serde_json::from_slice(data).unwrap_or_default();
+                        let body = crate::sessions::SizeBody {
+                            cols: size["Width"].as_u64().unwrap_or(0) as u32,
+                            rows: size["Height"].as_u64().unwrap_or(0) as u32,
+                        };
+                        let Ok(size) = check_size(&body) else { continue };
+                        c.resize = Some(size);
+                    }
+                    Some((&255, [0])) if v5 => c.close_stdin = true,
+                    _ => continue,
+                }
+                seq += 1;
+                c.input_seq = seq;
+                if send_control(&s, &info, c).await.is_err() {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = output => {}
+        _ = input => {
+            // The client went away: stop the process's session now.
+            control(&s, &info, &session, true).await;
+        }
+    }
+    drop(keepalive);
+}

@@ -1,0 +1,215 @@
+//! The Kubernetes API proxy: stock kubectl, helm and client libraries through Cloud Ops, with
+//! the kubeconfig `planton kube login` writes. One path prefix per context:
+//!
+//! - admin mode: `/v1/kube/connections/<org>/<connection>/<API path>`;
+//! - developer mode: `/v1/kube/resources/<org>/<env>/<Kind>/<name>/<API path>`, locked to the
+//!   resource's namespace.
+//!
+//! Every request takes the path of every op (resolve → authorize → route → runner), authorized
+//! on what its API path touches (`schemas::kube_api`: verb, namespace, resource, subresource)
+//! and audited with its method and path. Nothing of the client's request crosses but the
+//! method, the path and query, `Accept`, `Content-Type` and the body: never its credentials or
+//! `Impersonate-*` headers. A watch or a followed log streams back through the runner's session
+//! in JetStream. Errors are Kubernetes `Status` objects, which every client reads.
+
+use std::convert::Infallible;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Path, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use cloudops_bus::streams::{self, SessionInfo};
+use cloudops_schemas::{RunnerId, kube_api, v1};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::{
+    routes::AppState,
+    sessions::{AbortOnDrop, Control, KEEPALIVE_EVERY, control},
+};
+
+/// The most a request body may carry: the API server's own limit.
+pub const MAX_REQUEST_BODY: usize = 3 << 20;
+
+/// A Kubernetes `Status`, as every Kubernetes client reads an error.
+pub fn status(code: StatusCode, message: &str) -> Response {
+    let reason = match code.as_u16() {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        409 => "Conflict",
+        413 => "RequestEntityTooLarge",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "InternalError",
+    };
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16(),
+    });
+    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn error_status(e: &v1::Error) -> Response {
+    status(crate::error::http_status(e), &e.message)
+}
+
+/// A name in the prefix: what the gateway's other routes accept, nothing that could be escaped.
+fn plain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+pub async fn connection(
+    State(s): State<AppState>,
+    Path((org, connection, _)): Path<(String, String, String)>,
+    req: Request,
+) -> Response {
+    if !plain(&org) || !plain(&connection) {
+        return status(StatusCode::BAD_REQUEST, "organization and connection must be plain names");
+    }
+    let prefix = format!("/v1/kube/connections/{org}/{connection}");
+    let target = |ns: &str| v1::Target { org, connection, namespace: ns.to_string(), ..Default::default() };
+    proxy(s, &prefix, target, req).await
+}
+
+pub async fn resource(
+    State(s): State<AppState>,
+    Path((org, env, kind, name, _)): Path<(String, String, String, String, String)>,
+    req: Request,
+) -> Response {
+    if ![&org, &env, &kind, &name].iter().all(|p| plain(p)) {
+        return status(StatusCode::BAD_REQUEST, "organization, environment, kind and name must be plain names");
+    }
+    let prefix = format!("/v1/kube/resources/{org}/{env}/{kind}/{name}");
+    // The namespace is the resource's; the authorizer refuses a path outside it.
+    let target = |_: &str| v1::Target { resource: format!("{org}/{env}/{kind}/{name}"), ..Default::default() };
+    proxy(s, &prefix, target, req).await
+}
+
+async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Target, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let who = match crate::routes::authenticate(&s.deps, &parts.method, &parts.headers)
+        .await
+        .and_then(|w| w.not_a_runner())
+    {
+        Ok(w) => w,
+        Err(e) => return error_status(&e.0),
+    };
+    // The raw path, as the client sent it (the router's parameters are percent-decoded).
+    let Some(path) = parts.uri.path().strip_prefix(prefix).filter(|p| p.starts_with('/')) else {
+        return status(StatusCode::NOT_FOUND, "no Kubernetes API path after the context's prefix");
+    };
+    let (path, query) = (path.to_string(), parts.uri.query().unwrap_or_default().to_string());
+    let scope = match kube_api::scope(parts.method.as_str(), &path, &query) {
+        Ok(sc) => sc,
+        Err(e) => return status(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    if scope.resource == "pods" && matches!(scope.subresource.as_str(), "exec" | "attach" | "portforward") {
+        let target = target(&scope.namespace);
+        return crate::kube_exec::exec(s, who, target, scope, &query, parts).await;
+    }
+    if kube_api::CONNECT_SUBRESOURCES.contains(&scope.subresource.as_str()) {
+        return status(
+            StatusCode::BAD_REQUEST,
+            &format!("{} through Cloud Ops is not available yet", scope.subresource),
+        );
+    }
+    let (path, query, method) = (path.as_str(), query.as_str(), parts.method.as_str());
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body larger than {} MiB", MAX_REQUEST_BODY >> 20),
+            );
+        }
+    };
+    let streaming = kube_api::streams(&scope, query);
+    let header_text = |h: &HeaderMap, name: header::HeaderName| {
+        h.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    };
+    let session = if streaming { streams::new_session_id() } else { String::new() };
+    let op = v1::Op {
+        kind: Some(v1::op::Kind::KubeHttp(v1::KubeHttp {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.to_string(),
+            content_type: header_text(&parts.headers, header::CONTENT_TYPE),
+            accept: header_text(&parts.headers, header::ACCEPT),
+            body: body.to_vec(),
+            session: session.clone(),
+        })),
+    };
+    let op_name = op.name();
+    let timeout = s.deps.config.op_timeout.as_millis() as u32;
+    let result = crate::pipeline::run_op(&s.deps.roles, who.caller(), target(&scope.namespace), op, timeout).await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return error_status(&e),
+    };
+    let Some(http) = result.http.clone() else {
+        return status(StatusCode::BAD_GATEWAY, "the runner answered without an HTTP response");
+    };
+    let code = StatusCode::from_u16(http.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = HeaderValue::from_str(&http.content_type)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or(HeaderValue::from_static("application/json"));
+    if !http.streaming {
+        return (code, [(header::CONTENT_TYPE, content_type)], http.body).into_response();
+    }
+    if !streaming || result.routed_runner_id.is_empty() {
+        return status(StatusCode::BAD_GATEWAY, "the runner streamed a response that was not asked to stream");
+    }
+    let info = SessionInfo {
+        principal_id: who.principal.id.clone(),
+        org_id: result.routed_org_id.clone(),
+        runner_id: result.routed_runner_id.clone(),
+        runner_name: String::new(),
+        op: op_name.into(),
+    };
+    match stream_body(&s, info, &session).await {
+        Ok(body) => (code, [(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(e) => status(StatusCode::SERVICE_UNAVAILABLE, &e),
+    }
+}
+
+/// The session's bytes, as the API server sent them, for as long as the client reads: the
+/// runner's session is kept alive meanwhile and cancelled when the client goes away.
+async fn stream_body(s: &AppState, info: SessionInfo, session: &str) -> Result<Body, String> {
+    let runner = RunnerId::parse(info.runner_id.clone()).map_err(|e| e.to_string())?;
+    let messages = streams::read_session(&s.deps.nats, &runner, session, 0).await.map_err(|e| e.to_string())?;
+    let keepalive = {
+        let (s, info, id) = (s.clone(), info.clone(), session.to_string());
+        tokio::spawn(async move {
+            while let Control::Alive = control(&s, &info, &id, false).await {
+                tokio::time::sleep(KEEPALIVE_EVERY).await;
+            }
+        })
+    };
+    let guard = (AbortOnDrop(keepalive), CancelOnDrop { s: s.clone(), info, session: session.to_string() });
+    let body =
+        messages.take_while(|m| futures::future::ready(matches!(m, Ok(m) if m.end.is_none()))).filter_map(move |m| {
+            let _ = &guard;
+            futures::future::ready(m.ok().map(|m| Ok::<Bytes, Infallible>(m.payload)))
+        });
+    Ok(Body::from_stream(body))
+}
+
+/// Tells the runner to stop at once when the client goes away (it would stop by itself once
+/// the keepalives stop, a few seconds later).
+struct CancelOnDrop {
+    s: AppState,
+    info: SessionInfo,
+    session: String,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        tokio::spawn(control(&self.s, &self.info, &self.session, true));
+    }
+}

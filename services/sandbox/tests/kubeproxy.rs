@@ -1,0 +1,234 @@
+//! Stock kubectl through Cloud Ops: `planton kube login` writes a kubeconfig context whose
+//! server is the gateway's Kubernetes API proxy and whose user is `planton kube credential`;
+//! kubectl itself is the judge, in both access modes, with the refusals of each.
+
+mod support;
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use cloudops_sandbox::{Sandbox, ok};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const C: &str = "prod-runner-conn";
+const R: &str = "default/prod/KubernetesDeployment/payments-api";
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+    home: PathBuf,
+}
+
+impl Kubectl {
+    fn cmd(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new("kubectl");
+        c.args(args).env("KUBECONFIG", &self.kubeconfig).env("HOME", &self.home).kill_on_drop(true);
+        c
+    }
+
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = tokio::time::timeout(Duration::from_secs(60), self.cmd(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish"))
+            .expect("kubectl is installed");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args).await;
+        assert!(ok, "kubectl {args:?} failed: {err}\n{out}");
+        out
+    }
+
+    async fn refused(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args).await;
+        assert!(!ok, "kubectl {args:?} should have been refused: {out}");
+        err
+    }
+
+    /// Runs a command that keeps streaming (`get -w`, `logs -f`) until a line matches.
+    async fn until_line(&self, args: &[&str], want: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut child = self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                let hit = want(&l);
+                seen.push(l);
+                if hit {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        let _ = child.kill().await;
+        assert!(matches!(found, Ok(true)), "kubectl {args:?}: no matching line in {seen:?}");
+        seen
+    }
+}
+
+async fn setup() -> (Sandbox, cloudops_runner::Runner, Kubectl) {
+    // kubectl runs an exec credential plugin only for a server on HTTPS, as users have it.
+    let sb = Sandbox::start_with(|cfg| cfg.tls = cloudops_controlplane::GatewayTls::Generated).await.unwrap();
+    let runner = sb.runner_with_connection("prod-runner").await.unwrap();
+    ok(&sb, &["env", "create", "prod"]).await;
+    let f = sb.dir.path().join("payments.yaml");
+    std::fs::write(&f, format!("kind: KubernetesDeployment\nmetadata: {{env: prod, name: payments-api}}\nspec: {{connection: {C}, namespace: payments}}\n")).unwrap();
+    ok(&sb, &["resource", "apply", "-f", f.to_str().unwrap()]).await;
+    let home = sb.dir.path().join("kubectl-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let k = Kubectl { kubeconfig: sb.dir.path().join("kubeconfig-user"), home };
+    (sb, runner, k)
+}
+
+async fn login(sb: &Sandbox, k: &Kubectl, args: &[&str]) -> String {
+    let planton = support::bin("planton");
+    let mut all = vec!["kube", "login", "--kubeconfig", k.kubeconfig.to_str().unwrap()];
+    all.extend_from_slice(&["--credential-command", planton.to_str().unwrap()]);
+    all.extend_from_slice(args);
+    let out = sb.cli(&all).await;
+    assert_eq!(out.code, 0, "kube login: {}", out.stderr);
+    out.stderr
+}
+
+#[tokio::test]
+async fn admin_mode_kubectl_reads_writes_watches_and_follows() {
+    let (sb, _r, k) = setup().await;
+    // A kubeconfig that was there stays: login merges.
+    std::fs::write(&k.kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: 'https://other:6443'}\ncontexts: []\nusers: []\n").unwrap();
+    let note = login(&sb, &k, &["--connection", C, "-n", "payments"]).await;
+    assert!(note.contains("planton-default-prod-runner-conn"), "{note}");
+    let text = std::fs::read_to_string(&k.kubeconfig).unwrap();
+    assert!(text.contains("https://other:6443") && text.contains("kube") && text.contains("credential"), "{text}");
+    assert!(!text.contains(&sb.api_key), "the kubeconfig must hold no secret: {text}");
+
+    let pods = k.ok(&["get", "pods"]).await;
+    assert_eq!(
+        pods.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    );
+    assert!(pods.lines().any(|l| l.starts_with("payments-api-")), "{pods}");
+    let all = k.ok(&["get", "deployments", "-A"]).await;
+    assert!(all.contains("default") && all.contains("payments"), "{all}");
+    let yaml = k.ok(&["get", "deployment", "payments-api", "-o", "yaml"]).await;
+    assert!(yaml.contains("kind: Deployment") && yaml.contains("name: payments-api"), "{yaml}");
+    let missing = k.refused(&["get", "pod", "no-such-pod"]).await;
+    assert!(missing.contains("NotFound") || missing.contains("not found"), "{missing}");
+
+    // Writes: create, label, patch, delete.
+    let cm = sb.dir.path().join("cm.yaml");
+    std::fs::write(
+        &cm,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: proxied, namespace: payments}\ndata: {a: '1'}\n",
+    )
+    .unwrap();
+    let out = k.ok(&["apply", "--validate=false", "-f", cm.to_str().unwrap()]).await;
+    assert!(out.contains("configmap/proxied"), "{out}");
+    k.ok(&["label", "configmap", "proxied", "team=payments"]).await;
+    k.ok(&["patch", "configmap", "proxied", "--type=merge", "-p", r#"{"data":{"b":"2"}}"#]).await;
+    let got = k.ok(&["get", "configmap", "proxied", "-o", "jsonpath={.metadata.labels.team}/{.data.b}"]).await;
+    assert_eq!(got, "payments/2");
+    k.ok(&["delete", "configmap", "proxied"]).await;
+    k.refused(&["get", "configmap", "proxied"]).await;
+
+    // Streams: a watch shows what changes, a followed log shows new lines.
+    let web =
+        pods.lines().find(|l| l.starts_with("payments-api-")).unwrap().split_whitespace().next().unwrap().to_string();
+    let watch = k.until_line(&["get", "pods", "-w"], |l| l.starts_with(&web)).await;
+    assert!(watch[0].starts_with("NAME"), "{watch:?}");
+    let cluster = sb.kube.cluster.clone();
+    let pod = web.clone();
+    let appender = tokio::spawn(async move {
+        for i in 0..40 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            cluster.append_log("payments", &pod, "payments-api", &format!("FOLLOWED-{i}"));
+        }
+    });
+    let lines = k.until_line(&["logs", "-f", &web], |l| l.starts_with("FOLLOWED-")).await;
+    assert!(lines.iter().any(|l| l.starts_with("FOLLOWED-")), "{lines:?}");
+    appender.abort();
+
+    // exec over WebSocket: output, the exit code, stdin.
+    let out = k.ok(&["exec", &web, "--", "echo", "through-the-proxy"]).await;
+    assert_eq!(out.trim(), "through-the-proxy");
+    let out = k.cmd(&["exec", &web, "--", "sh", "-c", "exit 3"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut child =
+        k.cmd(&["exec", "-i", &web, "--", "cat"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"typed-in\n").await.unwrap();
+    }
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "typed-in");
+
+    // Every request is audited with its method and path.
+    let audit = ok(&sb, &["audit", "list", "-o", "json"]).await;
+    assert!(audit.contains("kubernetes.proxy.list") && audit.contains("/api/v1/namespaces/payments/pods"), "{audit}");
+    assert!(audit.contains("kubernetes.proxy.delete") && audit.contains("/exec"), "{audit}");
+    let sessions = ok(&sb, &["audit", "sessions"]).await;
+    assert!(
+        sessions.contains("through-the-proxy") || sessions.contains(&web),
+        "exec through the proxy is recorded: {sessions}"
+    );
+}
+
+#[tokio::test]
+async fn developer_mode_is_locked_to_the_resources_namespace() {
+    let (sb, _r, k) = setup().await;
+    login(&sb, &k, &["-r", R]).await;
+    let pods = k.ok(&["get", "pods"]).await;
+    assert!(pods.lines().any(|l| l.starts_with("payments-api-")), "{pods}");
+    let err = k.refused(&["get", "pods", "-n", "default"]).await;
+    assert!(err.contains("limited to namespace payments") && err.contains("namespace default is outside it"), "{err}");
+    let err = k.refused(&["get", "nodes"]).await;
+    assert!(err.contains("Forbidden") && err.contains("limited to namespace payments"), "{err}");
+    let err = k.refused(&["get", "pods", "-A"]).await;
+    assert!(err.contains("limited to namespace payments"), "{err}");
+    // planton's own kubectl names the namespace developer mode used, not `default`.
+    let out = sb.cli(&["kubectl", "get", "configmaps", "-r", R]).await;
+    assert!(out.stderr.contains("No resources found in payments namespace."), "{}", out.stderr);
+    let out = sb.cli(&["kube", "ls", "--kubeconfig", k.kubeconfig.to_str().unwrap()]).await;
+    assert!(out.stdout.contains("developer") && out.stdout.contains("payments"), "{}", out.stdout);
+    let out = sb.cli(&["kube", "logout", "--kubeconfig", k.kubeconfig.to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!std::fs::read_to_string(&k.kubeconfig).unwrap().contains("payments-api"));
+}
+
+#[tokio::test]
+async fn a_viewer_reads_but_neither_writes_nor_reads_secrets() {
+    let (sb, _r, k) = setup().await;
+    let key = sb.principal_on_connection("viewer1", C, "viewer").await;
+    let viewer = sb.as_user(&key);
+    let planton = support::bin("planton");
+    let out = viewer
+        .cli(&[
+            "kube",
+            "login",
+            "--connection",
+            C,
+            "-n",
+            "shop",
+            "--kubeconfig",
+            k.kubeconfig.to_str().unwrap(),
+            "--credential-command",
+            planton.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    k.ok(&["get", "configmaps"]).await;
+    let err = k.refused(&["get", "secrets"]).await;
+    assert!(err.contains("Forbidden") && err.contains("Secrets"), "{err}");
+    let err = k.refused(&["get", "secret", "shop-db", "-o", "yaml"]).await;
+    assert!(err.contains("Secrets"), "{err}");
+    let err = k.refused(&["delete", "configmap", "shop-config"]).await;
+    assert!(err.contains("needs the operator role"), "{err}");
+    // A key that is revoked stops at once.
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&sb, &["apikey", "list", "--principal", "viewer1", "-o", "json"]).await).unwrap();
+    let id =
+        listed["items"].as_array().unwrap().iter().find(|k| key.starts_with(k["prefix"].as_str().unwrap())).unwrap();
+    ok(&sb, &["apikey", "revoke", id["id"].as_str().unwrap(), "--principal", "viewer1"]).await;
+    let err = k.refused(&["get", "configmaps"]).await;
+    assert!(err.contains("Unauthorized") || err.contains("logged in"), "{err}");
+}
