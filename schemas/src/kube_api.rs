@@ -63,8 +63,13 @@ pub fn scope(method: &str, path: &str, query: &str) -> Result<v1::KubeScope, Kub
     {
         return Err(bad());
     }
-    let mut s =
-        v1::KubeScope { method: method.to_string(), path: path.to_string(), verb: verb.into(), ..Default::default() };
+    let mut s = v1::KubeScope {
+        method: method.to_string(),
+        path: path.to_string(),
+        query: query.to_string(),
+        verb: verb.into(),
+        ..Default::default()
+    };
     // `/api/v1/…` is the core group; `/apis/<group>/<version>/…` the others. Shorter paths, and
     // everything else (`/version`, `/openapi/v3`), are discovery.
     let rest = match parts.as_slice() {
@@ -81,6 +86,9 @@ pub fn scope(method: &str, path: &str, query: &str) -> Result<v1::KubeScope, Kub
     if let ["watch", tail @ ..] = rest
         && !tail.is_empty()
     {
+        if verb != "get" {
+            return Err(KubePathError::Method(format!("{method} on a /watch/ path")));
+        }
         s.verb = "watch".into();
         rest = tail;
     }
@@ -111,12 +119,26 @@ pub fn scope(method: &str, path: &str, query: &str) -> Result<v1::KubeScope, Kub
     Ok(s)
 }
 
-/// A boolean query parameter, as the API server reads one (`true` or `1`).
+/// A boolean query parameter, as the API server reads one: the first value of the
+/// (percent-decoded) key is true unless absent, `0` or `false` (any case). Reading it any
+/// other way would let `watch=yes` pass as a plain list.
 pub fn flag(query: &str, name: &str) -> bool {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
-        .any(|(k, v)| k == name && matches!(v, "true" | "1"))
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .is_some_and(|(_, v)| !(v == "0" || v.eq_ignore_ascii_case("false")))
+}
+
+/// Paths outside the resource API that any reader may fetch: discovery, OpenAPI, the version
+/// and health (not verbose). Everything else there (`/metrics`, `/debug/pprof`, `/logs`) is
+/// the cluster operator's business: admin only, and never in developer mode.
+pub fn is_discovery(s: &v1::KubeScope, query: &str) -> bool {
+    let parts: Vec<&str> = s.path.split('/').filter(|p| !p.is_empty()).collect();
+    match parts.as_slice() {
+        ["api"] | ["apis"] | ["api", _] | ["apis", _] | ["apis", _, _] | ["version"] => true,
+        ["openapi", "v2"] | ["openapi", "v3", ..] => true,
+        ["healthz"] | ["livez"] | ["readyz"] => !flag(query, "verbose"),
+        _ => false,
+    }
 }
 
 /// Whether the response is a stream that stays open (a watch, or a followed log).
@@ -136,6 +158,9 @@ pub fn is_self_review(s: &v1::KubeScope) -> bool {
 /// Read (get, list, watch, discovery, self-reviews) or operate (everything else, and every
 /// connection to a process, port or service).
 pub fn verb_class(s: &v1::KubeScope) -> v1::VerbClass {
+    if !s.resource_request && !is_discovery(s, &s.query) {
+        return v1::VerbClass::Admin;
+    }
     if CONNECT_SUBRESOURCES.contains(&s.subresource.as_str()) {
         return v1::VerbClass::Operate;
     }
@@ -159,7 +184,8 @@ pub fn op_name(s: &v1::KubeScope) -> &'static str {
         (_, "attach") => "kubernetes.proxy.attach",
         (_, "portforward") => "kubernetes.proxy.portforward",
         (_, "proxy") => "kubernetes.proxy.proxy",
-        ("get", _) if !s.resource_request => "kubernetes.proxy.discovery",
+        ("get", _) if !s.resource_request && is_discovery(s, &s.query) => "kubernetes.proxy.discovery",
+        (_, _) if !s.resource_request => "kubernetes.proxy.nonresource",
         ("get", _) => "kubernetes.proxy.get",
         ("list", _) => "kubernetes.proxy.list",
         ("watch", _) => "kubernetes.proxy.watch",
@@ -174,6 +200,12 @@ pub fn op_name(s: &v1::KubeScope) -> &'static str {
 
 /// Why a namespace-locked caller (developer mode) may not make this request, or `None`.
 pub fn outside_namespace(s: &v1::KubeScope, locked_to: &str) -> Option<String> {
+    if !s.resource_request && !is_discovery(s, &s.query) {
+        return Some(format!(
+            "developer access is limited to namespace {locked_to}: {} is not part of the API it may read",
+            s.path
+        ));
+    }
     if !s.resource_request {
         // Discovery, OpenAPI and /version describe the API, not what is in it.
         return (s.method != "GET" && s.method != "HEAD")
@@ -319,8 +351,36 @@ mod tests {
     }
 
     #[test]
-    fn flags() {
+    fn flags_read_as_the_api_server_reads_them() {
         assert!(flag("a=1&watch=true", "watch") && flag("watch=1", "watch"));
-        assert!(!flag("watch=false", "watch") && !flag("nowatch=true", "watch") && !flag("", "watch"));
+        // Anything but absent, 0 or false is true, and keys are percent-decoded.
+        assert!(flag("watch=yes", "watch") && flag("watch", "watch") && flag("wat%63h=1", "watch"));
+        assert!(flag("follow=True", "follow"));
+        assert!(!flag("watch=false", "watch") && !flag("watch=FALSE", "watch") && !flag("watch=0", "watch"));
+        assert!(!flag("nowatch=true", "watch") && !flag("", "watch"));
+        // The first value counts.
+        assert!(!flag("watch=false&watch=true", "watch"));
+    }
+
+    #[test]
+    fn only_discovery_is_open_outside_the_resource_api() {
+        for (p, q) in [
+            ("/api", ""),
+            ("/apis/apps/v1", ""),
+            ("/openapi/v3/apis/apps/v1", "hash=x"),
+            ("/version", ""),
+            ("/readyz", ""),
+        ] {
+            let s = scope("GET", p, q).unwrap();
+            assert!(is_discovery(&s, q) && verb_class(&s) == v1::VerbClass::Read, "{p}");
+        }
+        for (p, q) in [("/metrics", ""), ("/debug/pprof/goroutine", "debug=2"), ("/logs/", ""), ("/readyz", "verbose")]
+        {
+            let s = scope("GET", p, q).unwrap();
+            assert_eq!(verb_class(&s), v1::VerbClass::Admin, "{p}?{q}");
+            assert!(outside_namespace(&s, "payments").unwrap().contains("not part of the API"), "{p}");
+        }
+        assert!(matches!(scope("DELETE", "/api/v1/watch/namespaces/p/pods", ""), Err(KubePathError::Method(_))));
+        assert!(streams(&scope("GET", "/api/v1/namespaces/p/pods", "watch=yes").unwrap(), "watch=yes"));
     }
 }

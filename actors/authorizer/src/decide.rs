@@ -164,7 +164,8 @@ pub fn evaluate(state: &Snapshot, req: &v1::AuthorizeRequest) -> Evaluation {
     let mut what = describe(&target);
     let (need, scope_denial) = match &req.kube {
         Some(kube) => {
-            what = format!("{what} {} {}", kube.method, kube.path);
+            let query = if kube.query.is_empty() { String::new() } else { format!("?{}", kube.query) };
+            what = format!("{what} {} {}{query}", kube.method, kube.path);
             kube_rules(kube, &target, required_role(verb))
         }
         None => (required_role(verb), None),

@@ -92,6 +92,14 @@ pub async fn resource(
 
 async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Target, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    // A bearer token only: kubectl always sends one, and a console cookie here would let any
+    // page the browser opens act (and exec) as the signed-in user.
+    if !parts.headers.contains_key(header::AUTHORIZATION) {
+        return status(
+            StatusCode::UNAUTHORIZED,
+            "the Kubernetes API proxy takes an API key as a bearer token (`planton kube login` sets kubectl up)",
+        );
+    }
     let who = match crate::routes::authenticate(&s.deps, &parts.method, &parts.headers)
         .await
         .and_then(|w| w.not_a_runner())
@@ -108,7 +116,19 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
         Ok(sc) => sc,
         Err(e) => return status(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    if scope.resource == "pods" && matches!(scope.subresource.as_str(), "exec" | "attach" | "portforward") {
+    if !scope.resource_request && !kube_api::is_discovery(&scope, &query) {
+        return status(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "{} is not carried: outside the resource API the proxy serves discovery, OpenAPI, /version and health only",
+                scope.path
+            ),
+        );
+    }
+    if scope.api_group.is_empty()
+        && scope.resource == "pods"
+        && matches!(scope.subresource.as_str(), "exec" | "attach" | "portforward")
+    {
         let target = target(&scope.namespace);
         return crate::kube_exec::exec(s, who, target, scope, &query, parts).await;
     }
@@ -154,13 +174,20 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
     let Some(http) = result.http.clone() else {
         return status(StatusCode::BAD_GATEWAY, "the runner answered without an HTTP response");
     };
-    let code = StatusCode::from_u16(http.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
-    let content_type = HeaderValue::from_str(&http.content_type)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or(HeaderValue::from_static("application/json"));
+    // What a runner (or the cluster behind it) answers is served on the console's origin: only
+    // statuses and media types of the Kubernetes API, never a page a browser would run.
+    let Some(code) =
+        u16::try_from(http.status).ok().and_then(|c| StatusCode::from_u16(c).ok()).filter(|c| c.as_u16() >= 200)
+    else {
+        return status(StatusCode::BAD_GATEWAY, &format!("the runner answered with HTTP status {}", http.status));
+    };
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(api_media_type(&http.content_type))),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'")),
+    ];
     if !http.streaming {
-        return (code, [(header::CONTENT_TYPE, content_type)], http.body).into_response();
+        return (code, headers, http.body).into_response();
     }
     if !streaming || result.routed_runner_id.is_empty() {
         return status(StatusCode::BAD_GATEWAY, "the runner streamed a response that was not asked to stream");
@@ -172,28 +199,60 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
         runner_name: String::new(),
         op: op_name.into(),
     };
-    match stream_body(&s, info, &session).await {
-        Ok(body) => (code, [(header::CONTENT_TYPE, content_type)], body).into_response(),
+    match stream_body(&s, info, &session, parts.headers).await {
+        Ok(body) => (code, headers, body).into_response(),
         Err(e) => status(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
 }
 
-/// The session's bytes, as the API server sent them, for as long as the client reads: the
-/// runner's session is kept alive meanwhile and cancelled when the client goes away.
-async fn stream_body(s: &AppState, info: SessionInfo, session: &str) -> Result<Body, String> {
+/// The media types of the Kubernetes API; anything else is served as opaque bytes.
+fn api_media_type(sent: &str) -> &'static str {
+    let base = sent.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let watch = sent.contains("stream=watch");
+    match base.as_str() {
+        "application/json" if watch => "application/json;stream=watch",
+        "application/json" | "" => "application/json",
+        "application/yaml" => "application/yaml",
+        "application/vnd.kubernetes.protobuf" if watch => "application/vnd.kubernetes.protobuf;stream=watch",
+        "application/vnd.kubernetes.protobuf" => "application/vnd.kubernetes.protobuf",
+        "text/plain" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Every this many keepalives a stream checks that its caller's key still holds: a revoked
+/// key stops its watches and followed logs within seconds.
+const REAUTHENTICATE_EVERY: u32 = 5;
+
+/// The session's bytes, as the API server sent them, for as long as the client reads and its
+/// key holds: the runner's session is kept alive meanwhile and cancelled when the client goes
+/// away.
+async fn stream_body(s: &AppState, info: SessionInfo, session: &str, headers: HeaderMap) -> Result<Body, String> {
     let runner = RunnerId::parse(info.runner_id.clone()).map_err(|e| e.to_string())?;
     let messages = streams::read_session(&s.deps.nats, &runner, session, 0).await.map_err(|e| e.to_string())?;
+    let (revoked_tx, revoked_rx) = tokio::sync::oneshot::channel::<()>();
     let keepalive = {
         let (s, info, id) = (s.clone(), info.clone(), session.to_string());
         tokio::spawn(async move {
-            while let Control::Alive = control(&s, &info, &id, false).await {
+            for beat in 1u32.. {
+                if !matches!(control(&s, &info, &id, false).await, Control::Alive) {
+                    return;
+                }
+                if beat % REAUTHENTICATE_EVERY == 0
+                    && crate::routes::authenticate(&s.deps, &axum::http::Method::GET, &headers).await.is_err()
+                {
+                    let _ = revoked_tx.send(());
+                    return;
+                }
                 tokio::time::sleep(KEEPALIVE_EVERY).await;
             }
         })
     };
     let guard = (AbortOnDrop(keepalive), CancelOnDrop { s: s.clone(), info, session: session.to_string() });
-    let body =
-        messages.take_while(|m| futures::future::ready(matches!(m, Ok(m) if m.end.is_none()))).filter_map(move |m| {
+    let body = messages
+        .take_until(revoked_rx)
+        .take_while(|m| futures::future::ready(matches!(m, Ok(m) if m.end.is_none())))
+        .filter_map(move |m| {
             let _ = &guard;
             futures::future::ready(m.ok().map(|m| Ok::<Bytes, Infallible>(m.payload)))
         });

@@ -336,7 +336,12 @@ impl Executor {
     /// followed log, its status now and its body through the session.
     #[cfg(feature = "kubernetes")]
     async fn kube_http(&self, req: &v1::RunnerRequest, op: &v1::KubeHttp) -> Result<v1::OpResult, v1::Error> {
-        match self.kube.http(req, op).await? {
+        // Nobody waits for an answer after the op's deadline: neither should the API call.
+        let deadline = std::time::Duration::from_millis(u64::from(req.timeout_ms.max(1_000)));
+        let proxied = tokio::time::timeout(deadline, self.kube.http(req, op)).await.map_err(|_| {
+            v1::Error::new(ErrorCode::RunnerTimeout, format!("the Kubernetes API did not answer within {deadline:?}"))
+        })??;
+        match proxied {
             kube::Proxied::Whole(http) => Ok(v1::OpResult { http: Some(http), ..Default::default() }),
             kube::Proxied::Streaming(http, body) => {
                 let mut result = self.stream_session(&op.session, "proxy", 1, body);

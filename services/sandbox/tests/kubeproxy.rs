@@ -185,6 +185,15 @@ async fn developer_mode_is_locked_to_the_resources_namespace() {
     assert!(err.contains("Forbidden") && err.contains("limited to namespace payments"), "{err}");
     let err = k.refused(&["get", "pods", "-A"]).await;
     assert!(err.contains("limited to namespace payments"), "{err}");
+    k.refused(&["get", "--raw", "/debug/pprof/"]).await;
+    // The proxy takes a bearer token, never a cookie, and answers in Kubernetes' own words.
+    let ca = reqwest::Certificate::from_pem(sb.cp.pki.ca_pem().as_bytes()).unwrap();
+    let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+    let url = format!("{}/v1/kube/connections/default/{C}/api/v1/namespaces/payments/pods", sb.gateway_url());
+    let r = http.get(&url).header("cookie", "cloudops_session=anything").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!((body["kind"].as_str(), body["reason"].as_str()), (Some("Status"), Some("Unauthorized")), "{body}");
     // planton's own kubectl names the namespace developer mode used, not `default`.
     let out = sb.cli(&["kubectl", "get", "configmaps", "-r", R]).await;
     assert!(out.stderr.contains("No resources found in payments namespace."), "{}", out.stderr);
@@ -223,6 +232,8 @@ async fn a_viewer_reads_but_neither_writes_nor_reads_secrets() {
     assert!(err.contains("Secrets"), "{err}");
     let err = k.refused(&["delete", "configmap", "shop-config"]).await;
     assert!(err.contains("needs the operator role"), "{err}");
+    // Outside the resource API, only discovery is for readers.
+    k.refused(&["get", "--raw", "/metrics"]).await;
     // A key that is revoked stops at once.
     let listed: serde_json::Value =
         serde_json::from_str(&ok(&sb, &["apikey", "list", "--principal", "viewer1", "-o", "json"]).await).unwrap();

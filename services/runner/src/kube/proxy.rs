@@ -31,6 +31,9 @@ impl KubeExecutor {
         {
             return Err(err(ErrorCode::PermissionDenied, why));
         }
+        if !scope.resource_request && !kube_api::is_discovery(&scope, &op.query) {
+            return Err(err(ErrorCode::PermissionDenied, format!("{} is not carried by the proxy", scope.path)));
+        }
         if kube_api::reads_secrets(&scope) && !req.secrets_readable {
             return Err(err(ErrorCode::PermissionDenied, "reading Secrets needs the operator role"));
         }
