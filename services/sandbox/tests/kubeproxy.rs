@@ -185,10 +185,21 @@ async fn developer_mode_is_locked_to_the_resources_namespace() {
     assert!(err.contains("Forbidden") && err.contains("limited to namespace payments"), "{err}");
     let err = k.refused(&["get", "pods", "-A"]).await;
     assert!(err.contains("limited to namespace payments"), "{err}");
-    k.refused(&["get", "--raw", "/debug/pprof/"]).await;
     // The proxy takes a bearer token, never a cookie, and answers in Kubernetes' own words.
+    // (`kubectl get --raw` drops the server's path prefix, so these go straight over HTTP.)
     let ca = reqwest::Certificate::from_pem(sb.cp.pki.ca_pem().as_bytes()).unwrap();
     let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
+    let base = format!("{}/v1/kube/resources/default/prod/KubernetesDeployment/payments-api", sb.gateway_url());
+    // Outside the resource API only discovery is carried.
+    for path in ["/metrics", "/debug/pprof/"] {
+        let r = http.get(format!("{base}{path}")).bearer_auth(&sb.api_key).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["message"].as_str().unwrap().contains("is not carried"), "{body}");
+    }
+    let r = http.get(format!("{base}/version")).bearer_auth(&sb.api_key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     let url = format!("{}/v1/kube/connections/default/{C}/api/v1/namespaces/payments/pods", sb.gateway_url());
     let r = http.get(&url).header("cookie", "cloudops_session=anything").send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -232,8 +243,6 @@ async fn a_viewer_reads_but_neither_writes_nor_reads_secrets() {
     assert!(err.contains("Secrets"), "{err}");
     let err = k.refused(&["delete", "configmap", "shop-config"]).await;
     assert!(err.contains("needs the operator role"), "{err}");
-    // Outside the resource API, only discovery is for readers.
-    k.refused(&["get", "--raw", "/metrics"]).await;
     // A key that is revoked stops at once.
     let listed: serde_json::Value =
         serde_json::from_str(&ok(&sb, &["apikey", "list", "--principal", "viewer1", "-o", "json"]).await).unwrap();
