@@ -227,6 +227,26 @@ pub fn outside_namespace(s: &v1::KubeScope, locked_to: &str) -> Option<String> {
     })
 }
 
+/// Why a caller limited to a workload's pods (developer mode on a Deployment, CronJob, ...)
+/// may not make this request whatever pod it names, or `None`: all of the namespace's pods at
+/// once, or a binding of pods to nodes. Named pods are checked against the workload by the
+/// runner, which can see their controllers.
+pub fn outside_workload(s: &v1::KubeScope, owner_kind: &str, owner_name: &str) -> Option<String> {
+    if owner_kind.is_empty() || !s.resource_request || !s.api_group.is_empty() {
+        return None;
+    }
+    let workload = format!("{owner_kind} {owner_name:?}");
+    if s.resource == "bindings" || (s.resource == "pods" && s.subresource == "binding") {
+        return Some(format!("binding pods to nodes is outside {workload}, which this context is limited to"));
+    }
+    (s.resource == "pods" && s.verb == "deletecollection").then(|| {
+        format!(
+            "deleting every pod of namespace {} is outside {workload}, which this context is limited to; delete its pods by name",
+            s.namespace
+        )
+    })
+}
+
 fn kind_of(s: &v1::KubeScope) -> String {
     if s.api_group.is_empty() { s.resource.clone() } else { format!("{}.{}", s.resource, s.api_group) }
 }

@@ -140,7 +140,12 @@ pub fn describe(t: &v1::ResolvedTarget) -> String {
 /// and admin here) and, in developer mode, why it leaves the namespace the caller is locked to.
 pub fn kube_rules(kube: &v1::KubeScope, target: &v1::ResolvedTarget, need: Role) -> (Role, Option<String>) {
     let need = if kube_api::reads_secrets(kube) { need.max(Role::Operator) } else { need };
-    let outside = if target.namespace_locked { kube_api::outside_namespace(kube, &target.namespace) } else { None };
+    let outside = if target.namespace_locked {
+        kube_api::outside_namespace(kube, &target.namespace)
+            .or_else(|| kube_api::outside_workload(kube, &target.owner_kind, &target.owner_name))
+    } else {
+        None
+    };
     (need, outside)
 }
 
@@ -265,6 +270,16 @@ mod tests {
         let (_, outside) = kube_rules(&scope("GET", "/api/v1/nodes"), &dev, Role::Viewer);
         assert!(outside.unwrap().contains("limited to namespace payments"));
         assert_eq!(kube_rules(&scope("GET", "/apis"), &dev, Role::Viewer), (Role::Viewer, None));
+        // On a workload: not all of the namespace's pods at once, no bindings.
+        let on_workload = v1::ResolvedTarget { owner_kind: "Deployment".into(), owner_name: "api".into(), ..dev };
+        let (_, outside) =
+            kube_rules(&scope("DELETE", "/api/v1/namespaces/payments/pods"), &on_workload, Role::Operator);
+        assert!(outside.unwrap().contains("delete its pods by name"));
+        let (_, outside) =
+            kube_rules(&scope("POST", "/api/v1/namespaces/payments/bindings"), &on_workload, Role::Operator);
+        assert!(outside.unwrap().contains("binding pods"));
+        let pod = scope("DELETE", "/api/v1/namespaces/payments/pods/api-1");
+        assert_eq!(kube_rules(&pod, &on_workload, Role::Operator), (Role::Operator, None));
     }
 
     #[test]

@@ -125,11 +125,11 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
             ),
         );
     }
+    let target = target(&scope.namespace);
     if scope.api_group.is_empty()
         && scope.resource == "pods"
         && matches!(scope.subresource.as_str(), "exec" | "attach" | "portforward")
     {
-        let target = target(&scope.namespace);
         return crate::kube_exec::exec(s, who, target, scope, &query, parts).await;
     }
     if kube_api::CONNECT_SUBRESOURCES.contains(&scope.subresource.as_str()) {
@@ -148,6 +148,10 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
             );
         }
     };
+    // `kubectl auth can-i` and `auth whoami` are about the person, not the runner.
+    if let Some(answer) = crate::kube_review::answer(&s, &who, target.clone(), &scope, &parts.headers, &body).await {
+        return answer;
+    }
     let streaming = kube_api::streams(&scope, query);
     let header_text = |h: &HeaderMap, name: header::HeaderName| {
         h.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
@@ -166,7 +170,7 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
     };
     let op_name = op.name();
     let timeout = s.deps.config.op_timeout.as_millis() as u32;
-    let result = crate::pipeline::run_op(&s.deps.roles, who.caller(), target(&scope.namespace), op, timeout).await;
+    let result = crate::pipeline::run_op(&s.deps.roles, who.caller(), target, op, timeout).await;
     let result = match result {
         Ok(r) => r,
         Err(e) => return error_status(&e),
@@ -187,7 +191,11 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
         (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'")),
     ];
     if !http.streaming {
-        return (code, headers, http.body).into_response();
+        let body = match (path, code.is_success()) {
+            ("/openapi/v3", true) => openapi_index_under(prefix, &http.body).unwrap_or_default(),
+            _ => http.body,
+        };
+        return (code, headers, body).into_response();
     }
     if !streaming || result.routed_runner_id.is_empty() {
         return status(StatusCode::BAD_GATEWAY, "the runner streamed a response that was not asked to stream");
@@ -203,6 +211,25 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
         Ok(body) => (code, headers, body).into_response(),
         Err(e) => status(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
+}
+
+/// The OpenAPI v3 index with its documents' URLs under the context's prefix: clients fetch
+/// them as given (client-go's `RequestURI` replaces the server's path), so without it they
+/// would miss the proxy. A URL outside `/openapi/` is left out.
+fn openapi_index_under(prefix: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let mut index: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let paths = index.get_mut("paths")?.as_object_mut()?;
+    paths.retain(|_, doc| {
+        let Some(url) = doc.get("serverRelativeURL").and_then(|u| u.as_str()) else {
+            return false;
+        };
+        if !url.starts_with("/openapi/") {
+            return false;
+        }
+        doc["serverRelativeURL"] = format!("{prefix}{url}").into();
+        true
+    });
+    serde_json::to_vec(&index).ok()
 }
 
 /// The media types of the Kubernetes API; anything else is served as opaque bytes.
@@ -270,5 +297,32 @@ struct CancelOnDrop {
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         tokio::spawn(control(&self.s, &self.info, &self.session, true));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_index_points_under_the_context() {
+        let body = br#"{"paths":{"api/v1":{"serverRelativeURL":"/openapi/v3/api/v1?hash=AB"},"x":{"serverRelativeURL":"https://evil/"},"y":{}}}"#;
+        let out: serde_json::Value =
+            serde_json::from_slice(&openapi_index_under("/v1/kube/connections/o/c", body).unwrap()).unwrap();
+        assert_eq!(
+            out,
+            json!({"paths": {"api/v1": {"serverRelativeURL": "/v1/kube/connections/o/c/openapi/v3/api/v1?hash=AB"}}})
+        );
+        assert!(openapi_index_under("/p", b"not json").is_none());
+    }
+
+    #[test]
+    fn only_api_media_types_are_served() {
+        assert_eq!(api_media_type("application/json;stream=watch"), "application/json;stream=watch");
+        assert_eq!(api_media_type("Application/JSON; charset=utf-8"), "application/json");
+        assert_eq!(api_media_type("text/html"), "application/octet-stream");
+        assert_eq!(api_media_type("image/svg+xml"), "application/octet-stream");
+        assert_eq!(api_media_type("text/plain"), "text/plain; charset=utf-8");
+        assert_eq!(api_media_type(""), "application/json");
     }
 }

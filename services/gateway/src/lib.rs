@@ -11,6 +11,7 @@ mod console;
 mod error;
 mod kube_exec;
 mod kube_proxy;
+mod kube_review;
 mod ops;
 mod pipeline;
 mod routes;

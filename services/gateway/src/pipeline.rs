@@ -57,44 +57,7 @@ pub async fn run_scoped_op(
     let op_name = op.name();
     let span = info_span!("op", op = op_name, principal = %caller.principal_name);
     async move {
-        let resolved = match roles
-            .resolver
-            .resolve(v1::ResolveRequest {
-                caller: Some(caller.clone()),
-                target: Some(target.clone()),
-                op: Some(op.clone()),
-            })
-            .await
-        {
-            Ok(v1::ResolveResponse { result: Some(v1::resolve_response::Result::Target(t)) }) => t,
-            Ok(v1::ResolveResponse { result: Some(v1::resolve_response::Result::Error(e)) }) => {
-                // A request that could not even be resolved is audited as denied.
-                let mode =
-                    if target.resource.is_empty() { v1::AccessMode::AdminMode } else { v1::AccessMode::DeveloperMode };
-                let desc = if target.resource.is_empty() {
-                    format!("connection/{} ns/{}", target.connection, target.namespace)
-                } else {
-                    target.resource.clone()
-                };
-                let audit = v1::RecordAuditRequest {
-                    caller: Some(caller),
-                    mode: mode as i32,
-                    target: desc,
-                    op_name: op_name.into(),
-                    decision: "denied".into(),
-                    reason: e.message.clone(),
-                    // Not resolved: the caller's own org keeps the record.
-                    org_id: String::new(),
-                };
-                if let Err(err) = roles.authorizer.record_audit(audit).await {
-                    warn!(error = %err, "audit of a resolution failure not written");
-                }
-                return Err(e);
-            }
-            Ok(v1::ResolveResponse { result: None }) => return Err(unavailable("resolver", "empty reply")),
-            Err(e) => return Err(unavailable("resolver", e)),
-        };
-        let mut resolved = resolved;
+        let mut resolved = resolve(roles, &caller, &target, &op, op_name).await?;
         let verb = op.verb_class();
         let (decision, receipt) = roles
             .authorizer
@@ -152,4 +115,79 @@ pub async fn run_scoped_op(
     }
     .instrument(span)
     .await
+}
+
+/// The audited name of a what-if question.
+const REVIEW: &str = "kubernetes.proxy.review";
+
+/// A what-if question through the Kubernetes API proxy (`kubectl auth can-i`): resolved and
+/// decided as the request it asks about would be, and recorded in the audit log as a review;
+/// nothing is carried out.
+pub async fn review(
+    roles: &Roles,
+    caller: v1::Caller,
+    target: v1::Target,
+    op: v1::Op,
+    kube: v1::KubeScope,
+) -> Result<v1::AuthorizeResponse, v1::Error> {
+    let resolved = resolve(roles, &caller, &target, &op, REVIEW).await?;
+    let (decision, receipt) = roles
+        .authorizer
+        .authorize_deferred(v1::AuthorizeRequest {
+            caller: Some(caller),
+            target: Some(resolved),
+            op_name: REVIEW.into(),
+            verb: cloudops_schemas::kube_api::verb_class(&kube) as i32,
+            kube: Some(kube),
+        })
+        .await
+        .map_err(|e| unavailable("authorizer", e))?;
+    receipt.committed().await.map_err(audit_unavailable)?;
+    Ok(decision)
+}
+
+/// Resolves the op's target; a request that cannot even be resolved is audited as denied.
+async fn resolve(
+    roles: &Roles,
+    caller: &v1::Caller,
+    target: &v1::Target,
+    op: &v1::Op,
+    op_name: &str,
+) -> Result<v1::ResolvedTarget, v1::Error> {
+    match roles
+        .resolver
+        .resolve(v1::ResolveRequest {
+            caller: Some(caller.clone()),
+            target: Some(target.clone()),
+            op: Some(op.clone()),
+        })
+        .await
+    {
+        Ok(v1::ResolveResponse { result: Some(v1::resolve_response::Result::Target(t)) }) => Ok(t),
+        Ok(v1::ResolveResponse { result: Some(v1::resolve_response::Result::Error(e)) }) => {
+            let mode =
+                if target.resource.is_empty() { v1::AccessMode::AdminMode } else { v1::AccessMode::DeveloperMode };
+            let desc = if target.resource.is_empty() {
+                format!("connection/{} ns/{}", target.connection, target.namespace)
+            } else {
+                target.resource.clone()
+            };
+            let audit = v1::RecordAuditRequest {
+                caller: Some(caller.clone()),
+                mode: mode as i32,
+                target: desc,
+                op_name: op_name.into(),
+                decision: "denied".into(),
+                reason: e.message.clone(),
+                // Not resolved: the caller's own org keeps the record.
+                org_id: String::new(),
+            };
+            if let Err(err) = roles.authorizer.record_audit(audit).await {
+                warn!(error = %err, "audit of a resolution failure not written");
+            }
+            Err(e)
+        }
+        Ok(v1::ResolveResponse { result: None }) => Err(unavailable("resolver", "empty reply")),
+        Err(e) => Err(unavailable("resolver", e)),
+    }
 }

@@ -8,7 +8,9 @@
 
 mod exec;
 mod logs;
+mod openapi;
 mod resources;
+mod rollout;
 mod sandbox;
 mod selector;
 mod table;
@@ -329,6 +331,9 @@ async fn handle(
             &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}),
         ),
         ["apis"] => json_response(StatusCode::OK, &resources::group_list()),
+        ["openapi", "v3"] => json_response(StatusCode::OK, &openapi::index()),
+        ["openapi", "v3", "api", v] => openapi_document("", v),
+        ["openapi", "v3", "apis", g, v] => openapi_document(g, v),
         ["api", v] => discovery("", v),
         ["apis", g, v] => discovery(g, v),
         ["api", v, rest @ ..] => resource_request(&cluster, "", v, rest, &q, &headers),
@@ -461,6 +466,12 @@ fn write_request(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
+    if let ["namespaces", ns, plural, name, "scale"] = rest
+        && let Some(def) = scalable(group, plural)
+        && matches!(method.as_str(), "PUT" | "PATCH")
+    {
+        return write_result(cluster.write_scale(def, ns, name, method.as_str(), body).map(|o| (StatusCode::OK, o)));
+    }
     let (def, ns, name) = match resource_target(group, version, rest) {
         Ok((def, ns, name)) => (def, ns.unwrap_or(""), name),
         Err(r) => return *r,
@@ -497,9 +508,35 @@ fn write_request(
             );
         }
     };
+    if def.kind == "Deployment"
+        && method != Method::DELETE
+        && let Ok((_, obj)) = &result
+    {
+        cluster.reconcile_deployment(ns, obj["metadata"]["name"].as_str().unwrap_or_default());
+    }
+    write_result(result)
+}
+
+fn write_result(result: Result<(StatusCode, Value), write::ApiErr>) -> Response {
     match result {
         Ok((code, obj)) => json_response(code, &obj),
         Err(e) => api_err(e),
+    }
+}
+
+/// The kinds with a `scale` subresource.
+fn scalable(group: &str, plural: &str) -> Option<&'static ResourceDef> {
+    matches!((group, plural), ("apps", "deployments" | "replicasets" | "statefulsets"))
+        .then(|| resources::find(group, "v1", plural))
+        .flatten()
+}
+
+fn openapi_document(group: &str, version: &str) -> Response {
+    match openapi::document(group, version) {
+        Some(v) => json_response(StatusCode::OK, &v),
+        None => {
+            status_error(StatusCode::NOT_FOUND, "NotFound", format!("no OpenAPI document for {group}/{version}"), None)
+        }
     }
 }
 
@@ -526,6 +563,11 @@ fn resource_request(
     // [plural] | [plural, name] | [namespaces, ns, plural] | [namespaces, ns, plural, name]
     if let ["namespaces", ns, "pods", name, "log"] = rest {
         return logs::serve(cluster, ns, name, q);
+    }
+    if let ["namespaces", ns, plural, name, "scale"] = rest
+        && let Some(def) = scalable(group, plural)
+    {
+        return write_result(cluster.scale(def, ns, name).map(|o| (StatusCode::OK, o)));
     }
     let (def, ns, name) = match resource_target(group, version, rest) {
         Ok(t) => t,

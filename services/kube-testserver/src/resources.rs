@@ -78,8 +78,22 @@ pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceDef> {
 
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    let items: Vec<Value> =
+    let mut items: Vec<Value> =
         RESOURCES.iter().filter(|r| r.group == group && r.version == version).map(ResourceDef::discovery).collect();
+    // The subresources clients look up in discovery (kubectl scale finds the Scale kind here).
+    if group == "apps" {
+        for plural in ["deployments", "replicasets", "statefulsets"] {
+            items.push(json!({
+                "name": format!("{plural}/scale"), "singularName": "", "namespaced": true,
+                "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"],
+            }));
+        }
+    }
+    if group.is_empty() {
+        for (sub, kind, verbs) in [("log", "Pod", vec!["get"]), ("exec", "PodExecOptions", vec!["create", "get"])] {
+            items.push(json!({"name": format!("pods/{sub}"), "singularName": "", "namespaced": true, "kind": kind, "verbs": verbs}));
+        }
+    }
     if items.is_empty() {
         return None;
     }

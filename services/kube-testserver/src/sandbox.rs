@@ -8,7 +8,7 @@ use crate::Cluster;
 
 const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn suffix(seed: &str, len: usize) -> String {
+pub(crate) fn suffix(seed: &str, len: usize) -> String {
     // Deterministic per name, like the hashes a real controller would produce.
     let mut h: u64 = 1469598103934665603;
     for b in seed.bytes() {
@@ -49,7 +49,8 @@ fn deployment(c: &Cluster, w: &Workload, node: &str, ip_base: u8) {
     let dep = c
         .upsert(json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": w.name, "namespace": w.ns, "labels": labels, "creationTimestamp": ts(w.age), "generation": 1},
+            "metadata": {"name": w.name, "namespace": w.ns, "labels": labels, "creationTimestamp": ts(w.age), "generation": 1,
+                         "annotations": {crate::rollout::REVISION: "1"}},
             "spec": {"replicas": w.replicas, "selector": {"matchLabels": {"app": w.name}}, "template": template},
             "status": {"replicas": w.replicas, "updatedReplicas": w.replicas, "readyReplicas": ready, "availableReplicas": ready, "observedGeneration": 1},
         }))
@@ -62,7 +63,7 @@ fn deployment(c: &Cluster, w: &Workload, node: &str, ip_base: u8) {
         .upsert(json!({
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": rs_name, "namespace": w.ns, "labels": rs_labels, "creationTimestamp": ts(w.age),
-                         "ownerReferences": owner("Deployment", "apps/v1", &dep)},
+                         "annotations": {crate::rollout::REVISION: "1"}, "ownerReferences": owner("Deployment", "apps/v1", &dep)},
             "spec": {"replicas": w.replicas, "selector": {"matchLabels": {"app": w.name, "pod-template-hash": hash}}, "template": template},
             "status": {"replicas": w.replicas, "readyReplicas": ready, "availableReplicas": ready},
         }))

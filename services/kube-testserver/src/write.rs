@@ -17,11 +17,11 @@ fn gr(def: &ResourceDef) -> String {
     if def.group.is_empty() { def.plural.to_string() } else { format!("{}.{}", def.plural, def.group) }
 }
 
-fn not_found(def: &ResourceDef, name: &str) -> ApiErr {
+pub(crate) fn not_found(def: &ResourceDef, name: &str) -> ApiErr {
     ApiErr { code: 404, reason: "NotFound", message: format!("{} \"{name}\" not found", gr(def)) }
 }
 
-fn conflict(def: &ResourceDef, name: &str) -> ApiErr {
+pub(crate) fn conflict(def: &ResourceDef, name: &str) -> ApiErr {
     ApiErr {
         code: 409,
         reason: "Conflict",
@@ -151,7 +151,7 @@ impl Cluster {
         self.upsert(obj).map_err(|e| invalid(def, name, e))
     }
 
-    /// PATCH with a merge, strategic-merge or apply patch (apply is approximated by a merge of
+    /// PATCH with a JSON, merge, strategic-merge or apply patch (apply is approximated by a merge of
     /// the applied configuration).
     pub fn patch(
         &self,
@@ -190,12 +190,24 @@ impl Cluster {
         match content_type.split(';').next().unwrap_or("") {
             "application/merge-patch+json" | "application/apply-patch+yaml" => merge_patch(&mut obj, &patch),
             "application/strategic-merge-patch+json" => strategic_merge(&mut obj, &patch),
+            "application/json-patch+json" => {
+                let ops: json_patch::Patch = serde_json::from_value(patch).map_err(|e| ApiErr {
+                    code: 400,
+                    reason: "BadRequest",
+                    message: format!("invalid JSON patch: {e}"),
+                })?;
+                json_patch::patch(&mut obj, &ops).map_err(|e| ApiErr {
+                    code: 422,
+                    reason: "Invalid",
+                    message: format!("the JSON patch does not apply: {e}"),
+                })?;
+            }
             other => {
                 return Err(ApiErr {
                     code: 415,
                     reason: "UnsupportedMediaType",
                     message: format!(
-                        "the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {other:?})"
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {other:?})"
                     ),
                 });
             }

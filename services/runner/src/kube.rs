@@ -16,6 +16,7 @@ use kube::{
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+mod owned;
 mod proxy;
 mod watch;
 
@@ -323,11 +324,7 @@ impl KubeExecutor {
         };
         let mut v: Value = serde_json::from_str(&text)
             .map_err(|e| err(ErrorCode::Upstream, format!("kubernetes API sent invalid JSON: {e}")))?;
-        let is_owned = |o: &Value| {
-            o["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|rs| rs.iter().any(|r| r["uid"].as_str().is_some_and(|u| owned.iter().any(|o| o == u))))
-        };
+        let is_owned = |o: &Value| watch::controlled_by_any(o, &owned);
         if table {
             if let Some(rows) = v["rows"].as_array_mut() {
                 rows.retain(|r| is_owned(&r["object"]));
@@ -627,11 +624,7 @@ impl KubeExecutor {
         let (context, client) = self.client_for(req).await?;
         let pods_res = self.resolve(&context, &client, "pods").await?;
         let ns = Self::scoped_ns(req, &pods_res, None)?.unwrap_or("default").to_string();
-        let owns = |pod: &Value, owned: &[String]| {
-            pod["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|rs| rs.iter().any(|r| r["uid"].as_str().is_some_and(|u| owned.iter().any(|o| o == u))))
-        };
+        let owns = watch::controlled_by_any;
         let pods: Vec<Value> = if pod.is_empty() {
             if req.owner_kind.is_empty() {
                 return Err(err(

@@ -121,12 +121,24 @@ async fn admin_mode_kubectl_reads_writes_watches_and_follows() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: proxied, namespace: payments}\ndata: {a: '1'}\n",
     )
     .unwrap();
-    let out = k.ok(&["apply", "--validate=false", "-f", cm.to_str().unwrap()]).await;
-    assert!(out.contains("configmap/proxied"), "{out}");
+    // kubectl validates against the server's OpenAPI (which the proxy points under the context).
+    let out = k.ok(&["apply", "-f", cm.to_str().unwrap()]).await;
+    assert!(out.contains("configmap/proxied created"), "{out}");
+    let out = k.ok(&["apply", "--server-side", "-f", cm.to_str().unwrap()]).await;
+    assert!(out.contains("configmap/proxied serverside-applied"), "{out}");
     k.ok(&["label", "configmap", "proxied", "team=payments"]).await;
     k.ok(&["patch", "configmap", "proxied", "--type=merge", "-p", r#"{"data":{"b":"2"}}"#]).await;
-    let got = k.ok(&["get", "configmap", "proxied", "-o", "jsonpath={.metadata.labels.team}/{.data.b}"]).await;
-    assert_eq!(got, "payments/2");
+    k.ok(&["patch", "configmap", "proxied", "--type=json", "-p", r#"[{"op":"add","path":"/data/c","value":"3"}]"#])
+        .await;
+    let editor = sb.dir.path().join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/^  a: .*/  a: edited/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = k.cmd(&["edit", "configmap", "proxied"]).env("KUBE_EDITOR", &editor).output().await.unwrap();
+    assert!(out.status.success(), "kubectl edit: {}", String::from_utf8_lossy(&out.stderr));
+    let got = k
+        .ok(&["get", "configmap", "proxied", "-o", "jsonpath={.metadata.labels.team}/{.data.a}/{.data.b}/{.data.c}"])
+        .await;
+    assert_eq!(got, "payments/edited/2/3");
     k.ok(&["delete", "configmap", "proxied"]).await;
     k.refused(&["get", "configmap", "proxied"]).await;
 
@@ -162,6 +174,23 @@ async fn admin_mode_kubectl_reads_writes_watches_and_follows() {
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "typed-in");
 
+    // Scale and roll out: the scale subresource, a restart, its status, history and undo.
+    let out = k.ok(&["scale", "deployment", "payments-api", "--replicas=3"]).await;
+    assert!(out.contains("deployment.apps/payments-api scaled"), "{out}");
+    assert_eq!(k.ok(&["get", "deployment", "payments-api", "-o", "jsonpath={.spec.replicas}"]).await, "3");
+    let out = k.ok(&["rollout", "restart", "deployment", "payments-api"]).await;
+    assert!(out.contains("restarted"), "{out}");
+    let out = k.ok(&["rollout", "status", "deployment", "payments-api", "--timeout=30s"]).await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let history = k.ok(&["rollout", "history", "deployment", "payments-api"]).await;
+    assert!(history.lines().any(|l| l.trim_start().starts_with('2')), "{history}");
+    let out = k.ok(&["rollout", "undo", "deployment", "payments-api"]).await;
+    assert!(out.contains("rolled back"), "{out}");
+    let template = k.ok(&["get", "deployment", "payments-api", "-o", "jsonpath={.spec.template.metadata}"]).await;
+    assert!(!template.contains("restartedAt"), "undo brought the first template back: {template}");
+    let pods = k.ok(&["get", "pods", "-l", "app=payments-api", "--no-headers"]).await;
+    assert_eq!(pods.lines().count(), 3, "{pods}");
+
     // Every request is audited with its method and path.
     let audit = ok(&sb, &["audit", "list", "-o", "json"]).await;
     assert!(audit.contains("kubernetes.proxy.list") && audit.contains("/api/v1/namespaces/payments/pods"), "{audit}");
@@ -185,11 +214,75 @@ async fn developer_mode_is_locked_to_the_resources_namespace() {
     assert!(err.contains("Forbidden") && err.contains("limited to namespace payments"), "{err}");
     let err = k.refused(&["get", "pods", "-A"]).await;
     assert!(err.contains("limited to namespace payments"), "{err}");
-    // The proxy takes a bearer token, never a cookie, and answers in Kubernetes' own words.
-    // (`kubectl get --raw` drops the server's path prefix, so these go straight over HTTP.)
+    assert_eq!(k.ok(&["auth", "can-i", "delete", "pods"]).await.trim(), "yes");
+    let (allowed, out, _) = k.run(&["auth", "can-i", "get", "pods", "-n", "default"]).await;
+    assert!(!allowed && out.starts_with("no - developer access is limited to namespace payments"), "{out}");
+    // (`kubectl get --raw` drops the server's path prefix, so some checks go straight over HTTP.)
     let ca = reqwest::Certificate::from_pem(sb.cp.pki.ca_pem().as_bytes()).unwrap();
     let http = reqwest::Client::builder().add_root_certificate(ca).build().unwrap();
     let base = format!("{}/v1/kube/resources/default/prod/KubernetesDeployment/payments-api", sb.gateway_url());
+
+    // On a workload, the pods are the workload's own, as `planton kubectl` shows them: another
+    // workload's pod in the same namespace is neither listed, watched, read nor exec'd into.
+    assert!(!pods.contains("payments-worker-"), "{pods}");
+    let admin_pods = format!("{}/v1/kube/connections/default/{C}/api/v1/namespaces/payments/pods", sb.gateway_url());
+    let all: serde_json::Value =
+        http.get(&admin_pods).bearer_auth(&sb.api_key).send().await.unwrap().json().await.unwrap();
+    let names: Vec<String> =
+        all["items"].as_array().unwrap().iter().map(|p| p["metadata"]["name"].as_str().unwrap().into()).collect();
+    let worker = names.iter().find(|n| n.starts_with("payments-worker-")).expect("a worker pod").clone();
+    let api = names.iter().find(|n| n.starts_with("payments-api-")).expect("an api pod").clone();
+    for args in [vec!["logs", &worker], vec!["get", "pod", &worker], vec!["exec", &worker, "--", "true"]] {
+        let err = k.refused(&args).await;
+        assert!(err.contains("is not part of Deployment \"payments-api\""), "{args:?}: {err}");
+    }
+    k.ok(&["logs", &api]).await;
+    // A client asking for protobuf (client-go informers do) gets the filtered list in JSON.
+    let r = http
+        .get(format!("{base}/api/v1/namespaces/payments/pods"))
+        .header("accept", "application/vnd.kubernetes.protobuf")
+        .bearer_auth(&sb.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let list: serde_json::Value = r.json().await.unwrap();
+    let listed: Vec<&str> =
+        list["items"].as_array().unwrap().iter().map(|p| p["metadata"]["name"].as_str().unwrap()).collect();
+    assert!(!listed.is_empty() && listed.iter().all(|n| n.starts_with("payments-api-")), "{listed:?}");
+    let r =
+        http.delete(format!("{base}/api/v1/namespaces/payments/pods")).bearer_auth(&sb.api_key).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("delete its pods by name"), "{body}");
+    // A watch carries the workload's events only: the worker changes first, then the api pod.
+    let relabel = {
+        let (http, key, admin_pods, worker, api) =
+            (http.clone(), sb.api_key.clone(), admin_pods.clone(), worker.clone(), api.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            for pod in [&worker, &api] {
+                let r = http
+                    .patch(format!("{admin_pods}/{pod}"))
+                    .bearer_auth(&key)
+                    .header("content-type", "application/merge-patch+json")
+                    .body(r#"{"metadata":{"labels":{"touched":"yes"}}}"#)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+            }
+        })
+    };
+    let seen = k
+        .until_line(&["get", "pods", "-w", "--watch-only", "--output-watch-events"], |l| {
+            l.contains("MODIFIED") && l.contains(&api)
+        })
+        .await;
+    relabel.await.unwrap();
+    assert!(seen.iter().all(|l| !l.contains(&worker)), "{seen:?}");
+
+    // The proxy takes a bearer token, never a cookie, and answers in Kubernetes' own words.
     // Outside the resource API only discovery is carried.
     for path in ["/metrics", "/debug/pprof/"] {
         let r = http.get(format!("{base}{path}")).bearer_auth(&sb.api_key).send().await.unwrap();
@@ -243,6 +336,19 @@ async fn a_viewer_reads_but_neither_writes_nor_reads_secrets() {
     assert!(err.contains("Secrets"), "{err}");
     let err = k.refused(&["delete", "configmap", "shop-config"]).await;
     assert!(err.contains("needs the operator role"), "{err}");
+    // `auth can-i` answers for the person from Cloud Ops grants (the cluster would answer for
+    // the runner's service account), and says why not; `auth whoami` names the principal.
+    assert_eq!(k.ok(&["auth", "can-i", "list", "pods"]).await.trim(), "yes");
+    for ask in [["delete", "configmaps"], ["get", "secrets"], ["create", "pods/exec"], ["impersonate", "users"]] {
+        let (allowed, out, _) = k.run(&["auth", "can-i", ask[0], ask[1]]).await;
+        assert!(!allowed && out.starts_with("no"), "can-i {ask:?}: {out}");
+    }
+    let (_, out, _) = k.run(&["auth", "can-i", "get", "secrets"]).await;
+    assert!(out.contains("reading Secrets needs operator"), "{out}");
+    let who = k.ok(&["auth", "whoami"]).await;
+    assert!(who.contains("viewer1"), "{who}");
+    let audit = ok(&sb, &["audit", "list", "-o", "json"]).await;
+    assert!(audit.contains("kubernetes.proxy.review"), "a review is audited: {audit}");
     // A key that is revoked stops at once.
     let listed: serde_json::Value =
         serde_json::from_str(&ok(&sb, &["apikey", "list", "--principal", "viewer1", "-o", "json"]).await).unwrap();

@@ -5,7 +5,7 @@
 use futures::{Stream, StreamExt, TryStreamExt};
 use http_body_util::BodyExt;
 
-use super::{KubeExecutor, err};
+use super::{KubeExecutor, err, owned};
 use cloudops_schemas::{
     kube_api,
     v1::{self, ErrorCode},
@@ -44,13 +44,25 @@ impl KubeExecutor {
         if streaming && !cloudops_bus::streams::valid_session_id(&op.session) {
             return Err(err(ErrorCode::InvalidArgument, "a streaming request needs a session"));
         }
-        let (_, client) = self.client_for(req).await?;
-        let uri = if op.query.is_empty() { op.path.clone() } else { format!("{}?{}", op.path, op.query) };
+        let (context, client) = self.client_for(req).await?;
+        // Developer mode on a workload: its own pods only.
+        let mut owner = None;
+        if owned::applies(req, &scope) {
+            let ns = if scope.namespace.is_empty() { "default" } else { scope.namespace.as_str() };
+            let mut filter = self.owner_filter(&context, &client, req, ns).await?;
+            self.check_owned(&client, req, &scope, &op.body, &mut filter).await?;
+            owner = Some(filter).filter(|_| matches!(scope.verb.as_str(), "list" | "watch"));
+        }
+        let (accept, query) = match owner {
+            Some(_) => (owned::json_only(&op.accept), owned::unpaged(&op.query)),
+            None => (op.accept.clone(), op.query.clone()),
+        };
+        let uri = if query.is_empty() { op.path.clone() } else { format!("{}?{query}", op.path) };
         let method = http::Method::from_bytes(op.method.as_bytes())
             .map_err(|_| err(ErrorCode::InvalidArgument, format!("method {:?}", op.method)))?;
         let mut b = http::Request::builder().method(method).uri(uri);
-        if !op.accept.is_empty() {
-            b = b.header(http::header::ACCEPT, &op.accept);
+        if !accept.is_empty() {
+            b = b.header(http::header::ACCEPT, &accept);
         }
         if !op.content_type.is_empty() {
             b = b.header(http::header::CONTENT_TYPE, &op.content_type);
@@ -72,7 +84,10 @@ impl KubeExecutor {
             let head =
                 v1::HttpResult { status: status.as_u16() as u32, content_type, body: Vec::new(), streaming: true };
             let chunks = body.map_err(|e| format!("error: {e}"));
-            return Ok(Proxied::Streaming(head, Box::pin(chunks)));
+            return Ok(match owner {
+                Some(filter) => Proxied::Streaming(head, Box::pin(owned::filter_watch(client, filter, chunks))),
+                None => Proxied::Streaming(head, Box::pin(chunks)),
+            });
         }
         let mut whole = Vec::new();
         let mut body = std::pin::pin!(body);
@@ -88,6 +103,9 @@ impl KubeExecutor {
                 ));
             }
             whole.extend_from_slice(&chunk);
+        }
+        if let Some(mut filter) = owner.filter(|_| status.is_success()) {
+            whole = owned::filter_list(&client, &mut filter, &whole).await?;
         }
         Ok(Proxied::Whole(v1::HttpResult {
             status: status.as_u16() as u32,

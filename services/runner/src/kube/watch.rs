@@ -15,44 +15,84 @@ use cloudops_schemas::v1::{self, ErrorCode};
 
 type Lines = Pin<Box<dyn Stream<Item = Result<String, std::io::Error>> + Send>>;
 
-/// In developer mode on a workload: only the pods it owns. New owners (a Deployment's next
-/// ReplicaSet after a rollout) are found by looking again when an unknown owner shows up.
-struct OwnerFilter {
+/// The uid of an object's controller: the one ownerReference marked `controller` (there is
+/// at most one). Other references are anyone's to add, so they never make a pod a workload's.
+pub(super) fn controller_uid(o: &Value) -> Option<&str> {
+    o["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"].as_bool() == Some(true))
+        .and_then(|r| r["uid"].as_str())
+}
+
+/// Whether `o`'s controller is one of `owned`.
+pub(super) fn controlled_by_any(o: &Value, owned: &[String]) -> bool {
+    controller_uid(o).is_some_and(|u| owned.iter().any(|o| o == u))
+}
+
+/// How many controller uids found foreign are remembered (then forgotten all at once).
+const MAX_FOREIGN: usize = 4096;
+/// Owners are looked up again at most this often, however many unknown ones stream by.
+const REFRESH_EVERY: Duration = Duration::from_millis(250);
+
+/// In developer mode on a workload: only the pods it controls. New controllers (a
+/// Deployment's next ReplicaSet after a rollout) are found by looking again when an unknown
+/// one shows up.
+pub(super) struct OwnerFilter {
     owner_res: ApiRes,
     child_res: Option<ApiRes>,
     ns: String,
     name: String,
     owned: Vec<String>,
-    /// Owner uids already looked up and found not to belong.
+    /// Controller uids already looked up and found not to belong.
     foreign: HashSet<String>,
+    refreshed: std::time::Instant,
 }
 
 impl OwnerFilter {
-    async fn keeps(&mut self, client: &Client, object: &Value) -> Result<bool, v1::Error> {
-        let owners: Vec<&str> = object["metadata"]["ownerReferences"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["uid"].as_str())
-            .collect();
-        if owners.iter().any(|u| self.owned.iter().any(|o| o == u)) {
+    pub(super) fn new(
+        owner_res: ApiRes,
+        child_res: Option<ApiRes>,
+        ns: String,
+        name: String,
+        owned: Vec<String>,
+    ) -> Self {
+        OwnerFilter {
+            owner_res,
+            child_res,
+            ns,
+            name,
+            owned,
+            foreign: HashSet::new(),
+            refreshed: std::time::Instant::now(),
+        }
+    }
+
+    pub(super) async fn keeps(&mut self, client: &Client, object: &Value) -> Result<bool, v1::Error> {
+        let Some(controller) = controller_uid(object) else {
+            return Ok(false);
+        };
+        if self.owned.iter().any(|o| o == controller) {
             return Ok(true);
         }
-        let unknown: Vec<&str> = owners.iter().copied().filter(|u| !self.foreign.contains(*u)).collect();
-        if unknown.is_empty() {
+        if self.foreign.contains(controller) || self.refreshed.elapsed() < REFRESH_EVERY {
             return Ok(false);
         }
         self.owned = owned_uids(client, &self.owner_res, self.child_res.as_ref(), &self.ns, &self.name).await?;
-        let mine = unknown.iter().any(|u| self.owned.iter().any(|o| o == u));
+        self.refreshed = std::time::Instant::now();
+        let mine = self.owned.iter().any(|o| o == controller);
         if !mine {
-            self.foreign.extend(unknown.iter().map(|u| u.to_string()));
+            if self.foreign.len() >= MAX_FOREIGN {
+                self.foreign.clear();
+            }
+            self.foreign.insert(controller.to_string());
         }
         Ok(mine)
     }
 }
 
-/// The uids that own a workload's pods: the workload itself, and for a Deployment its
-/// ReplicaSets, for a CronJob its Jobs.
+/// The uids that control a workload's pods: the workload itself, and for a Deployment the
+/// ReplicaSets it controls, for a CronJob its Jobs.
 pub(super) async fn owned_uids(
     client: &Client,
     owner_res: &ApiRes,
@@ -66,10 +106,7 @@ pub(super) async fn owned_uids(
     if let Some(cres) = child_res {
         let list = KubeExecutor::get_json(client, cres.path(Some(ns), None)).await?;
         for o in list["items"].as_array().into_iter().flatten() {
-            if o["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|rs| rs.iter().any(|r| r["uid"].as_str() == Some(uid.as_str())))
-            {
+            if controller_uid(o) == Some(uid.as_str()) {
                 uids.push(o["metadata"]["uid"].as_str().unwrap_or_default().to_string());
             }
         }
@@ -117,14 +154,7 @@ impl KubeExecutor {
         super::secrets_guard(req, &res)?;
         let ns = Self::scoped_ns(req, &res, None)?;
         let owner = if res.kind == "Pod" && !req.owner_kind.is_empty() {
-            let ns = ns.unwrap_or("default").to_string();
-            let owner_res = self.resolve(&context, &client, &req.owner_kind).await?;
-            let child_res = match child_kind(&req.owner_kind) {
-                Some(c) => Some(self.resolve(&context, &client, c).await?),
-                None => None,
-            };
-            let owned = owned_uids(&client, &owner_res, child_res.as_ref(), &ns, &req.owner_name).await?;
-            Some(OwnerFilter { owner_res, child_res, ns, name: req.owner_name.clone(), owned, foreign: HashSet::new() })
+            Some(self.owner_filter(&context, &client, req, ns.unwrap_or("default")).await?)
         } else {
             None
         };
