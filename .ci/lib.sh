@@ -57,6 +57,17 @@ ensure_moto() {
   python3 -c 'import moto.server' 2>/dev/null || ci_die "moto installed but python3 cannot import moto.server"
 }
 
+# The official Kubernetes Python client, the second client the API proxy is judged by.
+ensure_python_kubernetes() {
+  command -v python3 >/dev/null || ci_die "python3 is missing: the Kubernetes API proxy is tested with the official Python client (pip install kubernetes)"
+  python3 -c 'import kubernetes' 2>/dev/null && return
+  ci_note "installing the Kubernetes Python client (pip install kubernetes==31.0.0)"
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes==31.0.0 \
+    || python3 -m pip install --quiet --disable-pip-version-check --user kubernetes==31.0.0 \
+    || ci_die "pip could not install kubernetes: the API proxy tests need it"
+  python3 -c 'import kubernetes' 2>/dev/null || ci_die "kubernetes installed but python3 cannot import it"
+}
+
 # gcp-storage-emulator (the Cloud Storage test peer, see shared/design/test-peers.md).
 ensure_gcs_emulator() {
   command -v python3 >/dev/null || ci_die "python3 is missing: the GCP tests run against gcp-storage-emulator"

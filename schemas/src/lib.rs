@@ -74,6 +74,9 @@ impl v1::Op {
             Some(KubeHttp(h)) => kube_api::scope(&h.method, &h.path, &h.query)
                 .map(|s| kube_api::op_name(&s))
                 .unwrap_or("kubernetes.proxy"),
+            Some(KubeTunnel(t)) => {
+                kube_api::scope("GET", &t.path, &t.query).map(|s| kube_api::op_name(&s)).unwrap_or("kubernetes.proxy")
+            }
             Some(CloudList(c)) => cloud::Service::parse(&c.service).map(|s| s.op_name()).unwrap_or("cloud.list"),
             Some(SessionControl(_)) => "session.control",
             None => "unknown",
@@ -87,6 +90,7 @@ impl v1::Op {
             Some(KubeWatch(w)) => Some(&w.session),
             Some(KubeExec(e)) => Some(&e.session),
             Some(KubeHttp(h)) if !h.session.is_empty() => Some(&h.session),
+            Some(KubeTunnel(t)) => Some(&t.session),
             _ => None,
         }
     }
@@ -98,7 +102,7 @@ impl v1::Op {
                 | SessionControl(_) | CloudList(_),
             ) => v1::VerbClass::Read,
             // Planning a delete reads; it is still checked as operate, so that viewers learn early.
-            Some(KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_) | KubeExec(_)) => {
+            Some(KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_) | KubeExec(_) | KubeTunnel(_)) => {
                 v1::VerbClass::Operate
             }
             // What cannot be read as an API path is refused before it is routed; classed as the
@@ -113,6 +117,7 @@ impl v1::Op {
     pub fn kube_scope(&self) -> Option<Result<v1::KubeScope, kube_api::KubePathError>> {
         match &self.kind {
             Some(v1::op::Kind::KubeHttp(h)) => Some(kube_api::scope(&h.method, &h.path, &h.query)),
+            Some(v1::op::Kind::KubeTunnel(t)) => Some(kube_api::scope("GET", &t.path, &t.query)),
             _ => None,
         }
     }

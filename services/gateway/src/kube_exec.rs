@@ -21,7 +21,7 @@ use tracing::warn;
 use crate::{
     kube_proxy::status,
     routes::{AppState, Authenticated},
-    sessions::{AbortOnDrop, Control, KEEPALIVE_EVERY, check_size, control, send_control},
+    sessions::{check_size, control, send_control},
 };
 
 const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
@@ -57,17 +57,8 @@ pub async fn exec(
     query: &str,
     mut parts: Parts,
 ) -> Response {
-    if parts
-        .headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|u| u.to_ascii_lowercase().starts_with("spdy"))
-    {
-        return status(
-            StatusCode::BAD_REQUEST,
-            "exec through Cloud Ops speaks WebSocket (v5.channel.k8s.io), not SPDY: use kubectl 1.30 or newer. \
-             If your kubectl is that new, its WebSocket request was refused first: run it with -v=6 to see why",
-        );
+    if crate::kube_tunnel::wants_spdy(&parts) {
+        return crate::kube_tunnel::spdy_refusal(&s, &who, target, scope).await;
     }
     let Ok(ws) = WebSocketUpgrade::from_request_parts(&mut parts, &s).await else {
         return status(StatusCode::BAD_REQUEST, "exec needs a WebSocket upgrade (v5.channel.k8s.io)");
@@ -79,12 +70,6 @@ pub async fn exec(
             &format!("exec through Cloud Ops speaks {}; the client offered {offered:?}", PROTOCOLS.join(" or ")),
         );
     };
-    if scope.subresource != "exec" {
-        return status(
-            StatusCode::BAD_REQUEST,
-            &format!("{} through Cloud Ops is not available yet", scope.subresource),
-        );
-    }
     let q = parse_query(query);
     if q.command.is_empty() {
         return status(StatusCode::BAD_REQUEST, "exec needs a command (command=…)");
@@ -104,10 +89,11 @@ pub async fn exec(
     let described =
         if target.resource.is_empty() { format!("connection/{}", target.connection) } else { target.resource.clone() };
     let timeout = s.deps.config.op_timeout.as_millis() as u32;
-    let result = crate::pipeline::run_scoped_op(&s.deps.roles, who.caller(), target, op, timeout, Some(scope)).await;
+    let result =
+        crate::pipeline::run_scoped_op(&s.deps.roles, who.caller(), target, op, timeout, Some(scope.clone())).await;
     let result = match result {
         Ok(r) => r,
-        Err(e) => return status(crate::error::http_status(&e), &e.message),
+        Err(e) => return crate::kube_tunnel::refused(&s, &who, &scope, &e),
     };
     let info = match crate::sessions::start(&s, &who, "kubernetes.exec", described, &session, &result).await {
         Ok((info, _)) => info,
@@ -132,21 +118,7 @@ fn exit_status(end: &str) -> Value {
 
 async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket, v5: bool) {
     let Ok(runner) = RunnerId::parse(info.runner_id.clone()) else { return };
-    let messages = match streams::read_session(&s.deps.nats, &runner, &session, 0).await {
-        Ok(m) => m,
-        Err(e) => {
-            warn!(%session, error = %e, "exec session unreadable");
-            return;
-        }
-    };
-    let keepalive = {
-        let (s, info, id) = (s.clone(), info.clone(), session.clone());
-        AbortOnDrop(tokio::spawn(async move {
-            while let Control::Alive = control(&s, &info, &id, false).await {
-                tokio::time::sleep(KEEPALIVE_EVERY).await;
-            }
-        }))
-    };
+    let Some((messages, keepalive)) = crate::kube_tunnel::open_output(&s, &info, &session).await else { return };
     let (mut tx, mut rx) = socket.split();
     let session_id = session.clone();
     let output = async move {

@@ -126,11 +126,14 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
         );
     }
     let target = target(&scope.namespace);
-    if scope.api_group.is_empty()
-        && scope.resource == "pods"
-        && matches!(scope.subresource.as_str(), "exec" | "attach" | "portforward")
-    {
-        return crate::kube_exec::exec(s, who, target, scope, &query, parts).await;
+    if scope.api_group.is_empty() && scope.resource == "pods" && !scope.name.is_empty() {
+        match scope.subresource.as_str() {
+            "exec" => return crate::kube_exec::exec(s, who, target, scope, &query, parts).await,
+            "attach" | "portforward" => {
+                return crate::kube_tunnel::tunnel(s, who, target, scope, &query, parts).await;
+            }
+            _ => {}
+        }
     }
     if kube_api::CONNECT_SUBRESOURCES.contains(&scope.subresource.as_str()) {
         return status(

@@ -311,7 +311,7 @@ async fn access(s: &AppState, who: &crate::routes::Authenticated, target: v1::Ta
     let subresource = asked.attributes.as_ref().map(|a| a.subresource.as_str()).unwrap_or_default();
     let not_carried = match &asked.non_resource {
         Some(n) => kube_api::scope("GET", &n.path, "").map_or(true, |s| !kube_api::is_discovery(&s, "")),
-        None => !CARRIED_VERBS.contains(&verb) || matches!(subresource, "attach" | "portforward" | "proxy"),
+        None => !CARRIED_VERBS.contains(&verb) || subresource == "proxy",
     };
     let (allowed, reason) = if not_carried {
         let what = match &asked.non_resource {

@@ -12,6 +12,7 @@ mod error;
 mod kube_exec;
 mod kube_proxy;
 mod kube_review;
+mod kube_tunnel;
 mod ops;
 mod pipeline;
 mod routes;
@@ -118,6 +119,7 @@ impl Actor for Gateway {
             deps: args.deps.clone(),
             sessions: Default::default(),
             input_auth: Default::default(),
+            refusals: Default::default(),
         });
         let (tx, rx) = oneshot::channel::<()>();
         let stopped = async {

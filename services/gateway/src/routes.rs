@@ -20,6 +20,7 @@ pub struct AppState {
     pub deps: Deps,
     pub sessions: crate::sessions::SessionCache,
     pub input_auth: crate::sessions::InputAuth,
+    pub refusals: crate::kube_tunnel::Refusals,
 }
 
 pub const MAX_BODY: usize = 1 << 20;

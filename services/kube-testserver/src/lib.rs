@@ -9,6 +9,7 @@
 mod exec;
 mod logs;
 mod openapi;
+mod portforward;
 mod resources;
 mod rollout;
 mod sandbox;
@@ -173,6 +174,7 @@ impl KubeTestServer {
         let addr = listener.local_addr()?;
         let app = Router::new()
             .route("/api/v1/namespaces/{ns}/pods/{name}/exec", axum::routing::any(exec_route))
+            .route("/api/v1/namespaces/{ns}/pods/{name}/portforward", axum::routing::any(portforward_route))
             .fallback(handle)
             .with_state(cluster.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -235,6 +237,12 @@ pub(crate) fn status_error(code: StatusCode, reason: &str, message: String, deta
     json_response(code, &v)
 }
 
+/// A boolean query parameter as the API server converts one: true unless `0` or `false` (any
+/// case), so `watch=True` (the Python client's) watches.
+pub(crate) fn query_bool(v: &str) -> bool {
+    !(v == "0" || v.eq_ignore_ascii_case("false"))
+}
+
 fn query_map(uri: &Uri) -> BTreeMap<String, String> {
     uri.query()
         .map(|q| {
@@ -288,6 +296,15 @@ async fn exec_route(
     ws: Result<axum::extract::ws::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     exec::serve(cluster, ns, name, uri, ws).await
+}
+
+async fn portforward_route(
+    State(cluster): State<Cluster>,
+    axum::extract::Path((ns, name)): axum::extract::Path<(String, String)>,
+    uri: Uri,
+    ws: Result<axum::extract::ws::WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    portforward::serve(cluster, ns, name, uri, ws).await
 }
 
 async fn handle(
@@ -609,7 +626,7 @@ fn resource_request(
         Ok(s) => s,
         Err(e) => return status_error(StatusCode::BAD_REQUEST, "BadRequest", e, None),
     };
-    if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
+    if q.get("watch").is_some_and(|w| query_bool(w)) {
         return watch(cluster, def, if def.namespaced { ns } else { None }, labels, fields, table, q);
     }
     let (items, rv) = cluster.list(def, if def.namespaced { ns } else { None });

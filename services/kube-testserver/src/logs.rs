@@ -102,7 +102,7 @@ pub fn serve(cluster: &Cluster, ns: &str, pod_name: &str, q: &BTreeMap<String, S
             );
         }
     };
-    let flag = |k: &str| q.get(k).is_some_and(|v| v == "true" || v == "1");
+    let flag = |k: &str| q.get(k).is_some_and(|v| crate::query_bool(v));
     let (follow, timestamps, previous) = (flag("follow"), flag("timestamps"), flag("previous"));
     let restarted = pod["status"]["containerStatuses"]
         .as_array()

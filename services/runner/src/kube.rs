@@ -18,9 +18,11 @@ use tokio::sync::Mutex;
 
 mod owned;
 mod proxy;
+mod tunnel;
 mod watch;
 
 pub use proxy::Proxied;
+pub use tunnel::{Relayed, Tunnel, next_out, send_in};
 
 /// One API resource from discovery.
 #[derive(Debug, Clone)]

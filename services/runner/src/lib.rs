@@ -97,6 +97,14 @@ struct InputQueue {
     pending: std::collections::BTreeMap<u64, Vec<exec::ExecInput>>,
 }
 
+/// A session that takes input, as [`Executor::interactive`] registers it.
+#[cfg(feature = "kubernetes")]
+struct Interactive {
+    cancelled: tokio::sync::watch::Receiver<bool>,
+    input: tokio::sync::mpsc::Receiver<exec::ExecInput>,
+    publisher: cloudops_bus::streams::SessionPublisher,
+}
+
 /// Exec input not yet applied, per session.
 #[cfg(feature = "kubernetes")]
 const INPUT_QUEUE: usize = 1024;
@@ -198,6 +206,8 @@ impl Executor {
             v1::op::Kind::KubeExec(o) => self.exec(req, o).await,
             #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeHttp(o) => self.kube_http(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeTunnel(o) => self.kube_tunnel(req, o).await,
             v1::op::Kind::SessionControl(c) => self.session_control(c),
             v1::op::Kind::CloudList(o) => self.cloud(req, o).await,
             #[cfg(not(feature = "kubernetes"))]
@@ -279,13 +289,7 @@ impl Executor {
             exec::open(&self.kube, req, op).await?;
         let (mut stdin, mut stdout, mut stderr) = (process.stdin(), process.stdout(), process.stderr());
         let status = process.take_status();
-        let (cancel, mut cancelled) = tokio::sync::watch::channel(false);
-        let (tx, mut input) = tokio::sync::mpsc::channel(INPUT_QUEUE);
-        let mut session = Session::new(cancel);
-        session.input = Some(InputQueue { tx, next_seq: 1, pending: Default::default() });
-        self.sessions.lock().expect("sessions lock").insert(op.session.clone(), session);
-        let mut publisher =
-            cloudops_bus::streams::SessionPublisher::new(self.nats.clone(), &self.runner_id, &op.session, ACK_WINDOW);
+        let Interactive { mut cancelled, mut input, mut publisher } = self.interactive(&op.session);
         let (sessions, id) = (self.sessions.clone(), op.session.clone());
         tokio::spawn(async move {
             let (mut obuf, mut ebuf) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
@@ -332,6 +336,20 @@ impl Executor {
         Ok(v1::OpResult { json: serde_json::to_vec(&v).expect("json"), kube_resource: None, ..Default::default() })
     }
 
+    /// Registers a session that takes input (exec, tunnels): how it is cancelled, its input in
+    /// order, and where its output goes.
+    #[cfg(feature = "kubernetes")]
+    fn interactive(&self, id: &str) -> Interactive {
+        let (cancel, cancelled) = tokio::sync::watch::channel(false);
+        let (tx, input) = tokio::sync::mpsc::channel(INPUT_QUEUE);
+        let mut session = Session::new(cancel);
+        session.input = Some(InputQueue { tx, next_seq: 1, pending: Default::default() });
+        self.sessions.lock().expect("sessions lock").insert(id.to_string(), session);
+        let publisher =
+            cloudops_bus::streams::SessionPublisher::new(self.nats.clone(), &self.runner_id, id, ACK_WINDOW);
+        Interactive { cancelled, input, publisher }
+    }
+
     /// A request through the Kubernetes API proxy: answered whole, or, for a watch or a
     /// followed log, its status now and its body through the session.
     #[cfg(feature = "kubernetes")]
@@ -349,6 +367,49 @@ impl Executor {
                 Ok(result)
             }
         }
+    }
+
+    /// Opens a tunnel to a pod (port-forward, attach), then relays it on a task of its own:
+    /// the API server's messages into the session, the client's from the session's input.
+    #[cfg(feature = "kubernetes")]
+    async fn kube_tunnel(&self, req: &v1::RunnerRequest, op: &v1::KubeTunnel) -> Result<v1::OpResult, v1::Error> {
+        check_session_id(&op.session)?;
+        let kube::Tunnel { mut socket, protocol } = self.kube.open_tunnel(req, op).await?;
+        let Interactive { mut cancelled, mut input, mut publisher } = self.interactive(&op.session);
+        let (sessions, id) = (self.sessions.clone(), op.session.clone());
+        tokio::spawn(async move {
+            let end = loop {
+                tokio::select! {
+                    _ = cancelled.changed() => break "cancelled".to_string(),
+                    i = input.recv() => match i {
+                        Some(exec::ExecInput::Stdin(data)) => {
+                            if let Err(e) = kube::send_in(&mut socket, data).await {
+                                break e;
+                            }
+                        }
+                        Some(exec::ExecInput::CloseStdin) | None => break "closed by the client".to_string(),
+                        Some(exec::ExecInput::Resize { .. }) => {}
+                    },
+                    out = kube::next_out(&mut socket) => match out {
+                        kube::Relayed::Out(payload) => {
+                            if let Err(e) = publisher.send(payload).await {
+                                break format!("error: {e}");
+                            }
+                        }
+                        kube::Relayed::Nothing => {}
+                        kube::Relayed::End(why) => break why,
+                    },
+                }
+            };
+            let _ = futures::SinkExt::close(&mut socket).await;
+            tracing::info!(session = %id, end = %end, "tunnel ended");
+            sessions.lock().expect("sessions lock").remove(&id);
+            if let Err(e) = publisher.finish(&end).await {
+                warn!(session = %id, error = %e, "end of session not written");
+            }
+        });
+        let v = serde_json::json!({ "session": op.session, "streams": 1, "protocol": protocol });
+        Ok(v1::OpResult { json: serde_json::to_vec(&v).expect("json"), ..Default::default() })
     }
 
     /// Opens a watch, then pumps its events into JetStream on a task of its own.

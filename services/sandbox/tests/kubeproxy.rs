@@ -232,7 +232,14 @@ async fn developer_mode_is_locked_to_the_resources_namespace() {
         all["items"].as_array().unwrap().iter().map(|p| p["metadata"]["name"].as_str().unwrap().into()).collect();
     let worker = names.iter().find(|n| n.starts_with("payments-worker-")).expect("a worker pod").clone();
     let api = names.iter().find(|n| n.starts_with("payments-api-")).expect("an api pod").clone();
-    for args in [vec!["logs", &worker], vec!["get", "pod", &worker], vec!["exec", &worker, "--", "true"]] {
+    let forward = format!("pod/{worker}");
+    for args in [
+        vec!["logs", &worker],
+        vec!["get", "pod", &worker],
+        vec!["exec", &worker, "--", "true"],
+        // kubectl retries a refused WebSocket with SPDY, and is told the first refusal.
+        vec!["port-forward", &forward, ":8080"],
+    ] {
         let err = k.refused(&args).await;
         assert!(err.contains("is not part of Deployment \"payments-api\""), "{args:?}: {err}");
     }
@@ -357,4 +364,47 @@ async fn a_viewer_reads_but_neither_writes_nor_reads_secrets() {
     ok(&sb, &["apikey", "revoke", id["id"].as_str().unwrap(), "--principal", "viewer1"]).await;
     let err = k.refused(&["get", "configmaps"]).await;
     assert!(err.contains("Unauthorized") || err.contains("logged in"), "{err}");
+}
+
+/// A TCP echo server on loopback: the test server's pods forward their port P to 127.0.0.1:P.
+async fn echo_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = conn.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn the_python_client_lists_watches_execs_and_forwards() {
+    let (sb, _r, k) = setup().await;
+    login(&sb, &k, &["--connection", C, "-n", "payments"]).await;
+    let names = k.ok(&["get", "pods", "-l", "app=payments-api", "-o", "name"]).await;
+    let pod = names.lines().next().expect("a payments-api pod").trim_start_matches("pod/").to_string();
+    let port = echo_server().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/kube_python.py");
+    let run = tokio::process::Command::new("python3")
+        .arg(script)
+        .args(["payments", &pod, &port.to_string()])
+        .env("KUBECONFIG", &k.kubeconfig)
+        .env("HOME", &k.home)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run).await.expect("the Python client finished").unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the Python client (pip install kubernetes; .ci/run installs it) failed:\n{stdout}\n{stderr}"
+    );
+    for check in ["list ", "watch ADDED", "exec from-python", "portforward ping-through-the-proxy"] {
+        assert!(stdout.contains(check), "{check}: {stdout}");
+    }
+    let audit = ok(&sb, &["audit", "list", "-o", "json"]).await;
+    assert!(audit.contains("kubernetes.proxy.portforward"), "a tunnel is audited when it opens: {audit}");
 }

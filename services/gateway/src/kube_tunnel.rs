@@ -1,0 +1,254 @@
+//! `kubectl port-forward` and `attach` through the Kubernetes API proxy: the client's WebSocket
+//! relayed message by message to a WebSocket the runner opens to the API server, with the
+//! subprotocol the API server chose among those the client offered (kubectl 1.31+ tunnels SPDY
+//! in `SPDY/3.1+portforward.k8s.io`; client libraries speak `v4.channel.k8s.io` or
+//! `portforward.k8s.io`). Authorized like every proxied request (operate on the pod; in
+//! developer mode its namespace, and its workload's pods only), audited when it opens; the
+//! bytes are not recorded.
+
+use axum::{
+    extract::{
+        FromRequestParts,
+        ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade},
+    },
+    http::{StatusCode, header, request::Parts},
+    response::Response,
+};
+use cloudops_bus::streams::{self, SessionInfo};
+use cloudops_schemas::{RunnerId, kube_api, v1};
+use futures::{SinkExt, StreamExt};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tracing::warn;
+
+use crate::{
+    kube_proxy::status,
+    routes::{AppState, Authenticated},
+    sessions::{AbortOnDrop, Control, KEEPALIVE_EVERY, control, send_control},
+};
+
+/// Whether the client asked for SPDY itself (kubectl before 1.30, or with WebSockets turned off).
+pub fn wants_spdy(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|u| u.to_ascii_lowercase().starts_with("spdy"))
+}
+
+/// Why a caller's WebSocket exec, attach or port-forward was refused, for a few seconds: kubectl
+/// retries with SPDY on any refusal and shows only the second answer, which must then be the
+/// first one's.
+#[derive(Default, Clone)]
+pub struct Refusals(Arc<Mutex<HashMap<Refused, Refusal>>>);
+
+/// Who was refused, on which API path.
+type Refused = (String, String);
+/// When, the status, and why.
+type Refusal = (Instant, u16, String);
+
+impl Refusals {
+    const TTL: Duration = Duration::from_secs(10);
+    const MAX: usize = 10_000;
+
+    pub(crate) fn remember(&self, principal: &str, path: &str, code: StatusCode, message: &str) {
+        let mut m = self.0.lock().expect("refusals");
+        if m.len() >= Self::MAX {
+            m.retain(|_, (at, _, _)| at.elapsed() < Self::TTL);
+        }
+        if m.len() < Self::MAX {
+            m.insert((principal.into(), path.into()), (Instant::now(), code.as_u16(), message.into()));
+        }
+    }
+
+    fn take(&self, principal: &str, path: &str) -> Option<(StatusCode, String)> {
+        let (at, code, message) = self.0.lock().expect("refusals").remove(&(principal.into(), path.into()))?;
+        (at.elapsed() < Self::TTL).then(|| (StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN), message))
+    }
+}
+
+/// A refusal of a WebSocket request, remembered for the SPDY retry that follows it.
+pub(crate) fn refused(s: &AppState, who: &Authenticated, scope: &v1::KubeScope, e: &v1::Error) -> Response {
+    let code = crate::error::http_status(e);
+    s.refusals.remember(&who.principal.id, &scope.path, code, &e.message);
+    status(code, &e.message)
+}
+
+/// The answer to a SPDY request for exec, attach or port-forward. kubectl tries WebSocket
+/// first and falls back to SPDY on any refusal, so the refusal it shows is this one: when the
+/// caller may not make the request at all, say why (decided, and audited, as a review);
+/// otherwise say that only WebSocket is carried.
+pub async fn spdy_refusal(s: &AppState, who: &Authenticated, target: v1::Target, scope: v1::KubeScope) -> Response {
+    if let Some((code, message)) = s.refusals.take(&who.principal.id, &scope.path) {
+        return status(code, &message);
+    }
+    let what = scope.subresource.clone();
+    let op = v1::Op {
+        kind: Some(v1::op::Kind::KubeTunnel(v1::KubeTunnel { path: scope.path.clone(), ..Default::default() })),
+    };
+    match crate::pipeline::review(&s.deps.roles, who.caller(), target, op, scope).await {
+        Ok(d) if !d.allowed => status(StatusCode::FORBIDDEN, &d.reason),
+        Err(e) => status(crate::error::http_status(&e), &e.message),
+        Ok(_) => status(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "{what} through Cloud Ops speaks WebSocket, not SPDY: use kubectl 1.31 or newer (1.30 for exec and attach). \
+                 If your kubectl is that new, its WebSocket request failed first: run it with -v=6 to see why"
+            ),
+        ),
+    }
+}
+
+/// The subprotocols the client offered, in its order.
+fn offered(parts: &Parts) -> Vec<String> {
+    parts
+        .headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Opens the runner's tunnel, then accepts the client's WebSocket with the same subprotocol.
+pub async fn tunnel(
+    s: AppState,
+    who: Authenticated,
+    target: v1::Target,
+    scope: v1::KubeScope,
+    query: &str,
+    mut parts: Parts,
+) -> Response {
+    let what = scope.subresource.clone();
+    if wants_spdy(&parts) {
+        return spdy_refusal(&s, &who, target, scope).await;
+    }
+    let Ok(ws) = WebSocketUpgrade::from_request_parts(&mut parts, &s).await else {
+        return status(StatusCode::BAD_REQUEST, &format!("{what} needs a WebSocket upgrade"));
+    };
+    let protocols = offered(&parts);
+    if protocols.is_empty() {
+        return status(StatusCode::BAD_REQUEST, &format!("{what} needs a WebSocket subprotocol"));
+    }
+    let session = streams::new_session_id();
+    let op = v1::Op {
+        kind: Some(v1::op::Kind::KubeTunnel(v1::KubeTunnel {
+            path: scope.path.clone(),
+            query: query.to_string(),
+            protocols: protocols.clone(),
+            session: session.clone(),
+        })),
+    };
+    let described = match target.resource.is_empty() {
+        true => format!("connection/{} {}", target.connection, scope.path),
+        false => format!("{} {}", target.resource, scope.path),
+    };
+    let op_name = kube_api::op_name(&scope);
+    let timeout = s.deps.config.op_timeout.as_millis() as u32;
+    let result =
+        crate::pipeline::run_scoped_op(&s.deps.roles, who.caller(), target, op, timeout, Some(scope.clone())).await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => return refused(&s, &who, &scope, &e),
+    };
+    let (info, reply) = match crate::sessions::start(&s, &who, op_name, described, &session, &result).await {
+        Ok(started) => started,
+        Err(e) => return status(crate::error::http_status(&e.0), &e.0.message),
+    };
+    let Some(protocol) = reply["protocol"].as_str().filter(|p| protocols.iter().any(|o| o == p)).map(String::from)
+    else {
+        control(&s, &info, &session, true).await;
+        return status(StatusCode::BAD_GATEWAY, "the runner's tunnel chose no subprotocol the client offered");
+    };
+    ws.protocols([protocol]).on_upgrade(move |socket| relay(s, info, session, socket))
+}
+
+/// The session's output, read from its start, and a keepalive for as long as it is held;
+/// `None` (the runner's session cancelled) when the output cannot be read.
+pub(crate) async fn open_output(
+    s: &AppState,
+    info: &SessionInfo,
+    session: &str,
+) -> Option<(impl futures::Stream<Item = Result<streams::SessionMessage, cloudops_bus::BusError>> + use<>, AbortOnDrop)>
+{
+    let runner = RunnerId::parse(info.runner_id.clone()).ok()?;
+    let messages = match streams::read_session(&s.deps.nats, &runner, session, 0).await {
+        Ok(m) => m,
+        Err(e) => {
+            warn!(%session, error = %e, "session output unreadable");
+            control(s, info, session, true).await;
+            return None;
+        }
+    };
+    let keepalive = {
+        let (s, info, id) = (s.clone(), info.clone(), session.to_string());
+        AbortOnDrop(tokio::spawn(async move {
+            while let Control::Alive = control(&s, &info, &id, false).await {
+                tokio::time::sleep(KEEPALIVE_EVERY).await;
+            }
+        }))
+    };
+    Some((messages, keepalive))
+}
+
+async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket) {
+    let Some((messages, keepalive)) = open_output(&s, &info, &session).await else { return };
+    let (mut tx, mut rx) = socket.split();
+    let output = async move {
+        let mut messages = std::pin::pin!(messages);
+        let mut code = 1000;
+        while let Some(m) = messages.next().await {
+            match m {
+                Ok(m) if m.end.is_some() => {
+                    if m.end.as_deref().is_some_and(|e| e.starts_with("error")) {
+                        code = 1011;
+                    }
+                    break;
+                }
+                Ok(m) => {
+                    if tx.send(Message::Binary(m.payload)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    code = 1011;
+                    break;
+                }
+            }
+        }
+        let _ = tx.send(Message::Close(Some(CloseFrame { code, reason: "".into() }))).await;
+        let _ = tx.close().await;
+    };
+    let input = {
+        let (s, info, session) = (s.clone(), info.clone(), session.clone());
+        async move {
+            let mut seq = 0u64;
+            while let Some(Ok(msg)) = rx.next().await {
+                let data = match msg {
+                    Message::Binary(b) => b.to_vec(),
+                    Message::Text(t) => t.as_bytes().to_vec(),
+                    Message::Close(_) => break,
+                    _ => continue,
+                };
+                seq += 1;
+                let c =
+                    v1::SessionControl { session: session.clone(), stdin: data, input_seq: seq, ..Default::default() };
+                if send_control(&s, &info, c).await.is_err() {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = output => {}
+        _ = input => {}
+    }
+    // Either side is done: the runner closes its end now rather than at the keepalive's lapse.
+    control(&s, &info, &session, true).await;
+    drop(keepalive);
+}

@@ -1,0 +1,135 @@
+//! Port-forward, as the kubelet serves it over WebSocket (`v4.channel.k8s.io`, or its newer
+//! name `portforward.k8s.io`): `…/pods/NAME/portforward?ports=8080,9090`. Port number i has
+//! two channels, data `2i` and error `2i+1`; each starts with the port, two bytes little
+//! endian; then every binary message is a channel byte and bytes.
+//!
+//! The "pod" is this machine: its port P is 127.0.0.1:P, so a test serves something there and
+//! forwards to it.
+
+use axum::{
+    extract::ws::{Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+    http::{StatusCode, Uri},
+    response::Response,
+};
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    sync::mpsc,
+};
+
+use crate::{Cluster, pct_decode, status_error};
+
+pub const PROTOCOLS: [&str; 2] = ["v4.channel.k8s.io", "portforward.k8s.io"];
+
+fn ports(uri: &Uri) -> Result<Vec<u16>, String> {
+    let mut out = Vec::new();
+    for kv in uri.query().unwrap_or_default().split('&') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        if pct_decode(k).as_deref() != Some("ports") {
+            continue;
+        }
+        for p in pct_decode(v).unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+            out.push(p.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or(format!("invalid port {p:?}"))?);
+        }
+    }
+    if out.is_empty() {
+        return Err("at least one port must be specified (ports=…)".into());
+    }
+    Ok(out)
+}
+
+pub(crate) async fn serve(
+    cluster: Cluster,
+    ns: String,
+    name: String,
+    uri: Uri,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let bad = |m: String| status_error(StatusCode::BAD_REQUEST, "BadRequest", m, None);
+    if cluster.get(crate::resources::find("", "v1", "pods").expect("pods"), &ns, &name).is_none() {
+        return status_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("pods \"{name}\" not found"),
+            Some(json!({"name": name, "kind": "pods"})),
+        );
+    }
+    let ports = match ports(&uri) {
+        Ok(p) => p,
+        Err(e) => return bad(e),
+    };
+    let Ok(ws) = ws else {
+        return bad("Upgrade request required: port-forward needs a websocket (v4.channel.k8s.io)".into());
+    };
+    ws.protocols(PROTOCOLS).on_upgrade(move |socket| run(socket, ports, name))
+}
+
+async fn run(socket: WebSocket, ports: Vec<u16>, pod: String) {
+    let (mut tx, mut rx) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
+    let mut writers = Vec::new();
+    for (i, port) in ports.iter().enumerate() {
+        let (data, error) = (2 * i as u8, 2 * i as u8 + 1);
+        for ch in [data, error] {
+            let [lo, hi] = port.to_le_bytes();
+            if tx.send(Message::Binary(vec![ch, lo, hi].into())).await.is_err() {
+                return;
+            }
+        }
+        match TcpStream::connect(("127.0.0.1", *port)).await {
+            Ok(conn) => {
+                let (mut read, write) = conn.into_split();
+                writers.push(Some(write));
+                let out = out_tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 32 * 1024];
+                    while let Ok(n) = read.read(&mut buf).await {
+                        if n == 0 || out.send([&[data][..], &buf[..n]].concat()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                writers.push(None);
+                let msg = format!("error forwarding port {port} to pod {pod}: {e}");
+                let _ = tx.send(Message::Binary([&[error][..], msg.as_bytes()].concat().into())).await;
+            }
+        }
+    }
+    drop(out_tx);
+    loop {
+        tokio::select! {
+            out = out_rx.recv() => match out {
+                Some(frame) => if tx.send(Message::Binary(frame.into())).await.is_err() { break },
+                None => break,
+            },
+            msg = rx.next() => match msg {
+                Some(Ok(Message::Binary(frame))) => {
+                    let Some((&ch, data)) = frame.split_first() else { continue };
+                    let Some(Some(w)) = writers.get_mut(usize::from(ch / 2)).filter(|_| ch % 2 == 0) else { continue };
+                    if w.write_all(data).await.is_err() {
+                        writers[usize::from(ch / 2)] = None;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = tx.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ports_are_read_as_the_kubelet_reads_them() {
+        let uri = |q: &str| format!("/x?{q}").parse().unwrap();
+        assert_eq!(super::ports(&uri("ports=8080,9090")).unwrap(), [8080, 9090]);
+        assert_eq!(super::ports(&uri("ports=80&ports=81")).unwrap(), [80, 81]);
+        assert!(super::ports(&uri("ports=0")).is_err());
+        assert!(super::ports(&uri("")).is_err());
+    }
+}
