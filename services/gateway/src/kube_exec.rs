@@ -9,7 +9,7 @@ use axum::{
         FromRequestParts,
         ws::{Message, WebSocket, WebSocketUpgrade},
     },
-    http::{StatusCode, header, request::Parts},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::Response,
 };
 use cloudops_bus::streams::{self, SessionInfo};
@@ -89,18 +89,22 @@ pub async fn exec(
     let described =
         if target.resource.is_empty() { format!("connection/{}", target.connection) } else { target.resource.clone() };
     let timeout = s.deps.config.op_timeout.as_millis() as u32;
+    let context = crate::kube_tunnel::context_of(&target);
     let result =
         crate::pipeline::run_scoped_op(&s.deps.roles, who.caller(), target, op, timeout, Some(scope.clone())).await;
     let result = match result {
         Ok(r) => r,
-        Err(e) => return crate::kube_tunnel::refused(&s, &who, &scope, &e),
+        Err(e) => return crate::kube_tunnel::refused(&s, &who, &context, &scope, &e),
     };
     let info = match crate::sessions::start(&s, &who, "kubernetes.exec", described, &session, &result).await {
         Ok((info, _)) => info,
         Err(e) => return status(crate::error::http_status(&e.0), &e.0.message),
     };
     let v5 = *protocol == PROTOCOLS[0];
-    ws.protocols([*protocol]).on_upgrade(move |socket| relay(s, info, session, socket, v5))
+    let headers = parts.headers.clone();
+    ws.protocols([*protocol])
+        .max_message_size(crate::kube_tunnel::MAX_MESSAGE)
+        .on_upgrade(move |socket| relay(s, info, session, socket, v5, headers))
 }
 
 /// The channel-3 status kubectl reads the exit code from.
@@ -116,7 +120,7 @@ fn exit_status(end: &str) -> Value {
     }
 }
 
-async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket, v5: bool) {
+async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket, v5: bool, headers: HeaderMap) {
     let Ok(runner) = RunnerId::parse(info.runner_id.clone()) else { return };
     let Some((messages, keepalive)) = crate::kube_tunnel::open_output(&s, &info, &session).await else { return };
     let (mut tx, mut rx) = socket.split();
@@ -192,6 +196,10 @@ async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocke
         _ = output => {}
         _ = input => {
             // The client went away: stop the process's session now.
+            control(&s, &info, &session, true).await;
+        }
+        _ = crate::kube_tunnel::key_revoked(s.clone(), headers) => {
+            warn!(%session, "exec closed: its caller's key no longer holds");
             control(&s, &info, &session, true).await;
         }
     }

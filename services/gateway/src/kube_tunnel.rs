@@ -45,36 +45,54 @@ pub fn wants_spdy(parts: &Parts) -> bool {
 #[derive(Default, Clone)]
 pub struct Refusals(Arc<Mutex<HashMap<Refused, Refusal>>>);
 
-/// Who was refused, on which API path.
-type Refused = (String, String);
+/// Who was refused, and the SHA-256 of the context and API path.
+type Refused = (String, [u8; 32]);
 /// When, the status, and why.
 type Refusal = (Instant, u16, String);
 
 impl Refusals {
     const TTL: Duration = Duration::from_secs(10);
     const MAX: usize = 10_000;
+    /// The most of a reason kept (a runner's error can be megabytes).
+    const MAX_REASON: usize = 1024;
 
-    pub(crate) fn remember(&self, principal: &str, path: &str, code: StatusCode, message: &str) {
+    fn key(principal: &str, context: &str, path: &str) -> Refused {
+        use sha2::{Digest, Sha256};
+        (principal.into(), Sha256::new().chain_update(context).chain_update([0]).chain_update(path).finalize().into())
+    }
+
+    pub(crate) fn remember(&self, principal: &str, context: &str, path: &str, code: StatusCode, message: &str) {
         let mut m = self.0.lock().expect("refusals");
-        if m.len() >= Self::MAX {
-            m.retain(|_, (at, _, _)| at.elapsed() < Self::TTL);
-        }
+        m.retain(|_, (at, _, _)| at.elapsed() < Self::TTL);
         if m.len() < Self::MAX {
-            m.insert((principal.into(), path.into()), (Instant::now(), code.as_u16(), message.into()));
+            let reason: String = message.chars().take(Self::MAX_REASON).collect();
+            m.insert(Self::key(principal, context, path), (Instant::now(), code.as_u16(), reason));
         }
     }
 
-    fn take(&self, principal: &str, path: &str) -> Option<(StatusCode, String)> {
-        let (at, code, message) = self.0.lock().expect("refusals").remove(&(principal.into(), path.into()))?;
+    fn take(&self, principal: &str, context: &str, path: &str) -> Option<(StatusCode, String)> {
+        let (at, code, message) = self.0.lock().expect("refusals").remove(&Self::key(principal, context, path))?;
         (at.elapsed() < Self::TTL).then(|| (StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN), message))
     }
 }
 
+/// The context a request came through (its connection or catalog resource), for [`Refusals`].
+pub(crate) fn context_of(target: &v1::Target) -> String {
+    format!("{}/{}/{}", target.org, target.connection, target.resource)
+}
+
 /// A refusal of a WebSocket request, remembered for the SPDY retry that follows it.
-pub(crate) fn refused(s: &AppState, who: &Authenticated, scope: &v1::KubeScope, e: &v1::Error) -> Response {
+pub(crate) fn refused(
+    s: &AppState,
+    who: &Authenticated,
+    context: &str,
+    scope: &v1::KubeScope,
+    e: &v1::Error,
+) -> Response {
     let code = crate::error::http_status(e);
-    s.refusals.remember(&who.principal.id, &scope.path, code, &e.message);
-    status(code, &e.message)
+    s.refusals.remember(&who.principal.id, context, &scope.path, code, &e.message);
+    let message: String = e.message.chars().take(Refusals::MAX_REASON).collect();
+    status(code, &message)
 }
 
 /// The answer to a SPDY request for exec, attach or port-forward. kubectl tries WebSocket
@@ -82,7 +100,7 @@ pub(crate) fn refused(s: &AppState, who: &Authenticated, scope: &v1::KubeScope, 
 /// caller may not make the request at all, say why (decided, and audited, as a review);
 /// otherwise say that only WebSocket is carried.
 pub async fn spdy_refusal(s: &AppState, who: &Authenticated, target: v1::Target, scope: v1::KubeScope) -> Response {
-    if let Some((code, message)) = s.refusals.take(&who.principal.id, &scope.path) {
+    if let Some((code, message)) = s.refusals.take(&who.principal.id, &context_of(&target), &scope.path) {
         return status(code, &message);
     }
     let what = scope.subresource.clone();
@@ -131,9 +149,20 @@ pub async fn tunnel(
     let Ok(ws) = WebSocketUpgrade::from_request_parts(&mut parts, &s).await else {
         return status(StatusCode::BAD_REQUEST, &format!("{what} needs a WebSocket upgrade"));
     };
-    let protocols = offered(&parts);
+    // Text frames are not relayed as such: a base64 protocol is not offered to the API server.
+    let protocols: Vec<String> = offered(&parts).into_iter().filter(|p| !p.contains("base64")).collect();
     if protocols.is_empty() {
-        return status(StatusCode::BAD_REQUEST, &format!("{what} needs a WebSocket subprotocol"));
+        return status(StatusCode::BAD_REQUEST, &format!("{what} needs a binary WebSocket subprotocol"));
+    }
+    if query.len() > MAX_QUERY {
+        return status(StatusCode::BAD_REQUEST, &format!("a {what} query longer than {MAX_QUERY} bytes"));
+    }
+    // An interactive attach would be a shell that is not recorded, as exec's are.
+    if what == "attach" && kube_api::flag(query, "stdin") {
+        return status(
+            StatusCode::FORBIDDEN,
+            "attach with stdin is not carried (it would not be recorded, as exec is): use kubectl exec, or attach without -i",
+        );
     }
     let session = streams::new_session_id();
     let op = v1::Op {
@@ -150,11 +179,12 @@ pub async fn tunnel(
     };
     let op_name = kube_api::op_name(&scope);
     let timeout = s.deps.config.op_timeout.as_millis() as u32;
+    let context = context_of(&target);
     let result =
         crate::pipeline::run_scoped_op(&s.deps.roles, who.caller(), target, op, timeout, Some(scope.clone())).await;
     let result = match result {
         Ok(r) => r,
-        Err(e) => return refused(&s, &who, &scope, &e),
+        Err(e) => return refused(&s, &who, &context, &scope, &e),
     };
     let (info, reply) = match crate::sessions::start(&s, &who, op_name, described, &session, &result).await {
         Ok(started) => started,
@@ -165,7 +195,11 @@ pub async fn tunnel(
         control(&s, &info, &session, true).await;
         return status(StatusCode::BAD_GATEWAY, "the runner's tunnel chose no subprotocol the client offered");
     };
-    ws.protocols([protocol]).on_upgrade(move |socket| relay(s, info, session, socket))
+    let headers = parts.headers.clone();
+    ws.protocols([protocol])
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| relay(s, info, session, socket, headers))
 }
 
 /// The session's output, read from its start, and a keepalive for as long as it is held;
@@ -196,7 +230,24 @@ pub(crate) async fn open_output(
     Some((messages, keepalive))
 }
 
-async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket) {
+/// The largest message a client may send through a tunnel (kubectl's are 32 KiB).
+pub(crate) const MAX_MESSAGE: usize = 256 << 10;
+/// The longest query a tunnel's audit record holds whole.
+const MAX_QUERY: usize = 512;
+/// How often an open tunnel or exec checks that its caller's key still holds.
+const REAUTHENTICATE_EVERY: Duration = Duration::from_secs(10);
+
+/// Resolves when the caller's key no longer authenticates (revoked, expired, deleted).
+pub(crate) async fn key_revoked(s: AppState, headers: axum::http::HeaderMap) {
+    loop {
+        tokio::time::sleep(REAUTHENTICATE_EVERY).await;
+        if crate::routes::authenticate(&s.deps, &axum::http::Method::GET, &headers).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket, headers: axum::http::HeaderMap) {
     let Some((messages, keepalive)) = open_output(&s, &info, &session).await else { return };
     let (mut tx, mut rx) = socket.split();
     let output = async move {
@@ -230,16 +281,18 @@ async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocke
             let mut seq = 0u64;
             while let Some(Ok(msg)) = rx.next().await {
                 let data = match msg {
-                    Message::Binary(b) => b.to_vec(),
-                    Message::Text(t) => t.as_bytes().to_vec(),
+                    Message::Binary(b) if !b.is_empty() => b.to_vec(),
                     Message::Close(_) => break,
                     _ => continue,
                 };
                 seq += 1;
                 let c =
                     v1::SessionControl { session: session.clone(), stdin: data, input_seq: seq, ..Default::default() };
-                if send_control(&s, &info, c).await.is_err() {
-                    break;
+                // A message the runner did not take (its queue full, the tunnel gone) ends the
+                // tunnel: carrying on would corrupt the stream.
+                match send_control(&s, &info, c).await {
+                    Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(_)) }) => {}
+                    _ => break,
                 }
             }
         }
@@ -247,6 +300,7 @@ async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocke
     tokio::select! {
         _ = output => {}
         _ = input => {}
+        _ = key_revoked(s.clone(), headers) => warn!(%session, "tunnel closed: its caller's key no longer holds"),
     }
     // Either side is done: the runner closes its end now rather than at the keepalive's lapse.
     control(&s, &info, &session, true).await;

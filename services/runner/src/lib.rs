@@ -109,6 +109,11 @@ struct Interactive {
 #[cfg(feature = "kubernetes")]
 const INPUT_QUEUE: usize = 1024;
 
+/// Tunnel messages (up to 256 KiB each, the gateway's limit) not yet sent to the API server,
+/// per tunnel: at most 16 MiB held for a pod that does not read.
+#[cfg(feature = "kubernetes")]
+const TUNNEL_QUEUE: usize = 64;
+
 #[cfg(feature = "kubernetes")]
 impl InputQueue {
     fn offer(&mut self, seq: u64, inputs: Vec<exec::ExecInput>) -> Result<(), v1::Error> {
@@ -289,7 +294,7 @@ impl Executor {
             exec::open(&self.kube, req, op).await?;
         let (mut stdin, mut stdout, mut stderr) = (process.stdin(), process.stdout(), process.stderr());
         let status = process.take_status();
-        let Interactive { mut cancelled, mut input, mut publisher } = self.interactive(&op.session);
+        let Interactive { mut cancelled, mut input, mut publisher } = self.interactive(&op.session, INPUT_QUEUE);
         let (sessions, id) = (self.sessions.clone(), op.session.clone());
         tokio::spawn(async move {
             let (mut obuf, mut ebuf) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
@@ -339,9 +344,9 @@ impl Executor {
     /// Registers a session that takes input (exec, tunnels): how it is cancelled, its input in
     /// order, and where its output goes.
     #[cfg(feature = "kubernetes")]
-    fn interactive(&self, id: &str) -> Interactive {
+    fn interactive(&self, id: &str, queue: usize) -> Interactive {
         let (cancel, cancelled) = tokio::sync::watch::channel(false);
-        let (tx, input) = tokio::sync::mpsc::channel(INPUT_QUEUE);
+        let (tx, input) = tokio::sync::mpsc::channel(queue);
         let mut session = Session::new(cancel);
         session.input = Some(InputQueue { tx, next_seq: 1, pending: Default::default() });
         self.sessions.lock().expect("sessions lock").insert(id.to_string(), session);
@@ -375,7 +380,7 @@ impl Executor {
     async fn kube_tunnel(&self, req: &v1::RunnerRequest, op: &v1::KubeTunnel) -> Result<v1::OpResult, v1::Error> {
         check_session_id(&op.session)?;
         let kube::Tunnel { mut socket, protocol } = self.kube.open_tunnel(req, op).await?;
-        let Interactive { mut cancelled, mut input, mut publisher } = self.interactive(&op.session);
+        let Interactive { mut cancelled, mut input, mut publisher } = self.interactive(&op.session, TUNNEL_QUEUE);
         let (sessions, id) = (self.sessions.clone(), op.session.clone());
         tokio::spawn(async move {
             let end = loop {
