@@ -230,6 +230,26 @@ pub(crate) async fn open_output(
     Some((messages, keepalive))
 }
 
+/// Client messages on their way to the runner at once.
+const INPUT_WINDOW: usize = 16;
+
+/// Sends one client message to the runner, again while its queue is full; false if it was
+/// not taken.
+async fn deliver(s: &AppState, info: &SessionInfo, c: v1::SessionControl) -> bool {
+    for _ in 0..500 {
+        match send_control(s, info, c.clone()).await {
+            Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(_)) }) => return true,
+            Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Error(e)) })
+                if e.code() == v1::ErrorCode::Unavailable =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
 /// The largest message a client may send through a tunnel (kubectl's are 32 KiB).
 pub(crate) const MAX_MESSAGE: usize = 256 << 10;
 /// The longest query a tunnel's audit record holds whole.
@@ -249,7 +269,7 @@ pub(crate) async fn key_revoked(s: AppState, headers: axum::http::HeaderMap) {
 
 async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket, headers: axum::http::HeaderMap) {
     let Some((messages, keepalive)) = open_output(&s, &info, &session).await else { return };
-    let (mut tx, mut rx) = socket.split();
+    let (mut tx, rx) = socket.split();
     let output = async move {
         let mut messages = std::pin::pin!(messages);
         let mut code = 1000;
@@ -278,21 +298,32 @@ async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocke
     let input = {
         let (s, info, session) = (s.clone(), info.clone(), session.clone());
         async move {
-            let mut seq = 0u64;
-            while let Some(Ok(msg)) = rx.next().await {
-                let data = match msg {
-                    Message::Binary(b) if !b.is_empty() => b.to_vec(),
-                    Message::Close(_) => break,
-                    _ => continue,
-                };
-                seq += 1;
-                let c =
-                    v1::SessionControl { session: session.clone(), stdin: data, input_seq: seq, ..Default::default() };
-                // A message the runner did not take (its queue full, the tunnel gone) ends the
-                // tunnel: carrying on would corrupt the stream.
-                match send_control(&s, &info, c).await {
-                    Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(_)) }) => {}
-                    _ => break,
+            // Up to INPUT_WINDOW messages travel at once (the runner puts them back in order);
+            // one the runner cannot take yet is sent again shortly, and one it refuses (or
+            // any failure) ends the tunnel: carrying on would corrupt the stream.
+            let messages = rx
+                .take_while(|m| futures::future::ready(matches!(m, Ok(m) if !matches!(m, Message::Close(_)))))
+                .filter_map(|m| {
+                    futures::future::ready(match m {
+                        Ok(Message::Binary(b)) if !b.is_empty() => Some(b.to_vec()),
+                        _ => None,
+                    })
+                })
+                .enumerate()
+                .map(|(i, data)| {
+                    let c = v1::SessionControl {
+                        session: session.clone(),
+                        stdin: data,
+                        input_seq: i as u64 + 1,
+                        ..Default::default()
+                    };
+                    deliver(&s, &info, c)
+                })
+                .buffered(INPUT_WINDOW);
+            let mut messages = std::pin::pin!(messages);
+            while let Some(delivered) = messages.next().await {
+                if !delivered {
+                    break;
                 }
             }
         }

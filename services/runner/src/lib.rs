@@ -118,6 +118,7 @@ const TUNNEL_QUEUE: usize = 64;
 impl InputQueue {
     fn offer(&mut self, seq: u64, inputs: Vec<exec::ExecInput>) -> Result<(), v1::Error> {
         let full = || v1::Error::new(ErrorCode::Unavailable, "the session's input is backing up: retry");
+        self.flush();
         if seq != 0 && seq < self.next_seq {
             return Ok(()); // already applied: a retry
         }
@@ -134,10 +135,17 @@ impl InputQueue {
         for i in inputs {
             let _ = self.tx.try_send(i);
         }
-        if seq == 0 {
-            return Ok(());
+        if seq != 0 {
+            self.next_seq += 1;
+            self.flush();
         }
-        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// Moves input that arrived ahead of its turn into the queue, as far as the queue has room
+    /// and nothing is missing. Called on every offer and by the session's pump after each
+    /// input it takes, so input held back for room is never left behind.
+    fn flush(&mut self) {
         while let Some(next) = self.pending.remove(&self.next_seq) {
             if self.tx.capacity() < next.len() {
                 self.pending.insert(self.next_seq, next);
@@ -148,7 +156,14 @@ impl InputQueue {
             }
             self.next_seq += 1;
         }
-        Ok(())
+    }
+}
+
+/// Lets a session's held-back input move up, once its pump has taken some.
+#[cfg(feature = "kubernetes")]
+fn flush_input(sessions: &Sessions, id: &str) {
+    if let Some(q) = sessions.lock().expect("sessions lock").get_mut(id).and_then(|s| s.input.as_mut()) {
+        q.flush();
     }
 }
 
@@ -311,6 +326,7 @@ impl Executor {
                         break "cancelled".to_string();
                     }
                     Some(i) = input.recv() => {
+                        flush_input(&sessions, &id);
                         exec::apply_input(i, &mut stdin, &mut resize).await;
                         continue;
                     }
@@ -388,6 +404,7 @@ impl Executor {
                     _ = cancelled.changed() => break "cancelled".to_string(),
                     i = input.recv() => match i {
                         Some(exec::ExecInput::Stdin(data)) => {
+                            flush_input(&sessions, &id);
                             if let Err(e) = kube::send_in(&mut socket, data).await {
                                 break e;
                             }
