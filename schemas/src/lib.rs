@@ -10,6 +10,7 @@ pub mod cloud;
 mod credentials;
 mod ids;
 pub mod kube_api;
+pub mod kube_proto;
 pub mod local_store;
 pub use credentials::{CREDENTIALS_VERSION, RunnerCredentials, TunnelCredentials};
 pub use ids::{IdError, OrgId, RunnerId};

@@ -16,129 +16,16 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use cloudops_schemas::{kube_api, v1};
-use prost::Message;
+use cloudops_schemas::{
+    kube_api,
+    kube_proto::{
+        self, AccessReviewStatus, NonResourceAttributes, PROTOBUF, ResourceAttributes, RulesReviewStatus, UserInfo,
+    },
+    v1,
+};
 use serde_json::{Value, json};
 
 use crate::{kube_proxy::status, routes::AppState};
-
-const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
-/// The envelope of every Kubernetes protobuf body: this magic, then a `runtime.Unknown`.
-const MAGIC: &[u8] = b"k8s\0";
-
-#[derive(Clone, PartialEq, Message)]
-struct Unknown {
-    #[prost(message, optional, tag = "1")]
-    type_meta: Option<TypeMeta>,
-    #[prost(bytes = "vec", tag = "2")]
-    raw: Vec<u8>,
-    #[prost(string, tag = "3")]
-    content_encoding: String,
-    #[prost(string, tag = "4")]
-    content_type: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TypeMeta {
-    #[prost(string, tag = "1")]
-    api_version: String,
-    #[prost(string, tag = "2")]
-    kind: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct ObjectMeta {}
-
-/// `SelfSubjectAccessReview`, `SelfSubjectRulesReview`: metadata, spec, status. The spec is
-/// kept as it came, and sent back.
-#[derive(Clone, PartialEq, Message)]
-struct Review {
-    #[prost(message, optional, tag = "1")]
-    metadata: Option<ObjectMeta>,
-    #[prost(bytes = "vec", tag = "2")]
-    spec: Vec<u8>,
-    #[prost(bytes = "vec", optional, tag = "3")]
-    status: Option<Vec<u8>>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct AccessReviewSpec {
-    #[prost(message, optional, tag = "1")]
-    resource_attributes: Option<ResourceAttributes>,
-    #[prost(message, optional, tag = "2")]
-    non_resource_attributes: Option<NonResourceAttributes>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct ResourceAttributes {
-    #[prost(string, tag = "1")]
-    namespace: String,
-    #[prost(string, tag = "2")]
-    verb: String,
-    #[prost(string, tag = "3")]
-    group: String,
-    #[prost(string, tag = "4")]
-    version: String,
-    #[prost(string, tag = "5")]
-    resource: String,
-    #[prost(string, tag = "6")]
-    subresource: String,
-    #[prost(string, tag = "7")]
-    name: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct NonResourceAttributes {
-    #[prost(string, tag = "1")]
-    path: String,
-    #[prost(string, tag = "2")]
-    verb: String,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct AccessReviewStatus {
-    #[prost(bool, tag = "1")]
-    allowed: bool,
-    #[prost(string, tag = "2")]
-    reason: String,
-    #[prost(string, tag = "3")]
-    evaluation_error: String,
-    #[prost(bool, tag = "4")]
-    denied: bool,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct RulesReviewStatus {
-    #[prost(bool, tag = "3")]
-    incomplete: bool,
-    #[prost(string, tag = "4")]
-    evaluation_error: String,
-}
-
-/// `SelfSubjectReview`: metadata, status.
-#[derive(Clone, PartialEq, Message)]
-struct SubjectReview {
-    #[prost(message, optional, tag = "1")]
-    metadata: Option<ObjectMeta>,
-    #[prost(message, optional, tag = "2")]
-    status: Option<SubjectReviewStatus>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct SubjectReviewStatus {
-    #[prost(message, optional, tag = "1")]
-    user_info: Option<UserInfo>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct UserInfo {
-    #[prost(string, tag = "1")]
-    username: String,
-    #[prost(string, tag = "2")]
-    uid: String,
-    #[prost(string, repeated, tag = "3")]
-    groups: Vec<String>,
-}
 
 /// The verbs Cloud Ops carries (and `*`): a review of any other (impersonate, bind, escalate)
 /// is answered no, since the proxy never passes such a request on.
@@ -159,17 +46,14 @@ struct Asked {
 fn decode(headers: &HeaderMap, body: &[u8]) -> Result<Asked, String> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if content_type.starts_with(PROTOBUF) {
-        let envelope = body.strip_prefix(MAGIC).ok_or("a protobuf body without the k8s envelope")?;
-        let unknown = Unknown::decode(envelope).map_err(|e| format!("protobuf envelope: {e}"))?;
-        let review = Review::decode(unknown.raw.as_slice()).map_err(|e| format!("protobuf review: {e}"))?;
-        let spec = AccessReviewSpec::decode(review.spec.as_slice()).unwrap_or_default();
+        let d = kube_proto::decode_review(body)?;
         return Ok(Asked {
             protobuf: true,
-            api_version: unknown.type_meta.map(|t| t.api_version).unwrap_or_default(),
+            api_version: d.api_version,
             spec_json: Value::Null,
-            spec_raw: review.spec,
-            attributes: spec.resource_attributes,
-            non_resource: spec.non_resource_attributes,
+            spec_raw: d.spec_raw,
+            attributes: d.spec.resource_attributes,
+            non_resource: d.spec.non_resource_attributes,
         });
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("the review is not JSON: {e}"))?;
@@ -343,28 +227,24 @@ async fn access(s: &AppState, who: &crate::routes::Authenticated, target: v1::Ta
         }
     };
     let status_json = json!({ "allowed": allowed, "reason": reason });
-    let status_raw =
-        AccessReviewStatus { allowed, reason, evaluation_error: String::new(), denied: false }.encode_to_vec();
-    reply(asked, "SelfSubjectAccessReview", status_json, status_raw)
+    let status = AccessReviewStatus { allowed, reason, evaluation_error: String::new(), denied: false };
+    reply(asked, "SelfSubjectAccessReview", status_json, &status)
 }
 
 fn rules(asked: &Asked) -> Response {
     let note = "Cloud Ops decides each request from its grants: ask about one (kubectl auth can-i VERB RESOURCE)";
     let status_json =
         json!({ "resourceRules": [], "nonResourceRules": [], "incomplete": true, "evaluationError": note });
-    let status_raw = RulesReviewStatus { incomplete: true, evaluation_error: note.into() }.encode_to_vec();
-    reply(asked, "SelfSubjectRulesReview", status_json, status_raw)
+    let status = RulesReviewStatus { incomplete: true, evaluation_error: note.into() };
+    reply(asked, "SelfSubjectRulesReview", status_json, &status)
 }
 
 fn whoami(who: &crate::routes::Authenticated, asked: &Asked) -> Response {
     let (username, uid) = (who.principal.name.clone(), who.principal.id.clone());
     let groups = vec!["cloudops:authenticated".to_string()];
     if asked.protobuf {
-        let review = SubjectReview {
-            metadata: Some(ObjectMeta {}),
-            status: Some(SubjectReviewStatus { user_info: Some(UserInfo { username, uid, groups }) }),
-        };
-        return protobuf(&asked.api_version, "SelfSubjectReview", review.encode_to_vec());
+        let body = kube_proto::encode_subject_review(&asked.api_version, UserInfo { username, uid, groups });
+        return created(PROTOBUF, body);
     }
     let body = json!({
         "kind": "SelfSubjectReview", "apiVersion": api_version(asked, "authentication.k8s.io/v1"), "metadata": {},
@@ -388,26 +268,15 @@ fn api_version(asked: &Asked, default: &str) -> String {
 }
 
 /// The review sent back with its status, in the encoding it came in.
-fn reply(asked: &Asked, kind: &str, status_json: Value, status_raw: Vec<u8>) -> Response {
+fn reply<S: kube_proto::Status>(asked: &Asked, kind: &str, status_json: Value, status: &S) -> Response {
     if asked.protobuf {
-        let review = Review { metadata: Some(ObjectMeta {}), spec: asked.spec_raw.clone(), status: Some(status_raw) };
-        return protobuf(&asked.api_version, kind, review.encode_to_vec());
+        return created(PROTOBUF, kube_proto::encode_review(&asked.api_version, kind, asked.spec_raw.clone(), status));
     }
     let body = json!({
         "kind": kind, "apiVersion": api_version(asked, "authorization.k8s.io/v1"), "metadata": {},
         "spec": asked.spec_json, "status": status_json,
     });
     created("application/json", body.to_string().into_bytes())
-}
-
-fn protobuf(api_version: &str, kind: &str, raw: Vec<u8>) -> Response {
-    let unknown = Unknown {
-        type_meta: Some(TypeMeta { api_version: api_version.to_string(), kind: kind.to_string() }),
-        raw,
-        content_encoding: String::new(),
-        content_type: String::new(),
-    };
-    created(PROTOBUF, [MAGIC, unknown.encode_to_vec().as_slice()].concat())
 }
 
 #[cfg(test)]
@@ -426,36 +295,20 @@ mod tests {
     }
 
     #[test]
-    fn a_protobuf_review_is_read_as_kubectl_sends_it() {
-        let spec = AccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                namespace: "payments".into(),
-                verb: "create".into(),
-                resource: "pods".into(),
-                subresource: "exec".into(),
-                ..Default::default()
-            }),
-            non_resource_attributes: None,
-        };
-        let review = Review { metadata: Some(ObjectMeta {}), spec: spec.encode_to_vec(), status: None };
-        let unknown = Unknown {
-            type_meta: Some(TypeMeta {
-                api_version: "authorization.k8s.io/v1".into(),
-                kind: "SelfSubjectAccessReview".into(),
-            }),
-            raw: review.encode_to_vec(),
+    fn a_protobuf_review_asks_about_the_request_it_names() {
+        let a = asked(ResourceAttributes {
+            namespace: "payments".into(),
+            verb: "create".into(),
+            resource: "pods".into(),
+            subresource: "exec".into(),
             ..Default::default()
-        };
-        let body = [MAGIC, unknown.encode_to_vec().as_slice()].concat();
-        let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, PROTOBUF.parse().unwrap());
-        let a = decode(&headers, &body).unwrap();
-        assert!(a.protobuf);
-        assert_eq!(a.api_version, "authorization.k8s.io/v1");
+        });
         let s = asked_scope(&a).unwrap();
         assert_eq!((s.verb.as_str(), s.namespace.as_str(), s.subresource.as_str()), ("create", "payments", "exec"));
         assert_eq!(s.path, "/api/v1/namespaces/payments/pods/exec");
         assert_eq!(kube_api::verb_class(&s), v1::VerbClass::Operate);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, PROTOBUF.parse().unwrap());
         assert!(decode(&headers, b"not protobuf").is_err());
     }
 
