@@ -185,8 +185,23 @@ async fn until_all_answer(sb: &Sandbox, http: &reqwest::Client, n: usize, limit:
             let (url, http) = (url.clone(), http.clone());
             async move {
                 let body = serde_json::json!({"connection": conn_name(i), "kind": "namespaces", "name": "default"});
+                let mut told = false;
                 loop {
-                    let r = http.post(&url).bearer_auth(&sb.api_key).json(&body).send().await;
+                    // Each try is bounded, so that a hang fails at the limit and names the runner.
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(&sb.api_key)
+                        .json(&body)
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await;
+                    if !told && until.saturating_duration_since(Instant::now()) < limit / 2 {
+                        told = true;
+                        eprintln!(
+                            "bench-scale: runner {i} has not answered a routed op yet: {:?}",
+                            r.as_ref().map(|r| r.status())
+                        );
+                    }
                     if r.as_ref().is_ok_and(|r| r.status().is_success()) {
                         return Ok(());
                     }
