@@ -28,6 +28,24 @@ pub fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Prints each path's p50/p99, then what ours adds over the direct call, against the floor
+/// (the targets of bench-pods: p50 ≤ 1.6×, p99 ≤ 2×).
+pub fn print_against_floor(ours: &Stats, direct: &Stats, floor: &Stats, extra: &[&Stats]) {
+    println!("{:<64} {:>10} {:>10}", "path", "p50 µs", "p99 µs");
+    for s in [ours, direct, floor].into_iter().chain(extra.iter().copied()) {
+        println!("{:<64} {:>10.0} {:>10.0}", s.name, us(s.p50()), us(s.p99()));
+    }
+    let added50 = us(ours.p50()) - us(direct.p50());
+    let added99 = us(ours.p99()) - us(direct.p99());
+    println!();
+    println!("added by Cloud Ops (ours − direct):    p50 {added50:.0} µs   p99 {added99:.0} µs");
+    println!(
+        "added / floor:                         p50 {:.2}×  p99 {:.2}×   (targets: p50 ≤ 1.6×, p99 ≤ 2×)",
+        added50 / us(floor.p50()),
+        added99 / us(floor.p99())
+    );
+}
+
 /// Runs `f` `warmup` times, then `n` timed times.
 pub async fn measure<F, Fut>(name: &'static str, warmup: usize, n: usize, mut f: F) -> anyhow::Result<Stats>
 where

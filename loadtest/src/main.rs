@@ -78,19 +78,7 @@ async fn main() -> Result<()> {
     .await?;
 
     println!("bench-pods: {} iterations per path after {} warm-up\n", args.iterations, args.warmup);
-    println!("{:<64} {:>10} {:>10}", "path", "p50 µs", "p99 µs");
-    for s in [&ours, &whoami, &direct, &floor] {
-        println!("{:<64} {:>10.0} {:>10.0}", s.name, us(s.p50()), us(s.p99()));
-    }
-    let added50 = us(ours.p50()) - us(direct.p50());
-    let added99 = us(ours.p99()) - us(direct.p99());
-    println!();
-    println!("added by Cloud Ops (whole − direct):   p50 {added50:.0} µs   p99 {added99:.0} µs");
-    println!(
-        "added / floor:                         p50 {:.2}×  p99 {:.2}×   (targets: p50 ≤ 1.6×, p99 ≤ 2×)",
-        added50 / us(floor.p50()),
-        added99 / us(floor.p99())
-    );
+    cloudops_loadtest::print_against_floor(&ours, &direct, &floor, &[&whoami]);
     println!("gateway only:                          p50 {:.0} µs   (target ≤ 150)", us(whoami.p50()));
     println!(
         "whole / direct:                        p50 {:.2}×  p99 {:.2}×",

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
-use cloudops_loadtest::{measure, us};
+use cloudops_loadtest::measure;
 use cloudops_sandbox::Sandbox;
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
@@ -31,21 +31,6 @@ struct Args {
 
 const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 const FRAME: usize = 32 * 1024;
-
-/// A TCP echo server on loopback: the test server forwards a pod's port P to 127.0.0.1:P.
-async fn echo_server() -> Result<u16> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = conn.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    Ok(port)
-}
 
 /// Sends `mib` MiB through a port-forward at `url` (ws://…/portforward?ports=P) and reads it
 /// back from the echo; returns MB/s.
@@ -133,7 +118,7 @@ async fn main() -> Result<()> {
     let pods: serde_json::Value =
         http.get(format!("{}/api/v1/namespaces/default/pods", sb.kube.url())).send().await?.json().await?;
     let pod = pods["items"][0]["metadata"]["name"].as_str().context("a pod in default")?.to_string();
-    let port = echo_server().await?;
+    let port = cloudops_sandbox::echo_server().await?;
     let path = format!("/api/v1/namespaces/default/pods/{pod}/portforward?ports={port}");
     let ws = |base: &str| base.replacen("http", "ws", 1);
     let through = forward(&format!("{}{path}", ws(&proxy)), Some(&sb.api_key), args.mib).await?;
@@ -143,19 +128,7 @@ async fn main() -> Result<()> {
         "bench-proxy: {} GETs per path after {} warm-up; {} MiB per port-forward\n",
         args.iterations, args.warmup, args.mib
     );
-    println!("{:<64} {:>10} {:>10}", "path", "p50 µs", "p99 µs");
-    for s in [&ours, &direct, &floor] {
-        println!("{:<64} {:>10.0} {:>10.0}", s.name, us(s.p50()), us(s.p99()));
-    }
-    let added50 = us(ours.p50()) - us(direct.p50());
-    let added99 = us(ours.p99()) - us(direct.p99());
-    println!();
-    println!("added by Cloud Ops (proxy − direct):   p50 {added50:.0} µs   p99 {added99:.0} µs");
-    println!(
-        "added / floor:                         p50 {:.2}×  p99 {:.2}×   (targets, as bench-pods: p50 ≤ 1.6×, p99 ≤ 2×)",
-        added50 / us(floor.p50()),
-        added99 / us(floor.p99())
-    );
+    cloudops_loadtest::print_against_floor(&ours, &direct, &floor, &[]);
     println!();
     println!("port-forward through the proxy:        {through:.1} MB/s");
     println!("port-forward straight to the server:   {straight:.1} MB/s");

@@ -366,28 +366,13 @@ async fn a_viewer_reads_but_neither_writes_nor_reads_secrets() {
     assert!(err.contains("Unauthorized") || err.contains("logged in"), "{err}");
 }
 
-/// A TCP echo server on loopback: the test server's pods forward their port P to 127.0.0.1:P.
-async fn echo_server() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = conn.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    port
-}
-
 #[tokio::test]
 async fn the_python_client_lists_watches_execs_and_forwards() {
     let (sb, _r, k) = setup().await;
     login(&sb, &k, &["--connection", C, "-n", "payments"]).await;
     let names = k.ok(&["get", "pods", "-l", "app=payments-api", "-o", "name"]).await;
     let pod = names.lines().next().expect("a payments-api pod").trim_start_matches("pod/").to_string();
-    let port = echo_server().await;
+    let port = cloudops_sandbox::echo_server().await.unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/kube_python.py");
     let run = tokio::process::Command::new("python3")
         .arg(script)
