@@ -55,6 +55,17 @@ impl std::fmt::Display for v1::Error {
     }
 }
 
+impl v1::ConnectionSettings {
+    /// The connection setting that makes a Kubernetes runner act as the person
+    /// (`Impersonate-User` / `Impersonate-Group`).
+    pub const IMPERSONATE: &'static str = "impersonate";
+
+    /// Whether these settings ask the runner to act as the person.
+    pub fn impersonates(&self) -> bool {
+        self.values.get(Self::IMPERSONATE).is_some_and(|v| v == "true")
+    }
+}
+
 impl v1::Op {
     /// The op's name as audited, e.g. `kubernetes.get`.
     pub fn name(&self) -> &'static str {

@@ -4,6 +4,8 @@
 use cloudops_schemas::{kube_api, v1};
 use cloudops_store::{Role, SetValue as Set, Snapshot, audit};
 
+use crate::impersonation;
+
 pub fn required_role(verb: v1::VerbClass) -> Role {
     match verb {
         v1::VerbClass::Read => Role::Viewer,
@@ -187,6 +189,18 @@ pub fn evaluate(state: &Snapshot, req: &v1::AuthorizeRequest) -> Evaluation {
         (Ok(_), Some(outside)) => (false, outside, String::new()),
         (Ok(role), None) => (true, String::new(), role.as_str().to_string()),
     };
+    // A connection that asks for impersonation gets the person's identity with the decision;
+    // without one (a principal gone since authentication) the request is refused here.
+    let mut impersonate = None;
+    let (allowed, reason) = if allowed && impersonation::wanted(&target) {
+        impersonate = impersonation::identity(state, &caller, &role);
+        match impersonate {
+            Some(_) => (true, reason),
+            None => (false, format!("principal {:?} is unknown: no identity to impersonate", caller.principal_name)),
+        }
+    } else {
+        (allowed, reason)
+    };
     let mut record = audit_row(
         &caller,
         mode_name(target.mode),
@@ -201,7 +215,7 @@ pub fn evaluate(state: &Snapshot, req: &v1::AuthorizeRequest) -> Evaluation {
     if !target.org_id.is_empty() {
         record.org_id = Set(clean(&target.org_id));
     }
-    Evaluation { response: v1::AuthorizeResponse { allowed, reason, audit_id: 0, role }, record }
+    Evaluation { response: v1::AuthorizeResponse { allowed, reason, audit_id: 0, role, impersonate }, record }
 }
 
 #[cfg(test)]

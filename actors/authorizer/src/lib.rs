@@ -7,6 +7,7 @@
 
 pub mod audit_log;
 mod decide;
+pub mod impersonation;
 
 use std::time::Duration;
 

@@ -105,7 +105,7 @@ impl ErrorReply for v1::RunnerResponse {
 
 impl ErrorReply for v1::AuthorizeResponse {
     fn from_error(_code: v1::ErrorCode, message: String) -> Self {
-        Self { allowed: false, reason: message, audit_id: 0, role: String::new() }
+        Self { allowed: false, reason: message, audit_id: 0, role: String::new(), impersonate: None }
     }
 }
 

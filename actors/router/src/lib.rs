@@ -169,6 +169,7 @@ async fn send(s: &RouterState, req: v1::RouteRequest) -> Result<PendingReply, v1
         owner_kind: target.owner_kind.clone(),
         owner_name: target.owner_name.clone(),
         secrets_readable: target.secrets_readable,
+        impersonate: target.impersonate.clone(),
     };
     s.link
         .send(&runner, &request)

@@ -15,6 +15,8 @@ pub fn allowed_settings(provider: &str) -> &'static [&'static str] {
         // endpoint_url: Azure Resource Manager's; blob_endpoint_url: the Blob service's
         // (`https://ACCOUNT.blob.core.windows.net`, or an emulator's URL with the account).
         "azure" => &["subscription", "resource_group", "account", "endpoint_url", "blob_endpoint_url"],
+        // impersonate=true: the runner acts as the person (Impersonate-User / -Group).
+        "kubernetes" => &["impersonate"],
         _ => &[],
     }
 }
@@ -64,6 +66,9 @@ pub fn check_settings(provider: &str, settings: &BTreeMap<String, String>) -> Re
         if v.trim().is_empty() || v.len() > 512 || v.chars().any(char::is_control) {
             return Err(StoreError::Invalid(format!("setting {k:?}: the value must be 1–512 printable characters")));
         }
+        if k == "impersonate" && v != "true" && v != "false" {
+            return Err(StoreError::Invalid(format!("setting impersonate={v}: expected true or false")));
+        }
         if k == "page_size" && !v.parse::<u32>().is_ok_and(|n| (5..=1000).contains(&n)) {
             return Err(StoreError::Invalid(format!(
                 "setting page_size {v:?}: a number of results per page, 5 to 1000"
@@ -101,7 +106,11 @@ mod tests {
         assert!(check_settings("aws", &s(&[("page_size", "4")])).is_err());
         assert!(check_settings("aws", &s(&[("page_size", "50")])).is_ok());
         let e = check_settings("kubernetes", &s(&[("region", "x")])).unwrap_err().to_string();
-        assert!(e.contains("kubernetes connections take no settings"), "{e}");
+        assert!(e.contains("kubernetes connections take impersonate"), "{e}");
+        assert!(check_settings("kubernetes", &s(&[("impersonate", "true")])).is_ok());
+        let e = check_settings("kubernetes", &s(&[("impersonate", "yes")])).unwrap_err().to_string();
+        assert!(e.contains("impersonate=yes: expected true or false"), "{e}");
+        assert!(check_settings("aws", &s(&[("impersonate", "true")])).is_err());
         assert!(check_settings("aws", &s(&[("endpoint_url", "ftp://x")])).is_err());
         let e = check_settings("azure", &s(&[("blob_endpoint_url", "x")])).unwrap_err().to_string();
         assert!(e.contains("setting blob_endpoint_url \"x\": must be an http(s):// URL"), "{e}");

@@ -111,7 +111,9 @@ pub enum ConnectionCommand {
         #[arg(long)]
         context: Option<String>,
         /// A non-secret setting, KEY=VALUE, repeatable: aws profile, region, endpoint_url; gcp
-        /// project, zone, endpoint_url; azure subscription, resource_group, account, endpoint_url.
+        /// project, zone, endpoint_url; azure subscription, resource_group, account, endpoint_url;
+        /// kubernetes impersonate=true (the runner acts as the person: `Impersonate-User:
+        /// cloudops:<org>:<principal>`, groups `cloudops:<role>`, `cloudops:org:<org>`).
         /// Credentials stay on the runner.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         settings: Vec<String>,

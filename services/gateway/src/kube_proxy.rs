@@ -8,8 +8,9 @@
 //! Every request takes the path of every op (resolve → authorize → route → runner), authorized
 //! on what its API path touches (`schemas::kube_api`: verb, namespace, resource, subresource)
 //! and audited with its method and path. Nothing of the client's request crosses but the
-//! method, the path and query, `Accept`, `Content-Type` and the body: never its credentials or
-//! `Impersonate-*` headers. A watch or a followed log streams back through the runner's session
+//! method, the path and query, `Accept`, `Content-Type` and the body: never its credentials; a
+//! request with `Impersonate-*` headers (`kubectl --as`) is refused. A connection with
+//! `impersonate=true` makes the runner act as the person instead. A watch or a followed log streams back through the runner's session
 //! in JetStream. Errors are Kubernetes `Status` objects, which every client reads.
 
 use std::convert::Infallible;
@@ -107,6 +108,16 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
         Ok(w) => w,
         Err(e) => return error_status(&e.0),
     };
+    // The person is the one the key names; a client cannot ask to be someone else.
+    if let Some(asked) = parts.headers.keys().find(|h| h.as_str().starts_with("impersonate-")) {
+        return status(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "{asked} is not carried: through Cloud Ops you act as {:?} (drop kubectl's --as / --as-group; a connection with impersonate=true tells the cluster who you are)",
+                who.principal.name
+            ),
+        );
+    }
     // The raw path, as the client sent it (the router's parameters are percent-decoded).
     let Some(path) = parts.uri.path().strip_prefix(prefix).filter(|p| p.starts_with('/')) else {
         return status(StatusCode::NOT_FOUND, "no Kubernetes API path after the context's prefix");

@@ -78,6 +78,7 @@ pub async fn run_scoped_op(
             return Err(v1::Error::new(ErrorCode::PermissionDenied, decision.reason));
         }
         resolved.secrets_readable = secrets_readable(&decision.role);
+        resolved.impersonate = decision.impersonate;
         let route = roles.router.route(v1::RouteRequest { target: Some(resolved), op: Some(op), timeout_ms });
         // No audit record, no access: a read may travel while its record is written, but its
         // result is released only once the record is durable; anything that changes something

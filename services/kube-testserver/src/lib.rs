@@ -6,6 +6,7 @@
 //! `Status` errors, uid / resourceVersion / creationTimestamp / ownerReferences on every object.
 //! It is also the sandbox cluster of `cloudops serve --with-local-runner`.
 
+mod audit;
 mod exec;
 mod logs;
 mod openapi;
@@ -17,6 +18,7 @@ mod selector;
 mod table;
 mod write;
 
+pub use audit::AuditEvent;
 pub use logs::LogLine;
 
 pub use write::{ApiErr, merge_patch, strategic_merge};
@@ -66,13 +68,20 @@ pub struct Cluster {
     feed: tokio::sync::broadcast::Sender<Arc<Change>>,
     /// Lines appended by tests: (namespace, pod, container) → lines.
     logs: Arc<std::sync::Mutex<AppendedLogs>>,
+    /// Every request served, oldest first (see [`AuditEvent`]).
+    audit: Arc<std::sync::Mutex<std::collections::VecDeque<AuditEvent>>>,
 }
 
 type AppendedLogs = BTreeMap<(String, String, String), Vec<LogLine>>;
 
 impl Default for Cluster {
     fn default() -> Self {
-        Self { inner: Arc::default(), feed: tokio::sync::broadcast::channel(4096).0, logs: Arc::default() }
+        Self {
+            inner: Arc::default(),
+            feed: tokio::sync::broadcast::channel(4096).0,
+            logs: Arc::default(),
+            audit: Arc::default(),
+        }
     }
 }
 
@@ -138,6 +147,11 @@ impl Cluster {
         g.get(&(ns.to_string(), pod.to_string(), container.to_string())).cloned().unwrap_or_default()
     }
 
+    /// The audit log: every request served so far, oldest first.
+    pub fn audit_events(&self) -> Vec<AuditEvent> {
+        self.audit.lock().expect("audit log").iter().cloned().collect()
+    }
+
     /// Every change from now on.
     pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Change>> {
         self.feed.subscribe()
@@ -176,6 +190,7 @@ impl KubeTestServer {
             .route("/api/v1/namespaces/{ns}/pods/{name}/exec", axum::routing::any(exec_route))
             .route("/api/v1/namespaces/{ns}/pods/{name}/portforward", axum::routing::any(portforward_route))
             .fallback(handle)
+            .layer(axum::middleware::from_fn_with_state(cluster.clone(), audit::record))
             .with_state(cluster.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

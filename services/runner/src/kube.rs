@@ -16,6 +16,7 @@ use kube::{
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+mod impersonate;
 mod owned;
 mod proxy;
 mod tunnel;
@@ -220,7 +221,7 @@ impl KubeExecutor {
     async fn client_for(&self, req: &v1::RunnerRequest) -> Result<(String, Client), v1::Error> {
         let context = req.settings.as_ref().map(|s| s.kube_context.clone()).unwrap_or_default();
         let client = self.with_cluster(&context, |c| c.client.clone()).await?;
-        Ok((context, client))
+        Ok((context, impersonate::acting_as(client, req)?))
     }
 
     /// The namespace an op works in (None for a cluster-scoped kind); in developer mode only

@@ -4,91 +4,15 @@
 
 mod support;
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+#[path = "kubeproxy/kubectl.rs"]
+mod kubectl;
 
-use cloudops_sandbox::{Sandbox, ok};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use std::{process::Stdio, time::Duration};
 
-const C: &str = "prod-runner-conn";
+use cloudops_sandbox::ok;
+use kubectl::{C, login, setup};
+
 const R: &str = "default/prod/KubernetesDeployment/payments-api";
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    home: PathBuf,
-}
-
-impl Kubectl {
-    fn cmd(&self, args: &[&str]) -> tokio::process::Command {
-        let mut c = tokio::process::Command::new("kubectl");
-        c.args(args).env("KUBECONFIG", &self.kubeconfig).env("HOME", &self.home).kill_on_drop(true);
-        c
-    }
-
-    async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = tokio::time::timeout(Duration::from_secs(60), self.cmd(args).output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish"))
-            .expect("kubectl is installed");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args).await;
-        assert!(ok, "kubectl {args:?} failed: {err}\n{out}");
-        out
-    }
-
-    async fn refused(&self, args: &[&str]) -> String {
-        let (ok, out, err) = self.run(args).await;
-        assert!(!ok, "kubectl {args:?} should have been refused: {out}");
-        err
-    }
-
-    /// Runs a command that keeps streaming (`get -w`, `logs -f`) until a line matches.
-    async fn until_line(&self, args: &[&str], want: impl Fn(&str) -> bool) -> Vec<String> {
-        let mut child = self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut seen = Vec::new();
-        let found = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(l)) = lines.next_line().await {
-                let hit = want(&l);
-                seen.push(l);
-                if hit {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        let _ = child.kill().await;
-        assert!(matches!(found, Ok(true)), "kubectl {args:?}: no matching line in {seen:?}");
-        seen
-    }
-}
-
-async fn setup() -> (Sandbox, cloudops_runner::Runner, Kubectl) {
-    // kubectl runs an exec credential plugin only for a server on HTTPS, as users have it.
-    let sb = Sandbox::start_with(|cfg| cfg.tls = cloudops_controlplane::GatewayTls::Generated).await.unwrap();
-    let runner = sb.runner_with_connection("prod-runner").await.unwrap();
-    ok(&sb, &["env", "create", "prod"]).await;
-    let f = sb.dir.path().join("payments.yaml");
-    std::fs::write(&f, format!("kind: KubernetesDeployment\nmetadata: {{env: prod, name: payments-api}}\nspec: {{connection: {C}, namespace: payments}}\n")).unwrap();
-    ok(&sb, &["resource", "apply", "-f", f.to_str().unwrap()]).await;
-    let home = sb.dir.path().join("kubectl-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let k = Kubectl { kubeconfig: sb.dir.path().join("kubeconfig-user"), home };
-    (sb, runner, k)
-}
-
-async fn login(sb: &Sandbox, k: &Kubectl, args: &[&str]) -> String {
-    let planton = support::bin("planton");
-    let mut all = vec!["kube", "login", "--kubeconfig", k.kubeconfig.to_str().unwrap()];
-    all.extend_from_slice(&["--credential-command", planton.to_str().unwrap()]);
-    all.extend_from_slice(args);
-    let out = sb.cli(&all).await;
-    assert_eq!(out.code, 0, "kube login: {}", out.stderr);
-    out.stderr
-}
 
 #[tokio::test]
 async fn admin_mode_kubectl_reads_writes_watches_and_follows() {
@@ -173,6 +97,14 @@ async fn admin_mode_kubectl_reads_writes_watches_and_follows() {
     }
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await.unwrap().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "typed-in");
+    // cp both ways: tar over exec, stdin and stdout as bytes.
+    let local = sb.dir.path().join("to-pod.bin");
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&local, &bytes).unwrap();
+    k.ok(&["cp", local.to_str().unwrap(), &format!("{web}:to-pod.bin")]).await;
+    let back = sb.dir.path().join("from-pod.bin");
+    k.ok(&["cp", &format!("{web}:to-pod.bin"), back.to_str().unwrap()]).await;
+    assert!(std::fs::read(&back).unwrap() == bytes, "the file came back whole");
 
     // Scale and roll out: the scale subresource, a restart, its status, history and undo.
     let out = k.ok(&["scale", "deployment", "payments-api", "--replicas=3"]).await;
@@ -392,4 +324,50 @@ async fn the_python_client_lists_watches_execs_and_forwards() {
     }
     let audit = ok(&sb, &["audit", "list", "-o", "json"]).await;
     assert!(audit.contains("kubernetes.proxy.portforward"), "a tunnel is audited when it opens: {audit}");
+}
+
+/// The latest request the cluster saw whose URI contains `part`, and who it acted as.
+fn seen_as(sb: &cloudops_sandbox::Sandbox, part: &str) -> (Option<String>, Vec<String>) {
+    let events = sb.kube.cluster.audit_events();
+    let e =
+        events.iter().rev().find(|e| e.request_uri.contains(part)).unwrap_or_else(|| panic!("no request to {part}"));
+    (e.impersonated_user.clone(), e.impersonated_groups.clone())
+}
+
+#[tokio::test]
+async fn an_impersonating_connection_acts_as_the_person() {
+    let (sb, _r, k) = setup().await;
+    let create = ["connection", "create", "as-person", "--provider", "kubernetes", "--runner", "prod-runner"];
+    let out = sb.cli(&[&create[..], &["--set", "impersonate=yes"]].concat()).await;
+    assert!(out.code != 0 && out.stderr.contains("impersonate=yes: expected true or false"), "{}", out.stderr);
+    let ctx = ["--context", cloudops_sandbox::KUBE_CONTEXT, "--set", "impersonate=true"];
+    ok(&sb, &[&create[..], &ctx].concat()).await;
+    sb.wait_routable("as-person").await.unwrap();
+
+    // The cluster sees the person (RBAC and its audit log), through the proxy and planton kubectl.
+    let key = sb.principal_on_connection("alice", "as-person", "operator").await;
+    let alice = sb.as_user(&key);
+    let planton = support::bin("planton");
+    let kc = k.kubeconfig.to_str().unwrap();
+    let login = ["kube", "login", "--connection", "as-person", "-n", "payments", "--kubeconfig", kc];
+    let out = alice.cli(&[&login[..], &["--credential-command", planton.to_str().unwrap()]].concat()).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    k.ok(&["get", "configmaps"]).await;
+    let groups = ["cloudops:operator", "cloudops:org:default", "system:authenticated"].map(String::from).to_vec();
+    assert_eq!(
+        seen_as(&sb, "/namespaces/payments/configmaps"),
+        (Some("cloudops:default:alice".into()), groups.clone())
+    );
+    let out = alice.cli(&["kubectl", "get", "deployments", "-n", "shop", "--connection", "as-person"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(seen_as(&sb, "/namespaces/shop/deployments"), (Some("cloudops:default:alice".into()), groups));
+
+    // A client cannot pick who it is: kubectl's --as is refused, and names the person.
+    let err = k.refused(&["get", "configmaps", "--as", "system:admin", "--as-group", "system:masters"]).await;
+    assert!(err.contains("impersonate-") && err.contains("\"alice\""), "{err}");
+
+    // A connection without the setting acts with the runner's own credentials.
+    let out = sb.cli(&["kubectl", "get", "secrets", "-n", "shop", "--connection", C]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(seen_as(&sb, "/namespaces/shop/secrets"), (None, vec![]));
 }

@@ -1,0 +1,63 @@
+//! Who a runner acts as in a cluster whose connection asks for impersonation.
+//!
+//! A Kubernetes connection with the setting `impersonate=true` makes the runner send
+//! `Impersonate-User` and `Impersonate-Group` on every call, so that the cluster's own RBAC
+//! decides and its audit log names the person. The identity comes from the authorizer's state
+//! (the principal and its home org), never from the client, and is namespaced under
+//! `cloudops:` so that no name an org admin picks can become a cluster identity such as
+//! `system:admin` or the group `system:masters` (names are DNS labels: no `:` inside).
+
+use cloudops_schemas::v1;
+use cloudops_store::Snapshot;
+
+/// Whether the resolved target's connection asks for impersonation.
+pub fn wanted(target: &v1::ResolvedTarget) -> bool {
+    target.provider == v1::Provider::Kubernetes as i32
+        && target.settings.as_ref().is_some_and(v1::ConnectionSettings::impersonates)
+}
+
+/// The identity for an allowed request: `cloudops:<home org>:<principal>`, in the groups
+/// `cloudops:<role>` (the caller's best role on the target) and `cloudops:org:<home org>`.
+/// `None` when the connection does not ask for it, or the principal is unknown (the caller of
+/// this then refuses: no identity, no call).
+pub fn identity(state: &Snapshot, caller: &v1::Caller, role: &str) -> Option<v1::Impersonation> {
+    let principal = state.principal(&caller.principal_id)?;
+    let org = state.org(&principal.org_id)?;
+    Some(of(&org.name, &principal.name, role))
+}
+
+fn of(org: &str, principal: &str, role: &str) -> v1::Impersonation {
+    v1::Impersonation {
+        user: format!("cloudops:{org}:{principal}"),
+        groups: vec![format!("cloudops:{role}"), format!("cloudops:org:{org}")],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(provider: v1::Provider, setting: Option<&str>) -> v1::ResolvedTarget {
+        let mut settings = v1::ConnectionSettings::default();
+        if let Some(v) = setting {
+            settings.values.insert(v1::ConnectionSettings::IMPERSONATE.into(), v.into());
+        }
+        v1::ResolvedTarget { provider: provider as i32, settings: Some(settings), ..Default::default() }
+    }
+
+    #[test]
+    fn only_kubernetes_connections_that_say_true_impersonate() {
+        assert!(wanted(&target(v1::Provider::Kubernetes, Some("true"))));
+        assert!(!wanted(&target(v1::Provider::Kubernetes, Some("false"))));
+        assert!(!wanted(&target(v1::Provider::Kubernetes, Some("yes"))));
+        assert!(!wanted(&target(v1::Provider::Kubernetes, None)));
+        assert!(!wanted(&target(v1::Provider::Aws, Some("true"))));
+    }
+
+    #[test]
+    fn the_identity_is_namespaced_under_cloudops() {
+        let i = of("acme", "alice", "operator");
+        assert_eq!(i.user, "cloudops:acme:alice");
+        assert_eq!(i.groups, ["cloudops:operator", "cloudops:org:acme"]);
+    }
+}
