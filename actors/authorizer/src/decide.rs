@@ -193,7 +193,7 @@ pub fn evaluate(state: &Snapshot, req: &v1::AuthorizeRequest) -> Evaluation {
     // without one (a principal gone since authentication) the request is refused here.
     let mut impersonate = None;
     let (allowed, reason) = if allowed && impersonation::wanted(&target) {
-        impersonate = impersonation::identity(state, &caller, &role);
+        impersonate = impersonation::identity(state, &caller, &target, &role);
         match impersonate {
             Some(_) => (true, reason),
             None => (false, format!("principal {:?} is unknown: no identity to impersonate", caller.principal_name)),
@@ -201,6 +201,10 @@ pub fn evaluate(state: &Snapshot, req: &v1::AuthorizeRequest) -> Evaluation {
     } else {
         (allowed, reason)
     };
+    // The record names who the cluster saw.
+    if let Some(i) = &impersonate {
+        what = format!("{what} as {}", i.user);
+    }
     let mut record = audit_row(
         &caller,
         mode_name(target.mode),
@@ -308,6 +312,7 @@ mod tests {
             op_name: "kubernetes.get".into(),
             verb: v1::VerbClass::Read as i32,
             kube: None,
+            recheck: false,
         };
         let e = evaluate(&Snapshot::default(), &req);
         assert!(!e.response.allowed);

@@ -17,19 +17,26 @@ pub fn wanted(target: &v1::ResolvedTarget) -> bool {
 }
 
 /// The identity for an allowed request: `cloudops:<home org>:<principal>`, in the groups
-/// `cloudops:<role>` (the caller's best role on the target) and `cloudops:org:<home org>`.
-/// `None` when the connection does not ask for it, or the principal is unknown (the caller of
-/// this then refuses: no identity, no call).
-pub fn identity(state: &Snapshot, caller: &v1::Caller, role: &str) -> Option<v1::Impersonation> {
+/// `cloudops:<org acted in>:<role>` (the caller's best role on the target, so that a cluster
+/// reached from several orgs binds each org's roles apart) and `cloudops:org:<home org>`.
+/// `None` when the principal or an org is unknown (the caller of this then refuses: no
+/// identity, no call).
+pub fn identity(
+    state: &Snapshot,
+    caller: &v1::Caller,
+    target: &v1::ResolvedTarget,
+    role: &str,
+) -> Option<v1::Impersonation> {
     let principal = state.principal(&caller.principal_id)?;
-    let org = state.org(&principal.org_id)?;
-    Some(of(&org.name, &principal.name, role))
+    let home = state.org(&principal.org_id)?;
+    let acted_in = state.org(&target.org_id)?;
+    Some(of(&home.name, &principal.name, &acted_in.name, role))
 }
 
-fn of(org: &str, principal: &str, role: &str) -> v1::Impersonation {
+fn of(home: &str, principal: &str, acted_in: &str, role: &str) -> v1::Impersonation {
     v1::Impersonation {
-        user: format!("cloudops:{org}:{principal}"),
-        groups: vec![format!("cloudops:{role}"), format!("cloudops:org:{org}")],
+        user: format!("cloudops:{home}:{principal}"),
+        groups: vec![format!("cloudops:{acted_in}:{role}"), format!("cloudops:org:{home}")],
     }
 }
 
@@ -56,8 +63,11 @@ mod tests {
 
     #[test]
     fn the_identity_is_namespaced_under_cloudops() {
-        let i = of("acme", "alice", "operator");
+        let i = of("acme", "alice", "acme", "operator");
         assert_eq!(i.user, "cloudops:acme:alice");
-        assert_eq!(i.groups, ["cloudops:operator", "cloudops:org:acme"]);
+        assert_eq!(i.groups, ["cloudops:acme:operator", "cloudops:org:acme"]);
+        // A platform operator at work in another org: its role there, its own home.
+        let i = of("platform", "ops", "acme", "admin");
+        assert_eq!((i.user.as_str(), i.groups[0].as_str()), ("cloudops:platform:ops", "cloudops:acme:admin"));
     }
 }

@@ -91,7 +91,11 @@ impl Actor for Authorizer {
             }
             AuthorizerMessage::Authorize(req, reply) => {
                 let answer = s.tables.ready().await.map(|t| evaluate(t, &req)).map_err(Degraded);
-                let answer = answer.map(|e| (e.response, s.audit.record(e.record)));
+                // A recheck of an op under way is recorded only when it ends the op.
+                let answer = answer.map(|e| match req.recheck && e.response.allowed {
+                    true => (e.response, AuditReceipt::Committed(0)),
+                    false => (e.response, s.audit.record(e.record)),
+                });
                 let _ = reply.send(answer);
             }
             AuthorizerMessage::RecordOutcome(req) => {

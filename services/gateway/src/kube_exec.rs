@@ -90,6 +90,7 @@ pub async fn exec(
         if target.resource.is_empty() { format!("connection/{}", target.connection) } else { target.resource.clone() };
     let timeout = s.deps.config.op_timeout.as_millis() as u32;
     let context = crate::kube_tunnel::context_of(&target);
+    let access = crate::holds::Access { target: target.clone(), op: op.clone(), kube: Some(scope.clone()) };
     let result =
         crate::pipeline::run_scoped_op(&s.deps.roles, who.caller(), target, op, timeout, Some(scope.clone())).await;
     let result = match result {
@@ -104,7 +105,7 @@ pub async fn exec(
     let headers = parts.headers.clone();
     ws.protocols([*protocol])
         .max_message_size(crate::kube_tunnel::MAX_MESSAGE)
-        .on_upgrade(move |socket| relay(s, info, session, socket, v5, headers))
+        .on_upgrade(move |socket| relay(s, info, session, socket, v5, headers, access))
 }
 
 /// The channel-3 status kubectl reads the exit code from.
@@ -120,7 +121,15 @@ fn exit_status(end: &str) -> Value {
     }
 }
 
-async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket, v5: bool, headers: HeaderMap) {
+async fn relay(
+    s: AppState,
+    info: SessionInfo,
+    session: String,
+    socket: WebSocket,
+    v5: bool,
+    headers: HeaderMap,
+    access: crate::holds::Access,
+) {
     let Ok(runner) = RunnerId::parse(info.runner_id.clone()) else { return };
     let Some((messages, keepalive)) = crate::kube_tunnel::open_output(&s, &info, &session).await else { return };
     let (mut tx, mut rx) = socket.split();
@@ -198,8 +207,8 @@ async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocke
             // The client went away: stop the process's session now.
             control(&s, &info, &session, true).await;
         }
-        _ = crate::kube_tunnel::key_revoked(s.clone(), headers) => {
-            warn!(%session, "exec closed: its caller's key no longer holds");
+        why = crate::holds::lost(s.clone(), headers, access) => {
+            warn!(%session, why, "exec closed: its access no longer holds");
             control(&s, &info, &session, true).await;
         }
     }

@@ -184,6 +184,8 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
     };
     let op_name = op.name();
     let timeout = s.deps.config.op_timeout.as_millis() as u32;
+    // A stream stays open only while its access holds; a plain request needs no copy.
+    let access = streaming.then(|| crate::holds::Access { target: target.clone(), op: op.clone(), kube: None });
     let result = crate::pipeline::run_op(&s.deps.roles, who.caller(), target, op, timeout).await;
     let result = match result {
         Ok(r) => r,
@@ -211,9 +213,9 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
         };
         return (code, headers, body).into_response();
     }
-    if !streaming || result.routed_runner_id.is_empty() {
+    let Some(access) = access.filter(|_| !result.routed_runner_id.is_empty()) else {
         return status(StatusCode::BAD_GATEWAY, "the runner streamed a response that was not asked to stream");
-    }
+    };
     let info = SessionInfo {
         principal_id: who.principal.id.clone(),
         org_id: result.routed_org_id.clone(),
@@ -221,7 +223,7 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
         runner_name: String::new(),
         op: op_name.into(),
     };
-    match stream_body(&s, info, &session, parts.headers).await {
+    match stream_body(&s, info, &session, parts.headers, access).await {
         Ok(body) => (code, headers, body).into_response(),
         Err(e) => status(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
@@ -261,29 +263,35 @@ fn api_media_type(sent: &str) -> &'static str {
     }
 }
 
-/// Every this many keepalives a stream checks that its caller's key still holds: a revoked
-/// key stops its watches and followed logs within seconds.
-const REAUTHENTICATE_EVERY: u32 = 5;
-
 /// The session's bytes, as the API server sent them, for as long as the client reads and its
-/// key holds: the runner's session is kept alive meanwhile and cancelled when the client goes
-/// away.
-async fn stream_body(s: &AppState, info: SessionInfo, session: &str, headers: HeaderMap) -> Result<Body, String> {
+/// access holds (`holds`): the runner's session is kept alive meanwhile and cancelled when the
+/// client goes away.
+async fn stream_body(
+    s: &AppState,
+    info: SessionInfo,
+    session: &str,
+    headers: HeaderMap,
+    access: crate::holds::Access,
+) -> Result<Body, String> {
     let runner = RunnerId::parse(info.runner_id.clone()).map_err(|e| e.to_string())?;
     let messages = streams::read_session(&s.deps.nats, &runner, session, 0).await.map_err(|e| e.to_string())?;
     let (revoked_tx, revoked_rx) = tokio::sync::oneshot::channel::<()>();
     let keepalive = {
         let (s, info, id) = (s.clone(), info.clone(), session.to_string());
         tokio::spawn(async move {
-            for beat in 1u32.. {
+            let mut watch = crate::holds::Watch::default();
+            let mut checked = tokio::time::Instant::now();
+            loop {
                 if !matches!(control(&s, &info, &id, false).await, Control::Alive) {
                     return;
                 }
-                if beat % REAUTHENTICATE_EVERY == 0
-                    && crate::routes::authenticate(&s.deps, &axum::http::Method::GET, &headers).await.is_err()
-                {
-                    let _ = revoked_tx.send(());
-                    return;
+                if checked.elapsed() >= crate::holds::RECHECK_EVERY {
+                    checked = tokio::time::Instant::now();
+                    if let Some(why) = watch.lost(&s, &headers, &access).await {
+                        tracing::warn!(session = %id, why, "stream closed: its access no longer holds");
+                        let _ = revoked_tx.send(());
+                        return;
+                    }
                 }
                 tokio::time::sleep(KEEPALIVE_EVERY).await;
             }

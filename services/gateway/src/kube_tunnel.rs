@@ -180,6 +180,7 @@ pub async fn tunnel(
     let op_name = kube_api::op_name(&scope);
     let timeout = s.deps.config.op_timeout.as_millis() as u32;
     let context = context_of(&target);
+    let access = crate::holds::Access { target: target.clone(), op: op.clone(), kube: Some(scope.clone()) };
     let result =
         crate::pipeline::run_scoped_op(&s.deps.roles, who.caller(), target, op, timeout, Some(scope.clone())).await;
     let result = match result {
@@ -199,7 +200,7 @@ pub async fn tunnel(
     ws.protocols([protocol])
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| relay(s, info, session, socket, headers))
+        .on_upgrade(move |socket| relay(s, info, session, socket, headers, access))
 }
 
 /// The session's output, read from its start, and a keepalive for as long as it is held;
@@ -254,20 +255,15 @@ async fn deliver(s: &AppState, info: &SessionInfo, c: v1::SessionControl) -> boo
 pub(crate) const MAX_MESSAGE: usize = 256 << 10;
 /// The longest query a tunnel's audit record holds whole.
 const MAX_QUERY: usize = 512;
-/// How often an open tunnel or exec checks that its caller's key still holds.
-const REAUTHENTICATE_EVERY: Duration = Duration::from_secs(10);
 
-/// Resolves when the caller's key no longer authenticates (revoked, expired, deleted).
-pub(crate) async fn key_revoked(s: AppState, headers: axum::http::HeaderMap) {
-    loop {
-        tokio::time::sleep(REAUTHENTICATE_EVERY).await;
-        if crate::routes::authenticate(&s.deps, &axum::http::Method::GET, &headers).await.is_err() {
-            return;
-        }
-    }
-}
-
-async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocket, headers: axum::http::HeaderMap) {
+async fn relay(
+    s: AppState,
+    info: SessionInfo,
+    session: String,
+    socket: WebSocket,
+    headers: axum::http::HeaderMap,
+    access: crate::holds::Access,
+) {
     let Some((messages, keepalive)) = open_output(&s, &info, &session).await else { return };
     let (mut tx, rx) = socket.split();
     let output = async move {
@@ -331,7 +327,7 @@ async fn relay(s: AppState, info: SessionInfo, session: String, socket: WebSocke
     tokio::select! {
         _ = output => {}
         _ = input => {}
-        _ = key_revoked(s.clone(), headers) => warn!(%session, "tunnel closed: its caller's key no longer holds"),
+        why = crate::holds::lost(s.clone(), headers, access) => warn!(%session, why, "tunnel closed: its access no longer holds"),
     }
     // Either side is done: the runner closes its end now rather than at the keepalive's lapse.
     control(&s, &info, &session, true).await;

@@ -9,6 +9,7 @@
 mod admin;
 mod console;
 mod error;
+mod holds;
 mod kube_exec;
 mod kube_proxy;
 mod kube_review;

@@ -67,6 +67,7 @@ pub async fn run_scoped_op(
                 op_name: op_name.into(),
                 verb: verb as i32,
                 kube,
+                recheck: false,
             })
             .await
             .map_err(|e| unavailable("authorizer", e))?;
@@ -118,6 +119,43 @@ pub async fn run_scoped_op(
     .await
 }
 
+/// Whether an op under way (an open stream, exec or tunnel) would still be allowed: resolved
+/// and decided again on the current state. Only a refusal is recorded (it ends the op).
+pub async fn still_allowed(
+    roles: &Roles,
+    caller: v1::Caller,
+    target: v1::Target,
+    op: v1::Op,
+    kube: Option<v1::KubeScope>,
+) -> Result<(), v1::Error> {
+    let op_name = op.name();
+    // Decided on the same scope as when it opened (run_op reads a proxied request's from its op).
+    let kube = match kube {
+        Some(k) => Some(k),
+        None => op.kube_scope().transpose().map_err(|e| v1::Error::new(ErrorCode::InvalidArgument, e.to_string()))?,
+    };
+    let resolved = resolve(roles, &caller, &target, &op, op_name).await?;
+    let (decision, receipt) = roles
+        .authorizer
+        .authorize_deferred(v1::AuthorizeRequest {
+            caller: Some(caller),
+            target: Some(resolved),
+            op_name: op_name.into(),
+            verb: op.verb_class() as i32,
+            kube,
+            recheck: true,
+        })
+        .await
+        .map_err(|e| unavailable("authorizer", e))?;
+    if decision.allowed {
+        return Ok(());
+    }
+    if let Err(e) = receipt.committed().await {
+        warn!(error = %e, "audit record of a lost access not written");
+    }
+    Err(v1::Error::new(ErrorCode::PermissionDenied, decision.reason))
+}
+
 /// The audited name of a what-if question.
 const REVIEW: &str = "kubernetes.proxy.review";
 
@@ -140,6 +178,7 @@ pub async fn review(
             op_name: REVIEW.into(),
             verb: cloudops_schemas::kube_api::verb_class(&kube) as i32,
             kube: Some(kube),
+            recheck: false,
         })
         .await
         .map_err(|e| unavailable("authorizer", e))?;

@@ -257,6 +257,7 @@ pub(crate) async fn authorize_admin_target(
             op_name: op_name.into(),
             verb: v1::VerbClass::Admin as i32,
             kube: None,
+            recheck: false,
         })
         .await
         .map_err(ApiError::unavailable)?;

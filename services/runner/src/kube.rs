@@ -69,6 +69,9 @@ impl ApiRes {
 
 struct Cluster {
     client: Client,
+    /// The same credentials without the context's own impersonation (`as`, `as-groups`, …):
+    /// the base of a client acting as the person, so that none of it is added to theirs.
+    bare: Client,
     discovery: Option<(Instant, Arc<Vec<ApiRes>>)>,
 }
 
@@ -76,6 +79,8 @@ const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 
 pub struct KubeExecutor {
     kubeconfig: Option<PathBuf>,
+    /// Refuse every op that does not name the person (`--require-impersonation`).
+    require_impersonation: bool,
     clusters: Mutex<HashMap<String, Cluster>>,
 }
 
@@ -107,8 +112,8 @@ fn enc(s: &str) -> String {
 }
 
 impl KubeExecutor {
-    pub fn new(kubeconfig: Option<PathBuf>) -> Self {
-        Self { kubeconfig, clusters: Mutex::new(HashMap::new()) }
+    pub fn new(kubeconfig: Option<PathBuf>, require_impersonation: bool) -> Self {
+        Self { kubeconfig, require_impersonation, clusters: Mutex::new(HashMap::new()) }
     }
 
     async fn config(&self, context: &str) -> Result<Config, v1::Error> {
@@ -137,9 +142,15 @@ impl KubeExecutor {
         let mut map = self.clusters.lock().await;
         if !map.contains_key(context) {
             let cfg = self.config(context).await?;
-            let client =
-                Client::try_from(cfg).map_err(|e| err(ErrorCode::Unavailable, format!("kubernetes client: {e}")))?;
-            map.insert(context.to_string(), Cluster { client, discovery: None });
+            let make = |cfg: Config| {
+                Client::try_from(cfg).map_err(|e| err(ErrorCode::Unavailable, format!("kubernetes client: {e}")))
+            };
+            let mut plain = cfg.clone();
+            let a = &mut plain.auth_info;
+            (a.impersonate, a.impersonate_uid, a.impersonate_groups, a.impersonate_user_extra) =
+                (None, None, None, None);
+            let (client, bare) = (make(cfg)?, make(plain)?);
+            map.insert(context.to_string(), Cluster { client, bare, discovery: None });
         }
         Ok(f(map.get_mut(context).expect("inserted")))
     }
@@ -220,8 +231,8 @@ impl KubeExecutor {
 
     async fn client_for(&self, req: &v1::RunnerRequest) -> Result<(String, Client), v1::Error> {
         let context = req.settings.as_ref().map(|s| s.kube_context.clone()).unwrap_or_default();
-        let client = self.with_cluster(&context, |c| c.client.clone()).await?;
-        Ok((context, impersonate::acting_as(client, req)?))
+        let (client, bare) = self.with_cluster(&context, |c| (c.client.clone(), c.bare.clone())).await?;
+        Ok((context, impersonate::acting_as(client, bare, req, self.require_impersonation)?))
     }
 
     /// The namespace an op works in (None for a cluster-scoped kind); in developer mode only

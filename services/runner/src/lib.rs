@@ -44,12 +44,14 @@ pub struct RunnerConfig {
     pub credentials: RunnerCredentials,
     /// Kubeconfig to use instead of `KUBECONFIG` / in-cluster config.
     pub kubeconfig: Option<PathBuf>,
+    /// Refuse every Kubernetes op that does not name the person (see `kube/impersonate.rs`).
+    pub require_impersonation: bool,
     pub heartbeat: Duration,
 }
 
 impl RunnerConfig {
     pub fn new(credentials: RunnerCredentials) -> Self {
-        Self { credentials, kubeconfig: None, heartbeat: Duration::from_secs(10) }
+        Self { credentials, kubeconfig: None, require_impersonation: false, heartbeat: Duration::from_secs(10) }
     }
 }
 
@@ -685,7 +687,7 @@ impl Runner {
         let sessions: Sessions = Arc::default();
         let exec = Arc::new(Executor {
             #[cfg(feature = "kubernetes")]
-            kube: kube::KubeExecutor::new(cfg.kubeconfig.clone()),
+            kube: kube::KubeExecutor::new(cfg.kubeconfig.clone(), cfg.require_impersonation),
             #[cfg(feature = "aws")]
             aws: Default::default(),
             #[cfg(feature = "gcp")]

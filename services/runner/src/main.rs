@@ -23,6 +23,11 @@ enum Command {
         /// The credentials.json from `planton runner generate-credentials`.
         #[arg(long, env = "PLANTON_RUNNER_CREDENTIALS_FILE")]
         credentials_file: Option<PathBuf>,
+        /// Refuse every Kubernetes op that does not name the person: only connections with
+        /// `impersonate=true` reach the cluster, as the person, so that the runner's own
+        /// credentials need nothing but `impersonate`.
+        #[arg(long, env = "PLANTON_RUNNER_REQUIRE_IMPERSONATION")]
+        require_impersonation: bool,
     },
 }
 
@@ -41,7 +46,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let Command::Start { name, org, credentials_file } = Cli::parse().command;
+    let Command::Start { name, org, credentials_file, require_impersonation } = Cli::parse().command;
     let src = CredentialSources {
         file: credentials_file,
         inline: std::env::var("PLANTON_RUNNER_CREDENTIALS").ok(),
@@ -63,7 +68,7 @@ fn main() -> std::process::ExitCode {
         tokio::pin!(shutdown);
         tracing::info!(credentials = %from, "credentials loaded");
         let runner = tokio::select! {
-            r = Runner::start(RunnerConfig::new(creds)) => match r {
+            r = Runner::start(RunnerConfig { require_impersonation, ..RunnerConfig::new(creds) }) => match r {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");

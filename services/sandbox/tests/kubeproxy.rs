@@ -11,6 +11,7 @@ use std::{process::Stdio, time::Duration};
 
 use cloudops_sandbox::ok;
 use kubectl::{C, login, setup};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 const R: &str = "default/prod/KubernetesDeployment/payments-api";
 
@@ -288,6 +289,32 @@ async fn a_viewer_reads_but_neither_writes_nor_reads_secrets() {
     assert!(who.contains("viewer1"), "{who}");
     let audit = ok(&sb, &["audit", "list", "-o", "json"]).await;
     assert!(audit.contains("kubernetes.proxy.review"), "a review is audited: {audit}");
+    // An open watch holds only while the grant does: removing it ends the watch (within the
+    // recheck period), as it refuses the next request, and the end is on record.
+    let mut watch = k.cmd(&["get", "configmaps", "-w"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut first = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let listed = tokio::time::timeout(Duration::from_secs(20), first.next_line()).await;
+    assert!(matches!(listed, Ok(Ok(Some(_)))), "the watch lists first: {listed:?}");
+    let grants: serde_json::Value =
+        serde_json::from_str(&ok(&sb, &["grant", "list", "--principal", "viewer1", "-o", "json"]).await).unwrap();
+    let grant = grants["items"][0]["id"].as_str().unwrap().to_string();
+    ok(&sb, &["grant", "delete", &grant]).await;
+    let ended = tokio::time::timeout(Duration::from_secs(30), watch.wait()).await;
+    assert!(ended.is_ok(), "the watch outlived the grant");
+    let err = k.refused(&["get", "configmaps"]).await;
+    assert!(err.contains("Forbidden"), "{err}");
+    let audit: serde_json::Value = serde_json::from_str(&ok(&sb, &["audit", "list", "-o", "json"]).await).unwrap();
+    let lost = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["op"] == "kubernetes.proxy.watch" && r["decision"] == "denied" && r["principal"] == "viewer1");
+    assert!(lost, "the watch's end is on record: {audit}");
+    ok(
+        &sb,
+        &["grant", "create", "--principal", "viewer1", "--scope", "connection", "--connection", C, "--role", "viewer"],
+    )
+    .await;
     // A key that is revoked stops at once.
     let listed: serde_json::Value =
         serde_json::from_str(&ok(&sb, &["apikey", "list", "--principal", "viewer1", "-o", "json"]).await).unwrap();
@@ -353,7 +380,8 @@ async fn an_impersonating_connection_acts_as_the_person() {
     let out = alice.cli(&[&login[..], &["--credential-command", planton.to_str().unwrap()]].concat()).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     k.ok(&["get", "configmaps"]).await;
-    let groups = ["cloudops:operator", "cloudops:org:default", "system:authenticated"].map(String::from).to_vec();
+    let groups =
+        ["cloudops:default:operator", "cloudops:org:default", "system:authenticated"].map(String::from).to_vec();
     assert_eq!(
         seen_as(&sb, "/namespaces/payments/configmaps"),
         (Some("cloudops:default:alice".into()), groups.clone())
@@ -370,4 +398,28 @@ async fn an_impersonating_connection_acts_as_the_person() {
     let out = sb.cli(&["kubectl", "get", "secrets", "-n", "shop", "--connection", C]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(seen_as(&sb, "/namespaces/shop/secrets"), (None, vec![]));
+
+    // A runner that requires impersonation refuses every op that names nobody, and its
+    // context's own impersonation (`as`, `as-groups`) never joins the person's.
+    let kubeconfig = sb.dir.path().join("kubeconfig-as");
+    let text = sb.kube.kubeconfig(cloudops_sandbox::KUBE_CONTEXT);
+    std::fs::write(&kubeconfig, format!("{text}    as: runner-default\n    as-groups:\n    - system:masters\n"))
+        .unwrap();
+    let mut cfg = cloudops_runner::RunnerConfig::new(sb.credentials("strict").await.unwrap());
+    (cfg.kubeconfig, cfg.require_impersonation) = (Some(kubeconfig), true);
+    let _strict = cloudops_runner::Runner::start(cfg).await.unwrap();
+    for (name, person) in [("strict-plain", "false"), ("strict-person", "true")] {
+        let set = format!("impersonate={person}");
+        let args = ["connection", "create", name, "--provider", "kubernetes", "--runner", "strict", "--set", &set];
+        ok(&sb, &[&args[..], &["--context", cloudops_sandbox::KUBE_CONTEXT]].concat()).await;
+    }
+    sb.wait_routable("strict-person").await.unwrap();
+    let out = sb.cli(&["kubectl", "get", "configmaps", "-n", "payments", "--connection", "strict-plain"]).await;
+    assert!(out.code != 0 && out.stderr.contains("--require-impersonation"), "{}", out.stderr);
+    let (user, _) = seen_as(&sb, "/namespaces/payments/configmaps");
+    assert_eq!(user.as_deref(), Some("cloudops:default:alice"), "the refused op never reached the cluster");
+    ok(&sb, &["kubectl", "get", "configmaps", "-n", "shop", "--connection", "strict-person"]).await;
+    let (user, groups_seen) = seen_as(&sb, "/namespaces/shop/configmaps");
+    assert_eq!(user.as_deref(), Some("cloudops:default:admin"));
+    assert!(!groups_seen.iter().any(|g| g == "system:masters") && groups_seen.len() == 3, "{groups_seen:?}");
 }

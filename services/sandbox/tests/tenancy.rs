@@ -208,6 +208,7 @@ async fn authorization_matrix() {
                             op_name: "matrix".into(),
                             verb: verb as i32,
                             kube: None,
+                            recheck: false,
                         },
                     )
                     .await;

@@ -15,12 +15,26 @@ use cloudops_schemas::v1::{self, ErrorCode};
 const USER: HeaderName = HeaderName::from_static("impersonate-user");
 const GROUP: HeaderName = HeaderName::from_static("impersonate-group");
 
-/// The client to make `req`'s calls with: `client` itself, or `client` acting as the request's
-/// person. A connection that asks for impersonation and a request without an identity is
-/// refused: the runner never falls back to its own, broader credentials.
-pub(super) fn acting_as(client: Client, req: &v1::RunnerRequest) -> Result<Client, v1::Error> {
+/// The client to make `req`'s calls with: `client` itself (the context as configured), or
+/// `bare` (the context without its own impersonation) acting as the request's person. An op
+/// that names nobody is refused when its connection asks for impersonation, or when this runner
+/// requires it of every op (`--require-impersonation`, so that no connection an org admin
+/// creates can reach the cluster with the runner's own credentials): the runner never falls
+/// back to its own, broader credentials.
+pub(super) fn acting_as(
+    client: Client,
+    bare: Client,
+    req: &v1::RunnerRequest,
+    required: bool,
+) -> Result<Client, v1::Error> {
     let who = match req.impersonate.as_ref().filter(|i| !i.user.is_empty()) {
         Some(who) => who,
+        None if required => {
+            return Err(err(
+                ErrorCode::PermissionDenied,
+                "this runner acts only as the person (--require-impersonation): set impersonate=true on the connection",
+            ));
+        }
         None if req.settings.as_ref().is_some_and(v1::ConnectionSettings::impersonates) => {
             return Err(err(
                 ErrorCode::PermissionDenied,
@@ -29,6 +43,7 @@ pub(super) fn acting_as(client: Client, req: &v1::RunnerRequest) -> Result<Clien
         }
         None => return Ok(client),
     };
+    let client = bare;
     let value = |v: &str| {
         HeaderValue::from_str(v)
             .map_err(|_| err(ErrorCode::InvalidArgument, format!("{v:?} cannot be sent as an impersonation header")))
