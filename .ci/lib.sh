@@ -68,6 +68,18 @@ ensure_python_kubernetes() {
   python3 -c 'import kubernetes' 2>/dev/null || ci_die "kubernetes installed but python3 cannot import it"
 }
 
+# Helm as a library (helm-python-sdk carries Helm 4's engine; no helm binary is installed
+# here): the charts are linted and rendered with it (.ci/helm_check.py).
+ensure_helm_sdk() {
+  command -v python3 >/dev/null || ci_die "python3 is missing: the Helm charts are checked with helm-python-sdk"
+  python3 -c 'import helm_python, yaml' 2>/dev/null && return
+  ci_note "installing Helm as a library (pip install helm-python-sdk==0.2.2 pyyaml)"
+  python3 -m pip install --quiet --disable-pip-version-check helm-python-sdk==0.2.2 pyyaml \
+    || python3 -m pip install --quiet --disable-pip-version-check --user helm-python-sdk==0.2.2 pyyaml \
+    || ci_die "pip could not install helm-python-sdk: the chart checks need it"
+  python3 -c 'import helm_python, yaml' 2>/dev/null || ci_die "helm-python-sdk installed but python3 cannot import it"
+}
+
 # gcp-storage-emulator (the Cloud Storage test peer, see shared/design/test-peers.md).
 ensure_gcs_emulator() {
   command -v python3 >/dev/null || ci_die "python3 is missing: the GCP tests run against gcp-storage-emulator"

@@ -12,7 +12,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane: gateway, actors, store and a supervised NATS hub.
-    Serve(cloudops_controlplane::ServeArgs),
+    Serve(Box<cloudops_controlplane::ServeArgs>),
+    /// Exit 0 when the gateway accepts connections on ADDR (a container health check that
+    /// needs no shell or HTTP client in the image).
+    Health {
+        #[arg(long, default_value = "127.0.0.1:7480")]
+        addr: std::net::SocketAddr,
+    },
+}
+
+/// `cloudops health`: whether something accepts TCP connections on `addr` within 3 s.
+fn health(addr: std::net::SocketAddr) -> std::process::ExitCode {
+    match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3)) {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the gateway does not accept connections on {addr}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Registers SIGINT/SIGTERM handlers now and resolves on the first of them.
@@ -31,8 +48,10 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 fn main() -> std::process::ExitCode {
     // Everything this process writes (database, keys, configs, recordings) is owner-only.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    let cli = Cli::parse();
-    let Command::Serve(args) = cli.command;
+    let args = match Cli::parse().command {
+        Command::Serve(args) => *args,
+        Command::Health { addr } => return health(addr),
+    };
     let cfg = match args.into_config() {
         Ok(c) => c,
         Err(e) => {

@@ -135,7 +135,13 @@ async fn serve_with_local_runner_then_planton() {
     let (code, out, _) = env.planton(&["runner", "list"]).await;
     assert_eq!(code, 0);
     assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("local ")), "{out}");
+    // The container health check (compose.yaml) needs no shell: the binary checks itself.
+    let addr = url.trim_start_matches("https://").trim_end_matches('/').to_string();
+    let up = env.cmd("cloudops").args(["health", "--addr", &addr]).output().await.unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
     stops_cleanly(child).await;
+    let down = env.cmd("cloudops").args(["health", "--addr", &addr]).output().await.unwrap();
+    assert!(!down.status.success() && String::from_utf8_lossy(&down.stderr).contains("does not accept connections"));
     // Nothing of ours is left listening: the hub and the leaf went with it.
     let (code, _, err) = env.planton(&["kubectl", "get", "pods", "--connection", "local"]).await;
     assert_eq!(code, 1);
