@@ -8,13 +8,16 @@
 
 mod audit;
 mod exec;
+pub mod forwarding;
 mod logs;
 mod openapi;
 mod portforward;
+mod portforward_spdy;
 mod resources;
 mod rollout;
 mod sandbox;
 mod selector;
+mod spdy;
 mod table;
 mod write;
 

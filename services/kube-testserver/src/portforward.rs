@@ -3,6 +3,8 @@
 //! two channels, data `2i` and error `2i+1`; each starts with the port, two bytes little
 //! endian; then every binary message is a channel byte and bytes.
 //!
+//! kubectl 1.31+ asks for `SPDY/3.1+portforward.k8s.io` instead: `portforward_spdy`.
+//!
 //! The "pod" is this machine: its port P is 127.0.0.1:P, so a test serves something there and
 //! forwards to it.
 
@@ -21,7 +23,7 @@ use tokio::{
 
 use crate::{Cluster, pct_decode, status_error};
 
-pub const PROTOCOLS: [&str; 2] = ["v4.channel.k8s.io", "portforward.k8s.io"];
+pub const PROTOCOLS: [&str; 3] = ["v4.channel.k8s.io", "portforward.k8s.io", crate::portforward_spdy::PROTOCOL];
 
 fn ports(uri: &Uri) -> Result<Vec<u16>, String> {
     let mut out = Vec::new();
@@ -56,14 +58,22 @@ pub(crate) async fn serve(
             Some(json!({"name": name, "kind": "pods"})),
         );
     }
+    let Ok(ws) = ws else {
+        return match ports(&uri) {
+            Err(e) => bad(e),
+            Ok(_) => bad("Upgrade request required: port-forward needs a websocket (v4.channel.k8s.io)".into()),
+        };
+    };
+    let ws = ws.protocols(PROTOCOLS);
+    if ws.selected_protocol().is_some_and(|p| p == crate::portforward_spdy::PROTOCOL) {
+        // SPDY names the port per stream; the query has none.
+        return ws.on_upgrade(move |socket| crate::portforward_spdy::run(socket, name));
+    }
     let ports = match ports(&uri) {
         Ok(p) => p,
         Err(e) => return bad(e),
     };
-    let Ok(ws) = ws else {
-        return bad("Upgrade request required: port-forward needs a websocket (v4.channel.k8s.io)".into());
-    };
-    ws.protocols(PROTOCOLS).on_upgrade(move |socket| run(socket, ports, name))
+    ws.on_upgrade(move |socket| run(socket, ports, name))
 }
 
 async fn run(socket: WebSocket, ports: Vec<u16>, pod: String) {

@@ -18,14 +18,14 @@ impl Kubectl {
         Self { _dir: dir, kubeconfig, home }
     }
 
+    fn cmd(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new("kubectl");
+        c.args(args).env("KUBECONFIG", &self.kubeconfig).env("HOME", &self.home);
+        c
+    }
+
     async fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = tokio::process::Command::new("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", &self.home)
-            .output()
-            .await
-            .expect("kubectl is installed");
+        let out = self.cmd(args).output().await.expect("kubectl is installed");
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
     }
 }
@@ -322,6 +322,31 @@ async fn kubectl_exec_pipes_and_exit_codes() {
     assert!(!ok && err.contains("container nope is not valid for pod"), "{err}");
     let (ok, _, err) = k.run(&["exec", "ghost", "-n", "default", "--", "true"]).await;
     assert!(!ok && err.contains("pods \"ghost\" not found"), "{err}");
+}
+
+#[tokio::test]
+async fn kubectl_port_forward_carries_bytes_both_ways() {
+    use kube_testserver::forwarding::{echo_server, echo_through, kubectl_port_forward};
+    let server = sandbox().await;
+    let k = Kubectl::new(&server).await;
+    let web = format!("pod/{}", pod_named(&server, "web-"));
+    let port = echo_server().await.unwrap();
+    // kubectl 1.32 tunnels SPDY in a WebSocket (SPDY/3.1+portforward.k8s.io) and names the
+    // port per stream, not in the query.
+    let fwd = kubectl_port_forward(k.cmd(&["port-forward", &web, "-n", "default", &format!(":{port}")])).await;
+    let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    assert!(echo_through(fwd.local, &bytes).await.unwrap() == bytes, "a megabyte came back whole");
+    assert_eq!(echo_through(fwd.local, b"second connection").await.unwrap(), b"second connection");
+    drop(fwd);
+
+    // Nothing listens on the pod's port: the error stream says so and the connection ends.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut fwd = kubectl_port_forward(k.cmd(&["port-forward", &web, "-n", "default", &format!(":{closed}")])).await;
+    assert!(echo_through(fwd.local, b"nobody home").await.is_err());
+    let _ = fwd.child.start_kill();
+    let out = fwd.child.wait_with_output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("error forwarding port {closed}")), "{err}");
 }
 
 /// Reads from a pty until `needle` shows up (or fails after 20 s). Returns what was read.

@@ -267,18 +267,4 @@ impl Sandbox {
     }
 }
 
-/// A TCP echo server on loopback: the Kubernetes API test server forwards a pod's port P to
-/// 127.0.0.1:P, so port-forward tests and benchmarks forward to this.
-pub async fn echo_server() -> std::io::Result<u16> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = conn.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    Ok(port)
-}
+pub use kube_testserver::forwarding::echo_server;

@@ -107,6 +107,14 @@ async fn admin_mode_kubectl_reads_writes_watches_and_follows() {
     k.ok(&["cp", &format!("{web}:to-pod.bin"), back.to_str().unwrap()]).await;
     assert!(std::fs::read(&back).unwrap() == bytes, "the file came back whole");
 
+    // port-forward: kubectl's SPDY session tunnelled in a WebSocket, relayed message by message.
+    let port = cloudops_sandbox::echo_server().await.unwrap();
+    let fwd =
+        kube_testserver::forwarding::kubectl_port_forward(k.cmd(&["port-forward", &web, &format!(":{port}")])).await;
+    let echoed = kube_testserver::forwarding::echo_through(fwd.local, &bytes).await.unwrap();
+    assert!(echoed == bytes, "bytes came back whole through the proxy");
+    drop(fwd);
+
     // Scale and roll out: the scale subresource, a restart, its status, history and undo.
     let out = k.ok(&["scale", "deployment", "payments-api", "--replicas=3"]).await;
     assert!(out.contains("deployment.apps/payments-api scaled"), "{out}");
