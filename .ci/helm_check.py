@@ -18,7 +18,21 @@ CREDS = '{"runner_id": "run-x"}'
 
 # (case, values, check on the list of rendered objects)
 RUNNER_CASES = [
-    ("default", {"credentials": CREDS}, lambda objs: rules(objs) and not secrets(objs) and view(objs)),
+    ("default", {"credentials": CREDS}, lambda objs: rules(objs) and not secrets(objs) and view(objs) and probed(objs)),
+    (
+        "placed",
+        {
+            "credentials": CREDS,
+            "image": {"registry": "ghcr.io/acme", "tag": "1.2.3"},
+            "imagePullSecrets": [{"name": "regcred"}],
+            "nodeSelector": {"pool": "ops"},
+            "tolerations": [{"key": "ops", "operator": "Exists", "effect": "NoSchedule"}],
+        },
+        lambda objs: pod(objs)["containers"][0]["image"] == "ghcr.io/acme/cloudops:1.2.3"
+        and pod(objs)["imagePullSecrets"] == [{"name": "regcred"}]
+        and pod(objs)["nodeSelector"] == {"pool": "ops"}
+        and pod(objs)["tolerations"][0]["key"] == "ops",
+    ),
     ("view", {"credentials": CREDS, "rbac": {"access": "view"}}, lambda objs: not rules(objs) and view(objs)),
     ("admin-secrets", {"credentials": CREDS, "rbac": {"access": "admin", "secrets": True}}, lambda objs: secrets(objs)),
     (
@@ -49,6 +63,19 @@ def view(objs):
 
 def deployment(objs):
     return of_kind(objs, "Deployment")[0]
+
+
+def pod(objs):
+    return deployment(objs)["spec"]["template"]["spec"]
+
+
+def probed(objs):
+    c = pod(objs)["containers"][0]
+    return (
+        c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        and "--health-addr" in c["command"]
+    )
 
 
 def main(out_dir):

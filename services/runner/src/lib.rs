@@ -17,53 +17,23 @@ mod exec;
 #[cfg(feature = "gcp")]
 mod gcp;
 pub mod graph;
+pub mod health;
 #[cfg(feature = "kubernetes")]
 mod kube;
+mod runner;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use cloudops_bus::{
-    NatsClient,
-    connect::{ConnectSpec, connect},
-    natsd::{self, LeafConfig, NatsServer},
-    runner_link,
-};
+use cloudops_bus::NatsClient;
 use cloudops_schemas::{
-    RunnerCredentials, RunnerId,
+    RunnerId,
     v1::{self, ErrorCode},
 };
-use tokio::task::JoinHandle;
-use tracing::{info, warn};
 
 pub use credentials::{CredentialSources, resolve as resolve_credentials};
+pub use runner::{Runner, RunnerConfig};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-#[derive(Debug, Clone)]
-pub struct RunnerConfig {
-    pub credentials: RunnerCredentials,
-    /// Kubeconfig to use instead of `KUBECONFIG` / in-cluster config.
-    pub kubeconfig: Option<PathBuf>,
-    /// Refuse every Kubernetes op that does not name the person (see `kube/impersonate.rs`).
-    pub require_impersonation: bool,
-    pub heartbeat: Duration,
-}
-
-impl RunnerConfig {
-    pub fn new(credentials: RunnerCredentials) -> Self {
-        Self { credentials, kubeconfig: None, require_impersonation: false, heartbeat: Duration::from_secs(10) }
-    }
-}
-
-/// A running runner. Dropping it stops the leaf node.
-pub struct Runner {
-    pub runner_id: RunnerId,
-    pub leaf: NatsServer,
-    pub nats: NatsClient,
-    monitor_port: u16,
-    tasks: Vec<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
 
 /// Idle streaming sessions (no keepalive from any gateway) end after this.
 pub const SESSION_IDLE: Duration = Duration::from_secs(6);
@@ -349,7 +319,7 @@ impl Executor {
             tracing::info!(session = %id, end = %end, "exec session ended");
             sessions.lock().expect("sessions lock").remove(&id);
             if let Err(e) = publisher.finish(&end).await {
-                warn!(session = %id, error = %e, "end of session not written");
+                tracing::warn!(session = %id, error = %e, "end of session not written");
             }
         });
         let v = serde_json::json!({
@@ -429,7 +399,7 @@ impl Executor {
             tracing::info!(session = %id, end = %end, "tunnel ended");
             sessions.lock().expect("sessions lock").remove(&id);
             if let Err(e) = publisher.finish(&end).await {
-                warn!(session = %id, error = %e, "end of session not written");
+                tracing::warn!(session = %id, error = %e, "end of session not written");
             }
         });
         let v = serde_json::json!({ "session": op.session, "streams": 1, "protocol": protocol });
@@ -528,10 +498,10 @@ impl Executor {
                     },
                 }
             };
-            info!(session = %id, end = %end, "{what} session ended");
+            tracing::info!(session = %id, end = %end, "{what} session ended");
             sessions.lock().expect("sessions lock").remove(&id);
             if let Err(e) = publisher.finish(&end).await {
-                warn!(session = %id, error = %e, "end of session not written");
+                tracing::warn!(session = %id, error = %e, "end of session not written");
             }
         });
         let v = serde_json::json!({"session": session, "streams": streams, "runner_id": self.runner_id.as_str()});
@@ -588,183 +558,6 @@ fn check_session_id(id: &str) -> Result<(), v1::Error> {
 
 fn random_hex(n: usize) -> String {
     (0..n).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
-}
-
-async fn leafz_up(monitor_port: u16) -> bool {
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", monitor_port)).await else { return false };
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    if s.write_all(b"GET /leafz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.is_err() {
-        return false;
-    }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    let body = String::from_utf8_lossy(&buf);
-    body.split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok())
-        .is_some_and(|v| v["leafnodes"].as_u64().unwrap_or(0) > 0)
-}
-
-/// Logs tunnel losses and recoveries, and says plainly when the hub refuses our credentials
-/// (regenerated, deleted or revoked): the leaf keeps retrying, so the process stays up.
-async fn watch_tunnel(monitor_port: u16, leaf_log: PathBuf, runner_name: String) {
-    let mut was_up = false;
-    let mut refused_reported = false;
-    let mut log_pos = 0u64;
-    loop {
-        let up = leafz_up(monitor_port).await;
-        if up && !was_up {
-            info!("tunnel to the hub is up");
-            refused_reported = false;
-        } else if !up && was_up {
-            warn!("tunnel to the hub lost; the leaf node is reconnecting");
-        }
-        if !up && !refused_reported {
-            let text = std::fs::read(&leaf_log).unwrap_or_default();
-            let new = String::from_utf8_lossy(&text[(log_pos as usize).min(text.len())..]).to_string();
-            log_pos = text.len() as u64;
-            if new.contains("Authorization Violation") || new.contains("authorization violation") {
-                tracing::error!(
-                    runner = %runner_name,
-                    "the hub refuses this runner's credentials (regenerated, deleted or revoked): get new ones with `planton runner generate-credentials {runner_name}` and restart the runner"
-                );
-                refused_reported = true;
-            }
-        }
-        was_up = up;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-impl Runner {
-    pub async fn start(cfg: RunnerConfig) -> Result<Self, String> {
-        // The process-wide TLS provider for clients that do not pick one (the GCP clients' reqwest).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let creds = &cfg.credentials;
-        let runner_id = creds.runner_id();
-        let bin = natsd::locate().await.map_err(|e| e.to_string())?;
-        let dir = tempfile::Builder::new().prefix("planton-runner-").tempdir().map_err(|e| e.to_string())?;
-        let p = dir.path();
-        let (ca, cert, key) = (p.join("ca.pem"), p.join("runner.pem"), p.join("runner.key"));
-        let w = |path: &std::path::Path, s: &str| {
-            natsd::write_private(path, s.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
-        };
-        w(&ca, &creds.tunnel.ca_cert_pem)?;
-        w(&cert, &creds.tunnel.cert_pem)?;
-        w(&key, &creds.tunnel.key_pem)?;
-        let client_port = natsd::free_port().map_err(|e| e.to_string())?;
-        let monitor_port = natsd::free_port().map_err(|e| e.to_string())?;
-        let password = random_hex(16);
-        let log_file = p.join("leaf.log");
-        let conf = LeafConfig {
-            server_name: format!("leaf-{}-{}", runner_id, random_hex(3)),
-            client_port,
-            local_user: "runner".into(),
-            local_password: password.clone(),
-            hub_url: creds.tunnel.leaf_url.clone(),
-            cert,
-            key,
-            ca,
-            log_file: log_file.clone(),
-        };
-        let mut text = conf.render();
-        text.push_str(&format!("http: \"127.0.0.1:{monitor_port}\"\n"));
-        let conf_path = p.join("leaf.conf");
-        natsd::write_private(&conf_path, text.as_bytes()).map_err(|e| e.to_string())?;
-        let leaf =
-            NatsServer::start(&bin, "leaf", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
-        let nats = connect(&ConnectSpec {
-            url: leaf.client_url(false),
-            name: format!("runner-{runner_id}"),
-            user: Some(("runner".into(), password)),
-            creds: None,
-            tls: None,
-            inbox_prefix: Some(format!("_INBOX.{runner_id}")),
-            on_gap: None,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-
-        let sessions: Sessions = Arc::default();
-        let exec = Arc::new(Executor {
-            #[cfg(feature = "kubernetes")]
-            kube: kube::KubeExecutor::new(cfg.kubeconfig.clone(), cfg.require_impersonation),
-            #[cfg(feature = "aws")]
-            aws: Default::default(),
-            #[cfg(feature = "gcp")]
-            gcp: Default::default(),
-            #[cfg(feature = "azure")]
-            azure: Default::default(),
-            nats: nats.clone(),
-            runner_id: runner_id.clone(),
-            sessions: sessions.clone(),
-        });
-        let mut tasks = vec![
-            runner_link::serve_ops(nats.clone(), runner_id.clone(), move |req| {
-                let exec = exec.clone();
-                async move { exec.run(req).await }
-            })
-            .await
-            .map_err(|e| e.to_string())?,
-        ];
-        let (hb_nc, hb_id, every) = (nats.clone(), runner_id.clone(), cfg.heartbeat);
-        let started =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        tasks.push(tokio::spawn(async move {
-            let beat = v1::RunnerHeartbeat {
-                runner_id: hb_id.to_string(),
-                version: VERSION.into(),
-                hostname: std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string(),
-                started_at_unix: started,
-            };
-            // Beats are fire-and-forget: the first ones may leave before the tunnel is up, so
-            // the first few go out every second.
-            for n in 0u32.. {
-                if let Err(e) = runner_link::publish_heartbeat(&hb_nc, &hb_id, &beat).await {
-                    warn!(error = %e, "heartbeat not sent");
-                }
-                tokio::time::sleep(if n < 5 { Duration::from_secs(1).min(every) } else { every }).await;
-            }
-        }));
-        // Sessions nobody keeps alive (the client went away) end within a few seconds.
-        tasks.push(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                for s in sessions.lock().expect("sessions lock").values() {
-                    if s.last_seen.elapsed() > SESSION_IDLE {
-                        let _ = s.cancel.send(true);
-                    }
-                }
-            }
-        }));
-        tasks.push(tokio::spawn(watch_tunnel(monitor_port, p.join("leaf.log"), creds.runner_name.clone())));
-        info!(runner_id = %runner_id, runner = %creds.runner_name, org = %creds.org, hub = %creds.tunnel.leaf_url, "runner started");
-        Ok(Self { runner_id, leaf, nats, monitor_port, tasks, _dir: dir })
-    }
-
-    /// Whether the leaf's tunnel to the hub is up (from the leaf's own monitoring endpoint).
-    pub async fn tunnel_up(&self) -> bool {
-        leafz_up(self.monitor_port).await
-    }
-
-    /// Waits until the tunnel is up, or `timeout`.
-    pub async fn wait_tunnel(&self, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while tokio::time::Instant::now() < deadline {
-            if self.tunnel_up().await {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        false
-    }
-
-    pub async fn stop(mut self) {
-        for t in self.tasks.drain(..) {
-            t.abort();
-        }
-        let _ = self.nats.flush().await;
-        self.leaf.stop().await;
-    }
 }
 
 #[cfg(all(test, feature = "kubernetes"))]

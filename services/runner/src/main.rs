@@ -28,6 +28,10 @@ enum Command {
         /// credentials need nothing but `impersonate`.
         #[arg(long, env = "PLANTON_RUNNER_REQUIRE_IMPERSONATION")]
         require_impersonation: bool,
+        /// Serve `/healthz` (alive) and `/readyz` (tunnel up) here, e.g. 0.0.0.0:8086 for an
+        /// orchestrator's probes.
+        #[arg(long, env = "PLANTON_RUNNER_HEALTH_ADDR", value_name = "HOST:PORT")]
+        health_addr: Option<std::net::SocketAddr>,
     },
 }
 
@@ -46,7 +50,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let Command::Start { name, org, credentials_file, require_impersonation } = Cli::parse().command;
+    let Command::Start { name, org, credentials_file, require_impersonation, health_addr } = Cli::parse().command;
     let src = CredentialSources {
         file: credentials_file,
         inline: std::env::var("PLANTON_RUNNER_CREDENTIALS").ok(),
@@ -68,7 +72,7 @@ fn main() -> std::process::ExitCode {
         tokio::pin!(shutdown);
         tracing::info!(credentials = %from, "credentials loaded");
         let runner = tokio::select! {
-            r = Runner::start(RunnerConfig { require_impersonation, ..RunnerConfig::new(creds) }) => match r {
+            r = Runner::start(RunnerConfig { require_impersonation, health_addr, ..RunnerConfig::new(creds) }) => match r {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("error: {e}");

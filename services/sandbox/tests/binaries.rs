@@ -239,18 +239,28 @@ async fn runner_start_in_each_credential_mode() {
     }
 
     // Regenerated credentials: the runner still using the old ones keeps running, retries,
-    // and says plainly why it is refused.
+    // and says plainly why it is refused; its readiness probe says the tunnel is down.
     let log = env.home.parent().unwrap().join("runner.log");
     let logf = std::fs::File::create(&log).unwrap();
+    let health = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let runner = env
         .cmd("planton")
         .args(["runner", "start", "--credentials-file", file.to_str().unwrap()])
         .env("KUBECONFIG", &kubeconfig)
+        .env("PLANTON_RUNNER_HEALTH_ADDR", health.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::from(logf))
         .spawn()
         .unwrap();
     until_ok(&env, &["kubectl", "get", "pods", "--connection", "k8s-local"]).await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let probe = |path: &'static str| async move {
+        let r = reqwest::get(format!("http://{health}{path}")).await.expect("the runner serves its probes");
+        (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+    };
+    let (code, ready) = probe("/readyz").await;
+    assert_eq!((code, &ready["tunnel"]), (200, &serde_json::json!("up")), "{ready}");
+    assert!(ready["lastOpSecondsAgo"].as_u64().is_some_and(|s| s < 30), "the pod listing was an op: {ready}");
     let (code, _, err) = env
         .planton(&["runner", "regenerate-credentials", "prod-runner", "--output-dir", creds_dir.to_str().unwrap()])
         .await;
@@ -264,6 +274,10 @@ async fn runner_start_in_each_credential_mode() {
         assert!(tokio::time::Instant::now() < deadline, "runner did not say why it is refused:\n{text}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let (code, ready) = probe("/readyz").await;
+    assert_eq!(code, 503, "a refused runner is not ready: {ready}");
+    assert!(ready["tunnel"].as_str().unwrap().starts_with("down"), "{ready}");
+    assert_eq!(probe("/healthz").await.0, 200, "but alive: a restart would not help");
     stops_cleanly(runner).await;
 
     // A malformed credentials file is named, with the field.

@@ -1,0 +1,172 @@
+//! The runner's health: whether the leaf's tunnel to the hub is up (from the leaf's own
+//! monitoring endpoint, polled every second), when the last op was answered, and an optional
+//! HTTP listener for probes (`--health-addr`):
+//!
+//! - `GET /healthz`: 200 while the process serves (liveness: a restart would not help otherwise);
+//! - `GET /readyz`: 200 when the tunnel is up, else 503; the body says why, in JSON, with the
+//!   seconds since the last op.
+//!
+//! It carries no secret and changes nothing, so it needs no authentication; bind it where only
+//! the orchestrator's probes reach it.
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode, body::Bytes, header};
+use tracing::{info, warn};
+
+/// What the probes read; written by the tunnel watcher and the op loop.
+#[derive(Default)]
+pub struct Health {
+    tunnel_up: AtomicBool,
+    /// Unix milliseconds of the last answered op; 0 before the first.
+    last_op_ms: AtomicU64,
+}
+
+impl Health {
+    /// An op came through the tunnel, so it is up (the watcher corrects this within a second
+    /// if it drops).
+    pub fn op_answered(&self) {
+        self.last_op_ms.store(now_ms(), Ordering::Relaxed);
+        self.tunnel_up.store(true, Ordering::Relaxed);
+    }
+
+    pub fn tunnel_up(&self) -> bool {
+        self.tunnel_up.load(Ordering::Relaxed)
+    }
+
+    /// The `/readyz` answer: status and JSON body.
+    pub fn readiness(&self, runner: &str) -> (StatusCode, serde_json::Value) {
+        let up = self.tunnel_up();
+        let last = self.last_op_ms.load(Ordering::Relaxed);
+        let body = serde_json::json!({
+            "ready": up,
+            "runner": runner,
+            "tunnel": if up { "up" } else { "down: the leaf node is not connected to the hub (see the runner's log)" },
+            "lastOpSecondsAgo": (last > 0).then(|| now_ms().saturating_sub(last) / 1000),
+        });
+        (if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Asks the leaf's monitoring endpoint whether it has a leafnode connection (the hub).
+pub async fn leafz_up(monitor_port: u16) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", monitor_port)).await else { return false };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if s.write_all(b"GET /leafz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let body = String::from_utf8_lossy(&buf);
+    body.split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok())
+        .is_some_and(|v| v["leafnodes"].as_u64().unwrap_or(0) > 0)
+}
+
+/// Keeps `health` current, logs tunnel losses and recoveries, and says plainly when the hub
+/// refuses our credentials (regenerated, deleted or revoked): the leaf keeps retrying, so the
+/// process stays up.
+pub async fn watch_tunnel(health: Arc<Health>, monitor_port: u16, leaf_log: PathBuf, runner_name: String) {
+    let mut was_up = false;
+    let mut refused_reported = false;
+    let mut log_pos = 0u64;
+    loop {
+        let up = leafz_up(monitor_port).await;
+        health.tunnel_up.store(up, Ordering::Relaxed);
+        if up && !was_up {
+            info!("tunnel to the hub is up");
+            refused_reported = false;
+        } else if !up && was_up {
+            warn!("tunnel to the hub lost; the leaf node is reconnecting");
+        }
+        if !up && !refused_reported {
+            let text = std::fs::read(&leaf_log).unwrap_or_default();
+            let new = String::from_utf8_lossy(&text[(log_pos as usize).min(text.len())..]).to_string();
+            log_pos = text.len() as u64;
+            if new.contains("Authorization Violation") || new.contains("authorization violation") {
+                tracing::error!(
+                    runner = %runner_name,
+                    "the hub refuses this runner's credentials (regenerated, deleted or revoked): get new ones with `planton runner generate-credentials {runner_name}` and restart the runner"
+                );
+                refused_reported = true;
+            }
+        }
+        was_up = up;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Binds `addr` now (so a taken port is an error at start) and serves the probes.
+pub async fn listen(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    runner: String,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let runner: Arc<str> = runner.into();
+    let task = tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let (health, runner) = (health.clone(), runner.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let answer = answer(&req, &health, &runner);
+                    async move { Ok::<_, std::convert::Infallible>(answer) }
+                });
+                let io = hyper_util::rt::TokioIo::new(conn);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(5))
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    Ok((bound, task))
+}
+
+fn answer<B>(req: &Request<B>, health: &Health, runner: &str) -> Response<Full<Bytes>> {
+    let (code, body) = match (req.method().as_str(), req.uri().path()) {
+        ("GET" | "HEAD", "/healthz") => (StatusCode::OK, serde_json::json!({"alive": true, "runner": runner})),
+        ("GET" | "HEAD", "/readyz") => health.readiness(runner),
+        ("GET" | "HEAD", _) => {
+            (StatusCode::NOT_FOUND, serde_json::json!({"error": "not found: the runner serves /healthz and /readyz"}))
+        }
+        _ => (StatusCode::METHOD_NOT_ALLOWED, serde_json::json!({"error": "only GET"})),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_with_the_tunnel_and_the_last_op_is_reported() {
+        let h = Health::default();
+        let (code, body) = h.readiness("r1");
+        assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body["tunnel"].as_str().unwrap().starts_with("down"), "{body}");
+        assert!(body["lastOpSecondsAgo"].is_null());
+        h.op_answered();
+        let (code, body) = h.readiness("r1");
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(body["lastOpSecondsAgo"], 0);
+    }
+}

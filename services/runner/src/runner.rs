@@ -1,0 +1,201 @@
+//! Starting and stopping a runner: its leaf nats-server (the tunnel to the hub, over mTLS), the
+//! NATS client on that leaf, the op loop, heartbeats, idle-session reaping, and health.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use cloudops_bus::{
+    NatsClient,
+    connect::{ConnectSpec, connect},
+    natsd::{self, LeafConfig, NatsServer},
+    runner_link,
+};
+use cloudops_schemas::{RunnerCredentials, RunnerId, v1};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::{Executor, SESSION_IDLE, Sessions, VERSION, health, random_hex};
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub credentials: RunnerCredentials,
+    /// Kubeconfig to use instead of `KUBECONFIG` / in-cluster config.
+    pub kubeconfig: Option<PathBuf>,
+    /// Refuse every Kubernetes op that does not name the person (see `kube/impersonate.rs`).
+    pub require_impersonation: bool,
+    pub heartbeat: Duration,
+    /// Where to serve `/healthz` and `/readyz` (`health.rs`); none by default.
+    pub health_addr: Option<std::net::SocketAddr>,
+}
+
+impl RunnerConfig {
+    pub fn new(credentials: RunnerCredentials) -> Self {
+        Self {
+            credentials,
+            kubeconfig: None,
+            require_impersonation: false,
+            heartbeat: Duration::from_secs(10),
+            health_addr: None,
+        }
+    }
+}
+
+/// A running runner. Dropping it stops the leaf node.
+pub struct Runner {
+    pub runner_id: RunnerId,
+    pub leaf: NatsServer,
+    pub nats: NatsClient,
+    monitor_port: u16,
+    /// Where `/healthz` and `/readyz` are served, when asked for.
+    pub health_addr: Option<std::net::SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Runner {
+    pub async fn start(cfg: RunnerConfig) -> Result<Self, String> {
+        // The process-wide TLS provider for clients that do not pick one (the GCP clients' reqwest).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let creds = &cfg.credentials;
+        let runner_id = creds.runner_id();
+        let bin = natsd::locate().await.map_err(|e| e.to_string())?;
+        let dir = tempfile::Builder::new().prefix("planton-runner-").tempdir().map_err(|e| e.to_string())?;
+        let p = dir.path();
+        let (ca, cert, key) = (p.join("ca.pem"), p.join("runner.pem"), p.join("runner.key"));
+        let w = |path: &std::path::Path, s: &str| {
+            natsd::write_private(path, s.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        w(&ca, &creds.tunnel.ca_cert_pem)?;
+        w(&cert, &creds.tunnel.cert_pem)?;
+        w(&key, &creds.tunnel.key_pem)?;
+        let client_port = natsd::free_port().map_err(|e| e.to_string())?;
+        let monitor_port = natsd::free_port().map_err(|e| e.to_string())?;
+        let password = random_hex(16);
+        let log_file = p.join("leaf.log");
+        let conf = LeafConfig {
+            server_name: format!("leaf-{}-{}", runner_id, random_hex(3)),
+            client_port,
+            local_user: "runner".into(),
+            local_password: password.clone(),
+            hub_url: creds.tunnel.leaf_url.clone(),
+            cert,
+            key,
+            ca,
+            log_file: log_file.clone(),
+        };
+        let mut text = conf.render();
+        text.push_str(&format!("http: \"127.0.0.1:{monitor_port}\"\n"));
+        let conf_path = p.join("leaf.conf");
+        natsd::write_private(&conf_path, text.as_bytes()).map_err(|e| e.to_string())?;
+        let leaf =
+            NatsServer::start(&bin, "leaf", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
+        let nats = connect(&ConnectSpec {
+            url: leaf.client_url(false),
+            name: format!("runner-{runner_id}"),
+            user: Some(("runner".into(), password)),
+            creds: None,
+            tls: None,
+            inbox_prefix: Some(format!("_INBOX.{runner_id}")),
+            on_gap: None,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+
+        let sessions: Sessions = Arc::default();
+        let exec = Arc::new(Executor {
+            #[cfg(feature = "kubernetes")]
+            kube: crate::kube::KubeExecutor::new(cfg.kubeconfig.clone(), cfg.require_impersonation),
+            #[cfg(feature = "aws")]
+            aws: Default::default(),
+            #[cfg(feature = "gcp")]
+            gcp: Default::default(),
+            #[cfg(feature = "azure")]
+            azure: Default::default(),
+            nats: nats.clone(),
+            runner_id: runner_id.clone(),
+            sessions: sessions.clone(),
+        });
+        let health = Arc::new(health::Health::default());
+        let answered = health.clone();
+        let mut tasks = vec![
+            runner_link::serve_ops(nats.clone(), runner_id.clone(), move |req| {
+                let (exec, answered) = (exec.clone(), answered.clone());
+                async move {
+                    let reply = exec.run(req).await;
+                    answered.op_answered();
+                    reply
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?,
+        ];
+        let (hb_nc, hb_id, every) = (nats.clone(), runner_id.clone(), cfg.heartbeat);
+        let started =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        tasks.push(tokio::spawn(async move {
+            let beat = v1::RunnerHeartbeat {
+                runner_id: hb_id.to_string(),
+                version: VERSION.into(),
+                hostname: std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string(),
+                started_at_unix: started,
+            };
+            // Beats are fire-and-forget: the first ones may leave before the tunnel is up, so
+            // the first few go out every second.
+            for n in 0u32.. {
+                if let Err(e) = runner_link::publish_heartbeat(&hb_nc, &hb_id, &beat).await {
+                    warn!(error = %e, "heartbeat not sent");
+                }
+                tokio::time::sleep(if n < 5 { Duration::from_secs(1).min(every) } else { every }).await;
+            }
+        }));
+        // Sessions nobody keeps alive (the client went away) end within a few seconds.
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                for s in sessions.lock().expect("sessions lock").values() {
+                    if s.last_seen.elapsed() > SESSION_IDLE {
+                        let _ = s.cancel.send(true);
+                    }
+                }
+            }
+        }));
+        let name = creds.runner_name.clone();
+        tasks.push(tokio::spawn(health::watch_tunnel(health.clone(), monitor_port, p.join("leaf.log"), name.clone())));
+        let health_addr = match cfg.health_addr {
+            Some(addr) => {
+                let (bound, task) =
+                    health::listen(addr, health, name).await.map_err(|e| format!("health listener on {addr}: {e}"))?;
+                tasks.push(task);
+                info!(addr = %bound, "serving /healthz and /readyz");
+                Some(bound)
+            }
+            None => None,
+        };
+        info!(runner_id = %runner_id, runner = %creds.runner_name, org = %creds.org, hub = %creds.tunnel.leaf_url, "runner started");
+        Ok(Self { runner_id, leaf, nats, monitor_port, health_addr, tasks, _dir: dir })
+    }
+
+    /// Whether the leaf's tunnel to the hub is up (from the leaf's own monitoring endpoint).
+    pub async fn tunnel_up(&self) -> bool {
+        health::leafz_up(self.monitor_port).await
+    }
+
+    /// Waits until the tunnel is up, or `timeout`.
+    pub async fn wait_tunnel(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self.tunnel_up().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    pub async fn stop(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let _ = self.nats.flush().await;
+        self.leaf.stop().await;
+    }
+}
