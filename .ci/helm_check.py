@@ -2,6 +2,10 @@
 (the helm-python-sdk wheel carries Helm as a library; no helm binary is installed here).
 
     python3 .ci/helm_check.py OUT_DIR
+    python3 .ci/helm_check.py --same-as-deploy PLANTON_RUNNER
+
+The second form checks that `planton-runner deploy --target kubernetes` (which applies the
+chart's objects without Helm) makes the same objects as the chart for the same values.
 
 Writes each rendering to OUT_DIR/<chart>-<case>.yaml (for `kubectl apply --dry-run=server`)
 and fails on a lint error, a render error, or a case whose objects are not what it asks for.
@@ -105,12 +109,76 @@ def main(out_dir):
     except Exception as e:
         if "rbac.access must be" not in str(e):
             failed.append(f"rbac.access=root refused without saying why: {e}")
+    return report_and_exit(failed, f"{path.name}: lint clean, {len(RUNNER_CASES)} renderings as asked ({out})")
+
+
+def report_and_exit(failed, ok_line):
     for f in failed:
         print(f"helm_check: {f}", file=sys.stderr)
     if not failed:
-        print(f"helm_check: {path.name}: lint clean, {len(RUNNER_CASES)} renderings as asked ({out})")
+        print(f"helm_check: {ok_line}")
     return 1 if failed else 0
 
 
+# (chart values, the same as `planton-runner deploy` flags)
+DEPLOY_CASES = [
+    ({}, []),
+    ({"rbac": {"access": "view"}}, ["--rbac", "view"]),
+    ({"rbac": {"access": "admin", "secrets": True}}, ["--rbac", "admin", "--rbac-secrets"]),
+    (
+        {"requireImpersonation": True, "rbac": {"access": "none", "impersonate": True}},
+        ["--rbac", "none", "--impersonate", "--require-impersonation"],
+    ),
+    (
+        {"image": {"registry": "ghcr.io/acme", "tag": "1.2.3"}, "serviceAccount": {"annotations": {"a/b": "c"}}},
+        ["--image-registry", "ghcr.io/acme", "--image-tag", "1.2.3", "--service-account-annotation", "a/b=c"],
+    ),
+]
+
+
+def comparable(objs):
+    """Objects keyed by kind/name, without what only one side sets: the namespace (Helm's -n),
+    the Namespace object (Helm's --create-namespace), the Secret and the credentials checksum."""
+    out = {}
+    for o in objs:
+        if not o or o["kind"] in ("Namespace", "Secret"):
+            continue
+        o["metadata"].pop("namespace", None)
+        if o["kind"] == "Deployment":
+            o["spec"]["template"]["metadata"].get("annotations", {}).pop("checksum/credentials", None)
+        out[f'{o["kind"]}/{o["metadata"]["name"]}'] = o
+    return out
+
+
+def same_as_deploy(runner):
+    import json
+    import subprocess
+
+    c = helm.Chart.load(str(ROOT / "helm" / "planton-runner"))
+    failed = []
+    for values, flags in DEPLOY_CASES:
+        if "image" not in values:
+            values = {**values, "image": {"tag": "0.1.0"}}
+            flags = flags + ["--image-tag", "0.1.0"]
+        chart = c.render({"credentials": CREDS, **values}, name="prod", namespace="planton", is_install=True)
+        chart_objs = comparable(o for m in chart.values() for o in yaml.safe_load_all(m) if o)
+        run = subprocess.run(
+            [runner, "deploy", "prod", "--target", "kubernetes", "--namespace", "planton", "--dry-run", "-o", "json", *flags],
+            capture_output=True,
+            text=True,
+        )
+        if run.returncode != 0:
+            failed.append(f"planton-runner deploy {flags}: {run.stderr}")
+            continue
+        ours = comparable(json.loads(run.stdout)["items"])
+        if ours != chart_objs:
+            for k in sorted(set(ours) | set(chart_objs)):
+                if ours.get(k) != chart_objs.get(k):
+                    failed.append(f"{flags}: {k} differs\n chart: {chart_objs.get(k)}\n deploy: {ours.get(k)}")
+    return report_and_exit(failed, f"planton-runner deploy makes the chart's objects ({len(DEPLOY_CASES)} value sets)")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--same-as-deploy":
+        sys.exit(same_as_deploy(sys.argv[2]))
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "test-output/helm"))

@@ -8,6 +8,8 @@ pub mod v1 {
 
 pub mod cloud;
 mod credentials;
+#[cfg(feature = "cli")]
+pub mod deploy_args;
 mod ids;
 pub mod kube_api;
 pub mod kube_proto;

@@ -188,6 +188,17 @@ pub enum RunnerCommand {
         #[arg(long)]
         platform: bool,
     },
+    /// Deploy the runner with your own credentials (kubeconfig; AWS, GCP, Azure default chains):
+    /// its credentials (minted if it has none deployed) and the runner itself. Re-run with
+    /// another --image-tag to update it in place.
+    Deploy(cloudops_schemas::deploy_args::DeployArgs),
+    /// Download the runner binary from the control plane (checksum verified) into
+    /// $PLANTON_HOME/bin, where `planton runner start` finds it.
+    Install {
+        /// The version to install [default: the control plane's own].
+        #[arg(long)]
+        version: Option<String>,
+    },
     /// Start a runner locally (runs the planton-runner binary).
     Start {
         /// A runner from the local credential store.
@@ -296,7 +307,7 @@ fn kv(rows: &[(&str, String)]) -> String {
     crate::printers::tabwrite(&rows)
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
@@ -667,6 +678,12 @@ pub async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
         let err = command.exec();
         return Err(format!("starting {}: {err}", bin.display()).into());
     }
+    if let RunnerCommand::Install { version } = cmd {
+        return crate::runner_install::install(ctx, version).await;
+    }
+    if let RunnerCommand::Deploy(args) = cmd {
+        return crate::runner_deploy::deploy(ctx, args).await;
+    }
     let org = ctx.org()?;
     let c = ctx.client()?;
     let row = |r: &Value| {
@@ -687,7 +704,9 @@ pub async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
     };
     const HEADER: [&str; 6] = ["NAME", "SCOPE", "CONNECTED", "GENERATION", "VERSION", "LAST SEEN"];
     match cmd {
-        RunnerCommand::Start { .. } => unreachable!("handled above"),
+        RunnerCommand::Start { .. } | RunnerCommand::Install { .. } | RunnerCommand::Deploy(_) => {
+            unreachable!("handled above")
+        }
         RunnerCommand::GenerateCredentials { name, output_dir, output_format, platform } => {
             let creds = c
                 .post(&format!("/v1/orgs/{org}/runners/{}/credentials{}", enc(&name), platform_q(platform)), &json!({}))

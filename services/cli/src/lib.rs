@@ -9,6 +9,8 @@ mod exec;
 mod kube_login;
 mod kubectl;
 pub mod printers;
+mod runner_deploy;
+mod runner_install;
 
 pub use admin::{
     ApikeyCommand, AuditCommand, ConfigCommand, ConnectionCommand, EnvCommand, GrantCommand, OrgCommand,
@@ -591,7 +593,8 @@ async fn login(ctx: &mut Ctx<'_, '_>, endpoint: String, api_key: String, ca_file
 pub(crate) fn runner_binary() -> Result<PathBuf> {
     let home_bin = cloudops_schemas::local_store::planton_home().join("bin").join("planton-runner");
     let beside = std::env::current_exe().ok().map(|e| e.with_file_name("planton-runner"));
-    for c in [beside, Some(home_bin)].into_iter().flatten() {
+    // What `planton runner install` put in $PLANTON_HOME/bin wins over a build beside planton.
+    for c in [Some(home_bin), beside].into_iter().flatten() {
         if c.is_file() {
             return Ok(c);
         }
@@ -602,7 +605,7 @@ pub(crate) fn runner_binary() -> Result<PathBuf> {
             return Ok(c);
         }
     }
-    Err("the runner binary (planton-runner) is not installed: build it with `cargo build --bin planton-runner`, or put it next to planton or in $PLANTON_HOME/bin".to_string().into())
+    Err("the runner binary (planton-runner) is not installed: install it with `planton runner install`, or build it with `cargo build --bin planton-runner` (next to planton, in $PLANTON_HOME/bin, or on PATH)".to_string().into())
 }
 
 pub(crate) fn write_private(path: &std::path::Path, data: &str) -> Result<()> {

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// runner that fills its share evicts only its own oldest data.
     #[arg(long, default_value_t = DEFAULT_RUNNER_STREAM_MAX_BYTES)]
     pub runner_stream_max_bytes: i64,
+    /// Runner releases to offer to `planton runner install`, besides the planton-runner next to
+    /// cloudops: DIR/VERSION/planton-runner-OS-ARCH, with the release's DIR/VERSION/SHA256SUMS.
+    #[arg(long, env = "CLOUDOPS_RUNNER_BUILDS", value_name = "DIR")]
+    pub runner_builds: Option<PathBuf>,
 }
 
 pub const DEFAULT_RUNNER_STREAM_MAX_BYTES: i64 = 256 << 20;
@@ -96,6 +100,8 @@ pub struct ServeConfig {
     pub op_timeout: Duration,
     pub exec_record_max_bytes: usize,
     pub runner_stream_max_bytes: i64,
+    /// See [`ServeArgs::runner_builds`].
+    pub runner_builds: Option<PathBuf>,
     /// Write the CLI config into `planton_home` on first start.
     pub write_cli_config: bool,
     /// `bench-audit` only: decisions are not recorded, to measure what recording costs. No
@@ -176,6 +182,7 @@ impl ServeArgs {
             op_timeout: Duration::from_secs(self.op_timeout_secs),
             exec_record_max_bytes: self.exec_record_max_bytes,
             runner_stream_max_bytes: self.runner_stream_max_bytes,
+            runner_builds: self.runner_builds,
             write_cli_config: true,
             audit_discarded_for_benchmarks: false,
         })
@@ -204,6 +211,7 @@ impl ServeConfig {
             exec_record_max_bytes: cloudops_gateway::DEFAULT_EXEC_RECORD_CAP,
             // Small, so that a test can fill one runner's share quickly.
             runner_stream_max_bytes: TEST_RUNNER_STREAM_MAX_BYTES,
+            runner_builds: None,
             write_cli_config: false,
             audit_discarded_for_benchmarks: false,
         }

@@ -178,6 +178,11 @@ impl ControlPlane {
             warn!(runner_id = %id, error = %e, "runner session stream not ready; its sessions fail until it is");
         }
         let tunnels = Arc::new(tunnels::HubTunnels { nats: nats.clone(), limits, hub: hub_access, admissions });
+        // The runner of this very version is the one built with cloudops, beside it (not one on PATH).
+        let beside = std::env::current_exe().ok().map(|e| e.with_file_name("planton-runner"));
+        let runner_builds =
+            cloudops_gateway::runner_builds::RunnerBuilds::discover(beside, cfg.runner_builds.as_deref())
+                .map_err(|e| e.to_string())?;
         let deps = Deps {
             store: store.clone(),
             nats: nats.clone(),
@@ -189,6 +194,7 @@ impl ControlPlane {
                 leaf_url: leaf_url.clone(),
                 op_timeout: cfg.op_timeout,
                 exec_record_cap: cfg.exec_record_max_bytes,
+                runner_builds,
             },
         };
         let restarts = Arc::new(AtomicU64::new(0));

@@ -17,6 +17,7 @@ mod kube_tunnel;
 mod ops;
 mod pipeline;
 mod routes;
+pub mod runner_builds;
 mod sessions;
 pub mod tls;
 mod visibility;
@@ -69,6 +70,8 @@ pub struct GatewayConfig {
     pub op_timeout: Duration,
     /// Bytes of input and output an exec session's recording keeps.
     pub exec_record_cap: usize,
+    /// What `planton runner install` may download (`runner_builds.rs`).
+    pub runner_builds: runner_builds::RunnerBuilds,
 }
 
 /// 1 MiB: hours of typing, the last screens of most sessions.

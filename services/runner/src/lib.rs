@@ -12,6 +12,7 @@ mod azure;
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 mod cloud_common;
 pub mod credentials;
+pub mod deploy;
 #[cfg(feature = "kubernetes")]
 mod exec;
 #[cfg(feature = "gcp")]

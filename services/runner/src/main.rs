@@ -33,6 +33,10 @@ enum Command {
         #[arg(long, env = "PLANTON_RUNNER_HEALTH_ADDR", value_name = "HOST:PORT")]
         health_addr: Option<std::net::SocketAddr>,
     },
+    /// Deploy a runner with your own credentials (kubeconfig; the clouds' default chains).
+    /// `planton runner deploy` mints the credentials and runs this; exit code 3 means the
+    /// runner has no Secret yet and no --credentials-file was given.
+    Deploy(cloudops_schemas::deploy_args::DeployArgs),
 }
 
 /// Registers SIGINT/SIGTERM handlers now (so a signal during start-up is not fatal) and
@@ -50,7 +54,12 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let Command::Start { name, org, credentials_file, require_impersonation, health_addr } = Cli::parse().command;
+    let (name, org, credentials_file, require_impersonation, health_addr) = match Cli::parse().command {
+        Command::Start { name, org, credentials_file, require_impersonation, health_addr } => {
+            (name, org, credentials_file, require_impersonation, health_addr)
+        }
+        Command::Deploy(args) => return deploy(args),
+    };
     let src = CredentialSources {
         file: credentials_file,
         inline: std::env::var("PLANTON_RUNNER_CREDENTIALS").ok(),
@@ -93,4 +102,26 @@ fn main() -> std::process::ExitCode {
         runner.stop().await;
         std::process::ExitCode::SUCCESS
     })
+}
+
+fn deploy(args: cloudops_schemas::deploy_args::DeployArgs) -> std::process::ExitCode {
+    use cloudops_runner::deploy::{DeployError, NEEDS_CREDENTIALS, run};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(run(&args, cloudops_runner::VERSION)) {
+        Ok(lines) => {
+            for l in lines {
+                print!("{l}{}", if l.ends_with('\n') { "" } else { "\n" });
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                DeployError::NeedsCredentials { .. } => std::process::ExitCode::from(NEEDS_CREDENTIALS),
+                DeployError::Invalid(_) => std::process::ExitCode::from(2),
+                _ => std::process::ExitCode::FAILURE,
+            }
+        }
+    }
 }

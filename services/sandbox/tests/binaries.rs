@@ -167,6 +167,141 @@ async fn serve_with_local_runner_then_planton() {
 }
 
 #[tokio::test]
+async fn runner_install_verifies_what_the_control_plane_serves() {
+    let env = Env::new();
+    // A release directory with one tampered build: its published checksum is not its bytes'.
+    let releases = env.home.parent().unwrap().join("releases");
+    let old = releases.join("0.0.9");
+    std::fs::create_dir_all(&old).unwrap();
+    let file = format!("planton-runner-{}-{}", std::env::consts::OS, std::env::consts::ARCH);
+    std::fs::write(old.join(&file), b"#!/bin/sh\necho tampered\n").unwrap();
+    std::fs::write(old.join("SHA256SUMS"), format!("{}  {file}\n", "0".repeat(64))).unwrap();
+    let (child, _) = serve(&env, &["--runner-builds", releases.to_str().unwrap()]).await;
+
+    // By default: the control plane's own version, the planton-runner built beside it.
+    let (code, out, err) = env.planton(&["runner", "install"]).await;
+    assert_eq!(code, 0, "{err}");
+    let installed = env.home.join("bin").join("planton-runner");
+    assert!(out.contains(&installed.display().to_string()) && out.contains("sha256 "), "{out}");
+    let built = std::fs::read(bin("planton-runner")).unwrap();
+    assert!(std::fs::read(&installed).unwrap() == built, "the installed runner is the served one, byte for byte");
+    let version = Command::new(&installed).arg("--version").output().await.unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")), "{version:?}");
+
+    // An unknown version is named, with those on offer.
+    let (code, _, err) = env.planton(&["runner", "install", "--version", "9.9.9"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("runner version 9.9.9 is not available"), "{err}");
+    assert!(err.contains("0.0.9") && err.contains(env!("CARGO_PKG_VERSION")), "{err}");
+
+    // A download that does not match its published checksum is refused; nothing changes.
+    let (code, _, err) = env.planton(&["runner", "install", "--version", "0.0.9"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("checksum mismatch") && err.contains("nothing was installed"), "{err}");
+    assert!(std::fs::read(&installed).unwrap() == built, "the installed runner is untouched");
+    let leftovers: Vec<_> = std::fs::read_dir(env.home.join("bin")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers, ["planton-runner"], "no partial download is left behind");
+
+    // The builds are for callers with a key.
+    let out =
+        env.cmd("planton").args(["runner", "install"]).env("PLANTON_API_KEY", "cok_not-a-key").output().await.unwrap();
+    assert!(!out.status.success(), "an unknown key downloads nothing");
+    stops_cleanly(child).await;
+}
+
+#[tokio::test]
+async fn runner_deploy_to_kubernetes_applies_the_charts_objects_and_updates_in_place() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let env = Env::new();
+    let (child, _) = serve(&env, &[]).await;
+    let cluster = kube_testserver::Cluster::default();
+    let kube = kube_testserver::KubeTestServer::start("127.0.0.1:0".parse().unwrap(), cluster.clone()).await.unwrap();
+    let kubeconfig = env.home.parent().unwrap().join("kubeconfig");
+    std::fs::write(&kubeconfig, kube.kubeconfig("sandbox")).unwrap();
+    let kc = kubeconfig.to_str().unwrap();
+
+    // Without a terminal, the missing flag is named.
+    let (code, _, err) = env.planton(&["runner", "deploy", "edge", "--kubeconfig", kc]).await;
+    assert!(
+        code != 0 && err.contains("--target is required when not on a terminal") && err.contains("aws-ecs"),
+        "{err}"
+    );
+    // A dry run shows the objects, mints nothing and changes nothing.
+    let (code, out, err) = env
+        .planton(&["runner", "deploy", "edge", "--target", "kubernetes", "--dry-run", "-o", "json", "--kubeconfig", kc])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<&str> = list["items"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["Namespace", "ServiceAccount", "ClusterRoleBinding", "ClusterRole", "ClusterRoleBinding", "Deployment"]
+    );
+    assert!(!env.planton(&["runner", "list"]).await.1.contains("edge"), "a dry run registers nothing");
+    assert!(cluster.audit_events().is_empty(), "a dry run sends nothing to the cluster");
+
+    // The deploy: credentials minted and put in the Secret, objects applied server-side. A
+    // re-run applies what the flags say, so the same ones are given again below.
+    let role_arn = "eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/edge";
+    let env = &env;
+    let deploy = |tag: &'static str| {
+        let args = ["runner", "deploy", "edge", "--target", "kubernetes", "--image-tag", tag, "--kubeconfig", kc];
+        let args: Vec<&str> = args.into_iter().chain(["--service-account-annotation", role_arn]).collect();
+        async move { env.planton(&args).await }
+    };
+    let (code, out, err) = deploy("1.0.0").await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("deployment/edge-planton-runner serverside-applied"), "{out}");
+    assert!(out.contains("secret/edge-planton-runner-credentials serverside-applied"), "{out}");
+    assert!(env.planton(&["runner", "list"]).await.1.contains("edge"), "the runner is registered");
+    let get = |path: String| {
+        let url = format!("{}{path}", kube.url());
+        async move { reqwest::get(url).await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let secret = get("/api/v1/namespaces/planton/secrets/edge-planton-runner-credentials".into()).await;
+    let creds = {
+        use base64::Engine;
+        let b64 = secret["data"]["credentials.json"].as_str().unwrap();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap()
+    };
+    let creds = cloudops_schemas::RunnerCredentials::parse(&creds).unwrap();
+    assert_eq!(creds.runner_name, "edge");
+    let sa = get("/api/v1/namespaces/planton/serviceaccounts/edge-planton-runner".into()).await;
+    assert_eq!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/edge");
+    let role = get("/apis/rbac.authorization.k8s.io/v1/clusterroles/edge-planton-runner".into()).await;
+    assert!(!role["rules"].to_string().contains("\"secrets\""), "no Secrets unless asked: {role}");
+    let deployment = "/apis/apps/v1/namespaces/planton/deployments/edge-planton-runner".to_string();
+    let before = get(deployment.clone()).await;
+    let container = &before["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "cloudops:1.0.0");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let applied: Vec<String> =
+        cluster.audit_events().into_iter().filter(|e| e.method == "PATCH").map(|e| e.request_uri).collect();
+    assert!(applied.len() == 7 && applied.iter().all(|u| u.contains("fieldManager=planton")), "{applied:?}");
+
+    // Again with another tag: the image changes, nothing else; no new credentials.
+    let (code, out, err) = deploy("1.0.1").await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("secret/edge-planton-runner-credentials kept"), "{out}");
+    let after = get(deployment).await;
+    assert_eq!(after["spec"]["template"]["spec"]["containers"][0]["image"], "cloudops:1.0.1");
+    let mut expected = before["spec"].clone();
+    expected["template"]["spec"]["containers"][0]["image"] = "cloudops:1.0.1".into();
+    assert_eq!(after["spec"], expected, "only the image changed");
+    let kept = get("/api/v1/namespaces/planton/secrets/edge-planton-runner-credentials".into()).await;
+    assert_eq!(kept["metadata"]["resourceVersion"], secret["metadata"]["resourceVersion"]);
+    let sa = get("/api/v1/namespaces/planton/serviceaccounts/edge-planton-runner".into()).await;
+    assert_eq!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/edge");
+
+    // Targets this build cannot deploy to say so, before minting anything.
+    let (code, _, err) = env.planton(&["runner", "deploy", "edge2", "--target", "aws-ecs"]).await;
+    assert!(code != 0 && err.contains("--target aws-ecs is not available"), "{err}");
+    assert!(!env.planton(&["runner", "list"]).await.1.contains("edge2"));
+    stops_cleanly(child).await;
+    kube.stop().await;
+}
+
+#[tokio::test]
 async fn runner_start_in_each_credential_mode() {
     let env = Env::new();
     let (serve_child, _url) = serve(&env, &[]).await;

@@ -205,6 +205,7 @@ async fn no_principal_acts_beyond_itself() {
         &["runner", "list"][..],
         &["resource", "list"][..],
         &["kubectl", "get", "pods", "--connection", "x"][..],
+        &["runner", "install"][..],
     ] {
         let out = rk.cli(args).await;
         assert_ne!(out.code, 0, "runner key: {args:?} answered {}", out.stdout);

@@ -1,0 +1,237 @@
+//! The runner builds this control plane hands out for `planton runner install`:
+//!
+//! - `GET /v1/runner-builds`: `{current, builds: [{version, os, arch, sha256, size, url}]}`;
+//! - `GET /v1/runner-builds/{version}/{os}-{arch}`: the binary, with `x-checksum-sha256`.
+//!
+//! Both need a person's or service account's API key (not a runner's): the bytes are not
+//! secret, but an anonymous client should not be able to pull hundreds of megabytes at will.
+//!
+//! Where the builds come from: the `planton-runner` beside `cloudops` (this version, this
+//! machine's platform), and a directory of releases (`cloudops serve --runner-builds DIR`)
+//! laid out as `DIR/VERSION/planton-runner-OS-ARCH`, with the release's `DIR/VERSION/SHA256SUMS`
+//! (`sha256sum` format). A published checksum is served as published, never recomputed, so a
+//! file altered after its release fails the client's check. A build without one is hashed the
+//! first time it is asked for.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use axum::{
+    body::Body,
+    extract::{Path as UrlPath, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use cloudops_schemas::v1::ErrorCode;
+
+use crate::{ApiError, routes::AppState};
+
+const BINARY: &str = "planton-runner";
+/// This control plane's version: the default of `planton runner install`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn internal(msg: String) -> ApiError {
+    ApiError::new(ErrorCode::Internal, msg)
+}
+
+/// A problem with the builds directory, named with its path.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerBuildsError {
+    #[error("runner builds: reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("runner builds: {path} line {line}: expected `<64 hex digits>  <file name>`")]
+    BadSums { path: PathBuf, line: usize },
+}
+
+struct Build {
+    version: String,
+    os: String,
+    arch: String,
+    path: PathBuf,
+    /// Published (SHA256SUMS) or computed on first use.
+    sha256: OnceCell<String>,
+}
+
+/// The builds on offer; cheap to clone.
+#[derive(Clone, Default)]
+pub struct RunnerBuilds {
+    /// Keyed by (version, "os-arch").
+    builds: Arc<BTreeMap<(String, String), Build>>,
+}
+
+impl RunnerBuilds {
+    /// `beside`: the runner of this very version for this machine's platform, if there is one.
+    pub fn discover(beside: Option<PathBuf>, dir: Option<&Path>) -> Result<Self, RunnerBuildsError> {
+        let mut builds = BTreeMap::new();
+        if let Some(dir) = dir {
+            let read =
+                |p: &Path| std::fs::read_dir(p).map_err(|source| RunnerBuildsError::Read { path: p.into(), source });
+            for version in read(dir)? {
+                let version = version.map_err(|source| RunnerBuildsError::Read { path: dir.into(), source })?;
+                let vdir = version.path();
+                // A version is a directory named like one (it becomes part of a URL).
+                let Some(v) = version
+                    .file_name()
+                    .to_str()
+                    .filter(|v| vdir.is_dir() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b)))
+                    .map(String::from)
+                else {
+                    continue;
+                };
+                let sums = published_sums(&vdir.join("SHA256SUMS"))?;
+                for file in read(&vdir)? {
+                    let file = file.map_err(|source| RunnerBuildsError::Read { path: vdir.clone(), source })?;
+                    let name = file.file_name().to_string_lossy().to_string();
+                    let Some((os, arch)) = name.strip_prefix("planton-runner-").and_then(|p| p.split_once('-')) else {
+                        continue;
+                    };
+                    let sha256 = OnceCell::new_with(sums.get(&name).cloned());
+                    let build =
+                        Build { version: v.clone(), os: os.into(), arch: arch.into(), path: file.path(), sha256 };
+                    builds.insert((v.clone(), format!("{os}-{arch}")), build);
+                }
+            }
+        }
+        if let Some(path) = beside.filter(|p| p.is_file()) {
+            let (os, arch) = (std::env::consts::OS.to_string(), std::env::consts::ARCH.to_string());
+            builds.entry((VERSION.to_string(), format!("{os}-{arch}"))).or_insert(Build {
+                version: VERSION.into(),
+                os,
+                arch,
+                path,
+                sha256: OnceCell::new(),
+            });
+        }
+        Ok(Self { builds: Arc::new(builds) })
+    }
+}
+
+/// `sha256sum` output: `<hex>  <name>` (or `<hex> *<name>`) per line.
+fn published_sums(path: &Path) -> Result<BTreeMap<String, String>, RunnerBuildsError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => return Err(RunnerBuildsError::Read { path: path.into(), source }),
+    };
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = || RunnerBuildsError::BadSums { path: path.into(), line: i + 1 };
+        let (hex, name) = line.split_once(char::is_whitespace).ok_or_else(bad)?;
+        let name = name.trim_start().trim_start_matches('*');
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) || name.is_empty() {
+            return Err(bad());
+        }
+        out.insert(name.to_string(), hex.to_ascii_lowercase());
+    }
+    Ok(out)
+}
+
+async fn sha256_of(build: &Build) -> Result<&str, ApiError> {
+    build
+        .sha256
+        .get_or_try_init(|| async {
+            let path = build.path.clone();
+            tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+                let mut hasher = Sha256::new();
+                std::io::copy(&mut std::fs::File::open(&path)?, &mut hasher)?;
+                Ok(data_encoding::HEXLOWER.encode(&hasher.finalize()))
+            })
+            .await
+            .map_err(|e| internal(format!("hashing the runner build: {e}")))?
+            .map_err(|e| internal(format!("reading the runner build: {e}")))
+        })
+        .await
+        .map(String::as_str)
+}
+
+async fn caller(s: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
+    // A runner's own key stays good for `whoami` only (see the threat model).
+    crate::routes::authenticate(&s.deps, method, headers).await.and_then(|w| w.not_a_runner()).map(|_| ())
+}
+
+pub async fn list(State(s): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
+    caller(&s, &method, &headers).await?;
+    let mut builds = Vec::new();
+    for b in s.deps.config.runner_builds.builds.values() {
+        builds.push(json!({
+            "version": b.version, "os": b.os, "arch": b.arch,
+            "sha256": sha256_of(b).await?,
+            "size": std::fs::metadata(&b.path).map(|m| m.len()).unwrap_or(0),
+            "url": format!("/v1/runner-builds/{}/{}-{}", b.version, b.os, b.arch),
+        }));
+    }
+    Ok(axum::Json(json!({ "current": VERSION, "builds": builds })).into_response())
+}
+
+pub async fn download(
+    State(s): State<AppState>,
+    UrlPath((version, platform)): UrlPath<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller(&s, &method, &headers).await?;
+    let all = &s.deps.config.runner_builds.builds;
+    let Some(b) = all.get(&(version.clone(), platform.clone())) else {
+        let offered: Vec<String> = all.keys().map(|(v, p)| format!("{v} ({p})")).collect();
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!(
+                "no runner build {version} for {platform}; this control plane offers: {}",
+                if offered.is_empty() { "none".to_string() } else { offered.join(", ") }
+            ),
+        ));
+    };
+    let sha = sha256_of(b).await?.to_string();
+    let file = tokio::fs::File::open(&b.path).await.map_err(|e| internal(format!("opening the runner build: {e}")))?;
+    let size = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+        (header::CONTENT_LENGTH, size.to_string()),
+        (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{BINARY}\"")),
+        (header::HeaderName::from_static("x-checksum-sha256"), sha),
+    ];
+    Ok((StatusCode::OK, headers, body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_sums_are_read_as_sha256sum_writes_them_and_bad_lines_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("SHA256SUMS");
+        let hex = "ab".repeat(32);
+        std::fs::write(&p, format!("{hex}  planton-runner-linux-x86_64\n{hex} *planton-runner-linux-aarch64\n"))
+            .unwrap();
+        let sums = published_sums(&p).unwrap();
+        assert_eq!(sums.len(), 2);
+        assert_eq!(sums["planton-runner-linux-aarch64"], hex);
+        std::fs::write(&p, "nothex  planton-runner-linux-x86_64\n").unwrap();
+        let e = published_sums(&p).unwrap_err().to_string();
+        assert!(e.contains("SHA256SUMS line 1"), "{e}");
+        assert!(published_sums(&dir.path().join("none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn builds_are_found_by_version_and_platform() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = dir.path().join("0.1.5");
+        std::fs::create_dir_all(&v).unwrap();
+        std::fs::write(v.join("planton-runner-linux-x86_64"), b"x").unwrap();
+        std::fs::write(v.join("README"), b"not a build").unwrap();
+        let b = RunnerBuilds::discover(None, Some(dir.path())).unwrap();
+        let keys: Vec<_> = b.builds.keys().cloned().collect();
+        assert_eq!(keys, [("0.1.5".to_string(), "linux-x86_64".to_string())]);
+        let e = RunnerBuilds::discover(None, Some(&dir.path().join("missing"))).err().unwrap().to_string();
+        assert!(e.contains("missing"), "{e}");
+    }
+}
