@@ -112,12 +112,11 @@ pub struct DeployArgs {
 
 impl DeployArgs {
     /// The same flags as arguments again, for `planton-runner deploy`.
+    /// Values go as `--flag=value` and the name after `--`, so that a value starting with `-`
+    /// is never read as a flag.
     pub fn to_args(&self) -> Vec<String> {
-        let mut a = vec![self.name.clone()];
-        let mut flag = |k: &str, v: &str| {
-            a.push(format!("--{k}"));
-            a.push(v.to_string());
-        };
+        let mut a = Vec::new();
+        let mut flag = |k: &str, v: &str| a.push(format!("--{k}={v}"));
         if let Some(t) = self.target {
             flag("target", t.name());
         }
@@ -153,6 +152,8 @@ impl DeployArgs {
                 a.push(name.into());
             }
         }
+        a.push("--".into());
+        a.push(self.name.clone());
         a
     }
 }
@@ -186,11 +187,13 @@ mod tests {
             "--dry-run",
             "-o",
             "json",
+            "--image-registry=-odd",
         ];
         let first = Cmd::parse_from(given).args;
         let again = Cmd::parse_from(std::iter::once("x".to_string()).chain(first.to_args())).args;
         assert_eq!(format!("{first:?}"), format!("{again:?}"));
         assert!(again.dry_run && again.output == DryRunFormat::Json);
         assert_eq!(again.target, Some(DeployTarget::Kubernetes));
+        assert_eq!(again.image_registry, "-odd", "a value starting with - stays a value");
     }
 }

@@ -27,10 +27,14 @@ pub async fn deploy(ctx: &mut Ctx<'_, '_>, mut args: DeployArgs) -> Result<()> {
     // No credentials deployed yet: register the runner (if new) and mint them, then deploy
     // them. They exist only in a private temporary file until they are in the Secret.
     let org = ctx.org()?;
-    let creds = ctx
-        .client()?
-        .post(&format!("/v1/orgs/{org}/runners/{}/credentials", crate::admin::enc(&args.name)), &serde_json::json!({}))
-        .await?;
+    let c = ctx.client()?;
+    let runner = format!("/v1/orgs/{org}/runners/{}", crate::admin::enc(&args.name));
+    let exists = match c.get(&runner).await {
+        Ok(_) => true,
+        Err(crate::CliError::Api { code, .. }) if code == "NOT_FOUND" => false,
+        Err(e) => return Err(e),
+    };
+    let creds = c.post(&format!("{runner}/credentials"), &serde_json::json!({})).await?;
     let dir = tempfile::Builder::new()
         .prefix("planton-deploy-")
         .tempdir()
@@ -38,9 +42,22 @@ pub async fn deploy(ctx: &mut Ctx<'_, '_>, mut args: DeployArgs) -> Result<()> {
     let file = dir.path().join("credentials.json");
     crate::write_private(&file, &serde_json::to_string_pretty(&creds).unwrap_or_default())?;
     args.credentials_file = Some(file);
-    ctx.note(&format!("runner {} registered in org {org}; its new credentials go into the deployment", args.name));
+    ctx.note(&if exists {
+        format!(
+            "runner {} already exists in org {org}: new credentials go into this deployment (its earlier ones stay valid until `planton runner regenerate-credentials {}`)",
+            args.name, args.name
+        )
+    } else {
+        format!("runner {} registered in org {org}; its credentials go into the deployment", args.name)
+    });
     let second = run(&bin, &args).await?;
-    relay(ctx, second)
+    relay(ctx, second).map_err(|e| match e {
+        crate::CliError::Message(m) => crate::CliError::Message(format!(
+            "{m}\n(the credentials minted for runner {} were not deployed: `planton runner regenerate-credentials {}` revokes them)",
+            args.name, args.name
+        )),
+        other => other,
+    })
 }
 
 async fn run(bin: &std::path::Path, args: &DeployArgs) -> Result<std::process::Output> {

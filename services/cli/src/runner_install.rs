@@ -23,7 +23,9 @@ pub async fn install(ctx: &mut Ctx<'_, '_>, version: Option<String>) -> Result<(
     else {
         return Err(not_offered(&c.endpoint, &version, os, arch, &builds).into());
     };
-    let (want, url) = (field(build, "sha256"), field(build, "url"));
+    let want = field(build, "sha256");
+    // The URL is ours to build: the bearer key goes to the logged-in endpoint only.
+    let url = format!("/v1/runner-builds/{}/{os}-{arch}", crate::admin::enc(&version));
     if want.len() != 64 {
         return Err(format!(
             "the control plane published no SHA-256 for planton-runner {version}: refusing to install it"
@@ -58,7 +60,8 @@ pub async fn install(ctx: &mut Ctx<'_, '_>, version: Option<String>) -> Result<(
     part.as_file().sync_all().map_err(|e| format!("{}: {e}", part.path().display()))?;
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(part.path(), std::fs::Permissions::from_mode(0o755))
+        part.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o755))
             .map_err(|e| format!("{}: {e}", part.path().display()))?;
     }
     part.persist(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;

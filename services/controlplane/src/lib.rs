@@ -183,6 +183,7 @@ impl ControlPlane {
         let runner_builds =
             cloudops_gateway::runner_builds::RunnerBuilds::discover(beside, cfg.runner_builds.as_deref())
                 .map_err(|e| e.to_string())?;
+        runner_builds.warm();
         let deps = Deps {
             store: store.clone(),
             nats: nats.clone(),

@@ -71,25 +71,29 @@ impl RunnerBuilds {
     pub fn discover(beside: Option<PathBuf>, dir: Option<&Path>) -> Result<Self, RunnerBuildsError> {
         let mut builds = BTreeMap::new();
         if let Some(dir) = dir {
-            let read =
-                |p: &Path| std::fs::read_dir(p).map_err(|source| RunnerBuildsError::Read { path: p.into(), source });
-            for version in read(dir)? {
-                let version = version.map_err(|source| RunnerBuildsError::Read { path: dir.into(), source })?;
-                let vdir = version.path();
-                // A version is a directory named like one (it becomes part of a URL).
-                let Some(v) = version
-                    .file_name()
-                    .to_str()
-                    .filter(|v| vdir.is_dir() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b)))
-                    .map(String::from)
-                else {
+            let entries =
+                std::fs::read_dir(dir).map_err(|source| RunnerBuildsError::Read { path: dir.into(), source })?;
+            // A version is a directory named like one (it becomes part of a URL); an entry that
+            // cannot be read is skipped with a warning, never a reason to offer nothing.
+            for vdir in entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+                let Some(v) = vdir.file_name().and_then(|n| n.to_str()).filter(|v| token(v)).map(String::from) else {
                     continue;
                 };
                 let sums = published_sums(&vdir.join("SHA256SUMS"))?;
-                for file in read(&vdir)? {
-                    let file = file.map_err(|source| RunnerBuildsError::Read { path: vdir.clone(), source })?;
+                let files = match std::fs::read_dir(&vdir) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::warn!(dir = %vdir.display(), error = %e, "runner builds: skipped");
+                        continue;
+                    }
+                };
+                for file in files.flatten().filter(|f| f.file_type().is_ok_and(|t| t.is_file())) {
                     let name = file.file_name().to_string_lossy().to_string();
-                    let Some((os, arch)) = name.strip_prefix("planton-runner-").and_then(|p| p.split_once('-')) else {
+                    let Some((os, arch)) = name
+                        .strip_prefix("planton-runner-")
+                        .and_then(|p| p.split_once('-'))
+                        .filter(|(os, arch)| platform_part(os) && platform_part(arch))
+                    else {
                         continue;
                     };
                     let sha256 = OnceCell::new_with(sums.get(&name).cloned());
@@ -111,6 +115,30 @@ impl RunnerBuilds {
         }
         Ok(Self { builds: Arc::new(builds) })
     }
+
+    /// Hashes, in the background, the builds without a published checksum, so that the first
+    /// `runner install` does not wait for it.
+    pub fn warm(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            for b in this.builds.values() {
+                if let Err(e) = sha256_of(b).await {
+                    tracing::warn!(build = %b.path.display(), error = %e.0.message, "runner build not hashed");
+                }
+            }
+        });
+    }
+}
+
+/// A version: what release names are made of.
+fn token(v: &str) -> bool {
+    !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+".contains(&b) || b == b'-')
+}
+
+/// An os or an architecture as Rust names them (`linux`, `x86_64`, `aarch64`): no dots, so
+/// `planton-runner-linux-x86_64.sha256` or `.sig` files are never offered as builds.
+fn platform_part(p: &str) -> bool {
+    !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// `sha256sum` output: `<hex>  <name>` (or `<hex> *<name>`) per line.
@@ -228,6 +256,9 @@ mod tests {
         std::fs::create_dir_all(&v).unwrap();
         std::fs::write(v.join("planton-runner-linux-x86_64"), b"x").unwrap();
         std::fs::write(v.join("README"), b"not a build").unwrap();
+        std::fs::write(v.join("planton-runner-linux-x86_64.sig"), b"a signature").unwrap();
+        std::fs::create_dir_all(v.join("planton-runner-linux-aarch64")).unwrap();
+        std::fs::create_dir_all(dir.path().join("not a version")).unwrap();
         let b = RunnerBuilds::discover(None, Some(dir.path())).unwrap();
         let keys: Vec<_> = b.builds.keys().cloned().collect();
         assert_eq!(keys, [("0.1.5".to_string(), "linux-x86_64".to_string())]);

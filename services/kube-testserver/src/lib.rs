@@ -49,7 +49,7 @@ pub use table::human_duration;
 
 pub const SERVER_VERSION: &str = "v1.32.4";
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Objects {
     /// resource key ("apps/v1/deployments") → (namespace, name) → object
     by_resource: BTreeMap<String, BTreeMap<(String, String), Value>>,
@@ -89,6 +89,12 @@ impl Default for Cluster {
 }
 
 impl Cluster {
+    /// A copy of the objects that nothing else sees: where `dryRun=All` writes go.
+    fn scratch(&self) -> Cluster {
+        let objects = self.inner.read().expect("cluster lock").clone();
+        Cluster { inner: Arc::new(RwLock::new(objects)), ..Cluster::default() }
+    }
+
     /// Creates or replaces an object, filling in uid, resourceVersion and creationTimestamp
     /// when missing. Returns the stored object.
     pub fn upsert(&self, mut obj: Value) -> Result<Value, String> {
@@ -511,6 +517,26 @@ fn write_request(
         Ok((def, ns, name)) => (def, ns.unwrap_or(""), name),
         Err(r) => return *r,
     };
+    // dryRun=All: the write is checked and answered as if made, on a copy that is then dropped.
+    let dry_run = match q.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return status_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!("Invalid value: {other:?}: supported values: \"All\""),
+                None,
+            );
+        }
+    };
+    let scratch;
+    let cluster = if dry_run {
+        scratch = cluster.scratch();
+        &scratch
+    } else {
+        cluster
+    };
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     let parse = |b: &[u8]| -> Result<Value, Box<Response>> {
         serde_json::from_slice(b).map_err(|e| {
@@ -545,6 +571,7 @@ fn write_request(
     };
     if def.kind == "Deployment"
         && method != Method::DELETE
+        && !dry_run
         && let Ok((_, obj)) = &result
     {
         cluster.reconcile_deployment(ns, obj["metadata"]["name"].as_str().unwrap_or_default());

@@ -15,6 +15,24 @@ use tokio::{
     sync::mpsc,
 };
 
+/// What the session hands a stream's writer: bytes, or `None` for the client's end (FIN).
+type Writer = mpsc::UnboundedSender<Option<Vec<u8>>>;
+
+/// Writes a stream's bytes to its port on a task of its own, so that a port that reads slowly
+/// holds up neither the other streams nor the replies (the kubelet copies each stream apart).
+fn writer(mut w: OwnedWriteHalf) -> Writer {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
+    tokio::spawn(async move {
+        while let Some(Some(data)) = rx.recv().await {
+            if w.write_all(&data).await.is_err() {
+                return;
+            }
+        }
+        let _ = w.shutdown().await;
+    });
+    tx
+}
+
 use crate::spdy::{self, Frame, Session};
 
 pub const PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
@@ -32,7 +50,7 @@ pub(crate) async fn run(socket: WebSocket, pod: String) {
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(64);
     let mut session = Session::default();
     let mut pairs: HashMap<String, Pair> = HashMap::new();
-    let mut writers: HashMap<u32, OwnedWriteHalf> = HashMap::new();
+    let mut writers: HashMap<u32, Writer> = HashMap::new();
     loop {
         let input = tokio::select! {
             out = out_rx.recv() => {
@@ -68,10 +86,10 @@ pub(crate) async fn run(socket: WebSocket, pod: String) {
                     opened(id, &headers, &mut pairs, &pod, &out_tx, &mut writers).await
                 }
                 Frame::Data { id, fin, data } => {
-                    if let Some(w) = writers.get_mut(&id) {
-                        let failed = w.write_all(&data).await.is_err();
+                    if let Some(w) = writers.get(&id) {
+                        let failed = !data.is_empty() && w.send(Some(data)).is_err();
                         if fin || failed {
-                            let _ = w.shutdown().await;
+                            let _ = w.send(None);
                             writers.remove(&id);
                         }
                     }
@@ -106,7 +124,7 @@ async fn opened(
     pairs: &mut HashMap<String, Pair>,
     pod: &str,
     out: &mpsc::Sender<Vec<u8>>,
-    writers: &mut HashMap<u32, OwnedWriteHalf>,
+    writers: &mut HashMap<u32, Writer>,
 ) -> Option<Vec<u8>> {
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let request = header("requestid").unwrap_or_default().to_string();
@@ -135,7 +153,7 @@ async fn opened(
     match TcpStream::connect(("127.0.0.1", port)).await {
         Ok(conn) => {
             let (mut read, write) = conn.into_split();
-            writers.insert(data, write);
+            writers.insert(data, writer(write));
             let out = out.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 32 * 1024];

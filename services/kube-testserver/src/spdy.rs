@@ -16,6 +16,8 @@ const VERSION: u16 = 3;
 const FLAG_FIN: u8 = 0x01;
 /// The largest payload a frame's 24-bit length can carry.
 const MAX_PAYLOAD: usize = (1 << 24) - 1;
+/// The largest header block this server inflates (zlib expands about 1000:1).
+const MAX_HEADERS: usize = 64 << 10;
 
 const SYN_STREAM: u16 = 1;
 const SYN_REPLY: u16 = 2;
@@ -138,6 +140,9 @@ impl Session {
             let filled = out.len() == out.capacity();
             if rest.is_empty() && !filled {
                 return Ok(out);
+            }
+            if out.len() > MAX_HEADERS {
+                return Err(format!("SPDY header block inflates past {MAX_HEADERS} bytes"));
             }
             if out.len() == out_before && self.inflate.total_in() == in_before && !filled {
                 return Err("SPDY header block: the zlib stream makes no progress".into());
@@ -296,5 +301,16 @@ mod tests {
         let mut s = Session::default();
         s.push(&[0x80, 2, 0, 1, 0, 0, 0, 0]);
         assert!(s.next_frame().unwrap_err().contains("version 2"));
+        // A header block that inflates to megabytes is refused, not allocated.
+        let mut bomb = Compress::new(Compression::best(), true);
+        bomb.set_dictionary(DICTIONARY).unwrap();
+        let mut z = Vec::with_capacity(1 << 16);
+        bomb.compress_vec(&vec![0u8; 8 << 20], &mut z, FlushCompress::Sync).unwrap();
+        let mut payload = 1u32.to_be_bytes().to_vec();
+        payload.extend_from_slice(&[0; 6]);
+        payload.extend_from_slice(&z);
+        let mut s = Session::default();
+        s.push(&control(SYN_STREAM, 0, &payload));
+        assert!(s.next_frame().unwrap_err().contains("inflates past"));
     }
 }

@@ -397,3 +397,26 @@ async fn kubectl_exec_it_is_a_real_terminal() {
     let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
     assert_eq!(status.code(), Some(4));
 }
+
+#[tokio::test]
+async fn kubectl_apply_dry_run_server_stores_nothing() {
+    let server = sandbox().await;
+    let k = Kubectl::new(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("objects.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry, namespace: default}\ndata: {a: '1'}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: dry-role}\nrules: [{apiGroups: [''], resources: [pods], verbs: [get]}]\n",
+    )
+    .unwrap();
+    let (ok, out, err) = k.run(&["apply", "--dry-run=server", "-f", f.to_str().unwrap()]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("configmap/dry created (server dry run)"), "{out}");
+    assert!(out.contains("clusterrole.rbac.authorization.k8s.io/dry-role created (server dry run)"), "{out}");
+    let (ok, _, err) = k.run(&["get", "configmap", "dry", "-n", "default"]).await;
+    assert!(!ok && err.contains("not found"), "a dry run stores nothing: {err}");
+    let (ok, _, _) = k.run(&["apply", "--server-side", "-f", f.to_str().unwrap()]).await;
+    assert!(ok);
+    let (ok, out, _) = k.run(&["get", "clusterrole", "dry-role"]).await;
+    assert!(ok && out.contains("dry-role"), "{out}");
+}

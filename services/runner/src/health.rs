@@ -63,13 +63,18 @@ fn now_ms() -> u64 {
 
 /// Asks the leaf's monitoring endpoint whether it has a leafnode connection (the hub).
 pub async fn leafz_up(monitor_port: u16) -> bool {
+    // A leaf that does not answer in time counts as down: readiness never freezes on it.
+    tokio::time::timeout(Duration::from_secs(2), leafz(monitor_port)).await.unwrap_or(false)
+}
+
+async fn leafz(monitor_port: u16) -> bool {
     let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", monitor_port)).await else { return false };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     if s.write_all(b"GET /leafz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.is_err() {
         return false;
     }
     let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
+    let _ = (&mut s).take(4 << 20).read_to_end(&mut buf).await;
     let body = String::from_utf8_lossy(&buf);
     body.split_once("\r\n\r\n")
         .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok())
@@ -93,9 +98,8 @@ pub async fn watch_tunnel(health: Arc<Health>, monitor_port: u16, leaf_log: Path
             warn!("tunnel to the hub lost; the leaf node is reconnecting");
         }
         if !up && !refused_reported {
-            let text = std::fs::read(&leaf_log).unwrap_or_default();
-            let new = String::from_utf8_lossy(&text[(log_pos as usize).min(text.len())..]).to_string();
-            log_pos = text.len() as u64;
+            let (new, end) = log_since(&leaf_log, log_pos);
+            log_pos = end;
             if new.contains("Authorization Violation") || new.contains("authorization violation") {
                 tracing::error!(
                     runner = %runner_name,
@@ -107,6 +111,20 @@ pub async fn watch_tunnel(health: Arc<Health>, monitor_port: u16, leaf_log: Path
         was_up = up;
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// What the leaf logged since byte `from` (at most 1 MiB of it), and where that ends.
+fn log_since(path: &std::path::Path, from: u64) -> (String, u64) {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else { return (String::new(), from) };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    // A log that was truncated or rotated starts over.
+    let from = if from > len { 0 } else { from };
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(from)).is_err() || f.take(1 << 20).read_to_end(&mut buf).is_err() {
+        return (String::new(), from);
+    }
+    (String::from_utf8_lossy(&buf).into_owned(), from + buf.len() as u64)
 }
 
 /// Binds `addr` now (so a taken port is an error at start) and serves the probes.

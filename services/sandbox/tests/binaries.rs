@@ -277,7 +277,11 @@ async fn runner_deploy_to_kubernetes_applies_the_charts_objects_and_updates_in_p
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     let applied: Vec<String> =
         cluster.audit_events().into_iter().filter(|e| e.method == "PATCH").map(|e| e.request_uri).collect();
-    assert!(applied.len() == 7 && applied.iter().all(|u| u.contains("fieldManager=planton")), "{applied:?}");
+    // Checked by the API server (dryRun=All) before the credentials were minted, then applied.
+    assert!(applied.len() == 14 && applied.iter().all(|u| u.contains("fieldManager=planton")), "{applied:?}");
+    assert!(
+        applied[..7].iter().all(|u| u.contains("dryRun=All")) && !applied[7..].iter().any(|u| u.contains("dryRun"))
+    );
 
     // Again with another tag: the image changes, nothing else; no new credentials.
     let (code, out, err) = deploy("1.0.1").await;
@@ -292,6 +296,42 @@ async fn runner_deploy_to_kubernetes_applies_the_charts_objects_and_updates_in_p
     assert_eq!(kept["metadata"]["resourceVersion"], secret["metadata"]["resourceVersion"]);
     let sa = get("/api/v1/namespaces/planton/serviceaccounts/edge-planton-runner".into()).await;
     assert_eq!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/edge");
+
+    // A narrower --rbac removes what it no longer grants, as `helm upgrade` would.
+    let (code, out, err) = env
+        .planton(&[
+            "runner",
+            "deploy",
+            "edge",
+            "--target",
+            "kubernetes",
+            "--image-tag",
+            "1.0.1",
+            "--kubeconfig",
+            kc,
+            "--rbac",
+            "view",
+        ])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("clusterrole/edge-planton-runner deleted (no longer asked for)"), "{out}");
+    let gone =
+        reqwest::get(format!("{}/apis/rbac.authorization.k8s.io/v1/clusterroles/edge-planton-runner", kube.url()));
+    assert_eq!(gone.await.unwrap().status(), 404);
+
+    // Another's object of the same name is refused before anything is minted or changed.
+    cluster
+        .upsert(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": { "name": "edge3-planton-runner-view" },
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view" },
+            "subjects": [{ "kind": "ServiceAccount", "name": "someone", "namespace": "elsewhere" }],
+        }))
+        .unwrap();
+    let (code, _, err) =
+        env.planton(&["runner", "deploy", "edge3", "--target", "kubernetes", "--kubeconfig", kc]).await;
+    assert!(code != 0 && err.contains("already binds the runner in namespace elsewhere"), "{err}");
+    assert!(!env.planton(&["runner", "list"]).await.1.contains("edge3"), "nothing minted for a refused deploy");
 
     // Targets this build cannot deploy to say so, before minting anything.
     let (code, _, err) = env.planton(&["runner", "deploy", "edge2", "--target", "aws-ecs"]).await;

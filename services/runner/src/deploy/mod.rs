@@ -113,10 +113,8 @@ pub async fn run(args: &DeployArgs, default_tag: &str) -> Result<Vec<String>, De
         Some(f) => Some(read_credentials(f)?),
         None => None,
     };
-    if args.dry_run {
-        return Ok(vec![dry_run(&v, credentials.as_deref(), args.output)]);
-    }
     match target {
+        DeployTarget::Kubernetes if args.dry_run => Ok(vec![dry_run(&v, credentials.as_deref(), args.output)]),
         #[cfg(feature = "kubernetes")]
         DeployTarget::Kubernetes => {
             kubernetes::apply(&v, credentials, args.kubeconfig.clone(), args.context.clone()).await
@@ -180,33 +178,82 @@ mod kubernetes {
         (ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural), namespaced)
     }
 
-    async fn apply_one(client: &Client, ns: &str, obj: &Value) -> Result<String, DeployError> {
+    fn api(client: &Client, ns: &str, obj: &Value) -> (Api<DynamicObject>, String, String) {
         let (ar, namespaced) = resource(obj);
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
         let what = format!("{}/{name}", obj["kind"].as_str().unwrap_or_default().to_ascii_lowercase());
-        let api: Api<DynamicObject> =
+        let api =
             if namespaced { Api::namespaced_with(client.clone(), ns, &ar) } else { Api::all_with(client.clone(), &ar) };
-        api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
+        (api, name, what)
+    }
+
+    /// Server-side apply as field manager `planton`, not forced: a field another manager set
+    /// (kubectl, Helm) is a conflict to resolve, never silently taken over. `dry_run`: checked
+    /// by the API server (admission, RBAC, schema) and not stored.
+    async fn apply_one(client: &Client, ns: &str, obj: &Value, dry_run: bool) -> Result<String, DeployError> {
+        let (api, name, what) = api(client, ns, obj);
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.dry_run = dry_run;
+        api.patch(&name, &params, &Patch::Apply(obj))
             .await
             .map_err(|e| DeployError::Apply { what: what.clone(), message: e.to_string() })?;
         Ok(format!("{what} serverside-applied"))
     }
 
+    async fn get(client: &Client, ns: &str, kind: &str, name: &str) -> Result<Option<Value>, DeployError> {
+        let probe = serde_json::json!({
+            "apiVersion": if kind == "Secret" { "v1" } else { "rbac.authorization.k8s.io/v1" },
+            "kind": kind, "metadata": { "name": name },
+        });
+        let (api, _, what) = api(client, ns, &probe);
+        let found = api.get_opt(name).await.map_err(|e| DeployError::Kube(format!("reading {what}: {e}")))?;
+        Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default()))
+    }
+
+    /// A binding of this name that binds another namespace's service account is another
+    /// runner's (the same name deployed elsewhere): refused, never rebound.
+    async fn check_not_anothers(client: &Client, v: &objects::Values) -> Result<(), DeployError> {
+        for (kind, name) in v.cluster_scoped() {
+            let Some(found) = get(client, &v.namespace, kind, &name).await? else { continue };
+            let elsewhere = found["subjects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["namespace"].as_str())
+                .find(|ns| *ns != v.namespace);
+            if let Some(other) = elsewhere {
+                return Err(DeployError::Invalid(format!(
+                    "{}/{name} already binds the runner in namespace {other}: deploy this one under another name, or remove that one first",
+                    kind.to_ascii_lowercase()
+                )));
+            }
+            if !v.owns(&found) {
+                return Err(DeployError::Invalid(format!(
+                    "{}/{name} exists and is not this runner's (no app.kubernetes.io/instance={} label): remove it or deploy under another name",
+                    kind.to_ascii_lowercase(),
+                    v.release
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The credentials in the runner's Secret, if it exists.
     async fn existing_credentials(client: &Client, v: &objects::Values) -> Result<Option<String>, DeployError> {
-        let (ar, _) = resource(&serde_json::json!({"apiVersion": "v1", "kind": "Secret"}));
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &v.namespace, &ar);
-        let secret = api
-            .get_opt(&v.secret_name())
-            .await
-            .map_err(|e| DeployError::Kube(format!("reading secret/{}: {e}", v.secret_name())))?;
-        let Some(secret) = secret else { return Ok(None) };
+        let Some(secret) = get(client, &v.namespace, "Secret", &v.secret_name()).await? else { return Ok(None) };
         use base64::Engine;
-        let encoded = secret.data["data"]["credentials.json"].as_str().unwrap_or_default().to_string();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| {
-            DeployError::Kube(format!("secret/{} has no readable credentials.json: {e}", v.secret_name()))
-        })?;
-        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+        let unreadable = |why: String| {
+            DeployError::Kube(format!(
+                "secret/{} in namespace {} has no usable credentials.json ({why}): delete it, or pass --credentials-file",
+                v.secret_name(),
+                v.namespace
+            ))
+        };
+        let encoded = secret["data"]["credentials.json"].as_str().ok_or_else(|| unreadable("no such key".into()))?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| unreadable(e.to_string()))?;
+        let text = String::from_utf8(bytes).map_err(|e| unreadable(e.to_string()))?;
+        cloudops_schemas::RunnerCredentials::parse(&text).map_err(unreadable)?;
+        Ok(Some(text))
     }
 
     pub async fn apply(
@@ -216,11 +263,20 @@ mod kubernetes {
         context: Option<String>,
     ) -> Result<Vec<String>, DeployError> {
         let client = client(kubeconfig, context).await?;
+        check_not_anothers(&client, v).await?;
         let (credentials, new_secret) = match credentials {
             Some(c) => (c, true),
             None => match existing_credentials(&client, v).await? {
                 Some(c) => (c, false),
                 None => {
+                    // Before credentials are minted for it, the API server checks that the
+                    // deploy would go through (RBAC, admission, schemas) without storing it.
+                    let placeholder = "{}";
+                    let mut objs = objects::objects(v, placeholder);
+                    objs.insert(objs.len() - 1, objects::secret(v, placeholder));
+                    for obj in &objs {
+                        apply_one(&client, &v.namespace, obj, true).await?;
+                    }
                     return Err(DeployError::NeedsCredentials {
                         secret: v.secret_name(),
                         namespace: v.namespace.clone(),
@@ -234,10 +290,25 @@ mod kubernetes {
         }
         let mut done = Vec::new();
         for obj in &objs {
-            done.push(apply_one(&client, &v.namespace, obj).await?);
+            done.push(apply_one(&client, &v.namespace, obj, false).await?);
         }
         if !new_secret {
             done.push(format!("secret/{} kept", v.secret_name()));
+        }
+        // What the flags no longer ask for goes (an --rbac narrowed), as `helm upgrade` removes it.
+        for (kind, name) in v.cluster_scoped() {
+            if objs.iter().any(|o| o["kind"] == kind && o["metadata"]["name"] == name.as_str()) {
+                continue;
+            }
+            let Some(found) = get(&client, &v.namespace, kind, &name).await? else { continue };
+            if !v.owns(&found) {
+                continue;
+            }
+            let (api, _, what) = api(&client, &v.namespace, &found);
+            api.delete(&name, &Default::default())
+                .await
+                .map_err(|e| DeployError::Apply { what: what.clone(), message: e.to_string() })?;
+            done.push(format!("{what} deleted (no longer asked for)"));
         }
         Ok(done)
     }

@@ -31,6 +31,28 @@ impl Values {
     pub fn secret_name(&self) -> String {
         format!("{}-credentials", self.name())
     }
+    /// The labels of every object of the runner (the chart sets the same): how a later deploy
+    /// knows an object as its own before removing it.
+    pub fn labels(&self) -> Value {
+        json!({ "app.kubernetes.io/name": "planton-runner", "app.kubernetes.io/instance": self.release })
+    }
+
+    /// Whether an object found in the cluster carries this runner's labels.
+    pub fn owns(&self, obj: &Value) -> bool {
+        let l = &obj["metadata"]["labels"];
+        l["app.kubernetes.io/name"] == "planton-runner" && l["app.kubernetes.io/instance"] == self.release.as_str()
+    }
+
+    /// The cluster-scoped objects a runner may have: the `view` binding, and its own role and
+    /// binding. Those `objects` leaves out are removed by a deploy (an `--rbac` narrowed).
+    pub fn cluster_scoped(&self) -> [(&'static str, String); 3] {
+        [
+            ("ClusterRoleBinding", format!("{}-view", self.name())),
+            ("ClusterRole", self.name()),
+            ("ClusterRoleBinding", self.name()),
+        ]
+    }
+
     pub fn image(&self) -> String {
         let repo = if self.registry.is_empty() {
             self.repository.clone()
@@ -48,7 +70,7 @@ pub fn secret(v: &Values, credentials: &str) -> Value {
     use base64::Engine;
     json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": { "name": v.secret_name(), "namespace": v.namespace },
+        "metadata": { "name": v.secret_name(), "namespace": v.namespace, "labels": v.labels() },
         "type": "Opaque",
         "data": { "credentials.json": base64::engine::general_purpose::STANDARD.encode(credentials) },
     })
@@ -60,7 +82,11 @@ pub fn objects(v: &Values, credentials: &str) -> Vec<Value> {
     let (name, ns) = (v.name(), v.namespace.clone());
     let subject = json!([{ "kind": "ServiceAccount", "name": name, "namespace": ns }]);
     let mut out = vec![json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } })];
-    let mut sa = json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": name, "namespace": ns } });
+    let labels = v.labels();
+    let mut sa = json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": { "name": name, "namespace": ns, "labels": labels },
+    });
     if !v.service_account_annotations.is_empty() {
         sa["metadata"]["annotations"] =
             v.service_account_annotations.iter().map(|(k, x)| (k.clone(), json!(x))).collect();
@@ -69,7 +95,7 @@ pub fn objects(v: &Values, credentials: &str) -> Vec<Value> {
     let binding = |binding: String, role: &str| {
         json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": { "name": binding },
+            "metadata": { "name": binding, "labels": labels },
             "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
             "subjects": subject,
         })
@@ -81,7 +107,7 @@ pub fn objects(v: &Values, credentials: &str) -> Vec<Value> {
     if !rules.is_empty() {
         out.push(json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": { "name": name }, "rules": rules,
+            "metadata": { "name": name, "labels": labels }, "rules": rules,
         }));
         out.push(binding(name.clone(), &name));
     }
@@ -143,7 +169,7 @@ fn rules(v: &Values) -> Vec<Value> {
 }
 
 fn deployment(v: &Values, credentials: &str) -> Value {
-    let labels = json!({ "app.kubernetes.io/name": "planton-runner", "app.kubernetes.io/instance": v.release });
+    let labels = v.labels();
     let checksum: String = Sha256::digest(credentials.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
     let mut command = vec![
         "/usr/local/bin/planton-runner".to_string(),
