@@ -346,7 +346,10 @@ await step('runners list, then the Deploy Runner wizard downloads credentials.js
 await step('wizard guides fill in the commands for each target', async () => {
   const flat = async () => (await page.locator('.guide').innerText()).replace(/\\\n\s*/g, '');
   const expectations = {
-    Kubernetes: [`helm install ${runnerName} ./helm/planton-runner --namespace planton-runner --create-namespace --set-file credentials=./credentials.json`],
+    Kubernetes: [
+      `planton runner deploy ${runnerName} --target kubernetes --namespace planton --credentials-file ./credentials.json --image-tag 0.1.0`,
+      `helm upgrade --install ${runnerName} ./helm/planton-runner --namespace planton --create-namespace --set-file credentials=./credentials.json`,
+    ],
     'AWS ECS (Fargate)': ['--desired-count 1', 'PLANTON_RUNNER_CREDENTIALS', 'file://credentials.json', runnerName],
     'GCP Cloud Run': ['--instances=1', 'PLANTON_RUNNER_CREDENTIALS', '--data-file=credentials.json', runnerName],
     'Azure Container Apps': ['--min-replicas 1', 'PLANTON_RUNNER_CREDENTIALS', 'credentials.json', runnerName],

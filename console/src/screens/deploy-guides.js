@@ -8,12 +8,12 @@ export const TARGETS = [
   {
     id: 'kubernetes',
     label: 'Kubernetes',
-    blurb: 'Helm chart helm/planton-runner: a Deployment, a Secret with credentials.json, a ServiceAccount, read-only RBAC.',
+    blurb:
+      'One command with your own kubeconfig: planton runner deploy applies the objects of the helm/planton-runner chart (a Deployment with health probes, a Secret with credentials.json, a ServiceAccount, RBAC that can view, edit and exec but never reads Secrets unless asked).',
     fields: [
-      ['namespace', 'Namespace', 'planton-runner'],
-      ['chart', 'Chart path', './helm/planton-runner'],
+      ['namespace', 'Namespace', 'planton'],
       ['image', 'Image', 'cloudops:0.1.0'],
-      ['context', 'kubectl context (optional)', ''],
+      ['context', 'kubeconfig context (optional)', ''],
     ],
   },
   {
@@ -65,21 +65,35 @@ function splitImage(image) {
 
 function kubernetes(name, v) {
   const [repo, tag] = splitImage(v.image);
-  const kctx = v.context ? ` --kube-context ${sh(v.context)}` : '';
+  const slash = repo.lastIndexOf('/');
+  const [registry, repository] = slash > 0 ? [repo.slice(0, slash), repo.slice(slash + 1)] : ['', repo];
   const cctx = v.context ? ` --context ${sh(v.context)}` : '';
   const deploy = `${name}-planton-runner`;
+  const image = [
+    registry ? `--image-registry ${sh(registry)}` : '',
+    repository !== 'cloudops' ? `--image-repository ${sh(repository)}` : '',
+    tag ? `--image-tag ${sh(tag)}` : '',
+  ].filter(Boolean);
   return [
     {
-      title: 'Install the chart with the credentials file',
+      title: 'Deploy it with the credentials file (re-run with another --image-tag to update it)',
       code: [
-        `helm install ${sh(name)} ${sh(v.chart)}${kctx} \\`,
-        `  --namespace ${sh(v.namespace)} --create-namespace \\`,
-        `  --set-file credentials=./${CREDENTIALS_FILE} \\`,
-        `  --set image.repository=${sh(repo)}${tag ? ` \\\n  --set image.tag=${sh(tag)}` : ''}`,
+        `planton runner deploy ${sh(name)} --target kubernetes \\`,
+        `  --namespace ${sh(v.namespace)}${cctx} \\`,
+        `  --credentials-file ./${CREDENTIALS_FILE}${image.length ? ` \\\n  ${image.join(' ')}` : ''}`,
       ].join('\n'),
     },
     {
-      title: 'Check that it runs',
+      title: 'Or with Helm, from a checkout of the repository',
+      code: [
+        `helm upgrade --install ${sh(name)} ./helm/planton-runner${v.context ? ` --kube-context ${sh(v.context)}` : ''} \\`,
+        `  --namespace ${sh(v.namespace)} --create-namespace \\`,
+        `  --set-file credentials=./${CREDENTIALS_FILE} \\`,
+        `  --set image.repository=${sh(repository)}${registry ? ` --set image.registry=${sh(registry)}` : ''}${tag ? ` --set image.tag=${sh(tag)}` : ''}`,
+      ].join('\n'),
+    },
+    {
+      title: 'Check that it runs (ready once its tunnel is up)',
       code: [
         `kubectl${cctx} --namespace ${sh(v.namespace)} rollout status deployment/${deploy}`,
         `kubectl${cctx} --namespace ${sh(v.namespace)} logs deployment/${deploy}`,

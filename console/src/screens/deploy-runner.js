@@ -123,8 +123,8 @@ function GuideStep({ org, name, target, onBack }) {
       ${steps.map((s) => html`<li><h3>${s.title}</h3><${CodeBlock} code=${s.code} label=${def.label} /></li>`)}
     </ol>
     ${target === 'kubernetes' &&
-    html`<p class="muted small">The chart's ClusterRole is read-only (get, list, watch): bind more if operators should edit, delete,
-      restart or exec through this runner.</p>`}
+    html`<p class="muted small"><span class="mono">planton runner deploy --help</span> lists the rest: <span class="mono">--rbac view|edit|admin</span>,
+      <span class="mono">--rbac-secrets</span>, a ServiceAccount annotation for IRSA or Workload Identity, <span class="mono">--dry-run -o yaml</span>.</p>`}
     <${RunnerLive} org=${org} name=${name} />
     <h3>Then</h3>
     <p>Add a ${next.provider} connection that uses it (on the <${Link} href="/connections">Connections<//> page, or):</p>

@@ -333,6 +333,27 @@ async fn runner_deploy_to_kubernetes_applies_the_charts_objects_and_updates_in_p
     assert!(code != 0 && err.contains("already binds the runner in namespace elsewhere"), "{err}");
     assert!(!env.planton(&["runner", "list"]).await.1.contains("edge3"), "nothing minted for a refused deploy");
 
+    // Another runner's credentials file is not deployed as this one's.
+    let other = env.home.parent().unwrap().join("other-creds");
+    let (code, _, err) =
+        env.planton(&["runner", "generate-credentials", "other", "--output-dir", other.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{err}");
+    let file = other.join("credentials.json");
+    let (code, _, err) = env
+        .planton(&[
+            "runner",
+            "deploy",
+            "edge",
+            "--target",
+            "kubernetes",
+            "--kubeconfig",
+            kc,
+            "--credentials-file",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert!(code != 0 && err.contains("holds the credentials of runner \"other\", not \"edge\""), "{err}");
+
     // Targets this build cannot deploy to say so, before minting anything.
     let (code, _, err) = env.planton(&["runner", "deploy", "edge2", "--target", "aws-ecs"]).await;
     assert!(code != 0 && err.contains("--target aws-ecs is not available"), "{err}");

@@ -110,7 +110,7 @@ pub async fn run(args: &DeployArgs, default_tag: &str) -> Result<Vec<String>, De
     let target = args.target.ok_or_else(|| DeployError::Invalid("--target is required".into()))?;
     let v = values(args, default_tag)?;
     let credentials = match &args.credentials_file {
-        Some(f) => Some(read_credentials(f)?),
+        Some(f) => Some(read_credentials(f, &args.name)?),
         None => None,
     };
     match target {
@@ -125,10 +125,18 @@ pub async fn run(args: &DeployArgs, default_tag: &str) -> Result<Vec<String>, De
     }
 }
 
-fn read_credentials(f: &PathBuf) -> Result<String, DeployError> {
+/// The credentials file's text, if it is runner credentials for runner `name`.
+fn read_credentials(f: &PathBuf, name: &str) -> Result<String, DeployError> {
     let text = std::fs::read_to_string(f).map_err(|e| DeployError::Invalid(format!("{}: {e}", f.display())))?;
-    cloudops_schemas::RunnerCredentials::parse(&text)
+    let creds = cloudops_schemas::RunnerCredentials::parse(&text)
         .map_err(|e| DeployError::Invalid(format!("{}: not runner credentials: {e}", f.display())))?;
+    if creds.runner_name != name {
+        return Err(DeployError::Invalid(format!(
+            "{} holds the credentials of runner {:?}, not {name:?}",
+            f.display(),
+            creds.runner_name
+        )));
+    }
     Ok(text)
 }
 
