@@ -350,7 +350,12 @@ await step('wizard guides fill in the commands for each target', async () => {
       `planton runner deploy ${runnerName} --target kubernetes --namespace planton --credentials-file ./credentials.json --image-tag 0.1.0`,
       `helm upgrade --install ${runnerName} ./helm/planton-runner --namespace planton --create-namespace --set-file credentials=./credentials.json`,
     ],
-    'AWS ECS (Fargate)': ['--desired-count 1', 'PLANTON_RUNNER_CREDENTIALS', 'file://credentials.json', runnerName],
+    'AWS ECS (Fargate)': [
+      `planton runner deploy ${runnerName} --target aws-ecs --region eu-west-1 --cluster planton-runners`,
+      '--desired-count 1',
+      'PLANTON_RUNNER_CREDENTIALS',
+      'file://credentials.json',
+    ],
     'GCP Cloud Run': ['--instances=1', 'PLANTON_RUNNER_CREDENTIALS', '--data-file=credentials.json', runnerName],
     'Azure Container Apps': ['--min-replicas 1', 'PLANTON_RUNNER_CREDENTIALS', 'credentials.json', runnerName],
   };

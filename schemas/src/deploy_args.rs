@@ -108,6 +108,28 @@ pub struct DeployArgs {
     /// eks.amazonaws.com/role-arn=…; Workload Identity: iam.gke.io/gcp-service-account=…).
     #[arg(long = "service-account-annotation", value_name = "KEY=VALUE")]
     pub service_account_annotations: Vec<String>,
+    /// AWS: the region [default: the SDK's chain: AWS_REGION, the profile's].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AWS ECS: the cluster the runner's service runs in.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// AWS ECS: the task's subnets, comma-separated (with outbound internet access).
+    #[arg(long, value_delimiter = ',')]
+    pub subnets: Vec<String>,
+    /// AWS ECS: the task's security groups, comma-separated (outbound only is enough).
+    #[arg(long, value_delimiter = ',')]
+    pub security_groups: Vec<String>,
+    /// AWS ECS: the role ECS pulls the image and reads the credentials secret with
+    /// (secretsmanager:GetSecretValue on planton-runner/NAME).
+    #[arg(long)]
+    pub execution_role_arn: Option<String>,
+    /// AWS ECS: the role the runner's own AWS calls use.
+    #[arg(long)]
+    pub task_role_arn: Option<String>,
+    /// AWS ECS: give the task a public IP (subnets without a NAT gateway).
+    #[arg(long)]
+    pub assign_public_ip: bool,
 }
 
 impl DeployArgs {
@@ -142,11 +164,27 @@ impl DeployArgs {
         for s in &self.service_account_annotations {
             flag("service-account-annotation", s);
         }
+        for (k, v) in [
+            ("region", &self.region),
+            ("cluster", &self.cluster),
+            ("execution-role-arn", &self.execution_role_arn),
+            ("task-role-arn", &self.task_role_arn),
+        ] {
+            if let Some(v) = v {
+                flag(k, v);
+            }
+        }
+        for (k, list) in [("subnets", &self.subnets), ("security-groups", &self.security_groups)] {
+            if !list.is_empty() {
+                flag(k, &list.join(","));
+            }
+        }
         for (on, name) in [
             (self.dry_run, "--dry-run"),
             (self.rbac_secrets, "--rbac-secrets"),
             (self.impersonate, "--impersonate"),
             (self.require_impersonation, "--require-impersonation"),
+            (self.assign_public_ip, "--assign-public-ip"),
         ] {
             if on {
                 a.push(name.into());
@@ -188,6 +226,11 @@ mod tests {
             "-o",
             "json",
             "--image-registry=-odd",
+            "--subnets",
+            "subnet-1,subnet-2",
+            "--cluster",
+            "ops",
+            "--assign-public-ip",
         ];
         let first = Cmd::parse_from(given).args;
         let again = Cmd::parse_from(std::iter::once("x".to_string()).chain(first.to_args())).args;
@@ -195,5 +238,6 @@ mod tests {
         assert!(again.dry_run && again.output == DryRunFormat::Json);
         assert_eq!(again.target, Some(DeployTarget::Kubernetes));
         assert_eq!(again.image_registry, "-odd", "a value starting with - stays a value");
+        assert_eq!(again.subnets, ["subnet-1", "subnet-2"]);
     }
 }

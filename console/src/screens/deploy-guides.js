@@ -63,17 +63,23 @@ function splitImage(image) {
   return at > slash ? [image.slice(0, at), image.slice(at + 1)] : [image, ''];
 }
 
-function kubernetes(name, v) {
-  const [repo, tag] = splitImage(v.image);
+/** An image as `planton runner deploy` takes it: registry, repository and tag flags. */
+function imageParts(image) {
+  const [repo, tag] = splitImage(image);
   const slash = repo.lastIndexOf('/');
   const [registry, repository] = slash > 0 ? [repo.slice(0, slash), repo.slice(slash + 1)] : ['', repo];
-  const cctx = v.context ? ` --context ${sh(v.context)}` : '';
-  const deploy = `${name}-planton-runner`;
-  const image = [
+  const flags = [
     registry ? `--image-registry ${sh(registry)}` : '',
     repository !== 'cloudops' ? `--image-repository ${sh(repository)}` : '',
     tag ? `--image-tag ${sh(tag)}` : '',
   ].filter(Boolean);
+  return { registry, repository, tag, flags };
+}
+
+function kubernetes(name, v) {
+  const { registry, repository, tag, flags: image } = imageParts(v.image);
+  const cctx = v.context ? ` --context ${sh(v.context)}` : '';
+  const deploy = `${name}-planton-runner`;
   return [
     {
       title: 'Deploy it with the credentials file (re-run with another --image-tag to update it)',
@@ -107,7 +113,17 @@ function ecs(name, v) {
   const secretName = `planton-runner/${name}`;
   const family = `planton-runner-${name}`;
   const taskRole = v.taskRole ? `\n  "taskRoleArn": "$(aws iam get-role --role-name ${v.taskRole} --query Role.Arn --output text)",` : '';
+  const deploy = [
+    `planton runner deploy ${sh(name)} --target aws-ecs --region ${sh(v.region)} --cluster ${sh(v.cluster)} \\`,
+    `  --subnets ${sh(subnets)} --security-groups ${sh(v.securityGroup)} \\`,
+    '  --execution-role-arn "$(aws iam get-role --role-name ecsTaskExecutionRole --query Role.Arn --output text)" \\',
+    `  --credentials-file ./${CREDENTIALS_FILE} ${imageParts(v.image).flags.join(' ')}`,
+  ];
   return [
+    {
+      title: `In one command (the execution role must be allowed to read the secret ${secretName}: the second step below); or step by step:`,
+      code: deploy.join('\n'),
+    },
     {
       title: 'Store the credentials in Secrets Manager',
       code: [

@@ -191,7 +191,7 @@ pub enum RunnerCommand {
     /// Deploy the runner with your own credentials (kubeconfig; AWS, GCP, Azure default chains):
     /// its credentials (minted if it has none deployed) and the runner itself. Re-run with
     /// another --image-tag to update it in place.
-    Deploy(cloudops_schemas::deploy_args::DeployArgs),
+    Deploy(Box<cloudops_schemas::deploy_args::DeployArgs>),
     /// Download the runner binary from the control plane (checksum verified) into
     /// $PLANTON_HOME/bin, where `planton runner start` finds it.
     Install {
@@ -682,7 +682,7 @@ pub async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
         return crate::runner_install::install(ctx, version).await;
     }
     if let RunnerCommand::Deploy(args) = cmd {
-        return crate::runner_deploy::deploy(ctx, args).await;
+        return crate::runner_deploy::deploy(ctx, *args).await;
     }
     let org = ctx.org()?;
     let c = ctx.client()?;

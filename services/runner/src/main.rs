@@ -36,7 +36,7 @@ enum Command {
     /// Deploy a runner with your own credentials (kubeconfig; the clouds' default chains).
     /// `planton runner deploy` mints the credentials and runs this; exit code 3 means the
     /// runner has no Secret yet and no --credentials-file was given.
-    Deploy(cloudops_schemas::deploy_args::DeployArgs),
+    Deploy(Box<cloudops_schemas::deploy_args::DeployArgs>),
 }
 
 /// Registers SIGINT/SIGTERM handlers now (so a signal during start-up is not fatal) and
@@ -58,7 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Start { name, org, credentials_file, require_impersonation, health_addr } => {
             (name, org, credentials_file, require_impersonation, health_addr)
         }
-        Command::Deploy(args) => return deploy(args),
+        Command::Deploy(args) => return deploy(*args),
     };
     let src = CredentialSources {
         file: credentials_file,

@@ -12,6 +12,8 @@ use tokio::{
     process::{Child, Command},
 };
 
+mod support;
+
 /// target/<profile>/ — the test binary lives in target/<profile>/deps/.
 fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -355,11 +357,148 @@ async fn runner_deploy_to_kubernetes_applies_the_charts_objects_and_updates_in_p
     assert!(code != 0 && err.contains("holds the credentials of runner \"other\", not \"edge\""), "{err}");
 
     // Targets this build cannot deploy to say so, before minting anything.
-    let (code, _, err) = env.planton(&["runner", "deploy", "edge2", "--target", "aws-ecs"]).await;
-    assert!(code != 0 && err.contains("--target aws-ecs is not available"), "{err}");
+    let (code, _, err) = env.planton(&["runner", "deploy", "edge2", "--target", "gcp-cloud-run"]).await;
+    assert!(code != 0 && err.contains("--target gcp-cloud-run is not available"), "{err}");
     assert!(!env.planton(&["runner", "list"]).await.1.contains("edge2"));
     stops_cleanly(child).await;
     kube.stop().await;
+}
+
+/// One call of an AWS JSON API, as the AWS CLI would send it (moto does not check signatures).
+async fn aws_json(url: &str, service: &str, target: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("x-amz-target", target)
+        .header("content-type", "application/x-amz-json-1.1")
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential=test/20260101/eu-west-1/{service}/aws4_request, SignedHeaders=host, Signature=x"),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(status.is_success(), "{target}: {v}");
+    v
+}
+
+#[tokio::test]
+async fn runner_deploy_to_aws_ecs_keeps_the_credentials_in_secrets_manager() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let env = Env::new();
+    let (child, _) = serve(&env, &[]).await;
+    let moto = support::Moto::start(false).await;
+    aws_json(
+        &moto.url,
+        "ecs",
+        "AmazonEC2ContainerServiceV20141113.CreateCluster",
+        serde_json::json!({"clusterName": "ops"}),
+    )
+    .await;
+    // ECS checks the subnets: two real ones (in moto's EC2).
+    let tag =
+        |xml: &str, t: &str| xml.split(&format!("<{t}>")).nth(1).and_then(|r| r.split('<').next()).unwrap().to_string();
+    let vpc = tag(&moto.ec2(&[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")]).await, "vpcId");
+    let mut subnets = Vec::new();
+    for cidr in ["10.0.1.0/24", "10.0.2.0/24"] {
+        let xml = moto.ec2(&[("Action", "CreateSubnet"), ("VpcId", &vpc), ("CidrBlock", cidr)]).await;
+        subnets.push(tag(&xml, "subnetId"));
+    }
+    let subnets = subnets.join(",");
+    let subnets = subnets.as_str();
+    let sg_xml = moto
+        .ec2(&[
+            ("Action", "CreateSecurityGroup"),
+            ("GroupName", "runner"),
+            ("GroupDescription", "egress only"),
+            ("VpcId", &vpc),
+        ])
+        .await;
+    let sg = tag(&sg_xml, "groupId");
+    let sg = sg.as_str();
+    let aws_env = [
+        ("AWS_ENDPOINT_URL", moto.url.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "eu-west-1"),
+    ];
+    let deploy = |name: &'static str, cluster: &'static str, tag: &'static str| {
+        let mut c = env.cmd("planton");
+        c.args(["runner", "deploy", name, "--target", "aws-ecs", "--cluster", cluster, "--image-tag", tag])
+            .args(["--subnets", subnets, "--security-groups", sg])
+            .args(["--execution-role-arn", "arn:aws:iam::123456789012:role/ecsTaskExecution"])
+            .envs(aws_env);
+        async move {
+            let out = c.output().await.unwrap();
+            (
+                out.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&out.stdout).to_string(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            )
+        }
+    };
+    let (code, out, err) = deploy("edge", "ops", "1.0.0").await;
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "secret planton-runner/edge created",
+        "task definition planton-runner-edge:1 registered",
+        "service planton-runner-edge created in cluster ops",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    let secret = |name: &'static str| {
+        aws_json(&moto.url, "secretsmanager", "secretsmanager.GetSecretValue", serde_json::json!({"SecretId": name}))
+    };
+    let first = secret("planton-runner/edge").await;
+    let creds = cloudops_schemas::RunnerCredentials::parse(first["SecretString"].as_str().unwrap()).unwrap();
+    assert_eq!(creds.runner_name, "edge");
+    let service = || {
+        aws_json(
+            &moto.url,
+            "ecs",
+            "AmazonEC2ContainerServiceV20141113.DescribeServices",
+            serde_json::json!({"cluster": "ops", "services": ["planton-runner-edge"]}),
+        )
+    };
+    let s = service().await;
+    let svc = &s["services"][0];
+    assert_eq!((svc["desiredCount"].as_i64(), svc["launchType"].as_str()), (Some(1), Some("FARGATE")), "{svc}");
+    let placed = svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"].as_array().unwrap();
+    assert_eq!(placed.iter().map(|s| s.as_str().unwrap()).collect::<Vec<_>>().join(","), subnets, "{svc}");
+    let task = |arn: String| {
+        aws_json(
+            &moto.url,
+            "ecs",
+            "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition",
+            serde_json::json!({"taskDefinition": arn}),
+        )
+    };
+    let td = task(svc["taskDefinition"].as_str().unwrap().to_string()).await;
+    let container = &td["taskDefinition"]["containerDefinitions"][0];
+    assert_eq!(container["image"], "cloudops:1.0.0");
+    assert_eq!(container["secrets"][0]["name"], "PLANTON_RUNNER_CREDENTIALS");
+    assert_eq!(container["secrets"][0]["valueFrom"], first["ARN"], "the task reads the secret, not a copy");
+
+    // Again with another tag: a new revision, the service moved to it, the credentials kept.
+    let (code, out, err) = deploy("edge", "ops", "1.0.1").await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("secret planton-runner/edge kept") && out.contains("service planton-runner-edge updated"),
+        "{out}"
+    );
+    let s = service().await;
+    let td = task(s["services"][0]["taskDefinition"].as_str().unwrap().to_string()).await;
+    assert_eq!(td["taskDefinition"]["revision"], 2);
+    assert_eq!(td["taskDefinition"]["containerDefinitions"][0]["image"], "cloudops:1.0.1");
+    assert_eq!(secret("planton-runner/edge").await["VersionId"], first["VersionId"], "no new credentials");
+
+    // A cluster that is not there is named, and nothing is minted for it.
+    let (code, _, err) = deploy("edge2", "nope", "1.0.0").await;
+    assert!(code != 0 && err.contains("ECS cluster \"nope\" not found"), "{err}");
+    assert!(!env.planton(&["runner", "list"]).await.1.contains("edge2"));
+    stops_cleanly(child).await;
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@
 //! existing Secret is kept; if there is none, the exit code is [`NEEDS_CREDENTIALS`] so that
 //! `planton` mints them and runs this again.
 
+#[cfg(feature = "aws")]
+mod ecs;
 pub mod objects;
 
 use std::path::PathBuf;
@@ -22,11 +24,13 @@ pub enum DeployError {
     #[error("{0}")]
     Invalid(String),
     #[error(
-        "the Secret {secret} in namespace {namespace} does not exist yet: credentials are needed (`planton runner deploy` mints them; or pass --credentials-file)"
+        "{secret} does not exist yet: credentials are needed (`planton runner deploy` mints them; or pass --credentials-file)"
     )]
-    NeedsCredentials { secret: String, namespace: String },
+    NeedsCredentials { secret: String },
     #[error("Kubernetes: {0}")]
     Kube(String),
+    #[error("AWS: {0}")]
+    Aws(String),
     #[error("applying {what}: {message}")]
     Apply { what: String, message: String },
     #[error(
@@ -121,6 +125,8 @@ pub async fn run(args: &DeployArgs, default_tag: &str) -> Result<Vec<String>, De
         }
         #[cfg(not(feature = "kubernetes"))]
         DeployTarget::Kubernetes => Err(DeployError::TargetNotAvailable("kubernetes")),
+        #[cfg(feature = "aws")]
+        DeployTarget::AwsEcs => ecs::deploy(&v, credentials, args).await,
         other => Err(DeployError::TargetNotAvailable(other.name())),
     }
 }
@@ -286,8 +292,7 @@ mod kubernetes {
                         apply_one(&client, &v.namespace, obj, true).await?;
                     }
                     return Err(DeployError::NeedsCredentials {
-                        secret: v.secret_name(),
-                        namespace: v.namespace.clone(),
+                        secret: format!("secret/{} in namespace {}", v.secret_name(), v.namespace),
                     });
                 }
             },
