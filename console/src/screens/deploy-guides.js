@@ -113,15 +113,18 @@ function ecs(name, v) {
   const secretName = `planton-runner/${name}`;
   const family = `planton-runner-${name}`;
   const taskRole = v.taskRole ? `\n  "taskRoleArn": "$(aws iam get-role --role-name ${v.taskRole} --query Role.Arn --output text)",` : '';
+  const roleArn = (role) => `"$(aws iam get-role --role-name ${sh(role)} --query Role.Arn --output text)"`;
   const deploy = [
     `planton runner deploy ${sh(name)} --target aws-ecs --region ${sh(v.region)} --cluster ${sh(v.cluster)} \\`,
-    `  --subnets ${sh(subnets)} --security-groups ${sh(v.securityGroup)} \\`,
-    '  --execution-role-arn "$(aws iam get-role --role-name ecsTaskExecutionRole --query Role.Arn --output text)" \\',
+    `  --subnets ${sh(subnets)} --security-groups ${sh(v.securityGroup)} --assign-public-ip \\`,
+    `  --execution-role-arn ${roleArn('ecsTaskExecutionRole')}${v.taskRole ? ` --task-role-arn ${roleArn(v.taskRole)}` : ''} \\`,
     `  --credentials-file ./${CREDENTIALS_FILE} ${imageParts(v.image).flags.join(' ')}`,
+    '# then let the execution role read the secret (the second step below, with this ARN):',
+    `SECRET_ARN=$(aws secretsmanager describe-secret --secret-id ${sh(secretName)} --query ARN --output text)`,
   ];
   return [
     {
-      title: `In one command (the execution role must be allowed to read the secret ${secretName}: the second step below); or step by step:`,
+      title: 'In one command, or step by step below',
       code: deploy.join('\n'),
     },
     {

@@ -53,7 +53,7 @@ pub async fn deploy(ctx: &mut Ctx<'_, '_>, mut args: DeployArgs) -> Result<()> {
     let second = run(&bin, &args).await?;
     relay(ctx, second).map_err(|e| match e {
         crate::CliError::Message(m) => crate::CliError::Message(format!(
-            "{m}\n(the credentials minted for runner {} were not deployed: `planton runner regenerate-credentials {}` revokes them)",
+            "{m}\n(unless the lines above show them stored, the credentials minted for runner {} were not deployed: `planton runner regenerate-credentials {}` revokes them)",
             args.name, args.name
         )),
         other => other,

@@ -9,20 +9,28 @@
 //! - the service `planton-runner-NAME` in `--cluster`, desired count 1, in `--subnets` and
 //!   `--security-groups` (created, or updated to the new revision).
 //!
-//! Nothing is minted before the cluster is known to exist.
+//! Nothing is minted before the cluster is known to exist. What it creates is tagged
+//! `planton:runner=NAME`; an untagged secret or service of the same name is refused, never
+//! taken over. Each step is printed as it is done.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::{
     error::{DisplayErrorContext, ProvideErrorMetadata},
     types::{
         AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, HealthCheck, LaunchType,
-        NetworkConfiguration, NetworkMode, Secret,
+        NetworkConfiguration, NetworkMode, Secret, ServiceField,
     },
 };
 use cloudops_schemas::deploy_args::DeployArgs;
 use serde_json::json;
 
 use super::{DeployError, DryRunFormat, objects::Values};
+
+const ENTRY_POINT: &str = "/usr/local/bin/planton-runner";
+/// A TCP connect to the runner's health port (the image has no HTTP client).
+const HEALTH_CHECK: [&str; 5] = ["CMD", "/usr/local/bin/cloudops", "health", "--addr", "127.0.0.1:8086"];
+/// The tag on what a deploy creates; an untagged secret or service of the same name is not ours.
+const TAG: &str = "planton:runner";
 
 struct Plan {
     secret: String,
@@ -43,8 +51,9 @@ fn plan(v: &Values, a: &DeployArgs) -> Result<Plan, DeployError> {
         .execution_role_arn
         .clone()
         .ok_or_else(|| need("--execution-role-arn", "ECS pulls the image and reads the credentials secret with it"))?;
-    let mut command: Vec<String> =
-        ["/usr/local/bin/planton-runner", "start", "--health-addr", "0.0.0.0:8086"].map(String::from).into();
+    // The image's entrypoint is `cloudops`; ECS's `command` replaces only CMD, so the entry
+    // point is set too.
+    let mut command: Vec<String> = ["start", "--health-addr", "0.0.0.0:8086"].map(String::from).into();
     if v.require_impersonation {
         command.push("--require-impersonation".into());
     }
@@ -106,9 +115,26 @@ pub async fn deploy(v: &Values, credentials: Option<String>, a: &DeployArgs) -> 
     if !clusters.clusters().iter().any(|c| c.status() == Some("ACTIVE")) {
         return Err(DeployError::Invalid(format!("ECS cluster {:?} not found (or not active) in {region}", p.cluster)));
     }
-    let mut done = Vec::new();
+    // Each step is said as it is done, so that a failure further on leaves no doubt about what
+    // was already stored.
+    let say = |line: String| println!("{line}");
+    let ours = |key: Option<&str>, value: Option<&str>| key == Some(TAG) && value == Some(v.release.as_str());
     let existing = match sm.describe_secret().secret_id(&p.secret).send().await {
-        Ok(d) => Some(d.arn().unwrap_or_default().to_string()),
+        Ok(d) => {
+            if let Some(when) = d.deleted_date() {
+                return Err(DeployError::Invalid(format!(
+                    "secret {} is scheduled for deletion (since {when}): `aws secretsmanager restore-secret --secret-id {}`, or choose another runner name",
+                    p.secret, p.secret
+                )));
+            }
+            if !d.tags().iter().any(|t| ours(t.key(), t.value())) {
+                return Err(DeployError::Invalid(format!(
+                    "secret {} exists but was not made by planton for runner {} (no {TAG}={} tag): remove it or choose another name",
+                    p.secret, v.release, v.release
+                )));
+            }
+            Some(d.arn().unwrap_or_default().to_string())
+        }
         Err(e) if not_found(&e) => None,
         Err(e) => return Err(aws("reading the credentials secret")(e)),
     };
@@ -120,23 +146,41 @@ pub async fn deploy(v: &Values, credentials: Option<String>, a: &DeployArgs) -> 
                 .send()
                 .await
                 .map_err(aws("storing the credentials"))?;
-            done.push(format!("secret {} updated (a new version)", p.secret));
+            say(format!("secret {} updated with the new credentials ({arn})", p.secret));
             arn
         }
         (Some(c), None) => {
+            let tag = aws_sdk_secretsmanager::types::Tag::builder().key(TAG).value(&v.release).build();
             let made = sm
                 .create_secret()
                 .name(&p.secret)
                 .description(format!("Cloud Ops runner {}: credentials.json", v.release))
                 .secret_string(c)
+                .tags(tag)
                 .send()
                 .await
                 .map_err(aws("creating the credentials secret"))?;
-            done.push(format!("secret {} created", p.secret));
-            made.arn().unwrap_or_default().to_string()
+            let arn = made.arn().unwrap_or_default().to_string();
+            say(format!(
+                "secret {} created ({arn}): the execution role needs secretsmanager:GetSecretValue on it",
+                p.secret
+            ));
+            arn
         }
         (None, Some(arn)) => {
-            done.push(format!("secret {} kept", p.secret));
+            // Kept only if it still holds this runner's credentials.
+            let value = sm.get_secret_value().secret_id(&arn).send().await.map_err(aws("reading the credentials"))?;
+            let usable = value
+                .secret_string()
+                .and_then(|t| cloudops_schemas::RunnerCredentials::parse(t).ok())
+                .is_some_and(|c| c.runner_name == v.release);
+            if !usable {
+                return Err(DeployError::Invalid(format!(
+                    "secret {} does not hold runner {}'s credentials: pass --credentials-file, or delete the secret",
+                    p.secret, v.release
+                )));
+            }
+            say(format!("secret {} kept ({arn})", p.secret));
             arn
         }
         (None, None) => {
@@ -150,13 +194,12 @@ pub async fn deploy(v: &Values, credentials: Option<String>, a: &DeployArgs) -> 
         .name("runner")
         .image(v.image())
         .essential(true)
+        .entry_point(ENTRY_POINT)
         .set_command(Some(p.command.clone()))
         .secrets(Secret::builder().name("PLANTON_RUNNER_CREDENTIALS").value_from(&secret_arn).build().map_err(bad)?)
         .health_check(
             HealthCheck::builder()
-                .set_command(Some(
-                    ["CMD", "/usr/local/bin/cloudops", "health", "--addr", "127.0.0.1:8086"].map(String::from).into(),
-                ))
+                .set_command(Some(HEALTH_CHECK.map(String::from).into()))
                 .interval(10)
                 .retries(3)
                 .start_period(30)
@@ -179,44 +222,65 @@ pub async fn deploy(v: &Values, credentials: Option<String>, a: &DeployArgs) -> 
         .map_err(aws("registering the task definition"))?;
     let td = registered.task_definition().and_then(|t| t.task_definition_arn()).unwrap_or_default().to_string();
     let revision = registered.task_definition().map(|t| t.revision()).unwrap_or_default();
-    done.push(format!("task definition {}:{revision} registered ({})", p.family, v.image()));
+    say(format!("task definition {}:{revision} registered ({})", p.family, v.image()));
+    let vpc = AwsVpcConfiguration::builder()
+        .set_subnets(Some(a.subnets.clone()))
+        .set_security_groups((!a.security_groups.is_empty()).then(|| a.security_groups.clone()))
+        .assign_public_ip(if a.assign_public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
+        .build()
+        .map_err(bad)?;
+    let network = NetworkConfiguration::builder().awsvpc_configuration(vpc).build();
     let services = ecs
         .describe_services()
         .cluster(&p.cluster)
         .services(&p.service)
+        .include(ServiceField::Tags)
         .send()
         .await
         .map_err(aws("describing the service"))?;
-    if services.services().iter().any(|s| s.status() == Some("ACTIVE")) {
-        ecs.update_service()
-            .cluster(&p.cluster)
-            .service(&p.service)
-            .task_definition(&td)
-            .desired_count(1)
-            .send()
-            .await
-            .map_err(aws("updating the service"))?;
-        done.push(format!("service {} updated in cluster {}", p.service, p.cluster));
-    } else {
-        let vpc = AwsVpcConfiguration::builder()
-            .set_subnets(Some(a.subnets.clone()))
-            .set_security_groups((!a.security_groups.is_empty()).then(|| a.security_groups.clone()))
-            .assign_public_ip(if a.assign_public_ip { AssignPublicIp::Enabled } else { AssignPublicIp::Disabled })
-            .build()
-            .map_err(bad)?;
-        ecs.create_service()
-            .cluster(&p.cluster)
-            .service_name(&p.service)
-            .task_definition(&td)
-            .desired_count(1)
-            .launch_type(LaunchType::Fargate)
-            .network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build())
-            .send()
-            .await
-            .map_err(aws("creating the service"))?;
-        done.push(format!("service {} created in cluster {} (desired count 1)", p.service, p.cluster));
+    match services.services().iter().find(|s| matches!(s.status(), Some("ACTIVE" | "DRAINING"))) {
+        Some(s) if s.status() == Some("DRAINING") => {
+            return Err(DeployError::Invalid(format!(
+                "service {} in cluster {} is being deleted (DRAINING): deploy again once it is gone",
+                p.service, p.cluster
+            )));
+        }
+        Some(s) => {
+            if !s.tags().iter().any(|t| ours(t.key(), t.value())) {
+                return Err(DeployError::Invalid(format!(
+                    "service {} in cluster {} exists but was not made by planton for runner {} (no {TAG} tag)",
+                    p.service, p.cluster, v.release
+                )));
+            }
+            // What the flags say now: another image, other subnets or security groups.
+            ecs.update_service()
+                .cluster(&p.cluster)
+                .service(&p.service)
+                .task_definition(&td)
+                .desired_count(1)
+                .network_configuration(network)
+                .send()
+                .await
+                .map_err(aws("updating the service"))?;
+            say(format!("service {} updated in cluster {}", p.service, p.cluster));
+        }
+        None => {
+            let tag = aws_sdk_ecs::types::Tag::builder().key(TAG).value(&v.release).build();
+            ecs.create_service()
+                .cluster(&p.cluster)
+                .service_name(&p.service)
+                .task_definition(&td)
+                .desired_count(1)
+                .launch_type(LaunchType::Fargate)
+                .network_configuration(network)
+                .tags(tag)
+                .send()
+                .await
+                .map_err(aws("creating the service"))?;
+            say(format!("service {} created in cluster {} (desired count 1)", p.service, p.cluster));
+        }
     }
-    Ok(done)
+    Ok(Vec::new())
 }
 
 /// What a deploy would create, as the AWS API takes it.
@@ -227,9 +291,9 @@ fn dry_run(v: &Values, a: &DeployArgs, p: &Plan) -> String {
             "family": p.family, "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
             "cpu": "256", "memory": "512", "executionRoleArn": p.execution_role, "taskRoleArn": a.task_role_arn,
             "containerDefinitions": [{
-                "name": "runner", "image": v.image(), "essential": true, "command": p.command,
+                "name": "runner", "image": v.image(), "essential": true, "entryPoint": [ENTRY_POINT], "command": p.command,
                 "secrets": [{ "name": "PLANTON_RUNNER_CREDENTIALS", "valueFrom": format!("<the ARN of {}>", p.secret) }],
-                "healthCheck": { "command": ["CMD", "/usr/local/bin/cloudops", "health", "--addr", "127.0.0.1:8086"], "interval": 10, "retries": 3, "startPeriod": 30 },
+                "healthCheck": { "command": HEALTH_CHECK, "interval": 10, "retries": 3, "startPeriod": 30 },
             }],
         },
         "service": {
