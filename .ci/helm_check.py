@@ -133,6 +133,10 @@ DEPLOY_CASES = [
         {"image": {"registry": "ghcr.io/acme", "tag": "1.2.3"}, "serviceAccount": {"annotations": {"a/b": "c"}}},
         ["--image-registry", "ghcr.io/acme", "--image-tag", "1.2.3", "--service-account-annotation", "a/b=c"],
     ),
+    (
+        {"imagePullSecrets": [{"name": "regcred"}], "nodeSelector": {"pool": "ops"}},
+        ["--image-pull-secret", "regcred", "--node-selector", "pool=ops"],
+    ),
 ]
 
 

@@ -108,6 +108,12 @@ pub struct DeployArgs {
     /// eks.amazonaws.com/role-arn=…; Workload Identity: iam.gke.io/gcp-service-account=…).
     #[arg(long = "service-account-annotation", value_name = "KEY=VALUE")]
     pub service_account_annotations: Vec<String>,
+    /// Kubernetes: a Secret to pull the image with (repeatable), for a private registry.
+    #[arg(long = "image-pull-secret", value_name = "NAME")]
+    pub image_pull_secrets: Vec<String>,
+    /// Kubernetes: a node label the runner's pod must match, KEY=VALUE (repeatable).
+    #[arg(long = "node-selector", value_name = "KEY=VALUE")]
+    pub node_selector: Vec<String>,
     /// AWS: the region [default: the SDK's chain: AWS_REGION, the profile's].
     #[arg(long)]
     pub region: Option<String>,
@@ -163,6 +169,12 @@ impl DeployArgs {
         flag("rbac", self.rbac.name());
         for s in &self.service_account_annotations {
             flag("service-account-annotation", s);
+        }
+        for s in &self.image_pull_secrets {
+            flag("image-pull-secret", s);
+        }
+        for s in &self.node_selector {
+            flag("node-selector", s);
         }
         for (k, v) in [
             ("region", &self.region),
@@ -231,6 +243,8 @@ mod tests {
             "--cluster",
             "ops",
             "--assign-public-ip",
+            "--node-selector",
+            "pool=ops",
         ];
         let first = Cmd::parse_from(given).args;
         let again = Cmd::parse_from(std::iter::once("x".to_string()).chain(first.to_args())).args;

@@ -41,14 +41,19 @@ pub enum DeployError {
 
 /// The chart's values from the flags.
 pub fn values(args: &DeployArgs, default_tag: &str) -> Result<objects::Values, DeployError> {
-    let mut annotations = Vec::new();
-    for a in &args.service_account_annotations {
-        let (k, v) = a
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| DeployError::Invalid(format!("--service-account-annotation {a:?}: expected KEY=VALUE")))?;
-        annotations.push((k.to_string(), v.to_string()));
-    }
+    let pairs = |flag: &str, given: &[String]| -> Result<Vec<(String, String)>, DeployError> {
+        given
+            .iter()
+            .map(|a| {
+                a.split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| DeployError::Invalid(format!("--{flag} {a:?}: expected KEY=VALUE")))
+            })
+            .collect()
+    };
+    let annotations = pairs("service-account-annotation", &args.service_account_annotations)?;
+    let node_selector = pairs("node-selector", &args.node_selector)?;
     let dns_label = |s: &str| {
         !s.is_empty()
             && s.len() <= 63
@@ -80,6 +85,8 @@ pub fn values(args: &DeployArgs, default_tag: &str) -> Result<objects::Values, D
         impersonate: args.impersonate,
         require_impersonation: args.require_impersonation,
         service_account_annotations: annotations,
+        image_pull_secrets: args.image_pull_secrets.clone(),
+        node_selector,
         health_port: 8086,
     })
 }
@@ -266,7 +273,10 @@ mod kubernetes {
         let encoded = secret["data"]["credentials.json"].as_str().ok_or_else(|| unreadable("no such key".into()))?;
         let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|e| unreadable(e.to_string()))?;
         let text = String::from_utf8(bytes).map_err(|e| unreadable(e.to_string()))?;
-        cloudops_schemas::RunnerCredentials::parse(&text).map_err(unreadable)?;
+        let creds = cloudops_schemas::RunnerCredentials::parse(&text).map_err(unreadable)?;
+        if creds.runner_name != v.release {
+            return Err(unreadable(format!("it holds runner {:?}'s credentials", creds.runner_name)));
+        }
         Ok(Some(text))
     }
 

@@ -21,6 +21,8 @@ pub struct Values {
     pub impersonate: bool,
     pub require_impersonation: bool,
     pub service_account_annotations: Vec<(String, String)>,
+    pub image_pull_secrets: Vec<String>,
+    pub node_selector: Vec<(String, String)>,
     pub health_port: u16,
 }
 
@@ -180,7 +182,17 @@ fn deployment(v: &Values, credentials: &str) -> Value {
     if v.require_impersonation {
         command.push("--require-impersonation".into());
     }
-    json!({
+    let mut pod = json!({
+        "serviceAccountName": v.name(),
+        "securityContext": { "runAsNonRoot": true, "runAsUser": 10001 },
+    });
+    if !v.image_pull_secrets.is_empty() {
+        pod["imagePullSecrets"] = v.image_pull_secrets.iter().map(|n| json!({ "name": n })).collect();
+    }
+    if !v.node_selector.is_empty() {
+        pod["nodeSelector"] = v.node_selector.iter().map(|(k, x)| (k.clone(), json!(x))).collect();
+    }
+    let mut d = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": { "name": v.name(), "namespace": v.namespace, "labels": labels },
         "spec": {
@@ -189,8 +201,6 @@ fn deployment(v: &Values, credentials: &str) -> Value {
             "template": {
                 "metadata": { "labels": labels, "annotations": { "checksum/credentials": checksum } },
                 "spec": {
-                    "serviceAccountName": v.name(),
-                    "securityContext": { "runAsNonRoot": true, "runAsUser": 10001 },
                     "containers": [{
                         "name": "runner",
                         "image": v.image(),
@@ -208,7 +218,11 @@ fn deployment(v: &Values, credentials: &str) -> Value {
                 },
             },
         },
-    })
+    });
+    if let Some(spec) = d["spec"]["template"]["spec"].as_object_mut() {
+        spec.extend(pod.as_object().cloned().unwrap_or_default());
+    }
+    d
 }
 
 #[cfg(test)]
@@ -227,6 +241,8 @@ mod tests {
             impersonate: false,
             require_impersonation: false,
             service_account_annotations: vec![],
+            image_pull_secrets: vec![],
+            node_selector: vec![],
             health_port: 8086,
         }
     }
