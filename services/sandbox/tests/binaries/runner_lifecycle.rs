@@ -137,21 +137,12 @@ async fn runner_deploy_to_kubernetes_applies_the_charts_objects_and_updates_in_p
     assert_eq!(sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/edge");
 
     // A narrower --rbac removes what it no longer grants, as `helm upgrade` would.
-    let (code, out, err) = env
-        .planton(&[
-            "runner",
-            "deploy",
-            "edge",
-            "--target",
-            "kubernetes",
-            "--image-tag",
-            "1.0.1",
-            "--kubeconfig",
-            kc,
-            "--rbac",
-            "view",
-        ])
-        .await;
+    let edge_with = |extra: &[&str]| {
+        let base = ["runner", "deploy", "edge", "--target", "kubernetes", "--kubeconfig", kc];
+        let args: Vec<String> = base.iter().chain(extra).map(|a| a.to_string()).collect();
+        async move { env.planton(&args.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+    let (code, out, err) = edge_with(&["--image-tag", "1.0.1", "--rbac", "view"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("clusterrole/edge-planton-runner deleted (no longer asked for)"), "{out}");
     let gone =
@@ -178,19 +169,7 @@ async fn runner_deploy_to_kubernetes_applies_the_charts_objects_and_updates_in_p
         env.planton(&["runner", "generate-credentials", "other", "--output-dir", other.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{err}");
     let file = other.join("credentials.json");
-    let (code, _, err) = env
-        .planton(&[
-            "runner",
-            "deploy",
-            "edge",
-            "--target",
-            "kubernetes",
-            "--kubeconfig",
-            kc,
-            "--credentials-file",
-            file.to_str().unwrap(),
-        ])
-        .await;
+    let (code, _, err) = edge_with(&["--credentials-file", file.to_str().unwrap()]).await;
     assert!(code != 0 && err.contains("holds the credentials of runner \"other\", not \"edge\""), "{err}");
 
     // Targets this build cannot deploy to say so, before minting anything.
