@@ -80,6 +80,18 @@ ensure_helm_sdk() {
   python3 -c 'import helm_python, yaml' 2>/dev/null || ci_die "helm-python-sdk installed but python3 cannot import it"
 }
 
+# check-jsonschema, for .ci/compose_check.py: it carries the Compose Specification's own JSON
+# schema (`--builtin-schema vendor.compose-spec`), so compose.yaml is validated without Docker.
+ensure_compose_check() {
+  command -v python3 >/dev/null || ci_die "python3 is missing: compose.yaml is validated with check-jsonschema"
+  python3 -c 'import check_jsonschema, yaml' 2>/dev/null && return
+  ci_note "installing check-jsonschema (pip install check-jsonschema==0.39.0 pyyaml)"
+  python3 -m pip install --quiet --disable-pip-version-check check-jsonschema==0.39.0 pyyaml \
+    || python3 -m pip install --quiet --disable-pip-version-check --user check-jsonschema==0.39.0 pyyaml \
+    || ci_die "pip could not install check-jsonschema: the compose.yaml check needs it"
+  python3 -c 'import check_jsonschema, yaml' 2>/dev/null || ci_die "check-jsonschema installed but python3 cannot import it"
+}
+
 # gcp-storage-emulator (the Cloud Storage test peer, see shared/design/test-peers.md).
 ensure_gcs_emulator() {
   command -v python3 >/dev/null || ci_die "python3 is missing: the GCP tests run against gcp-storage-emulator"
