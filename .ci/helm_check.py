@@ -198,10 +198,14 @@ CLOUDOPS_CASES = [
         and "persistence is disabled" in notes,
     ),
     (
-        # Plain HTTP behind an Ingress that terminates TLS.
+        # Plain HTTP behind an Ingress that terminates TLS; the org, more flags and variables.
         "plain-http",
         {
             "plainHttp": True,
+            "org": "acme",
+            "extraArgs": ["--op-timeout-secs", "30"],
+            "extraEnv": [{"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel:4318"}],
+            "podAnnotations": {"a/b": "c"},
             "ingress": {
                 "enabled": True,
                 "host": "cloudops.example.com",
@@ -215,6 +219,9 @@ CLOUDOPS_CASES = [
         and env(objs)["CLOUDOPS_PUBLIC_URL"] == "https://cloudops.example.com"
         and service(objs, "prod-cloudops")["spec"]["ports"][0]["name"] == "http"
         and ingress_backend(objs) == ("cloudops.example.com", "prod-cloudops", "http")
+        and container(objs)["command"][2:] == ["--org", "acme", "--op-timeout-secs", "30"]
+        and env(objs)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel:4318"
+        and deployment(objs)["spec"]["template"]["metadata"]["annotations"]["a/b"] == "c"
         and "--ca-file" not in notes,
     ),
 ]
@@ -254,12 +261,25 @@ def env(objs):
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(objs)["env"]}
 
 
+def serve_env():
+    """The variables `cloudops serve` reads: its flags' `env = "…"` in config.rs, PLANTON_HOME and
+    the telemetry's OTEL_EXPORTER_OTLP_ENDPOINT."""
+    import re
+
+    config = (ROOT / "services" / "controlplane" / "src" / "config.rs").read_text()
+    return set(re.findall(r'env = "([A-Z_]+)"', config)) | {"PLANTON_HOME", "OTEL_EXPORTER_OTLP_ENDPOINT"}
+
+
 def serves(objs):
-    return container(objs)["command"][:2] == ["/usr/local/bin/cloudops", "serve"] and container(objs)["ports"][0] == {
-        "name": "gateway",
-        "containerPort": 7480,
-        "protocol": "TCP",
-    }
+    """`cloudops serve` on the gateway port, given only variables it reads."""
+    unknown = set(env(objs)) - serve_env()
+    if unknown:
+        print(f"helm_check: cloudops sets variables cloudops serve does not read: {sorted(unknown)}", file=sys.stderr)
+    return (
+        not unknown
+        and container(objs)["command"][:2] == ["/usr/local/bin/cloudops", "serve"]
+        and container(objs)["ports"][0] == {"name": "gateway", "containerPort": 7480, "protocol": "TCP"}
+    )
 
 
 def probes(objs):
