@@ -10,11 +10,13 @@ pub mod cloud;
 mod credentials;
 #[cfg(feature = "cli")]
 pub mod deploy_args;
+mod endpoint;
 mod ids;
 pub mod kube_api;
 pub mod kube_proto;
 pub mod local_store;
 pub use credentials::{CREDENTIALS_VERSION, RunnerCredentials, TunnelCredentials};
+pub use endpoint::check_api_endpoint;
 pub use ids::{IdError, OrgId, RunnerId};
 
 use prost::Message;

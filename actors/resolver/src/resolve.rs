@@ -112,6 +112,8 @@ fn target_for(
         settings: Some(v1::ConnectionSettings {
             values: serde_json::from_str(&conn.settings).unwrap_or_default(),
             kube_context: conn.kube_context.clone().unwrap_or_default(),
+            connection_id: conn.id.clone(),
+            secret_keys: cloudops_store::secret_refs(conn).into_keys().collect(),
         }),
         ..Default::default()
     }

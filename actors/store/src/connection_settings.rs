@@ -82,6 +82,38 @@ pub fn check_settings(provider: &str, settings: &BTreeMap<String, String>) -> Re
     Ok(())
 }
 
+/// Settings a connection may take from one of the org's secrets instead of holding them:
+/// the runner fetches their values from the control plane with its own API key, per op.
+pub fn allowed_secret_refs(provider: &str) -> &'static [&'static str] {
+    match provider {
+        // The role the runner assumes (STS AssumeRole) with its own credentials, and the
+        // external id the role's trust policy may require: one runner, many AWS accounts.
+        "aws" => &["role_arn", "external_id"],
+        _ => &[],
+    }
+}
+
+pub fn check_secret_refs(provider: &str, refs: &BTreeMap<String, String>) -> Result<()> {
+    let allowed = allowed_secret_refs(provider);
+    for (k, name) in refs {
+        if !allowed.contains(&k.as_str()) {
+            let hint = if allowed.is_empty() {
+                format!("{provider} connections take no secrets")
+            } else {
+                format!("{provider} connections take {} from secrets", allowed.join(", "))
+            };
+            return Err(StoreError::Invalid(format!("--set-secret {k}={name}: {hint}")));
+        }
+        crate::validate_name("secret", name)?;
+    }
+    if refs.contains_key("external_id") && !refs.contains_key("role_arn") {
+        return Err(StoreError::Invalid(
+            "--set-secret external_id needs --set-secret role_arn=SECRET too: the external id goes with the role the runner assumes".into(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +147,19 @@ mod tests {
         let e = check_settings("azure", &s(&[("blob_endpoint_url", "x")])).unwrap_err().to_string();
         assert!(e.contains("setting blob_endpoint_url \"x\": must be an http(s):// URL"), "{e}");
         assert!(check_settings("aws", &s(&[("region", " ")])).is_err());
+    }
+
+    #[test]
+    fn secret_refs_are_checked_per_provider() {
+        assert!(check_secret_refs("aws", &s(&[("role_arn", "prod-role"), ("external_id", "prod-ext")])).is_ok());
+        let e = check_secret_refs("aws", &s(&[("region", "r")])).unwrap_err().to_string();
+        assert!(e.contains("--set-secret region=r: aws connections take role_arn, external_id from secrets"), "{e}");
+        let e = check_secret_refs("gcp", &s(&[("role_arn", "r")])).unwrap_err().to_string();
+        assert!(e.contains("gcp connections take no secrets"), "{e}");
+        let e = check_secret_refs("aws", &s(&[("external_id", "x")])).unwrap_err().to_string();
+        assert!(e.contains("needs --set-secret role_arn"), "{e}");
+        let e = check_secret_refs("aws", &s(&[("role_arn", "Bad Name")])).unwrap_err().to_string();
+        assert!(e.contains("invalid secret name"), "{e}");
     }
 
     #[test]

@@ -3,17 +3,25 @@
 //! Never stored here: a runner's private key, a raw API key, or any cloud credential.
 
 mod connection_settings;
+mod connections;
 mod console;
 pub mod entity;
 pub mod live;
 mod migration;
+mod sealing;
+mod secrets;
 mod sessions;
 pub mod snapshot;
 mod tenancy;
 
-pub use connection_settings::{allowed_settings, check_cloud_param, check_settings};
+pub use connection_settings::{
+    allowed_secret_refs, allowed_settings, check_cloud_param, check_secret_refs, check_settings,
+};
+pub use connections::NewConnection;
 pub use console::ConsoleUser;
 pub use live::LiveSnapshot;
+pub use sealing::{SealError, SecretsKey};
+pub use secrets::{MAX_SECRET_BYTES, secret_refs};
 pub use sessions::{ExecEnd, SessionFilter};
 pub use snapshot::{Change, ChangeSink, Snapshot};
 pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS, check_resource};
@@ -29,7 +37,7 @@ use thiserror::Error;
 
 pub use entity::{
     api_key, audit, cloud_resource, connection, console_session, default_connection, default_runner, environment,
-    exec_session, grant, org, principal, runner,
+    exec_session, grant, org, principal, runner, secret,
 };
 
 #[derive(Debug, Error)]
@@ -42,6 +50,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// A stored secret that does not open with this control plane's key.
+    #[error(transparent)]
+    Seal(#[from] SealError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -321,60 +332,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn create_connection(
-        &self,
-        org_id: &str,
-        name: &str,
-        provider: &str,
-        runner_id: Option<String>,
-        kube_context: Option<String>,
-        settings: &std::collections::BTreeMap<String, String>,
-    ) -> Result<connection::Model> {
-        validate_name("connection", name)?;
-        if !PROVIDERS.contains(&provider) {
-            return Err(StoreError::Invalid(format!(
-                "unknown provider {provider:?}: use one of {}",
-                PROVIDERS.join(", ")
-            )));
-        }
-        check_settings(provider, settings)?;
-        if self.find_connection(org_id, name).await?.is_some() {
-            return Err(StoreError::Conflict(format!("connection {name:?} already exists")));
-        }
-        let c = connection::ActiveModel {
-            id: Set(new_id("conn")),
-            org_id: Set(org_id.into()),
-            name: Set(name.into()),
-            provider: Set(provider.into()),
-            runner_id: Set(runner_id),
-            kube_context: Set(kube_context),
-            settings: Set(serde_json::to_string(settings).expect("json")),
-            created_at: Set(Utc::now()),
-        }
-        .insert(&self.db)
-        .await?;
-        self.changed(vec![Change::Connection(c.id.clone())]).await;
-        Ok(c)
-    }
-
-    pub async fn find_connection(&self, org_id: &str, name: &str) -> Result<Option<connection::Model>> {
-        Ok(connection::Entity::find()
-            .filter(connection::Column::OrgId.eq(org_id))
-            .filter(connection::Column::Name.eq(name))
-            .one(&self.db)
-            .await?)
-    }
-
-    pub async fn list_connections(&self, org_id: &str) -> Result<Vec<connection::Model>> {
-        Ok(connection::Entity::find()
-            .filter(connection::Column::OrgId.eq(org_id))
-            .order_by_asc(connection::Column::Name)
-            .all(&self.db)
-            .await?)
-    }
-
-    /// The ids of every registered runner, of every org and the platform (revoked ones too:
-    /// the callout refuses them, their accounts may stay).
     pub async fn all_runner_ids(&self) -> Result<Vec<String>> {
         Ok(runner::Entity::find()
             .order_by_asc(runner::Column::Id)
@@ -603,25 +560,20 @@ mod tests {
         assert!(store.admit_runner(&r.id, 1).await.unwrap().is_ok());
         assert!(store.admit_runner(&r.id, 2).await.unwrap().unwrap_err().contains("generation 2"));
         assert!(store.admit_runner("rnr-nope", 1).await.unwrap().unwrap_err().contains("not registered"));
-        let bad = store
-            .create_connection(&org.id, &format!("c{name}"), "k8s", None, None, &Default::default())
-            .await
-            .unwrap_err();
+        let bad = store.create_connection(&org.id, NewConnection::new(&format!("c{name}"), "k8s")).await.unwrap_err();
         assert!(bad.to_string().contains("unknown provider"), "{bad}");
         let c = store
             .create_connection(
                 &org.id,
-                &format!("c{name}"),
-                "kubernetes",
-                Some(r.id.clone()),
-                None,
-                &Default::default(),
+                NewConnection {
+                    runner_id: Some(r.id.clone()),
+                    ..NewConnection::new(&format!("c{name}"), "kubernetes")
+                },
             )
             .await
             .unwrap();
         assert_eq!(store.find_connection(&org.id, &c.name).await.unwrap().unwrap().id, c.id);
-        let dup =
-            store.create_connection(&org.id, &c.name, "kubernetes", None, None, &Default::default()).await.unwrap_err();
+        let dup = store.create_connection(&org.id, NewConnection::new(&c.name, "kubernetes")).await.unwrap_err();
         assert!(dup.to_string().contains("already exists"));
         assert!(validate_name("runner", "Bad.Name").is_err());
     }

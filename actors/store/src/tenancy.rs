@@ -22,7 +22,7 @@ pub const RESOURCE_KINDS: [&str; 6] = [
 
 pub const SCOPE_KINDS: [&str; 4] = ["org", "env", "resource", "connection"];
 
-fn not_found(what: &'static str, name: impl Into<String>) -> StoreError {
+pub(crate) fn not_found(what: &'static str, name: impl Into<String>) -> StoreError {
     StoreError::NotFound { what, name: name.into() }
 }
 

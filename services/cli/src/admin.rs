@@ -98,52 +98,6 @@ pub enum GrantCommand {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ConnectionCommand {
-    /// Register a connection (admin).
-    Create {
-        name: String,
-        #[arg(long)]
-        provider: String,
-        /// The runner that serves this connection.
-        #[arg(long)]
-        runner: Option<String>,
-        /// Kubernetes: the kubeconfig context on the runner.
-        #[arg(long)]
-        context: Option<String>,
-        /// A non-secret setting, KEY=VALUE, repeatable: aws profile, region, endpoint_url; gcp
-        /// project, zone, endpoint_url; azure subscription, resource_group, account, endpoint_url;
-        /// kubernetes impersonate=true (the runner acts as the person: `Impersonate-User:
-        /// cloudops:<org>:<principal>`, groups `cloudops:<role>`, `cloudops:org:<org>`).
-        /// Credentials stay on the runner.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        settings: Vec<String>,
-    },
-    List {
-        #[arg(short, long, value_enum, default_value = "table")]
-        output: ListFormat,
-    },
-    Get {
-        name: String,
-        #[arg(short, long, value_enum, default_value = "table")]
-        output: ListFormat,
-    },
-    Delete {
-        name: String,
-    },
-    /// Make it the default for its provider: of the --env, or of the org without one.
-    SetDefault {
-        name: String,
-    },
-    /// Show the effective default and the chain (env → org).
-    GetDefault {
-        #[arg(long)]
-        provider: String,
-        #[arg(short, long, value_enum, default_value = "table")]
-        output: ListFormat,
-    },
-}
-
-#[derive(Subcommand, Debug)]
 pub enum ResourceCommand {
     /// Create or update catalog entries from a YAML manifest (several separated by ---).
     Apply {
@@ -294,7 +248,7 @@ pub enum AuditCommand {
     },
 }
 
-fn show(ctx: &mut Ctx<'_, '_>, v: &Value, format: ListFormat, table: impl FnOnce(&Value) -> String) {
+pub(crate) fn show(ctx: &mut Ctx<'_, '_>, v: &Value, format: ListFormat, table: impl FnOnce(&Value) -> String) {
     match format {
         ListFormat::Json => ctx.out(&crate::printers::json(v)),
         ListFormat::Yaml => ctx.out(&crate::printers::yaml(v)),
@@ -458,77 +412,6 @@ pub async fn grant(ctx: &mut Ctx<'_, '_>, cmd: GrantCommand) -> Result<()> {
         GrantCommand::Delete { id } => {
             c.delete(&format!("/v1/orgs/{org}/grants/{}", enc(&id))).await?;
             ctx.out(&format!("grant {id} deleted\n"));
-        }
-    }
-    Ok(())
-}
-
-pub async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result<()> {
-    let org = ctx.org()?;
-    let c = ctx.client()?;
-    let row = |c: &Value| {
-        let settings: Vec<String> =
-            c["settings"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", s(v))).collect();
-        let settings = if settings.is_empty() { "<none>".to_string() } else { settings.join(",") };
-        vec![s(&c["name"]), s(&c["provider"]), s(&c["runner"]), s(&c["context"]), settings]
-    };
-    let header = ["NAME", "PROVIDER", "RUNNER", "CONTEXT", "SETTINGS"];
-    match cmd {
-        ConnectionCommand::Create { name, provider, runner, context, settings } => {
-            let mut map = serde_json::Map::new();
-            for kv in settings {
-                let (k, v) = kv.split_once('=').ok_or_else(|| {
-                    CliError::Message(format!("--set {kv:?}: expected KEY=VALUE, e.g. --set region=eu-west-1"))
-                })?;
-                map.insert(k.trim().to_string(), Value::String(v.to_string()));
-            }
-            let v = c
-                .post(
-                    &format!("/v1/orgs/{org}/connections"),
-                    &json!({"name": name, "provider": provider, "runner": runner, "context": context, "settings": map}),
-                )
-                .await?;
-            ctx.out(&format!("connection/{} created\n", v["name"].as_str().unwrap_or(&name)));
-        }
-        ConnectionCommand::List { output } => {
-            let v = c.get(&format!("/v1/orgs/{org}/connections")).await?;
-            print_list(ctx, &v, output, &header, row);
-        }
-        ConnectionCommand::Get { name, output } => {
-            let v = c.get(&format!("/v1/orgs/{org}/connections/{}", enc(&name))).await?;
-            show(ctx, &v, output, |v| {
-                crate::printers::tabwrite(&[header.iter().map(|h| h.to_string()).collect(), row(v)])
-            });
-        }
-        ConnectionCommand::Delete { name } => {
-            c.delete(&format!("/v1/orgs/{org}/connections/{}", enc(&name))).await?;
-            ctx.out(&format!("connection/{name} deleted\n"));
-        }
-        ConnectionCommand::SetDefault { name } => {
-            let v = c
-                .post(&format!("/v1/orgs/{org}/connections/{}/default", enc(&name)), &json!({"env": ctx.env()}))
-                .await?;
-            ctx.out(&format!(
-                "connection/{} is the default {} connection of {}\n",
-                s(&v["connection"]),
-                s(&v["provider"]),
-                s(&v["scope"])
-            ));
-        }
-        ConnectionCommand::GetDefault { provider, output } => {
-            let env = ctx.env().map(|e| format!("&env={}", enc(&e))).unwrap_or_default();
-            let v = c.get(&format!("/v1/orgs/{org}/default-connection?provider={}{env}", enc(&provider))).await?;
-            show(ctx, &v, output, |v| {
-                let mut rows = vec![vec!["LEVEL".to_string(), "CONNECTION".to_string()]];
-                for l in v["chain"].as_array().into_iter().flatten() {
-                    rows.push(vec![s(&l["level"]), s(&l["connection"])]);
-                }
-                let head = match v["connection"].as_str() {
-                    Some(c) => format!("effective: {c} (from {})\n", s(&v["from"])),
-                    None => format!("effective: none: no default {} connection\n", s(&v["provider"])),
-                };
-                head + &crate::printers::tabwrite(&rows)
-            });
         }
     }
     Ok(())

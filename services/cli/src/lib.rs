@@ -5,17 +5,21 @@
 mod admin;
 mod cloud;
 mod config;
+mod connection;
 mod exec;
 mod kube_login;
 mod kubectl;
 pub mod printers;
 mod runner_deploy;
 mod runner_install;
+mod secret;
 
 pub use admin::{
-    ApikeyCommand, AuditCommand, ConfigCommand, ConnectionCommand, EnvCommand, GrantCommand, OrgCommand,
-    PrincipalCommand, ResourceCommand, RunnerCommand,
+    ApikeyCommand, AuditCommand, ConfigCommand, EnvCommand, GrantCommand, OrgCommand, PrincipalCommand,
+    ResourceCommand, RunnerCommand,
 };
+pub use connection::ConnectionCommand;
+pub use secret::SecretCommand;
 
 use std::{io::Write, path::PathBuf, time::Duration};
 
@@ -63,6 +67,11 @@ pub enum Command {
     Connection {
         #[command(subcommand)]
         command: ConnectionCommand,
+    },
+    /// Secrets the org keeps for its connections (values are never shown again).
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
     },
     /// The local CLI config: current org and environment.
     Config {
@@ -317,7 +326,7 @@ impl Client {
         if endpoint.is_empty() || api_key.is_empty() {
             return Err("not logged in: run `planton login --endpoint URL --api-key KEY` (or start `cloudops serve`, which writes the config)".to_string().into());
         }
-        check_transport(&endpoint)?;
+        cloudops_schemas::check_api_endpoint(&endpoint)?;
         Ok(Self { http: http_client(&cfg.ca_cert)?, endpoint: endpoint.trim_end_matches('/').to_string(), api_key })
     }
 
@@ -395,32 +404,6 @@ fn root_cause(e: &dyn std::error::Error) -> String {
         cur = next;
     }
     cur.to_string()
-}
-
-/// An API key never travels in the clear: plain HTTP is for loopback only (a local control
-/// plane started with --plain-http, or behind a local TLS-terminating proxy).
-fn check_transport(endpoint: &str) -> Result<()> {
-    let url = reqwest::Url::parse(endpoint).map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("endpoint {endpoint:?}: must not carry a user name or password").into());
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-            let loopback = host.eq_ignore_ascii_case("localhost")
-                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-            if loopback {
-                Ok(())
-            } else {
-                Err(format!(
-                    "refusing to send an API key over plain HTTP to {endpoint}: use https:// (plain http:// is allowed to loopback addresses only)"
-                )
-                .into())
-            }
-        }
-        other => Err(format!("endpoint {endpoint:?}: must be an https:// URL, not {other}://").into()),
-    }
 }
 
 fn http_client(ca_pem: &str) -> Result<reqwest::Client> {
@@ -517,7 +500,8 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
     match cmd {
         Command::Login { endpoint, api_key, ca_file } => login(ctx, endpoint, api_key, ca_file).await,
         Command::Runner { command } => admin::runner(ctx, command).await,
-        Command::Connection { command } => admin::connection(ctx, command).await,
+        Command::Connection { command } => connection::connection(ctx, command).await,
+        Command::Secret { command } => secret::secret(ctx, command).await,
         Command::Config { command } => admin::config(ctx, command),
         Command::Org { command } => admin::org(ctx, command).await,
         Command::Env { command } => admin::env(ctx, command).await,
@@ -737,30 +721,4 @@ pub(crate) async fn kubectl_get(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod transport_tests {
-    use super::{CliError, check_transport};
-
-    #[test]
-    fn keys_travel_over_https_or_to_loopback_only() {
-        for ok in
-            ["https://cloudops.example.com", "http://127.0.0.1:7480", "http://localhost:7480/", "http://[::1]:7480"]
-        {
-            assert!(check_transport(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://cloudops.example.com",
-            "http://10.0.0.1:7480",
-            "http://127.0.0.1.evil.example",
-            "ftp://x",
-            "http://localhost.evil:80",
-        ] {
-            match check_transport(bad) {
-                Err(CliError::Message(m)) => assert!(m.contains(bad), "{bad}: {m}"),
-                other => panic!("{bad}: {:?}", other.is_ok()),
-            }
-        }
-    }
 }

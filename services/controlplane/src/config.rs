@@ -63,6 +63,11 @@ pub struct ServeArgs {
     /// cloudops: DIR/VERSION/planton-runner-OS-ARCH, with the release's DIR/VERSION/SHA256SUMS.
     #[arg(long, env = "CLOUDOPS_RUNNER_BUILDS", value_name = "DIR")]
     pub runner_builds: Option<PathBuf>,
+    /// The key the org secrets (`planton secret set`) are sealed with: base64 of 32 bytes,
+    /// created on first start when missing. Keep it out of the database's backups; give every
+    /// replica the same file [default: DATA_DIR/secrets.key]
+    #[arg(long, env = "CLOUDOPS_SECRETS_KEY_FILE", value_name = "FILE")]
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 pub const DEFAULT_RUNNER_STREAM_MAX_BYTES: i64 = 256 << 20;
@@ -102,6 +107,8 @@ pub struct ServeConfig {
     pub runner_stream_max_bytes: i64,
     /// See [`ServeArgs::runner_builds`].
     pub runner_builds: Option<PathBuf>,
+    /// See [`ServeArgs::secrets_key_file`]; None: `data_dir/secrets.key`.
+    pub secrets_key_file: Option<PathBuf>,
     /// Write the CLI config into `planton_home` on first start.
     pub write_cli_config: bool,
     /// `bench-audit` only: decisions are not recorded, to measure what recording costs. No
@@ -183,6 +190,7 @@ impl ServeArgs {
             exec_record_max_bytes: self.exec_record_max_bytes,
             runner_stream_max_bytes: self.runner_stream_max_bytes,
             runner_builds: self.runner_builds,
+            secrets_key_file: self.secrets_key_file,
             write_cli_config: true,
             audit_discarded_for_benchmarks: false,
         })
@@ -212,6 +220,7 @@ impl ServeConfig {
             // Small, so that a test can fill one runner's share quickly.
             runner_stream_max_bytes: TEST_RUNNER_STREAM_MAX_BYTES,
             runner_builds: None,
+            secrets_key_file: None,
             write_cli_config: false,
             audit_discarded_for_benchmarks: false,
         }

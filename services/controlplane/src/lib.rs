@@ -41,6 +41,8 @@ pub struct ControlPlane {
     pub bootstrap_key: Option<String>,
     pub store: Store,
     pub pki: Arc<Pki>,
+    /// Where the key the org secrets are sealed with is kept (replicas share it).
+    pub secrets_key_file: std::path::PathBuf,
     pub hub: Option<Hub>,
     pub nats: NatsClient,
     pub restarts: Arc<AtomicU64>,
@@ -97,6 +99,14 @@ impl ControlPlane {
             None => store.org_by_name(&cfg.org).await.map_err(|e| e.to_string())?,
         };
         let pki = Arc::new(Pki::load_or_create(&cfg.data_dir.join("pki"))?);
+        let secrets_key_file = cfg.secrets_key_file.clone().unwrap_or_else(|| cfg.data_dir.join("secrets.key"));
+        let secrets =
+            Arc::new(cloudops_store::SecretsKey::load_or_create(&secrets_key_file).map_err(|e| e.to_string())?);
+        // Started with another key than its secrets were sealed with: said now, not only per op.
+        // Not fatal: `planton secret set` seals a value again under this key.
+        if let Err(e) = store.check_secrets_key(&secrets).await {
+            warn!(key_file = %secrets_key_file.display(), "{e}; ops on connections that use such secrets fail until they are set again (planton secret set) or the right key file is given");
+        }
         let runner_ids: Vec<RunnerId> = store
             .all_runner_ids()
             .await
@@ -189,6 +199,7 @@ impl ControlPlane {
             nats: nats.clone(),
             roles: roles.clone(),
             issuer: pki.clone(),
+            secrets,
             tunnels: tunnels.clone(),
             config: GatewayConfig {
                 public_endpoint: gateway_url.clone(),
@@ -256,6 +267,7 @@ impl ControlPlane {
             bootstrap_key: boot.map(|b| b.api_key),
             store,
             pki,
+            secrets_key_file,
             hub,
             nats,
             restarts,

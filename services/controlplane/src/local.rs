@@ -171,11 +171,11 @@ async fn ensure_connection(
             store
                 .create_connection(
                     &org.id,
-                    CONNECTION_NAME,
-                    "kubernetes",
-                    Some(runner.id.clone()),
-                    Some(context.into()),
-                    &Default::default(),
+                    cloudops_store::NewConnection {
+                        runner_id: Some(runner.id.clone()),
+                        kube_context: Some(context.into()),
+                        ..cloudops_store::NewConnection::new(CONNECTION_NAME, "kubernetes")
+                    },
                 )
                 .await
                 .map_err(|e| e.to_string())?;

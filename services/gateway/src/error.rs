@@ -37,6 +37,7 @@ impl From<cloudops_store::StoreError> for ApiError {
             Conflict(_) => ErrorCode::Conflict,
             Invalid(_) => ErrorCode::InvalidArgument,
             Db(_) => ErrorCode::Unavailable,
+            Seal(_) => ErrorCode::Internal,
         };
         Self::new(code, e.to_string())
     }

@@ -85,6 +85,8 @@ pub struct Deps {
     pub nats: cloudops_bus::NatsClient,
     pub roles: Roles,
     pub issuer: Arc<dyn CertIssuer>,
+    /// The key the org secrets are sealed with (`admin/secrets.rs`).
+    pub secrets: Arc<cloudops_store::SecretsKey>,
     pub tunnels: Arc<dyn RunnerTunnels>,
     pub config: GatewayConfig,
 }

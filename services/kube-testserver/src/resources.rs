@@ -57,6 +57,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     r!("batch", "v1", "Job", "jobs", "job", [], true),
     r!("batch", "v1", "CronJob", "cronjobs", "cronjob", ["cj"], true),
     r!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", ["ing"], true),
+    r!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", ["pdb"], true),
     r!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", [], false),
     r!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", [], false),
     r!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", [], true),

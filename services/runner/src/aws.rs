@@ -1,7 +1,8 @@
 //! AWS resource listings with the runner's own credentials: the SDK's default chain
 //! (environment, shared profile — the connection may name one —, web identity, ECS task role,
 //! instance metadata). The connection holds only non-secret settings: profile, region,
-//! endpoint_url (for tests and private endpoints).
+//! endpoint_url (for tests and private endpoints); it may take a role to assume (`role_arn`,
+//! with `external_id`) from the org's secrets: one runner, many AWS accounts.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata};
@@ -12,11 +13,19 @@ use cloudops_schemas::{
 
 use crate::cloud_common::{invalid, setting};
 
-/// (profile, region, endpoint): what makes two SDK configurations differ.
-type ConfigKey = (Option<String>, Option<String>, Option<String>);
+/// What makes two SDK configurations differ: profile, region, endpoint, and the role assumed
+/// (with its external id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ConfigKey {
+    profile: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+    role: Option<(String, Option<String>)>,
+}
 
-/// AWS for one runner. SDK configurations are loaded once per (profile, region, endpoint) and
-/// kept, so their credentials caches (STS, web identity, task role) serve every listing.
+/// AWS for one runner. SDK configurations are loaded once per [`ConfigKey`] and kept, so
+/// their credentials caches (STS, web identity, task role, the assumed role's) serve every
+/// listing.
 #[derive(Default)]
 pub struct AwsProvider {
     configs: tokio::sync::Mutex<std::collections::HashMap<ConfigKey, SdkConfig>>,
@@ -26,7 +35,12 @@ impl AwsProvider {
     async fn sdk_config(&self, req: &v1::RunnerRequest, op: &v1::CloudList) -> Result<SdkConfig, v1::Error> {
         let region = Some(op.region.as_str()).filter(|r| !r.is_empty()).or_else(|| setting(req, "region"));
         let own = |v: Option<&str>| v.map(String::from);
-        let key = (own(setting(req, "profile")), own(region), own(setting(req, "endpoint_url")));
+        let key = ConfigKey {
+            profile: own(setting(req, "profile")),
+            region: own(region),
+            endpoint: own(setting(req, "endpoint_url")),
+            role: setting(req, "role_arn").map(|r| (r.to_string(), own(setting(req, "external_id")))),
+        };
         let mut configs = self.configs.lock().await;
         if let Some(cfg) = configs.get(&key) {
             return Ok(cfg.clone());
@@ -36,20 +50,23 @@ impl AwsProvider {
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
             .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https);
-        if let Some(p) = &key.0 {
+        if let Some(p) = &key.profile {
             loader = loader.profile_name(p);
         }
-        if let Some(r) = &key.1 {
+        if let Some(r) = &key.region {
             loader = loader.region(Region::new(r.clone()));
         }
-        if let Some(e) = &key.2 {
+        if let Some(e) = &key.endpoint {
             loader = loader.endpoint_url(e);
         }
-        let cfg = loader.load().await;
+        let mut cfg = loader.load().await;
         if cfg.region().is_none() {
             return Err(invalid(
                 "no AWS region: pass --region, give the connection one (--set region=…), or set AWS_REGION on the runner",
             ));
+        }
+        if let Some((role, external_id)) = &key.role {
+            cfg = assume_role(cfg, role, external_id.as_deref()).await?;
         }
         configs.insert(key, cfg.clone());
         Ok(cfg)
@@ -70,6 +87,39 @@ impl AwsProvider {
             other => Err(invalid(format!("{} is not an AWS service", other.as_str()))),
         }
     }
+}
+
+/// `base` acting as `role`: the runner's own credentials assume it (STS AssumeRole), once
+/// here to say at once when they cannot, then again whenever the temporary credentials expire.
+async fn assume_role(base: SdkConfig, role: &str, external_id: Option<&str>) -> Result<SdkConfig, v1::Error> {
+    use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+    if !is_role_arn(role) {
+        return Err(invalid(format!(
+            "the connection's role_arn {role:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME): check the secret it comes from"
+        )));
+    }
+    let mut b = aws_config::sts::AssumeRoleProvider::builder(role).session_name("planton-runner").configure(&base);
+    if let Some(x) = external_id {
+        b = b.external_id(x);
+    }
+    let provider = b.build().await;
+    provider.provide_credentials().await.map_err(|e| {
+        v1::Error::new(
+            ErrorCode::PermissionDenied,
+            format!("the runner's own AWS credentials could not assume role {role}: {}", DisplayErrorContext(&e)),
+        )
+    })?;
+    Ok(base.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build())
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`.
+fn is_role_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|n| !n.is_empty()))
 }
 
 /// An SDK failure as the user should read it: missing credentials, access denied, throttled
@@ -219,6 +269,15 @@ async fn s3(cfg: &SdkConfig, region: &str) -> Result<Vec<CloudRow>, v1::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_arns_are_recognised() {
+        assert!(is_role_arn("arn:aws:iam::111111111111:role/ops"));
+        assert!(is_role_arn("arn:aws-us-gov:iam::111111111111:role/team/ops"));
+        for bad in ["arn:aws:iam::111:role/ops", "arn:aws:s3:::bucket", "arn:aws:iam::111111111111:user/x", "ops", ""] {
+            assert!(!is_role_arn(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn filters_parse_like_the_aws_cli() {

@@ -22,6 +22,7 @@ pub mod health;
 #[cfg(feature = "kubernetes")]
 mod kube;
 mod runner;
+mod secrets;
 
 use std::{sync::Arc, time::Duration};
 
@@ -152,6 +153,9 @@ struct Executor {
     gcp: gcp::GcpProvider,
     #[cfg(feature = "azure")]
     azure: azure::AzureProvider,
+    /// The values of connections' secret references, fetched with the runner's key.
+    #[cfg_attr(not(any(feature = "aws", feature = "gcp", feature = "azure")), allow(dead_code))]
+    secrets: secrets::ControlPlaneSecrets,
     nats: NatsClient,
     runner_id: RunnerId,
     sessions: Sessions,
@@ -216,6 +220,7 @@ impl Executor {
         let service = Service::parse(&op.service).ok_or_else(|| {
             v1::Error::new(ErrorCode::InvalidArgument, format!("unknown cloud service {:?}", op.service))
         })?;
+        let req = &*secrets::with_secret_values(&self.secrets, req).await?;
         let rows: Result<Vec<cloudops_schemas::cloud::CloudRow>, v1::Error> = match service.provider() {
             #[cfg(feature = "aws")]
             v1::Provider::Aws => self.aws.list(req, op, service).await,

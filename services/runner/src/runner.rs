@@ -110,6 +110,7 @@ impl Runner {
             gcp: Default::default(),
             #[cfg(feature = "azure")]
             azure: Default::default(),
+            secrets: crate::secrets::ControlPlaneSecrets::new(creds),
             nats: nats.clone(),
             runner_id: runner_id.clone(),
             sessions: sessions.clone(),

@@ -91,6 +91,8 @@ impl Sandbox {
         let hub = self.cp.hub.as_ref().context("the sandbox starts a hub")?;
         let mut cfg = ServeConfig::for_test(self.dir.path().join(name));
         cfg.database_url = Some(self.database_url.clone());
+        // Replicas share the database and so the key its secrets are sealed with.
+        cfg.secrets_key_file = Some(self.cp.secrets_key_file.clone());
         let mut spec = hub.control_plane_spec().map_err(anyhow::Error::msg)?;
         spec.name = name.into();
         cfg.nats = Some(spec);

@@ -14,6 +14,12 @@ use serde_json::Value;
 use support::{Moto, free_port, runner_process, when_connected};
 use tokio::process::{Child, Command};
 
+/// `planton-runner` "aws-runner" as its own process, with moto's test credentials.
+async fn aws_runner(sb: &Sandbox, dir: &std::path::Path) -> Child {
+    runner_process(sb, "aws-runner", dir, &[("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")])
+        .await
+}
+
 fn rows(table: &str) -> Vec<&str> {
     table.lines().skip(1).collect()
 }
@@ -39,13 +45,7 @@ async fn aws_listings_through_a_runner_with_its_own_credentials() {
     moto.create_bucket("assets", None).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let _aws = runner_process(
-        &sb,
-        "aws-runner",
-        dir.path(),
-        &[("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")],
-    )
-    .await;
+    let _aws = aws_runner(&sb, dir.path()).await;
     let endpoint = format!("endpoint_url={}", moto.url);
     ok(
         &sb,
@@ -240,6 +240,107 @@ async fn aws_listings_through_a_runner_with_its_own_credentials() {
 
     let audit = ok(&sb, &["audit", "list", "-o", "json"]).await;
     assert!(audit.contains("aws.ec2.list") && audit.contains("aws.s3.list"), "{audit}");
+    sb.shutdown().await;
+}
+
+/// One runner, two AWS accounts: a connection takes the role its runner assumes from an org
+/// secret, which the runner fetches over HTTP with its own API key when an op needs it. The
+/// value is sealed at rest, never shown to people, and refused to another runner; the
+/// runner's old key is refused as soon as its credentials are regenerated.
+#[tokio::test]
+async fn a_connection_assumes_a_role_kept_as_an_org_secret() {
+    let sb = Sandbox::start().await.unwrap();
+    let moto = Moto::start(false).await;
+    let role = "arn:aws:iam::111111111111:role/ops";
+    moto.create_bucket("in-own-account", None).await;
+    moto.create_bucket_as(&moto.assume_role(role).await, "in-111111111111", None).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("role-arn.txt");
+    std::fs::write(&file, format!("{role}\n")).unwrap();
+    let set = ok(&sb, &["secret", "set", "ops-role", "--from-file", file.to_str().unwrap()]).await;
+    assert_eq!(set, "secret/ops-role created\n");
+    std::fs::write(dir.path().join("bad.txt"), "not-an-arn").unwrap();
+    ok(&sb, &["secret", "set", "bad-role", "--from-file", dir.path().join("bad.txt").to_str().unwrap()]).await;
+    let e = fails(&sb, &["secret", "set", "empty", "--from-file", dir.path().join("none.txt").to_str().unwrap()]).await;
+    assert!(e.contains("--from-file") && e.contains("none.txt"), "{e}");
+    // Sealed at rest: the database holds no trace of the value.
+    let stored = sb.cp.store.list_secrets(&sb.cp.org.id).await.unwrap();
+    assert!(stored.iter().all(|s| !s.sealed.contains("arn:aws") && s.sealed.starts_with("v1.")), "{stored:?}");
+
+    let _aws = aws_runner(&sb, dir.path()).await;
+    let endpoint = format!("endpoint_url={}", moto.url);
+    let create = |name: &'static str, secret: Option<&'static str>| {
+        let mut args = vec![
+            "connection",
+            "create",
+            name,
+            "--provider",
+            "aws",
+            "--runner",
+            "aws-runner",
+            "--set",
+            "region=us-east-1",
+        ];
+        args.extend(["--set", endpoint.as_str()]);
+        if let Some(s) = secret {
+            args.extend(["--set-secret", s]);
+        }
+        args
+    };
+    ok(&sb, &create("aws-111", Some("role_arn=ops-role"))).await;
+    ok(&sb, &create("aws-own", None)).await;
+    ok(&sb, &create("aws-bad", Some("role_arn=bad-role"))).await;
+    let e = fails(&sb, &create("aws-nope", Some("role_arn=missing"))).await;
+    assert!(e.contains("the org has no secret \"missing\""), "{e}");
+    let e = fails(&sb, &create("aws-nope", Some("region=ops-role"))).await;
+    assert!(e.contains("aws connections take role_arn, external_id from secrets"), "{e}");
+
+    // The role's account through aws-111; the runner's own account without a role.
+    let out = when_connected(&sb, &["aws", "s3", "list", "--connection", "aws-111"]).await;
+    assert!(
+        out.code == 0 && out.stdout.contains("in-111111111111") && !out.stdout.contains("in-own-account"),
+        "{out:?}"
+    );
+    let out = ok(&sb, &["aws", "s3", "list", "--connection", "aws-own"]).await;
+    assert!(out.contains("in-own-account") && !out.contains("in-111111111111"), "{out}");
+    let e = fails(&sb, &["aws", "s3", "list", "--connection", "aws-bad"]).await;
+    assert!(e.contains("role_arn \"not-an-arn\" is not an IAM role ARN"), "{e}");
+
+    // People see which secret a connection uses, never its value.
+    let got = ok(&sb, &["connection", "get", "aws-111", "-o", "json"]).await;
+    assert!(got.contains("\"role_arn\": \"ops-role\"") && !got.contains("arn:aws"), "{got}");
+    let listed = ok(&sb, &["secret", "list"]).await;
+    assert!(listed.lines().any(|l| l.starts_with("ops-role") && l.contains("aws-111")), "{listed}");
+    let e = fails(&sb, &["secret", "delete", "ops-role"]).await;
+    assert!(e.contains("used by connection aws-111"), "{e}");
+    let id: Value = serde_json::from_str(&got).unwrap();
+    let url = format!("{}/v1/runner/connections/{}/secrets", sb.gateway_url(), id["id"].as_str().unwrap());
+    let get = |key: String| {
+        let url = url.clone();
+        async move {
+            let r = reqwest::Client::new().get(&url).bearer_auth(key).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = get(sb.api_key.clone()).await;
+    assert!(status == 403 && body.contains("never shown to people"), "{status} {body}");
+    let other = sb.credentials("other-runner").await.unwrap();
+    let (status, body) = get(other.api_key).await;
+    assert!(status == 404 && body.contains("served by this runner"), "{status} {body}");
+    let creds: cloudops_schemas::RunnerCredentials =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("aws-runner.json")).unwrap()).unwrap();
+    let (status, body) = get(creds.api_key.clone()).await;
+    assert!(status == 200 && body.contains(role), "{status} {body}");
+    let audit = ok(&sb, &["audit", "list", "-o", "json"]).await;
+    assert!(audit.contains("secret.resolve"), "{audit}");
+
+    // Regenerated credentials: the deployed runner's key is refused on the very next request.
+    ok(&sb, &["runner", "regenerate-credentials", "aws-runner"]).await;
+    let t = Instant::now();
+    let (status, body) = get(creds.api_key).await;
+    assert!(status == 401, "{status} {body}");
+    println!("old runner key refused {} ms after regenerate-credentials returned", t.elapsed().as_millis());
     sb.shutdown().await;
 }
 

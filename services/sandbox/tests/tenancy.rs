@@ -135,8 +135,8 @@ async fn authorization_matrix() {
     let org = sb.cp.org.clone();
     let prod = store.create_env(&org.id, "prod").await.unwrap();
     let dev = store.create_env(&org.id, "dev").await.unwrap();
-    let c1 = store.create_connection(&org.id, "c1", "kubernetes", None, None, &Default::default()).await.unwrap();
-    let c2 = store.create_connection(&org.id, "c2", "kubernetes", None, None, &Default::default()).await.unwrap();
+    let c1 = store.create_connection(&org.id, cloudops_store::NewConnection::new("c1", "kubernetes")).await.unwrap();
+    let c2 = store.create_connection(&org.id, cloudops_store::NewConnection::new("c2", "kubernetes")).await.unwrap();
     store.set_default_connection(&org.id, &prod.id, &c1).await.unwrap();
     let (r1, _) = store.apply_resource(&org.id, &prod.id, "KubernetesDeployment", "r1", &c1.id, "ns1").await.unwrap();
     let (r2, _) = store.apply_resource(&org.id, &dev.id, "KubernetesDeployment", "r2", &c2.id, "ns2").await.unwrap();

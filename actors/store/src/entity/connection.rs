@@ -15,6 +15,9 @@ pub struct Model {
     pub kube_context: Option<String>,
     /// Non-secret provider settings, a JSON object of strings (see `check_settings`).
     pub settings: String,
+    /// Secret references, a JSON object: setting key → the org's secret name (see
+    /// `allowed_secret_refs`). The runner fetches the values with its own API key.
+    pub secret_refs: String,
     pub created_at: ChronoDateTimeUtc,
 }
 

@@ -13,3 +13,4 @@ pub mod grant;
 pub mod org;
 pub mod principal;
 pub mod runner;
+pub mod secret;

@@ -7,6 +7,7 @@ mod m20261121_000002_tenancy;
 mod m20261121_000003_exec_sessions;
 mod m20261121_000004_connection_settings;
 mod m20261121_000005_console_sessions;
+mod m20261129_000006_secrets;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_exec_sessions::Migration),
             Box::new(m20261121_000004_connection_settings::Migration),
             Box::new(m20261121_000005_console_sessions::Migration),
+            Box::new(m20261129_000006_secrets::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ use super::*;
 pub fn connection_json(c: &connection::Model, runner_name: Option<&str>) -> Value {
     let settings: Value = serde_json::from_str(&c.settings).unwrap_or_else(|_| json!({}));
     json!({"id": c.id, "name": c.name, "provider": c.provider, "runner": runner_name, "context": c.kube_context,
-           "settings": settings, "created_at": c.created_at})
+           "settings": settings, "secrets": cloudops_store::secret_refs(c), "created_at": c.created_at})
 }
 
 async fn runner_name(s: &AppState, c: &connection::Model) -> Option<String> {
@@ -138,6 +138,9 @@ pub struct CreateConnectionBody {
     /// endpoint_url; azure: subscription, resource_group, account, endpoint_url).
     #[serde(default)]
     settings: BTreeMap<String, String>,
+    /// Settings taken from the org's secrets: key → secret name (aws: role_arn, external_id).
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
 }
 
 pub(crate) async fn create_connection(
@@ -181,11 +184,14 @@ pub(crate) async fn create_connection(
         .store
         .create_connection(
             &org.id,
-            &b.name,
-            &b.provider,
-            runner.as_ref().map(|r| r.id.clone()),
-            b.context.filter(|c| !c.is_empty()),
-            &b.settings,
+            cloudops_store::NewConnection {
+                name: b.name,
+                provider: b.provider,
+                runner_id: runner.as_ref().map(|r| r.id.clone()),
+                kube_context: b.context.filter(|c| !c.is_empty()),
+                settings: b.settings,
+                secret_refs: b.secrets,
+            },
         )
         .await?;
     Ok((StatusCode::CREATED, axum::Json(crate::admin::connection_json(&c, runner.as_ref().map(|r| r.name.as_str()))))

@@ -40,10 +40,12 @@ mod audit;
 mod catalog;
 mod connections;
 mod runners;
+mod secrets;
 mod tenancy;
 
 pub use audit::*;
 pub use catalog::*;
 pub use connections::*;
 pub use runners::*;
+pub use secrets::*;
 pub use tenancy::*;

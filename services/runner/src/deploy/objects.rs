@@ -184,7 +184,9 @@ fn deployment(v: &Values, credentials: &str) -> Value {
     }
     let mut pod = json!({
         "serviceAccountName": v.name(),
-        "securityContext": { "runAsNonRoot": true, "runAsUser": 10001 },
+        // fsGroup: the kubelet gives the Secret's files this group (root owns them), so that
+        // uid 10001 can read credentials.json.
+        "securityContext": { "runAsNonRoot": true, "runAsUser": 10001, "fsGroup": 10001 },
     });
     if !v.image_pull_secrets.is_empty() {
         pod["imagePullSecrets"] = v.image_pull_secrets.iter().map(|n| json!({ "name": n })).collect();
@@ -214,7 +216,7 @@ fn deployment(v: &Values, credentials: &str) -> Value {
                         "resources": { "requests": { "cpu": "50m", "memory": "64Mi" }, "limits": { "memory": "256Mi" } },
                         "securityContext": { "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": false },
                     }],
-                    "volumes": [{ "name": "credentials", "secret": { "secretName": v.secret_name(), "defaultMode": 0o400 } }],
+                    "volumes": [{ "name": "credentials", "secret": { "secretName": v.secret_name(), "defaultMode": 0o440 } }],
                 },
             },
         },

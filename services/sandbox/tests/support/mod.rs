@@ -88,6 +88,35 @@ impl Moto {
     }
 
     pub async fn create_bucket(&self, name: &str, region: Option<&str>) {
+        self.create_bucket_as("testing", name, region).await
+    }
+
+    /// Temporary credentials of `role` (STS AssumeRole): moto keeps what they create in the
+    /// role's account. Returns the access key id (moto does not check signatures).
+    pub async fn assume_role(&self, role: &str) -> String {
+        let form = [
+            ("Action", "AssumeRole"),
+            ("Version", "2011-06-15"),
+            ("RoleArn", role),
+            ("RoleSessionName", "sandbox-test"),
+        ];
+        let r = reqwest::Client::new()
+            .post(&self.url)
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20261129/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "moto AssumeRole {role}: {}", r.status());
+        let body = r.text().await.unwrap();
+        body.split("<AccessKeyId>").nth(1).and_then(|s| s.split('<').next()).unwrap().to_string()
+    }
+
+    /// A bucket created with the credentials of `access_key` (in that key's account).
+    pub async fn create_bucket_as(&self, access_key: &str, name: &str, region: Option<&str>) {
         let body = region.map(|r| {
             format!(
                 "<CreateBucketConfiguration><LocationConstraint>{r}</LocationConstraint></CreateBucketConfiguration>"
@@ -97,7 +126,9 @@ impl Moto {
             .put(format!("{}/{name}", self.url))
             .header(
                 "Authorization",
-                "AWS4-HMAC-SHA256 Credential=testing/20261121/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={access_key}/20261121/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
+                ),
             )
             .body(body.unwrap_or_default())
             .send()
