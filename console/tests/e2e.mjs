@@ -356,8 +356,18 @@ await step('wizard guides fill in the commands for each target', async () => {
       'PLANTON_RUNNER_CREDENTIALS',
       'file://credentials.json',
     ],
-    'GCP Cloud Run': ['--instances=1', 'PLANTON_RUNNER_CREDENTIALS', '--data-file=credentials.json', runnerName],
-    'Azure Container Apps': ['--min-replicas 1', 'PLANTON_RUNNER_CREDENTIALS', 'credentials.json', runnerName],
+    'GCP Cloud Run': [
+      `planton runner deploy ${runnerName} --target gcp-cloud-run --project acme-prod --region europe-west1 --credentials-file ./credentials.json`,
+      '--instances=1',
+      'PLANTON_RUNNER_CREDENTIALS',
+      '--data-file=credentials.json',
+    ],
+    'Azure Container Apps': [
+      `planton runner deploy ${runnerName} --target azure-container-apps --subscription`,
+      '--resource-group ops-rg --environment ops-env --credentials-file ./credentials.json',
+      '--min-replicas 1',
+      'PLANTON_RUNNER_CREDENTIALS',
+    ],
   };
   const files = { Kubernetes: 'kubernetes', 'AWS ECS (Fargate)': 'ecs', 'GCP Cloud Run': 'cloudrun', 'Azure Container Apps': 'containerapps' };
   let first = true;

@@ -114,7 +114,8 @@ pub struct DeployArgs {
     /// Kubernetes: a node label the runner's pod must match, KEY=VALUE (repeatable).
     #[arg(long = "node-selector", value_name = "KEY=VALUE")]
     pub node_selector: Vec<String>,
-    /// AWS: the region [default: the SDK's chain: AWS_REGION, the profile's].
+    /// AWS: the region [default: the SDK's chain: AWS_REGION, the profile's]. GCP Cloud Run:
+    /// the region (required), e.g. europe-west1. (Azure: the location is the environment's.)
     #[arg(long)]
     pub region: Option<String>,
     /// AWS ECS: the cluster the runner's service runs in.
@@ -136,6 +137,32 @@ pub struct DeployArgs {
     /// AWS ECS: give the task a public IP (subnets without a NAT gateway).
     #[arg(long)]
     pub assign_public_ip: bool,
+    /// GCP Cloud Run: the project of the service and of the credentials' secret.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// GCP Cloud Run: the service account the runner runs as (email) [default: the Compute
+    /// Engine default]; it needs roles/secretmanager.secretAccessor on planton-runner-NAME.
+    #[arg(long)]
+    pub service_account: Option<String>,
+    /// Azure Container Apps: the subscription.
+    #[arg(long)]
+    pub subscription: Option<String>,
+    /// Azure Container Apps: the resource group of the app.
+    #[arg(long)]
+    pub resource_group: Option<String>,
+    /// Azure Container Apps: the managed environment (its name in --resource-group, or its
+    /// resource id); the app goes in its location.
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// Azure Container Apps: a user-assigned managed identity (resource id) for the app: to
+    /// read --key-vault, and to pull from an Azure Container Registry.
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// Azure Container Apps: keep the credentials in this Key Vault (its name), referenced by
+    /// the app through --identity (Key Vault Secrets User on it) [default: a Container Apps
+    /// secret of the app].
+    #[arg(long, requires = "identity")]
+    pub key_vault: Option<String>,
 }
 
 impl DeployArgs {
@@ -181,6 +208,13 @@ impl DeployArgs {
             ("cluster", &self.cluster),
             ("execution-role-arn", &self.execution_role_arn),
             ("task-role-arn", &self.task_role_arn),
+            ("project", &self.project),
+            ("service-account", &self.service_account),
+            ("subscription", &self.subscription),
+            ("resource-group", &self.resource_group),
+            ("environment", &self.environment),
+            ("identity", &self.identity),
+            ("key-vault", &self.key_vault),
         ] {
             if let Some(v) = v {
                 flag(k, v);
@@ -245,6 +279,22 @@ mod tests {
             "--assign-public-ip",
             "--node-selector",
             "pool=ops",
+            "--region",
+            "europe-west1",
+            "--project",
+            "acme-prod",
+            "--service-account",
+            "runner@acme-prod.iam.gserviceaccount.com",
+            "--subscription",
+            "sub-1",
+            "--resource-group",
+            "ops-rg",
+            "--environment",
+            "/subscriptions/sub-1/resourceGroups/ops-rg/providers/Microsoft.App/managedEnvironments/ops-env",
+            "--identity",
+            "/subscriptions/sub-1/resourceGroups/ops-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/runner",
+            "--key-vault",
+            "ops-kv",
         ];
         let first = Cmd::parse_from(given).args;
         let again = Cmd::parse_from(std::iter::once("x".to_string()).chain(first.to_args())).args;
@@ -253,5 +303,9 @@ mod tests {
         assert_eq!(again.target, Some(DeployTarget::Kubernetes));
         assert_eq!(again.image_registry, "-odd", "a value starting with - stays a value");
         assert_eq!(again.subnets, ["subnet-1", "subnet-2"]);
+        assert_eq!(again.project.as_deref(), Some("acme-prod"));
+        assert_eq!(again.service_account.as_deref(), Some("runner@acme-prod.iam.gserviceaccount.com"));
+        assert_eq!((again.subscription.as_deref(), again.key_vault.as_deref()), (Some("sub-1"), Some("ops-kv")));
+        assert!(again.environment.as_deref().is_some_and(|e| e.ends_with("/managedEnvironments/ops-env")));
     }
 }

@@ -32,7 +32,8 @@ export const TARGETS = [
   {
     id: 'cloudrun',
     label: 'GCP Cloud Run',
-    blurb: 'A Cloud Run worker pool with one always-on instance (the runner serves no HTTP, it only dials out); the credentials in Secret Manager.',
+    blurb:
+      'One command with your own gcloud credentials: planton runner deploy makes a Cloud Run service with one always-on instance (CPU always allocated, no inbound traffic: the runner only dials out) and keeps the credentials in Secret Manager. Or, step by step, a worker pool.',
     fields: [
       ['project', 'Project', 'acme-prod'],
       ['region', 'Region', 'europe-west1'],
@@ -43,7 +44,8 @@ export const TARGETS = [
   {
     id: 'containerapps',
     label: 'Azure Container Apps',
-    blurb: 'A Container App with exactly one replica and no ingress; the credentials as a Container Apps secret.',
+    blurb:
+      'One command with your own Azure login: planton runner deploy makes a Container App with exactly one replica and no ingress, in the environment’s location; the credentials as a Container Apps secret (or a Key Vault reference with --key-vault and --identity).',
     fields: [
       ['resourceGroup', 'Resource group', 'ops-rg'],
       ['environment', 'Container Apps environment', 'ops-env'],
@@ -192,6 +194,16 @@ function cloudrun(name, v) {
     : `serviceAccount:$(gcloud projects describe ${sh(v.project)} --format='value(projectNumber)')-compute@developer.gserviceaccount.com`;
   return [
     {
+      title: 'In one command (re-run with another --image-tag to update it), or step by step below',
+      code: [
+        `planton runner deploy ${sh(name)} --target gcp-cloud-run --project ${sh(v.project)} --region ${sh(v.region)} \\`,
+        `  ${v.serviceAccount ? `--service-account ${sh(v.serviceAccount)} ` : ''}--credentials-file ./${CREDENTIALS_FILE} ${imageParts(v.image).flags.join(' ')}`,
+        `# the runner's service account reads the secret planton-runner-${name}:`,
+        `gcloud secrets add-iam-policy-binding ${sh(`planton-runner-${name}`)} ${p} \\`,
+        `  --member="${member}" --role=roles/secretmanager.secretAccessor`,
+      ].join('\n'),
+    },
+    {
       title: 'Store the credentials in Secret Manager',
       code: [
         `gcloud secrets create ${sh(secret)} ${p} --replication-policy=automatic --data-file=${CREDENTIALS_FILE}`,
@@ -219,7 +231,19 @@ function cloudrun(name, v) {
 
 function containerapps(name, v) {
   const rg = `--resource-group ${sh(v.resourceGroup)}`;
+  const { registry, flags } = imageParts(v.image);
   return [
+    {
+      title: 'In one command (re-run with another --image-tag to update it), or with az below',
+      code: [
+        `planton runner deploy ${sh(name)} --target azure-container-apps --subscription "$(az account show --query id --output tsv)" \\`,
+        `  ${rg} --environment ${sh(v.environment)} \\`,
+        `  --credentials-file ./${CREDENTIALS_FILE} ${flags.join(' ')}`,
+        ...(registry.endsWith('.azurecr.io')
+          ? ['# to pull from the registry, add --identity with the resource id of a user-assigned identity that has AcrPull']
+          : []),
+      ].join('\n'),
+    },
     {
       title: 'Create the app with one replica (PLANTON_RUNNER_CREDENTIALS from a secret)',
       code: [

@@ -47,7 +47,7 @@ impl AzureProvider {
         if let Some(c) = &*slot {
             return Ok(c.clone());
         }
-        let c = azure_identity::create_credential().map_err(|e| no_credentials(&chain(&e)))?;
+        let c = azure_identity::create_credential().map_err(|e| no_credentials(&crate::error_chain(&e)))?;
         *slot = Some(c.clone());
         Ok(c)
     }
@@ -102,24 +102,9 @@ fn no_credentials(detail: &str) -> v1::Error {
     )
 }
 
-/// An error and its sources, one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 /// An SDK failure as the user should read it.
 fn azure_error(what: &str, e: &Error) -> v1::Error {
-    let detail = chain(e);
+    let detail = crate::error_chain(e);
     match e.kind() {
         ErrorKind::Credential => no_credentials(&detail),
         ErrorKind::HttpResponse { status, error_code } => {

@@ -86,7 +86,7 @@ impl GcpProvider {
 }
 
 /// An ADC file: the environment's, or gcloud's well-known one.
-fn adc_file_present() -> bool {
+pub(crate) fn adc_file_present() -> bool {
     if std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").is_some_and(|v| !v.is_empty()) {
         return true;
     }
@@ -99,7 +99,7 @@ fn adc_file_present() -> bool {
 /// Without an ADC file the credentials come from the metadata server (GCE, GKE, Cloud Run).
 /// Off Google Cloud there is none; a one-second probe says so at once, where the token fetch
 /// would keep retrying past the op's deadline.
-async fn metadata_server_reachable() -> bool {
+pub(crate) async fn metadata_server_reachable() -> bool {
     let host = std::env::var("GCE_METADATA_HOST").unwrap_or_else(|_| "metadata.google.internal".into());
     let addr = if host.contains(':') { host } else { format!("{host}:80") };
     matches!(

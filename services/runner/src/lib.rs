@@ -554,6 +554,23 @@ fn batch_lines(items: Vec<Result<bytes::Bytes, String>>, max_bytes: usize) -> Ve
 
 /// Session ids name stream subjects: only the gateway's own shape is accepted.
 #[cfg(feature = "kubernetes")]
+/// An error and its sources, one line (reqwest's and azure_core's own messages leave out the
+/// cause).
+#[cfg(any(feature = "gcp", feature = "azure"))]
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 fn check_session_id(id: &str) -> Result<(), v1::Error> {
     if cloudops_bus::streams::valid_session_id(id) {
         Ok(())

@@ -16,6 +16,12 @@ mod support;
 // `planton runner install` and `planton runner deploy` (Kubernetes, AWS ECS).
 #[path = "binaries/runner_lifecycle.rs"]
 mod runner_lifecycle;
+// `planton runner deploy --target gcp-cloud-run` against Secret Manager and Cloud Run on wiremock.
+#[path = "binaries/deploy_cloud_run.rs"]
+mod deploy_cloud_run;
+// `planton runner deploy --target azure-container-apps` against Container Apps and Key Vault on wiremock.
+#[path = "binaries/deploy_container_apps.rs"]
+mod deploy_container_apps;
 
 /// target/<profile>/ — the test binary lives in target/<profile>/deps/.
 fn bin(name: &str) -> PathBuf {

@@ -24,7 +24,7 @@ use aws_sdk_ecs::{
 use cloudops_schemas::deploy_args::DeployArgs;
 use serde_json::json;
 
-use super::{DeployError, DryRunFormat, objects::Values};
+use super::{DeployError, objects::Values};
 
 const ENTRY_POINT: &str = "/usr/local/bin/planton-runner";
 /// A TCP connect to the runner's health port (the image has no HTTP client).
@@ -53,17 +53,13 @@ fn plan(v: &Values, a: &DeployArgs) -> Result<Plan, DeployError> {
         .ok_or_else(|| need("--execution-role-arn", "ECS pulls the image and reads the credentials secret with it"))?;
     // The image's entrypoint is `cloudops`; ECS's `command` replaces only CMD, so the entry
     // point is set too.
-    let mut command: Vec<String> = ["start", "--health-addr", "0.0.0.0:8086"].map(String::from).into();
-    if v.require_impersonation {
-        command.push("--require-impersonation".into());
-    }
     Ok(Plan {
         secret: format!("planton-runner/{}", v.release),
         family: format!("planton-runner-{}", v.release),
         service: format!("planton-runner-{}", v.release),
         cluster,
         execution_role,
-        command,
+        command: super::start_args(v),
     })
 }
 
@@ -304,8 +300,5 @@ fn dry_run(v: &Values, a: &DeployArgs, p: &Plan) -> String {
             }},
         },
     });
-    match a.output {
-        DryRunFormat::Json => serde_json::to_string_pretty(&plan).unwrap_or_default() + "\n",
-        DryRunFormat::Yaml => serde_yaml_ng::to_string(&plan).unwrap_or_default(),
-    }
+    super::render(&plan, a.output)
 }

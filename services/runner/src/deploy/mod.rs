@@ -6,10 +6,20 @@
 //! (another `--image-tag` changes the image and nothing else). Without credentials the
 //! existing Secret is kept; if there is none, the exit code is [`NEEDS_CREDENTIALS`] so that
 //! `planton` mints them and runs this again.
+//!
+//! The other targets, each in its module and behind its cloud's feature, follow the same steps:
+//! AWS ECS (`ecs.rs`), GCP Cloud Run (`cloud_run.rs`) and Azure Container Apps
+//! (`container_apps.rs`), the last two through their REST APIs (`rest.rs`).
 
+#[cfg(feature = "gcp")]
+mod cloud_run;
+#[cfg(feature = "azure")]
+mod container_apps;
 #[cfg(feature = "aws")]
 mod ecs;
 pub mod objects;
+#[cfg(any(feature = "gcp", feature = "azure"))]
+mod rest;
 
 use std::path::PathBuf;
 
@@ -31,6 +41,10 @@ pub enum DeployError {
     Kube(String),
     #[error("AWS: {0}")]
     Aws(String),
+    #[error("GCP: {0}")]
+    Gcp(String),
+    #[error("Azure: {0}")]
+    Azure(String),
     #[error("applying {what}: {message}")]
     Apply { what: String, message: String },
     #[error(
@@ -116,6 +130,26 @@ pub fn dry_run(v: &objects::Values, credentials: Option<&str>, format: DryRunFor
     }
 }
 
+/// The container's command line after `planton-runner`: health on 0.0.0.0:8086 for the
+/// platform's probes (the image's entrypoint is `cloudops`, so each target sets the entry point).
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn start_args(v: &objects::Values) -> Vec<String> {
+    let mut args: Vec<String> = ["start", "--health-addr", "0.0.0.0:8086"].map(String::from).into();
+    if v.require_impersonation {
+        args.push("--require-impersonation".into());
+    }
+    args
+}
+
+/// A target's dry run, as `-o` asks.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn render(plan: &serde_json::Value, format: DryRunFormat) -> String {
+    match format {
+        DryRunFormat::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
+        DryRunFormat::Yaml => serde_yaml_ng::to_string(plan).unwrap_or_default(),
+    }
+}
+
 /// Runs the deploy the flags describe; returns what was done, a line per object.
 pub async fn run(args: &DeployArgs, default_tag: &str) -> Result<Vec<String>, DeployError> {
     let target = args.target.ok_or_else(|| DeployError::Invalid("--target is required".into()))?;
@@ -134,6 +168,11 @@ pub async fn run(args: &DeployArgs, default_tag: &str) -> Result<Vec<String>, De
         DeployTarget::Kubernetes => Err(DeployError::TargetNotAvailable("kubernetes")),
         #[cfg(feature = "aws")]
         DeployTarget::AwsEcs => ecs::deploy(&v, credentials, args).await,
+        #[cfg(feature = "gcp")]
+        DeployTarget::GcpCloudRun => cloud_run::deploy(&v, credentials, args).await,
+        #[cfg(feature = "azure")]
+        DeployTarget::AzureContainerApps => container_apps::deploy(&v, credentials, args).await,
+        #[allow(unreachable_patterns)]
         other => Err(DeployError::TargetNotAvailable(other.name())),
     }
 }
@@ -335,4 +374,16 @@ mod kubernetes {
         }
         Ok(done)
     }
+}
+
+/// The flags of `planton-runner deploy ARGS…`, parsed (unit tests of the targets).
+#[cfg(test)]
+pub(crate) fn parse_args(args: &[&str]) -> DeployArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: DeployArgs,
+    }
+    Cmd::parse_from(std::iter::once("x").chain(args.iter().copied())).args
 }

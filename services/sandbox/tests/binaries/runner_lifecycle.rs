@@ -1,6 +1,7 @@
 //! The runner's lifecycle through the shipped binaries: `planton runner install` from the
 //! control plane's builds, `planton runner deploy` to the Kubernetes API test server and to
-//! AWS ECS on moto.
+//! AWS ECS on moto (GCP Cloud Run and Azure Container Apps: `deploy_cloud_run.rs`,
+//! `deploy_container_apps.rs`).
 
 use super::{Env, bin, serve, stops_cleanly, support};
 use tokio::process::Command;
@@ -172,9 +173,9 @@ async fn runner_deploy_to_kubernetes_applies_the_charts_objects_and_updates_in_p
     let (code, _, err) = edge_with(&["--credentials-file", file.to_str().unwrap()]).await;
     assert!(code != 0 && err.contains("holds the credentials of runner \"other\", not \"edge\""), "{err}");
 
-    // Targets this build cannot deploy to say so, before minting anything.
+    // Another target's missing flag is named, before minting anything.
     let (code, _, err) = env.planton(&["runner", "deploy", "edge2", "--target", "gcp-cloud-run"]).await;
-    assert!(code != 0 && err.contains("--target gcp-cloud-run is not available"), "{err}");
+    assert!(code != 0 && err.contains("--project is required for --target gcp-cloud-run"), "{err}");
     assert!(!env.planton(&["runner", "list"]).await.1.contains("edge2"));
     stops_cleanly(child).await;
     kube.stop().await;
