@@ -38,57 +38,32 @@ pub fn parse_resource_path(path: &str) -> Result<(&str, &str, &str, &str), v1::E
     Ok((org, env, kind, name))
 }
 
-/// The connection's runner → the org's default → the platform default.
+/// The connection's runner → the org's default → the platform default (`store::choose_runner`).
 fn resolve_runner<'s>(
     state: &'s Snapshot,
     conn: &connection::Model,
     org: &org::Model,
 ) -> Result<&'s runner::Model, v1::Error> {
-    let runner = conn.runner_id.as_deref().and_then(|id| state.runner(id));
-    let mut via_platform_default = false;
-    let runner = match runner {
-        Some(r) => Some(r),
-        None => match state.default_runner(Some(&org.id)) {
-            Some(r) => Some(r),
-            None => {
-                via_platform_default = true;
-                state.default_runner(None)
-            }
-        },
-    };
-    let Some(runner) = runner else {
-        return Err(err(
-            ErrorCode::NoRunner,
-            format!(
-                "no runner is available for connection {:?}: connection has none, org {:?} has no default, no platform default",
-                conn.name, org.name
+    use cloudops_store::RunnerChoiceError::*;
+    let own = conn.runner_id.as_deref().and_then(|id| state.runner(id));
+    cloudops_store::choose_runner(conn, own, || state.default_runner(Some(&org.id)), || state.default_runner(None))
+        .map_err(|e| match e {
+            NoRunner => err(
+                ErrorCode::NoRunner,
+                format!(
+                    "no runner is available for connection {:?}: connection has none, org {:?} has no default, no platform default",
+                    conn.name, org.name
+                ),
             ),
-        ));
-    };
-    if runner.revoked {
-        return Err(err(ErrorCode::RunnerNotConnected, format!("runner {:?} is revoked", runner.name)));
-    }
-    // The platform default serves tenants as the platform operator configured it: a tenant's
-    // connection cannot pick another kubeconfig context or cloud profile on it (those reach
-    // whatever else that runner can). Naming a platform runner, or making one an org's default,
-    // is a platform operator's act, and so is what it then serves.
-    if via_platform_default {
-        let profile = serde_json::from_str::<serde_json::Value>(&conn.settings)
-            .ok()
-            .and_then(|v| v.get("profile").and_then(|p| p.as_str()).map(String::from));
-        if let Some(chosen) =
-            conn.kube_context.clone().map(|c| format!("context {c:?}")).or(profile.map(|p| format!("profile {p:?}")))
-        {
-            return Err(err(
+            Revoked { runner } => err(ErrorCode::RunnerNotConnected, format!("runner {runner:?} is revoked")),
+            PlatformDefaultRefuses { runner, chosen } => err(
                 ErrorCode::PermissionDenied,
                 format!(
-                    "connection {:?} selects {chosen} on the platform default runner {:?}: only a platform operator can bind a platform runner to a context or profile, by naming it on the connection (or use a runner of org {:?})",
-                    conn.name, runner.name, org.name
+                    "connection {:?} selects {chosen} on the platform default runner {runner:?}: only a platform operator can bind a platform runner to a context, profile or role, by naming it on the connection (or use a runner of org {:?})",
+                    conn.name, org.name
                 ),
-            ));
-        }
-    }
-    Ok(runner)
+            ),
+        })
 }
 
 fn target_for(

@@ -8,6 +8,7 @@ mod console;
 pub mod entity;
 pub mod live;
 mod migration;
+mod runner_choice;
 mod sealing;
 mod secrets;
 mod sessions;
@@ -20,6 +21,7 @@ pub use connection_settings::{
 pub use connections::NewConnection;
 pub use console::ConsoleUser;
 pub use live::LiveSnapshot;
+pub use runner_choice::{RunnerChoiceError, choose_runner};
 pub use sealing::{SealError, SecretsKey};
 pub use secrets::{MAX_SECRET_BYTES, secret_refs};
 pub use sessions::{ExecEnd, SessionFilter};

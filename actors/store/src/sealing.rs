@@ -51,6 +51,14 @@ impl SecretsKey {
         let fail = |reason: String| SealError::KeyFile { path: path.display().to_string(), reason };
         match std::fs::read_to_string(path) {
             Ok(text) => {
+                #[cfg(unix)]
+                if let Ok(m) = std::fs::metadata(path) {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = m.permissions().mode() & 0o777;
+                    if mode & 0o077 != 0 {
+                        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the secrets key file is readable by others than its owner: chmod 600 it");
+                    }
+                }
                 let bytes = data_encoding::BASE64
                     .decode(text.trim().as_bytes())
                     .map_err(|e| fail(format!("not base64: {e}")))?;

@@ -90,6 +90,17 @@ pub async fn audit_read(
     audit(deps, who, org_id, op_name, "allowed", reason).await
 }
 
+/// Audits a refusal (`reason` says why); the caller's error waits for the record.
+pub async fn audit_denied(
+    deps: &Deps,
+    who: &Authenticated,
+    org_id: &str,
+    op_name: &str,
+    reason: String,
+) -> Result<(), ApiError> {
+    audit(deps, who, org_id, op_name, "denied", reason).await
+}
+
 async fn audit(
     deps: &Deps,
     who: &Authenticated,

@@ -20,7 +20,8 @@ struct ConfigKey {
     profile: Option<String>,
     region: Option<String>,
     endpoint: Option<String>,
-    role: Option<(String, Option<String>)>,
+    /// (role ARN, external id, the connection it is assumed for).
+    role: Option<(String, Option<String>, String)>,
 }
 
 /// AWS for one runner. SDK configurations are loaded once per [`ConfigKey`] and kept, so
@@ -39,7 +40,10 @@ impl AwsProvider {
             profile: own(setting(req, "profile")),
             region: own(region),
             endpoint: own(setting(req, "endpoint_url")),
-            role: setting(req, "role_arn").map(|r| (r.to_string(), own(setting(req, "external_id")))),
+            role: setting(req, "role_arn").map(|r| {
+                let connection = req.settings.as_ref().map(|s| s.connection_id.clone()).unwrap_or_default();
+                (r.to_string(), own(setting(req, "external_id")), connection)
+            }),
         };
         let mut configs = self.configs.lock().await;
         if let Some(cfg) = configs.get(&key) {
@@ -65,8 +69,8 @@ impl AwsProvider {
                 "no AWS region: pass --region, give the connection one (--set region=…), or set AWS_REGION on the runner",
             ));
         }
-        if let Some((role, external_id)) = &key.role {
-            cfg = assume_role(cfg, role, external_id.as_deref()).await?;
+        if let Some((role, external_id, connection)) = &key.role {
+            cfg = assume_role(cfg, role, external_id.as_deref(), &format!("planton-{connection}")).await?;
         }
         configs.insert(key, cfg.clone());
         Ok(cfg)
@@ -91,14 +95,21 @@ impl AwsProvider {
 
 /// `base` acting as `role`: the runner's own credentials assume it (STS AssumeRole), once
 /// here to say at once when they cannot, then again whenever the temporary credentials expire.
-async fn assume_role(base: SdkConfig, role: &str, external_id: Option<&str>) -> Result<SdkConfig, v1::Error> {
+/// `session_name` names the connection the role is assumed for (CloudTrail shows it).
+async fn assume_role(
+    base: SdkConfig,
+    role: &str,
+    external_id: Option<&str>,
+    session_name: &str,
+) -> Result<SdkConfig, v1::Error> {
     use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+    // The values come from org secrets: no message repeats them.
     if !is_role_arn(role) {
-        return Err(invalid(format!(
-            "the connection's role_arn {role:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME): check the secret it comes from"
-        )));
+        return Err(invalid(
+            "the connection's role_arn (from an org secret) is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME): check the secret it comes from",
+        ));
     }
-    let mut b = aws_config::sts::AssumeRoleProvider::builder(role).session_name("planton-runner").configure(&base);
+    let mut b = aws_config::sts::AssumeRoleProvider::builder(role).session_name(session_name).configure(&base);
     if let Some(x) = external_id {
         b = b.external_id(x);
     }

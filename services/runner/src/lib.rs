@@ -552,8 +552,6 @@ fn batch_lines(items: Vec<Result<bytes::Bytes, String>>, max_bytes: usize) -> Ve
     out
 }
 
-/// Session ids name stream subjects: only the gateway's own shape is accepted.
-#[cfg(feature = "kubernetes")]
 /// An error and its sources, one line (reqwest's and azure_core's own messages leave out the
 /// cause).
 #[cfg(any(feature = "gcp", feature = "azure"))]
@@ -571,6 +569,8 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// Session ids name stream subjects: only the gateway's own shape is accepted.
+#[cfg(feature = "kubernetes")]
 fn check_session_id(id: &str) -> Result<(), v1::Error> {
     if cloudops_bus::streams::valid_session_id(id) {
         Ok(())

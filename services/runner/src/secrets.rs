@@ -39,6 +39,8 @@ impl ControlPlaneSecrets {
                 .map_err(|e| format!("the credentials' CA certificate: {e}"))?;
             reqwest::Client::builder()
                 .tls_certs_merge([ca])
+                // The answer comes from the control plane itself, never from where it points.
+                .redirect(reqwest::redirect::Policy::none())
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(15))
                 .build()

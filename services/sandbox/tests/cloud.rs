@@ -305,7 +305,7 @@ async fn a_connection_assumes_a_role_kept_as_an_org_secret() {
     let out = ok(&sb, &["aws", "s3", "list", "--connection", "aws-own"]).await;
     assert!(out.contains("in-own-account") && !out.contains("in-111111111111"), "{out}");
     let e = fails(&sb, &["aws", "s3", "list", "--connection", "aws-bad"]).await;
-    assert!(e.contains("role_arn \"not-an-arn\" is not an IAM role ARN"), "{e}");
+    assert!(e.contains("role_arn (from an org secret) is not an IAM role ARN") && !e.contains("not-an-arn"), "{e}");
 
     // People see which secret a connection uses, never its value.
     let got = ok(&sb, &["connection", "get", "aws-111", "-o", "json"]).await;

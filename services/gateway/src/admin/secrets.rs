@@ -6,7 +6,7 @@
 use axum::http::{HeaderMap, Method};
 
 use super::*;
-use crate::routes::authenticate;
+use crate::{routes::authenticate, visibility::audit_denied};
 
 fn secret_json(s: &cloudops_store::secret::Model, used_by: Vec<String>) -> Value {
     json!({"name": s.name, "created_at": s.created_at, "updated_at": s.updated_at, "used_by": used_by})
@@ -78,6 +78,15 @@ pub async fn runner_connection_secrets(
         || ApiError::new(v1::ErrorCode::NotFound, format!("no connection {connection_id:?} is served by this runner"));
     let c = s.deps.store.connection_by_id(&connection_id).await?.ok_or_else(not_yours)?;
     if serving_runner(&s.deps.store, &c).await?.as_deref() != Some(runner_id.as_str()) {
+        // Recorded in the runner's own org: a runner probing connections leaves a trace.
+        audit_denied(
+            &s.deps,
+            &who,
+            &who.principal.org_id,
+            "secret.resolve",
+            format!("connection {connection_id}: not served by this runner"),
+        )
+        .await?;
         return Err(not_yours());
     }
     let values = s.deps.store.reveal_secret_refs(&s.deps.secrets, &c).await?;
@@ -87,14 +96,16 @@ pub async fn runner_connection_secrets(
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(json!({"connection": c.name, "values": values}))).into_response())
 }
 
-/// The runner that serves `c`, as the resolver picks it: the connection's own, else the org's
-/// default runner, else the platform default.
+/// The runner that serves `c`, by the resolver's rule (`store::choose_runner`): the connection's
+/// own, else the org's default runner, else the platform default (which serves no connection
+/// that picks a role of its own).
 async fn serving_runner(store: &cloudops_store::Store, c: &connection::Model) -> Result<Option<String>, ApiError> {
-    if let Some(r) = &c.runner_id {
-        return Ok(Some(r.clone()));
-    }
-    if let Some(r) = store.default_runner(Some(&c.org_id)).await? {
-        return Ok(Some(r.id));
-    }
-    Ok(store.default_runner(None).await?.map(|r| r.id))
+    let own = match &c.runner_id {
+        Some(id) => store.runner_by_id(id).await?,
+        None => None,
+    };
+    let org_default = store.default_runner(Some(&c.org_id)).await?;
+    let platform_default = store.default_runner(None).await?;
+    let chosen = cloudops_store::choose_runner(c, own.as_ref(), || org_default.as_ref(), || platform_default.as_ref());
+    Ok(chosen.ok().map(|r| r.id.clone()))
 }

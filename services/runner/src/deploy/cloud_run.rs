@@ -157,14 +157,14 @@ pub async fn deploy(v: &Values, credentials: Option<String>, a: &DeployArgs) -> 
         http: &http,
         token: token.clone(),
         name: "Secret Manager",
-        base: rest::endpoint("CLOUDOPS_GCP_SECRETMANAGER_ENDPOINT", "https://secretmanager.googleapis.com"),
+        base: rest::endpoint("CLOUDOPS_GCP_SECRETMANAGER_ENDPOINT", "https://secretmanager.googleapis.com")?,
         error: DeployError::Gcp,
     };
     let run = Api {
         http: &http,
         token,
         name: "Cloud Run",
-        base: rest::endpoint("CLOUDOPS_GCP_RUN_ENDPOINT", "https://run.googleapis.com"),
+        base: rest::endpoint("CLOUDOPS_GCP_RUN_ENDPOINT", "https://run.googleapis.com")?,
         error: DeployError::Gcp,
     };
     let (secret, service) = (&p.secret_path, format!("{}/services/{}", p.parent, p.name));

@@ -139,18 +139,25 @@ fn origin(url: &str) -> &str {
 
 /// An endpoint from the environment (tests, private endpoints), else the public one; no
 /// trailing slash.
-pub(super) fn endpoint(var: &str, default: &str) -> String {
-    std::env::var(var)
+/// The deploying user's token goes there, so the same rule as for API keys holds: https://, or
+/// plain http:// to a loopback address only.
+pub(super) fn endpoint(var: &str, default: &str) -> Result<String, DeployError> {
+    let url = std::env::var(var)
         .ok()
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| default.to_string())
         .trim_end_matches('/')
-        .to_string()
+        .to_string();
+    cloudops_schemas::check_api_endpoint(&url).map_err(|e| DeployError::Invalid(format!("{var}: {e}")))?;
+    Ok(url)
 }
 
-/// Letters, digits and `extra`: what may go into a URL path unescaped.
+/// Letters, digits and `extra`: what may go into a URL path unescaped; never a `.` or `..`
+/// segment (a URL's normalization would send the call, and its token, elsewhere).
 pub(super) fn plain(s: &str, extra: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
+        && !s.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 /// SHA-256 of the credentials, hex: in the revision's template, so that new credentials roll the
@@ -187,5 +194,6 @@ mod tests {
         assert_eq!(origin("https://run.googleapis.com/v2/projects/p?x=1"), "https://run.googleapis.com");
         assert_eq!(origin("http://127.0.0.1:9"), "http://127.0.0.1:9");
         assert!(plain("europe-west1", "-") && !plain("a/b", "-") && !plain("", "-"));
+        assert!(!plain("..", "-.") && !plain("/subscriptions/s/../../x", "-./") && plain("a.b", "-."));
     }
 }

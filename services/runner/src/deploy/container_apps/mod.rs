@@ -112,7 +112,7 @@ fn plan(v: &Values, a: &DeployArgs) -> Result<Plan, DeployError> {
         }
         Some(k) if (3..=24).contains(&k.len()) && rest::plain(k, "-") => Some(Vault {
             name: k.clone(),
-            base: rest::endpoint("CLOUDOPS_AZURE_KEYVAULT_ENDPOINT", &format!("https://{k}.vault.azure.net")),
+            base: rest::endpoint("CLOUDOPS_AZURE_KEYVAULT_ENDPOINT", &format!("https://{k}.vault.azure.net"))?,
         }),
         Some(k) => return Err(bad("--key-vault", k, "a Key Vault name (3 to 24 letters, digits and hyphens)")),
     };
@@ -208,7 +208,7 @@ pub async fn deploy(v: &Values, credentials: Option<String>, a: &DeployArgs) -> 
         http: &http,
         token: token(&*credential, ARM_SCOPE).await?,
         name: "Container Apps",
-        base: rest::endpoint("CLOUDOPS_AZURE_ARM_ENDPOINT", "https://management.azure.com"),
+        base: rest::endpoint("CLOUDOPS_AZURE_ARM_ENDPOINT", "https://management.azure.com")?,
         error: DeployError::Azure,
     };
     // Before anything is minted or stored: the environment exists (the app goes in its
