@@ -333,7 +333,7 @@ async fn a_connection_assumes_a_role_kept_as_an_org_secret() {
     let (status, body) = get(creds.api_key.clone()).await;
     assert!(status == 200 && body.contains(role), "{status} {body}");
     let audit = ok(&sb, &["audit", "list", "-o", "json"]).await;
-    assert!(audit.contains("secret.resolve"), "{audit}");
+    assert!(audit.contains("secret.resolve") && audit.contains("not served by this runner"), "{audit}");
 
     // Regenerated credentials: the deployed runner's key is refused on the very next request.
     ok(&sb, &["runner", "regenerate-credentials", "aws-runner"]).await;

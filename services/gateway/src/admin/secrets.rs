@@ -76,19 +76,15 @@ pub async fn runner_connection_secrets(
     // runners' connections.
     let not_yours =
         || ApiError::new(v1::ErrorCode::NotFound, format!("no connection {connection_id:?} is served by this runner"));
-    let c = s.deps.store.connection_by_id(&connection_id).await?.ok_or_else(not_yours)?;
-    if serving_runner(&s.deps.store, &c).await?.as_deref() != Some(runner_id.as_str()) {
-        // Recorded in the runner's own org: a runner probing connections leaves a trace.
-        audit_denied(
-            &s.deps,
-            &who,
-            &who.principal.org_id,
-            "secret.resolve",
-            format!("connection {connection_id}: not served by this runner"),
-        )
-        .await?;
-        return Err(not_yours());
-    }
+    let c = match s.deps.store.connection_by_id(&connection_id).await? {
+        Some(c) if serving_runner(&s.deps.store, &c).await?.as_deref() == Some(runner_id.as_str()) => c,
+        _ => {
+            // Recorded in the runner's own org: a runner probing connections leaves a trace.
+            let reason = format!("connection {connection_id:?}: not served by this runner");
+            audit_denied(&s.deps, &who, &who.principal.org_id, "secret.resolve", reason).await?;
+            return Err(not_yours());
+        }
+    };
     let values = s.deps.store.reveal_secret_refs(&s.deps.secrets, &c).await?;
     let keys: Vec<&str> = values.keys().map(String::as_str).collect();
     audit_read(&s.deps, &who, &c.org_id, "secret.resolve", format!("connection {}: {}", c.name, keys.join(", ")))
