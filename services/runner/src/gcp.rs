@@ -136,18 +136,29 @@ impl RetryPolicy for RetryThrottled {
 /// last attempt's error is the one that says why.
 fn compute_error(what: &str, e: &google_cloud_gax::error::Error) -> v1::Error {
     use google_cloud_gax::error::Error;
-    let mut e = e;
-    while e.http_status_code().is_none()
-        && let Some(inner) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<Error>())
-    {
-        e = inner;
+    // The service's own answer, wherever it sits in the chain (an exhausted retry budget wraps
+    // it, sometimes in a time-limit error of its own).
+    let mut answer = None;
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if let Some(g) = c.downcast_ref::<Error>()
+            && g.http_status_code().is_some()
+        {
+            answer = Some(g);
+            break;
+        }
+        cur = c.source();
     }
+    let e = answer.unwrap_or(e);
     let detail = e.to_string();
     if e.is_authentication() {
         return no_credentials(&detail);
     }
+    // The budget ran out while the client's own throttling (engaged by the service's 429s) held
+    // the last attempt back: the service was throttling.
+    let status = e.http_status_code().or((e.is_exhausted() && detail.contains("throttled")).then_some(429));
     let message = e.status().map(|s| s.message.clone()).filter(|m| !m.is_empty()).unwrap_or(detail);
-    http_error("Compute Engine", what, e.http_status_code(), &message, e.is_io() || e.is_connect())
+    http_error("Compute Engine", what, status, &message, e.is_io() || e.is_connect())
 }
 
 /// One mapping from an HTTP status (or a failed connection) to our codes, for both services.
@@ -365,6 +376,17 @@ fn backoff(attempt: u32) -> Duration {
 mod tests {
     use super::*;
     use google_cloud_compute_v1::model::{AccessConfig, NetworkInterface, instance::Status};
+
+    #[test]
+    fn a_budget_exhausted_by_throttling_reads_as_throttled() {
+        use google_cloud_gax::error::Error;
+        let e = Error::exhausted("retry policy is exhausted after 3s, the last retry attempt was throttled");
+        let got = compute_error("compute.instances.aggregatedList (project busy)", &e);
+        assert_eq!(got.code(), ErrorCode::Unavailable);
+        assert!(got.message.contains("GCP throttled") && got.message.contains("after retries with backoff"), "{got}");
+        let other = compute_error("x", &Error::exhausted("too many attempts"));
+        assert!(!other.message.contains("throttled"), "{other}");
+    }
 
     #[test]
     fn instance_rows_take_the_short_names() {
