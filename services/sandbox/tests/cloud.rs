@@ -314,6 +314,21 @@ async fn a_connection_assumes_a_role_kept_as_an_org_secret() {
     assert!(listed.lines().any(|l| l.starts_with("ops-role") && l.contains("aws-111")), "{listed}");
     let e = fails(&sb, &["secret", "delete", "ops-role"]).await;
     assert!(e.contains("used by connection aws-111"), "{e}");
+    // Without admin on the org, neither a viewer nor a connection's own admin sets, lists or
+    // replaces secrets, nor reads one through the connection.
+    for (who, role) in [("sec-viewer", "viewer"), ("sec-conn-admin", "admin")] {
+        let user = sb.as_user(&sb.principal_on_connection(who, "aws-111", role).await);
+        for args in [
+            &["secret", "list"][..],
+            &["secret", "set", "ops-role", "--from-file", file.to_str().unwrap()][..],
+            &["secret", "delete", "bad-role"][..],
+        ] {
+            let out = user.cli(args).await;
+            assert!(out.code != 0 && out.stderr.contains("no access"), "{who} {args:?}: {out:?}");
+        }
+        let got = user.cli(&["connection", "get", "aws-111", "-o", "json"]).await;
+        assert!(!got.stdout.contains("arn:aws") && !got.stderr.contains("arn:aws"), "{who}: {got:?}");
+    }
     let id: Value = serde_json::from_str(&got).unwrap();
     let url = format!("{}/v1/runner/connections/{}/secrets", sb.gateway_url(), id["id"].as_str().unwrap());
     let get = |key: String| {
