@@ -299,13 +299,13 @@ async fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let door = HubDoor { url: hub.client_url(), ca: hub.ca_file().to_path_buf(), epoch: Instant::now() };
     let http = reqwest::Client::builder().pool_max_idle_per_host(16).build()?;
-    let (hub_mem0, cp_mem0) = (rss_bytes(hub.server.pid()), rss_bytes(me));
+    let (hub_mem0, cp_mem0) = (rss_bytes(hub.servers[0].pid()), rss_bytes(me));
 
     let t = Instant::now();
     let creds: Vec<RunnerCredentials> =
         futures::stream::iter(0..n).map(|i| register(&sb, i)).buffered(8).try_collect().await?;
     let registration = t.elapsed();
-    let (hub_mem1, cp_mem1) = (rss_bytes(hub.server.pid()), rss_bytes(me));
+    let (hub_mem1, cp_mem1) = (rss_bytes(hub.servers[0].pid()), rss_bytes(me));
     println!("bench-scale: {n} runners on one hub (each its own mTLS connection, certificate and account)\n");
     line(
         "registration (generate-credentials + connection create)",
@@ -332,7 +332,7 @@ async fn main() -> Result<()> {
         ),
     );
     wait_heard(&sb.cp.nats, &ids, &sims, Duration::from_secs(30)).await?;
-    let (hub_mem2, cp_mem2) = (rss_bytes(hub.server.pid()), rss_bytes(me));
+    let (hub_mem2, cp_mem2) = (rss_bytes(hub.servers[0].pid()), rss_bytes(me));
     let large = routing(&sb, &http, n, 50, args.samples).await?;
 
     line("hub memory per connected runner", per_runner(hub_mem1, hub_mem2, n));
@@ -354,7 +354,7 @@ async fn main() -> Result<()> {
     );
     // The reconnect storm: the hub dies (kill -9), its supervisor restarts it, every runner
     // comes back through the callout.
-    let pid = hub.server.pid();
+    let pid = hub.servers[0].pid();
     let t = Instant::now();
     let killed_at = door.epoch.elapsed().as_micros() as u64;
     rustix::process::kill_process(

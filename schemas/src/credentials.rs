@@ -26,14 +26,33 @@ pub struct RunnerCredentials {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TunnelCredentials {
-    /// The hub's leafnode URL, e.g. tls://hub.example.com:7422.
+    /// The hub's leafnode URL, e.g. tls://hub.example.com:7422 (a cluster's first node).
     pub leaf_url: String,
+    /// A cluster's leafnode URLs, one per node, `leaf_url` first: the runner's leaf dials the
+    /// next when its node is gone. Written only for a cluster, so that a runner of an earlier
+    /// version still reads the file of a hub alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaf_urls: Vec<String>,
     /// The control plane's CA certificate (PEM); pins the hub's server certificate.
     pub ca_cert_pem: String,
     /// The runner's client certificate (PEM), signed by the control plane's CA.
     pub cert_pem: String,
     /// The runner's private key (PEM). Never stored by the control plane.
     pub key_pem: String,
+}
+
+impl TunnelCredentials {
+    /// The tunnel to a hub of `urls` (one node or a cluster's, at least one).
+    pub fn new(urls: &[String], ca_cert_pem: String, cert_pem: String, key_pem: String) -> Self {
+        let leaf_url = urls.first().cloned().unwrap_or_default();
+        let leaf_urls = if urls.len() > 1 { urls.to_vec() } else { Vec::new() };
+        Self { leaf_url, leaf_urls, ca_cert_pem, cert_pem, key_pem }
+    }
+
+    /// Every hub node's leafnode URL.
+    pub fn hub_urls(&self) -> Vec<String> {
+        if self.leaf_urls.is_empty() { vec![self.leaf_url.clone()] } else { self.leaf_urls.clone() }
+    }
 }
 
 impl RunnerCredentials {
@@ -73,6 +92,12 @@ impl RunnerCredentials {
                 c.tunnel.leaf_url
             ));
         }
+        if let Some(u) = c.tunnel.leaf_urls.iter().find(|u| !u.starts_with("tls://")) {
+            return Err(format!("malformed credentials: field `tunnel.leaf_urls` must hold tls:// URLs, got {u:?}"));
+        }
+        if !c.tunnel.leaf_urls.is_empty() && !c.tunnel.leaf_urls.contains(&c.tunnel.leaf_url) {
+            return Err("malformed credentials: field `tunnel.leaf_urls` must include `tunnel.leaf_url`".into());
+        }
         Ok(c)
     }
 
@@ -107,6 +132,23 @@ mod tests {
         v["runner_id"] = "A.B".into();
         assert!(RunnerCredentials::parse(&v.to_string()).unwrap_err().contains("runner_id"));
         assert!(RunnerCredentials::parse("{not json").unwrap_err().contains("malformed credentials"));
+    }
+
+    #[test]
+    fn a_cluster_lists_every_node_and_a_hub_alone_keeps_the_old_shape() {
+        let one = TunnelCredentials::new(&["tls://a:7422".into()], String::new(), String::new(), String::new());
+        assert!(serde_json::to_value(&one).unwrap().get("leaf_urls").is_none());
+        assert_eq!(one.hub_urls(), vec!["tls://a:7422"]);
+        let urls = ["tls://a:7422".to_string(), "tls://a:7423".into(), "tls://a:7424".into()];
+        let three = TunnelCredentials::new(&urls, String::new(), String::new(), String::new());
+        assert_eq!((three.leaf_url.as_str(), three.hub_urls()), ("tls://a:7422", urls.to_vec()));
+        let mut v = sample();
+        v["tunnel"]["leaf_urls"] = serde_json::json!(["tls://127.0.0.1:7422", "nats://127.0.0.1:7423"]);
+        assert!(RunnerCredentials::parse(&v.to_string()).unwrap_err().contains("tunnel.leaf_urls"));
+        v["tunnel"]["leaf_urls"] = serde_json::json!(["tls://127.0.0.1:7423"]);
+        assert!(RunnerCredentials::parse(&v.to_string()).unwrap_err().contains("must include"));
+        v["tunnel"]["leaf_urls"] = serde_json::json!(["tls://127.0.0.1:7422", "tls://127.0.0.1:7423"]);
+        assert_eq!(RunnerCredentials::parse(&v.to_string()).unwrap().tunnel.hub_urls().len(), 2);
     }
 }
 

@@ -116,6 +116,14 @@ impl HubKeys {
         KeyPair::new_from_raw(kind, raw).expect("32 bytes make a key")
     }
 
+    /// The password the nodes of a hub cluster present to each other on their routes: with it,
+    /// a certificate of our CA alone (a runner's) is never taken as a route.
+    pub fn route_password(&self) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length");
+        mac.update(b"route:password");
+        data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes())
+    }
+
     pub fn operator(&self) -> KeyPair {
         self.derive(KeyPairType::Operator, "operator")
     }

@@ -62,6 +62,38 @@ pub async fn kick(sys: &Client, a: &Admitted) -> Result<(), BusError> {
     sys.request(subject, payload.into()).await.map(|_| ()).map_err(BusError::transport)
 }
 
+/// Every live connection (client or leaf) of `runner` on every server of the hub, wherever it
+/// was admitted and by whichever replica: asked through the system account
+/// (`$SYS.REQ.SERVER.PING.CONNZ` filtered to the runner's account), answers gathered until
+/// none has come for a moment.
+pub async fn live_connections(sys: &Client, runner: &RunnerId, account: &str) -> Result<Vec<Admitted>, BusError> {
+    use futures::StreamExt;
+    let inbox = sys.new_inbox();
+    let mut answers = sys.subscribe(inbox.clone()).await.map_err(BusError::transport)?;
+    let ask = serde_json::to_vec(&json!({"acc": account, "limit": 1024})).expect("json");
+    sys.publish_with_reply("$SYS.REQ.SERVER.PING.CONNZ", inbox, ask.into()).await.map_err(BusError::transport)?;
+    sys.flush().await.map_err(BusError::transport)?;
+    let mut found = Vec::new();
+    let mut wait = std::time::Duration::from_secs(2);
+    while let Ok(Some(msg)) = tokio::time::timeout(wait, answers.next()).await {
+        wait = std::time::Duration::from_millis(250);
+        found.extend(parse_connz(runner, &msg.payload));
+    }
+    Ok(found)
+}
+
+/// One server's CONNZ answer → its connections.
+fn parse_connz(runner: &RunnerId, payload: &[u8]) -> Vec<Admitted> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else { return Vec::new() };
+    let Some(server_id) = v["server"]["id"].as_str() else { return Vec::new() };
+    let conns = v["data"]["connections"].as_array().map(Vec::as_slice).unwrap_or_default();
+    conns
+        .iter()
+        .filter_map(|c| c["cid"].as_u64())
+        .map(|cid| Admitted { runner: runner.clone(), server_id: server_id.to_string(), cid })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +114,16 @@ mod tests {
         assert_eq!(admissions.take(&a), vec![adm(&a, "T", 1)]);
         assert_eq!(admissions.take(&b), vec![adm(&b, "S", 2)]);
         assert!(admissions.take(&a).is_empty());
+    }
+
+    #[test]
+    fn a_servers_connz_answer_names_its_connections() {
+        let a = RunnerId::parse("r-a").unwrap();
+        let answer = br#"{"server":{"name":"hub-1","id":"NSERVER"},"data":{"server_id":"NSERVER","num_connections":2,
+            "connections":[{"cid":6,"kind":"Leafnode"},{"cid":9,"kind":"Client"}]}}"#;
+        assert_eq!(parse_connz(&a, answer), vec![adm(&a, "NSERVER", 6), adm(&a, "NSERVER", 9)]);
+        assert!(parse_connz(&a, br#"{"server":{"id":"N"},"error":{"code":500}}"#).is_empty());
+        assert!(parse_connz(&a, b"not json").is_empty());
     }
 
     #[test]

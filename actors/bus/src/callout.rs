@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-pub use crate::admissions::{Admissions, Admitted, kick};
+pub use crate::admissions::{Admissions, Admitted, kick, live_connections};
 use crate::{BusError, accounts::HubKeys, subjects};
 
 pub const SPIFFE_RUNNER_PREFIX: &str = "spiffe://cloudops.local/runner/";
@@ -183,7 +183,11 @@ pub async fn serve(
     dir: Arc<dyn RunnerDirectory>,
     admissions: Admissions,
 ) -> Result<JoinHandle<()>, BusError> {
-    let mut sub = nc.subscribe(subjects::AUTH_CALLOUT).await.map_err(BusError::transport)?;
+    // A queue group: with several replicas serving the callout, each request gets one answer.
+    let mut sub = nc
+        .queue_subscribe(subjects::AUTH_CALLOUT, subjects::AUTH_CALLOUT_GROUP.into())
+        .await
+        .map_err(BusError::transport)?;
     nc.flush().await.map_err(BusError::transport)?;
     Ok(tokio::spawn(async move {
         while let Some(msg) = sub.next().await {

@@ -16,6 +16,7 @@ pub struct TlsFiles {
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectSpec {
+    /// One server URL, or several separated by commas (the nodes of a cluster).
     pub url: String,
     pub name: String,
     pub user: Option<(String, String)>,
@@ -68,5 +69,7 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
             .add_root_certificates(tls.ca.clone())
             .add_client_certificate(tls.cert.clone(), tls.key.clone());
     }
-    opts.connect(spec.url.as_str()).await.map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))
+    // Several servers (a cluster) as a comma-separated list: the client moves to a live one.
+    let servers: Vec<&str> = spec.url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+    opts.connect(servers).await.map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))
 }

@@ -21,6 +21,7 @@ pub mod natsd;
 pub mod rpc;
 pub mod runner_link;
 pub mod services;
+mod session_publisher;
 pub mod slot;
 pub mod streams;
 pub mod subjects;

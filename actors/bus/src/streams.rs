@@ -13,11 +13,11 @@
 //! - Sessions (who may read them) live in the KV bucket `cloudops_sessions`, so any gateway
 //!   replica, or a restarted one, can serve a reconnecting client.
 
-use std::{collections::VecDeque, time::Duration};
+use std::time::Duration;
 
 use async_nats::{
-    Client, HeaderMap,
-    jetstream::{self, consumer::DeliverPolicy, context::PublishAckFuture},
+    Client,
+    jetstream::{self, consumer::DeliverPolicy},
 };
 use bytes::Bytes;
 use cloudops_schemas::RunnerId;
@@ -25,6 +25,7 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::BusError;
+pub use crate::session_publisher::SessionPublisher;
 
 /// The one shared stream of earlier versions; removed at start (its subjects overlap).
 const LEGACY_STREAM: &str = "CLOUDOPS_STREAMS";
@@ -61,11 +62,27 @@ pub struct StreamLimits {
     pub max_age: Duration,
     /// Per runner: its sessions never evict another runner's.
     pub max_bytes: i64,
+    /// Copies JetStream keeps of each stream and of the sessions bucket: 1 on a hub alone, 3 on
+    /// a cluster of three or more nodes (a node may die without losing a line).
+    pub replicas: usize,
 }
 
 /// The stream that holds one runner's sessions.
 pub fn runner_stream(runner: &RunnerId) -> String {
     format!("{RUNNER_STREAM_PREFIX}{runner}")
+}
+
+/// Waits until JetStream answers (on a cluster: once its nodes have elected a leader).
+pub async fn wait_ready(nc: &Client, within: Duration) -> Result<(), BusError> {
+    let js = jetstream::new(nc.clone());
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match js.query_account().await {
+            Ok(_) => return Ok(()),
+            Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => return Err(BusError::Transport(format!("JetStream did not answer within {within:?}: {e}"))),
+        }
+    }
 }
 
 /// Creates (or keeps) the sessions bucket, and removes the shared stream of earlier versions.
@@ -81,6 +98,7 @@ pub async fn ensure(nc: &Client, limits: StreamLimits) -> Result<(), BusError> {
             bucket: SESSIONS_BUCKET.into(),
             max_age: limits.max_age,
             history: 1,
+            num_replicas: limits.replicas,
             ..Default::default()
         })
         .await
@@ -99,6 +117,7 @@ pub async fn ensure_runner_stream(nc: &Client, runner: &RunnerId, limits: Stream
         max_bytes: limits.max_bytes,
         discard: jetstream::stream::DiscardPolicy::Old,
         storage: jetstream::stream::StorageType::File,
+        num_replicas: limits.replicas,
         ..Default::default()
     })
     .await
@@ -120,12 +139,15 @@ pub async fn ensure_runner_streams(
     while let Some(info) = listing.next().await {
         let info = info.map_err(BusError::transport)?;
         if info.config.name.starts_with(RUNNER_STREAM_PREFIX) {
-            current.insert(info.config.name.clone(), (info.config.max_age, info.config.max_bytes));
+            current.insert(
+                info.config.name.clone(),
+                (info.config.max_age, info.config.max_bytes, info.config.num_replicas.max(1)),
+            );
         }
     }
     let mut failed = Vec::new();
     for r in runners {
-        if current.get(&runner_stream(r)) == Some(&(limits.max_age, limits.max_bytes)) {
+        if current.get(&runner_stream(r)) == Some(&(limits.max_age, limits.max_bytes, limits.replicas)) {
             continue;
         }
         if let Err(e) = ensure_runner_stream(nc, r, limits).await {
@@ -179,48 +201,6 @@ pub async fn get_session(nc: &Client, id: &str) -> Result<Option<SessionInfo>, B
     let kv = jetstream::new(nc.clone()).get_key_value(SESSIONS_BUCKET).await.map_err(BusError::transport)?;
     let v = kv.get(id).await.map_err(BusError::transport)?;
     Ok(v.and_then(|b| serde_json::from_slice(&b).ok()))
-}
-
-/// Runner side: publishes a session's output with at most `window` acks outstanding.
-pub struct SessionPublisher {
-    js: jetstream::Context,
-    subject: String,
-    inflight: VecDeque<PublishAckFuture>,
-    window: usize,
-}
-
-impl SessionPublisher {
-    pub fn new(nc: Client, runner: &RunnerId, session: &str, window: usize) -> Self {
-        Self {
-            js: jetstream::new(nc),
-            subject: session_subject(runner, session),
-            inflight: VecDeque::new(),
-            window: window.max(1),
-        }
-    }
-
-    pub async fn send(&mut self, payload: Bytes) -> Result<(), BusError> {
-        while self.inflight.len() >= self.window {
-            let ack = self.inflight.pop_front().expect("non-empty");
-            ack.await.map_err(BusError::transport)?;
-        }
-        let ack = self.js.publish(self.subject.clone(), payload).await.map_err(BusError::transport)?;
-        self.inflight.push_back(ack);
-        Ok(())
-    }
-
-    /// Waits for every outstanding ack, then writes the end marker.
-    pub async fn finish(mut self, end: &str) -> Result<(), BusError> {
-        while let Some(ack) = self.inflight.pop_front() {
-            ack.await.map_err(BusError::transport)?;
-        }
-        let mut h = HeaderMap::new();
-        h.insert(END_HEADER, end);
-        let ack =
-            self.js.publish_with_headers(self.subject.clone(), h, Bytes::new()).await.map_err(BusError::transport)?;
-        ack.await.map_err(BusError::transport)?;
-        Ok(())
-    }
 }
 
 /// One message of a session, as the gateway reads it.

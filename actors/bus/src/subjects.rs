@@ -30,6 +30,8 @@ pub const QUEUE_ROUTER: &str = "router";
 
 /// Where the hub asks who a connecting runner is (nats-server auth callout).
 pub const AUTH_CALLOUT: &str = "$SYS.REQ.USER.AUTH";
+/// The queue group every replica answers the callout in.
+pub const AUTH_CALLOUT_GROUP: &str = "cloudops-callout";
 /// Every runner's heartbeat, for the control plane.
 pub const RUNNER_HEARTBEATS: &str = "cloudops.events.*.heartbeat";
 

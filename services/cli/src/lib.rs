@@ -3,6 +3,7 @@
 //! binary for `planton runner start`.
 
 mod admin;
+mod client;
 mod cloud;
 mod config;
 mod connection;
@@ -21,11 +22,12 @@ pub use admin::{
 pub use connection::ConnectionCommand;
 pub use secret::SecretCommand;
 
-use std::{io::Write, path::PathBuf, time::Duration};
+use std::{io::Write, path::PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
+pub use client::Client;
 pub use config::CliConfig;
 
 #[derive(Parser, Debug)]
@@ -49,6 +51,8 @@ pub struct Cli {
 pub enum Command {
     /// Save the endpoint and API key to $PLANTON_HOME/config.yaml.
     Login {
+        /// The gateway's URL; several gateways of one control plane separated by commas (a
+        /// request moves on to the next when one is gone).
         #[arg(long)]
         endpoint: String,
         #[arg(long, env = "PLANTON_API_KEY", hide_env_values = true)]
@@ -310,113 +314,6 @@ impl From<String> for CliError {
 
 pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 
-#[derive(Clone)]
-pub struct Client {
-    http: reqwest::Client,
-    pub(crate) endpoint: String,
-    api_key: String,
-}
-
-impl Client {
-    fn from_config(cfg: &CliConfig) -> Result<Self> {
-        let endpoint =
-            std::env::var("PLANTON_ENDPOINT").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| cfg.endpoint.clone());
-        let api_key =
-            std::env::var("PLANTON_API_KEY").ok().filter(|e| !e.is_empty()).unwrap_or_else(|| cfg.api_key.clone());
-        if endpoint.is_empty() || api_key.is_empty() {
-            return Err("not logged in: run `planton login --endpoint URL --api-key KEY` (or start `cloudops serve`, which writes the config)".to_string().into());
-        }
-        cloudops_schemas::check_api_endpoint(&endpoint)?;
-        Ok(Self { http: http_client(&cfg.ca_cert)?, endpoint: endpoint.trim_end_matches('/').to_string(), api_key })
-    }
-
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
-        let resp = req.bearer_auth(&self.api_key).send().await.map_err(|e| {
-            CliError::Message(format!("cannot reach the control plane at {}: {}", self.endpoint, root_cause(&e)))
-        })?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| CliError::Message(format!("reading the response: {e}")))?;
-        if status.is_success() && body.is_empty() {
-            return Ok(Value::Null);
-        }
-        let v: Value = serde_json::from_slice(&body).map_err(|_| {
-            CliError::Message(format!("the control plane answered {status} with a body that is not JSON"))
-        })?;
-        if status.is_success() {
-            return Ok(v);
-        }
-        let e = &v["error"];
-        Err(CliError::Api {
-            code: e["code"].as_str().unwrap_or("UNKNOWN").to_string(),
-            message: e["message"].as_str().unwrap_or("unknown error").to_string(),
-            upstream_reason: e["upstream_reason"].as_str().filter(|s| !s.is_empty()).map(String::from),
-        })
-    }
-
-    /// A raw GET (streamed responses), with the key; errors read like the others.
-    pub(crate) async fn get_stream(&self, path: &str, headers: &[(&str, String)]) -> Result<reqwest::Response> {
-        let mut req = self
-            .http
-            .get(format!("{}{path}", self.endpoint))
-            .bearer_auth(&self.api_key)
-            .timeout(Duration::from_secs(24 * 3600));
-        for (k, v) in headers {
-            req = req.header(*k, v);
-        }
-        let resp = req.send().await.map_err(|e| {
-            CliError::Message(format!("cannot reach the control plane at {}: {}", self.endpoint, root_cause(&e)))
-        })?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        Err(CliError::Api {
-            code: v["error"]["code"].as_str().unwrap_or("UNKNOWN").into(),
-            message: v["error"]["message"]
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| format!("the control plane answered {status}")),
-            upstream_reason: None,
-        })
-    }
-
-    pub(crate) async fn get(&self, path: &str) -> Result<Value> {
-        self.send(self.http.get(format!("{}{path}", self.endpoint))).await
-    }
-
-    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        self.send(self.http.post(format!("{}{path}", self.endpoint)).json(body)).await
-    }
-
-    pub(crate) async fn put(&self, path: &str, body: &Value) -> Result<Value> {
-        self.send(self.http.put(format!("{}{path}", self.endpoint)).json(body)).await
-    }
-
-    pub(crate) async fn delete(&self, path: &str) -> Result<Value> {
-        self.send(self.http.delete(format!("{}{path}", self.endpoint))).await
-    }
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
-fn http_client(ca_pem: &str) -> Result<reqwest::Client> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(60));
-    if !ca_pem.trim().is_empty() {
-        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes())
-            .map_err(|e| CliError::Message(format!("the config's ca_cert is not a PEM certificate: {e}")))?;
-        b = b.tls_certs_merge([ca]);
-    }
-    b.build().map_err(|e| CliError::Message(format!("http client: {e}")))
-}
-
 pub(crate) struct Ctx<'a, 'b> {
     pub(crate) io: &'a mut Io<'b>,
     pub(crate) cfg: CliConfig,
@@ -555,7 +452,8 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
 }
 
 async fn login(ctx: &mut Ctx<'_, '_>, endpoint: String, api_key: String, ca_file: Option<PathBuf>) -> Result<()> {
-    let mut cfg = CliConfig { endpoint: endpoint.trim_end_matches('/').into(), api_key, ..ctx.cfg.clone() };
+    let endpoint = client::split_endpoints(&endpoint).join(",");
+    let mut cfg = CliConfig { endpoint, api_key, ..ctx.cfg.clone() };
     if let Some(f) = ca_file {
         cfg.ca_cert = std::fs::read_to_string(&f).map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
     }

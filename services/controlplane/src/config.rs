@@ -32,13 +32,28 @@ pub struct ServeArgs {
     /// Host name runners dial for the tunnel; goes into the hub certificate and credentials.
     #[arg(long, env = "CLOUDOPS_PUBLIC_HOST", default_value = "127.0.0.1")]
     pub public_host: String,
-    /// Use this NATS instead of starting a hub (it must run nats-server >= 2.14 and answer
-    /// runner authentication itself).
+    /// Nodes of the hub this process starts and supervises on this machine: 1, or a cluster
+    /// of 3 or 5 (routes on loopback, node i's leafnode listener on --leaf-listen's port + i,
+    /// sessions kept on 3 nodes), so that a node may die without losing a runner or a line.
+    #[arg(long, env = "CLOUDOPS_CLUSTER_SIZE", default_value_t = 1, conflicts_with = "nats_url")]
+    pub cluster_size: usize,
+    /// Join this NATS instead of starting a hub: one URL, or a cluster's nodes separated by
+    /// commas (nats-server >= 2.14). With --hub-keys-file this replica also answers the auth
+    /// callout and registers and cuts runners; without it, that NATS must.
     #[arg(long, env = "CLOUDOPS_NATS_URL")]
     pub nats_url: Option<String>,
-    /// With --nats-url: the leafnode URL runners dial (tls://host:port).
+    /// With --nats-url: the leafnode URLs runners dial (tls://host:port), comma-separated.
     #[arg(long, env = "CLOUDOPS_LEAF_URL", requires = "nats_url")]
     pub leaf_url: Option<String>,
+    /// With --nats-url: the hub's key secret (hub/hub-keys.secret in the data dir of the
+    /// control plane that started the hub). Every replica that has it works the hub's
+    /// accounts; replicas must also share --ca-dir.
+    #[arg(long, env = "CLOUDOPS_HUB_KEYS_FILE", value_name = "FILE", requires = "nats_url")]
+    pub hub_keys_file: Option<PathBuf>,
+    /// The control plane's CA (ca.pem and its key): replicas must share it, since it signs
+    /// runner and hub certificates [default: DATA_DIR/pki]
+    #[arg(long, env = "CLOUDOPS_CA_DIR", value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
     /// Database URL [default: sqlite in the data dir]; postgres://… for HA.
     #[arg(long, env = "CLOUDOPS_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -98,7 +113,14 @@ pub struct ServeConfig {
     /// Join this NATS instead of starting a hub (`--nats-url`, or a full spec in code: another
     /// replica's hub with its credentials).
     pub nats: Option<cloudops_bus::connect::ConnectSpec>,
-    pub leaf_url: Option<String>,
+    /// With `nats`: the leafnode URLs runners dial.
+    pub leaf_urls: Vec<String>,
+    /// With `nats`: the hub's keys, to work its accounts (see [`ServeArgs::hub_keys_file`]).
+    pub hub_keys_file: Option<PathBuf>,
+    /// None: `data_dir/pki`.
+    pub ca_dir: Option<PathBuf>,
+    /// Nodes of the hub this process starts (1, 3 or 5).
+    pub cluster_size: usize,
     pub database_url: Option<String>,
     pub org: String,
     pub with_local_runner: bool,
@@ -126,10 +148,17 @@ impl ServeArgs {
             problems
                 .push(format!("--nats-url {u}: also pass --leaf-url, the leafnode URL runners dial (tls://host:port)"));
         }
-        if let Some(l) = &self.leaf_url
-            && !l.starts_with("tls://")
-        {
-            problems.push(format!("--leaf-url {l:?}: must be a tls:// URL"));
+        let leaf_urls = split_urls(self.leaf_url.as_deref());
+        for l in &leaf_urls {
+            if !l.starts_with("tls://") {
+                problems.push(format!("--leaf-url {l:?}: must be a tls:// URL"));
+            }
+        }
+        if ![1, 3, 5].contains(&self.cluster_size) {
+            problems.push(format!(
+                "--cluster-size {}: must be 1, 3 or 5 (a cluster needs a majority of its nodes alive)",
+                self.cluster_size
+            ));
         }
         if let Some(u) = &self.public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
@@ -182,7 +211,10 @@ impl ServeArgs {
                 name: "cloudops-control-plane".into(),
                 ..Default::default()
             }),
-            leaf_url: self.leaf_url,
+            leaf_urls,
+            hub_keys_file: self.hub_keys_file,
+            ca_dir: self.ca_dir,
+            cluster_size: self.cluster_size,
             database_url: self.database_url,
             org: self.org,
             with_local_runner: self.with_local_runner,
@@ -195,6 +227,11 @@ impl ServeArgs {
             audit_discarded_for_benchmarks: false,
         })
     }
+}
+
+/// `a,b , c` → `[a, b, c]`.
+pub fn split_urls(urls: Option<&str>) -> Vec<String> {
+    urls.unwrap_or_default().split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect()
 }
 
 impl ServeConfig {
@@ -211,7 +248,10 @@ impl ServeConfig {
             leaf_listen: "127.0.0.1:0".parse().expect("addr"),
             public_host: "127.0.0.1".into(),
             nats: None,
-            leaf_url: None,
+            leaf_urls: Vec::new(),
+            hub_keys_file: None,
+            ca_dir: None,
+            cluster_size: 1,
             database_url: None,
             org: "default".into(),
             with_local_runner: false,

@@ -35,7 +35,8 @@ pub use supervisor::Slots;
 
 pub struct ControlPlane {
     pub gateway_url: String,
-    pub leaf_url: String,
+    /// The leafnode URLs runners dial: one per hub node.
+    pub leaf_urls: Vec<String>,
     pub org: cloudops_store::org::Model,
     /// The bootstrap admin key, when this start created it.
     pub bootstrap_key: Option<String>,
@@ -98,7 +99,8 @@ impl ControlPlane {
             Some(b) => b.org.clone(),
             None => store.org_by_name(&cfg.org).await.map_err(|e| e.to_string())?,
         };
-        let pki = Arc::new(Pki::load_or_create(&cfg.data_dir.join("pki"))?);
+        let pki_dir = cfg.ca_dir.clone().unwrap_or_else(|| cfg.data_dir.join("pki"));
+        let pki = Arc::new(Pki::load_or_create(&pki_dir)?);
         let secrets_key_file = cfg.secrets_key_file.clone().unwrap_or_else(|| cfg.data_dir.join("secrets.key"));
         let secrets =
             Arc::new(cloudops_store::SecretsKey::load_or_create(&secrets_key_file).map_err(|e| e.to_string())?);
@@ -118,40 +120,68 @@ impl ControlPlane {
         let mut tasks = Vec::new();
         let admissions = callout::Admissions::default();
         let connected = Arc::new(tokio::sync::Notify::new());
-        let (hub, nats, leaf_url) = match &cfg.nats {
+        let (hub, link, leaf_urls) = match &cfg.nats {
             Some(spec) => {
-                let spec = ConnectSpec { on_gap: Some(connected.clone()), ..spec.clone() };
-                let nc = connect(&spec).await.map_err(|e| e.to_string())?;
-                (None, nc, cfg.leaf_url.clone().expect("checked in config"))
+                let link = match &cfg.hub_keys_file {
+                    Some(f) => Some(hub::HubLink::join(&spec.url, f, &pki, &cfg.data_dir.join("hub-client"))?),
+                    None => None,
+                };
+                (None, link, cfg.leaf_urls.clone())
             }
             None => {
                 let hub = Hub::start(
-                    &cfg.data_dir.join("hub"),
+                    hub::HubPlan {
+                        dir: &cfg.data_dir.join("hub"),
+                        leaf_listen: cfg.leaf_listen,
+                        public_host: &cfg.public_host,
+                        runner_stream_max_bytes: cfg.runner_stream_max_bytes,
+                        nodes: cfg.cluster_size,
+                    },
                     &pki,
-                    cfg.leaf_listen,
-                    &cfg.public_host,
-                    cfg.runner_stream_max_bytes,
                 )
                 .await?;
-                let callout_nc = hub.connect_callout().await?;
-                tasks.push(
-                    callout::serve(
-                        callout_nc,
-                        hub.connect_system().await?,
-                        hub.keys.clone(),
-                        Duration::from_secs(3600),
-                        Arc::new(StoreDirectory(store.clone())),
-                        admissions.clone(),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?,
-                );
-                let spec = ConnectSpec { on_gap: Some(connected.clone()), ..hub.control_plane_spec()? };
-                let nc = connect(&spec).await.map_err(|e| e.to_string())?;
-                let leaf = format!("tls://{}:{}", cfg.public_host, hub.leaf_port);
-                (Some(hub), nc, leaf)
+                let link = hub.link.clone();
+                let leaf_urls = hub.leaf_urls(&cfg.public_host);
+                (Some(hub), Some(link), leaf_urls)
             }
         };
+        let joined = |e: String| {
+            if hub.is_none() && link.is_some() {
+                format!(
+                    "{e} (a replica needs the CA of the control plane that started the hub: share its pki directory with --ca-dir)"
+                )
+            } else {
+                e
+            }
+        };
+        // This replica's connection: the hub's own user when it holds the keys, else what
+        // --nats-url (or a test's spec) says.
+        let nats_spec = match (&link, &cfg.nats) {
+            (Some(l), spec) => ConnectSpec {
+                name: spec.as_ref().map_or_else(|| "cloudops-control-plane".into(), |s| s.name.clone()),
+                ..l.control_plane_spec()?
+            },
+            (None, Some(spec)) => spec.clone(),
+            (None, None) => unreachable!("a hub of ours comes with its link"),
+        };
+        let nats = connect(&ConnectSpec { on_gap: Some(connected.clone()), ..nats_spec.clone() })
+            .await
+            .map_err(|e| joined(e.to_string()))?;
+        if let Some(l) = &link {
+            // Queue group: with several replicas, each callout request gets one answer.
+            tasks.push(
+                callout::serve(
+                    l.connect_callout().await.map_err(joined)?,
+                    l.connect_system().await.map_err(joined)?,
+                    l.keys.clone(),
+                    Duration::from_secs(3600),
+                    Arc::new(StoreDirectory(store.clone())),
+                    admissions.clone(),
+                )
+                .await
+                .map_err(|e| e.to_string())?,
+            );
+        }
 
         let listener = std::net::TcpListener::bind(cfg.listen)
             .map_err(|e| format!("gateway cannot listen on {}: {e}", cfg.listen))?;
@@ -169,18 +199,32 @@ impl ControlPlane {
             authorizer: Arc::new(local_roles.authorizer.clone()),
             router: Arc::new(cloudops_router::RouterHandle::new(slots.router.clone())),
         };
-        let hub_access = match &hub {
-            Some(h) => {
-                let access = tunnels::HubAccess { sys: h.connect_system().await?, keys: h.keys.clone() };
+        let hub_access = match &link {
+            Some(l) => {
+                let access = tunnels::HubAccess { sys: l.connect_system().await?, keys: l.keys.clone() };
                 access.add_accounts(&runner_ids).await?;
                 Some(access)
             }
             None => None,
         };
-        // Streamed sessions (logs, exec) live in JetStream on the hub, a stream per runner.
-        let limits =
-            streams::StreamLimits { max_age: Duration::from_secs(3600), max_bytes: cfg.runner_stream_max_bytes };
-        streams::ensure(&nats, limits).await.map_err(|e| format!("jetstream: {e}"))?;
+        // Streamed sessions (logs, exec) live in JetStream on the hub, a stream per runner, kept
+        // on 3 nodes when there are 3 or more (the URLs this replica was given are the nodes).
+        let nodes = nats_spec.url.split(',').filter(|u| !u.trim().is_empty()).count();
+        let limits = streams::StreamLimits {
+            max_age: Duration::from_secs(3600),
+            max_bytes: cfg.runner_stream_max_bytes,
+            replicas: nodes.clamp(1, 3),
+        };
+        // A cluster serves JetStream once its nodes have elected a leader, and places a
+        // replicated stream once its peers are known: both are waited for, up to 30 s.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        streams::wait_ready(&nats, Duration::from_secs(30)).await.map_err(|e| format!("jetstream: {e}"))?;
+        while let Err(e) = streams::ensure(&nats, limits).await {
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("jetstream: {e}"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         // One runner's stream that cannot be made must not keep every tenant out.
         let failed =
             streams::ensure_runner_streams(&nats, &runner_ids, limits).await.map_err(|e| format!("jetstream: {e}"))?;
@@ -203,7 +247,7 @@ impl ControlPlane {
             tunnels: tunnels.clone(),
             config: GatewayConfig {
                 public_endpoint: gateway_url.clone(),
-                leaf_url: leaf_url.clone(),
+                leaf_urls: leaf_urls.clone(),
                 op_timeout: cfg.op_timeout,
                 exec_record_cap: cfg.exec_record_max_bytes,
                 runner_builds,
@@ -252,7 +296,7 @@ impl ControlPlane {
                     &cfg.data_dir,
                     &cfg.planton_home,
                     &gateway_url,
-                    &leaf_url,
+                    &leaf_urls,
                 )
                 .await?,
             )
@@ -262,7 +306,7 @@ impl ControlPlane {
 
         Ok(Self {
             gateway_url,
-            leaf_url,
+            leaf_urls,
             org,
             bootstrap_key: boot.map(|b| b.api_key),
             store,
@@ -297,7 +341,7 @@ impl ControlPlane {
         }
         let _ = self.nats.flush().await;
         if let Some(hub) = self.hub.take() {
-            hub.server.stop().await;
+            hub.stop().await;
         }
         info!("control plane stopped");
     }
@@ -400,10 +444,13 @@ pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = (
     if cp.gateway_url.starts_with("https://") && matches!(cfg.tls, config::GatewayTls::Generated) {
         println!(
             "  TLS:         certificate from this control plane's CA: {} (planton trusts it; trust it in your browser)",
-            cfg.data_dir.join("pki").join("ca.pem").display()
+            cfg.ca_dir.clone().unwrap_or_else(|| cfg.data_dir.join("pki")).join("ca.pem").display()
         );
     }
-    println!("  runner tunnel (leafnode, mTLS): {}", cp.leaf_url);
+    println!("  runner tunnel (leafnode, mTLS): {}", cp.leaf_urls.join(", "));
+    if let Some(hub) = &cp.hub {
+        println!("  hub (NATS clients, for replicas: --nats-url): {}", hub.client_urls());
+    }
     println!("  data:        {}", cfg.data_dir.display());
     if let Some(key) = &cp.bootstrap_key {
         println!("  bootstrap admin API key (shown once): {key}");

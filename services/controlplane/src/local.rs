@@ -8,7 +8,7 @@ use std::{
     process::Stdio,
 };
 
-use cloudops_bus::natsd::write_private;
+use cloudops_bus::{child::Supervised, natsd::write_private};
 use cloudops_gateway::CertIssuer;
 use cloudops_schemas::{RunnerCredentials, RunnerId, TunnelCredentials, local_store};
 use cloudops_store::Store;
@@ -23,7 +23,8 @@ pub const CONNECTION_NAME: &str = "local";
 pub const SANDBOX_CONTEXT: &str = "cloudops-sandbox";
 
 pub struct LocalRunner {
-    pub child: Child,
+    /// Restarted with backoff when it dies.
+    pub child: Supervised,
     pub sandbox: Option<KubeTestServer>,
     pub kube_description: String,
 }
@@ -64,7 +65,7 @@ pub async fn start(
     data_dir: &Path,
     planton_home: &Path,
     endpoint: &str,
-    leaf_url: &str,
+    leaf_urls: &[String],
 ) -> Result<LocalRunner, String> {
     let bin = runner_binary()?;
     let (kubeconfig, context, sandbox, kube_description) = match current_kube_context() {
@@ -98,29 +99,34 @@ pub async fn start(
     let reusable = std::fs::read_to_string(&path).ok().and_then(|t| RunnerCredentials::parse(&t).ok()).filter(|c| {
         c.runner_id == runner.id
             && c.generation == runner.generation as u32
-            && c.tunnel.leaf_url == leaf_url
+            && c.tunnel.hub_urls() == leaf_urls
             && c.control_plane_endpoint == endpoint
             && c.tunnel.ca_cert_pem == pki.ca_pem()
     });
     if reusable.is_none() {
-        issue_local_credentials(store, pki, org, &runner, &path, endpoint, leaf_url).await?;
+        issue_local_credentials(store, pki, org, &runner, &path, endpoint, leaf_urls).await?;
     }
     ensure_connection(store, org, &runner, &context).await?;
     let log = data_dir.join("local-runner.log");
-    let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(bin);
-    cmd.arg("start")
-        .arg("--credentials-file")
-        .arg(&path)
-        .env("KUBECONFIG", &kubeconfig)
-        .env("PLANTON_HOME", planton_home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(logf.try_clone().map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(logf));
-    // The runner (and through it, its leaf) never outlives `cloudops serve`.
-    let child =
-        cloudops_bus::child::die_with_parent(&mut cmd).spawn().map_err(|e| format!("starting planton-runner: {e}"))?;
-    info!(log = %log.display(), "local runner started");
+    let home = planton_home.to_path_buf();
+    let spawn = move || -> std::io::Result<Child> {
+        let logf = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("start")
+            .arg("--credentials-file")
+            .arg(&path)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("PLANTON_HOME", &home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(logf.try_clone()?))
+            .stderr(Stdio::from(logf));
+        // The runner (and through it, its leaf) never outlives `cloudops serve`.
+        cloudops_bus::child::die_with_parent(&mut cmd).spawn()
+    };
+    let first = spawn().map_err(|e| format!("starting planton-runner: {e}"))?;
+    info!(log = %data_dir.join("local-runner.log").display(), "local runner started");
+    // A runner that dies is started again, with backoff.
+    let child = Supervised::new("planton-runner (local)".into(), first, spawn);
     Ok(LocalRunner { child, sandbox, kube_description })
 }
 
@@ -131,7 +137,7 @@ async fn issue_local_credentials(
     runner: &cloudops_store::runner::Model,
     path: &Path,
     endpoint: &str,
-    leaf_url: &str,
+    leaf_urls: &[String],
 ) -> Result<(), String> {
     let id = RunnerId::parse(runner.id.clone()).map_err(|e| e.to_string())?;
     let cert = pki.issue_runner(&id, runner.generation as u32)?;
@@ -145,12 +151,7 @@ async fn issue_local_credentials(
         generation: runner.generation as u32,
         control_plane_endpoint: endpoint.into(),
         api_key: key.raw,
-        tunnel: TunnelCredentials {
-            leaf_url: leaf_url.into(),
-            ca_cert_pem: cert.ca_pem,
-            cert_pem: cert.cert_pem,
-            key_pem: cert.key_pem,
-        },
+        tunnel: TunnelCredentials::new(leaf_urls, cert.ca_pem, cert.cert_pem, cert.key_pem),
     };
     std::fs::create_dir_all(path.parent().expect("parent")).map_err(|e| e.to_string())?;
     write_private(path, serde_json::to_string_pretty(&creds).map_err(|e| e.to_string())?.as_bytes())
@@ -186,12 +187,7 @@ async fn ensure_connection(
 
 impl LocalRunner {
     pub async fn stop(mut self) {
-        if let Some(pid) = self.child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        if tokio::time::timeout(std::time::Duration::from_secs(5), self.child.wait()).await.is_err() {
-            let _ = self.child.kill().await;
-        }
+        self.child.stop().await;
         if let Some(s) = self.sandbox.take() {
             s.stop().await;
         }

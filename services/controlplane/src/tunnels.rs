@@ -66,8 +66,23 @@ impl cloudops_gateway::RunnerTunnels for HubTunnels {
             warn!(runner_id = %runner, "no hub of ours (--nats-url): live tunnels are not cut; the external NATS must revoke them");
             return 0;
         };
+        // What this replica admitted, and what the servers say is connected in the runner's
+        // account: another replica (or one that died) may have admitted a tunnel.
+        let mut targets = self.admissions.take(runner);
+        match callout::live_connections(&h.sys, runner, &h.keys.runner_account(runner).public_key()).await {
+            Ok(found) => {
+                for a in found {
+                    if !targets.contains(&a) {
+                        targets.push(a);
+                    }
+                }
+            }
+            Err(e) => {
+                warn!(runner_id = %runner, error = %e, "the hub's servers could not be asked for the runner's connections")
+            }
+        }
         let mut cut = 0;
-        for a in self.admissions.take(runner) {
+        for a in targets {
             match callout::kick(&h.sys, &a).await {
                 Ok(()) => cut += 1,
                 Err(e) => {

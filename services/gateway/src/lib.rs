@@ -64,8 +64,8 @@ pub trait RunnerTunnels: Send + Sync + 'static {
 pub struct GatewayConfig {
     /// The URL clients and runners use to reach this gateway.
     pub public_endpoint: String,
-    /// The hub's leafnode URL handed to runners.
-    pub leaf_url: String,
+    /// The hub's leafnode URLs handed to runners (one per node).
+    pub leaf_urls: Vec<String>,
     /// Default deadline for an op at the runner.
     pub op_timeout: Duration,
     /// Bytes of input and output an exec session's recording keeps.

@@ -64,21 +64,27 @@ fn now_ms() -> u64 {
 /// Asks the leaf's monitoring endpoint whether it has a leafnode connection (the hub).
 pub async fn leafz_up(monitor_port: u16) -> bool {
     // A leaf that does not answer in time counts as down: readiness never freezes on it.
-    tokio::time::timeout(Duration::from_secs(2), leafz(monitor_port)).await.unwrap_or(false)
+    leafz(monitor_port).await.is_some_and(|v| v["leafnodes"].as_u64().unwrap_or(0) > 0)
 }
 
-async fn leafz(monitor_port: u16) -> bool {
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", monitor_port)).await else { return false };
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    if s.write_all(b"GET /leafz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.is_err() {
-        return false;
-    }
-    let mut buf = Vec::new();
-    let _ = (&mut s).take(4 << 20).read_to_end(&mut buf).await;
-    let body = String::from_utf8_lossy(&buf);
-    body.split_once("\r\n\r\n")
-        .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok())
-        .is_some_and(|v| v["leafnodes"].as_u64().unwrap_or(0) > 0)
+/// The port of the hub node the tunnel is up to (a cluster's nodes differ by it), if it is up.
+pub async fn hub_port(monitor_port: u16) -> Option<u16> {
+    let v = leafz(monitor_port).await?;
+    v["leafs"].as_array()?.first()?["port"].as_u64().and_then(|p| u16::try_from(p).ok())
+}
+
+/// The leaf's own `/leafz`, or None when it does not answer within 2 s.
+async fn leafz(monitor_port: u16) -> Option<serde_json::Value> {
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", monitor_port)).await.ok()?;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        s.write_all(b"GET /leafz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.ok()?;
+        let mut buf = Vec::new();
+        let _ = (&mut s).take(4 << 20).read_to_end(&mut buf).await;
+        let body = String::from_utf8_lossy(&buf);
+        body.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok())
+    };
+    tokio::time::timeout(Duration::from_secs(2), ask).await.ok().flatten()
 }
 
 /// Keeps `health` current, logs tunnel losses and recoveries, and says plainly when the hub

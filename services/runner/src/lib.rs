@@ -303,6 +303,11 @@ impl Executor {
                         process.abort();
                         break "cancelled".to_string();
                     }
+                    // A quiet session's lost output is sent again without waiting for more.
+                    r = publisher.settle_next() => match r {
+                        Ok(()) => continue,
+                        Err(e) => { process.abort(); break format!("error: {e}"); }
+                    },
                     Some(i) = input.recv() => {
                         flush_input(&sessions, &id);
                         exec::apply_input(i, &mut stdin, &mut resize).await;
@@ -380,6 +385,7 @@ impl Executor {
             let end = loop {
                 tokio::select! {
                     _ = cancelled.changed() => break "cancelled".to_string(),
+                    r = publisher.settle_next() => if let Err(e) = r { break format!("error: {e}") },
                     i = input.recv() => match i {
                         Some(exec::ExecInput::Stdin(data)) => {
                             flush_input(&sessions, &id);
@@ -494,6 +500,7 @@ impl Executor {
             let end = loop {
                 tokio::select! {
                     _ = cancelled.changed() => break "cancelled".to_string(),
+                    r = publisher.settle_next() => if let Err(e) = r { break format!("error: {e}") },
                     item = items.next() => match item {
                         None => break "eof".to_string(),
                         Some(Err(end)) => break end,

@@ -76,7 +76,7 @@ impl Runner {
             client_port,
             local_user: "runner".into(),
             local_password: password.clone(),
-            hub_url: creds.tunnel.leaf_url.clone(),
+            hub_urls: creds.tunnel.hub_urls(),
             cert,
             key,
             ca,
@@ -171,13 +171,18 @@ impl Runner {
             }
             None => None,
         };
-        info!(runner_id = %runner_id, runner = %creds.runner_name, org = %creds.org, hub = %creds.tunnel.leaf_url, "runner started");
+        info!(runner_id = %runner_id, runner = %creds.runner_name, org = %creds.org, hub = %creds.tunnel.hub_urls().join(", "), "runner started");
         Ok(Self { runner_id, leaf, nats, monitor_port, health_addr, tasks, _dir: dir })
     }
 
     /// Whether the leaf's tunnel to the hub is up (from the leaf's own monitoring endpoint).
     pub async fn tunnel_up(&self) -> bool {
         health::leafz_up(self.monitor_port).await
+    }
+
+    /// The leafnode port of the hub node the tunnel is up to (which node of a cluster), if up.
+    pub async fn hub_port(&self) -> Option<u16> {
+        health::hub_port(self.monitor_port).await
     }
 
     /// Waits until the tunnel is up, or `timeout`.

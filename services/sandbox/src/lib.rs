@@ -96,7 +96,28 @@ impl Sandbox {
         let mut spec = hub.control_plane_spec().map_err(anyhow::Error::msg)?;
         spec.name = name.into();
         cfg.nats = Some(spec);
-        cfg.leaf_url = Some(self.cp.leaf_url.clone());
+        cfg.leaf_urls = self.cp.leaf_urls.clone();
+        ControlPlane::start(cfg).await.map_err(anyhow::Error::msg)
+    }
+
+    /// Another control plane in this process as an HA replica is started: the same database,
+    /// the hub's nodes by URL, and the keys and CA the first one keeps (`--nats-url`,
+    /// `--hub-keys-file`, `--ca-dir`), so that it answers the auth callout, registers runners
+    /// and cuts their tunnels too.
+    pub async fn joined_control_plane(&self, name: &str) -> Result<ControlPlane> {
+        let hub = self.cp.hub.as_ref().context("the sandbox starts a hub")?;
+        let first = self.dir.path().join("control-plane");
+        let mut cfg = ServeConfig::for_test(self.dir.path().join(name));
+        cfg.database_url = Some(self.database_url.clone());
+        cfg.secrets_key_file = Some(self.cp.secrets_key_file.clone());
+        cfg.nats = Some(cloudops_bus::connect::ConnectSpec {
+            url: hub.client_urls(),
+            name: name.into(),
+            ..Default::default()
+        });
+        cfg.leaf_urls = self.cp.leaf_urls.clone();
+        cfg.hub_keys_file = Some(first.join("hub").join("hub-keys.secret"));
+        cfg.ca_dir = Some(first.join("pki"));
         ControlPlane::start(cfg).await.map_err(anyhow::Error::msg)
     }
 

@@ -178,6 +178,49 @@ async fn serve_with_local_runner_then_planton() {
 }
 
 #[tokio::test]
+async fn serve_a_cluster_of_three_whose_node_and_runner_die() {
+    let env = Env::new();
+    let (child, _url) = serve(&env, &["--cluster-size", "3", "--with-local-runner"]).await;
+    until_ok(&env, &["kubectl", "get", "pods", "--connection", "local", "-n", "default"]).await;
+    let cp = child.id().unwrap();
+    let nodes: Vec<(u32, String)> = children_of(cp).into_iter().filter(|(_, c)| c.contains("nats-server")).collect();
+    assert_eq!(nodes.len(), 3, "{nodes:?}");
+    let creds = std::fs::read_to_string(env.home.join("runners/default/local/credentials.json")).unwrap();
+    let creds: serde_json::Value = serde_json::from_str(&creds).unwrap();
+    assert_eq!(creds["tunnel"]["leaf_urls"].as_array().map(Vec::len), Some(3), "{}", creds["tunnel"]);
+
+    // A node dies: ops go on through the others (the runner's leaf dials the next node).
+    sigkill(nodes[0].0);
+    let t0 = std::time::Instant::now();
+    until_ok(&env, &["kubectl", "get", "pods", "--connection", "local", "-n", "default"]).await;
+    println!("ops answered again {:?} after a hub node was killed", t0.elapsed());
+
+    // The local runner dies: `cloudops serve` starts it again.
+    let runner = children_of(cp).into_iter().find(|(_, c)| c.contains("planton-runner")).expect("local runner");
+    sigkill(runner.0);
+    let t0 = std::time::Instant::now();
+    let deadline = t0 + Duration::from_secs(30);
+    let restarted = loop {
+        if let Some((pid, _)) =
+            children_of(cp).into_iter().find(|(p, c)| c.contains("planton-runner") && *p != runner.0)
+        {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "the local runner was not started again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    until_ok(&env, &["kubectl", "get", "pods", "--connection", "local", "-n", "default"]).await;
+    println!(
+        "local runner restarted (pid {} → {restarted}); ops answered again {:?} after the kill",
+        runner.0,
+        t0.elapsed()
+    );
+    // The killed node is back under its supervisor.
+    assert_eq!(children_of(cp).iter().filter(|(_, c)| c.contains("nats-server")).count(), 3);
+    stops_cleanly(child).await;
+}
+
+#[tokio::test]
 async fn runner_start_in_each_credential_mode() {
     let env = Env::new();
     let (serve_child, _url) = serve(&env, &[]).await;

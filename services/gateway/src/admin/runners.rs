@@ -123,12 +123,7 @@ pub async fn issue_credentials(
         generation,
         control_plane_endpoint: s.deps.config.public_endpoint.clone(),
         api_key: key.raw,
-        tunnel: TunnelCredentials {
-            leaf_url: s.deps.config.leaf_url.clone(),
-            ca_cert_pem: cert.ca_pem,
-            cert_pem: cert.cert_pem,
-            key_pem: cert.key_pem,
-        },
+        tunnel: TunnelCredentials::new(&s.deps.config.leaf_urls, cert.ca_pem, cert.cert_pem, cert.key_pem),
     };
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(creds)).into_response())
 }

@@ -1,0 +1,284 @@
+//! High availability on a hub of three nodes (`cloudops serve --cluster-size 3`): the node a
+//! runner's tunnel is on is killed with SIGKILL under a log follow and an exec session; and a
+//! second control plane, joined with the hub's keys, cuts a tunnel the first one admitted. Each
+//! test prints what it measured.
+
+use std::time::{Duration, Instant};
+
+use base64::{Engine, engine::general_purpose::STANDARD as B64};
+use cloudops_sandbox::{Sandbox, ok};
+use serde_json::{Value, json};
+
+mod support;
+
+const C: &str = "prod-runner-conn";
+const LINES: usize = 400;
+
+async fn cluster_of_three() -> Sandbox {
+    Sandbox::start_with(|c| c.cluster_size = 3).await.unwrap()
+}
+
+type Event = (Option<u64>, String, String);
+
+/// Every event of a session, read again from the last event id whenever the stream breaks
+/// (its gateway lost its node), until `done` says so.
+async fn read_until(http: reqwest::Client, url: String, key: String, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+    let mut all: Vec<Event> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline && !done(&all) {
+        let mut req = http.get(&url).bearer_auth(&key);
+        if let Some(id) = all.iter().rev().find_map(|e| e.0) {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let Ok(resp) = req.send().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let mut seen = all.clone();
+        let events = support::read_events(resp, Duration::from_secs(20), |e| {
+            seen.push(e.clone());
+            done(&seen)
+        })
+        .await;
+        all.extend(events);
+    }
+    all
+}
+
+fn log_lines(events: &[Event]) -> Vec<String> {
+    events.iter().filter(|e| e.1 == "message").flat_map(|e| e.2.lines().map(String::from).collect::<Vec<_>>()).collect()
+}
+
+fn stdout(events: &[Event]) -> String {
+    events
+        .iter()
+        .filter(|e| e.1 == "stdout")
+        .map(|e| String::from_utf8_lossy(&B64.decode(&e.2).unwrap()).into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_hub_node_killed_under_logs_and_exec_loses_nothing() {
+    let sb = cluster_of_three().await;
+    let hub = sb.cp.hub.as_ref().unwrap();
+    assert_eq!((hub.servers.len(), sb.cp.leaf_urls.len()), (3, 3));
+    // Runners are handed every node.
+    let creds = sb.credentials("prod-runner").await.unwrap();
+    assert_eq!(creds.tunnel.hub_urls(), sb.cp.leaf_urls);
+    let runner = sb.start_runner(creds).await.unwrap();
+    ok(
+        &sb,
+        &["connection", "create", C, "--provider", "kubernetes", "--runner", "prod-runner", "--context", "sandbox"],
+    )
+    .await;
+    sb.wait_routable(C).await.unwrap();
+    let web = cloudops_sandbox::pod_named(&sb, C, "web-").await;
+    let http = reqwest::Client::new();
+
+    // A log follow, read by a client that reconnects from its last event id.
+    let start = http
+        .post(format!("{}/v1/ops/kubernetes/logs", sb.gateway_url()))
+        .bearer_auth(&sb.api_key)
+        .json(&json!({"connection": C, "namespace": "default", "pod": web, "follow": true, "tail": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 201);
+    let session = start.json::<Value>().await.unwrap()["session"].as_str().unwrap().to_string();
+    let url = format!("{}/v1/sessions/{session}/events", sb.gateway_url());
+    let last = format!("LINE-{:04}", LINES - 1);
+    let reader = tokio::spawn(read_until(http.clone(), url, sb.api_key.clone(), move |e| log_lines(e).contains(&last)));
+
+    // An exec session on `cat`.
+    let resp = http
+        .post(format!("{}/v1/ops/kubernetes/exec", sb.gateway_url()))
+        .bearer_auth(&sb.api_key)
+        .json(&json!({"connection": C, "namespace": "default", "pod": web, "command": ["cat"], "stdin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let exec = resp.json::<Value>().await.unwrap()["session"].as_str().unwrap().to_string();
+    let input_url = format!("{}/v1/sessions/{exec}/input", sb.gateway_url());
+    // Its terminal, read all along (as a user's is; reading keeps the session alive).
+    let terminal = tokio::spawn(read_until(
+        http.clone(),
+        format!("{}/v1/sessions/{exec}/events", sb.gateway_url()),
+        sb.api_key.clone(),
+        |e| stdout(e).contains("after-kill"),
+    ));
+    // Input until it is taken (a keystroke in the gap is refused, and typed again): the errors seen.
+    let type_until_taken = async |seq: u64, text: &str| -> Vec<String> {
+        let mut errors = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = http
+                .post(&input_url)
+                .bearer_auth(&sb.api_key)
+                .json(&json!({"stdin": B64.encode(text), "seq": seq}))
+                .send()
+                .await
+                .unwrap();
+            if r.status() == 204 {
+                return errors;
+            }
+            errors.push(format!("{}: {}", r.status(), r.text().await.unwrap_or_default()));
+            assert!(Instant::now() < deadline, "exec input never taken again: {errors:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert!(type_until_taken(1, "before-kill\n").await.is_empty());
+
+    // Lines keep coming while a node dies.
+    let cluster = sb.kube.cluster.clone();
+    let pod = web.clone();
+    let writer = tokio::spawn(async move {
+        for n in 0..LINES {
+            cluster.append_log("default", &pod, "web", &format!("LINE-{n:04}"));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let port = runner.hub_port().await.expect("tunnel up");
+    let node = hub.leaf_ports.iter().position(|p| *p == port).expect("the runner is on one of the nodes");
+    let pid = hub.servers[node].pid();
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
+        .unwrap();
+    let killed = Instant::now();
+
+    // The runner is back on another node, and an op reaches it.
+    let back = loop {
+        if runner.hub_port().await.is_some_and(|p| p != port)
+            && sb.cli(&["kubectl", "get", "namespaces", "--connection", C]).await.code == 0
+        {
+            break killed.elapsed();
+        }
+        assert!(killed.elapsed() < Duration::from_secs(20), "the runner did not come back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let exec_errors = type_until_taken(2, "after-kill\n").await;
+    let exec_back = killed.elapsed();
+
+    writer.await.unwrap();
+    let events = tokio::time::timeout(Duration::from_secs(120), reader).await.unwrap().unwrap();
+    let (ids, lines): (Vec<u64>, _) = (events.iter().filter_map(|e| e.0).collect(), log_lines(&events));
+    let wanted: Vec<String> = (0..LINES).map(|n| format!("LINE-{n:04}")).collect();
+    let got: Vec<&String> = lines.iter().filter(|l| l.starts_with("LINE-")).collect();
+    let lost = wanted.iter().filter(|w| !got.contains(w)).count();
+    let repeated = got.len() - got.iter().collect::<std::collections::HashSet<_>>().len();
+    println!(
+        "hub node {node} killed: runner back on another node in {back:?}; exec input taken again after {exec_back:?} \
+         ({} refused in the gap); log lines {} of {LINES}, lost {lost}, repeated {repeated}; node restarts {}",
+        exec_errors.len(),
+        got.len(),
+        hub.servers[node].restarts()
+    );
+    assert!(back < Duration::from_secs(3), "runner back in {back:?}");
+    assert_eq!((lost, repeated), (0, 0), "lines: {got:?}");
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "lines out of order: {got:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "event ids: {ids:?}");
+    // A refused keystroke says why, in words.
+    for e in &exec_errors {
+        assert!(e.contains("not connected") || e.contains("did not answer") || e.contains("unavailable"), "{e}");
+    }
+
+    // The exec session went on: what was typed on both sides of the kill comes back.
+    let out = stdout(&tokio::time::timeout(Duration::from_secs(60), terminal).await.unwrap().unwrap());
+    assert!(out.contains("before-kill") && out.contains("after-kill"), "{out:?}");
+
+    // The dead node is restarted by its supervisor and rejoins.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hub.servers[node].restarts() == 0 {
+        assert!(Instant::now() < deadline, "node {node} was not restarted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_control_plane_cuts_a_tunnel_the_first_admitted() {
+    let sb = cluster_of_three().await;
+    let runner = sb.runner_with_connection("prod-runner").await.unwrap();
+    let second = sb.joined_control_plane("cp-two").await.unwrap();
+    // The second replica did not admit the runner; its revocation still cuts the tunnel.
+    let key = sb.api_key.clone();
+    let home = sb.dir.path().join("home-two");
+    cloudops_controlplane::write_cli_config(&home, &second.gateway_url, &key, &sb.cp.org.name, None).unwrap();
+    let t0 = Instant::now();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut io = cloudops_cli::Io { out: &mut out, err: &mut err, home, editor: None, stdin: None };
+    let code = cloudops_cli::run(["planton", "runner", "regenerate-credentials", "prod-runner"], &mut io).await;
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    let cut = loop {
+        if !runner.tunnel_up().await {
+            break t0.elapsed();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "the tunnel was not cut within 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    println!("revocation through the second control plane cut the tunnel {cut:?} after the command started");
+    // And it stays out: the old credentials are refused by whichever replica answers.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!runner.tunnel_up().await, "the revoked runner came back");
+    second.shutdown().await;
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_runner_certificate_cannot_join_the_cluster_as_a_route() {
+    let sb = cluster_of_three().await;
+    let hub = sb.cp.hub.as_ref().unwrap();
+    // A runner's own credentials: a client certificate our CA signed.
+    let creds = sb.credentials("rogue").await.unwrap();
+    let dir = sb.dir.path().join("rogue");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (f, pem) in
+        [("ca.pem", &creds.tunnel.ca_cert_pem), ("r.pem", &creds.tunnel.cert_pem), ("r.key", &creds.tunnel.key_pem)]
+    {
+        std::fs::write(dir.join(f), pem).unwrap();
+    }
+    let (port, route) = (support::free_port(), support::free_port());
+    let log = dir.join("rogue.log");
+    let conf = format!(
+        "server_name: rogue\nport: {port}\nlog_file: {log:?}\ncluster {{\n  name: cloudops\n  port: {route}\n  \
+         routes: [\"tls://127.0.0.1:{}\"]\n  tls {{ cert_file: {:?}, key_file: {:?}, ca_file: {:?}, verify: true }}\n}}\n",
+        hub.route_ports[0],
+        dir.join("r.pem"),
+        dir.join("r.key"),
+        dir.join("ca.pem"),
+    );
+    std::fs::write(dir.join("rogue.conf"), conf).unwrap();
+    let bin = cloudops_bus::natsd::locate().await.unwrap();
+    let mut rogue = tokio::process::Command::new(&bin.path)
+        .arg("-c")
+        .arg(dir.join("rogue.conf"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The hub's nodes refuse it: the route port wants the route password, not just our CA.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default().to_lowercase();
+        if text.contains("authorization violation") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no refusal in the rogue's log:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And the cluster still counts three servers.
+    let sys = hub.connect_system().await.unwrap();
+    let inbox = sys.new_inbox();
+    let mut answers = sys.subscribe(inbox.clone()).await.unwrap();
+    sys.publish_with_reply("$SYS.REQ.SERVER.PING", inbox, "".into()).await.unwrap();
+    let mut names = Vec::new();
+    while let Ok(Some(m)) =
+        tokio::time::timeout(Duration::from_millis(500), futures::StreamExt::next(&mut answers)).await
+    {
+        let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        names.push(v["server"]["name"].as_str().unwrap_or_default().to_string());
+    }
+    names.sort();
+    assert_eq!(names, ["cloudops-hub-0", "cloudops-hub-1", "cloudops-hub-2"]);
+    rogue.kill().await.unwrap();
+    sb.shutdown().await;
+}
