@@ -92,6 +92,13 @@ async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>) {
                     let _ = tx.send(Ok(id));
                 }
             }
+            Err(e) if e.is_unavailable() => {
+                // The database is down: every request of the batch is refused at once, and says so.
+                warn!(error = %e, records = waiters.len(), "audit batch not written: the database is unreachable");
+                for tx in waiters {
+                    let _ = tx.send(Err(format!("audit log unavailable (the database is unreachable): {e}")));
+                }
+            }
             Err(e) => {
                 // One bad record must not fail its neighbours: each is retried alone, so only
                 // what cannot be written fails (and its request with it).

@@ -59,6 +59,18 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// The database could not be reached (down, restarting, out of connections): nothing was
+    /// written, and trying the same thing again at once would fail the same way.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Db(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)))
+    }
+}
+
+/// How long a request waits for a database connection (or to open one) before it fails with a
+/// clear error: a database that is down or restarting must not hang every request.
+pub const DB_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Roles, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -135,7 +147,7 @@ impl Store {
     /// Connects (`sqlite://path?mode=rwc` or `postgres://…`) and runs the migrations.
     pub async fn open(url: &str) -> Result<Self> {
         let mut opts = ConnectOptions::new(url.to_string());
-        opts.sqlx_logging(false);
+        opts.sqlx_logging(false).connect_timeout(DB_WAIT).acquire_timeout(DB_WAIT);
         if url.starts_with("sqlite:") {
             // WAL lets readers proceed beside the one writer; synchronous=NORMAL is durable
             // against crashes in WAL mode. Set on every pooled connection.

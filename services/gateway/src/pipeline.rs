@@ -25,9 +25,15 @@ fn secrets_readable(role: &str) -> bool {
 
 fn audit_unavailable(e: String) -> v1::Error {
     warn!(error = %e, "audit record not written; result withheld");
+    // The cause stays in the log; a database that is down is said, since it is worth a retry.
+    let why = if e.contains("the database is unreachable") {
+        " (its database cannot be reached; try again shortly)"
+    } else {
+        ""
+    };
     v1::Error::new(
         ErrorCode::Unavailable,
-        "audit log unavailable: the request was not carried out or its result is withheld",
+        format!("audit log unavailable{why}: the request was not carried out or its result is withheld"),
     )
 }
 

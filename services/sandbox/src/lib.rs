@@ -57,6 +57,8 @@ impl Sandbox {
         let mut cfg = ServeConfig::for_test(dir.path().to_path_buf());
         tune(&mut cfg);
         let postgres = match std::env::var("DATABASE_URL") {
+            // A database the test chose itself (its own PostgreSQL server) is kept.
+            _ if cfg.database_url.is_some() => None,
             Ok(url) if url.starts_with("postgres") => {
                 let (db_url, name) = fresh_postgres(&url).await?;
                 cfg.database_url = Some(db_url);
