@@ -174,6 +174,12 @@ impl ChangeSink for ChangeFeed {
         }
         if !missing.is_empty() {
             warn!(replicas = ?missing, "replicas did not confirm a change in time; they catch up at their next reload");
+            // Gone (or stuck): the next writes do not wait for them again until they are heard
+            // saying they are there. A replica killed mid-flight costs one wait, not one per write.
+            let mut r = self.roster.lock().unwrap_or_else(|e| e.into_inner());
+            for id in &missing {
+                r.remove(id);
+            }
         }
     }
 }

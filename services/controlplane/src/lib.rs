@@ -5,6 +5,7 @@
 mod changes;
 pub mod config;
 mod hub;
+pub mod hub_only;
 mod local;
 pub mod pki;
 mod supervisor;

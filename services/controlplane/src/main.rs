@@ -13,6 +13,9 @@ struct Cli {
 enum Command {
     /// Run the control plane: gateway, actors, store and a supervised NATS hub.
     Serve(Box<cloudops_controlplane::ServeArgs>),
+    /// Run the NATS hub alone (a cluster of 3 by default), for control planes that join it
+    /// with --nats-url, --leaf-url, --hub-keys-file and --ca-dir (it prints them).
+    Hub(cloudops_controlplane::hub_only::HubArgs),
     /// Exit 0 when the gateway accepts connections on ADDR (a container health check that
     /// needs no shell or HTTP client in the image).
     Health {
@@ -45,12 +48,25 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+fn run_hub(args: cloudops_controlplane::hub_only::HubArgs) -> std::process::ExitCode {
+    let _telemetry = cloudops_telemetry::init("cloudops");
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(async { cloudops_controlplane::hub_only::run(args, shutdown_signal()).await }) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     // Everything this process writes (database, keys, configs, recordings) is owner-only.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let args = match Cli::parse().command {
         Command::Serve(args) => *args,
         Command::Health { addr } => return health(addr),
+        Command::Hub(args) => return run_hub(args),
     };
     let cfg = match args.into_config() {
         Ok(c) => c,

@@ -37,7 +37,8 @@ pub struct CliOutput {
     pub stderr: String,
 }
 
-async fn fresh_postgres(url: &str) -> Result<(String, String)> {
+/// A new database on the PostgreSQL server of `url`: its URL and name.
+pub async fn fresh_postgres(url: &str) -> Result<(String, String)> {
     let name = format!("cloudops_sandbox_{}", cloudops_store::new_id("db").replace('-', "_"));
     let admin = sea_orm::Database::connect(url).await.context("DATABASE_URL")?;
     admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;

@@ -22,6 +22,9 @@ mod deploy_cloud_run;
 // `planton runner deploy --target azure-container-apps` against Container Apps and Key Vault on wiremock.
 #[path = "binaries/deploy_container_apps.rs"]
 mod deploy_container_apps;
+// `cloudops hub` and two control planes joined to it: one killed with SIGKILL.
+#[path = "binaries/ha_processes.rs"]
+mod ha_processes;
 
 /// target/<profile>/ — the test binary lives in target/<profile>/deps/.
 fn bin(name: &str) -> PathBuf {
@@ -91,7 +94,8 @@ async fn serve_on(env: &Env, listen: &str, leaf: &str, extra: &[&str]) -> (Child
             if let Some(u) = l.trim().strip_prefix("gateway:") {
                 url = Some(u.trim().to_string());
             }
-            if l.contains("try:") || l.contains("CLI config:") {
+            // The banner's last line that every start prints (a replica has no bootstrap key).
+            if l.contains("try:") || l.contains("CLI config:") || l.trim_start().starts_with("data:") {
                 break;
             }
         }
