@@ -109,11 +109,18 @@ async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>) {
                 }
             }
         }
-        if let Err(e) = store.audit_outcomes(&outcomes).await {
-            warn!(error = %e, outcomes = outcomes.len(), "audit outcomes not written; retrying one by one");
-            for o in outcomes {
-                if let Err(e) = store.audit_outcomes(std::slice::from_ref(&o)).await {
-                    warn!(error = %e, audit_id = o.0, "audit outcome not recorded");
+        match store.audit_outcomes(&outcomes).await {
+            Ok(()) => {}
+            // Down: one by one would wait DB_WAIT for each, and hold up the records behind them.
+            Err(e) if e.is_unavailable() => {
+                warn!(error = %e, outcomes = outcomes.len(), "audit outcomes not written: the database is unreachable")
+            }
+            Err(e) => {
+                warn!(error = %e, outcomes = outcomes.len(), "audit outcomes not written; retrying one by one");
+                for o in outcomes {
+                    if let Err(e) = store.audit_outcomes(std::slice::from_ref(&o)).await {
+                        warn!(error = %e, audit_id = o.0, "audit outcome not recorded");
+                    }
                 }
             }
         }

@@ -30,6 +30,9 @@ pub enum Superseded {
     ByNewer { runner: RunnerId, newer: u64 },
 }
 
+/// Admissions kept per runner.
+const MAX_LISTED: usize = 8;
+
 /// The connections the callout admitted, keyed by runner.
 #[derive(Default, Clone)]
 pub struct Admissions(Arc<Mutex<HashMap<RunnerId, Vec<Admitted>>>>);
@@ -44,8 +47,20 @@ impl Admissions {
         if let Some(newer) = mine.iter().find(|x| x.server_id == a.server_id && x.cid > a.cid) {
             return Err(Superseded::ByNewer { runner: a.runner.clone(), newer: newer.cid });
         }
-        let older: Vec<Admitted> = mine.drain(..).filter(|x| x.cid != a.cid || x.server_id != a.server_id).collect();
+        // Only older connections on the same server are replaced. Across the nodes of a cluster
+        // which connection is newer cannot be told from connection ids, and a decision that
+        // comes late about one the runner gave up on must not cut its live tunnel on another
+        // node; those stay listed, so that a revocation still cuts them.
+        let (older, keep): (Vec<Admitted>, Vec<Admitted>) = mine
+            .drain(..)
+            .filter(|x| x.cid != a.cid || x.server_id != a.server_id)
+            .partition(|x| x.server_id == a.server_id);
+        *mine = keep;
         mine.push(a);
+        // Bounded: a runner's account admits a few connections; older entries name servers
+        // that restarted or connections gone by themselves.
+        let excess = mine.len().saturating_sub(MAX_LISTED);
+        mine.drain(..excess);
         Ok(older)
     }
 
@@ -76,7 +91,8 @@ pub async fn live_connections(sys: &Client, runner: &RunnerId, account: &str) ->
     let mut found = Vec::new();
     let mut wait = std::time::Duration::from_secs(2);
     while let Ok(Some(msg)) = tokio::time::timeout(wait, answers.next()).await {
-        wait = std::time::Duration::from_millis(250);
+        // A busy server answers later than the others: a generous pause after each answer.
+        wait = std::time::Duration::from_millis(500);
         found.extend(parse_connz(runner, &msg.payload));
     }
     Ok(found)
@@ -109,9 +125,10 @@ mod tests {
         assert!(admissions.record(adm(&a, "S", 1)).unwrap().is_empty());
         assert!(admissions.record(adm(&b, "S", 2)).unwrap().is_empty());
         assert_eq!(admissions.record(adm(&a, "S", 3)).unwrap(), vec![adm(&a, "S", 1)]);
-        // A restarted hub server has another id: its first connection replaces the old ones.
-        assert_eq!(admissions.record(adm(&a, "T", 1)).unwrap(), vec![adm(&a, "S", 3)]);
-        assert_eq!(admissions.take(&a), vec![adm(&a, "T", 1)]);
+        // Another server (a restarted one, or another node of a cluster): nothing there is cut
+        // by the admission, and both stay listed for a revocation.
+        assert!(admissions.record(adm(&a, "T", 1)).unwrap().is_empty());
+        assert_eq!(admissions.take(&a), vec![adm(&a, "S", 3), adm(&a, "T", 1)]);
         assert_eq!(admissions.take(&b), vec![adm(&b, "S", 2)]);
         assert!(admissions.take(&a).is_empty());
     }

@@ -101,7 +101,11 @@ impl Supervised {
                                 child = c;
                                 started = Instant::now();
                             }
-                            Err(e) => { warn!(name = %name, error = %e, "restart failed; trying again"); }
+                            // Counted as a death that came at once: the backoff keeps growing.
+                            Err(e) => {
+                                warn!(name = %name, error = %e, "restart failed; trying again");
+                                started = Instant::now();
+                            }
                         }
                     }
                     _ = stopped.changed() => {

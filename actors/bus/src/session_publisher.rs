@@ -55,6 +55,9 @@ pub struct SessionPublisher {
     window: usize,
     /// Messages sent again after a failed ack (for tests and logs).
     pub resent: u64,
+    /// When the current recovery began: its limit holds across cancelled calls (a session's
+    /// loop drops `settle_next` whenever other work arrives).
+    recovering_since: Option<tokio::time::Instant>,
 }
 
 impl SessionPublisher {
@@ -67,6 +70,7 @@ impl SessionPublisher {
             inflight: VecDeque::new(),
             window: window.max(1),
             resent: 0,
+            recovering_since: None,
         }
     }
 
@@ -130,7 +134,7 @@ impl SessionPublisher {
 
     /// Sends every unsettled message again, oldest first, one at a time, each until stored.
     async fn recover(&mut self) -> Result<(), BusError> {
-        let deadline = tokio::time::Instant::now() + RECOVERY_LIMIT;
+        let deadline = *self.recovering_since.get_or_insert_with(tokio::time::Instant::now) + RECOVERY_LIMIT;
         let mut pause = Duration::from_millis(50);
         while let Some(m) = self.inflight.front() {
             let (id, headers, payload) = (m.id.clone(), m.headers.clone(), m.payload.clone());
@@ -157,6 +161,7 @@ impl SessionPublisher {
                 }
             }
         }
+        self.recovering_since = None;
         Ok(())
     }
 }

@@ -110,6 +110,10 @@ pub async fn ensure(nc: &Client, limits: StreamLimits) -> Result<(), BusError> {
 /// Creates (or brings up to date) the stream of one runner's sessions.
 pub async fn ensure_runner_stream(nc: &Client, runner: &RunnerId, limits: StreamLimits) -> Result<(), BusError> {
     let js = jetstream::new(nc.clone());
+    // Never fewer copies than the stream has: a replica that counts fewer nodes (it was given
+    // one URL of a cluster) must not take a stream's redundancy away.
+    let existing = js.get_stream(runner_stream(runner)).await.map(|s| s.cached_info().config.num_replicas).unwrap_or(0);
+    let replicas = limits.replicas.max(existing);
     js.create_or_update_stream(jetstream::stream::Config {
         name: runner_stream(runner),
         subjects: vec![format!("cloudops.stream.{runner}.>"), format!("cloudops.record.{runner}.>")],
@@ -117,7 +121,7 @@ pub async fn ensure_runner_stream(nc: &Client, runner: &RunnerId, limits: Stream
         max_bytes: limits.max_bytes,
         discard: jetstream::stream::DiscardPolicy::Old,
         storage: jetstream::stream::StorageType::File,
-        num_replicas: limits.replicas,
+        num_replicas: replicas,
         ..Default::default()
     })
     .await
@@ -147,7 +151,10 @@ pub async fn ensure_runner_streams(
     }
     let mut failed = Vec::new();
     for r in runners {
-        if current.get(&runner_stream(r)) == Some(&(limits.max_age, limits.max_bytes, limits.replicas)) {
+        if current
+            .get(&runner_stream(r))
+            .is_some_and(|&(age, bytes, n)| (age, bytes) == (limits.max_age, limits.max_bytes) && n >= limits.replicas)
+        {
             continue;
         }
         if let Err(e) = ensure_runner_stream(nc, r, limits).await {

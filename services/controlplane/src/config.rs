@@ -143,7 +143,7 @@ impl ServeArgs {
     pub fn into_config(self) -> Result<ServeConfig, String> {
         let mut problems = Vec::new();
         if let Some(u) = &self.nats_url
-            && self.leaf_url.is_none()
+            && split_urls(self.leaf_url.as_deref()).is_empty()
         {
             problems
                 .push(format!("--nats-url {u}: also pass --leaf-url, the leafnode URL runners dial (tls://host:port)"));
@@ -153,6 +153,12 @@ impl ServeArgs {
             if !l.starts_with("tls://") {
                 problems.push(format!("--leaf-url {l:?}: must be a tls:// URL"));
             }
+        }
+        if self.leaf_listen.port() != 0 && usize::from(self.leaf_listen.port()) + self.cluster_size > 65536 {
+            problems.push(format!(
+                "--leaf-listen {}: a cluster of {} needs {} ports from there",
+                self.leaf_listen, self.cluster_size, self.cluster_size
+            ));
         }
         if ![1, 3, 5].contains(&self.cluster_size) {
             problems.push(format!(

@@ -63,6 +63,9 @@ impl Hub {
     /// `full` resolvers keep each other up to date).
     pub async fn start(plan: HubPlan<'_>, pki: &Pki) -> Result<Self, String> {
         let HubPlan { dir, leaf_listen, public_host, runner_stream_max_bytes, nodes } = plan;
+        if !(1..=5).contains(&nodes) || (leaf_listen.port() != 0 && usize::from(leaf_listen.port()) + nodes > 65536) {
+            return Err(format!("a hub of {nodes} nodes from leafnode port {}: not possible", leaf_listen.port()));
+        }
         let bin = natsd::locate().await.map_err(|e| e.to_string())?;
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
@@ -194,6 +197,12 @@ impl HubLink {
                 "--hub-keys-file {}: no such file (copy hub/hub-keys.secret from the data dir of the control plane that started the hub)",
                 keys_file.display()
             ));
+        }
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(keys_file)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(file = %keys_file.display(), "the hub's key secret is readable by others than its owner: whoever reads it can mint any account (chmod 600)");
         }
         let keys = HubKeys::load_or_create(keys_file).map_err(|e| format!("--hub-keys-file: {e}"))?;
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

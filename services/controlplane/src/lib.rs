@@ -101,7 +101,8 @@ impl ControlPlane {
             None => store.org_by_name(&cfg.org).await.map_err(|e| e.to_string())?,
         };
         let pki_dir = cfg.ca_dir.clone().unwrap_or_else(|| cfg.data_dir.join("pki"));
-        let pki = Arc::new(Pki::load_or_create(&pki_dir)?);
+        let pki =
+            Arc::new(if cfg.ca_dir.is_some() { Pki::load_existing(&pki_dir)? } else { Pki::load_or_create(&pki_dir)? });
         let secrets_key_file = cfg.secrets_key_file.clone().unwrap_or_else(|| cfg.data_dir.join("secrets.key"));
         let secrets =
             Arc::new(cloudops_store::SecretsKey::load_or_create(&secrets_key_file).map_err(|e| e.to_string())?);

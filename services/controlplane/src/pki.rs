@@ -30,6 +30,20 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 impl Pki {
+    /// Loads an existing CA from `dir` (a replica's `--ca-dir`): never creates one, since a
+    /// new CA would sign certificates no one else trusts.
+    pub fn load_existing(dir: &Path) -> Result<Self, String> {
+        for f in ["ca.pem", "ca.key"] {
+            if !dir.join(f).is_file() {
+                return Err(format!(
+                    "--ca-dir {}: no {f} there (copy the pki directory of the control plane that started the hub)",
+                    dir.display()
+                ));
+            }
+        }
+        Self::load_or_create(dir)
+    }
+
     /// Loads the CA from `dir`, creating it on first start.
     pub fn load_or_create(dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).map_err(err)?;

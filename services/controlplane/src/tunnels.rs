@@ -66,29 +66,38 @@ impl cloudops_gateway::RunnerTunnels for HubTunnels {
             warn!(runner_id = %runner, "no hub of ours (--nats-url): live tunnels are not cut; the external NATS must revoke them");
             return 0;
         };
-        // What this replica admitted, and what the servers say is connected in the runner's
-        // account: another replica (or one that died) may have admitted a tunnel.
+        // What this replica admitted, then what the servers say is connected in the runner's
+        // account (another replica, or one that died, may have admitted a tunnel), asked again
+        // after each round of kicks: a connection whose admission was being decided when the
+        // revocation was written registers late, and is cut in the next round.
+        let account = h.keys.runner_account(runner).public_key();
         let mut targets = self.admissions.take(runner);
-        match callout::live_connections(&h.sys, runner, &h.keys.runner_account(runner).public_key()).await {
-            Ok(found) => {
-                for a in found {
-                    if !targets.contains(&a) {
-                        targets.push(a);
+        let mut cut = 0;
+        for round in 0..3 {
+            match callout::live_connections(&h.sys, runner, &account).await {
+                Ok(found) => {
+                    for a in found {
+                        if !targets.contains(&a) {
+                            targets.push(a);
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(runner_id = %runner, error = %e, "the hub's servers could not be asked for the runner's connections")
+                }
+            }
+            if targets.is_empty() && round > 0 {
+                break;
+            }
+            for a in targets.drain(..) {
+                match callout::kick(&h.sys, &a).await {
+                    Ok(()) => cut += 1,
+                    Err(e) => {
+                        warn!(runner_id = %runner, cid = a.cid, error = %e, "kick failed (connection may be gone already)")
                     }
                 }
             }
-            Err(e) => {
-                warn!(runner_id = %runner, error = %e, "the hub's servers could not be asked for the runner's connections")
-            }
-        }
-        let mut cut = 0;
-        for a in targets {
-            match callout::kick(&h.sys, &a).await {
-                Ok(()) => cut += 1,
-                Err(e) => {
-                    warn!(runner_id = %runner, cid = a.cid, error = %e, "kick failed (connection may be gone already)")
-                }
-            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         info!(runner_id = %runner, connections = cut, "runner tunnels cut");
         cut
