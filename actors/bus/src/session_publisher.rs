@@ -53,8 +53,6 @@ pub struct SessionPublisher {
     next: u64,
     inflight: VecDeque<Unsettled>,
     window: usize,
-    /// Messages sent again after a failed ack (for tests and logs).
-    pub resent: u64,
     /// When the current recovery began: its limit holds across cancelled calls (a session's
     /// loop drops `settle_next` whenever other work arrives).
     recovering_since: Option<tokio::time::Instant>,
@@ -69,7 +67,6 @@ impl SessionPublisher {
             next: 0,
             inflight: VecDeque::new(),
             window: window.max(1),
-            resent: 0,
             recovering_since: None,
         }
     }
@@ -144,7 +141,6 @@ impl SessionPublisher {
             };
             match attempt.await {
                 Ok(_) => {
-                    self.resent += 1;
                     self.inflight.pop_front();
                     pause = Duration::from_millis(50);
                 }

@@ -83,81 +83,90 @@ impl Hub {
         let operator_jwt = dir.join("operator.jwt");
         natsd::write_private(&operator_jwt, keys.operator_jwt().map_err(|e| e.to_string())?.as_bytes())
             .map_err(|e| format!("{}: {e}", operator_jwt.display()))?;
-        let port = |fixed: u16| if fixed == 0 { natsd::free_port().map_err(|e| e.to_string()) } else { Ok(fixed) };
-        let mut leaf_ports = Vec::with_capacity(nodes);
-        for i in 0..nodes {
-            // One machine: node i listens on --leaf-listen's port + i.
-            let leaf_port =
-                port(if leaf_listen.port() == 0 { 0 } else { leaf_listen.port().saturating_add(i as u16) })?;
-            if let Err(e) = std::net::TcpListener::bind((leaf_listen.ip(), leaf_port)) {
-                return Err(format!(
-                    "the hub's leafnode listener cannot bind {}:{leaf_port}: {e} (choose another with --leaf-listen{})",
-                    leaf_listen.ip(),
-                    if nodes > 1 {
-                        format!("; a cluster of {nodes} uses it and the {} ports after it", nodes - 1)
-                    } else {
-                        String::new()
-                    }
-                ));
+        let mut attempt = 0;
+        let (servers, leaf_ports, route_ports) = 'attempt: loop {
+            attempt += 1;
+            let port = |fixed: u16| if fixed == 0 { natsd::free_port().map_err(|e| e.to_string()) } else { Ok(fixed) };
+            let mut leaf_ports = Vec::with_capacity(nodes);
+            for i in 0..nodes {
+                // One machine: node i listens on --leaf-listen's port + i.
+                let leaf_port = port(if leaf_listen.port() == 0 { 0 } else { leaf_listen.port() + i as u16 })?;
+                if let Err(e) = std::net::TcpListener::bind((leaf_listen.ip(), leaf_port)) {
+                    return Err(format!(
+                        "the hub's leafnode listener cannot bind {}:{leaf_port}: {e} (choose another with --leaf-listen{})",
+                        leaf_listen.ip(),
+                        if nodes > 1 {
+                            format!("; a cluster of {nodes} uses it and the {} ports after it", nodes - 1)
+                        } else {
+                            String::new()
+                        }
+                    ));
+                }
+                leaf_ports.push(leaf_port);
             }
-            leaf_ports.push(leaf_port);
-        }
-        let route_ports =
-            (0..nodes).map(|_| natsd::free_port().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
-        let routes: Vec<String> = route_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let mut servers = Vec::with_capacity(nodes);
-        for i in 0..nodes {
-            let (server_name, node_dir) = node_layout(dir, nodes, i);
-            let resolver_dir = node_dir.join("accounts");
-            std::fs::create_dir_all(&resolver_dir).map_err(|e| format!("{}: {e}", resolver_dir.display()))?;
-            std::fs::create_dir_all(node_dir.join("jetstream")).map_err(|e| e.to_string())?;
-            let client_port = natsd::free_port().map_err(|e| e.to_string())?;
-            let log_file = node_dir.join("nats-server.log");
-            let conf = HubConfig {
-                server_name: server_name.clone(),
-                client_port,
-                leaf_host: leaf_listen.ip().to_string(),
-                leaf_port: leaf_ports[i],
-                tls: ServerTls { cert: cert.clone(), key: key.clone(), ca: ca.clone() },
-                jetstream_dir: node_dir.join("jetstream"),
-                max_file_store: natsd::hub_max_file_store(runner_stream_max_bytes),
-                log_file: log_file.clone(),
-                operator_jwt: operator_jwt.clone(),
-                system_account: keys.system_account().public_key(),
-                preload: keys.hub_accounts().map_err(|e| e.to_string())?,
-                resolver_dir,
-                default_sentinel: keys.sentinel_jwt().map_err(|e| e.to_string())?,
-                // Routes on loopback: the nodes of `--cluster-size` share this machine.
-                cluster: (nodes > 1).then(|| natsd::ClusterConfig {
-                    name: "cloudops".into(),
-                    host: "127.0.0.1".into(),
-                    port: route_ports[i],
-                    routes: routes.clone(),
-                    route_user: "route".into(),
-                    route_password: keys.route_password(),
-                }),
+            // A hub alone has no routes.
+            let route_ports = if nodes > 1 {
+                (0..nodes).map(|_| natsd::free_port().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?
+            } else {
+                Vec::new()
             };
-            let conf_path = node_dir.join("hub.conf");
-            natsd::write_private(&conf_path, conf.render().as_bytes()).map_err(|e| e.to_string())?;
-            servers.push(
-                NatsServer::start(&bin, &server_name, conf_path, client_port, log_file)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-        }
+            let routes: Vec<String> = route_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+            let mut servers = Vec::with_capacity(nodes);
+            for i in 0..nodes {
+                let (server_name, node_dir) = node_layout(dir, nodes, i);
+                let resolver_dir = node_dir.join("accounts");
+                std::fs::create_dir_all(&resolver_dir).map_err(|e| format!("{}: {e}", resolver_dir.display()))?;
+                std::fs::create_dir_all(node_dir.join("jetstream")).map_err(|e| e.to_string())?;
+                let client_port = natsd::free_port().map_err(|e| e.to_string())?;
+                let log_file = node_dir.join("nats-server.log");
+                let conf = HubConfig {
+                    server_name: server_name.clone(),
+                    client_port,
+                    leaf_host: leaf_listen.ip().to_string(),
+                    leaf_port: leaf_ports[i],
+                    tls: ServerTls { cert: cert.clone(), key: key.clone(), ca: ca.clone() },
+                    jetstream_dir: node_dir.join("jetstream"),
+                    max_file_store: natsd::hub_max_file_store(runner_stream_max_bytes),
+                    log_file: log_file.clone(),
+                    operator_jwt: operator_jwt.clone(),
+                    system_account: keys.system_account().public_key(),
+                    preload: keys.hub_accounts().map_err(|e| e.to_string())?,
+                    resolver_dir,
+                    default_sentinel: keys.sentinel_jwt().map_err(|e| e.to_string())?,
+                    // Routes on loopback: the nodes of `--cluster-size` share this machine.
+                    cluster: (nodes > 1).then(|| natsd::ClusterConfig {
+                        name: "cloudops".into(),
+                        host: "127.0.0.1".into(),
+                        port: route_ports[i],
+                        routes: routes.clone(),
+                        route_user: "route".into(),
+                        route_password: keys.route_password(),
+                    }),
+                };
+                let conf_path = node_dir.join("hub.conf");
+                natsd::write_private(&conf_path, conf.render().as_bytes()).map_err(|e| e.to_string())?;
+                match NatsServer::start(&bin, &server_name, conf_path, client_port, log_file).await {
+                    Ok(server) => servers.push(server),
+                    // A port picked free can be taken by another process before the server
+                    // binds it: the nodes started so far stop, and the ports are picked again.
+                    Err(e) if attempt < 3 => {
+                        tracing::warn!(node = %server_name, attempt, error = %e, "hub node did not start; picking its ports again");
+                        futures::future::join_all(servers.into_iter().map(NatsServer::stop)).await;
+                        continue 'attempt;
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            break (servers, leaf_ports, route_ports);
+        };
         let urls = servers.iter().map(|s| s.client_url(true)).collect::<Vec<_>>().join(",");
         let tls = TlsFiles { ca, cert: cp_cert, key: cp_key };
-        let route_ports = if nodes > 1 { route_ports } else { Vec::new() };
         Ok(Self { servers, leaf_ports, route_ports, link: HubLink { urls, tls, keys: Arc::new(keys) } })
     }
 
     /// Every node's client URL, comma-separated (how `ConnectSpec` takes a cluster).
     pub fn client_urls(&self) -> String {
         self.link.urls.clone()
-    }
-
-    pub fn keys(&self) -> &Arc<HubKeys> {
-        &self.link.keys
     }
 
     /// The leafnode URLs runners dial, one per node, for `host`.
@@ -225,10 +234,6 @@ impl HubLink {
     /// The control plane's own connection (account CLOUDOPS).
     pub fn control_plane_spec(&self) -> Result<ConnectSpec, String> {
         self.spec("cloudops-control-plane", HubUser::ControlPlane)
-    }
-
-    pub async fn connect_control_plane(&self) -> Result<NatsClient, String> {
-        connect(&self.control_plane_spec()?).await.map_err(|e| e.to_string())
     }
 
     /// The auth callout responder's connection (account AUTH).

@@ -97,7 +97,9 @@ impl cloudops_gateway::RunnerTunnels for HubTunnels {
                     }
                 }
             }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if round < 2 {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
         }
         info!(runner_id = %runner, connections = cut, "runner tunnels cut");
         cut

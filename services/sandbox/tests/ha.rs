@@ -57,6 +57,21 @@ fn stdout(events: &[Event]) -> String {
         .collect()
 }
 
+/// `POST /v1/ops/kubernetes/<op>` on the test connection's `default` namespace: the session id.
+async fn start_session(sb: &Sandbox, http: &reqwest::Client, op: &str, mut body: Value) -> String {
+    body["connection"] = json!(C);
+    body["namespace"] = json!("default");
+    let resp = http
+        .post(format!("{}/v1/ops/kubernetes/{op}", sb.gateway_url()))
+        .bearer_auth(&sb.api_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.unwrap()["session"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn a_hub_node_killed_under_logs_and_exec_loses_nothing() {
     let sb = cluster_of_three().await;
@@ -76,29 +91,13 @@ async fn a_hub_node_killed_under_logs_and_exec_loses_nothing() {
     let http = reqwest::Client::new();
 
     // A log follow, read by a client that reconnects from its last event id.
-    let start = http
-        .post(format!("{}/v1/ops/kubernetes/logs", sb.gateway_url()))
-        .bearer_auth(&sb.api_key)
-        .json(&json!({"connection": C, "namespace": "default", "pod": web, "follow": true, "tail": 0}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(start.status(), 201);
-    let session = start.json::<Value>().await.unwrap()["session"].as_str().unwrap().to_string();
+    let session = start_session(&sb, &http, "logs", json!({"pod": web, "follow": true, "tail": 0})).await;
     let url = format!("{}/v1/sessions/{session}/events", sb.gateway_url());
     let last = format!("LINE-{:04}", LINES - 1);
     let reader = tokio::spawn(read_until(http.clone(), url, sb.api_key.clone(), move |e| log_lines(e).contains(&last)));
 
     // An exec session on `cat`.
-    let resp = http
-        .post(format!("{}/v1/ops/kubernetes/exec", sb.gateway_url()))
-        .bearer_auth(&sb.api_key)
-        .json(&json!({"connection": C, "namespace": "default", "pod": web, "command": ["cat"], "stdin": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let exec = resp.json::<Value>().await.unwrap()["session"].as_str().unwrap().to_string();
+    let exec = start_session(&sb, &http, "exec", json!({"pod": web, "command": ["cat"], "stdin": true})).await;
     let input_url = format!("{}/v1/sessions/{exec}/input", sb.gateway_url());
     // Its terminal, read all along (as a user's is; reading keeps the session alive).
     let terminal = tokio::spawn(read_until(
