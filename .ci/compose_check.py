@@ -1,7 +1,7 @@
 """Validates compose.yaml without Docker: against the official Compose Specification schema, and
 for what that schema cannot say.
 
-    python3 .ci/compose_check.py [compose.yaml]
+    python3 .ci/compose_check.py [compose.yaml …]
 
 The schema is compose-spec's own `compose-spec.json`, as vendored in the check-jsonschema
 package (PyPI; `check-jsonschema --builtin-schema vendor.compose-spec`), which refreshes it
@@ -80,7 +80,30 @@ def semantic_errors(doc):
         test = (svc.get("healthcheck") or {}).get("test")
         if any("/dev/tcp" in s for s in strings(test)):
             errors.append(f"services.{name}.healthcheck: /dev/tcp is a bash feature; the image's /bin/sh is dash")
+        errors += unread_variables(name, svc)
     return errors
+
+
+# The variables each `cloudops` subcommand reads: its flags' `env = "…"` in these files.
+READS = {"serve": "services/controlplane/src/config.rs", "hub": "services/controlplane/src/hub_only.rs"}
+
+
+def unread_variables(name, svc):
+    """A CLOUDOPS_* variable given to `cloudops serve` or `cloudops hub` that it does not read
+    is a setting silently ignored (a typo, or a flag of the other command)."""
+    import re
+
+    command = svc.get("command") or []
+    if svc.get("entrypoint") or not command or command[0] not in READS:
+        return []
+    known = set(re.findall(r'env = "([A-Z_]+)"', (ROOT / READS[command[0]]).read_text()))
+    env = svc.get("environment") or {}
+    names = env.keys() if isinstance(env, dict) else [e.split("=", 1)[0] for e in env]
+    return [
+        f"services.{name}.environment: {v} is not read by cloudops {command[0]}"
+        for v in names
+        if v.startswith("CLOUDOPS_") and v not in known
+    ]
 
 
 def self_test(doc):
@@ -103,6 +126,9 @@ def self_test(doc):
         "an undeclared named volume": lambda d: d["services"][first].update(volumes=["undeclared:/data"]),
         "a /dev/tcp healthcheck": lambda d: d["services"][first].update(
             healthcheck={"test": ["CMD-SHELL", "exec 3<>/dev/tcp/127.0.0.1/7480"]}
+        ),
+        "a variable cloudops serve does not read": lambda d: d["services"].update(
+            cp={"image": "cloudops:dev", "command": ["serve"], "environment": {"CLOUDOPS_LISTN": "0.0.0.0:7480"}}
         ),
     }
     for what, edit in cases.items():
@@ -132,4 +158,5 @@ def main(path):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else ROOT / "compose.yaml"))
+    files = sys.argv[1:] or [ROOT / "compose.yaml"]
+    sys.exit(max(main(f) for f in files))

@@ -29,7 +29,7 @@ use cloudops_bus::{
     connect::{ConnectSpec, TlsFiles, connect},
     runner_link,
 };
-use cloudops_loadtest::{Stats, us};
+use cloudops_loadtest::{Stats, rss_bytes, us};
 use cloudops_sandbox::Sandbox;
 use cloudops_schemas::{RunnerCredentials, RunnerId, v1};
 use futures::{StreamExt, TryStreamExt};
@@ -132,15 +132,6 @@ async fn heartbeats(nc: NatsClient, id: RunnerId) {
         let _ = runner_link::publish_heartbeat(&nc, &id, &beat).await;
         tokio::time::sleep(Duration::from_secs(if n < 5 { 1 } else { 10 })).await;
     }
-}
-
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
 }
 
 fn per_runner(before: u64, after: u64, n: usize) -> String {

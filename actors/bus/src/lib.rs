@@ -17,6 +17,7 @@ pub mod callout;
 pub mod child;
 pub mod connect;
 mod error;
+pub mod js_retry;
 pub mod natsd;
 pub mod rpc;
 pub mod runner_link;

@@ -143,6 +143,9 @@ impl ServerTls {
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     pub server_name: String,
+    /// Where the client port listens: loopback, unless the hub's nodes are spread over
+    /// machines and control planes dial them (`cloudops hub --routes`; mTLS either way).
+    pub client_host: String,
     pub client_port: u16,
     pub leaf_host: String,
     pub leaf_port: u16,
@@ -212,7 +215,7 @@ impl HubConfig {
             s,
             "# written by cloudops serve; regenerated on every start\n\
              server_name: {name}\n\
-             host: \"127.0.0.1\"\n\
+             host: {host}\n\
              port: {port}\n\
              log_file: {log}\n\
              max_payload: 8MB\n\
@@ -225,6 +228,7 @@ impl HubConfig {
              resolver_preload {{\n{preload}}}\n\
              default_sentinel: {sentinel}\n",
             name = q(&self.server_name),
+            host = q(&self.client_host),
             port = self.client_port,
             log = q(self.log_file.display().to_string()),
             tls = self.tls.block(true),

@@ -24,8 +24,8 @@ use cloudops_schemas::RunnerId;
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::BusError;
 pub use crate::session_publisher::SessionPublisher;
+use crate::{BusError, js_retry::retrying};
 
 /// The one shared stream of earlier versions; removed at start (its subjects overlap).
 const LEGACY_STREAM: &str = "CLOUDOPS_STREAMS";
@@ -196,17 +196,39 @@ pub async fn create_session(nc: &Client, id: &str, info: &SessionInfo) -> Result
     if !valid_session_id(id) {
         return Err(BusError::Transport(format!("invalid session id {id:?}")));
     }
-    let kv = jetstream::new(nc.clone()).get_key_value(SESSIONS_BUCKET).await.map_err(BusError::transport)?;
-    kv.create(id, serde_json::to_vec(info).expect("json").into()).await.map_err(BusError::transport)?;
-    Ok(())
+    let kv = sessions_bucket(nc).await?;
+    let value: Bytes = serde_json::to_vec(info).expect("json").into();
+    let mut tried = false;
+    retrying("record the session", || {
+        let (kv, value) = (kv.clone(), value.clone());
+        let again = std::mem::replace(&mut tried, true);
+        async move {
+            match kv.create(id, value.clone()).await {
+                Ok(_) => Ok(()),
+                // A try that timed out may have been stored: ours is there, so it was.
+                Err(e) if again && kv.get(id).await.ok().flatten().as_ref() == Some(&value) => {
+                    tracing::debug!(error = %e, "session record stored by an earlier try");
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    })
+    .await
+}
+
+/// The sessions bucket, through a failover.
+async fn sessions_bucket(nc: &Client) -> Result<jetstream::kv::Store, BusError> {
+    let js = jetstream::new(nc.clone());
+    retrying("the sessions bucket", || js.get_key_value(SESSIONS_BUCKET)).await
 }
 
 pub async fn get_session(nc: &Client, id: &str) -> Result<Option<SessionInfo>, BusError> {
     if !valid_session_id(id) {
         return Ok(None);
     }
-    let kv = jetstream::new(nc.clone()).get_key_value(SESSIONS_BUCKET).await.map_err(BusError::transport)?;
-    let v = kv.get(id).await.map_err(BusError::transport)?;
+    let kv = sessions_bucket(nc).await?;
+    let v = retrying("read the session", || kv.get(id)).await?;
     Ok(v.and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
@@ -243,6 +265,9 @@ pub async fn read_recording(
     read(nc, runner, vec![session_subject(runner, session), input_record_subject(runner, session)], 0).await
 }
 
+/// The longest a reader's pull request waits (its idle heartbeat is half of it).
+pub const READ_PULL_EXPIRES: Duration = Duration::from_secs(2);
+
 async fn read(
     nc: &Client,
     runner: &RunnerId,
@@ -250,15 +275,23 @@ async fn read(
     after_seq: u64,
 ) -> Result<impl Stream<Item = Result<SessionMessage, BusError>> + use<>, BusError> {
     let js = jetstream::new(nc.clone());
-    let stream = js.get_stream(runner_stream(runner)).await.map_err(BusError::transport)?;
     let deliver_policy = match after_seq {
         0 => DeliverPolicy::All,
         // u64::MAX: nothing can follow it; start past the end rather than overflow.
         n => DeliverPolicy::ByStartSequence { start_sequence: n.saturating_add(1) },
     };
-    let config =
-        jetstream::consumer::pull::OrderedConfig { filter_subjects: subjects, deliver_policy, ..Default::default() };
-    let consumer = stream.create_consumer(config).await.map_err(BusError::transport)?;
+    // Pulls that expire after 2 s, so idle heartbeats every second: a consumer whose node died
+    // is noticed and made again on a live one within seconds, not the default 30.
+    let config = jetstream::consumer::pull::OrderedConfig {
+        filter_subjects: subjects,
+        deliver_policy,
+        max_expires: READ_PULL_EXPIRES,
+        ..Default::default()
+    };
+    // One API call (no stream lookup first), tried again through a failover.
+    let name = runner_stream(runner);
+    let consumer: jetstream::consumer::Consumer<jetstream::consumer::pull::OrderedConfig> =
+        retrying("open the session's reader", || js.create_consumer_on_stream(config.clone(), name.as_str())).await?;
     let messages = consumer.messages().await.map_err(BusError::transport)?;
     Ok(messages.map(|m| {
         let m = m.map_err(BusError::transport)?;

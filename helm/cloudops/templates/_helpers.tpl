@@ -1,6 +1,26 @@
 {{- define "cloudops.name" -}}{{ .Release.Name }}-cloudops{{- end -}}
 {{- define "cloudops.sa" -}}{{ default (include "cloudops.name" .) .Values.serviceAccount.name }}{{- end -}}
 {{- define "cloudops.labels" -}}{ app.kubernetes.io/name: cloudops, app.kubernetes.io/instance: {{ .Release.Name }} }{{- end -}}
+{{- define "cloudops.hubName" -}}{{ include "cloudops.name" . }}-hub{{- end -}}
+{{- define "cloudops.hubLabels" -}}{ app.kubernetes.io/name: cloudops-hub, app.kubernetes.io/instance: {{ .Release.Name }} }{{- end -}}
+{{/* Every hub node's route address, by its stable name in the headless Service. */}}
+{{- define "cloudops.hubRoutes" -}}
+{{- $hub := include "cloudops.hubName" . -}}
+{{- $out := list -}}
+{{- range $i := until (int .Values.hub.nodes) -}}
+{{- $out = append $out (printf "%s-%d.%s.%s.svc:%d" $hub $i $hub $.Release.Namespace (int $.Values.hub.routePort)) -}}
+{{- end -}}
+{{ join "," $out }}
+{{- end -}}
+{{/* What the control plane dials: every hub node's client port. */}}
+{{- define "cloudops.hubClientUrls" -}}
+{{- $hub := include "cloudops.hubName" . -}}
+{{- $out := list -}}
+{{- range $i := until (int .Values.hub.nodes) -}}
+{{- $out = append $out (printf "tls://%s-%d.%s.%s.svc:%d" $hub $i $hub $.Release.Namespace (int $.Values.hub.clientPort)) -}}
+{{- end -}}
+{{ join "," $out }}
+{{- end -}}
 {{- define "cloudops.leafService" -}}{{ include "cloudops.name" . }}-leaf{{- end -}}
 {{- define "cloudops.claim" -}}{{ default (printf "%s-data" (include "cloudops.name" .)) .Values.persistence.existingClaim }}{{- end -}}
 {{- define "cloudops.databaseSecret" -}}{{ default (printf "%s-database" (include "cloudops.name" .)) .Values.database.existingSecret }}{{- end -}}
@@ -34,8 +54,18 @@
 {{- if and (gt $r 1) (not $postgres) -}}
 {{- fail (printf "replicas: %d needs PostgreSQL (database.url postgres://… or database.existingSecret): the default SQLite database lives in one pod's data dir and cannot be shared between replicas" $r) -}}
 {{- end -}}
-{{- if and (gt $r 1) (not .Values.nats.url) -}}
-{{- fail (printf "replicas: %d needs an existing NATS (nats.url and nats.leafUrl): the hub the control plane starts in its pod serves that pod only, and a NATS cluster bundled with this chart is not available yet" $r) -}}
+{{- $nodes := int .Values.hub.nodes -}}
+{{- if not (has $nodes (list 0 3 5)) -}}
+{{- fail (printf "hub.nodes: %d: 0 (the hub in the control plane's pod), 3 or 5" $nodes) -}}
+{{- end -}}
+{{- if and (gt $nodes 0) (not .Values.hub.existingSecret) -}}
+{{- fail "hub.nodes needs hub.existingSecret: the CA and key secret every node and control plane share (cloudops hub init --out DIR; kubectl create secret generic NAME --from-file=DIR)" -}}
+{{- end -}}
+{{- if and (gt $nodes 0) .Values.nats.url -}}
+{{- fail "hub.nodes and nats.url exclude each other: the chart's hub nodes, or an existing NATS" -}}
+{{- end -}}
+{{- if and (gt $r 1) (not .Values.nats.url) (eq $nodes 0) -}}
+{{- fail (printf "replicas: %d needs a hub they share: hub.nodes 3 (with hub.existingSecret), or an existing NATS (nats.url and nats.leafUrl); the hub the control plane starts in its pod serves that pod only" $r) -}}
 {{- end -}}
 {{- if and (gt $r 1) .Values.persistence.enabled (not (has "ReadWriteMany" .Values.persistence.accessModes)) -}}
 {{- fail (printf "replicas: %d cannot share one ReadWriteOnce data volume: set persistence.accessModes [ReadWriteMany] or persistence.enabled false" $r) -}}

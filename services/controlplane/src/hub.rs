@@ -1,8 +1,14 @@
 //! The NATS hub this process starts and supervises: JetStream on, client port on loopback
 //! (mTLS), leafnode listener (mTLS), operator mode with a `full` account resolver, runner
-//! identities decided by our auth callout (see `cloudops_bus::accounts`).
+//! identities decided by our auth callout (see `cloudops_bus::accounts`). One node, a cluster
+//! on this machine (`--cluster-size`), or one node of a hub spread over machines (`cloudops hub
+//! --routes`), whose client port listens where control planes on other machines reach it.
 
-use std::{path::Path, sync::Arc};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use cloudops_bus::{
     NatsClient,
@@ -45,11 +51,36 @@ pub struct HubPlan<'a> {
     pub runner_stream_max_bytes: i64,
     /// 1: one server; 3 or 5: a cluster on this machine, JetStream replicated on 3 nodes.
     pub nodes: usize,
+    /// One node of a hub spread over machines (`cloudops hub --routes …`), instead of `nodes`.
+    pub spread: Option<SpreadNode>,
+}
+
+/// This process's node of a hub whose other nodes run elsewhere: its name, where its client
+/// and route ports listen, every node's route address, and the hub's keys made beforehand
+/// (`cloudops hub init`), which every node and control plane share.
+#[derive(Debug, Clone)]
+pub struct SpreadNode {
+    pub name: String,
+    pub client_listen: std::net::SocketAddr,
+    pub route_listen: std::net::SocketAddr,
+    /// Every node's route address `host:port`, this one's included.
+    pub routes: Vec<String>,
+    pub keys_file: PathBuf,
+}
+
+/// One node to start: its name, directory, ports and cluster block.
+struct NodeSpec {
+    name: String,
+    dir: PathBuf,
+    client_host: String,
+    client_port: u16,
+    leaf_port: u16,
+    cluster: Option<natsd::ClusterConfig>,
 }
 
 /// A node's name and its own directory (JetStream, resolver, log): a hub alone keeps the layout
 /// of earlier versions; cluster nodes get `node-<i>` each.
-fn node_layout(dir: &Path, nodes: usize, i: usize) -> (String, std::path::PathBuf) {
+fn node_layout(dir: &Path, nodes: usize, i: usize) -> (String, PathBuf) {
     if nodes == 1 {
         ("cloudops-hub".into(), dir.to_path_buf())
     } else {
@@ -57,111 +88,185 @@ fn node_layout(dir: &Path, nodes: usize, i: usize) -> (String, std::path::PathBu
     }
 }
 
+/// Refuses a leafnode port another process holds, naming the flag that chooses it.
+fn check_leaf_port(leaf_listen: SocketAddr, port: u16, nodes: usize) -> Result<(), String> {
+    std::net::TcpListener::bind((leaf_listen.ip(), port)).map(drop).map_err(|e| {
+        let cluster = if nodes > 1 {
+            format!("; a cluster of {nodes} uses it and the {} ports after it", nodes - 1)
+        } else {
+            String::new()
+        };
+        format!(
+            "the hub's leafnode listener cannot bind {}:{port}: {e} (choose another with --leaf-listen{cluster})",
+            leaf_listen.ip()
+        )
+    })
+}
+
+fn cluster_block(host: String, port: u16, routes: Vec<String>, keys: &HubKeys) -> natsd::ClusterConfig {
+    natsd::ClusterConfig {
+        name: "cloudops".into(),
+        host,
+        port,
+        routes,
+        route_user: "route".into(),
+        route_password: keys.route_password(),
+    }
+}
+
+/// The nodes of a hub on this machine, on ports picked now: node i's leafnode listener on
+/// `--leaf-listen`'s port + i, client ports and routes (a cluster's) on loopback.
+fn one_machine(plan: &HubPlan<'_>, keys: &HubKeys) -> Result<Vec<NodeSpec>, String> {
+    let (nodes, leaf_listen) = (plan.nodes, plan.leaf_listen);
+    let free = || natsd::free_port().map_err(|e| e.to_string());
+    let mut leaf_ports = Vec::with_capacity(nodes);
+    for i in 0..nodes {
+        let leaf_port = if leaf_listen.port() == 0 { free()? } else { leaf_listen.port() + i as u16 };
+        check_leaf_port(leaf_listen, leaf_port, nodes)?;
+        leaf_ports.push(leaf_port);
+    }
+    // A hub alone has no routes.
+    let route_ports = if nodes > 1 { (0..nodes).map(|_| free()).collect::<Result<Vec<_>, _>>()? } else { Vec::new() };
+    let routes: Vec<String> = route_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    (0..nodes)
+        .map(|i| {
+            let (name, dir) = node_layout(plan.dir, nodes, i);
+            Ok(NodeSpec {
+                name,
+                dir,
+                client_host: "127.0.0.1".into(),
+                client_port: free()?,
+                leaf_port: leaf_ports[i],
+                cluster: (nodes > 1).then(|| cluster_block("127.0.0.1".into(), route_ports[i], routes.clone(), keys)),
+            })
+        })
+        .collect()
+}
+
+/// The one node of a spread hub this process runs, on the ports it was told.
+fn spread_node(plan: &HubPlan<'_>, node: &SpreadNode, keys: &HubKeys) -> Result<NodeSpec, String> {
+    check_leaf_port(plan.leaf_listen, plan.leaf_listen.port(), 1)?;
+    Ok(NodeSpec {
+        name: node.name.clone(),
+        dir: plan.dir.to_path_buf(),
+        client_host: node.client_listen.ip().to_string(),
+        client_port: node.client_listen.port(),
+        leaf_port: plan.leaf_listen.port(),
+        cluster: Some(cluster_block(
+            node.route_listen.ip().to_string(),
+            node.route_listen.port(),
+            node.routes.clone(),
+            keys,
+        )),
+    })
+}
+
+/// The host part of `host:port` (an IPv6 address loses its brackets).
+pub fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// The names a node's certificate holds: whatever runners (the public host), control planes
+/// and the other nodes (a spread node's name and every route's host) dial it by.
+fn certificate_names(plan: &HubPlan<'_>) -> Vec<String> {
+    let mut names = vec!["localhost", "127.0.0.1", plan.public_host];
+    if let Some(node) = &plan.spread {
+        names.push(&node.name);
+        names.extend(node.routes.iter().map(|r| host_of(r)));
+    }
+    let mut hosts: Vec<String> = Vec::new();
+    for n in names {
+        if !hosts.iter().any(|h| h == n) {
+            hosts.push(n.to_string());
+        }
+    }
+    hosts
+}
+
 impl Hub {
     /// Starts the hub. Runner accounts are pushed to it at run time (`crate::tunnels`); those
     /// of earlier runs are on disk in its resolver directory (each node's, in a cluster: the
     /// `full` resolvers keep each other up to date).
     pub async fn start(plan: HubPlan<'_>, pki: &Pki) -> Result<Self, String> {
-        let HubPlan { dir, leaf_listen, public_host, runner_stream_max_bytes, nodes } = plan;
-        if !(1..=5).contains(&nodes) || (leaf_listen.port() != 0 && usize::from(leaf_listen.port()) + nodes > 65536) {
+        let (dir, nodes, leaf_listen) = (plan.dir, plan.nodes, plan.leaf_listen);
+        if plan.spread.is_none()
+            && (!(1..=5).contains(&nodes)
+                || (leaf_listen.port() != 0 && usize::from(leaf_listen.port()) + nodes > 65536))
+        {
             return Err(format!("a hub of {nodes} nodes from leafnode port {}: not possible", leaf_listen.port()));
         }
         let bin = natsd::locate().await.map_err(|e| e.to_string())?;
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        if !hosts.contains(&public_host.to_string()) {
-            hosts.push(public_host.to_string());
-        }
-        let server = pki.issue_server(&hosts)?;
+        let server = pki.issue_server(&certificate_names(&plan))?;
         let (cert, key) = write_pair(dir, "hub", &server)?;
         let ca = dir.join("ca.pem");
         std::fs::write(&ca, pki.ca_pem()).map_err(|e| e.to_string())?;
         let client = pki.issue_control_plane_client()?;
         let (cp_cert, cp_key) = write_pair(dir, "control-plane", &client)?;
-        // Owner-only, never in the database: whoever holds it can mint any account.
-        let keys = HubKeys::load_or_create(&dir.join("hub-keys.secret")).map_err(|e| e.to_string())?;
+        // Owner-only, never in the database: whoever holds it can mint any account. A spread
+        // node reads the one every node shares and never makes one.
+        let keys = match &plan.spread {
+            Some(node) => load_shared_keys(&node.keys_file)?,
+            None => HubKeys::load_or_create(&dir.join("hub-keys.secret")).map_err(|e| e.to_string())?,
+        };
         let operator_jwt = dir.join("operator.jwt");
         natsd::write_private(&operator_jwt, keys.operator_jwt().map_err(|e| e.to_string())?.as_bytes())
             .map_err(|e| format!("{}: {e}", operator_jwt.display()))?;
         let mut attempt = 0;
-        let (servers, leaf_ports, route_ports) = 'attempt: loop {
+        let (servers, specs) = 'attempt: loop {
             attempt += 1;
-            let port = |fixed: u16| if fixed == 0 { natsd::free_port().map_err(|e| e.to_string()) } else { Ok(fixed) };
-            let mut leaf_ports = Vec::with_capacity(nodes);
-            for i in 0..nodes {
-                // One machine: node i listens on --leaf-listen's port + i.
-                let leaf_port = port(if leaf_listen.port() == 0 { 0 } else { leaf_listen.port() + i as u16 })?;
-                if let Err(e) = std::net::TcpListener::bind((leaf_listen.ip(), leaf_port)) {
-                    return Err(format!(
-                        "the hub's leafnode listener cannot bind {}:{leaf_port}: {e} (choose another with --leaf-listen{})",
-                        leaf_listen.ip(),
-                        if nodes > 1 {
-                            format!("; a cluster of {nodes} uses it and the {} ports after it", nodes - 1)
-                        } else {
-                            String::new()
-                        }
-                    ));
-                }
-                leaf_ports.push(leaf_port);
-            }
-            // A hub alone has no routes.
-            let route_ports = if nodes > 1 {
-                (0..nodes).map(|_| natsd::free_port().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?
-            } else {
-                Vec::new()
+            let specs = match &plan.spread {
+                Some(node) => vec![spread_node(&plan, node, &keys)?],
+                None => one_machine(&plan, &keys)?,
             };
-            let routes: Vec<String> = route_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-            let mut servers = Vec::with_capacity(nodes);
-            for i in 0..nodes {
-                let (server_name, node_dir) = node_layout(dir, nodes, i);
-                let resolver_dir = node_dir.join("accounts");
+            let mut servers = Vec::with_capacity(specs.len());
+            for spec in &specs {
+                let resolver_dir = spec.dir.join("accounts");
                 std::fs::create_dir_all(&resolver_dir).map_err(|e| format!("{}: {e}", resolver_dir.display()))?;
-                std::fs::create_dir_all(node_dir.join("jetstream")).map_err(|e| e.to_string())?;
-                let client_port = natsd::free_port().map_err(|e| e.to_string())?;
-                let log_file = node_dir.join("nats-server.log");
+                std::fs::create_dir_all(spec.dir.join("jetstream")).map_err(|e| e.to_string())?;
+                let log_file = spec.dir.join("nats-server.log");
                 let conf = HubConfig {
-                    server_name: server_name.clone(),
-                    client_port,
+                    server_name: spec.name.clone(),
+                    client_host: spec.client_host.clone(),
+                    client_port: spec.client_port,
                     leaf_host: leaf_listen.ip().to_string(),
-                    leaf_port: leaf_ports[i],
+                    leaf_port: spec.leaf_port,
                     tls: ServerTls { cert: cert.clone(), key: key.clone(), ca: ca.clone() },
-                    jetstream_dir: node_dir.join("jetstream"),
-                    max_file_store: natsd::hub_max_file_store(runner_stream_max_bytes),
+                    jetstream_dir: spec.dir.join("jetstream"),
+                    max_file_store: natsd::hub_max_file_store(plan.runner_stream_max_bytes),
                     log_file: log_file.clone(),
                     operator_jwt: operator_jwt.clone(),
                     system_account: keys.system_account().public_key(),
                     preload: keys.hub_accounts().map_err(|e| e.to_string())?,
                     resolver_dir,
                     default_sentinel: keys.sentinel_jwt().map_err(|e| e.to_string())?,
-                    // Routes on loopback: the nodes of `--cluster-size` share this machine.
-                    cluster: (nodes > 1).then(|| natsd::ClusterConfig {
-                        name: "cloudops".into(),
-                        host: "127.0.0.1".into(),
-                        port: route_ports[i],
-                        routes: routes.clone(),
-                        route_user: "route".into(),
-                        route_password: keys.route_password(),
-                    }),
+                    cluster: spec.cluster.clone(),
                 };
-                let conf_path = node_dir.join("hub.conf");
+                let conf_path = spec.dir.join("hub.conf");
                 natsd::write_private(&conf_path, conf.render().as_bytes()).map_err(|e| e.to_string())?;
-                match NatsServer::start(&bin, &server_name, conf_path, client_port, log_file).await {
+                match NatsServer::start(&bin, &spec.name, conf_path, spec.client_port, log_file).await {
                     Ok(server) => servers.push(server),
                     // A port picked free can be taken by another process before the server
                     // binds it: the nodes started so far stop, and the ports are picked again.
-                    Err(e) if attempt < 3 => {
-                        tracing::warn!(node = %server_name, attempt, error = %e, "hub node did not start; picking its ports again");
+                    Err(e) if attempt < 3 && plan.spread.is_none() => {
+                        tracing::warn!(node = %spec.name, attempt, error = %e, "hub node did not start; picking its ports again");
                         futures::future::join_all(servers.into_iter().map(NatsServer::stop)).await;
                         continue 'attempt;
                     }
                     Err(e) => return Err(e.to_string()),
                 }
             }
-            break (servers, leaf_ports, route_ports);
+            break (servers, specs);
         };
         let urls = servers.iter().map(|s| s.client_url(true)).collect::<Vec<_>>().join(",");
         let tls = TlsFiles { ca, cert: cp_cert, key: cp_key };
-        Ok(Self { servers, leaf_ports, route_ports, link: HubLink { urls, tls, keys: Arc::new(keys) } })
+        Ok(Self {
+            servers,
+            leaf_ports: specs.iter().map(|s| s.leaf_port).collect(),
+            route_ports: specs.iter().filter_map(|s| s.cluster.as_ref().map(|c| c.port)).collect(),
+            link: HubLink { urls, tls, keys: Arc::new(keys) },
+        })
     }
 
     /// Every node's client URL, comma-separated (how `ConnectSpec` takes a cluster).
@@ -196,24 +301,30 @@ impl Hub {
     }
 }
 
+/// The hub's keys from `--hub-keys-file`: read, never created (a new secret would be another
+/// operator, whose accounts no node trusts).
+fn load_shared_keys(keys_file: &Path) -> Result<HubKeys, String> {
+    if !keys_file.is_file() {
+        return Err(format!(
+            "--hub-keys-file {}: no such file (`cloudops hub init` makes it; a hub started by `cloudops serve` or `cloudops hub` keeps it in its data dir as hub/hub-keys.secret)",
+            keys_file.display()
+        ));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(keys_file)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(file = %keys_file.display(), "the hub's key secret is readable by others than its owner: whoever reads it can mint any account (chmod 600)");
+    }
+    HubKeys::load_or_create(keys_file).map_err(|e| format!("--hub-keys-file: {e}"))
+}
+
 impl HubLink {
     /// A replica's link to a hub another control plane started (`--nats-url` with
     /// `--hub-keys-file`): the keys are read, never created (a new secret would be another
     /// operator), and the client certificate comes from the CA the replicas share.
     pub fn join(urls: &str, keys_file: &Path, pki: &Pki, dir: &Path) -> Result<Self, String> {
-        if !keys_file.is_file() {
-            return Err(format!(
-                "--hub-keys-file {}: no such file (copy hub/hub-keys.secret from the data dir of the control plane that started the hub)",
-                keys_file.display()
-            ));
-        }
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(m) = std::fs::metadata(keys_file)
-            && m.permissions().mode() & 0o077 != 0
-        {
-            tracing::warn!(file = %keys_file.display(), "the hub's key secret is readable by others than its owner: whoever reads it can mint any account (chmod 600)");
-        }
-        let keys = HubKeys::load_or_create(keys_file).map_err(|e| format!("--hub-keys-file: {e}"))?;
+        let keys = load_shared_keys(keys_file)?;
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let ca = dir.join("ca.pem");
         std::fs::write(&ca, pki.ca_pem()).map_err(|e| e.to_string())?;

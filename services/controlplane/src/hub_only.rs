@@ -1,45 +1,151 @@
-//! `cloudops hub`: the hub alone, one node or a cluster, supervised by a process of its own, so
-//! that control planes can come and go (and die) around it. Its data dir has the layout of
-//! `cloudops serve`'s (`pki/`, `hub/`), and it prints what a replica needs to join it:
-//! `cloudops serve --nats-url … --leaf-url … --hub-keys-file DIR/hub/hub-keys.secret --ca-dir DIR/pki`.
+//! `cloudops hub`: the hub alone, supervised by a process of its own, so that control planes can
+//! come and go (and die) around it. Either the whole hub on this machine (one node, or a cluster
+//! of `--cluster-size`), with the data dir layout of `cloudops serve` (`pki/`, `hub/`); or, with
+//! `--routes`, one node of a hub spread over machines (containers, pods), which shares the CA
+//! and keys that `cloudops hub init` made once. Either way it prints what a replica joins it with:
+//! `cloudops serve --nats-url … --leaf-url … --hub-keys-file … --ca-dir …`.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
-use clap::Args;
+use clap::{Args, Subcommand};
+use cloudops_bus::accounts::HubKeys;
 use tracing::info;
 
 use crate::{
     Pki,
-    hub::{Hub, HubPlan},
+    hub::{Hub, HubPlan, SpreadNode, host_of},
 };
 
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct HubArgs {
+    #[command(subcommand)]
+    pub command: Option<HubCommand>,
     /// Where the CA and the hub's state live [default: $PLANTON_HOME/control-plane]
     #[arg(long, env = "CLOUDOPS_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Leafnode (runner tunnel) listen address; node i of a cluster listens on its port + i.
+    /// Leafnode (runner tunnel) listen address; node i of a cluster on this machine listens on
+    /// its port + i.
     #[arg(long, env = "CLOUDOPS_LEAF_LISTEN", default_value = "0.0.0.0:7422")]
     pub leaf_listen: SocketAddr,
     /// Host name runners dial for the tunnel; goes into the hub certificate.
     #[arg(long, env = "CLOUDOPS_PUBLIC_HOST", default_value = "127.0.0.1")]
     pub public_host: String,
-    /// Nodes: 1, 3 or 5.
-    #[arg(long, env = "CLOUDOPS_CLUSTER_SIZE", default_value_t = 3)]
+    /// Nodes on this machine: 1, 3 or 5.
+    #[arg(long, env = "CLOUDOPS_CLUSTER_SIZE", default_value_t = 3, conflicts_with = "routes")]
     pub cluster_size: usize,
     /// Bytes of session data the hub keeps per runner (as `cloudops serve`).
     #[arg(long, default_value_t = crate::config::DEFAULT_RUNNER_STREAM_MAX_BYTES)]
     pub runner_stream_max_bytes: i64,
+    /// Run one node of a hub spread over machines: every node's route address, `host:port`,
+    /// comma-separated, this one's included (3 or 5 of them). Needs --ca-dir and --hub-keys-file.
+    #[arg(long, env = "CLOUDOPS_HUB_ROUTES", value_delimiter = ',', requires_all = ["ca_dir", "hub_keys_file"])]
+    pub routes: Vec<String>,
+    /// This node's name in the cluster [default: the host name].
+    #[arg(long, env = "CLOUDOPS_NODE_NAME", requires = "routes")]
+    pub node_name: Option<String>,
+    /// Where this node's client port listens, for control planes (mutual TLS; with --routes).
+    #[arg(long, env = "CLOUDOPS_CLIENT_LISTEN", default_value = "0.0.0.0:4222")]
+    pub client_listen: SocketAddr,
+    /// Where this node's route port listens, for the other nodes (mutual TLS and the route
+    /// password; with --routes).
+    #[arg(long, env = "CLOUDOPS_ROUTE_LISTEN", default_value = "0.0.0.0:6222")]
+    pub route_listen: SocketAddr,
+    /// The CA that `cloudops hub init` made (ca.pem and ca.key), shared by every node and
+    /// control plane.
+    #[arg(long, env = "CLOUDOPS_CA_DIR", requires = "routes")]
+    pub ca_dir: Option<PathBuf>,
+    /// The hub's key secret that `cloudops hub init` made, shared likewise.
+    #[arg(long, env = "CLOUDOPS_HUB_KEYS_FILE", requires = "routes")]
+    pub hub_keys_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum HubCommand {
+    /// Make the CA and the hub's key secret that the nodes and control planes of a spread hub
+    /// share (ca.pem, ca.key, hub-keys.secret in OUT; kept when they are there already).
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `cloudops hub init --out DIR`.
+pub fn init(out: &Path) -> Result<(), String> {
+    let existed = out.join("ca.key").is_file() && out.join("hub-keys.secret").is_file();
+    Pki::load_or_create(out)?;
+    HubKeys::load_or_create(&out.join("hub-keys.secret")).map_err(|e| e.to_string())?;
+    println!(
+        "{} the hub's CA and key secret in {}: ca.pem, ca.key, hub-keys.secret (owner-only: whoever holds them can admit any runner)",
+        if existed { "kept" } else { "made" },
+        out.display()
+    );
+    println!("give every hub node and control plane:  --ca-dir {0} --hub-keys-file {0}/hub-keys.secret", out.display());
+    println!("in Kubernetes:  kubectl create secret generic cloudops-hub --from-file={}", out.display());
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+/// The spread node this process runs, from the flags, or why it cannot be.
+fn spread_node(args: &HubArgs) -> Result<Option<SpreadNode>, String> {
+    if args.routes.is_empty() {
+        return Ok(None);
+    }
+    if ![3, 5].contains(&args.routes.len()) {
+        return Err(format!(
+            "--routes lists {} node(s): a spread hub has 3 or 5 (a JetStream majority must survive a node)",
+            args.routes.len()
+        ));
+    }
+    for r in &args.routes {
+        if r.rsplit_once(':')
+            .and_then(|(h, p)| (!h.is_empty()).then_some(p))
+            .and_then(|p| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return Err(format!("--routes: {r:?} is not host:port"));
+        }
+    }
+    // The node is watched through loopback while it starts.
+    let ip = args.client_listen.ip();
+    if !(ip.is_unspecified() || ip.is_loopback()) {
+        return Err(format!("--client-listen {}: listen on 0.0.0.0 (or [::]) or on loopback", args.client_listen));
+    }
+    let name = args.node_name.clone().unwrap_or_else(hostname);
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+        return Err(format!("--node-name {name:?}: letters, digits, '-', '.' and '_' only"));
+    }
+    let missing = "--routes needs --ca-dir and --hub-keys-file (made by `cloudops hub init`)";
+    Ok(Some(SpreadNode {
+        name,
+        client_listen: args.client_listen,
+        route_listen: args.route_listen,
+        routes: args.routes.clone(),
+        keys_file: args.hub_keys_file.clone().ok_or(missing)?,
+    }))
 }
 
 /// Runs the hub until `shutdown` resolves.
 pub async fn run(args: HubArgs, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
-    if ![1, 3, 5].contains(&args.cluster_size) {
+    if let Some(HubCommand::Init { out }) = &args.command {
+        return init(out);
+    }
+    let spread = spread_node(&args)?;
+    if spread.is_none() && ![1, 3, 5].contains(&args.cluster_size) {
         return Err(format!("--cluster-size {}: must be 1, 3 or 5", args.cluster_size));
     }
     let data_dir = args.data_dir.unwrap_or_else(|| cloudops_schemas::local_store::planton_home().join("control-plane"));
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
-    let pki = Pki::load_or_create(&data_dir.join("pki"))?;
+    let ca_dir = args.ca_dir.clone().unwrap_or_else(|| data_dir.join("pki"));
+    let pki = if spread.is_some() { Pki::load_existing(&ca_dir)? } else { Pki::load_or_create(&ca_dir)? };
+    let keys_file =
+        spread.as_ref().map_or_else(|| data_dir.join("hub").join("hub-keys.secret"), |n| n.keys_file.clone());
     let hub = Hub::start(
         HubPlan {
             dir: &data_dir.join("hub"),
@@ -47,16 +153,38 @@ pub async fn run(args: HubArgs, shutdown: impl std::future::Future<Output = ()>)
             public_host: &args.public_host,
             runner_stream_max_bytes: args.runner_stream_max_bytes,
             nodes: args.cluster_size,
+            spread: spread.clone(),
         },
         &pki,
     )
     .await?;
-    println!("Cloud Ops hub is up ({} node{})", hub.servers.len(), if hub.servers.len() == 1 { "" } else { "s" });
-    println!("  --nats-url:      {}", hub.client_urls());
-    println!("  --leaf-url:      {}", hub.leaf_urls(&args.public_host).join(","));
-    println!("  --hub-keys-file: {}", data_dir.join("hub").join("hub-keys.secret").display());
-    println!("  --ca-dir:        {}", data_dir.join("pki").display());
-    println!("join it with: cloudops serve --database-url postgres://… and the four flags above");
+    let (nats_urls, leaf_urls) = match &spread {
+        // Every node listens as this one does: their client URLs by route host.
+        Some(node) => {
+            let port = node.client_listen.port();
+            let urls: Vec<String> = node.routes.iter().map(|r| format!("tls://{}:{port}", host_of(r))).collect();
+            println!(
+                "Cloud Ops hub node {} is up (one of {}; routes: {})",
+                node.name,
+                urls.len(),
+                node.routes.join(",")
+            );
+            (urls.join(","), hub.leaf_urls(&args.public_host).join(","))
+        }
+        None => {
+            let n = hub.servers.len();
+            println!("Cloud Ops hub is up ({n} node{})", if n == 1 { "" } else { "s" });
+            (hub.client_urls(), hub.leaf_urls(&args.public_host).join(","))
+        }
+    };
+    println!("  --nats-url:      {nats_urls}");
+    println!("  --leaf-url:      {leaf_urls}");
+    println!("  --hub-keys-file: {}", keys_file.display());
+    println!("  --ca-dir:        {}", ca_dir.display());
+    println!(
+        "join it with: cloudops serve --database-url postgres://… and the four flags above{}",
+        if spread.is_some() { " (--leaf-url: every node's, or one address in front of them all)" } else { "" }
+    );
     info!(nodes = hub.servers.len(), "hub serving");
     shutdown.await;
     println!("shutting down…");

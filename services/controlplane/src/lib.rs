@@ -141,6 +141,7 @@ impl ControlPlane {
                         public_host: &cfg.public_host,
                         runner_stream_max_bytes: cfg.runner_stream_max_bytes,
                         nodes: cfg.cluster_size,
+                        spread: None,
                     },
                     &pki,
                 )

@@ -13,9 +13,11 @@ struct Cli {
 enum Command {
     /// Run the control plane: gateway, actors, store and a supervised NATS hub.
     Serve(Box<cloudops_controlplane::ServeArgs>),
-    /// Run the NATS hub alone (a cluster of 3 by default), for control planes that join it
-    /// with --nats-url, --leaf-url, --hub-keys-file and --ca-dir (it prints them).
-    Hub(cloudops_controlplane::hub_only::HubArgs),
+    /// Run the NATS hub alone (a cluster of 3 by default, or one node of a hub spread over
+    /// machines with --routes), for control planes that join it with --nats-url, --leaf-url,
+    /// --hub-keys-file and --ca-dir (it prints them). `cloudops hub init` makes the CA and keys
+    /// a spread hub shares.
+    Hub(Box<cloudops_controlplane::hub_only::HubArgs>),
     /// Exit 0 when the gateway accepts connections on ADDR (a container health check that
     /// needs no shell or HTTP client in the image).
     Health {
@@ -66,7 +68,7 @@ fn main() -> std::process::ExitCode {
     let args = match Cli::parse().command {
         Command::Serve(args) => *args,
         Command::Health { addr } => return health(addr),
-        Command::Hub(args) => return run_hub(args),
+        Command::Hub(args) => return run_hub(*args),
     };
     let cfg = match args.into_config() {
         Ok(c) => c,

@@ -36,7 +36,7 @@ impl Pki {
         for f in ["ca.pem", "ca.key"] {
             if !dir.join(f).is_file() {
                 return Err(format!(
-                    "--ca-dir {}: no {f} there (copy the pki directory of the control plane that started the hub)",
+                    "--ca-dir {}: no {f} there (`cloudops hub init` makes the CA; a hub started by `cloudops serve` or `cloudops hub` keeps it in its data dir as pki/)",
                     dir.display()
                 ));
             }

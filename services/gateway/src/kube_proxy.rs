@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::{
     routes::AppState,
-    sessions::{AbortOnDrop, Control, KEEPALIVE_EVERY, control},
+    sessions::{AbortOnDrop, Control, KEEPALIVE_EVERY, control, keepalive},
 };
 
 /// The most a request body may carry: the API server's own limit.
@@ -274,7 +274,6 @@ async fn stream_body(
     access: crate::holds::Access,
 ) -> Result<Body, String> {
     let runner = RunnerId::parse(info.runner_id.clone()).map_err(|e| e.to_string())?;
-    let messages = streams::read_session(&s.deps.nats, &runner, session, 0).await.map_err(|e| e.to_string())?;
     let (revoked_tx, revoked_rx) = tokio::sync::oneshot::channel::<()>();
     let keepalive = {
         let (s, info, id) = (s.clone(), info.clone(), session.to_string());
@@ -282,7 +281,7 @@ async fn stream_body(
             let mut watch = crate::holds::Watch::default();
             let mut checked = tokio::time::Instant::now();
             loop {
-                if !matches!(control(&s, &info, &id, false).await, Control::Alive) {
+                if !matches!(keepalive(&s, &info, &id).await, Control::Alive) {
                     return;
                 }
                 if checked.elapsed() >= crate::holds::RECHECK_EVERY {
@@ -298,6 +297,8 @@ async fn stream_body(
         })
     };
     let guard = (AbortOnDrop(keepalive), CancelOnDrop { s: s.clone(), info, session: session.to_string() });
+    // Opened after the keepalive started: it can take seconds while JetStream fails over.
+    let messages = streams::read_session(&s.deps.nats, &runner, session, 0).await.map_err(|e| e.to_string())?;
     let body = messages
         .take_until(revoked_rx)
         .take_while(|m| futures::future::ready(matches!(m, Ok(m) if m.end.is_none())))

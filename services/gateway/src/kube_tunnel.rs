@@ -27,7 +27,7 @@ use tracing::warn;
 use crate::{
     kube_proxy::status,
     routes::{AppState, Authenticated},
-    sessions::{AbortOnDrop, Control, KEEPALIVE_EVERY, control, send_control},
+    sessions::{AbortOnDrop, Control, KEEPALIVE_EVERY, control, keepalive, send_control},
 };
 
 /// Whether the client asked for SPDY itself (kubectl before 1.30, or with WebSockets turned off).
@@ -212,21 +212,23 @@ pub(crate) async fn open_output(
 ) -> Option<(impl futures::Stream<Item = Result<streams::SessionMessage, cloudops_bus::BusError>> + use<>, AbortOnDrop)>
 {
     let runner = RunnerId::parse(info.runner_id.clone()).ok()?;
+    // Kept alive from now: opening the reader can take seconds while JetStream fails over.
+    let keepalive = {
+        let (s, info, id) = (s.clone(), info.clone(), session.to_string());
+        AbortOnDrop(tokio::spawn(async move {
+            while let Control::Alive = keepalive(&s, &info, &id).await {
+                tokio::time::sleep(KEEPALIVE_EVERY).await;
+            }
+        }))
+    };
     let messages = match streams::read_session(&s.deps.nats, &runner, session, 0).await {
         Ok(m) => m,
         Err(e) => {
             warn!(%session, error = %e, "session output unreadable");
+            drop(keepalive);
             control(s, info, session, true).await;
             return None;
         }
-    };
-    let keepalive = {
-        let (s, info, id) = (s.clone(), info.clone(), session.to_string());
-        AbortOnDrop(tokio::spawn(async move {
-            while let Control::Alive = control(&s, &info, &id, false).await {
-                tokio::time::sleep(KEEPALIVE_EVERY).await;
-            }
-        }))
     };
     Some((messages, keepalive))
 }

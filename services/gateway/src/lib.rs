@@ -9,6 +9,7 @@
 mod admin;
 mod console;
 mod error;
+mod exec_recording;
 mod holds;
 mod kube_exec;
 mod kube_proxy;

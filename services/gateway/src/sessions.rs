@@ -182,7 +182,7 @@ pub(crate) async fn start(
             recording: None,
         };
         s.deps.store.exec_session_start(row).await?;
-        tokio::spawn(record(s.clone(), info.clone(), session.to_string()));
+        tokio::spawn(crate::exec_recording::record(s.clone(), info.clone(), session.to_string()));
     }
     Ok((info, v))
 }
@@ -243,7 +243,7 @@ pub(crate) fn control(
     control_with(s, info, v1::SessionControl { session: id.into(), cancel, ..Default::default() })
 }
 
-fn control_with(
+pub(crate) fn control_with(
     s: &AppState,
     info: &SessionInfo,
     c: v1::SessionControl,
@@ -259,6 +259,26 @@ fn control_with(
             }
             Ok(_) => Control::Ended,
             Err(e) => Control::Lost(e.to_string()),
+        }
+    }
+}
+
+/// How long a keepalive keeps trying a runner that is not connected before the session is
+/// taken as lost: a runner whose hub node died is back on another within ~1 s, and its sessions
+/// live on for `SESSION_IDLE` (6 s) without a keepalive, so a shorter gap is bridged.
+pub const LOST_GRACE: Duration = Duration::from_millis(3500);
+
+/// A keepalive that bridges a short absence of the runner (its tunnel moving to another hub
+/// node): `Lost` only when it stays unreachable for [`LOST_GRACE`].
+pub(crate) async fn keepalive(s: &AppState, info: &SessionInfo, id: &str) -> Control {
+    let deadline = tokio::time::Instant::now() + LOST_GRACE;
+    loop {
+        match control(s, info, id, false).await {
+            Control::Lost(why) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(session = %id, reason = %why, "keepalive not delivered; trying again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => return other,
         }
     }
 }
@@ -284,15 +304,15 @@ pub async fn events(
     };
     let runner =
         RunnerId::parse(info.runner_id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
-    let messages = streams::read_session(&s.deps.nats, &runner, &id, after).await.map_err(ApiError::unavailable)?;
-    // Keep the runner's session alive for as long as this response is being read; if the runner
+    // Keep the runner's session alive for as long as this response is being read (from now:
+    // opening the reader can take seconds while JetStream fails over); if the runner
     // disappears, say so (no end marker will ever come from it).
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<String>();
     let keepalive = {
         let (s, info, id) = (s.clone(), info.clone(), id.clone());
         tokio::spawn(async move {
             loop {
-                match control(&s, &info, &id, false).await {
+                match keepalive(&s, &info, &id).await {
                     Control::Alive => tokio::time::sleep(KEEPALIVE_EVERY).await,
                     Control::Ended => return,
                     Control::Lost(why) => {
@@ -304,6 +324,7 @@ pub async fn events(
         })
     };
     let guard = AbortOnDrop(keepalive);
+    let messages = streams::read_session(&s.deps.nats, &runner, &id, after).await.map_err(ApiError::unavailable)?;
     let exec = info.is_exec();
     let lost = futures::stream::once(lost_rx).filter_map(|r| futures::future::ready(r.ok())).map(Err);
     let merged = futures::stream::select(messages.map(|m| m.map_err(|e| e.to_string())), lost);
@@ -441,127 +462,9 @@ pub async fn input(
     }
 }
 
-/// Without a message for this long, the recorder asks the runner whether the session still runs.
-pub const RECORD_PROBE_EVERY: Duration = Duration::from_secs(20);
-
-/// What a recording keeps: frames up to a byte cap, and counts of everything.
-pub struct Recording {
-    cap: usize,
-    started_ms: Option<i64>,
-    lines: String,
-    pub total_bytes: i64,
-    pub recorded_bytes: i64,
-    pub truncated: bool,
-}
-
-impl Recording {
-    pub fn new(cap: usize) -> Self {
-        Self { cap, started_ms: None, lines: String::new(), total_bytes: 0, recorded_bytes: 0, truncated: false }
-    }
-
-    /// One frame: `kind` is `i` (input), `o` (stdout) or `e` (stderr).
-    pub fn push(&mut self, at_ms: i64, kind: char, data: &[u8]) {
-        let start = *self.started_ms.get_or_insert(at_ms);
-        self.total_bytes += data.len() as i64;
-        if self.truncated || self.recorded_bytes as usize + data.len() > self.cap {
-            self.truncated = true;
-            return;
-        }
-        self.recorded_bytes += data.len() as i64;
-        self.lines.push_str(&json!([(at_ms - start).max(0), kind.to_string(), B64.encode(data)]).to_string());
-        self.lines.push('\n');
-    }
-
-    pub fn push_message(&mut self, m: &streams::SessionMessage) {
-        let (kind, data) = match (m.input, m.payload.split_first()) {
-            (true, _) => ('i', &m.payload[..]),
-            (false, Some((2, rest))) => ('e', rest),
-            (false, Some((_, rest))) => ('o', rest),
-            (false, None) => return,
-        };
-        self.push(m.published_ms, kind, data);
-    }
-
-    pub fn finish(self, end: String) -> cloudops_store::ExecEnd {
-        let exit_code = end.strip_prefix("exit: ").and_then(|c| c.trim().parse().ok());
-        cloudops_store::ExecEnd {
-            end,
-            exit_code,
-            total_bytes: self.total_bytes,
-            recorded_bytes: self.recorded_bytes,
-            truncated: self.truncated,
-            recording: self.lines,
-        }
-    }
-}
-
-/// Reads an exec session's output and recorded input until its end, then stores how it ended
-/// and the recording. If the runner dies, no end marker comes: the probe finds out.
-async fn record(s: AppState, info: SessionInfo, id: String) {
-    let mut rec = Recording::new(s.deps.config.exec_record_cap);
-    let end = match RunnerId::parse(info.runner_id.clone()) {
-        Err(e) => format!("error: {e}"),
-        Ok(runner) => match streams::read_recording(&s.deps.nats, &runner, &id).await {
-            Err(e) => format!("error: recording not started: {e}"),
-            Ok(messages) => {
-                let mut messages = std::pin::pin!(messages);
-                let mut quiet_probes = 0;
-                loop {
-                    match tokio::time::timeout(RECORD_PROBE_EVERY, messages.next()).await {
-                        Ok(Some(Ok(m))) => {
-                            quiet_probes = 0;
-                            if let Some(end) = m.end {
-                                break end;
-                            }
-                            rec.push_message(&m);
-                        }
-                        Ok(Some(Err(e))) => break format!("error: recording interrupted: {e}"),
-                        Ok(None) => break "error: recording interrupted".into(),
-                        Err(_) => {
-                            let probe = v1::SessionControl { session: id.clone(), probe: true, ..Default::default() };
-                            match control_with(&s, &info, probe).await {
-                                Control::Alive => {}
-                                Control::Lost(why) => break format!("error: runner lost: {why}"),
-                                // Ended on the runner: its end marker should follow at once.
-                                Control::Ended => {
-                                    quiet_probes += 1;
-                                    if quiet_probes >= 2 {
-                                        break "error: the session ended without an end marker".into();
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        },
-    };
-    if let Err(e) = s.deps.store.exec_session_finish(&id, rec.finish(end)).await {
-        warn!(session = %id, error = %e, "exec session record not stored");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recording_caps_and_counts() {
-        let mut r = Recording::new(8);
-        r.push(1000, 'i', b"ls\r");
-        r.push(1012, 'o', b"a b\r\n");
-        r.push(1020, 'o', b"more");
-        assert!(r.truncated);
-        assert_eq!((r.total_bytes, r.recorded_bytes), (12, 8));
-        let end = r.finish("exit: 3".into());
-        assert_eq!(end.exit_code, Some(3));
-        let frames: Vec<Value> = end.recording.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(frames.len(), 2);
-        assert_eq!(frames[1][0], 12);
-        assert_eq!(frames[1][1], "o");
-        assert_eq!(B64.decode(frames[1][2].as_str().unwrap()).unwrap(), b"a b\r\n");
-        assert_eq!(Recording::new(1).finish("cancelled".into()).exit_code, None);
-    }
 
     #[test]
     fn terminal_sizes_are_checked() {

@@ -26,6 +26,9 @@ mod deploy_container_apps;
 #[path = "binaries/ha_processes.rs"]
 mod ha_processes;
 
+#[path = "binaries/spread_hub.rs"]
+mod spread_hub;
+
 /// target/<profile>/ — the test binary lives in target/<profile>/deps/.
 fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();

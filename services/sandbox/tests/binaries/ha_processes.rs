@@ -12,16 +12,47 @@ use tokio::{
 
 use super::{Env, serve_on, sigkill, stops_cleanly, until_ok};
 
-/// Starts `cloudops hub` and reads its banner: the flags a control plane joins it with.
-async fn hub(env: &Env, dir: &std::path::Path) -> (Child, HashMap<String, String>) {
-    let mut child = env
-        .cmd("cloudops")
-        .args(["hub", "--cluster-size", "3", "--leaf-listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
+/// Credentials for `prod-runner`, a connection `k8s` to it, the Kubernetes API test server and
+/// a `planton-runner` process serving it: the runner, the API server, the credentials file.
+pub(super) async fn runner_on_k8s(
+    env: &Env,
+    base: &std::path::Path,
+) -> (Child, kube_testserver::KubeTestServer, String) {
+    let creds_dir = base.join("runner-creds");
+    let (code, _, err) = env
+        .planton(&["runner", "generate-credentials", "prod-runner", "--output-dir", creds_dir.to_str().unwrap()])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) =
+        env.planton(&["connection", "create", "k8s", "--provider", "kubernetes", "--runner", "prod-runner"]).await;
+    assert_eq!(code, 0, "{err}");
+    let cluster = kube_testserver::Cluster::default();
+    cluster.seed_sandbox();
+    let kube = kube_testserver::KubeTestServer::start("127.0.0.1:0".parse().unwrap(), cluster).await.unwrap();
+    let kubeconfig = base.join("kubeconfig");
+    std::fs::write(&kubeconfig, kube.kubeconfig("sandbox")).unwrap();
+    let runner = env
+        .cmd("planton")
+        .args(["runner", "start", "--credentials-file", creds_dir.join("credentials.json").to_str().unwrap()])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    (runner, kube, std::fs::read_to_string(creds_dir.join("credentials.json")).unwrap())
+}
+
+/// Starts `cloudops hub --cluster-size 3` and reads its banner: the flags a control plane
+/// joins it with.
+async fn hub(env: &Env, dir: &std::path::Path) -> (Child, HashMap<String, String>) {
+    let mut cmd = env.cmd("cloudops");
+    cmd.args(["hub", "--cluster-size", "3", "--leaf-listen", "127.0.0.1:0", "--data-dir"]).arg(dir);
+    hub_banner(cmd).await
+}
+
+/// Spawns a `cloudops hub …` command and reads its banner, up to "join it with".
+pub(super) async fn hub_banner(mut cmd: tokio::process::Command) -> (Child, HashMap<String, String>) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut flags = HashMap::new();
     let ready = tokio::time::timeout(Duration::from_secs(60), async {
@@ -59,29 +90,8 @@ async fn a_control_plane_killed_leaves_the_other_serving_and_revoking() {
 
     // The first control plane, alone: it admits the runner.
     let (first, first_url) = serve_on(&env, "127.0.0.1:0", "127.0.0.1:0", &join).await;
-    let creds_dir = base.join("runner-creds");
-    let (code, _, err) = env
-        .planton(&["runner", "generate-credentials", "prod-runner", "--output-dir", creds_dir.to_str().unwrap()])
-        .await;
-    assert_eq!(code, 0, "{err}");
-    let creds = std::fs::read_to_string(creds_dir.join("credentials.json")).unwrap();
+    let (runner, kube, creds) = runner_on_k8s(&env, &base).await;
     assert!(creds.contains("leaf_urls"), "the runner is handed every hub node");
-    let (code, _, err) =
-        env.planton(&["connection", "create", "k8s", "--provider", "kubernetes", "--runner", "prod-runner"]).await;
-    assert_eq!(code, 0, "{err}");
-    let cluster = kube_testserver::Cluster::default();
-    cluster.seed_sandbox();
-    let kube = kube_testserver::KubeTestServer::start("127.0.0.1:0".parse().unwrap(), cluster).await.unwrap();
-    let kubeconfig = base.join("kubeconfig");
-    std::fs::write(&kubeconfig, kube.kubeconfig("sandbox")).unwrap();
-    let runner = env
-        .cmd("planton")
-        .args(["runner", "start", "--credentials-file", creds_dir.join("credentials.json").to_str().unwrap()])
-        .env("KUBECONFIG", &kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let get = ["kubectl", "get", "pods", "--connection", "k8s", "-n", "default"];
     until_ok(&env, &get).await;
 

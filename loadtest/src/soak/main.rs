@@ -1,0 +1,276 @@
+//! bench-soak: mixed load on a hub of three nodes for a long while, with the node the runner's
+//! tunnel is on killed (SIGKILL) halfway and restarted by its supervisor. First the maximum
+//! throughput of the same op mix is measured on the same setup (64 closed-loop clients: the
+//! floor of this run); then, at half of it, open-loop ops (`get namespace`, `get pods`,
+//! `describe pod`), a `logs -f` followed all along, and exec sessions typed into. Reports errors
+//! (inside and outside the kill window), op and keystroke p50/p99 per row of time, log lines
+//! lost or repeated, and each process's RSS at the start and end.
+//!
+//!   cargo build --profile bench-fast -p cloudops-loadtest --bin bench-soak
+//!   $CARGO_TARGET_DIR/bench-fast/bench-soak --seconds 600            # the soak of RESULTS.md
+//!   $CARGO_TARGET_DIR/debug/bench-soak --seconds 40 --row 5          # CI's short mode
+//!
+//! Exits non-zero on an error outside the kill window, or a log line lost or repeated.
+
+mod record;
+mod sessions;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cloudops_loadtest::{rss_bytes, throughput};
+use cloudops_sandbox::Sandbox;
+use record::{Recorder, percentiles};
+use serde_json::{Value, json};
+use sessions::Gateway;
+
+#[derive(Parser)]
+struct Args {
+    /// How long the soak runs (after the maximum is measured).
+    #[arg(long, default_value_t = 600)]
+    seconds: u64,
+    /// Seconds per row of the report.
+    #[arg(long, default_value_t = 30)]
+    row: u64,
+    /// Ops per second; 0 measures the maximum first and takes half.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Errors up to this many seconds after the kill are the kill window's.
+    #[arg(long, default_value_t = 10)]
+    kill_window: u64,
+    /// Steady load only: no node is killed.
+    #[arg(long)]
+    no_kill: bool,
+}
+
+/// The op mix: mostly small reads, some lists, some describes.
+fn mixed_op(n: u64, pod: &str) -> (&'static str, Value) {
+    match n % 10 {
+        0..=4 => ("get", json!({"kind": "namespaces", "name": "default"})),
+        5..=7 => ("get", json!({"kind": "pods"})),
+        _ => ("describe", json!({"kind": "pods", "name": pod})),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let sb = Sandbox::start_with(|c| c.cluster_size = 3).await?;
+    let runner = sb.runner_with_connection("soak").await?;
+    let hub = sb.cp.hub.as_ref().context("the sandbox starts a hub")?;
+    let gw = Gateway {
+        http: reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(15)).build()?,
+        // Streams are read for as long as they last: no overall timeout.
+        streams: reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?,
+        url: sb.gateway_url().to_string(),
+        api_key: sb.api_key.clone(),
+        connection: "soak-conn".into(),
+    };
+    let web = cloudops_sandbox::pod_named(&sb, "soak-conn", "web-").await;
+    let api = cloudops_sandbox::pod_named(&sb, "soak-conn", "api-").await;
+
+    // The maximum of this op mix on this setup, closed loop.
+    let rate = if args.rate > 0.0 {
+        args.rate
+    } else {
+        let (gw, pod) = (gw.clone(), web.clone());
+        let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let max = throughput("mixed ops", 64, Duration::from_secs(2), Duration::from_secs(5), move |_| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (gw, pod) = (gw.clone(), pod.clone());
+            async move {
+                let (verb, body) = mixed_op(n, &pod);
+                gw.op(verb, body).await.map(drop)
+            }
+        })
+        .await?;
+        println!(
+            "maximum: {:.0} ops/s with 64 clients (p99 {:.1} ms)",
+            max.per_sec(),
+            max.latency.p99().as_secs_f64() * 1e3
+        );
+        max.per_sec() / 2.0
+    };
+
+    let start = Instant::now();
+    let until = start + Duration::from_secs(args.seconds);
+    let rec = Recorder::new(start, Duration::from_secs(args.row));
+    println!(
+        "soak: {} s at {rate:.0} ops/s, a logs -f (50 lines/s), exec sessions (4 keystrokes/s); rows of {} s; {}\n",
+        args.seconds,
+        args.row,
+        if args.no_kill {
+            "no node killed".to_string()
+        } else {
+            format!("a hub node killed at {} s", args.seconds / 2)
+        }
+    );
+
+    let cluster = sb.kube.cluster.clone();
+    let logs = tokio::spawn(sessions::follow_logs(gw.clone(), api.clone(), until, rec.clone(), move |l| {
+        cluster.append_log("default", &api, "api", l)
+    }));
+    let exec = tokio::spawn(sessions::exec_loop(gw.clone(), web.clone(), until, rec.clone()));
+    let load = tokio::spawn(open_loop(gw.clone(), web.clone(), rate, until, rec.clone()));
+
+    // RSS of every process at the end of each row.
+    let processes = {
+        let (hub_pids, runner): (Vec<_>, _) = (hub.servers.iter().collect(), &runner);
+        move || {
+            let mut v = vec![("bench process".to_string(), rss_bytes(std::process::id()))];
+            for (i, s) in hub_pids.iter().enumerate() {
+                v.push((format!("hub node {i}"), rss_bytes(s.pid())));
+            }
+            v.push(("runner's leaf node".to_string(), rss_bytes(runner.leaf.pid())));
+            v
+        }
+    };
+    let mut killed: Option<(usize, Duration)> = None;
+    let mut next_row = start + Duration::from_secs(args.row);
+    let kill_at = start + Duration::from_secs(args.seconds / 2);
+    while Instant::now() < until {
+        let next = if killed.is_none() && !args.no_kill { next_row.min(kill_at) } else { next_row };
+        tokio::time::sleep_until(next.into()).await;
+        if killed.is_none() && !args.no_kill && Instant::now() >= kill_at {
+            let port = runner.hub_port().await.context("the runner's tunnel is down before the kill")?;
+            let node = hub.leaf_ports.iter().position(|p| *p == port).context("the runner is on a node of the hub")?;
+            let pid = rustix::process::Pid::from_raw(hub.servers[node].pid() as i32).context("pid")?;
+            rustix::process::kill_process(pid, rustix::process::Signal::KILL)?;
+            killed = Some((node, rec.since_start(Instant::now())));
+        }
+        if Instant::now() >= next_row {
+            // Sampled at the row's last moment.
+            rec.rss(next_row - Duration::from_millis(1), processes());
+            next_row += Duration::from_secs(args.row);
+        }
+    }
+    let shed_total = load.await?;
+    let sessions = exec.await?;
+    let log = logs.await??;
+    let (rows, errors) = rec.take();
+
+    // The report.
+    println!(
+        "{:>7} {:>7} {:>7} {:>6} {:>5} {:>8} {:>8} {:>9} {:>9} {:>6}",
+        "t (s)", "ops", "ops/s", "errors", "shed", "p50 ms", "p99 ms", "key p50", "key p99", "lines"
+    );
+    for (i, r) in &rows {
+        let (p50, p99) = percentiles(&r.ops);
+        let (k50, k99) = percentiles(&r.keystrokes);
+        println!(
+            "{:>7} {:>7} {:>7.0} {:>6} {:>5} {p50:>8} {p99:>8} {k50:>9} {k99:>9} {:>6}",
+            (i + 1) * args.row,
+            r.ops.len(),
+            r.ops.len() as f64 / args.row as f64,
+            r.errors,
+            r.shed,
+            r.log_lines
+        );
+    }
+    let window = |at: Duration| killed.is_some_and(|(_, k)| at >= k && at <= k + Duration::from_secs(args.kill_window));
+    let (inside, outside): (Vec<_>, Vec<_>) = errors.iter().partition(|e| window(e.at));
+    println!();
+    if let Some((node, k)) = killed {
+        let last = inside.iter().map(|e| e.at - k).max();
+        println!(
+            "hub node {node} killed at {:.1} s (restarted {} time(s)): {} error(s) in the {} s after it{}",
+            k.as_secs_f64(),
+            hub.servers[node].restarts(),
+            inside.len(),
+            args.kill_window,
+            last.map(|d| format!(", the last {:.2} s after the kill", d.as_secs_f64())).unwrap_or_default()
+        );
+    }
+    println!("errors outside the kill window: {} (target 0)", outside.len());
+    for e in outside.iter().take(12) {
+        println!("  +{:.2} s {}: {}", e.at.as_secs_f64(), e.what, truncate(&e.error, 200));
+    }
+    if let Some((_, k)) = killed {
+        // The kill window's errors by kind and message: how many, first and last after the kill.
+        let mut kinds: std::collections::BTreeMap<(&str, String), (usize, Duration, Duration)> = Default::default();
+        for e in &inside {
+            let at = e.at - k;
+            let entry = kinds.entry((e.what, truncate(&e.error, 120))).or_insert((0, at, at));
+            *entry = (entry.0 + 1, entry.1.min(at), entry.2.max(at));
+        }
+        for ((what, error), (n, first, last)) in kinds {
+            println!(
+                "  in the window: {n} × {what}: {error} (+{:.2}–{:.2} s after the kill)",
+                first.as_secs_f64(),
+                last.as_secs_f64()
+            );
+        }
+    }
+    println!("ops shed (too many in flight): {shed_total}");
+    println!(
+        "logs -f: {} lines written, {} received, {} lost, {} repeated, {}; stream resumed {} time(s)",
+        log.written,
+        log.received.len(),
+        log.lost(),
+        log.repeated(),
+        if log.in_order() { "in order" } else { "OUT OF ORDER" },
+        log.resumed
+    );
+    println!(
+        "logs -f: the longest wait for a line was {:.2} s, ending at {:.1} s (a line is written every 20 ms)",
+        log.longest_gap.0.as_secs_f64(),
+        rec.since_start(log.longest_gap.1).as_secs_f64()
+    );
+    println!("exec sessions: {sessions}");
+    // RSS: the first row against the last (the killed node's process is a new one).
+    let with_rss: Vec<_> = rows.iter().filter(|(_, r)| !r.rss.is_empty()).collect();
+    if let (Some((_, first)), Some((_, last))) = (with_rss.first(), with_rss.last()) {
+        println!("\n{:<22} {:>12} {:>12} {:>8}", "RSS", "first row", "last row", "growth");
+        for ((name, a), (_, b)) in first.rss.iter().zip(&last.rss) {
+            let restarted = killed.is_some_and(|(n, _)| *name == format!("hub node {n}"));
+            println!(
+                "{name:<22} {:>10.1} M {:>10.1} M {:>7.1}%{}",
+                *a as f64 / 1048576.0,
+                *b as f64 / 1048576.0,
+                100.0 * (*b as f64 / (*a).max(1) as f64 - 1.0),
+                if restarted { "  (a new process after the kill)" } else { "" }
+            );
+        }
+        println!("(target: growth < 10% for every process that lived through the run)");
+    }
+    runner.stop().await;
+    sb.shutdown().await;
+    anyhow::ensure!(outside.is_empty(), "{} error(s) outside the kill window", outside.len());
+    anyhow::ensure!(log.lost() == 0 && log.repeated() == 0 && log.in_order(), "log lines lost, repeated or reordered");
+    Ok(())
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n).collect::<String>()) }
+}
+
+/// Ops at `rate` per second until `until`, each due at its slot (10 ms ticks) whether or not the
+/// ones before it have answered; at most 512 in flight (the rest are shed, and counted).
+async fn open_loop(gw: Gateway, pod: String, rate: f64, until: Instant, rec: Recorder) -> usize {
+    const IN_FLIGHT: u32 = 512;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT as usize));
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let (mut owed, mut n, mut shed) = (0.0, 0u64, 0);
+    while Instant::now() < until {
+        let due = tick.tick().await.into_std();
+        owed += rate / 100.0;
+        while owed >= 1.0 {
+            owed -= 1.0;
+            n += 1;
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                rec.shed(due);
+                shed += 1;
+                continue;
+            };
+            let (gw, rec, pod) = (gw.clone(), rec.clone(), pod.clone());
+            tokio::spawn(async move {
+                let (verb, body) = mixed_op(n, &pod);
+                rec.op(due, gw.op(verb, body).await.map(drop));
+                drop(slot);
+            });
+        }
+    }
+    let _ = slots.acquire_many(IN_FLIGHT).await;
+    shed
+}
