@@ -243,6 +243,8 @@ CLOUDOPS_CASES = [
         and env(objs)["CLOUDOPS_LEAF_URL"] == "tls://leaf.example.com:7422"
         and env(objs)["CLOUDOPS_HUB_KEYS_FILE"] == "/etc/cloudops/hub/hub-keys.secret"
         and env(objs)["CLOUDOPS_CA_DIR"] == "/etc/cloudops/hub"
+        and env(objs)["CLOUDOPS_SECRETS_KEY_FILE"] == "/etc/cloudops/hub/secrets.key"
+        and statefulset(objs)["spec"]["minReadySeconds"] >= 10
         and "CLOUDOPS_LEAF_LISTEN" not in env(objs)
         and [p["name"] for p in container(objs)["ports"]] == ["gateway"]
         and volume(objs, "hub-secret")["secret"]["secretName"] == "cloudops-hub"

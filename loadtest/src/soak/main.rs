@@ -152,20 +152,23 @@ async fn main() -> Result<()> {
 
     // The report.
     println!(
-        "{:>7} {:>7} {:>7} {:>6} {:>5} {:>8} {:>8} {:>9} {:>9} {:>6}",
-        "t (s)", "ops", "ops/s", "errors", "shed", "p50 ms", "p99 ms", "key p50", "key p99", "lines"
+        "{:>7} {:>7} {:>7} {:>6} {:>5} {:>8} {:>8} {:>9} {:>9} {:>6} {:>9}",
+        "t (s)", "ops", "ops/s", "errors", "shed", "p50 ms", "p99 ms", "key p50", "key p99", "lines", "RSS MiB"
     );
     for (i, r) in &rows {
         let (p50, p99) = percentiles(&r.ops);
         let (k50, k99) = percentiles(&r.keystrokes);
+        // Each process's RSS when the row closed, in the order of the RSS table below.
+        let rss: Vec<String> = r.rss.iter().map(|(_, b)| format!("{:.0}", *b as f64 / 1048576.0)).collect();
         println!(
-            "{:>7} {:>7} {:>7.0} {:>6} {:>5} {p50:>8} {p99:>8} {k50:>9} {k99:>9} {:>6}",
+            "{:>7} {:>7} {:>7.0} {:>6} {:>5} {p50:>8} {p99:>8} {k50:>9} {k99:>9} {:>6} {:>9}",
             (i + 1) * args.row,
             r.ops.len(),
             r.ops.len() as f64 / args.row as f64,
             r.errors,
             r.shed,
-            r.log_lines
+            r.log_lines,
+            rss.join("/")
         );
     }
     let window = |at: Duration| killed.is_some_and(|(_, k)| at >= k && at <= k + Duration::from_secs(args.kill_window));

@@ -53,11 +53,14 @@ pub struct HubPlan<'a> {
     pub nodes: usize,
     /// One node of a hub spread over machines (`cloudops hub --routes …`), instead of `nodes`.
     pub spread: Option<SpreadNode>,
+    /// The hub's key secret when it is shared (`--hub-keys-file`): read, never created. None:
+    /// `dir/hub-keys.secret`, created on first start.
+    pub keys_file: Option<PathBuf>,
 }
 
 /// This process's node of a hub whose other nodes run elsewhere: its name, where its client
-/// and route ports listen, every node's route address, and the hub's keys made beforehand
-/// (`cloudops hub init`), which every node and control plane share.
+/// and route ports listen, and every node's route address. Its keys and CA were made
+/// beforehand (`cloudops hub init`) and every node and control plane shares them.
 #[derive(Debug, Clone)]
 pub struct SpreadNode {
     pub name: String,
@@ -65,7 +68,6 @@ pub struct SpreadNode {
     pub route_listen: std::net::SocketAddr,
     /// Every node's route address `host:port`, this one's included.
     pub routes: Vec<String>,
-    pub keys_file: PathBuf,
 }
 
 /// One node to start: its name, directory, ports and cluster block.
@@ -204,10 +206,11 @@ impl Hub {
         std::fs::write(&ca, pki.ca_pem()).map_err(|e| e.to_string())?;
         let client = pki.issue_control_plane_client()?;
         let (cp_cert, cp_key) = write_pair(dir, "control-plane", &client)?;
-        // Owner-only, never in the database: whoever holds it can mint any account. A spread
-        // node reads the one every node shares and never makes one.
-        let keys = match &plan.spread {
-            Some(node) => load_shared_keys(&node.keys_file)?,
+        // Owner-only, never in the database: whoever holds it can mint any account. A shared
+        // one (every node of a spread hub reads it) is never made here.
+        let keys = match &plan.keys_file {
+            Some(file) => load_shared_keys(file)?,
+            None if plan.spread.is_some() => return Err("a node of a spread hub needs --hub-keys-file".into()),
             None => HubKeys::load_or_create(&dir.join("hub-keys.secret")).map_err(|e| e.to_string())?,
         };
         let operator_jwt = dir.join("operator.jwt");
@@ -310,11 +313,12 @@ fn load_shared_keys(keys_file: &Path) -> Result<HubKeys, String> {
             keys_file.display()
         ));
     }
+    // Group read is how Kubernetes hands a Secret to a pod that is not root (fsGroup).
     use std::os::unix::fs::PermissionsExt;
     if let Ok(m) = std::fs::metadata(keys_file)
-        && m.permissions().mode() & 0o077 != 0
+        && m.permissions().mode() & 0o027 != 0
     {
-        tracing::warn!(file = %keys_file.display(), "the hub's key secret is readable by others than its owner: whoever reads it can mint any account (chmod 600)");
+        tracing::warn!(file = %keys_file.display(), "the hub's key secret is open to others than its owner and group: whoever reads it can mint any account (chmod 600)");
     }
     HubKeys::load_or_create(keys_file).map_err(|e| format!("--hub-keys-file: {e}"))
 }

@@ -34,18 +34,18 @@ pub struct HubArgs {
     /// Host name runners dial for the tunnel; goes into the hub certificate.
     #[arg(long, env = "CLOUDOPS_PUBLIC_HOST", default_value = "127.0.0.1")]
     pub public_host: String,
-    /// Nodes on this machine: 1, 3 or 5.
-    #[arg(long, env = "CLOUDOPS_CLUSTER_SIZE", default_value_t = 3, conflicts_with = "routes")]
+    /// Nodes on this machine: 1, 3 or 5 (not with --routes: one node per process there).
+    #[arg(long, env = "CLOUDOPS_CLUSTER_SIZE", default_value_t = 3)]
     pub cluster_size: usize,
     /// Bytes of session data the hub keeps per runner (as `cloudops serve`).
     #[arg(long, default_value_t = crate::config::DEFAULT_RUNNER_STREAM_MAX_BYTES)]
     pub runner_stream_max_bytes: i64,
     /// Run one node of a hub spread over machines: every node's route address, `host:port`,
     /// comma-separated, this one's included (3 or 5 of them). Needs --ca-dir and --hub-keys-file.
-    #[arg(long, env = "CLOUDOPS_HUB_ROUTES", value_delimiter = ',', requires_all = ["ca_dir", "hub_keys_file"])]
+    #[arg(long, env = "CLOUDOPS_HUB_ROUTES", value_delimiter = ',')]
     pub routes: Vec<String>,
-    /// This node's name in the cluster [default: the host name].
-    #[arg(long, env = "CLOUDOPS_NODE_NAME", requires = "routes")]
+    /// This node's name in the cluster, with --routes [default: the host name].
+    #[arg(long, env = "CLOUDOPS_NODE_NAME")]
     pub node_name: Option<String>,
     /// Where this node's client port listens, for control planes (mutual TLS; with --routes).
     #[arg(long, env = "CLOUDOPS_CLIENT_LISTEN", default_value = "0.0.0.0:4222")]
@@ -55,11 +55,14 @@ pub struct HubArgs {
     #[arg(long, env = "CLOUDOPS_ROUTE_LISTEN", default_value = "0.0.0.0:6222")]
     pub route_listen: SocketAddr,
     /// The CA that `cloudops hub init` made (ca.pem and ca.key), shared by every node and
-    /// control plane.
-    #[arg(long, env = "CLOUDOPS_CA_DIR", requires = "routes")]
+    /// control plane; read, never created [default: DATA_DIR/pki, created on first start;
+    /// with --routes it must be given].
+    #[arg(long, env = "CLOUDOPS_CA_DIR")]
     pub ca_dir: Option<PathBuf>,
-    /// The hub's key secret that `cloudops hub init` made, shared likewise.
-    #[arg(long, env = "CLOUDOPS_HUB_KEYS_FILE", requires = "routes")]
+    /// The hub's key secret that `cloudops hub init` made, shared likewise; read, never
+    /// created [default: DATA_DIR/hub/hub-keys.secret, created on first start; with --routes
+    /// it must be given].
+    #[arg(long, env = "CLOUDOPS_HUB_KEYS_FILE")]
     pub hub_keys_file: Option<PathBuf>,
 }
 
@@ -75,16 +78,32 @@ pub enum HubCommand {
 
 /// `cloudops hub init --out DIR`.
 pub fn init(out: &Path) -> Result<(), String> {
-    let existed = out.join("ca.key").is_file() && out.join("hub-keys.secret").is_file();
+    const FILES: [&str; 4] = ["ca.pem", "ca.key", "hub-keys.secret", "secrets.key"];
+    // Half a CA is refused: making a new one would sign what no one else trusts.
+    if out.join("ca.pem").is_file() != out.join("ca.key").is_file() {
+        return Err(format!(
+            "{}: ca.pem and ca.key go together, and only one of them is there (restore the other, or empty the directory to start afresh)",
+            out.display()
+        ));
+    }
+    let existed: Vec<&str> = FILES.into_iter().filter(|f| out.join(f).is_file()).collect();
     Pki::load_or_create(out)?;
     HubKeys::load_or_create(&out.join("hub-keys.secret")).map_err(|e| e.to_string())?;
+    // Org secrets are sealed under this key in the shared database: every replica needs it.
+    cloudops_store::SecretsKey::load_or_create(&out.join("secrets.key")).map_err(|e| e.to_string())?;
+    let made: Vec<&str> = FILES.into_iter().filter(|f| !existed.contains(f)).collect();
+    let what = match (made.is_empty(), existed.is_empty()) {
+        (true, _) => format!("kept {}", existed.join(", ")),
+        (false, true) => format!("made {}", made.join(", ")),
+        (false, false) => format!("made {}; kept {}", made.join(", "), existed.join(", ")),
+    };
+    let dir = out.display();
+    println!("{dir}: {what} (owner-only: whoever holds them can admit any runner and open org secrets)");
+    println!("every hub node:       --ca-dir {dir} --hub-keys-file {dir}/hub-keys.secret");
     println!(
-        "{} the hub's CA and key secret in {}: ca.pem, ca.key, hub-keys.secret (owner-only: whoever holds them can admit any runner)",
-        if existed { "kept" } else { "made" },
-        out.display()
+        "every control plane:  --ca-dir {dir} --hub-keys-file {dir}/hub-keys.secret --secrets-key-file {dir}/secrets.key"
     );
-    println!("give every hub node and control plane:  --ca-dir {0} --hub-keys-file {0}/hub-keys.secret", out.display());
-    println!("in Kubernetes:  kubectl create secret generic cloudops-hub --from-file={}", out.display());
+    println!("in Kubernetes:        kubectl create secret generic cloudops-hub --from-file={dir}");
     Ok(())
 }
 
@@ -121,13 +140,21 @@ fn spread_node(args: &HubArgs) -> Result<Option<SpreadNode>, String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
         return Err(format!("--node-name {name:?}: letters, digits, '-', '.' and '_' only"));
     }
-    let missing = "--routes needs --ca-dir and --hub-keys-file (made by `cloudops hub init`)";
+    if args.ca_dir.is_none() || args.hub_keys_file.is_none() {
+        return Err("--routes needs --ca-dir and --hub-keys-file (made once by `cloudops hub init`)".into());
+    }
+    // The other nodes dial this one by its host in --routes; a node named by none of them is
+    // one nobody dials (or dials under a name its certificate may not hold).
+    let host = hostname();
+    let named = |h: &str| h == name || h == host || h.starts_with(&format!("{name}."));
+    if !args.routes.iter().any(|r| named(host_of(r))) {
+        tracing::warn!(node = %name, routes = %args.routes.join(","), "no route host names this node: the other nodes may not reach it");
+    }
     Ok(Some(SpreadNode {
         name,
         client_listen: args.client_listen,
         route_listen: args.route_listen,
         routes: args.routes.clone(),
-        keys_file: args.hub_keys_file.clone().ok_or(missing)?,
     }))
 }
 
@@ -142,10 +169,13 @@ pub async fn run(args: HubArgs, shutdown: impl std::future::Future<Output = ()>)
     }
     let data_dir = args.data_dir.unwrap_or_else(|| cloudops_schemas::local_store::planton_home().join("control-plane"));
     std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    // A CA or key secret given is shared with others: read, never created.
+    let pki = match &args.ca_dir {
+        Some(dir) => Pki::load_existing(dir)?,
+        None => Pki::load_or_create(&data_dir.join("pki"))?,
+    };
     let ca_dir = args.ca_dir.clone().unwrap_or_else(|| data_dir.join("pki"));
-    let pki = if spread.is_some() { Pki::load_existing(&ca_dir)? } else { Pki::load_or_create(&ca_dir)? };
-    let keys_file =
-        spread.as_ref().map_or_else(|| data_dir.join("hub").join("hub-keys.secret"), |n| n.keys_file.clone());
+    let keys_file = args.hub_keys_file.clone().unwrap_or_else(|| data_dir.join("hub").join("hub-keys.secret"));
     let hub = Hub::start(
         HubPlan {
             dir: &data_dir.join("hub"),
@@ -154,6 +184,7 @@ pub async fn run(args: HubArgs, shutdown: impl std::future::Future<Output = ()>)
             runner_stream_max_bytes: args.runner_stream_max_bytes,
             nodes: args.cluster_size,
             spread: spread.clone(),
+            keys_file: args.hub_keys_file.clone(),
         },
         &pki,
     )

@@ -142,6 +142,7 @@ impl ControlPlane {
                         runner_stream_max_bytes: cfg.runner_stream_max_bytes,
                         nodes: cfg.cluster_size,
                         spread: None,
+                        keys_file: None,
                     },
                     &pki,
                 )

@@ -97,8 +97,8 @@ pub(crate) async fn record(s: AppState, info: SessionInfo, id: String) {
                             let probe = v1::SessionControl { session: id.clone(), probe: true, ..Default::default() };
                             match control_with(&s, &info, probe).await {
                                 Control::Alive => lost_since = None,
-                                // Probed again at the next quiet spell: a runner moving to
-                                // another hub node is back within LOST_GRACE.
+                                // Lost only at the second probe in a row (20 s later): a runner
+                                // moving to another hub node is back well before.
                                 Control::Lost(why)
                                     if lost_since.get_or_insert_with(tokio::time::Instant::now).elapsed()
                                         < LOST_GRACE =>

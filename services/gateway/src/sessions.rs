@@ -157,6 +157,16 @@ pub(crate) async fn start(
         runner_name: runner.map(|r| r.name).unwrap_or_default(),
         op: op.into(),
     };
+    // Recording the session can take seconds while JetStream fails over: the runner's session
+    // is kept alive meanwhile (the client's reader keeps it alive from then on).
+    let _bridge = {
+        let (s, info, id) = (s.clone(), info.clone(), session.to_string());
+        AbortOnDrop(tokio::spawn(async move {
+            while let Control::Alive = keepalive(&s, &info, &id).await {
+                tokio::time::sleep(KEEPALIVE_EVERY).await;
+            }
+        }))
+    };
     streams::create_session(&s.deps.nats, session, &info).await.map_err(ApiError::unavailable)?;
     s.sessions.put(session, &info);
     if info.is_exec() {
@@ -215,11 +225,20 @@ pub(crate) enum Control {
     Lost(String),
 }
 
-/// Sends one SessionControl to the session's runner.
+/// Sends one SessionControl to the session's runner (3 s for its answer).
 pub(crate) async fn send_control(
     s: &AppState,
     info: &SessionInfo,
     c: v1::SessionControl,
+) -> Result<v1::RouteResponse, cloudops_bus::BusError> {
+    send_control_within(s, info, c, 3000).await
+}
+
+async fn send_control_within(
+    s: &AppState,
+    info: &SessionInfo,
+    c: v1::SessionControl,
+    timeout_ms: u32,
 ) -> Result<v1::RouteResponse, cloudops_bus::BusError> {
     let req = v1::RouteRequest {
         target: Some(v1::ResolvedTarget {
@@ -228,7 +247,7 @@ pub(crate) async fn send_control(
             ..Default::default()
         }),
         op: Some(v1::Op { kind: Some(v1::op::Kind::SessionControl(c)) }),
-        timeout_ms: 3000,
+        timeout_ms,
     };
     s.deps.roles.router.route(req).await
 }
@@ -248,12 +267,25 @@ pub(crate) fn control_with(
     info: &SessionInfo,
     c: v1::SessionControl,
 ) -> impl std::future::Future<Output = Control> + Send + 'static {
+    control_within(s, info, c, 3000)
+}
+
+fn control_within(
+    s: &AppState,
+    info: &SessionInfo,
+    c: v1::SessionControl,
+    timeout_ms: u32,
+) -> impl std::future::Future<Output = Control> + Send + 'static {
     let (s, info) = (s.clone(), info.clone());
     async move {
-        match send_control(&s, &info, c).await {
+        match send_control_within(&s, &info, c, timeout_ms).await {
             Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Ok(_)) }) => Control::Alive,
+            // Not reached (the runner, or our own side of the hub, is away): not an answer.
             Ok(v1::RouteResponse { result: Some(v1::route_response::Result::Error(e)) })
-                if matches!(e.code(), v1::ErrorCode::RunnerNotConnected | v1::ErrorCode::RunnerTimeout) =>
+                if matches!(
+                    e.code(),
+                    v1::ErrorCode::RunnerNotConnected | v1::ErrorCode::RunnerTimeout | v1::ErrorCode::Unavailable
+                ) =>
             {
                 Control::Lost(e.message)
             }
@@ -263,17 +295,21 @@ pub(crate) fn control_with(
     }
 }
 
-/// How long a keepalive keeps trying a runner that is not connected before the session is
-/// taken as lost: a runner whose hub node died is back on another within ~1 s, and its sessions
-/// live on for `SESSION_IDLE` (6 s) without a keepalive, so a shorter gap is bridged.
-pub const LOST_GRACE: Duration = Duration::from_millis(3500);
+/// How long a keepalive keeps trying a runner it cannot reach before the session is taken as
+/// lost: a runner whose hub node died is back on another within ~1 s. The runner keeps a
+/// session `SESSION_IDLE` (6 s) without a keepalive; tries start `KEEPALIVE_EVERY` (2 s) after
+/// the last one that arrived and take at most `KEEPALIVE_TRY_MS` each, so the last ends within 6 s.
+pub const LOST_GRACE: Duration = Duration::from_secs(3);
+/// The longest one keepalive try waits for the runner's answer.
+const KEEPALIVE_TRY_MS: u32 = 1000;
 
 /// A keepalive that bridges a short absence of the runner (its tunnel moving to another hub
 /// node): `Lost` only when it stays unreachable for [`LOST_GRACE`].
 pub(crate) async fn keepalive(s: &AppState, info: &SessionInfo, id: &str) -> Control {
     let deadline = tokio::time::Instant::now() + LOST_GRACE;
     loop {
-        match control(s, info, id, false).await {
+        let c = v1::SessionControl { session: id.into(), ..Default::default() };
+        match control_within(s, info, c, KEEPALIVE_TRY_MS).await {
             Control::Lost(why) if tokio::time::Instant::now() < deadline => {
                 tracing::debug!(session = %id, reason = %why, "keepalive not delivered; trying again");
                 tokio::time::sleep(Duration::from_millis(250)).await;

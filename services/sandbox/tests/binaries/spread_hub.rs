@@ -64,11 +64,19 @@ async fn a_hub_spread_over_three_processes_survives_a_node_and_its_return() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     use std::os::unix::fs::PermissionsExt;
-    for f in ["ca.key", "hub-keys.secret"] {
+    for f in ["ca.key", "hub-keys.secret", "secrets.key"] {
         let mode = std::fs::metadata(secrets.join(f)).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "{f} is readable by others: {mode:o}");
     }
     let ca_before = std::fs::read(secrets.join("ca.key")).unwrap();
+    // Half a CA is refused, never completed with a new one.
+    let half = base.join("half");
+    std::fs::create_dir_all(&half).unwrap();
+    std::fs::write(half.join("ca.key"), &ca_before).unwrap();
+    let out = env.cmd("cloudops").args(["hub", "init", "--out"]).arg(&half).output().await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("go together"), "{err}");
+    assert!(!half.join("ca.pem").exists());
 
     let mut hubs = Vec::new();
     for i in 0..3 {
@@ -82,7 +90,7 @@ async fn a_hub_spread_over_three_processes_survives_a_node_and_its_return() {
     };
     let join_urls = |f: fn(&Node) -> u16| nodes.iter().map(|n| format!("tls://127.0.0.1:{}", f(n))).collect::<Vec<_>>();
     let (nats_url, leaf_url) = (join_urls(|n| n.client).join(","), join_urls(|n| n.leaf).join(","));
-    let keys = secrets.join("hub-keys.secret");
+    let (keys, sealing) = (secrets.join("hub-keys.secret"), secrets.join("secrets.key"));
     let join = [
         "--database-url",
         &database,
@@ -94,6 +102,8 @@ async fn a_hub_spread_over_three_processes_survives_a_node_and_its_return() {
         keys.to_str().unwrap(),
         "--ca-dir",
         secrets.to_str().unwrap(),
+        "--secrets-key-file",
+        sealing.to_str().unwrap(),
     ];
     let (cp, _url) = serve_on(&env, "127.0.0.1:0", "127.0.0.1:0", &join).await;
 
