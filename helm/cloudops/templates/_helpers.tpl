@@ -1,6 +1,7 @@
 {{- define "cloudops.name" -}}{{ .Release.Name }}-cloudops{{- end -}}
 {{- define "cloudops.sa" -}}{{ default (include "cloudops.name" .) .Values.serviceAccount.name }}{{- end -}}
 {{- define "cloudops.labels" -}}{ app.kubernetes.io/name: cloudops, app.kubernetes.io/instance: {{ .Release.Name }} }{{- end -}}
+{{- define "cloudops.image" -}}{{ with .Values.image.registry }}{{ . }}/{{ end }}{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}{{- end -}}
 {{- define "cloudops.hubName" -}}{{ include "cloudops.name" . }}-hub{{- end -}}
 {{- define "cloudops.hubLabels" -}}{ app.kubernetes.io/name: cloudops-hub, app.kubernetes.io/instance: {{ .Release.Name }} }{{- end -}}
 {{/* Every hub node's route address, by its stable name in the headless Service. */}}

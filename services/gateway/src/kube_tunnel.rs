@@ -27,7 +27,7 @@ use tracing::warn;
 use crate::{
     kube_proxy::status,
     routes::{AppState, Authenticated},
-    sessions::{AbortOnDrop, Control, KEEPALIVE_EVERY, control, keepalive, send_control},
+    sessions::{AbortOnDrop, control, keep_alive, send_control},
 };
 
 /// Whether the client asked for SPDY itself (kubectl before 1.30, or with WebSockets turned off).
@@ -213,14 +213,7 @@ pub(crate) async fn open_output(
 {
     let runner = RunnerId::parse(info.runner_id.clone()).ok()?;
     // Kept alive from now: opening the reader can take seconds while JetStream fails over.
-    let keepalive = {
-        let (s, info, id) = (s.clone(), info.clone(), session.to_string());
-        AbortOnDrop(tokio::spawn(async move {
-            while let Control::Alive = keepalive(&s, &info, &id).await {
-                tokio::time::sleep(KEEPALIVE_EVERY).await;
-            }
-        }))
-    };
+    let keepalive = keep_alive(s, info, session);
     let messages = match streams::read_session(&s.deps.nats, &runner, session, 0).await {
         Ok(m) => m,
         Err(e) => {

@@ -159,14 +159,7 @@ pub(crate) async fn start(
     };
     // Recording the session can take seconds while JetStream fails over: the runner's session
     // is kept alive meanwhile (the client's reader keeps it alive from then on).
-    let _bridge = {
-        let (s, info, id) = (s.clone(), info.clone(), session.to_string());
-        AbortOnDrop(tokio::spawn(async move {
-            while let Control::Alive = keepalive(&s, &info, &id).await {
-                tokio::time::sleep(KEEPALIVE_EVERY).await;
-            }
-        }))
-    };
+    let _bridge = keep_alive(s, &info, session);
     streams::create_session(&s.deps.nats, session, &info).await.map_err(ApiError::unavailable)?;
     s.sessions.put(session, &info);
     if info.is_exec() {
@@ -317,6 +310,16 @@ pub(crate) async fn keepalive(s: &AppState, info: &SessionInfo, id: &str) -> Con
             other => return other,
         }
     }
+}
+
+/// Keeps the runner's session alive until the handle is dropped (or the session is over).
+pub(crate) fn keep_alive(s: &AppState, info: &SessionInfo, id: &str) -> AbortOnDrop {
+    let (s, info, id) = (s.clone(), info.clone(), id.to_string());
+    AbortOnDrop(tokio::spawn(async move {
+        while let Control::Alive = keepalive(&s, &info, &id).await {
+            tokio::time::sleep(KEEPALIVE_EVERY).await;
+        }
+    }))
 }
 
 #[derive(Deserialize, Default)]

@@ -10,6 +10,8 @@ use cloudops_sandbox::{Sandbox, ok};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+mod support;
+
 const C: &str = "prod-runner-conn";
 
 async fn pod(sb: &Sandbox, prefix: &str) -> String {
@@ -168,19 +170,9 @@ impl Events {
     }
 }
 
-/// POST /v1/ops/kubernetes/exec on the test connection: the session it started.
-async fn start_exec(http: &reqwest::Client, sb: &Sandbox, mut body: Value) -> Value {
-    body["connection"] = json!(C);
-    body["namespace"] = json!("default");
-    let resp = http
-        .post(format!("{}/v1/ops/kubernetes/exec", sb.gateway_url()))
-        .bearer_auth(&sb.api_key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    resp.json().await.unwrap()
+/// An exec on the test connection: the op's answer.
+async fn start_exec(http: &reqwest::Client, sb: &Sandbox, body: Value) -> Value {
+    support::start_session(sb, http, C, "exec", body).await
 }
 
 #[tokio::test]

@@ -57,19 +57,9 @@ fn stdout(events: &[Event]) -> String {
         .collect()
 }
 
-/// `POST /v1/ops/kubernetes/<op>` on the test connection's `default` namespace: the session id.
-async fn start_session(sb: &Sandbox, http: &reqwest::Client, op: &str, mut body: Value) -> String {
-    body["connection"] = json!(C);
-    body["namespace"] = json!("default");
-    let resp = http
-        .post(format!("{}/v1/ops/kubernetes/{op}", sb.gateway_url()))
-        .bearer_auth(&sb.api_key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    resp.json::<Value>().await.unwrap()["session"].as_str().unwrap().to_string()
+/// A streaming op on the test connection: its session id.
+async fn start_session(sb: &Sandbox, http: &reqwest::Client, op: &str, body: Value) -> String {
+    support::start_session(sb, http, C, op, body).await["session"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]

@@ -107,11 +107,42 @@ async fn a_hub_spread_over_three_processes_survives_a_node_and_its_return() {
     ];
     let (cp, _url) = serve_on(&env, "127.0.0.1:0", "127.0.0.1:0", &join).await;
 
-    let (runner, kube, _) = super::ha_processes::runner_on_k8s(&env, &base).await;
+    let (runner, kube, creds) = super::ha_processes::runner_on_k8s(&env, &base).await;
     let pods = until_ok(&env, &["kubectl", "get", "pods", "--connection", "k8s", "-n", "default", "-o", "name"]).await;
     let pod = pods.lines().find(|l| l.contains("web-")).unwrap().trim_start_matches("pod/").to_string();
     let logs = ["kubectl", "logs", &pod, "--connection", "k8s", "-n", "default"];
     until_ok(&env, &logs).await;
+
+    // A node's client port faces the network now: the runner's own certificate there is
+    // admitted to its own account only, and subscribing to everything is refused.
+    let creds: cloudops_schemas::RunnerCredentials = serde_json::from_str(&creds).unwrap();
+    let pem = base.join("direct");
+    std::fs::create_dir_all(&pem).unwrap();
+    for (f, text) in
+        [("ca.pem", &creds.tunnel.ca_cert_pem), ("c.pem", &creds.tunnel.cert_pem), ("k.pem", &creds.tunnel.key_pem)]
+    {
+        std::fs::write(pem.join(f), text).unwrap();
+    }
+    let (tx, mut errors) = tokio::sync::mpsc::unbounded_channel();
+    let direct = async_nats::ConnectOptions::new()
+        .require_tls(true)
+        .add_root_certificates(pem.join("ca.pem"))
+        .add_client_certificate(pem.join("c.pem"), pem.join("k.pem"))
+        .event_callback(move |e| {
+            let tx = tx.clone();
+            async move {
+                if let async_nats::Event::ServerError(e) = e {
+                    let _ = tx.send(e.to_string());
+                }
+            }
+        })
+        .connect(format!("tls://127.0.0.1:{}", nodes[1].client))
+        .await
+        .unwrap();
+    let _all = direct.subscribe(">").await.unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(3), errors.recv()).await.unwrap().unwrap();
+    assert!(e.contains("Permissions Violation for Subscription"), "{e}");
+    drop(direct);
 
     // Node 0's process dies: ops and log streams go on through the other two.
     sigkill(hubs[0].take().unwrap().id().unwrap());

@@ -216,3 +216,25 @@ pub async fn read_events(
     }
     out
 }
+
+/// `POST /v1/ops/kubernetes/<op>` on `connection`'s `default` namespace, as the sandbox's admin:
+/// the answer of a streaming op (201: its session, events and input URLs).
+pub async fn start_session(
+    sb: &Sandbox,
+    http: &reqwest::Client,
+    connection: &str,
+    op: &str,
+    mut body: serde_json::Value,
+) -> serde_json::Value {
+    body["connection"] = serde_json::json!(connection);
+    body["namespace"] = serde_json::json!("default");
+    let resp = http
+        .post(format!("{}/v1/ops/kubernetes/{op}", sb.gateway_url()))
+        .bearer_auth(&sb.api_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json().await.unwrap()
+}
