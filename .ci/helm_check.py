@@ -95,6 +95,15 @@ NATS = {"url": "nats://nats.nats.svc:4222", "leafUrl": "tls://leaf.example.com:7
 
 CLOUDOPS_CASES = [
     (
+        # Prometheus metrics on a port of their own, the pod annotated for scrapers; off by default.
+        "metrics",
+        {"metrics": {"enabled": True}},
+        lambda objs, notes: serves(objs)
+        and env(objs)["CLOUDOPS_METRICS_LISTEN"] == "0.0.0.0:9464"
+        and {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container(objs)["ports"]
+        and deployment(objs)["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == "9464",
+    ),
+    (
         # Today's design: SQLite and the CA in a persistent data dir, the hub in the pod, the
         # gateway's own certificate, the leafnode port on a LoadBalancer.
         "default",
@@ -105,6 +114,7 @@ CLOUDOPS_CASES = [
         and "CLOUDOPS_DATABASE_URL" not in env(objs)
         and "CLOUDOPS_NATS_URL" not in env(objs)
         and "CLOUDOPS_TLS_CERT" not in env(objs)
+        and "CLOUDOPS_METRICS_LISTEN" not in env(objs)
         and env(objs)["CLOUDOPS_LEAF_LISTEN"] == "0.0.0.0:7422"
         and env(objs)["CLOUDOPS_PUBLIC_HOST"] == "prod-cloudops-leaf.planton.svc"
         and env(objs)["CLOUDOPS_PUBLIC_URL"] == "https://prod-cloudops.planton.svc:7480"

@@ -53,6 +53,53 @@ impl v1::Error {
     }
 }
 
+impl v1::ErrorCode {
+    /// The code in lower snake case, as a metric label or a log field (`permission_denied`).
+    pub fn label(self) -> &'static str {
+        use v1::ErrorCode::*;
+        match self {
+            Unspecified => "unspecified",
+            InvalidArgument => "invalid_argument",
+            NotFound => "not_found",
+            Unauthenticated => "unauthenticated",
+            PermissionDenied => "permission_denied",
+            RunnerNotConnected => "runner_not_connected",
+            RunnerTimeout => "runner_timeout",
+            Upstream => "upstream",
+            Conflict => "conflict",
+            Unavailable => "unavailable",
+            Internal => "internal",
+            NoRunner => "no_runner",
+        }
+    }
+}
+
+impl v1::VerbClass {
+    /// `read`, `operate`, `admin` (or `unspecified`), as a metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            v1::VerbClass::Unspecified => "unspecified",
+            v1::VerbClass::Read => "read",
+            v1::VerbClass::Operate => "operate",
+            v1::VerbClass::Admin => "admin",
+        }
+    }
+}
+
+impl v1::OpResult {
+    /// `ok`, or the class of a proxied HTTP answer (`http_2xx` … `http_5xx`), as a metric label.
+    pub fn outcome_label(&self) -> &'static str {
+        match self.http.as_ref().map(|h| h.status / 100) {
+            None => "ok",
+            Some(1) => "http_1xx",
+            Some(2) => "http_2xx",
+            Some(3) => "http_3xx",
+            Some(4) => "http_4xx",
+            Some(_) => "http_5xx",
+        }
+    }
+}
+
 impl std::fmt::Display for v1::Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)

@@ -10,6 +10,7 @@
 
 use cloudops_bus::services::AuditReceipt;
 use cloudops_store::{Store, audit};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::{
     sync::{mpsc, oneshot},
     task::JoinHandle,
@@ -30,28 +31,39 @@ pub struct AuditLog {
     /// None: a log that writes nothing, which only `bench-audit` builds to measure the
     /// writer's cost.
     tx: Option<mpsc::UnboundedSender<Entry>>,
+    /// Entries sent and not yet taken into a batch (`cloudops_audit_queue_depth`).
+    queued: Gauge,
 }
 
 impl AuditLog {
-    /// Starts the writer on `store`; it stops when every `AuditLog` is dropped.
-    pub fn start(store: Store) -> (Self, JoinHandle<()>) {
+    /// Starts the writer on `store`; it stops when every `AuditLog` is dropped. `queued` counts
+    /// what waits for the next batch.
+    pub fn start(store: Store, queued: Gauge) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx: Some(tx) }, tokio::spawn(write_batches(store, rx)))
+        // A writer started again after the last one died: what that one held is gone.
+        queued.set(0);
+        (Self { tx: Some(tx), queued: queued.clone() }, tokio::spawn(write_batches(store, rx, queued)))
     }
 
     /// A log that records nothing: every receipt is "committed" at once with id 0. For
     /// measuring the writer's cost (`bench-audit`) only; `cloudops serve` has no way to ask
     /// for it.
     pub fn discarding_for_benchmarks() -> Self {
-        Self { tx: None }
+        Self { tx: None, queued: Gauge::default() }
     }
 
     /// Queues a record; the receipt resolves once it is committed.
     pub fn record(&self, row: audit::ActiveModel) -> AuditReceipt {
         let Some(queue) = &self.tx else { return AuditReceipt::Committed(0) };
         let (tx, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Entry::Record(_, tx))) = queue.send(Entry::Record(Box::new(row), tx)) {
-            let _ = tx.send(Err("audit writer stopped".into()));
+        match queue.send(Entry::Record(Box::new(row), tx)) {
+            Ok(()) => {
+                self.queued.inc();
+            }
+            Err(mpsc::error::SendError(Entry::Record(_, tx))) => {
+                let _ = tx.send(Err("audit writer stopped".into()));
+            }
+            Err(_) => {}
         }
         AuditReceipt::Pending(rx)
     }
@@ -59,8 +71,11 @@ impl AuditLog {
     /// Queues the outcome of a recorded decision (nobody waits for it).
     pub fn outcome(&self, audit_id: i64, result: String, latency_us: i64) {
         let Some(queue) = &self.tx else { return };
-        if queue.send(Entry::Outcome(audit_id, result, latency_us)).is_err() {
-            warn!(audit_id, "audit writer stopped; outcome not recorded");
+        match queue.send(Entry::Outcome(audit_id, result, latency_us)) {
+            Ok(()) => {
+                self.queued.inc();
+            }
+            Err(_) => warn!(audit_id, "audit writer stopped; outcome not recorded"),
         }
     }
 
@@ -70,9 +85,14 @@ impl AuditLog {
     }
 }
 
-async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>) {
+async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>, queued: Gauge) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        let taken = rx.recv_many(&mut batch, MAX_BATCH).await;
+        if taken == 0 {
+            break;
+        }
+        queued.dec_by(taken as i64);
         let mut rows = Vec::new();
         let mut waiters = Vec::new();
         let mut outcomes = Vec::new();

@@ -48,6 +48,8 @@ pub struct AuthorizerArgs {
     pub store: Store,
     /// None: a writer of its own on `store`.
     pub audit: Option<AuditLog>,
+    /// What waits for that writer's next batch.
+    pub audit_queue: prometheus_client::metrics::gauge::Gauge,
 }
 
 pub struct AuthorizerState {
@@ -69,7 +71,7 @@ impl Actor for Authorizer {
     ) -> Result<Self::State, ActorProcessingErr> {
         let audit = match args.audit {
             Some(a) => a,
-            None => AuditLog::start(args.store.clone()).0,
+            None => AuditLog::start(args.store.clone(), args.audit_queue).0,
         };
         Ok(AuthorizerState { tables: LiveSnapshot::load(args.store).await?, audit })
     }

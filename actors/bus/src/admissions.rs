@@ -82,18 +82,40 @@ pub async fn kick(sys: &Client, a: &Admitted) -> Result<(), BusError> {
 /// (`$SYS.REQ.SERVER.PING.CONNZ` filtered to the runner's account), answers gathered until
 /// none has come for a moment.
 pub async fn live_connections(sys: &Client, runner: &RunnerId, account: &str) -> Result<Vec<Admitted>, BusError> {
+    let answers = ask_every_server(sys, "CONNZ", json!({"acc": account, "limit": 1024})).await?;
+    Ok(answers.iter().flat_map(|a| parse_connz(runner, a)).collect())
+}
+
+/// The accounts with a leafnode connection (a runner's tunnel) on any server of the hub, each
+/// once (`$SYS.REQ.SERVER.PING.LEAFZ`).
+pub async fn leaf_accounts(sys: &Client) -> Result<std::collections::BTreeSet<String>, BusError> {
+    let answers = ask_every_server(sys, "LEAFZ", json!({})).await?;
+    let mut accounts = std::collections::BTreeSet::new();
+    for a in answers {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&a) else { continue };
+        let leafs = v["data"]["leafs"].as_array().map(Vec::as_slice).unwrap_or_default();
+        accounts.extend(leafs.iter().filter_map(|l| l["account"].as_str()).map(String::from));
+    }
+    Ok(accounts)
+}
+
+/// Asks every server of the hub (`$SYS.REQ.SERVER.PING.<what>`) through the system account;
+/// answers are gathered until none has come for a moment.
+async fn ask_every_server(sys: &Client, what: &str, ask: serde_json::Value) -> Result<Vec<bytes::Bytes>, BusError> {
     use futures::StreamExt;
     let inbox = sys.new_inbox();
     let mut answers = sys.subscribe(inbox.clone()).await.map_err(BusError::transport)?;
-    let ask = serde_json::to_vec(&json!({"acc": account, "limit": 1024})).expect("json");
-    sys.publish_with_reply("$SYS.REQ.SERVER.PING.CONNZ", inbox, ask.into()).await.map_err(BusError::transport)?;
+    let ask = serde_json::to_vec(&ask).expect("json");
+    sys.publish_with_reply(format!("$SYS.REQ.SERVER.PING.{what}"), inbox, ask.into())
+        .await
+        .map_err(BusError::transport)?;
     sys.flush().await.map_err(BusError::transport)?;
     let mut found = Vec::new();
     let mut wait = std::time::Duration::from_secs(2);
     while let Ok(Some(msg)) = tokio::time::timeout(wait, answers.next()).await {
         // A busy server answers later than the others: a generous pause after each answer.
         wait = std::time::Duration::from_millis(500);
-        found.extend(parse_connz(runner, &msg.payload));
+        found.push(msg.payload);
     }
     Ok(found)
 }

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-pub use crate::admissions::{Admissions, Admitted, kick, live_connections};
+pub use crate::admissions::{Admissions, Admitted, kick, leaf_accounts, live_connections};
 use crate::{BusError, accounts::HubKeys, subjects};
 
 pub const SPIFFE_RUNNER_PREFIX: &str = "spiffe://cloudops.local/runner/";

@@ -10,6 +10,8 @@
 //! - [`child`]: child processes (nats-server, the local runner) that never outlive their parent.
 //! - [`connect`]: connection options (mTLS, credentials) for the hub and the leaf.
 //! - [`slot`]: where a typed handle finds its own actor instance (no global names).
+//! - [`streams`], [`js_retry`], [`js_usage`]: session streams in JetStream, retried through a
+//!   failover, and what they hold (for the metrics).
 
 pub mod accounts;
 mod admissions;
@@ -18,6 +20,7 @@ pub mod child;
 pub mod connect;
 mod error;
 pub mod js_retry;
+pub mod js_usage;
 pub mod natsd;
 pub mod rpc;
 pub mod runner_link;

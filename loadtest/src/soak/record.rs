@@ -1,6 +1,9 @@
 //! What the soak saw, in rows of a fixed length: op latencies (from the moment each op was due,
 //! so a stall counts against every op it delayed), exec keystroke round trips, errors with the
 //! time they happened, and each process's RSS when the row closed.
+//!
+//! Latencies go to a histogram per row, not a list: the bench process's RSS is one of the figures
+//! the soak reports, and a list of every op's latency grew it by ~30 bytes an op.
 
 use std::{
     collections::BTreeMap,
@@ -8,18 +11,41 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cloudops_loadtest::Stats;
+use hdrhistogram::Histogram;
 
 #[derive(Default)]
 pub struct Row {
-    pub ops: Vec<Duration>,
-    pub keystrokes: Vec<Duration>,
+    pub ops: Latencies,
+    pub keystrokes: Latencies,
     pub errors: usize,
     /// Ops not sent because too many were still in flight (the path fell behind).
     pub shed: usize,
     pub log_lines: usize,
     /// (process, RSS bytes), sampled when the row closed.
     pub rss: Vec<(String, u64)>,
+}
+
+/// Latencies in µs from 1 µs to 10 min, to 2 significant digits (~10 KiB however many).
+pub struct Latencies(Histogram<u32>);
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Self(Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid histogram bounds"))
+    }
+}
+
+impl Latencies {
+    fn record(&mut self, d: Duration) {
+        self.0.saturating_record(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// One error: when (since the start), what kind of work, and what it said.
@@ -60,13 +86,13 @@ impl Recorder {
     /// error to the moment it was seen (an op in flight when a node dies fails after the kill).
     pub fn op(&self, due: Instant, result: anyhow::Result<()>) {
         match result {
-            Ok(()) => self.with_row(due, |r| r.ops.push(due.elapsed())),
+            Ok(()) => self.with_row(due, |r| r.ops.record(due.elapsed())),
             Err(e) => self.error(Instant::now(), "op", e),
         }
     }
 
     pub fn keystroke(&self, sent: Instant) {
-        self.with_row(sent, |r| r.keystrokes.push(sent.elapsed()));
+        self.with_row(sent, |r| r.keystrokes.record(sent.elapsed()));
     }
 
     pub fn shed(&self, due: Instant) {
@@ -95,11 +121,10 @@ impl Recorder {
 }
 
 /// p50 and p99 of `samples` in ms, or dashes when there are none.
-pub fn percentiles(samples: &[Duration]) -> (String, String) {
+pub fn percentiles(samples: &Latencies) -> (String, String) {
     if samples.is_empty() {
         return ("-".into(), "-".into());
     }
-    let s = Stats { name: "", samples: samples.to_vec() };
-    let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
-    (ms(s.p50()), ms(s.p99()))
+    let ms = |q: f64| format!("{:.1}", samples.0.value_at_quantile(q) as f64 / 1e3);
+    (ms(0.5), ms(0.99))
 }

@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// replica the same file [default: DATA_DIR/secrets.key]
     #[arg(long, env = "CLOUDOPS_SECRETS_KEY_FILE", value_name = "FILE")]
     pub secrets_key_file: Option<PathBuf>,
+    /// Serve Prometheus metrics (`GET /metrics`, OpenMetrics text, no credentials) on this
+    /// address, e.g. 127.0.0.1:9464 [default: not served]
+    #[arg(long, env = "CLOUDOPS_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 pub const DEFAULT_RUNNER_STREAM_MAX_BYTES: i64 = 256 << 20;
@@ -131,6 +135,8 @@ pub struct ServeConfig {
     pub runner_builds: Option<PathBuf>,
     /// See [`ServeArgs::secrets_key_file`]; None: `data_dir/secrets.key`.
     pub secrets_key_file: Option<PathBuf>,
+    /// See [`ServeArgs::metrics_listen`].
+    pub metrics_listen: Option<SocketAddr>,
     /// Write the CLI config into `planton_home` on first start.
     pub write_cli_config: bool,
     /// `bench-audit` only: decisions are not recorded, to measure what recording costs. No
@@ -229,6 +235,7 @@ impl ServeArgs {
             runner_stream_max_bytes: self.runner_stream_max_bytes,
             runner_builds: self.runner_builds,
             secrets_key_file: self.secrets_key_file,
+            metrics_listen: self.metrics_listen,
             write_cli_config: true,
             audit_discarded_for_benchmarks: false,
         })
@@ -267,6 +274,7 @@ impl ServeConfig {
             runner_stream_max_bytes: TEST_RUNNER_STREAM_MAX_BYTES,
             runner_builds: None,
             secrets_key_file: None,
+            metrics_listen: None,
             write_cli_config: false,
             audit_discarded_for_benchmarks: false,
         }

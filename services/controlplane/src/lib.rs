@@ -8,6 +8,7 @@ pub mod config;
 mod hub;
 pub mod hub_only;
 mod local;
+pub mod metrics;
 pub mod pki;
 mod supervisor;
 mod tunnels;
@@ -52,6 +53,9 @@ pub struct ControlPlane {
     pub nats: NatsClient,
     pub restarts: Arc<AtomicU64>,
     pub local: Option<local::LocalRunner>,
+    /// What this replica counts, and where `/metrics` is served (`--metrics-listen`).
+    pub metrics: Arc<cloudops_telemetry::metrics::ControlPlaneMetrics>,
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// This replica's actors, for tests that stop one.
     pub actors: Slots,
     root: ActorRef<()>,
@@ -201,10 +205,12 @@ impl ControlPlane {
             resolver: cloudops_resolver::ResolverHandle::new(slots.resolver.clone()),
             authorizer: cloudops_authorizer::AuthorizerHandle::new(slots.authorizer.clone()),
         };
+        let metrics = cloudops_telemetry::metrics::ControlPlaneMetrics::new();
         let roles = Roles {
             resolver: Arc::new(local_roles.resolver.clone()),
             authorizer: Arc::new(local_roles.authorizer.clone()),
             router: Arc::new(cloudops_router::RouterHandle::new(slots.router.clone())),
+            metrics: metrics.clone(),
         };
         let hub_access = match &link {
             Some(l) => {
@@ -238,6 +244,17 @@ impl ControlPlane {
         for (id, e) in failed {
             warn!(runner_id = %id, error = %e, "runner session stream not ready; its sessions fail until it is");
         }
+        let metrics_addr = match cfg.metrics_listen {
+            Some(addr) => {
+                let (bound, task) = cloudops_gateway::metrics_endpoint::serve(addr, metrics.clone())
+                    .await
+                    .map_err(|e| format!("--metrics-listen {addr}: {e}"))?;
+                let sys = hub_access.as_ref().map(|h| h.sys.clone());
+                tasks.extend([task, tokio::spawn(metrics::refresh(metrics.clone(), nats.clone(), sys))]);
+                Some(bound)
+            }
+            None => None,
+        };
         let tunnels = Arc::new(tunnels::HubTunnels { nats: nats.clone(), limits, hub: hub_access, admissions });
         // The runner of this very version is the one built with cloudops, beside it (not one on PATH).
         let beside = std::env::current_exe().ok().map(|e| e.with_file_name("planton-runner"));
@@ -323,6 +340,8 @@ impl ControlPlane {
             nats,
             restarts,
             local,
+            metrics,
+            metrics_addr,
             actors: slots,
             root,
             tasks,

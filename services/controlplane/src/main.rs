@@ -24,6 +24,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:7480")]
         addr: std::net::SocketAddr,
     },
+    /// Print shell completions (`cloudops completion bash > /etc/bash_completion.d/cloudops`).
+    Completion { shell: clap_complete::Shell },
 }
 
 /// `cloudops health`: whether something accepts TCP connections on `addr` within 3 s.
@@ -69,6 +71,11 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => *args,
         Command::Health { addr } => return health(addr),
         Command::Hub(args) => return run_hub(*args),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "cloudops", &mut std::io::stdout());
+            return std::process::ExitCode::SUCCESS;
+        }
     };
     let cfg = match args.into_config() {
         Ok(c) => c,

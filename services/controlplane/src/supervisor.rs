@@ -71,7 +71,11 @@ impl Root {
                 a.slots.resolver.fill(r);
             }
             Child::Authorizer => {
-                let args = AuthorizerArgs { store: a.store.clone(), audit: a.audit.clone() };
+                let args = AuthorizerArgs {
+                    store: a.store.clone(),
+                    audit: a.audit.clone(),
+                    audit_queue: a.deps.roles.metrics.audit_queue.clone(),
+                };
                 let (r, _) = Actor::spawn_linked(None, Authorizer, args, me.clone()).await?;
                 a.slots.authorizer.fill(r);
             }

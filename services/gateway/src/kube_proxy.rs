@@ -296,7 +296,8 @@ async fn stream_body(
             }
         })
     };
-    let guard = (AbortOnDrop(keepalive), CancelOnDrop { s: s.clone(), info, session: session.to_string() });
+    let serving = crate::sessions::serving(s, &info);
+    let guard = (AbortOnDrop(keepalive), CancelOnDrop { s: s.clone(), info, session: session.to_string() }, serving);
     // Opened after the keepalive started: it can take seconds while JetStream fails over.
     let messages = streams::read_session(&s.deps.nats, &runner, session, 0).await.map_err(|e| e.to_string())?;
     let body = messages

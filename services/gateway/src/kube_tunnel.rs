@@ -29,6 +29,7 @@ use crate::{
     routes::{AppState, Authenticated},
     sessions::{AbortOnDrop, control, keep_alive, send_control},
 };
+use cloudops_telemetry::metrics::SessionGuard;
 
 /// Whether the client asked for SPDY itself (kubectl before 1.30, or with WebSockets turned off).
 pub fn wants_spdy(parts: &Parts) -> bool {
@@ -203,14 +204,17 @@ pub async fn tunnel(
         .on_upgrade(move |socket| relay(s, info, session, socket, headers, access))
 }
 
-/// The session's output, read from its start, and a keepalive for as long as it is held;
-/// `None` (the runner's session cancelled) when the output cannot be read.
+/// The session's output, read from its start, and a keepalive (which also counts the session
+/// as served) for as long as it is held; `None` (the runner's session cancelled) when the output
+/// cannot be read.
 pub(crate) async fn open_output(
     s: &AppState,
     info: &SessionInfo,
     session: &str,
-) -> Option<(impl futures::Stream<Item = Result<streams::SessionMessage, cloudops_bus::BusError>> + use<>, AbortOnDrop)>
-{
+) -> Option<(
+    impl futures::Stream<Item = Result<streams::SessionMessage, cloudops_bus::BusError>> + use<>,
+    (AbortOnDrop, SessionGuard),
+)> {
     let runner = RunnerId::parse(info.runner_id.clone()).ok()?;
     // Kept alive from now: opening the reader can take seconds while JetStream fails over.
     let keepalive = keep_alive(s, info, session);
@@ -223,7 +227,7 @@ pub(crate) async fn open_output(
             return None;
         }
     };
-    Some((messages, keepalive))
+    Some((messages, (keepalive, crate::sessions::serving(s, info))))
 }
 
 /// Client messages on their way to the runner at once.

@@ -15,6 +15,7 @@ mod kube_exec;
 mod kube_proxy;
 mod kube_review;
 mod kube_tunnel;
+pub mod metrics_endpoint;
 mod ops;
 mod pipeline;
 mod routes;
@@ -31,6 +32,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::{sync::oneshot, task::JoinHandle};
 use tracing::info;
 
+pub use cloudops_telemetry::metrics::ControlPlaneMetrics;
 pub use error::ApiError;
 pub use pipeline::{Roles, run_op};
 

@@ -4,14 +4,27 @@ use std::{sync::Arc, time::Instant};
 
 use cloudops_bus::services::{AuthorizerApi, ResolverApi, RouterApi};
 use cloudops_schemas::v1::{self, ErrorCode};
+use cloudops_telemetry::metrics::{ControlPlaneMetrics, OpKind, OpLabels, StepLabels};
 use tracing::{Instrument, info_span, warn};
 
-/// The roles the gateway talks to: local actor handles in one process, NATS clients otherwise.
+/// The roles the gateway talks to: local actor handles in one process, NATS clients otherwise;
+/// and what the path counts on the way.
 #[derive(Clone)]
 pub struct Roles {
     pub resolver: Arc<dyn ResolverApi>,
     pub authorizer: Arc<dyn AuthorizerApi>,
     pub router: Arc<dyn RouterApi>,
+    pub metrics: Arc<ControlPlaneMetrics>,
+}
+
+impl Roles {
+    /// Times one step of an op's path (`cloudops_op_step_seconds`).
+    async fn step<T>(&self, step: &'static str, f: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let out = f.await;
+        self.metrics.step_seconds.get_or_create(&StepLabels { step }).observe(started.elapsed().as_secs_f64());
+        out
+    }
 }
 
 fn unavailable(role: &str, e: impl std::fmt::Display) -> v1::Error {
@@ -63,38 +76,52 @@ pub async fn run_scoped_op(
     let op_name = op.name();
     let span = info_span!("op", op = op_name, principal = %caller.principal_name);
     async move {
-        let mut resolved = resolve(roles, &caller, &target, &op, op_name).await?;
         let verb = op.verb_class();
-        let (decision, receipt) = roles
-            .authorizer
-            .authorize_deferred(v1::AuthorizeRequest {
-                caller: Some(caller),
-                target: Some(resolved.clone()),
-                op_name: op_name.into(),
-                verb: verb as i32,
-                kube,
-                recheck: false,
-            })
+        let mode = if target.resource.is_empty() { "admin" } else { "developer" };
+        let count = |outcome: &'static str| {
+            let labels = OpLabels { op: op_name, verb: verb.label(), mode, outcome };
+            roles.metrics.ops.get_or_create(&labels).inc();
+        };
+        let mut resolved = roles
+            .step("resolver", resolve(roles, &caller, &target, &op, op_name))
             .await
-            .map_err(|e| unavailable("authorizer", e))?;
+            .inspect_err(|e| count(e.code().label()))?;
+        let (decision, receipt) = roles
+            .step(
+                "authorizer",
+                roles.authorizer.authorize_deferred(v1::AuthorizeRequest {
+                    caller: Some(caller),
+                    target: Some(resolved.clone()),
+                    op_name: op_name.into(),
+                    verb: verb as i32,
+                    kube,
+                    recheck: false,
+                }),
+            )
+            .await
+            .map_err(|e| unavailable("authorizer", e))
+            .inspect_err(|e| count(e.code().label()))?;
         if !decision.allowed {
             // The denial is answered once it is on record, like everything else.
             if let Err(e) = receipt.committed().await {
                 warn!(error = %e, "audit record of a denial not written");
             }
+            count(ErrorCode::PermissionDenied.label());
             return Err(v1::Error::new(ErrorCode::PermissionDenied, decision.reason));
         }
         resolved.secrets_readable = secrets_readable(&decision.role);
         resolved.impersonate = decision.impersonate;
-        let route = roles.router.route(v1::RouteRequest { target: Some(resolved), op: Some(op), timeout_ms });
+        let route = roles
+            .step("router", roles.router.route(v1::RouteRequest { target: Some(resolved), op: Some(op), timeout_ms }));
+        let audit = roles.step("audit", receipt.committed());
         // No audit record, no access: a read may travel while its record is written, but its
         // result is released only once the record is durable; anything that changes something
         // starts only after.
         let (routed, audit_id) = if verb == v1::VerbClass::Read {
-            let (routed, audit) = tokio::join!(route, receipt.committed());
-            (routed, audit.map_err(audit_unavailable)?)
+            let (routed, audit) = tokio::join!(route, audit);
+            (routed, audit.map_err(audit_unavailable).inspect_err(|e| count(e.code().label()))?)
         } else {
-            let audit_id = receipt.committed().await.map_err(audit_unavailable)?;
+            let audit_id = audit.await.map_err(audit_unavailable).inspect_err(|e| count(e.code().label()))?;
             (route.await, audit_id)
         };
         let result = match routed {
@@ -112,6 +139,11 @@ pub async fn run_scoped_op(
             },
             latency_us: started.elapsed().as_micros() as u64,
         };
+        count(match &result {
+            Ok(r) => r.outcome_label(),
+            Err(e) => e.code().label(),
+        });
+        roles.metrics.op_seconds.get_or_create(&OpKind { op: op_name }).observe(started.elapsed().as_secs_f64());
         // The outcome joins the audit writer's next batch, off the request's path.
         let authorizer = roles.authorizer.clone();
         tokio::spawn(async move {

@@ -30,6 +30,7 @@ use axum::{
 use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use cloudops_bus::streams::{self, SessionInfo};
 use cloudops_schemas::{RunnerId, v1};
+use cloudops_telemetry::metrics::SessionGuard;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -83,10 +84,11 @@ impl InputAuth {
             h.update([0]);
         }
         let digest: [u8; 32] = h.finalize().into();
-        if let Some((id, at)) = self.0.lock().expect("input auth").get(&digest)
-            && at.elapsed() < INPUT_AUTH_TTL
-        {
-            return Ok(id.clone());
+        let fresh =
+            self.0.lock().expect("input auth").get(&digest).filter(|(_, at)| at.elapsed() < INPUT_AUTH_TTL).cloned();
+        s.deps.roles.metrics.cache_lookup("input_auth", fresh.is_some());
+        if let Some((id, _)) = fresh {
+            return Ok(id);
         }
         let who = crate::routes::authenticate(&s.deps, &axum::http::Method::POST, headers).await?;
         let mut m = self.0.lock().expect("input auth");
@@ -195,7 +197,9 @@ async fn load(s: &AppState, who: &Authenticated, id: &str) -> Result<SessionInfo
 }
 
 async fn load_for(s: &AppState, principal_id: &str, id: &str) -> Result<SessionInfo, ApiError> {
-    let info = match s.sessions.get(id) {
+    let cached = s.sessions.get(id);
+    s.deps.roles.metrics.cache_lookup("sessions", cached.is_some());
+    let info = match cached {
         Some(i) => Some(i),
         None => streams::get_session(&s.deps.nats, id).await.map_err(ApiError::unavailable)?,
     };
@@ -362,7 +366,7 @@ pub async fn events(
             }
         })
     };
-    let guard = AbortOnDrop(keepalive);
+    let guard = (AbortOnDrop(keepalive), serving(&s, &info));
     let messages = streams::read_session(&s.deps.nats, &runner, &id, after).await.map_err(ApiError::unavailable)?;
     let exec = info.is_exec();
     let lost = futures::stream::once(lost_rx).filter_map(|r| futures::future::ready(r.ok())).map(Err);
@@ -406,6 +410,17 @@ pub async fn events(
             })
         });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+/// Counts a session as served by this gateway (`cloudops_sessions_open`) while held.
+pub(crate) fn serving(s: &AppState, info: &SessionInfo) -> SessionGuard {
+    let kind = match info.op.as_str() {
+        "kubernetes.logs" => "logs",
+        "kubernetes.watch" => "watch",
+        "kubernetes.exec" => "exec",
+        _ => "proxy",
+    };
+    s.deps.roles.metrics.session_open(kind)
 }
 
 pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);

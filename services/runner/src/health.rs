@@ -4,7 +4,9 @@
 //!
 //! - `GET /healthz`: 200 while the process serves (liveness: a restart would not help otherwise);
 //! - `GET /readyz`: 200 when the tunnel is up, else 503; the body says why, in JSON, with the
-//!   seconds since the last op.
+//!   seconds since the last op;
+//! - `GET /metrics`: Prometheus metrics (OpenMetrics text): ops by op and outcome, their
+//!   latency, the tunnel, sessions running.
 //!
 //! It carries no secret and changes nothing, so it needs no authentication; bind it where only
 //! the orchestrator's probes reach it.
@@ -19,24 +21,39 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use cloudops_schemas::v1;
+use cloudops_telemetry::metrics::{CONTENT_TYPE, OpKind, RunnerMetrics, RunnerOpLabels};
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode, body::Bytes, header};
 use tracing::{info, warn};
 
-/// What the probes read; written by the tunnel watcher and the op loop.
-#[derive(Default)]
+/// What the probes and the scraper read; written by the tunnel watcher and the op loop.
 pub struct Health {
     tunnel_up: AtomicBool,
     /// Unix milliseconds of the last answered op; 0 before the first.
     last_op_ms: AtomicU64,
+    pub metrics: Arc<RunnerMetrics>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self { tunnel_up: AtomicBool::default(), last_op_ms: AtomicU64::default(), metrics: RunnerMetrics::new() }
+    }
 }
 
 impl Health {
     /// An op came through the tunnel, so it is up (the watcher corrects this within a second
-    /// if it drops).
-    pub fn op_answered(&self) {
+    /// if it drops); it is counted with how it ended and how long it took.
+    pub fn op_answered(&self, op: &'static str, reply: &v1::RunnerResponse, took: Duration) {
         self.last_op_ms.store(now_ms(), Ordering::Relaxed);
         self.tunnel_up.store(true, Ordering::Relaxed);
+        let outcome = match &reply.result {
+            Some(v1::runner_response::Result::Ok(r)) => r.outcome_label(),
+            Some(v1::runner_response::Result::Error(e)) => e.code().label(),
+            None => "unspecified",
+        };
+        self.metrics.ops.get_or_create(&RunnerOpLabels { op, outcome }).inc();
+        self.metrics.op_seconds.get_or_create(&OpKind { op }).observe(took.as_secs_f64());
     }
 
     pub fn tunnel_up(&self) -> bool {
@@ -163,12 +180,19 @@ pub async fn listen(
 }
 
 fn answer<B>(req: &Request<B>, health: &Health, runner: &str) -> Response<Full<Bytes>> {
+    if matches!(req.method().as_str(), "GET" | "HEAD") && req.uri().path() == "/metrics" {
+        health.metrics.tunnel_up.set(i64::from(health.tunnel_up()));
+        let mut resp = Response::new(Full::new(Bytes::from(health.metrics.encode())));
+        resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(CONTENT_TYPE));
+        return resp;
+    }
     let (code, body) = match (req.method().as_str(), req.uri().path()) {
         ("GET" | "HEAD", "/healthz") => (StatusCode::OK, serde_json::json!({"alive": true, "runner": runner})),
         ("GET" | "HEAD", "/readyz") => health.readiness(runner),
-        ("GET" | "HEAD", _) => {
-            (StatusCode::NOT_FOUND, serde_json::json!({"error": "not found: the runner serves /healthz and /readyz"}))
-        }
+        ("GET" | "HEAD", _) => (
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "not found: the runner serves /healthz, /readyz and /metrics"}),
+        ),
         _ => (StatusCode::METHOD_NOT_ALLOWED, serde_json::json!({"error": "only GET"})),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
@@ -188,9 +212,21 @@ mod tests {
         assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body["tunnel"].as_str().unwrap().starts_with("down"), "{body}");
         assert!(body["lastOpSecondsAgo"].is_null());
-        h.op_answered();
+        let reply = v1::RunnerResponse { result: Some(v1::runner_response::Result::Ok(v1::OpResult::default())) };
+        h.op_answered("kubernetes.get", &reply, Duration::from_millis(3));
         let (code, body) = h.readiness("r1");
         assert_eq!(code, StatusCode::OK);
         assert_eq!(body["lastOpSecondsAgo"], 0);
+        let metrics = answer(&Request::get("/metrics").body(()).unwrap(), &h, "r1");
+        assert_eq!(metrics.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
+        let text = String::from_utf8(
+            futures::executor::block_on(http_body_util::BodyExt::collect(metrics.into_body()))
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(text.contains(r#"planton_runner_ops_total{op="kubernetes.get",outcome="ok"} 1"#), "{text}");
+        assert!(text.contains("planton_runner_tunnel_up 1"), "{text}");
     }
 }

@@ -28,8 +28,8 @@ enum Command {
         /// credentials need nothing but `impersonate`.
         #[arg(long, env = "PLANTON_RUNNER_REQUIRE_IMPERSONATION")]
         require_impersonation: bool,
-        /// Serve `/healthz` (alive) and `/readyz` (tunnel up) here, e.g. 0.0.0.0:8086 for an
-        /// orchestrator's probes.
+        /// Serve `/healthz` (alive), `/readyz` (tunnel up) and `/metrics` (Prometheus) here,
+        /// e.g. 0.0.0.0:8086 for an orchestrator's probes and a scraper.
         #[arg(long, env = "PLANTON_RUNNER_HEALTH_ADDR", value_name = "HOST:PORT")]
         health_addr: Option<std::net::SocketAddr>,
     },
@@ -37,6 +37,8 @@ enum Command {
     /// `planton runner deploy` mints the credentials and runs this; exit code 3 means the
     /// runner has no Secret yet and no --credentials-file was given.
     Deploy(Box<cloudops_schemas::deploy_args::DeployArgs>),
+    /// Print shell completions (`planton-runner completion zsh > ~/.zfunc/_planton-runner`).
+    Completion { shell: clap_complete::Shell },
 }
 
 /// Registers SIGINT/SIGTERM handlers now (so a signal during start-up is not fatal) and
@@ -59,6 +61,11 @@ fn main() -> std::process::ExitCode {
             (name, org, credentials_file, require_impersonation, health_addr)
         }
         Command::Deploy(args) => return deploy(*args),
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "planton-runner", &mut std::io::stdout());
+            return std::process::ExitCode::SUCCESS;
+        }
     };
     let src = CredentialSources {
         file: credentials_file,

@@ -23,7 +23,7 @@ pub struct RunnerConfig {
     /// Refuse every Kubernetes op that does not name the person (see `kube/impersonate.rs`).
     pub require_impersonation: bool,
     pub heartbeat: Duration,
-    /// Where to serve `/healthz` and `/readyz` (`health.rs`); none by default.
+    /// Where to serve `/healthz`, `/readyz` and `/metrics` (`health.rs`); none by default.
     pub health_addr: Option<std::net::SocketAddr>,
 }
 
@@ -45,7 +45,7 @@ pub struct Runner {
     pub leaf: NatsServer,
     pub nats: NatsClient,
     monitor_port: u16,
-    /// Where `/healthz` and `/readyz` are served, when asked for.
+    /// Where `/healthz`, `/readyz` and `/metrics` are served, when asked for.
     pub health_addr: Option<std::net::SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -121,8 +121,9 @@ impl Runner {
             runner_link::serve_ops(nats.clone(), runner_id.clone(), move |req| {
                 let (exec, answered) = (exec.clone(), answered.clone());
                 async move {
+                    let (op, started) = (req.op.as_ref().map_or("unknown", v1::Op::name), std::time::Instant::now());
                     let reply = exec.run(req).await;
-                    answered.op_answered();
+                    answered.op_answered(op, &reply, started.elapsed());
                     reply
                 }
             })
@@ -149,10 +150,13 @@ impl Runner {
             }
         }));
         // Sessions nobody keeps alive (the client went away) end within a few seconds.
+        let metrics = health.metrics.clone();
         tasks.push(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                for s in sessions.lock().expect("sessions lock").values() {
+                let sessions = sessions.lock().expect("sessions lock");
+                metrics.sessions_open.set(i64::try_from(sessions.len()).unwrap_or(i64::MAX));
+                for s in sessions.values() {
                     if s.last_seen.elapsed() > SESSION_IDLE {
                         let _ = s.cancel.send(true);
                     }
@@ -166,7 +170,7 @@ impl Runner {
                 let (bound, task) =
                     health::listen(addr, health, name).await.map_err(|e| format!("health listener on {addr}: {e}"))?;
                 tasks.push(task);
-                info!(addr = %bound, "serving /healthz and /readyz");
+                info!(addr = %bound, "serving /healthz, /readyz and /metrics");
                 Some(bound)
             }
             None => None,

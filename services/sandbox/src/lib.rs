@@ -226,6 +226,8 @@ impl Sandbox {
     pub async fn start_runner(&self, creds: RunnerCredentials) -> Result<Runner> {
         let mut cfg = RunnerConfig::new(creds);
         cfg.kubeconfig = Some(self.kubeconfig.clone());
+        // Probes and metrics on a free port, as a deployed runner serves them.
+        cfg.health_addr = Some("127.0.0.1:0".parse().expect("addr"));
         let runner = Runner::start(cfg).await.map_err(anyhow::Error::msg)?;
         if !runner.wait_tunnel(Duration::from_secs(15)).await {
             bail!("runner tunnel did not come up");

@@ -28,6 +28,9 @@ mod ha_processes;
 
 #[path = "binaries/spread_hub.rs"]
 mod spread_hub;
+// `cloudops completion` and `planton-runner completion`.
+#[path = "binaries/completions.rs"]
+mod completions;
 
 /// target/<profile>/ — the test binary lives in target/<profile>/deps/.
 fn bin(name: &str) -> PathBuf {

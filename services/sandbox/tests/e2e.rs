@@ -299,6 +299,7 @@ async fn roles_answer_over_nats_queue_groups() {
         resolver: std::sync::Arc::new(remote.clone()),
         authorizer: std::sync::Arc::new(remote.clone()),
         router: std::sync::Arc::new(remote),
+        metrics: cloudops_gateway::ControlPlaneMetrics::new(),
     };
     let admin = sb.cp.store.authenticate(&sb.api_key).await.unwrap().unwrap();
     let caller = cloudops_schemas::v1::Caller {
@@ -368,5 +369,107 @@ async fn cloud_connections_hold_settings_not_credentials() {
 
     let out = sb.cli(&["kubectl", "get", "pods", "--connection", "aws-dev"]).await;
     assert!(out.stderr.contains("connection \"aws-dev\" is a aws connection, not kubernetes"), "{}", out.stderr);
+    sb.shutdown().await;
+}
+
+/// One scrape of `/metrics`, read by a Prometheus text-format parser; every sample line must
+/// parse.
+async fn scrape(url: &str) -> prometheus_parse::Scrape {
+    let resp = reqwest::get(url).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], cloudops_telemetry::metrics::CONTENT_TYPE);
+    let text = resp.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let sample_lines = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).count();
+    let parsed: usize = scrape
+        .samples
+        .iter()
+        .map(|s| match &s.value {
+            // A histogram's buckets are one sample once parsed (its _sum and _count are their own).
+            prometheus_parse::Value::Histogram(b) => b.len(),
+            _ => 1,
+        })
+        .sum();
+    assert_eq!(parsed, sample_lines, "every sample line parses:\n{text}");
+    scrape
+}
+
+/// The value of `metric` with `labels` (summed over the other labels; a histogram's count).
+fn sample(s: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    use prometheus_parse::Value::*;
+    s.samples
+        .iter()
+        .filter(|x| x.metric == metric && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match &x.value {
+            Counter(v) | Gauge(v) | Untyped(v) => *v,
+            Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
+            Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+/// `cloudops serve --metrics-listen`: ops counted by op, verb class, mode and outcome as they
+/// run (a viewer's delete as `permission_denied`), each step of the path timed, the runners with
+/// a tunnel up and what JetStream holds asked of the hub; and the runner's own on its health
+/// port.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_move_as_ops_run() {
+    init_logs();
+    let sb = Sandbox::start_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await.unwrap();
+    let runner = sb.runner_with_connection("m").await.unwrap();
+    let url = format!("http://{}/metrics", sb.cp.metrics_addr.expect("metrics served"));
+    let get = [("op", "kubernetes.get"), ("verb", "read"), ("mode", "admin"), ("outcome", "ok")];
+    let before = scrape(&url).await;
+
+    for _ in 0..3 {
+        cloudops_sandbox::ok(&sb, &["kubectl", "get", "pods", "--connection", "m-conn", "-n", "default"]).await;
+    }
+    let viewer = sb.principal_on_connection("vera", "m-conn", "viewer").await;
+    let pod = cloudops_sandbox::pod_named(&sb, "m-conn", "web-").await;
+    let denied =
+        sb.as_user(&viewer).cli(&["kubectl", "delete", "pod", &pod, "--connection", "m-conn", "-n", "default"]).await;
+    assert_ne!(denied.code, 0, "a viewer deletes nothing");
+
+    let after = scrape(&url).await;
+    let moved = |m: &str, l: &[(&str, &str)]| sample(&after, m, l) - sample(&before, m, l);
+    assert!(moved("cloudops_ops_total", &get) >= 3.0, "three gets counted");
+    // The CLI plans a delete first (`kubernetes.delete-plan`): refused there, nothing is deleted.
+    assert_eq!(moved("cloudops_ops_total", &[("verb", "operate"), ("outcome", "permission_denied")]), 1.0);
+    assert!(moved("cloudops_op_seconds", &[("op", "kubernetes.get")]) >= 3.0);
+    for step in ["resolver", "authorizer", "audit", "router"] {
+        assert!(moved("cloudops_op_step_seconds", &[("step", step)]) >= 3.0, "step {step} timed");
+    }
+    assert_eq!(sample(&after, "cloudops_audit_queue_depth", &[]), 0.0, "nothing left waiting once answered");
+    // Labels are bounded kinds: no person, org, connection, namespace or resource name.
+    let allowed = ["op", "verb", "mode", "outcome", "step", "kind", "cache", "result"];
+    for x in &after.samples {
+        for (k, v) in x.labels.iter() {
+            assert!(allowed.contains(&k.as_str()), "label {k}={v} on {}", x.metric);
+            for name in ["vera", "m-conn", "default", &pod] {
+                assert_ne!(v, name, "a name as a label value on {}", x.metric);
+            }
+        }
+    }
+
+    // Asked of the hub every 10 s: the runner's tunnel and its session stream.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    loop {
+        let s = scrape(&url).await;
+        if sample(&s, "cloudops_runners_connected", &[]) == 1.0 && sample(&s, "cloudops_jetstream_streams", &[]) >= 1.0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "runners_connected and jetstream_streams not refreshed");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The runner's own, on its health port.
+    let runner_url = format!("http://{}/metrics", runner.health_addr.expect("the sandbox's runners serve health"));
+    let r = scrape(&runner_url).await;
+    assert!(sample(&r, "planton_runner_ops_total", &[("op", "kubernetes.get"), ("outcome", "ok")]) >= 3.0);
+    assert_eq!(sample(&r, "planton_runner_tunnel_up", &[]), 1.0);
+    assert!(sample(&r, "planton_runner_op_seconds", &[("op", "kubernetes.get")]) >= 3.0);
+    runner.stop().await;
     sb.shutdown().await;
 }

@@ -1,6 +1,8 @@
 //! Tracing for the binaries: human logs on stderr (`RUST_LOG`), W3C trace context propagation
 //! (carried in NATS headers by the bus), and OTLP/HTTP export when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Their Prometheus metrics are in [`metrics`].
+
+pub mod metrics;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
