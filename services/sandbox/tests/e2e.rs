@@ -470,6 +470,21 @@ async fn metrics_move_as_ops_run() {
     assert!(sample(&r, "planton_runner_ops_total", &[("op", "kubernetes.get"), ("outcome", "ok")]) >= 3.0);
     assert_eq!(sample(&r, "planton_runner_tunnel_up", &[]), 1.0);
     assert!(sample(&r, "planton_runner_op_seconds", &[("op", "kubernetes.get")]) >= 3.0);
+
+    // The Grafana dashboard in the chart asks only for metrics that exist.
+    let dashboard =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../helm/cloudops/dashboards/cloudops.json"))
+            .unwrap();
+    let (cp, documented) = (scrape(&url).await, |s: &prometheus_parse::Scrape, n: &str| s.docs.contains_key(n));
+    let mut asked = 0;
+    for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.starts_with("cloudops_") || word.starts_with("planton_runner_") {
+            let family = word.trim_end_matches("_bucket").trim_end_matches("_total");
+            assert!(documented(&cp, family) || documented(&r, family), "the dashboard asks for {word}");
+            asked += 1;
+        }
+    }
+    assert!(asked >= 10, "the dashboard's queries were read");
     runner.stop().await;
     sb.shutdown().await;
 }

@@ -49,9 +49,13 @@ pub struct StepLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SessionLabels {
-    /// `logs`, `exec`, `events`, `tunnel` (API proxy exec and port-forward).
+    /// One of [`SESSION_KINDS`].
     pub kind: &'static str,
 }
+
+/// Followed logs, watches, exec, and other streams of the Kubernetes API proxy (port-forward,
+/// attach, proxied follows).
+pub const SESSION_KINDS: [&str; 4] = ["logs", "watch", "exec", "proxy"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
@@ -143,6 +147,15 @@ impl ControlPlaneMetrics {
             "Messages session readers have not fetched yet, over all consumers",
             jetstream_consumer_pending.clone(),
         );
+        // Known series start at 0, so that a dashboard sees them before the first session.
+        for kind in SESSION_KINDS {
+            let _ = sessions_open.get_or_create(&SessionLabels { kind });
+        }
+        for cache_name in ["sessions", "input_auth"] {
+            for result in ["hit", "miss"] {
+                let _ = cache.get_or_create(&CacheLabels { cache: cache_name, result });
+            }
+        }
         Arc::new(Self {
             registry,
             ops,
