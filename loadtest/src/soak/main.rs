@@ -4,7 +4,8 @@
 //! floor of this run); then, at half of it, open-loop ops (`get namespace`, `get pods`,
 //! `describe pod`), a `logs -f` followed all along, and exec sessions typed into. Reports errors
 //! (inside and outside the kill window), op and keystroke p50/p99 per row of time, log lines
-//! lost or repeated, and each process's RSS at the start and end.
+//! lost or repeated, and each process's RSS at the start and end, with what the session streams
+//! hold beside it (the control plane's `cloudops_jetstream_bytes`).
 //!
 //!   cargo build --profile bench-fast -p cloudops-loadtest --bin bench-soak
 //!   $CARGO_TARGET_DIR/bench-fast/bench-soak --seconds 600            # the soak of RESULTS.md
@@ -56,7 +57,13 @@ fn mixed_op(n: u64, pod: &str) -> (&'static str, Value) {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let sb = Sandbox::start_with(|c| c.cluster_size = 3).await?;
+    let sb = Sandbox::start_with(|c| {
+        c.cluster_size = 3;
+        // Scraped once a row: what JetStream holds, beside the hub nodes' RSS.
+        c.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await?;
+    let metrics_url = format!("http://{}/metrics", sb.cp.metrics_addr.context("metrics served")?);
     let runner = sb.runner_with_connection("soak").await?;
     let hub = sb.cp.hub.as_ref().context("the sandbox starts a hub")?;
     let gw = Gateway {
@@ -142,6 +149,7 @@ async fn main() -> Result<()> {
         if Instant::now() >= next_row {
             // Sampled at the row's last moment.
             rec.rss(next_row - Duration::from_millis(1), processes());
+            rec.jetstream_bytes(next_row - Duration::from_millis(1), jetstream_bytes(&gw.http, &metrics_url).await);
             next_row += Duration::from_secs(args.row);
         }
     }
@@ -152,8 +160,19 @@ async fn main() -> Result<()> {
 
     // The report.
     println!(
-        "{:>7} {:>7} {:>7} {:>6} {:>5} {:>8} {:>8} {:>9} {:>9} {:>6} {:>9}",
-        "t (s)", "ops", "ops/s", "errors", "shed", "p50 ms", "p99 ms", "key p50", "key p99", "lines", "RSS MiB"
+        "{:>7} {:>7} {:>7} {:>6} {:>5} {:>8} {:>8} {:>9} {:>9} {:>6} {:>7} {:>9}",
+        "t (s)",
+        "ops",
+        "ops/s",
+        "errors",
+        "shed",
+        "p50 ms",
+        "p99 ms",
+        "key p50",
+        "key p99",
+        "lines",
+        "JS MiB",
+        "RSS MiB"
     );
     for (i, r) in &rows {
         let (p50, p99) = percentiles(&r.ops);
@@ -161,13 +180,14 @@ async fn main() -> Result<()> {
         // Each process's RSS when the row closed, in the order of the RSS table below.
         let rss: Vec<String> = r.rss.iter().map(|(_, b)| format!("{:.0}", *b as f64 / 1048576.0)).collect();
         println!(
-            "{:>7} {:>7} {:>7.0} {:>6} {:>5} {p50:>8} {p99:>8} {k50:>9} {k99:>9} {:>6} {:>9}",
+            "{:>7} {:>7} {:>7.0} {:>6} {:>5} {p50:>8} {p99:>8} {k50:>9} {k99:>9} {:>6} {:>7} {:>9}",
             (i + 1) * args.row,
             r.ops.len(),
             r.ops.len() as f64 / args.row as f64,
             r.errors,
             r.shed,
             r.log_lines,
+            r.jetstream_bytes.map(|b| format!("{:.1}", b as f64 / 1048576.0)).unwrap_or_else(|| "-".into()),
             rss.join("/")
         );
     }
@@ -242,6 +262,13 @@ async fn main() -> Result<()> {
     anyhow::ensure!(outside.is_empty(), "{} error(s) outside the kill window", outside.len());
     anyhow::ensure!(log.lost() == 0 && log.repeated() == 0 && log.in_order(), "log lines lost, repeated or reordered");
     Ok(())
+}
+
+/// `cloudops_jetstream_bytes` (one copy of what the streams hold; refreshed every 10 s), or None
+/// when the scrape fails.
+async fn jetstream_bytes(http: &reqwest::Client, url: &str) -> Option<u64> {
+    let text = http.get(url).send().await.ok()?.text().await.ok()?;
+    text.lines().find_map(|l| l.strip_prefix("cloudops_jetstream_bytes ")).and_then(|v| v.trim().parse().ok())
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -23,6 +23,8 @@ pub struct Row {
     pub log_lines: usize,
     /// (process, RSS bytes), sampled when the row closed.
     pub rss: Vec<(String, u64)>,
+    /// Bytes the session streams hold (one copy), from the control plane's metrics.
+    pub jetstream_bytes: Option<u64>,
 }
 
 /// Latencies in µs from 1 µs to 10 min, to 2 significant digits (~10 KiB however many).
@@ -111,6 +113,10 @@ impl Recorder {
 
     pub fn rss(&self, at: Instant, samples: Vec<(String, u64)>) {
         self.with_row(at, |r| r.rss = samples);
+    }
+
+    pub fn jetstream_bytes(&self, at: Instant, bytes: Option<u64>) {
+        self.with_row(at, |r| r.jetstream_bytes = bytes);
     }
 
     /// The rows in order (index, row), and every error; the recorder is left empty.
