@@ -56,14 +56,11 @@ impl AuditLog {
     pub fn record(&self, row: audit::ActiveModel) -> AuditReceipt {
         let Some(queue) = &self.tx else { return AuditReceipt::Committed(0) };
         let (tx, rx) = oneshot::channel();
-        match queue.send(Entry::Record(Box::new(row), tx)) {
-            Ok(()) => {
-                self.queued.inc();
-            }
-            Err(mpsc::error::SendError(Entry::Record(_, tx))) => {
-                let _ = tx.send(Err("audit writer stopped".into()));
-            }
-            Err(_) => {}
+        // Counted before it is sent: the writer may take it at once.
+        self.queued.inc();
+        if let Err(mpsc::error::SendError(Entry::Record(_, tx))) = queue.send(Entry::Record(Box::new(row), tx)) {
+            self.queued.dec();
+            let _ = tx.send(Err("audit writer stopped".into()));
         }
         AuditReceipt::Pending(rx)
     }
@@ -71,11 +68,10 @@ impl AuditLog {
     /// Queues the outcome of a recorded decision (nobody waits for it).
     pub fn outcome(&self, audit_id: i64, result: String, latency_us: i64) {
         let Some(queue) = &self.tx else { return };
-        match queue.send(Entry::Outcome(audit_id, result, latency_us)) {
-            Ok(()) => {
-                self.queued.inc();
-            }
-            Err(_) => warn!(audit_id, "audit writer stopped; outcome not recorded"),
+        self.queued.inc();
+        if queue.send(Entry::Outcome(audit_id, result, latency_us)).is_err() {
+            self.queued.dec();
+            warn!(audit_id, "audit writer stopped; outcome not recorded");
         }
     }
 

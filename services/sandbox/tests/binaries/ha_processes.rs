@@ -52,7 +52,9 @@ async fn hub(env: &Env, dir: &std::path::Path) -> (Child, HashMap<String, String
 
 /// Spawns a `cloudops hub …` command and reads its banner, up to "join it with".
 pub(super) async fn hub_banner(mut cmd: tokio::process::Command) -> (Child, HashMap<String, String>) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    // Its log goes to a file, to say why when it does not come up.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cmd.stdout(Stdio::piped()).stderr(log.reopen().unwrap()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut flags = HashMap::new();
     let ready = tokio::time::timeout(Duration::from_secs(60), async {
@@ -68,7 +70,12 @@ pub(super) async fn hub_banner(mut cmd: tokio::process::Command) -> (Child, Hash
         }
     })
     .await;
-    assert!(ready.is_ok() && flags.len() == 4, "cloudops hub did not print its banner: {flags:?}");
+    assert!(
+        ready.is_ok() && flags.len() == 4,
+        "cloudops hub did not print its banner: {flags:?} (exit: {:?}); its log:\n{}",
+        child.try_wait(),
+        std::fs::read_to_string(log.path()).unwrap_or_default()
+    );
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, flags)
 }
