@@ -103,6 +103,23 @@ ensure_gcs_emulator() {
   python3 -c 'import gcp_storage_emulator' 2>/dev/null || ci_die "gcp-storage-emulator installed but python3 cannot import it"
 }
 
+# Schemathesis (PyPI), which tests the HTTP API against its own OpenAPI document
+# (services/sandbox/tests/contract.rs). Exports CLOUDOPS_SCHEMATHESIS, its `st` command.
+ensure_schemathesis() {
+  command -v python3 >/dev/null || ci_die "python3 is missing: the API contract test runs Schemathesis"
+  local st
+  st=$(command -v st || true)
+  if [ -z "$st" ] || ! "$st" --version 2>/dev/null | grep -q '^st, version 4\.'; then
+    ci_note "installing Schemathesis 4 (pip install 'schemathesis>=4.32,<5')"
+    python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5' \
+      || python3 -m pip install --quiet --disable-pip-version-check --user 'schemathesis>=4.32,<5' \
+      || ci_die "pip could not install Schemathesis: the API contract test needs it"
+    st=$(command -v st || echo "$(python3 -m site --user-base)/bin/st")
+  fi
+  "$st" --version 2>/dev/null | grep -q '^st, version 4\.' || ci_die "Schemathesis installed but no \`st\` of version 4 runs ($st)"
+  export CLOUDOPS_SCHEMATHESIS="$st"
+}
+
 # Azurite (the Blob storage test peer), from npm into the cache beside the target dir.
 # Exports CLOUDOPS_AZURITE_BLOB.
 ensure_azurite() {

@@ -147,6 +147,7 @@ impl CloudRow {
 }
 
 /// One cloud resource, whatever the provider.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CloudRow {
     pub provider: String,

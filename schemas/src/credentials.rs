@@ -6,6 +6,7 @@ use crate::RunnerId;
 
 pub const CREDENTIALS_VERSION: u32 = 1;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunnerCredentials {
@@ -23,6 +24,7 @@ pub struct RunnerCredentials {
     pub tunnel: TunnelCredentials,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TunnelCredentials {

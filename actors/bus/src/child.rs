@@ -40,9 +40,9 @@ pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
-// The one `unsafe` of the workspace: `pre_exec` runs between fork and exec, where only
-// async-signal-safe calls are allowed. Both calls below are raw syscalls through rustix: no
-// allocation, no lock.
+// The one `unsafe` of the shipped code (the soak benchmark reads glibc's counters with another):
+// `pre_exec` runs between fork and exec, where only async-signal-safe calls are allowed. Both
+// calls below are raw syscalls through rustix: no allocation, no lock.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 fn set_parent_death_signal(cmd: &mut Command) {

@@ -294,6 +294,9 @@ impl LeafConfig {
 pub struct NatsServer {
     pub name: String,
     pub client_port: u16,
+    /// Where the process's stderr goes (its own log is the config's `log_file`); a Go runtime
+    /// trace asked for with `GODEBUG` lands here too.
+    pub stderr_log: PathBuf,
     child: crate::child::Supervised,
 }
 
@@ -344,11 +347,11 @@ impl NatsServer {
         let mut child = spawn_child(&bin.path, &config, &stderr_log)?;
         wait_ready(client_port, &mut child, Duration::from_secs(15)).await.map_err(start_err)?;
         info!(name, port = client_port, version = ?bin.version, "nats-server ready");
-        let bin = bin.path.clone();
+        let (bin, log) = (bin.path.clone(), stderr_log.clone());
         let child = crate::child::Supervised::new(format!("nats-server ({name})"), child, move || {
-            spawn_child(&bin, &config, &stderr_log)
+            spawn_child(&bin, &config, &log)
         });
-        Ok(Self { name: name.to_string(), client_port, child })
+        Ok(Self { name: name.to_string(), client_port, stderr_log, child })
     }
 
     /// The running child's pid (it changes when the server is restarted).

@@ -4,8 +4,8 @@
 //! floor of this run); then, at half of it, open-loop ops (`get namespace`, `get pods`,
 //! `describe pod`), a `logs -f` followed all along, and exec sessions typed into. Reports errors
 //! (inside and outside the kill window), op and keystroke p50/p99 per row of time, log lines
-//! lost or repeated, and each process's RSS at the start and end, with what the session streams
-//! hold beside it (the control plane's `cloudops_jetstream_bytes`).
+//! lost or repeated, and each process's RSS and live heap at the start and end (see `heap.rs`),
+//! with what the session streams hold beside it (the control plane's `cloudops_jetstream_bytes`).
 //!
 //!   cargo build --profile bench-fast -p cloudops-loadtest --bin bench-soak
 //!   $CARGO_TARGET_DIR/bench-fast/bench-soak --seconds 600            # the soak of RESULTS.md
@@ -13,6 +13,7 @@
 //!
 //! Exits non-zero on an error outside the kill window, or a log line lost or repeated.
 
+mod heap;
 mod record;
 mod sessions;
 
@@ -22,7 +23,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use cloudops_loadtest::{rss_bytes, throughput};
 use cloudops_sandbox::Sandbox;
-use record::{Recorder, percentiles};
+use record::{Memory, Recorder, percentiles};
 use serde_json::{Value, json};
 use sessions::Gateway;
 
@@ -54,9 +55,13 @@ fn mixed_op(n: u64, pod: &str) -> (&'static str, Value) {
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let args = Args::parse();
+    heap::with_gc_trace()?;
+    tokio::runtime::Runtime::new()?.block_on(soak(args))
+}
+
+async fn soak(args: Args) -> Result<()> {
     let sb = Sandbox::start_with(|c| {
         c.cluster_size = 3;
         // Scraped once a row: what JetStream holds, beside the hub nodes' RSS.
@@ -121,15 +126,22 @@ async fn main() -> Result<()> {
     let exec = tokio::spawn(sessions::exec_loop(gw.clone(), web.clone(), until, rec.clone()));
     let load = tokio::spawn(open_loop(gw.clone(), web.clone(), rate, until, rec.clone()));
 
-    // RSS of every process at the end of each row.
+    // The memory of every process at the end of each row.
     let processes = {
-        let (hub_pids, runner): (Vec<_>, _) = (hub.servers.iter().collect(), &runner);
+        let (hub_nodes, runner): (Vec<_>, _) = (hub.servers.iter().collect(), &runner);
         move || {
-            let mut v = vec![("bench process".to_string(), rss_bytes(std::process::id()))];
-            for (i, s) in hub_pids.iter().enumerate() {
-                v.push((format!("hub node {i}"), rss_bytes(s.pid())));
-            }
-            v.push(("runner's leaf node".to_string(), rss_bytes(runner.leaf.pid())));
+            let nats = |process: String, s: &cloudops_bus::natsd::NatsServer| Memory {
+                process,
+                rss: rss_bytes(s.pid()),
+                live: heap::go_live_heap(&s.stderr_log),
+            };
+            let mut v = vec![Memory {
+                process: "bench process".into(),
+                rss: rss_bytes(std::process::id()),
+                live: Some(heap::malloc_in_use()),
+            }];
+            v.extend(hub_nodes.iter().enumerate().map(|(i, s)| nats(format!("hub node {i}"), s)));
+            v.push(nats("runner's leaf node".into(), &runner.leaf));
             v
         }
     };
@@ -148,7 +160,7 @@ async fn main() -> Result<()> {
         }
         if Instant::now() >= next_row {
             // Sampled at the row's last moment.
-            rec.rss(next_row - Duration::from_millis(1), processes());
+            rec.memory(next_row - Duration::from_millis(1), processes());
             rec.jetstream_bytes(next_row - Duration::from_millis(1), jetstream_bytes(&gw.http, &metrics_url).await);
             next_row += Duration::from_secs(args.row);
         }
@@ -177,8 +189,8 @@ async fn main() -> Result<()> {
     for (i, r) in &rows {
         let (p50, p99) = percentiles(&r.ops);
         let (k50, k99) = percentiles(&r.keystrokes);
-        // Each process's RSS when the row closed, in the order of the RSS table below.
-        let rss: Vec<String> = r.rss.iter().map(|(_, b)| format!("{:.0}", *b as f64 / 1048576.0)).collect();
+        // Each process's RSS when the row closed, in the order of the memory table below.
+        let rss: Vec<String> = r.memory.iter().map(|m| format!("{:.0}", m.rss as f64 / 1048576.0)).collect();
         println!(
             "{:>7} {:>7} {:>7.0} {:>6} {:>5} {p50:>8} {p99:>8} {k50:>9} {k99:>9} {:>6} {:>7} {:>9}",
             (i + 1) * args.row,
@@ -241,27 +253,47 @@ async fn main() -> Result<()> {
         rec.since_start(log.longest_gap.1).as_secs_f64()
     );
     println!("exec sessions: {sessions}");
-    // RSS: the first row against the last (the killed node's process is a new one).
-    let with_rss: Vec<_> = rows.iter().filter(|(_, r)| !r.rss.is_empty()).collect();
-    if let (Some((_, first)), Some((_, last))) = (with_rss.first(), with_rss.last()) {
-        println!("\n{:<22} {:>12} {:>12} {:>8}", "RSS", "first row", "last row", "growth");
-        for ((name, a), (_, b)) in first.rss.iter().zip(&last.rss) {
-            let restarted = killed.is_some_and(|(n, _)| *name == format!("hub node {n}"));
-            println!(
-                "{name:<22} {:>10.1} M {:>10.1} M {:>7.1}%{}",
-                *a as f64 / 1048576.0,
-                *b as f64 / 1048576.0,
-                100.0 * (*b as f64 / (*a).max(1) as f64 - 1.0),
-                if restarted { "  (a new process after the kill)" } else { "" }
-            );
-        }
-        println!("(target: growth < 10% for every process that lived through the run)");
+    // Memory: the first row against the last (the killed node's process is a new one).
+    let sampled: Vec<_> = rows.iter().filter(|(_, r)| !r.memory.is_empty()).collect();
+    if let (Some((_, first)), Some((_, last))) = (sampled.first(), sampled.last()) {
+        let restarted = |name: &str| killed.is_some_and(|(n, _)| name == format!("hub node {n}"));
+        print_growth("RSS", first, last, |m| Some(m.rss), restarted);
+        print_growth("live heap", first, last, |m| m.live, restarted);
+        println!(
+            "(target: RSS growth < 10% for every process that lived through the run; the live heap tells a leak from what an allocator keeps)"
+        );
     }
     runner.stop().await;
     sb.shutdown().await;
     anyhow::ensure!(outside.is_empty(), "{} error(s) outside the kill window", outside.len());
     anyhow::ensure!(log.lost() == 0 && log.repeated() == 0 && log.in_order(), "log lines lost, repeated or reordered");
     Ok(())
+}
+
+/// One table of the memory report: `what` of each process in the first and last row.
+fn print_growth(
+    what: &str,
+    first: &record::Row,
+    last: &record::Row,
+    of: impl Fn(&Memory) -> Option<u64>,
+    restarted: impl Fn(&str) -> bool,
+) {
+    let mib = |b: Option<u64>| b.map_or_else(|| "-".to_string(), |b| format!("{:.1} M", b as f64 / 1048576.0));
+    println!("\n{what:<22} {:>12} {:>12} {:>8}", "first row", "last row", "growth");
+    for (a, b) in first.memory.iter().zip(&last.memory) {
+        let growth = match (of(a), of(b)) {
+            (Some(x), Some(y)) => format!("{:.1}%", 100.0 * (y as f64 / x.max(1) as f64 - 1.0)),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<22} {:>12} {:>12} {:>8}{}",
+            a.process,
+            mib(of(a)),
+            mib(of(b)),
+            growth,
+            if restarted(&a.process) { "  (a new process after the kill)" } else { "" }
+        );
+    }
 }
 
 /// `cloudops_jetstream_bytes` (one copy of what the streams hold; refreshed every 10 s), or None

@@ -1,6 +1,6 @@
 //! What the soak saw, in rows of a fixed length: op latencies (from the moment each op was due,
 //! so a stall counts against every op it delayed), exec keystroke round trips, errors with the
-//! time they happened, and each process's RSS when the row closed.
+//! time they happened, and each process's memory when the row closed.
 //!
 //! Latencies go to a histogram per row, not a list: the bench process's RSS is one of the figures
 //! the soak reports, and a list of every op's latency grew it by ~30 bytes an op.
@@ -21,10 +21,18 @@ pub struct Row {
     /// Ops not sent because too many were still in flight (the path fell behind).
     pub shed: usize,
     pub log_lines: usize,
-    /// (process, RSS bytes), sampled when the row closed.
-    pub rss: Vec<(String, u64)>,
+    /// Each process's memory, sampled when the row closed.
+    pub memory: Vec<Memory>,
     /// Bytes the session streams hold (one copy), from the control plane's metrics.
     pub jetstream_bytes: Option<u64>,
+}
+
+/// One process's memory: its RSS, and what it holds live where that can be read.
+pub struct Memory {
+    pub process: String,
+    pub rss: u64,
+    /// Bytes allocated and not freed (the bench process), or live after the last GC (Go).
+    pub live: Option<u64>,
 }
 
 /// Latencies in µs from 1 µs to 10 min, to 2 significant digits (~10 KiB however many).
@@ -111,8 +119,8 @@ impl Recorder {
         self.inner.lock().expect("recorder").errors.push(seen);
     }
 
-    pub fn rss(&self, at: Instant, samples: Vec<(String, u64)>) {
-        self.with_row(at, |r| r.rss = samples);
+    pub fn memory(&self, at: Instant, samples: Vec<Memory>) {
+        self.with_row(at, |r| r.memory = samples);
     }
 
     pub fn jetstream_bytes(&self, at: Instant, bytes: Option<u64>) {

@@ -210,7 +210,7 @@ pub enum AuditCommand {
         principal: Option<String>,
         #[arg(long, value_parser = ["allowed", "denied"])]
         outcome: Option<String>,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=u64::from(cloudops_api::MAX_LIST)))]
         limit: u64,
         #[arg(short, long, value_enum, default_value = "table")]
         output: ListFormat,
@@ -222,7 +222,7 @@ pub enum AuditCommand {
         since: Option<String>,
         #[arg(long)]
         principal: Option<String>,
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=u64::from(cloudops_api::MAX_LIST)))]
         limit: u64,
         #[arg(short, long, value_enum, default_value = "table")]
         output: ListFormat,

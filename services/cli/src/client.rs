@@ -83,12 +83,7 @@ impl Client {
         if status.is_success() {
             return Ok(v);
         }
-        let e = &v["error"];
-        Err(CliError::Api {
-            code: e["code"].as_str().unwrap_or("UNKNOWN").to_string(),
-            message: e["message"].as_str().unwrap_or("unknown error").to_string(),
-            upstream_reason: e["upstream_reason"].as_str().filter(|s| !s.is_empty()).map(String::from),
-        })
+        Err(api_error(status, v))
     }
 
     /// A raw GET (streamed responses), with the key; errors read like the others. A stream
@@ -107,15 +102,12 @@ impl Client {
             return Ok(resp);
         }
         let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        Err(CliError::Api {
-            code: v["error"]["code"].as_str().unwrap_or("UNKNOWN").into(),
-            message: v["error"]["message"]
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| format!("the control plane answered {status}")),
-            upstream_reason: None,
-        })
+        Err(api_error(status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// A GET read as the contract's type (`cloudops_api`).
+    pub(crate) async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        read(self.get(path).await?)
     }
 
     pub(crate) async fn get(&self, path: &str) -> Result<Value> {
@@ -152,6 +144,33 @@ fn http_client(ca_pem: &str) -> Result<reqwest::Client> {
         b = b.tls_certs_merge([ca]);
     }
     b.build().map_err(|e| CliError::Message(format!("http client: {e}")))
+}
+
+/// A failed answer as the contract's error (`{"error": {"code", "message", ...}}`), or what the
+/// status says when the body is another shape (a proxy's page, say).
+fn api_error(status: reqwest::StatusCode, body: Value) -> CliError {
+    match serde_json::from_value::<cloudops_api::ErrorResponse>(body) {
+        Ok(r) => CliError::Api {
+            code: r.error.code.as_str().to_string(),
+            message: r.error.message,
+            upstream_reason: r.error.upstream_reason.filter(|s| !s.is_empty()),
+        },
+        Err(_) => CliError::Api {
+            code: "UNKNOWN".into(),
+            message: format!("the control plane answered {status} without an error of its API's shape"),
+            upstream_reason: None,
+        },
+    }
+}
+
+/// An answer read as the contract's type (`cloudops_api`); a control plane of another version
+/// that answers otherwise is named as such.
+pub(crate) fn read<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| {
+        CliError::Message(format!(
+            "the control plane answered in a shape this planton does not read ({e}): are both the same version?"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use cloudops_api as api;
+use serde_json::json;
 
 use crate::{
     CliError, Ctx, ListFormat, Result,
     admin::{enc, show},
-    print_list, s,
+    client::read,
+    or_none, print_items,
 };
 
 #[derive(Subcommand, Debug)]
@@ -66,36 +68,30 @@ pub enum ConnectionCommand {
 pub async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result<()> {
     let org = ctx.org()?;
     let c = ctx.client()?;
-    let row = |c: &Value| {
-        let settings: Vec<String> =
-            c["settings"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}={}", s(v))).collect();
-        let secrets = c["secrets"].as_object().into_iter().flatten().map(|(k, v)| format!("{k}=secret:{}", s(v)));
-        let settings: Vec<String> = settings.into_iter().chain(secrets).collect();
+    let row = |c: &api::Connection| {
+        let settings = c.settings.iter().map(|(k, v)| format!("{k}={v}"));
+        let secrets = c.secrets.iter().map(|(k, v)| format!("{k}=secret:{v}"));
+        let settings: Vec<String> = settings.chain(secrets).collect();
         let settings = if settings.is_empty() { "<none>".to_string() } else { settings.join(",") };
-        vec![s(&c["name"]), s(&c["provider"]), s(&c["runner"]), s(&c["context"]), settings]
+        vec![c.name.clone(), c.provider.clone(), or_none(&c.runner), or_none(&c.context), settings]
     };
     let header = ["NAME", "PROVIDER", "RUNNER", "CONTEXT", "SETTINGS"];
     match cmd {
         ConnectionCommand::Create { name, provider, runner, context, settings, secrets } => {
             let settings = pairs("--set", "region=eu-west-1", &settings)?;
             let secrets = pairs("--set-secret", "role_arn=prod-role", &secrets)?;
-            let v = c
-                .post(
-                    &format!("/v1/orgs/{org}/connections"),
-                    &json!({"name": name, "provider": provider, "runner": runner, "context": context,
-                            "settings": settings, "secrets": secrets}),
-                )
-                .await?;
-            ctx.out(&format!("connection/{} created\n", v["name"].as_str().unwrap_or(&name)));
+            let body = api::CreateConnection { name, provider, runner, context, settings, secrets };
+            let v: api::Connection = read(c.post(&format!("/v1/orgs/{org}/connections"), &json!(body)).await?)?;
+            ctx.out(&format!("connection/{} created\n", v.name));
         }
         ConnectionCommand::List { output } => {
-            let v = c.get(&format!("/v1/orgs/{org}/connections")).await?;
-            print_list(ctx, &v, output, &header, row);
+            let v: api::Items<api::Connection> = c.get_as(&format!("/v1/orgs/{org}/connections")).await?;
+            print_items(ctx, &v, output, &header, row);
         }
         ConnectionCommand::Get { name, output } => {
-            let v = c.get(&format!("/v1/orgs/{org}/connections/{}", enc(&name))).await?;
-            show(ctx, &v, output, |v| {
-                crate::printers::tabwrite(&[header.iter().map(|h| h.to_string()).collect(), row(v)])
+            let v: api::Connection = c.get_as(&format!("/v1/orgs/{org}/connections/{}", enc(&name))).await?;
+            show(ctx, &json!(v), output, |_| {
+                crate::printers::tabwrite(&[header.iter().map(|h| h.to_string()).collect(), row(&v)])
             });
         }
         ConnectionCommand::Delete { name } => {
@@ -103,27 +99,20 @@ pub async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result
             ctx.out(&format!("connection/{name} deleted\n"));
         }
         ConnectionCommand::SetDefault { name } => {
-            let v = c
-                .post(&format!("/v1/orgs/{org}/connections/{}/default", enc(&name)), &json!({"env": ctx.env()}))
-                .await?;
-            ctx.out(&format!(
-                "connection/{} is the default {} connection of {}\n",
-                s(&v["connection"]),
-                s(&v["provider"]),
-                s(&v["scope"])
-            ));
+            let path = format!("/v1/orgs/{org}/connections/{}/default", enc(&name));
+            let v: api::DefaultConnectionSet = read(c.post(&path, &json!(api::EnvBody { env: ctx.env() })).await?)?;
+            ctx.out(&format!("connection/{} is the default {} connection of {}\n", v.connection, v.provider, v.scope));
         }
         ConnectionCommand::GetDefault { provider, output } => {
             let env = ctx.env().map(|e| format!("&env={}", enc(&e))).unwrap_or_default();
-            let v = c.get(&format!("/v1/orgs/{org}/default-connection?provider={}{env}", enc(&provider))).await?;
-            show(ctx, &v, output, |v| {
+            let path = format!("/v1/orgs/{org}/default-connection?provider={}{env}", enc(&provider));
+            let v: api::DefaultConnection = c.get_as(&path).await?;
+            show(ctx, &json!(v), output, |_| {
                 let mut rows = vec![vec!["LEVEL".to_string(), "CONNECTION".to_string()]];
-                for l in v["chain"].as_array().into_iter().flatten() {
-                    rows.push(vec![s(&l["level"]), s(&l["connection"])]);
-                }
-                let head = match v["connection"].as_str() {
-                    Some(c) => format!("effective: {c} (from {})\n", s(&v["from"])),
-                    None => format!("effective: none: no default {} connection\n", s(&v["provider"])),
+                rows.extend(v.chain.iter().map(|l| vec![l.level.clone(), or_none(&l.connection)]));
+                let head = match &v.connection {
+                    Some(c) => format!("effective: {c} (from {})\n", or_none(&v.from)),
+                    None => format!("effective: none: no default {} connection\n", v.provider),
                 };
                 head + &crate::printers::tabwrite(&rows)
             });

@@ -457,17 +457,12 @@ async fn login(ctx: &mut Ctx<'_, '_>, endpoint: String, api_key: String, ca_file
     if let Some(f) = ca_file {
         cfg.ca_cert = std::fs::read_to_string(&f).map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
     }
-    let who = Client::from_config(&cfg)?.get("/v1/whoami").await?;
+    let who: cloudops_api::WhoAmI = Client::from_config(&cfg)?.get_as("/v1/whoami").await?;
     if cfg.org.is_empty() || ctx.org.is_some() {
-        cfg.org = ctx.org.clone().unwrap_or_else(|| who["org"]["name"].as_str().unwrap_or_default().to_string());
+        cfg.org = ctx.org.clone().unwrap_or(who.org.name);
     }
     cfg.save(&ctx.io.home)?;
-    let msg = format!(
-        "logged in to {} as {} (org {})",
-        cfg.endpoint,
-        who["principal"]["name"].as_str().unwrap_or("?"),
-        cfg.org
-    );
+    let msg = format!("logged in to {} as {} (org {})", cfg.endpoint, who.principal.name, cfg.org);
     ctx.note(&msg);
     Ok(())
 }
@@ -540,6 +535,29 @@ pub(crate) fn print_list(
             ctx.out(&printers::tabwrite(&rows));
         }
     }
+}
+
+/// A typed list (`cloudops_api::Items`) as a table, or as the JSON or YAML it came as.
+pub(crate) fn print_items<T: serde::Serialize>(
+    ctx: &mut Ctx<'_, '_>,
+    list: &cloudops_api::Items<T>,
+    format: ListFormat,
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) {
+    match format {
+        ListFormat::Table => {
+            let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+            rows.extend(list.items.iter().map(&row));
+            ctx.out(&printers::tabwrite(&rows));
+        }
+        _ => print_list(ctx, &serde_json::to_value(list).expect("json"), format, header, |_| vec![]),
+    }
+}
+
+/// An optional field as tables show it.
+pub(crate) fn or_none(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| "<none>".into())
 }
 
 pub(crate) async fn kubectl_get(

@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use cloudops_api as api;
+use serde_json::json;
 
-use crate::{CliError, Ctx, ListFormat, Result, admin::enc, print_list, s};
+use crate::{CliError, Ctx, ListFormat, Result, admin::enc, client::read, print_items};
 
 #[derive(Subcommand, Debug)]
 pub enum SecretCommand {
@@ -31,21 +32,23 @@ pub enum SecretCommand {
 pub async fn secret(ctx: &mut Ctx<'_, '_>, cmd: SecretCommand) -> Result<()> {
     let org = ctx.org()?;
     let c = ctx.client()?;
-    let row = |v: &Value| {
-        let used: Vec<String> = v["used_by"].as_array().into_iter().flatten().map(s).collect();
-        vec![s(&v["name"]), if used.is_empty() { "<none>".into() } else { used.join(",") }, s(&v["updated_at"])]
+    let row = |v: &api::Secret| {
+        let used = if v.used_by.is_empty() { "<none>".into() } else { v.used_by.join(",") };
+        vec![v.name.clone(), used, v.updated_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)]
     };
     let header = ["NAME", "USED BY", "UPDATED"];
     match cmd {
         SecretCommand::Set { name, from_file } => {
             let value = read_value(ctx, &from_file).await?;
-            let v = c.put(&format!("/v1/orgs/{org}/secrets/{}", enc(&name)), &json!({"value": value})).await?;
-            let verb = if v["created_at"] == v["updated_at"] { "created" } else { "updated" };
-            ctx.out(&format!("secret/{} {verb}\n", s(&v["name"])));
+            let v: api::Secret = read(
+                c.put(&format!("/v1/orgs/{org}/secrets/{}", enc(&name)), &json!(api::SecretBody { value })).await?,
+            )?;
+            let verb = if v.created_at == v.updated_at { "created" } else { "updated" };
+            ctx.out(&format!("secret/{} {verb}\n", v.name));
         }
         SecretCommand::List { output } => {
-            let v = c.get(&format!("/v1/orgs/{org}/secrets")).await?;
-            print_list(ctx, &v, output, &header, row);
+            let v: api::Items<api::Secret> = c.get_as(&format!("/v1/orgs/{org}/secrets")).await?;
+            print_items(ctx, &v, output, &header, row);
         }
         SecretCommand::Delete { name } => {
             c.delete(&format!("/v1/orgs/{org}/secrets/{}", enc(&name))).await?;

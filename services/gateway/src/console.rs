@@ -11,9 +11,8 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
+use cloudops_api as api;
 use cloudops_schemas::v1;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::{
     ApiError, Deps,
@@ -81,29 +80,28 @@ async fn session_json(
     s: &AppState,
     principal: &cloudops_store::principal::Model,
     csrf: &str,
-) -> Result<Value, ApiError> {
+) -> Result<api::ConsoleSession, ApiError> {
     let org = s.deps.store.org_by_id(&principal.org_id).await?;
     let mut grants = Vec::new();
     for g in s.deps.store.grants_of(&principal.id).await? {
         let scope = crate::admin::grant_target(&s.deps, &g).await;
-        grants.push(json!({"scope_kind": g.scope_kind, "scope": scope, "scope_id": g.scope_id, "role": g.role}));
+        grants.push(api::ConsoleGrant { scope_kind: g.scope_kind, scope, scope_id: g.scope_id, role: g.role });
     }
-    Ok(json!({
-        "principal": {"id": principal.id, "name": principal.name, "kind": principal.kind,
-                      "platform_operator": principal.platform_operator},
-        "org": {"id": org.id, "name": org.name},
-        "csrf": csrf,
-        "grants": grants,
-    }))
+    Ok(api::ConsoleSession {
+        principal: api::ConsolePrincipal {
+            id: principal.id.clone(),
+            name: principal.name.clone(),
+            kind: principal.kind.clone(),
+            platform_operator: principal.platform_operator,
+        },
+        org: api::OrgRef { id: org.id, name: org.name },
+        csrf: csrf.to_string(),
+        grants,
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoginBody {
-    api_key: String,
-}
-
-pub async fn login(State(s): State<AppState>, Body(b): Body<LoginBody>) -> Result<Response, ApiError> {
+#[utoipa::path(post, path = "/v1/console/login", tag = "identity", operation_id = "console_login", request_body = api::LoginBody, responses((status = 200, description = "Signed in: the session cookie is set", body = api::ConsoleSession), (status = 401, description = "The key is invalid or revoked", body = api::ErrorResponse), (status = 403, description = "A runner's key, which signs nobody in", body = api::ErrorResponse)))]
+pub async fn login(State(s): State<AppState>, Body(b): Body<cloudops_api::LoginBody>) -> Result<Response, ApiError> {
     let key = b.api_key.trim();
     if key.is_empty() {
         return Err(ApiError::bad_request("`api_key` is required: paste an API key (planton apikey create)"));
@@ -127,6 +125,7 @@ pub async fn login(State(s): State<AppState>, Body(b): Body<LoginBody>) -> Resul
     Ok(res)
 }
 
+#[utoipa::path(get, path = "/v1/console/session", tag = "identity", operation_id = "console_session", responses((status = 200, body = api::ConsoleSession), (status = 401, description = "Not signed in", body = api::ErrorResponse)))]
 pub async fn session(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = session_cookie(&headers).ok_or_else(|| unauthenticated("not signed in"))?;
     let user = s
@@ -140,6 +139,7 @@ pub async fn session(State(s): State<AppState>, headers: HeaderMap) -> Result<Re
 }
 
 /// Signing out needs the CSRF token too, so that another site cannot sign a user out.
+#[utoipa::path(post, path = "/v1/console/logout", tag = "identity", operation_id = "console_logout", responses((status = 204, description = "Signed out: the cookie is cleared"), (status = 401, description = "The session expired", body = api::ErrorResponse), (status = 403, description = "No or a wrong X-CSRF-Token", body = api::ErrorResponse)))]
 pub async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(token) = session_cookie(&headers) {
         authenticate(&s.deps, &Method::POST, &headers, token).await?;

@@ -6,7 +6,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use cloudops_schemas::v1::{self, ErrorCode};
-use serde_json::json;
 
 #[derive(Debug)]
 pub struct ApiError(pub v1::Error);
@@ -43,35 +42,13 @@ impl From<cloudops_store::StoreError> for ApiError {
     }
 }
 
-pub fn code_name(code: ErrorCode) -> &'static str {
-    code.as_str_name()
-}
-
 pub fn http_status(e: &v1::Error) -> StatusCode {
-    match e.code() {
-        ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
-        ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::RunnerNotConnected | ErrorCode::NoRunner | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::RunnerTimeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::Upstream => match StatusCode::from_u16(e.upstream_status as u16) {
-            Ok(s) if s.is_client_error() => s,
-            _ => StatusCode::BAD_GATEWAY,
-        },
-        ErrorCode::Internal | ErrorCode::Unspecified => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    let code = cloudops_api::ErrorCode::from(e.code());
+    StatusCode::from_u16(code.status(e.upstream_status)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let e = self.0;
-        let mut body = json!({"error": {"code": code_name(e.code()), "message": e.message}});
-        if e.upstream_status != 0 {
-            body["error"]["upstream_status"] = json!(e.upstream_status);
-            body["error"]["upstream_reason"] = json!(e.upstream_reason);
-        }
-        (http_status(&e), Json(body)).into_response()
+        (http_status(&self.0), Json(cloudops_api::ErrorResponse::from(&self.0))).into_response()
     }
 }

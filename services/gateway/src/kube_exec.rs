@@ -183,7 +183,7 @@ async fn relay(
                     }
                     Some((&4, data)) => {
                         let size: Value = serde_json::from_slice(data).unwrap_or_default();
-                        let body = crate::sessions::SizeBody {
+                        let body = cloudops_api::TerminalSize {
                             cols: size["Width"].as_u64().unwrap_or(0) as u32,
                             rows: size["Height"].as_u64().unwrap_or(0) as u32,
                         };

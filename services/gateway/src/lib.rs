@@ -16,6 +16,7 @@ mod kube_proxy;
 mod kube_review;
 mod kube_tunnel;
 pub mod metrics_endpoint;
+mod openapi;
 mod ops;
 mod pipeline;
 mod routes;

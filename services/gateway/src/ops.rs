@@ -8,82 +8,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use cloudops_schemas::v1;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::{
     ApiError,
     routes::{AppState, Authenticated, Body},
 };
-
-/// One Kubernetes op: where (admin or developer mode) and what, for any verb.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KubeOpBody {
-    #[serde(default)]
-    org: String,
-    #[serde(default)]
-    env: String,
-    #[serde(default)]
-    connection: String,
-    #[serde(default)]
-    resource: String,
-    #[serde(default)]
-    namespace: String,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    label_selector: String,
-    #[serde(default)]
-    field_selector: String,
-    /// get: "table" (default) or "objects".
-    #[serde(default)]
-    output: String,
-    #[serde(default)]
-    all_namespaces: bool,
-    /// edit and apply: the object.
-    #[serde(default)]
-    object: Option<Value>,
-    /// delete: background (default), foreground or orphan.
-    #[serde(default)]
-    propagation: String,
-    /// delete: only say what would be deleted.
-    #[serde(default)]
-    dry_run: bool,
-    // logs
-    #[serde(default)]
-    pod: String,
-    #[serde(default)]
-    container: String,
-    #[serde(default)]
-    follow: bool,
-    #[serde(default)]
-    tail: Option<i64>,
-    /// A duration such as 10m or 2h.
-    #[serde(default)]
-    since: String,
-    #[serde(default)]
-    since_time: String,
-    #[serde(default)]
-    until_time: String,
-    #[serde(default)]
-    grep: String,
-    #[serde(default)]
-    previous: bool,
-    #[serde(default)]
-    timestamps: bool,
-    // exec
-    #[serde(default)]
-    command: Vec<String>,
-    #[serde(default)]
-    stdin: bool,
-    #[serde(default)]
-    tty: bool,
-    #[serde(default)]
-    size: Option<crate::sessions::SizeBody>,
-}
 
 fn parse_duration_secs(s: &str) -> Result<i64, ApiError> {
     let bad = || ApiError::bad_request(format!("invalid --since {s:?}: use a duration like 30s, 10m, 2h"));
@@ -121,9 +50,9 @@ mod proptests {
     }
 }
 
-fn kube_op_of(verb: &str, b: &mut KubeOpBody) -> Result<v1::op::Kind, ApiError> {
+fn kube_op_of(verb: &str, b: &mut cloudops_api::KubeOpBody) -> Result<v1::op::Kind, ApiError> {
     use v1::op::Kind;
-    let need_kind = |b: &KubeOpBody, with_name: bool| -> Result<(), ApiError> {
+    let need_kind = |b: &cloudops_api::KubeOpBody, with_name: bool| -> Result<(), ApiError> {
         if b.kind.trim().is_empty() {
             return Err(ApiError::bad_request("`kind` is required (e.g. pods)"));
         }
@@ -132,7 +61,7 @@ fn kube_op_of(verb: &str, b: &mut KubeOpBody) -> Result<v1::op::Kind, ApiError> 
         }
         Ok(())
     };
-    let object = |b: &mut KubeOpBody| -> Result<Vec<u8>, ApiError> {
+    let object = |b: &mut cloudops_api::KubeOpBody| -> Result<Vec<u8>, ApiError> {
         let o = b.object.take().ok_or_else(|| ApiError::bad_request(format!("`object` is required for {verb}")))?;
         if !o.is_object() {
             return Err(ApiError::bad_request("`object` must be a Kubernetes object"));
@@ -243,11 +172,12 @@ fn kube_op_of(verb: &str, b: &mut KubeOpBody) -> Result<v1::op::Kind, ApiError> 
     })
 }
 
+#[utoipa::path(post, path = "/v1/ops/kubernetes/{verb}", tag = "ops", request_body = cloudops_api::KubeOpBody, params(("verb" = String, Path, description = "get, describe, edit, apply, delete, restart, logs, exec, watch, api-resources or graph")), responses((status = 200, body = cloudops_api::KubeOpResponse), (status = 201, description = "logs, watch and exec: the session started", body = cloudops_api::SessionStarted)))]
 pub(crate) async fn kube_op(
     State(s): State<AppState>,
     who: Authenticated,
     Path(verb): Path<String>,
-    Body(mut b): Body<KubeOpBody>,
+    Body(mut b): Body<cloudops_api::KubeOpBody>,
 ) -> Result<Response, ApiError> {
     let op = v1::Op { kind: Some(kube_op_of(&verb, &mut b)?) };
     let op_name = op.name();
@@ -265,9 +195,14 @@ pub(crate) async fn kube_op(
         return crate::sessions::register(&s, &who, op_name, where_, &session, &result).await;
     }
     // {"resource": {...}, "result": <the API's JSON, passed through without re-encoding>}
-    let resource = result
-        .kube_resource
-        .map(|r| json!({"kind": r.kind, "apiVersion": r.api_version, "plural": r.plural, "namespaced": r.namespaced, "namespace": r.namespace}));
+    // (`cloudops_api::KubeOpResponse`, whose `result` is written here as the bytes came.)
+    let resource = result.kube_resource.map(|r| cloudops_api::KubeResource {
+        kind: r.kind,
+        api_version: r.api_version,
+        plural: r.plural,
+        namespaced: r.namespaced,
+        namespace: r.namespace,
+    });
     let mut body = Vec::with_capacity(result.json.len() + 160);
     body.extend_from_slice(b"{\"resource\":");
     body.extend_from_slice(serde_json::to_string(&resource).expect("json").as_bytes());
@@ -277,43 +212,15 @@ pub(crate) async fn kube_op(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// A cloud listing in admin mode (`--connection`, else the env's or org's default for the
-/// provider). Developer mode is refused by the resolver with a clear message.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CloudOpBody {
-    #[serde(default)]
-    org: String,
-    #[serde(default)]
-    env: String,
-    #[serde(default)]
-    connection: String,
-    #[serde(default)]
-    resource: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    project: String,
-    #[serde(default)]
-    zone: String,
-    #[serde(default)]
-    subscription: String,
-    #[serde(default)]
-    resource_group: String,
-    #[serde(default)]
-    account: String,
-    #[serde(default)]
-    filters: Vec<String>,
-}
-
 /// The listings runners offer.
 const CLOUD_LISTINGS: [cloudops_schemas::cloud::Service; 6] = cloudops_schemas::cloud::Service::ALL;
 
+#[utoipa::path(post, path = "/v1/ops/cloud/{provider}/{service}", tag = "ops", request_body = cloudops_api::CloudOpBody, params(("provider" = String, Path, description = "aws, gcp or azure"), ("service" = String, Path, description = "aws: ec2, s3; gcp: compute, storage; azure: vm, blob")), responses((status = 200, body = cloudops_api::Items<cloudops_schemas::cloud::CloudRow>)))]
 pub(crate) async fn cloud_op(
     State(s): State<AppState>,
     who: Authenticated,
     Path((provider, service)): Path<(String, String)>,
-    Body(b): Body<CloudOpBody>,
+    Body(b): Body<cloudops_api::CloudOpBody>,
 ) -> Result<Response, ApiError> {
     let name = format!("{provider}.{service}");
     let svc =

@@ -11,7 +11,6 @@ use axum::{
 use cloudops_schemas::v1;
 use cloudops_store::principal;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
 
 use crate::{ApiError, Deps};
 
@@ -28,7 +27,8 @@ pub const MAX_BODY: usize = 1 << 20;
 pub fn router(state: AppState) -> Router {
     use crate::admin::*;
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(crate::openapi::healthz))
+        .route("/v1/openapi.json", get(crate::openapi::openapi))
         .route("/v1/whoami", get(whoami))
         .route("/v1/runner-builds", get(crate::runner_builds::list))
         .route("/v1/runner-builds/{version}/{platform}", get(crate::runner_builds::download))
@@ -87,6 +87,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                 Err(ApiError::bad_request(format!("request body larger than {MAX_BODY} bytes")))
             }
             Err(e) => Err(ApiError::bad_request(format!("invalid request body: {}", e.body_text()))),
+        }
+    }
+}
+
+/// `Query` whose rejections are our error shape, naming the parameter at fault.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Self(v)),
+            Err(e) => Err(ApiError::bad_request(format!("invalid query string: {}", e.body_text()))),
         }
     }
 }
@@ -269,17 +282,21 @@ pub(crate) async fn authorize_admin_target(
     if d.allowed { Ok(()) } else { Err(ApiError::new(v1::ErrorCode::PermissionDenied, d.reason)) }
 }
 
-async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/whoami", tag = "identity", responses((status = 200, body = cloudops_api::WhoAmI)))]
+pub(crate) async fn whoami(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<axum::Json<cloudops_api::WhoAmI>, ApiError> {
     let who = authenticate(&s.deps, &Method::GET, &headers).await?;
     let p = who.principal;
     let org_name = match p.org_name {
         Some(n) => n,
         None => s.deps.store.org_by_id(&p.org_id).await?.name,
     };
-    Ok(axum::Json(json!({
-        "principal": {"id": p.id, "name": p.name, "kind": p.kind},
-        "org": {"id": p.org_id, "name": org_name},
-    })))
+    Ok(axum::Json(cloudops_api::WhoAmI {
+        principal: cloudops_api::PrincipalRef { id: p.id, name: p.name, kind: p.kind },
+        org: cloudops_api::OrgRef { id: p.org_id, name: org_name },
+    }))
 }
 
 async fn org_for(s: &AppState, who: &Authenticated, org: &str) -> Result<cloudops_store::org::Model, ApiError> {

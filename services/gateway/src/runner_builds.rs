@@ -25,7 +25,6 @@ use axum::{
     http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
@@ -184,20 +183,24 @@ async fn caller(s: &AppState, method: &Method, headers: &HeaderMap) -> Result<()
     crate::routes::authenticate(&s.deps, method, headers).await.and_then(|w| w.not_a_runner()).map(|_| ())
 }
 
+#[utoipa::path(get, path = "/v1/runner-builds", tag = "runners", operation_id = "list_runner_builds", responses((status = 200, body = cloudops_api::RunnerBuildList)))]
 pub async fn list(State(s): State<AppState>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
     caller(&s, &method, &headers).await?;
     let mut builds = Vec::new();
     for b in s.deps.config.runner_builds.builds.values() {
-        builds.push(json!({
-            "version": b.version, "os": b.os, "arch": b.arch,
-            "sha256": sha256_of(b).await?,
-            "size": std::fs::metadata(&b.path).map(|m| m.len()).unwrap_or(0),
-            "url": format!("/v1/runner-builds/{}/{}-{}", b.version, b.os, b.arch),
-        }));
+        builds.push(cloudops_api::RunnerBuild {
+            version: b.version.clone(),
+            os: b.os.clone(),
+            arch: b.arch.clone(),
+            sha256: sha256_of(b).await?.to_string(),
+            size: std::fs::metadata(&b.path).map(|m| m.len()).unwrap_or(0),
+            url: format!("/v1/runner-builds/{}/{}-{}", b.version, b.os, b.arch),
+        });
     }
-    Ok(axum::Json(json!({ "current": VERSION, "builds": builds })).into_response())
+    Ok(axum::Json(cloudops_api::RunnerBuildList { current: VERSION.into(), builds }).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/runner-builds/{version}/{platform}", tag = "runners", operation_id = "download_runner_build", responses((status = 200, description = "The runner binary; its SHA-256 in `x-checksum-sha256`", content_type = "application/octet-stream")))]
 pub async fn download(
     State(s): State<AppState>,
     UrlPath((version, platform)): UrlPath<(String, String)>,

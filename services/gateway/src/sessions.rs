@@ -20,7 +20,7 @@ use std::{
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{
         IntoResponse, Response,
@@ -33,7 +33,7 @@ use cloudops_schemas::{RunnerId, v1};
 use cloudops_telemetry::metrics::SessionGuard;
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::warn;
 
 use crate::{
@@ -114,14 +114,17 @@ pub async fn register(
     result: &v1::OpResult,
 ) -> Result<Response, ApiError> {
     let (info, v) = start(s, who, op, target, session, result).await?;
-    let mut body =
-        json!({"session": session, "streams": v["streams"], "events": format!("/v1/sessions/{session}/events")});
-    if info.is_exec() {
-        for k in ["pod", "container", "namespace"] {
-            body[k] = v[k].clone();
-        }
-        body["input"] = json!(format!("/v1/sessions/{session}/input"));
-    }
+    let exec = info.is_exec();
+    let field = |k: &str| v[k].as_str().filter(|_| exec).map(str::to_string);
+    let body = cloudops_api::SessionStarted {
+        session: session.to_string(),
+        streams: v["streams"].as_u64(),
+        events: format!("/v1/sessions/{session}/events"),
+        pod: field("pod"),
+        container: field("container"),
+        namespace: field("namespace"),
+        input: exec.then(|| format!("/v1/sessions/{session}/input")),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -332,12 +335,13 @@ pub struct AfterQuery {
     after: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/v1/sessions/{id}/events", tag = "sessions", operation_id = "session_events", params(("after" = Option<u64>, Query, description = "Resume after this event id (or send Last-Event-ID)")), responses((status = 200, description = "Server-sent events: lines (logs, watch), or `stdout`/`stderr` base64 (exec), then `end`", content_type = "text/event-stream")))]
 pub async fn events(
     State(s): State<AppState>,
     who: Authenticated,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Query(q): Query<AfterQuery>,
+    crate::routes::Params(q): crate::routes::Params<AfterQuery>,
 ) -> Result<Response, ApiError> {
     let info = load(&s, &who, &id).await?;
     let after = match headers.get("last-event-id").map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok())) {
@@ -430,6 +434,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", operation_id = "cancel_session", responses((status = 204, description = "Cancelled")))]
 pub async fn cancel(
     State(s): State<AppState>,
     who: Authenticated,
@@ -440,32 +445,9 @@ pub async fn cancel(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Debug, Clone, Copy)]
-#[serde(deny_unknown_fields)]
-pub struct SizeBody {
-    pub cols: u32,
-    pub rows: u32,
-}
-
-/// One piece of an exec session's input. `seq` orders input (1, 2, 3, …); a retried POST with
-/// the same seq is applied once.
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-pub struct InputBody {
-    #[serde(default)]
-    seq: u64,
-    /// Base64 bytes for the process' stdin (a terminal's keystrokes, Ctrl-C included).
-    #[serde(default)]
-    stdin: Option<String>,
-    #[serde(default)]
-    close_stdin: bool,
-    #[serde(default)]
-    resize: Option<SizeBody>,
-}
-
 pub const MAX_TERMINAL: u32 = 10_000;
 
-pub fn check_size(size: &SizeBody) -> Result<v1::TerminalSize, ApiError> {
+pub fn check_size(size: &cloudops_api::TerminalSize) -> Result<v1::TerminalSize, ApiError> {
     if !(1..=MAX_TERMINAL).contains(&size.cols) || !(1..=MAX_TERMINAL).contains(&size.rows) {
         return Err(ApiError::bad_request(format!(
             "invalid terminal size {}x{}: columns and rows must be 1..={MAX_TERMINAL}",
@@ -475,11 +457,12 @@ pub fn check_size(size: &SizeBody) -> Result<v1::TerminalSize, ApiError> {
     Ok(v1::TerminalSize { cols: size.cols, rows: size.rows })
 }
 
+#[utoipa::path(post, path = "/v1/sessions/{id}/input", tag = "sessions", operation_id = "session_input", request_body = cloudops_api::InputBody, responses((status = 204, description = "Delivered to the exec session")))]
 pub async fn input(
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    crate::routes::Body(b): crate::routes::Body<InputBody>,
+    crate::routes::Body(b): crate::routes::Body<cloudops_api::InputBody>,
 ) -> Result<StatusCode, ApiError> {
     let principal = s.input_auth.principal(&s, &headers).await?;
     let info = load_for(&s, &principal, &id).await?;
@@ -522,8 +505,8 @@ mod tests {
 
     #[test]
     fn terminal_sizes_are_checked() {
-        assert!(check_size(&SizeBody { cols: 80, rows: 24 }).is_ok());
-        assert!(check_size(&SizeBody { cols: 0, rows: 24 }).is_err());
-        assert!(check_size(&SizeBody { cols: 80, rows: 100_000 }).is_err());
+        assert!(check_size(&cloudops_api::TerminalSize { cols: 80, rows: 24 }).is_ok());
+        assert!(check_size(&cloudops_api::TerminalSize { cols: 0, rows: 24 }).is_err());
+        assert!(check_size(&cloudops_api::TerminalSize { cols: 80, rows: 100_000 }).is_err());
     }
 }

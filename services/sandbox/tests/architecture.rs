@@ -108,4 +108,14 @@ fn boundaries_hold() {
         assert!(g.direct(p).iter().filter(|d| g.workspace.contains(*d)).all(|d| d == "cloudops-schemas"), "{p}");
     }
     assert!(!g.transitive("cloudops-cli").contains("sea-orm"), "the CLI talks HTTP only");
+    // One HTTP contract: the gateway serves the types of `cloudops-api` and the CLI reads them;
+    // the contract knows no server, store or transport.
+    for p in ["cloudops-gateway", "cloudops-cli"] {
+        assert!(g.direct(p).contains("cloudops-api"), "{p} does not use the API contract");
+    }
+    let contract = g.transitive("cloudops-api");
+    assert!(contract.iter().filter(|d| g.workspace.contains(*d)).all(|d| d == "cloudops-schemas"), "{contract:?}");
+    for dep in ["axum", "reqwest", "sea-orm", "async-nats"] {
+        assert!(!contract.contains(dep), "the API contract links {dep}");
+    }
 }

@@ -4,18 +4,6 @@ use super::*;
 
 // ---------------------------------------------------------------------- audit
 
-#[derive(Deserialize, Default)]
-pub struct AuditQuery {
-    #[serde(default)]
-    since: Option<String>,
-    #[serde(default)]
-    principal: Option<String>,
-    #[serde(default)]
-    outcome: Option<String>,
-    #[serde(default)]
-    limit: Option<u64>,
-}
-
 /// `10m`, `2h`, `1d`, or an RFC 3339 time.
 pub fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
@@ -37,11 +25,20 @@ pub fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
     chrono::Utc::now().checked_sub_signed(d).ok_or_else(bad)
 }
 
+/// `?limit=`: 1 to `MAX_LIST`, 100 when not given.
+fn limit(asked: Option<u32>) -> Result<u64, ApiError> {
+    match asked.unwrap_or(100) {
+        n @ 1..=api::MAX_LIST => Ok(u64::from(n)),
+        n => Err(ApiError::bad_request(format!("--limit {n}: use 1 to {}", api::MAX_LIST))),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/orgs/{org}/audit", tag = "audit", params(api::AuditQuery), responses((status = 200, body = api::Items<api::AuditRecord>)))]
 pub async fn list_audit(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::AuditQuery>,
+) -> Result<Json<api::Items<api::AuditRecord>>, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "audit.list").await?;
     let decision = match q.outcome.as_deref() {
         None | Some("") => None,
@@ -52,64 +49,77 @@ pub async fn list_audit(
         since: q.since.as_deref().map(parse_since).transpose()?,
         principal: q.principal,
         decision,
-        limit: q.limit.unwrap_or(100).min(10_000),
+        limit: limit(q.limit)?,
     };
     let rows = s.deps.store.audit_list(&org.id, &f).await?;
     Ok(items(
         rows.into_iter()
-            .map(|r| json!({"id": r.id, "at": r.at, "principal": r.principal_name, "mode": r.mode, "target": r.target, "op": r.op,
-                            "verb": r.verb, "decision": r.decision, "reason": r.reason, "result": r.result, "latency_us": r.latency_us}))
+            .map(|r| api::AuditRecord {
+                id: r.id,
+                at: r.at,
+                principal: r.principal_name,
+                mode: r.mode,
+                target: r.target,
+                op: r.op,
+                verb: r.verb,
+                decision: r.decision,
+                reason: r.reason,
+                result: r.result,
+                latency_us: r.latency_us,
+            })
             .collect(),
     ))
 }
 
 // ---------------------------------------------------------------------- exec sessions
 
-#[derive(Deserialize, Default)]
-pub struct SessionsQuery {
-    #[serde(default)]
-    since: Option<String>,
-    #[serde(default)]
-    principal: Option<String>,
-    #[serde(default)]
-    limit: Option<u64>,
-}
-
-fn session_json(r: &cloudops_store::exec_session::Model) -> Value {
-    let command: Value = serde_json::from_str(&r.command).unwrap_or(Value::Null);
-    json!({"id": r.id, "principal": r.principal_name, "target": r.target, "namespace": r.namespace, "pod": r.pod,
-           "container": r.container, "command": command, "tty": r.tty, "started_at": r.started_at,
-           "ended_at": r.ended_at, "end": r.end, "exit_code": r.exit_code, "total_bytes": r.total_bytes,
-           "recorded_bytes": r.recorded_bytes, "truncated": r.truncated})
+fn session_out(r: &cloudops_store::exec_session::Model) -> api::ExecSession {
+    api::ExecSession {
+        id: r.id.clone(),
+        principal: r.principal_name.clone(),
+        target: r.target.clone(),
+        namespace: r.namespace.clone(),
+        pod: r.pod.clone(),
+        container: r.container.clone(),
+        command: serde_json::from_str(&r.command).ok(),
+        tty: r.tty,
+        started_at: r.started_at,
+        ended_at: r.ended_at,
+        end: r.end.clone(),
+        exit_code: r.exit_code,
+        total_bytes: r.total_bytes,
+        recorded_bytes: r.recorded_bytes,
+        truncated: r.truncated,
+    }
 }
 
 /// Exec sessions, newest first: who ran what where, and how it ended.
+#[utoipa::path(get, path = "/v1/orgs/{org}/sessions", tag = "audit", operation_id = "list_exec_sessions", params(api::SessionsQuery), responses((status = 200, body = api::Items<api::ExecSession>)))]
 pub async fn list_sessions(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<SessionsQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::SessionsQuery>,
+) -> Result<Json<api::Items<api::ExecSession>>, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "audit.sessions").await?;
     let f = cloudops_store::SessionFilter {
         since: q.since.as_deref().map(parse_since).transpose()?,
         principal: q.principal,
-        limit: q.limit.unwrap_or(100).min(10_000),
+        limit: limit(q.limit)?,
     };
     let rows = s.deps.store.exec_sessions(&org.id, &f).await?;
-    Ok(items(rows.iter().map(session_json).collect()))
+    Ok(items(rows.iter().map(session_out).collect()))
 }
 
 /// One exec session with its recording: `frames` are `[ms since start, "i"|"o"|"e", base64]`.
+#[utoipa::path(get, path = "/v1/orgs/{org}/sessions/{id}", tag = "audit", operation_id = "get_exec_session", responses((status = 200, body = api::ExecSessionReplay)))]
 pub async fn get_session(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::ExecSessionReplay>, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "audit.replay").await?;
     let row = s.deps.store.exec_session(&org.id, &id).await?;
-    let mut v = session_json(&row);
-    let frames: Vec<Value> =
+    let frames =
         row.recording.as_deref().unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    v["frames"] = Value::Array(frames);
-    Ok(Json(v))
+    Ok(Json(api::ExecSessionReplay { session: session_out(&row), frames }))
 }

@@ -4,52 +4,23 @@ use super::*;
 
 // ---------------------------------------------------------------------- catalog
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    kind: String,
-    metadata: ManifestMetadata,
-    spec: ManifestSpec,
+fn resource_out(r: &cloud_resource::Model, org: &str, env: &str, conn: &str) -> api::CloudResource {
+    api::CloudResource {
+        path: format!("{org}/{env}/{}/{}", r.kind, r.name),
+        kind: r.kind.clone(),
+        metadata: api::ResourceMetadata { org: org.into(), env: env.into(), name: r.name.clone() },
+        spec: api::ResourceSpec { connection: conn.into(), namespace: r.namespace.clone() },
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestMetadata {
-    #[serde(default)]
-    org: Option<String>,
-    env: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestSpec {
-    connection: String,
-    namespace: String,
-}
-
-fn resource_json(r: &cloud_resource::Model, org: &str, env: &str, conn: &str) -> Value {
-    json!({
-        "path": format!("{org}/{env}/{}/{}", r.kind, r.name),
-        "kind": r.kind,
-        "metadata": {"org": org, "env": env, "name": r.name},
-        "spec": {"connection": conn, "namespace": r.namespace},
-        "created_at": r.created_at,
-        "updated_at": r.updated_at,
-    })
-}
-
-#[derive(Deserialize, Default)]
-pub struct DryRunQuery {
-    #[serde(default)]
-    dry_run: bool,
-}
-
+#[utoipa::path(post, path = "/v1/orgs/{org}/resources", tag = "catalog", params(api::DryRunQuery), request_body = api::Manifest, responses((status = 200, description = "Configured (or, with dry_run, valid)", body = api::AppliedResource), (status = 201, description = "Created", body = api::AppliedResource)))]
 pub async fn apply_resource(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<DryRunQuery>,
-    Body(m): Body<Manifest>,
+    Params(q): Params<api::DryRunQuery>,
+    Body(m): Body<api::Manifest>,
 ) -> Result<Response, ApiError> {
     if let Some(o) = m.metadata.org.as_deref().filter(|o| *o != org.name) {
         return Err(ApiError::bad_request(format!("manifest metadata.org {o:?} does not match org {:?}", org.name)));
@@ -68,26 +39,23 @@ pub async fn apply_resource(
     if q.dry_run {
         cloudops_store::check_resource(&m.kind, &m.metadata.name, &m.spec.namespace)?;
         let path = format!("{}/{}/{}/{}", org.name, env.name, m.kind, m.metadata.name);
-        return Ok(Json(json!({"path": path, "result": "valid (dry run)"})).into_response());
+        return Ok(Json(api::ResourceDryRun { path, result: "valid (dry run)".into() }).into_response());
     }
     let (r, was_created) =
         s.deps.store.apply_resource(&org.id, &env.id, &m.kind, &m.metadata.name, &conn.id, &m.spec.namespace).await?;
-    let mut v = resource_json(&r, &org.name, &env.name, &conn.name);
-    v["result"] = json!(if was_created { "created" } else { "configured" });
+    let v = api::AppliedResource {
+        resource: resource_out(&r, &org.name, &env.name, &conn.name),
+        result: if was_created { "created" } else { "configured" }.into(),
+    };
     Ok((if was_created { StatusCode::CREATED } else { StatusCode::OK }, Json(v)).into_response())
 }
 
-#[derive(Deserialize, Default)]
-pub struct EnvQuery {
-    #[serde(default)]
-    env: Option<String>,
-}
-
+#[utoipa::path(get, path = "/v1/orgs/{org}/resources", tag = "catalog", params(api::EnvQuery), responses((status = 200, body = api::Items<api::CloudResource>)))]
 pub async fn list_resources(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<EnvQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::EnvQuery>,
+) -> Result<Json<api::Items<api::CloudResource>>, ApiError> {
     let visible = Visibility::of(&s.deps, &who, &org.id).await?;
     let env = match q.env.as_deref().filter(|e| !e.is_empty()) {
         Some(e) => Some(s.deps.store.env_by_name(&org.id, e).await?),
@@ -103,7 +71,7 @@ pub async fn list_resources(
             .map(|r| {
                 let en = envs.iter().find(|e| e.id == r.env_id).map_or("", |e| e.name.as_str());
                 let cn = conns.iter().find(|c| c.id == r.connection_id).map_or("", |c| c.name.as_str());
-                resource_json(r, &org.name, en, cn)
+                resource_out(r, &org.name, en, cn)
             })
             .collect(),
     ))
@@ -123,11 +91,12 @@ async fn find_resource(
     Ok((r, e.id))
 }
 
+#[utoipa::path(get, path = "/v1/orgs/{org}/envs/{env}/resources/{kind}/{name}", tag = "catalog", responses((status = 200, body = api::CloudResource)))]
 pub async fn get_resource(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, env, kind, name)): Path<(String, String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::CloudResource>, ApiError> {
     let (r, _) = find_resource(&s, &org, &env, &kind, &name).await?;
     let path = format!("{}/{env}/{kind}/{name}", org.name);
     if !Visibility::of(&s.deps, &who, &org.id).await?.resource(&r) {
@@ -136,9 +105,10 @@ pub async fn get_resource(
     }
     audit_read(&s.deps, &who, &org.id, "resource.get", path).await?;
     let c = s.deps.store.connection_by_id(&r.connection_id).await?.map(|c| c.name).unwrap_or_default();
-    Ok(Json(resource_json(&r, &org.name, &env, &c)))
+    Ok(Json(resource_out(&r, &org.name, &env, &c)))
 }
 
+#[utoipa::path(delete, path = "/v1/orgs/{org}/envs/{env}/resources/{kind}/{name}", tag = "catalog", responses((status = 204, description = "Deleted")))]
 pub async fn delete_resource(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
@@ -165,7 +135,7 @@ mod proptests {
             if extra {
                 v["spec"]["unknown"] = serde_json::json!(1);
             }
-            let parsed = serde_json::from_value::<Manifest>(v);
+            let parsed = serde_json::from_value::<api::Manifest>(v);
             prop_assert_eq!(parsed.is_err(), extra);
         }
     }

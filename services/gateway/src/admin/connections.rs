@@ -1,15 +1,20 @@
 //! Connections and their defaults. Binding one widens what grants cover, so it needs admin on it.
 
-use std::collections::BTreeMap;
-
 use super::*;
 
 // ---------------------------------------------------------------------- connections
 
-pub fn connection_json(c: &connection::Model, runner_name: Option<&str>) -> Value {
-    let settings: Value = serde_json::from_str(&c.settings).unwrap_or_else(|_| json!({}));
-    json!({"id": c.id, "name": c.name, "provider": c.provider, "runner": runner_name, "context": c.kube_context,
-           "settings": settings, "secrets": cloudops_store::secret_refs(c), "created_at": c.created_at})
+pub fn connection_out(c: &connection::Model, runner_name: Option<&str>) -> api::Connection {
+    api::Connection {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        provider: c.provider.clone(),
+        runner: runner_name.map(str::to_string),
+        context: c.kube_context.clone(),
+        settings: serde_json::from_str(&c.settings).unwrap_or_default(),
+        secrets: cloudops_store::secret_refs(c),
+        created_at: c.created_at,
+    }
 }
 
 async fn runner_name(s: &AppState, c: &connection::Model) -> Option<String> {
@@ -19,17 +24,19 @@ async fn runner_name(s: &AppState, c: &connection::Model) -> Option<String> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/orgs/{org}/connections/{name}", tag = "connections", responses((status = 200, body = api::Connection)))]
 pub async fn get_connection(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::Connection>, ApiError> {
     let c = s.deps.store.connection_by_name(&org.id, &name).await?;
     crate::visibility::authorize_connection_read(&s.deps, &who, &org.id, &c, "connection.get").await?;
     let rn = runner_name(&s, &c).await;
-    Ok(Json(connection_json(&c, rn.as_deref())))
+    Ok(Json(connection_out(&c, rn.as_deref())))
 }
 
+#[utoipa::path(delete, path = "/v1/orgs/{org}/connections/{name}", tag = "connections", responses((status = 204, description = "Deleted")))]
 pub async fn delete_connection(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
@@ -40,19 +47,13 @@ pub async fn delete_connection(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct EnvBody {
-    #[serde(default)]
-    env: Option<String>,
-}
-
+#[utoipa::path(post, path = "/v1/orgs/{org}/connections/{name}/default", tag = "connections", request_body = api::EnvBody, responses((status = 200, body = api::DefaultConnectionSet)))]
 pub async fn set_default_connection(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, name)): Path<(String, String)>,
-    Body(b): Body<EnvBody>,
-) -> Result<Json<Value>, ApiError> {
+    Body(b): Body<api::EnvBody>,
+) -> Result<Json<api::DefaultConnectionSet>, ApiError> {
     let env = match b.env.as_deref().filter(|e| !e.is_empty()) {
         Some(e) => Some(s.deps.store.env_by_name(&org.id, e).await?),
         None => None,
@@ -66,24 +67,20 @@ pub async fn set_default_connection(
     // connection itself (or the org), not only on the env.
     authorize_admin_on_connection(&s.deps, &who, &org.id, &c, "connection.set-default").await?;
     s.deps.store.set_default_connection(&org.id, env.as_ref().map_or("", |e| e.id.as_str()), &c).await?;
-    Ok(Json(
-        json!({"connection": c.name, "provider": c.provider, "scope": env.map_or_else(|| format!("org/{}", org.name), |e| format!("env/{}", e.name))}),
-    ))
-}
-
-#[derive(Deserialize)]
-pub struct DefaultConnectionQuery {
-    provider: String,
-    #[serde(default)]
-    env: Option<String>,
+    Ok(Json(api::DefaultConnectionSet {
+        connection: c.name,
+        provider: c.provider,
+        scope: env.map_or_else(|| format!("org/{}", org.name), |e| format!("env/{}", e.name)),
+    }))
 }
 
 /// The effective default, with the resolution shown: env → org.
+#[utoipa::path(get, path = "/v1/orgs/{org}/default-connection", tag = "connections", params(api::DefaultConnectionQuery), responses((status = 200, body = api::DefaultConnection)))]
 pub async fn get_default_connection(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<DefaultConnectionQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::DefaultConnectionQuery>,
+) -> Result<Json<api::DefaultConnection>, ApiError> {
     if !cloudops_store::PROVIDERS.contains(&q.provider.as_str()) {
         return Err(ApiError::bad_request(format!(
             "unknown provider {:?}: use one of {}",
@@ -100,7 +97,10 @@ pub async fn get_default_connection(
             return Err(ApiError::new(v1::ErrorCode::NotFound, format!("env {e:?} not found")));
         }
         let c = s.deps.store.default_connection(&org.id, &env.id, &q.provider).await?;
-        chain.push(json!({"level": format!("env/{e}"), "connection": c.as_ref().map(|c| c.name.clone())}));
+        chain.push(api::DefaultConnectionLevel {
+            level: format!("env/{e}"),
+            connection: c.as_ref().map(|c| c.name.clone()),
+        });
         effective = c.map(|c| (c, format!("env/{e}")));
     }
     if !visible.everything() && effective.is_none() {
@@ -113,40 +113,26 @@ pub async fn get_default_connection(
         ));
     }
     let c = s.deps.store.default_connection(&org.id, "", &q.provider).await?;
-    chain.push(json!({"level": format!("org/{}", org.name), "connection": c.as_ref().map(|c| c.name.clone())}));
+    chain.push(api::DefaultConnectionLevel {
+        level: format!("org/{}", org.name),
+        connection: c.as_ref().map(|c| c.name.clone()),
+    });
     if effective.is_none() {
         effective = c.map(|c| (c, format!("org/{}", org.name)));
     }
-    Ok(Json(json!({
-        "provider": q.provider,
-        "connection": effective.as_ref().map(|(c, _)| c.name.clone()),
-        "from": effective.map(|(_, l)| l),
-        "chain": chain,
-    })))
+    Ok(Json(api::DefaultConnection {
+        provider: q.provider,
+        connection: effective.as_ref().map(|(c, _)| c.name.clone()),
+        from: effective.map(|(_, l)| l),
+        chain,
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateConnectionBody {
-    name: String,
-    provider: String,
-    #[serde(default)]
-    runner: Option<String>,
-    #[serde(default)]
-    context: Option<String>,
-    /// Non-secret provider settings (aws: profile, region, endpoint_url; gcp: project, zone,
-    /// endpoint_url; azure: subscription, resource_group, account, endpoint_url).
-    #[serde(default)]
-    settings: BTreeMap<String, String>,
-    /// Settings taken from the org's secrets: key → secret name (aws: role_arn, external_id).
-    #[serde(default)]
-    secrets: BTreeMap<String, String>,
-}
-
+#[utoipa::path(post, path = "/v1/orgs/{org}/connections", tag = "connections", request_body = api::CreateConnection, responses((status = 201, body = api::Connection)))]
 pub(crate) async fn create_connection(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Body(b): Body<CreateConnectionBody>,
+    Body(b): Body<api::CreateConnection>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "connection.create").await?;
     let runner = match &b.runner {
@@ -194,14 +180,14 @@ pub(crate) async fn create_connection(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(crate::admin::connection_json(&c, runner.as_ref().map(|r| r.name.as_str()))))
-        .into_response())
+    Ok(super::created(connection_out(&c, runner.as_ref().map(|r| r.name.as_str()))))
 }
 
+#[utoipa::path(get, path = "/v1/orgs/{org}/connections", tag = "connections", responses((status = 200, body = api::Items<api::Connection>)))]
 pub(crate) async fn list_connections(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Json<api::Items<api::Connection>>, ApiError> {
     let visible = crate::visibility::Visibility::of(&s.deps, &who, &org.id).await?;
     let mut runners = s.deps.store.list_runners(&org.id).await?;
     runners.extend(s.deps.store.list_platform_runners().await?);
@@ -211,9 +197,9 @@ pub(crate) async fn list_connections(
             continue;
         }
         let rn = c.runner_id.as_ref().and_then(|id| runners.iter().find(|r| &r.id == id)).map(|r| r.name.as_str());
-        items.push(crate::admin::connection_json(&c, rn));
+        items.push(connection_out(&c, rn));
     }
     crate::visibility::audit_read(&s.deps, &who, &org.id, "connection.list", format!("{} visible", items.len()))
         .await?;
-    Ok(axum::Json(json!({"items": items})))
+    Ok(super::items(items))
 }

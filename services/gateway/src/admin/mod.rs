@@ -3,28 +3,29 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Path, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
+use cloudops_api as api;
 use cloudops_schemas::{RunnerCredentials, RunnerId, TunnelCredentials, v1};
 use cloudops_store::{Role, cloud_resource, connection, principal, runner};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::{
     ApiError,
     routes::{
-        AppState, Authenticated, Body, InOrg, authorize_admin, authorize_admin_in_env, authorize_admin_on_connection,
+        AppState, Authenticated, Body, InOrg, Params, authorize_admin, authorize_admin_in_env,
+        authorize_admin_on_connection,
     },
     visibility::{Visibility, audit_read},
 };
 
-fn items(v: Vec<Value>) -> Json<Value> {
-    Json(json!({ "items": v }))
+fn items<T>(v: Vec<T>) -> Json<api::Items<T>> {
+    Json(api::Items::from(v))
 }
 
-fn created(v: Value) -> Response {
+fn created<T: Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 

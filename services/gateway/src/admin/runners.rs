@@ -4,35 +4,37 @@ use super::*;
 
 // ---------------------------------------------------------------------- runners
 
-#[derive(Deserialize, Default)]
-pub struct RunnerQuery {
-    /// org (default), all, or platform
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    platform: bool,
-}
-
-pub fn runner_json(r: &runner::Model, org_name: Option<&str>) -> Value {
+pub fn runner_out(r: &runner::Model, org_name: Option<&str>) -> api::Runner {
     let connected = r.last_seen_at.is_some_and(|t| cloudops_store::now() - t < chrono::Duration::seconds(30));
-    json!({"id": r.id, "name": r.name, "org": org_name, "platform": r.org_id.is_none(), "generation": r.generation,
-           "revoked": r.revoked, "connected": connected, "last_seen_at": r.last_seen_at, "version": r.version,
-           "cert_fingerprint": r.cert_fingerprint, "created_at": r.created_at})
+    api::Runner {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        org: org_name.map(str::to_string),
+        platform: r.org_id.is_none(),
+        generation: r.generation,
+        revoked: r.revoked,
+        connected,
+        last_seen_at: r.last_seen_at,
+        version: r.version.clone(),
+        cert_fingerprint: r.cert_fingerprint.clone(),
+        created_at: r.created_at,
+    }
 }
 
+#[utoipa::path(get, path = "/v1/orgs/{org}/runners", tag = "runners", params(api::RunnerQuery), responses((status = 200, body = api::Items<api::Runner>)))]
 pub async fn list_runners(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<RunnerQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::RunnerQuery>,
+) -> Result<Json<api::Items<api::Runner>>, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "runner.list").await?;
     let scope = q.scope.as_deref().unwrap_or("org");
     let mut out = Vec::new();
     if matches!(scope, "org" | "all") {
-        out.extend(s.deps.store.list_runners(&org.id).await?.iter().map(|r| runner_json(r, Some(&org.name))));
+        out.extend(s.deps.store.list_runners(&org.id).await?.iter().map(|r| runner_out(r, Some(&org.name))));
     }
     if matches!(scope, "platform" | "all") {
-        out.extend(s.deps.store.list_platform_runners().await?.iter().map(|r| runner_json(r, None)));
+        out.extend(s.deps.store.list_platform_runners().await?.iter().map(|r| runner_out(r, None)));
     }
     if !matches!(scope, "org" | "all" | "platform") {
         return Err(ApiError::bad_request(format!("unknown scope {scope:?}: use org, all or platform")));
@@ -63,15 +65,16 @@ async fn runner_in(
     })
 }
 
+#[utoipa::path(get, path = "/v1/orgs/{org}/runners/{name}", tag = "runners", params(api::RunnerQuery), responses((status = 200, body = api::Runner)))]
 pub async fn get_runner(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, name)): Path<(String, String)>,
-    Query(q): Query<RunnerQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::RunnerQuery>,
+) -> Result<Json<api::Runner>, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "runner.get").await?;
     let r = runner_in(&s, &org, &name, q.platform).await?;
-    Ok(Json(runner_json(&r, (!q.platform).then_some(org.name.as_str()))))
+    Ok(Json(runner_out(&r, (!q.platform).then_some(org.name.as_str()))))
 }
 
 async fn authorize_runner_admin(
@@ -128,30 +131,33 @@ pub async fn issue_credentials(
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(creds)).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/orgs/{org}/runners/{name}/credentials", tag = "runners", params(api::RunnerQuery), responses((status = 201, description = "Registers the runner when new", body = RunnerCredentials)))]
 pub async fn generate_credentials(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, name)): Path<(String, String)>,
-    Query(q): Query<RunnerQuery>,
+    Params(q): Params<api::RunnerQuery>,
 ) -> Result<Response, ApiError> {
     issue_credentials(&s, &who, &org, &name, q.platform, false).await
 }
 
+#[utoipa::path(post, path = "/v1/orgs/{org}/runners/{name}/regenerate-credentials", tag = "runners", params(api::RunnerQuery), responses((status = 201, description = "Earlier credentials are refused from now on, and live tunnels cut", body = RunnerCredentials)))]
 pub async fn regenerate_credentials(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, name)): Path<(String, String)>,
-    Query(q): Query<RunnerQuery>,
+    Params(q): Params<api::RunnerQuery>,
 ) -> Result<Response, ApiError> {
     issue_credentials(&s, &who, &org, &name, q.platform, true).await
 }
 
+#[utoipa::path(delete, path = "/v1/orgs/{org}/runners/{name}", tag = "runners", params(api::RunnerQuery), responses((status = 200, body = api::RunnerDeleted)))]
 pub async fn delete_runner(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, name)): Path<(String, String)>,
-    Query(q): Query<RunnerQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::RunnerQuery>,
+) -> Result<Json<api::RunnerDeleted>, ApiError> {
     authorize_runner_admin(&s, &who, &org.id, q.platform, "runner.delete").await?;
     let r = runner_in(&s, &org, &name, q.platform).await?;
     let r = s.deps.store.delete_runner(&r.id).await?;
@@ -163,22 +169,15 @@ pub async fn delete_runner(
         }
         Err(_) => 0,
     };
-    Ok(Json(json!({"deleted": r.name, "tunnels_cut": cut})))
+    Ok(Json(api::RunnerDeleted { deleted: r.name, tunnels_cut: cut }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DefaultRunnerBody {
-    runner: String,
-    #[serde(default)]
-    platform: bool,
-}
-
+#[utoipa::path(put, path = "/v1/orgs/{org}/default-runner", tag = "runners", request_body = api::DefaultRunnerBody, responses((status = 200, body = api::DefaultRunnerSet)))]
 pub async fn set_default_runner(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Body(b): Body<DefaultRunnerBody>,
-) -> Result<Json<Value>, ApiError> {
+    Body(b): Body<api::DefaultRunnerBody>,
+) -> Result<Json<api::DefaultRunnerSet>, ApiError> {
     authorize_runner_admin(&s, &who, &org.id, b.platform, "runner.set-default").await?;
     let r = if b.platform {
         runner_in(&s, &org, &b.runner, true).await?
@@ -190,40 +189,45 @@ pub async fn set_default_runner(
         platform_only(&who, &format!("making platform runner {:?} an org's default", r.name))?;
     }
     s.deps.store.set_default_runner((!b.platform).then_some(org.id.as_str()), &r.id).await?;
-    Ok(Json(
-        json!({"runner": r.name, "scope": if b.platform { "platform".to_string() } else { format!("org/{}", org.name) }}),
-    ))
+    let scope = if b.platform { "platform".to_string() } else { format!("org/{}", org.name) };
+    Ok(Json(api::DefaultRunnerSet { runner: r.name, scope }))
 }
 
+#[utoipa::path(get, path = "/v1/orgs/{org}/default-runner", tag = "runners", params(api::RunnerQuery), responses((status = 200, body = api::DefaultRunner)))]
 pub async fn get_default_runner(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<RunnerQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::RunnerQuery>,
+) -> Result<Json<api::DefaultRunner>, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "runner.get-default").await?;
     let platform = s.deps.store.default_runner(None).await?;
     if q.platform {
-        return Ok(Json(json!({"runner": platform.map(|r| r.name), "from": "platform", "chain": []})));
+        let from = platform.is_some().then(|| "platform".to_string());
+        return Ok(Json(api::DefaultRunner { runner: platform.map(|r| r.name), from, chain: vec![] }));
     }
     let org_default = s.deps.store.default_runner(Some(&org.id)).await?;
-    let chain = json!([
-        {"level": format!("org/{}", org.name), "runner": org_default.as_ref().map(|r| r.name.clone())},
-        {"level": "platform", "runner": platform.as_ref().map(|r| r.name.clone())},
-    ]);
+    let chain = vec![
+        api::DefaultRunnerLevel {
+            level: format!("org/{}", org.name),
+            runner: org_default.as_ref().map(|r| r.name.clone()),
+        },
+        api::DefaultRunnerLevel { level: "platform".into(), runner: platform.as_ref().map(|r| r.name.clone()) },
+    ];
     let (runner, from) = match (org_default, platform) {
         (Some(r), _) => (Some(r.name), Some(format!("org/{}", org.name))),
         (None, Some(p)) => (Some(p.name), Some("platform".into())),
         (None, None) => (None, None),
     };
-    Ok(Json(json!({"runner": runner, "from": from, "chain": chain})))
+    Ok(Json(api::DefaultRunner { runner, from, chain }))
 }
 
+#[utoipa::path(delete, path = "/v1/orgs/{org}/default-runner", tag = "runners", params(api::RunnerQuery), responses((status = 200, body = api::DefaultRunnerUnset)))]
 pub async fn unset_default_runner(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<RunnerQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::RunnerQuery>,
+) -> Result<Json<api::DefaultRunnerUnset>, ApiError> {
     authorize_runner_admin(&s, &who, &org.id, q.platform, "runner.unset-default").await?;
     let removed = s.deps.store.unset_default_runner((!q.platform).then_some(org.id.as_str())).await?;
-    Ok(Json(json!({"removed": removed})))
+    Ok(Json(api::DefaultRunnerUnset { removed }))
 }

@@ -8,31 +8,29 @@ use axum::http::{HeaderMap, Method};
 use super::*;
 use crate::{routes::authenticate, visibility::audit_denied};
 
-fn secret_json(s: &cloudops_store::secret::Model, used_by: Vec<String>) -> Value {
-    json!({"name": s.name, "created_at": s.created_at, "updated_at": s.updated_at, "used_by": used_by})
+fn secret_out(s: cloudops_store::secret::Model, used_by: Vec<String>) -> api::Secret {
+    api::Secret { name: s.name, created_at: s.created_at, updated_at: s.updated_at, used_by }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretBody {
-    /// The value, as text (a role ARN, an external id, a token).
-    value: String,
-}
-
+#[utoipa::path(put, path = "/v1/orgs/{org}/secrets/{name}", tag = "connections", request_body = api::SecretBody, responses((status = 200, description = "Updated", body = api::Secret), (status = 201, description = "Created", body = api::Secret)))]
 pub async fn put_secret(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, name)): Path<(String, String)>,
-    Body(b): Body<SecretBody>,
+    Body(b): Body<api::SecretBody>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "secret.set").await?;
     let (row, was_created) = s.deps.store.put_secret(&s.deps.secrets, &org.id, &name, b.value.as_bytes()).await?;
     let used_by = s.deps.store.connections_using_secret(&org.id, &name).await?;
-    let body = secret_json(&row, used_by);
+    let body = secret_out(row, used_by);
     Ok(if was_created { created(body) } else { Json(body).into_response() })
 }
 
-pub async fn list_secrets(State(s): State<AppState>, InOrg { who, org }: InOrg) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/orgs/{org}/secrets", tag = "connections", responses((status = 200, body = api::Items<api::Secret>)))]
+pub async fn list_secrets(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+) -> Result<Json<api::Items<api::Secret>>, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "secret.list").await?;
     let connections = s.deps.store.list_connections(&org.id).await?;
     let mut out = Vec::new();
@@ -42,11 +40,12 @@ pub async fn list_secrets(State(s): State<AppState>, InOrg { who, org }: InOrg) 
             .filter(|c| cloudops_store::secret_refs(c).values().any(|n| *n == sec.name))
             .map(|c| c.name.clone())
             .collect();
-        out.push(secret_json(&sec, used_by));
+        out.push(secret_out(sec, used_by));
     }
     Ok(items(out))
 }
 
+#[utoipa::path(delete, path = "/v1/orgs/{org}/secrets/{name}", tag = "connections", responses((status = 204, description = "Deleted")))]
 pub async fn delete_secret(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
@@ -60,6 +59,7 @@ pub async fn delete_secret(
 /// `GET /v1/runner/connections/{id}/secrets`: the values of the connection's secret
 /// references, for the runner that serves it (the connection's runner, else its org's default
 /// runner, else the platform's) and no one else. Every lookup is audited in the connection's org.
+#[utoipa::path(get, path = "/v1/runner/connections/{id}/secrets", tag = "runners", params(("id" = String, Path, description = "The connection's id")), responses((status = 200, description = "For the runner that serves the connection, with its own key", body = api::RunnerSecretValues)))]
 pub async fn runner_connection_secrets(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -89,7 +89,8 @@ pub async fn runner_connection_secrets(
     let keys: Vec<&str> = values.keys().map(String::as_str).collect();
     audit_read(&s.deps, &who, &c.org_id, "secret.resolve", format!("connection {}: {}", c.name, keys.join(", ")))
         .await?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(json!({"connection": c.name, "values": values}))).into_response())
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(api::RunnerSecretValues { connection: c.name, values }))
+        .into_response())
 }
 
 /// The runner that serves `c`, by the resolver's rule (`store::choose_runner`): the connection's

@@ -5,94 +5,93 @@ use super::*;
 
 // ---------------------------------------------------------------------- orgs, envs, principals
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NameBody {
-    name: String,
-}
-
+#[utoipa::path(post, path = "/v1/orgs", tag = "tenancy", request_body = api::NameBody, responses((status = 201, body = api::Org)))]
 pub async fn create_org(
     State(s): State<AppState>,
     who: Authenticated,
-    Body(b): Body<NameBody>,
+    Body(b): Body<api::NameBody>,
 ) -> Result<Response, ApiError> {
     platform_only(&who, "creating an org")?;
     let o = s.deps.store.create_org(&b.name, &who.principal.id).await?;
-    Ok(created(json!({"id": o.id, "name": o.name, "created_at": o.created_at})))
+    Ok(created(org_out(o)))
 }
 
-pub async fn list_orgs(State(s): State<AppState>, who: Authenticated) -> Result<Json<Value>, ApiError> {
+fn org_out(o: cloudops_store::org::Model) -> api::Org {
+    api::Org { id: o.id, name: o.name, created_at: o.created_at }
+}
+
+fn env_out(e: cloudops_store::environment::Model, org: &str) -> api::Env {
+    api::Env { id: e.id, name: e.name, org: org.to_string(), created_at: e.created_at }
+}
+
+#[utoipa::path(get, path = "/v1/orgs", tag = "tenancy", responses((status = 200, body = api::Items<api::Org>)))]
+pub async fn list_orgs(State(s): State<AppState>, who: Authenticated) -> Result<Json<api::Items<api::Org>>, ApiError> {
     let orgs = s.deps.store.orgs_for(&who.principal.id, &who.principal.org_id, who.principal.platform_operator).await?;
-    Ok(items(orgs.into_iter().map(|o| json!({"id": o.id, "name": o.name, "created_at": o.created_at})).collect()))
+    Ok(items(orgs.into_iter().map(org_out).collect()))
 }
 
+#[utoipa::path(post, path = "/v1/orgs/{org}/envs", tag = "tenancy", request_body = api::NameBody, responses((status = 201, body = api::Env)))]
 pub async fn create_env(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Body(b): Body<NameBody>,
+    Body(b): Body<api::NameBody>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "env.create").await?;
     let e = s.deps.store.create_env(&org.id, &b.name).await?;
-    Ok(created(json!({"id": e.id, "name": e.name, "org": org.name, "created_at": e.created_at})))
+    Ok(created(env_out(e, &org.name)))
 }
 
-pub async fn list_envs(State(s): State<AppState>, InOrg { who, org }: InOrg) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/orgs/{org}/envs", tag = "tenancy", responses((status = 200, body = api::Items<api::Env>)))]
+pub async fn list_envs(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+) -> Result<Json<api::Items<api::Env>>, ApiError> {
     let visible = Visibility::of(&s.deps, &who, &org.id).await?;
-    let envs: Vec<Value> = s
+    let envs: Vec<api::Env> = s
         .deps
         .store
         .list_envs(&org.id)
         .await?
         .into_iter()
         .filter(|e| visible.env(&e.id))
-        .map(|e| json!({"id": e.id, "name": e.name, "org": org.name, "created_at": e.created_at}))
+        .map(|e| env_out(e, &org.name))
         .collect();
     audit_read(&s.deps, &who, &org.id, "env.list", format!("{} visible", envs.len())).await?;
     Ok(items(envs))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrincipalBody {
-    name: String,
-    #[serde(default = "user")]
-    kind: String,
-}
-
-fn user() -> String {
-    "user".into()
-}
-
+#[utoipa::path(post, path = "/v1/orgs/{org}/principals", tag = "tenancy", request_body = api::PrincipalBody, responses((status = 201, body = api::PrincipalCreated)))]
 pub async fn create_principal(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Body(b): Body<PrincipalBody>,
+    Body(b): Body<api::PrincipalBody>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "principal.create").await?;
     let p = s.deps.store.create_principal(&org.id, &b.name, &b.kind.replace('-', "_")).await?;
-    Ok(created(json!({"id": p.id, "name": p.name, "kind": p.kind, "created_at": p.created_at})))
+    Ok(created(api::PrincipalCreated { id: p.id, name: p.name, kind: p.kind, created_at: p.created_at }))
 }
 
-pub async fn list_principals(State(s): State<AppState>, InOrg { who, org }: InOrg) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/orgs/{org}/principals", tag = "tenancy", responses((status = 200, body = api::Items<api::Principal>)))]
+pub async fn list_principals(
+    State(s): State<AppState>,
+    InOrg { who, org }: InOrg,
+) -> Result<Json<api::Items<api::Principal>>, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "principal.list").await?;
     let ps = s.deps.store.list_principals(&org.id).await?;
-    Ok(items(ps.into_iter().map(|p| json!({"id": p.id, "name": p.name, "kind": p.kind, "platform_operator": p.platform_operator, "created_at": p.created_at})).collect()))
+    Ok(items(
+        ps.into_iter()
+            .map(|p| api::Principal {
+                id: p.id,
+                name: p.name,
+                kind: p.kind,
+                platform_operator: p.platform_operator,
+                created_at: p.created_at,
+            })
+            .collect(),
+    ))
 }
 
 // ---------------------------------------------------------------------- api keys
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct KeyBody {
-    #[serde(default)]
-    principal: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-pub struct PrincipalQuery {
-    #[serde(default)]
-    principal: Option<String>,
-}
 
 /// The principals whose keys the caller may manage: its own, or (admins) a named one.
 async fn key_owners(
@@ -138,58 +137,50 @@ pub(crate) fn may_manage(who: &Authenticated, target: &principal::Model, op: &st
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/orgs/{org}/apikeys", tag = "tenancy", request_body = api::KeyBody, responses((status = 201, body = api::ApiKeyCreated)))]
 pub async fn create_key(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Body(b): Body<KeyBody>,
+    Body(b): Body<api::KeyBody>,
 ) -> Result<Response, ApiError> {
     let owner = key_owners(&s, &who, &org.id, b.principal.as_deref(), "apikey.create").await?;
     let k = s.deps.store.mint_key(&owner[0]).await?;
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({"id": k.row.id, "key": k.raw, "prefix": k.row.prefix, "created_at": k.row.created_at})),
+        Json(api::ApiKeyCreated { id: k.row.id, key: k.raw, prefix: k.row.prefix, created_at: k.row.created_at }),
     )
         .into_response())
 }
 
+#[utoipa::path(get, path = "/v1/orgs/{org}/apikeys", tag = "tenancy", params(api::PrincipalQuery), responses((status = 200, body = api::Items<api::ApiKey>)))]
 pub async fn list_keys(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<PrincipalQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::PrincipalQuery>,
+) -> Result<Json<api::Items<api::ApiKey>>, ApiError> {
     let owners = key_owners(&s, &who, &org.id, q.principal.as_deref(), "apikey.list").await?;
     let keys = s.deps.store.list_keys(&owners).await?;
     Ok(items(
         keys.into_iter()
-            .map(|k| json!({"id": k.id, "prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at}))
+            .map(|k| api::ApiKey { id: k.id, prefix: k.prefix, created_at: k.created_at, revoked_at: k.revoked_at })
             .collect(),
     ))
 }
 
+#[utoipa::path(delete, path = "/v1/orgs/{org}/apikeys/{id}", tag = "tenancy", params(("id" = String, Path, description = "The key's id or prefix"), api::PrincipalQuery), responses((status = 200, body = api::ApiKeyRevoked)))]
 pub async fn revoke_key(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
     Path((_, id)): Path<(String, String)>,
-    Query(q): Query<PrincipalQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::PrincipalQuery>,
+) -> Result<Json<api::ApiKeyRevoked>, ApiError> {
     let owners = key_owners(&s, &who, &org.id, q.principal.as_deref(), "apikey.revoke").await?;
     let k = s.deps.store.revoke_key(&owners, &id).await?;
-    Ok(Json(json!({"id": k.id, "prefix": k.prefix, "revoked_at": k.revoked_at})))
+    Ok(Json(api::ApiKeyRevoked { id: k.id, prefix: k.prefix, revoked_at: k.revoked_at }))
 }
 
 // ---------------------------------------------------------------------- grants
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GrantBody {
-    principal: String,
-    scope: String,
-    /// env name, resource path or connection name; empty for the org.
-    #[serde(default)]
-    target: String,
-    role: String,
-}
 
 /// Resolves a grant's scope to (kind, id, display).
 async fn scope_id(
@@ -245,10 +236,11 @@ pub fn cloudops_resolver_path(path: &str) -> Result<(&str, &str, &str, &str), Ap
     }
 }
 
+#[utoipa::path(post, path = "/v1/orgs/{org}/grants", tag = "tenancy", request_body = api::GrantBody, responses((status = 201, body = api::GrantCreated)))]
 pub async fn create_grant(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Body(b): Body<GrantBody>,
+    Body(b): Body<api::GrantBody>,
 ) -> Result<Response, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "grant.create").await?;
     let role = Role::parse(&b.role)
@@ -257,14 +249,15 @@ pub async fn create_grant(
     may_manage(&who, &p, "grant.create")?;
     let (id, display) = scope_id(&s, &org, &b.scope, &b.target).await?;
     let g = s.deps.store.put_grant(&p.id, &b.scope, &id, role).await?;
-    Ok(created(json!({"id": g.id, "principal": p.name, "scope": display, "role": g.role})))
+    Ok(created(api::GrantCreated { id: g.id, principal: p.name, scope: display, role: g.role }))
 }
 
+#[utoipa::path(get, path = "/v1/orgs/{org}/grants", tag = "tenancy", params(api::PrincipalQuery), responses((status = 200, body = api::Items<api::Grant>)))]
 pub async fn list_grants(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
-    Query(q): Query<PrincipalQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Params(q): Params<api::PrincipalQuery>,
+) -> Result<Json<api::Items<api::Grant>>, ApiError> {
     authorize_admin(&s.deps, &who, &org.id, "grant.list").await?;
     let principals = s.deps.store.list_principals(&org.id).await?;
     let ids: Vec<String> =
@@ -274,7 +267,14 @@ pub async fn list_grants(
     for g in grants {
         let who = principals.iter().find(|p| p.id == g.principal_id).map(|p| p.name.clone()).unwrap_or_default();
         let target = grant_target(&s.deps, &g).await;
-        out.push(json!({"id": g.id, "principal": who, "scope": g.scope_kind, "target": target, "role": g.role, "created_at": g.created_at}));
+        out.push(api::Grant {
+            id: g.id,
+            principal: who,
+            scope: g.scope_kind,
+            target,
+            role: g.role,
+            created_at: g.created_at,
+        });
     }
     Ok(items(out))
 }
@@ -300,6 +300,7 @@ pub async fn grant_target(deps: &crate::Deps, g: &cloudops_store::grant::Model) 
     name.unwrap_or_else(|| g.scope_id.clone())
 }
 
+#[utoipa::path(delete, path = "/v1/orgs/{org}/grants/{id}", tag = "tenancy", responses((status = 204, description = "Deleted")))]
 pub async fn delete_grant(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
