@@ -73,6 +73,8 @@ async fn the_api_keeps_its_documented_contract() {
             .arg("--report-dir")
             .arg(&report)
             .args(["-H", &format!("Authorization: Bearer {key}")])
+            // Its cache (`.schemathesis/`) goes to the sandbox's directory, not the checkout.
+            .current_dir(sb.dir.path())
             .stdin(Stdio::null())
             .output()
             .await
