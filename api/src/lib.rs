@@ -18,6 +18,7 @@ mod error;
 mod identity;
 mod ops;
 mod runners;
+mod sign_in;
 mod tenancy;
 
 pub use audit::*;
@@ -28,6 +29,7 @@ pub use identity::*;
 pub use ops::*;
 pub use runners::*;
 use serde::{Deserialize, Serialize};
+pub use sign_in::*;
 pub use tenancy::*;
 use utoipa::ToSchema;
 

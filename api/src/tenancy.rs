@@ -45,7 +45,7 @@ fn user() -> String {
 pub struct Principal {
     pub id: String,
     pub name: String,
-    /// `user` or `service_account`.
+    /// `user`, `service_account`, or `group` (an identity-provider group holding grants).
     pub kind: String,
     pub platform_operator: bool,
     pub created_at: DateTime<Utc>,
@@ -104,8 +104,13 @@ pub struct ApiKeyRevoked {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
-    /// The principal's name.
-    pub principal: String,
+    /// The principal's name; or set `group`.
+    #[serde(default)]
+    pub principal: Option<String>,
+    /// An identity-provider group, as its tokens list it: the grant applies to every member
+    /// at their sign-in.
+    #[serde(default)]
+    pub group: Option<String>,
     /// `org`, `env`, `connection` or `resource`.
     pub scope: String,
     /// The env name, connection name or resource path (`org/env/Kind/name`); empty for the org.
@@ -119,8 +124,10 @@ pub struct GrantBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct GrantCreated {
     pub id: String,
-    /// The principal's name.
+    /// The principal's (or the group's) name.
     pub principal: String,
+    /// `user`, `service_account` or `group`.
+    pub principal_kind: String,
     /// The scope as people write it: `org/acme`, `env/prod`, `connection/x`, `resource/o/e/K/n`.
     pub scope: String,
     pub role: String,
@@ -129,8 +136,10 @@ pub struct GrantCreated {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Grant {
     pub id: String,
-    /// The principal's name (empty when the principal is gone).
+    /// The principal's (or the group's) name (empty when the principal is gone).
     pub principal: String,
+    /// `user`, `service_account` or `group`.
+    pub principal_kind: String,
     /// The scope's kind: `org`, `env`, `connection` or `resource`.
     pub scope: String,
     /// The scope by name (a resource's `org/env/Kind/name`), else its id.

@@ -99,6 +99,8 @@ export const session = {
   load: () => get('/v1/console/session', { allow401: true }),
   login: (apiKey) => post('/v1/console/login', { api_key: apiKey }, { allow401: true }),
   logout: () => post('/v1/console/logout', {}),
+  /** Whether the control plane offers sign-in through an identity provider. */
+  oidc: () => get('/v1/auth/oidc', { allow401: true }),
 };
 
 // ----------------------------------------------------------------------------- Kubernetes ops

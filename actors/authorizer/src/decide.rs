@@ -165,7 +165,7 @@ pub fn evaluate(state: &Snapshot, req: &v1::AuthorizeRequest) -> Evaluation {
     let scopes = covering_scopes(state, &target);
     let held: Vec<Held<'_>> = state
         .grants_of(&caller.principal_id)
-        .iter()
+        .into_iter()
         .map(|g| (g.scope_kind.as_str(), g.scope_id.as_str(), g.role.as_str()))
         .collect();
     let mut what = describe(&target);

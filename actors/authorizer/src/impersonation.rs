@@ -5,7 +5,9 @@
 //! decides and its audit log names the person. The identity comes from the authorizer's state
 //! (the principal and its home org), never from the client, and is namespaced under
 //! `cloudops:` so that no name an org admin picks can become a cluster identity such as
-//! `system:admin` or the group `system:masters` (names are DNS labels: no `:` inside).
+//! `system:admin` or the group `system:masters`. Org names are DNS labels (no `:`), and a
+//! principal's name is unique in its org (a person signed in through the identity provider is
+//! named by an email or a subject, which may hold `:`, but only after `cloudops:<org>:`).
 
 use cloudops_schemas::v1;
 use cloudops_store::Snapshot;

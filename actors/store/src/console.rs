@@ -14,6 +14,11 @@ pub struct ConsoleUser {
     pub csrf: String,
 }
 
+/// A key with no expiry, or one still ahead.
+pub(crate) fn unexpired() -> sea_orm::Condition {
+    sea_orm::Condition::any().add(api_key::Column::ExpiresAt.is_null()).add(api_key::Column::ExpiresAt.gt(Utc::now()))
+}
+
 fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     data_encoding::BASE64URL_NOPAD.encode(&bytes)
@@ -26,6 +31,7 @@ impl Store {
         let Some(key) = api_key::Entity::find()
             .filter(api_key::Column::KeyHash.eq(hash_key(raw_key)))
             .filter(api_key::Column::RevokedAt.is_null())
+            .filter(unexpired())
             .one(&self.db)
             .await?
         else {
@@ -46,7 +52,8 @@ impl Store {
             principal_id: Set(principal.id.clone()),
             csrf: Set(csrf.clone()),
             created_at: Set(now),
-            expires_at: Set(now + ttl),
+            // A session never outlives its key.
+            expires_at: Set(key.expires_at.map_or(now + ttl, |k| k.min(now + ttl))),
         })
         .exec(&self.db)
         .await?;
@@ -64,6 +71,7 @@ impl Store {
         };
         let key_live = api_key::Entity::find_by_id(s.api_key_id.clone())
             .filter(api_key::Column::RevokedAt.is_null())
+            .filter(unexpired())
             .one(&self.db)
             .await?
             .is_some();

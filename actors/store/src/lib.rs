@@ -6,12 +6,14 @@ mod connection_settings;
 mod connections;
 mod console;
 pub mod entity;
+mod identity;
 pub mod live;
 mod migration;
 mod runner_choice;
 mod sealing;
 mod secrets;
 mod sessions;
+mod sign_ins;
 pub mod snapshot;
 mod tenancy;
 
@@ -20,11 +22,13 @@ pub use connection_settings::{
 };
 pub use connections::NewConnection;
 pub use console::ConsoleUser;
+pub use identity::{MAX_GROUP_NAME, OidcIdentity, groups_of, validate_group};
 pub use live::LiveSnapshot;
 pub use runner_choice::{RunnerChoiceError, choose_runner};
 pub use sealing::{SealError, SecretsKey};
 pub use secrets::{MAX_SECRET_BYTES, secret_refs};
 pub use sessions::{ExecEnd, SessionFilter};
+pub use sign_ins::{CliHandoff, Exchange, PendingLogin};
 pub use snapshot::{Change, ChangeSink, Snapshot};
 pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS, check_resource};
 
@@ -39,7 +43,7 @@ use thiserror::Error;
 
 pub use entity::{
     api_key, audit, cloud_resource, connection, console_session, default_connection, default_runner, environment,
-    exec_session, grant, org, principal, runner, secret,
+    exec_session, grant, oidc_exchange, oidc_login, org, principal, runner, secret,
 };
 
 #[derive(Debug, Error)]
@@ -55,6 +59,9 @@ pub enum StoreError {
     /// A stored secret that does not open with this control plane's key.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// Too much is under way (sign-ins waiting at the identity provider): try again later.
+    #[error("{0}")]
+    Busy(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -200,17 +207,20 @@ impl Store {
             platform_operator: Set(true),
             runner_id: Set(None),
             created_at: Set(now),
+            oidc_issuer: Set(None),
+            oidc_subject: Set(None),
+            groups: Set(None),
         }
         .insert(&txn)
         .await?;
         grant_in(&txn, &admin.id, "org", &org.id, Role::Admin).await?;
-        let key = mint_key_in(&txn, &admin.id).await?;
+        let key = mint_key_in(&txn, &admin.id, None).await?;
         txn.commit().await?;
         self.changed(vec![Change::Org(org.id.clone()), Change::Principal(admin.id.clone())]).await;
         Ok(Some(Bootstrap { org, admin, api_key: key.raw }))
     }
 
-    /// The principal holding a valid (unrevoked) key.
+    /// The principal holding a valid key (unrevoked, unexpired).
     pub async fn authenticate(&self, raw: &str) -> Result<Option<principal::Model>> {
         // One round trip: the principal whose unrevoked key has this hash.
         let key = sea_orm::sea_query::Query::select()
@@ -218,6 +228,11 @@ impl Store {
             .from(api_key::Entity)
             .and_where(api_key::Column::KeyHash.eq(hash_key(raw)))
             .and_where(api_key::Column::RevokedAt.is_null())
+            .cond_where(
+                sea_orm::Condition::any()
+                    .add(api_key::Column::ExpiresAt.is_null())
+                    .add(api_key::Column::ExpiresAt.gt(Utc::now())),
+            )
             .to_owned();
         Ok(principal::Entity::find().filter(principal::Column::Id.in_subquery(key)).one(&self.db).await?)
     }
@@ -235,10 +250,6 @@ impl Store {
             .one(&self.db)
             .await?
             .ok_or_else(|| StoreError::NotFound { what: "org", name: id.into() })
-    }
-
-    pub async fn grants_of(&self, principal_id: &str) -> Result<Vec<grant::Model>> {
-        Ok(grant::Entity::find().filter(grant::Column::PrincipalId.eq(principal_id)).all(&self.db).await?)
     }
 
     /// Registers the runner (with its service account) if it does not exist yet. `scope` is
@@ -263,6 +274,9 @@ impl Store {
             platform_operator: Set(false),
             runner_id: Set(Some(id.clone())),
             created_at: Set(now),
+            oidc_issuer: Set(None),
+            oidc_subject: Set(None),
+            groups: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -313,7 +327,7 @@ impl Store {
         let mut am: runner::ActiveModel = r.into();
         am.cert_fingerprint = Set(Some(fingerprint.into()));
         am.update(&txn).await?;
-        let key = mint_key_in(&txn, &sa).await?;
+        let key = mint_key_in(&txn, &sa, None).await?;
         txn.commit().await?;
         self.changed(vec![Change::Runner(runner_id.into())]).await;
         Ok(key)
@@ -453,7 +467,12 @@ pub(crate) async fn grant_in(
     Ok(())
 }
 
-pub(crate) async fn mint_key_in(db: &impl sea_orm::ConnectionTrait, principal: &str) -> Result<MintedKey> {
+/// Mints a key for `principal`; one with `expires_at` stops working then (a sign-in's session).
+pub(crate) async fn mint_key_in(
+    db: &impl sea_orm::ConnectionTrait,
+    principal: &str,
+    expires_at: Option<DateTimeUtc>,
+) -> Result<MintedKey> {
     let secret: [u8; 32] = rand::random();
     let raw = format!("cok_{}", data_encoding::BASE32_NOPAD.encode(&secret).to_ascii_lowercase());
     let row = api_key::ActiveModel {
@@ -463,10 +482,28 @@ pub(crate) async fn mint_key_in(db: &impl sea_orm::ConnectionTrait, principal: &
         prefix: Set(raw[..12].to_string()),
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
+        expires_at: Set(expires_at),
     }
     .insert(db)
     .await?;
     Ok(MintedKey { raw, row })
+}
+
+/// A new principal's row: not a platform operator, no runner, no identity-provider identity
+/// (callers set what differs).
+pub(crate) fn principal_row(id_prefix: &str, org_id: &str, kind: &str, name: &str) -> principal::ActiveModel {
+    principal::ActiveModel {
+        id: Set(new_id(id_prefix)),
+        org_id: Set(org_id.into()),
+        kind: Set(kind.into()),
+        name: Set(name.into()),
+        platform_operator: Set(false),
+        runner_id: Set(None),
+        created_at: Set(Utc::now()),
+        oidc_issuer: Set(None),
+        oidc_subject: Set(None),
+        groups: Set(None),
+    }
 }
 
 pub use sea_orm::Set as SetValue;

@@ -137,27 +137,21 @@ impl Store {
         if !matches!(kind, "user" | "service_account") {
             return Err(StoreError::Invalid(format!("unknown principal kind {kind:?}: use user or service_account")));
         }
-        if self.find_principal(org_id, name).await?.is_some() {
+        if self.find_principal(org_id, name).await?.is_some() || self.find_group(org_id, name).await?.is_some() {
             return Err(StoreError::Conflict(format!("principal {name:?} already exists")));
         }
-        let p = principal::ActiveModel {
-            id: Set(new_id(if kind == "user" { "usr" } else { "sa" })),
-            org_id: Set(org_id.into()),
-            kind: Set(kind.into()),
-            name: Set(name.into()),
-            platform_operator: Set(false),
-            runner_id: Set(None),
-            created_at: Set(Utc::now()),
-        }
-        .insert(&self.db)
-        .await?;
+        let p = crate::principal_row(if kind == "user" { "usr" } else { "sa" }, org_id, kind, name)
+            .insert(&self.db)
+            .await?;
         self.changed(vec![Change::Principal(p.id.clone())]).await;
         Ok(p)
     }
 
+    /// A user or service account by name (groups are found with [`Store::find_group`]).
     pub async fn find_principal(&self, org_id: &str, name: &str) -> Result<Option<principal::Model>> {
         Ok(principal::Entity::find()
             .filter(principal::Column::OrgId.eq(org_id))
+            .filter(principal::Column::Kind.ne("group"))
             .filter(principal::Column::Name.eq(name))
             .one(&self.db)
             .await?)
@@ -180,7 +174,7 @@ impl Store {
     }
 
     pub async fn mint_key(&self, principal_id: &str) -> Result<MintedKey> {
-        let key = mint_key_in(&self.db, principal_id).await?;
+        let key = mint_key_in(&self.db, principal_id, None).await?;
         self.changed(vec![Change::Principal(principal_id.into())]).await;
         Ok(key)
     }

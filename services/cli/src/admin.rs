@@ -75,8 +75,12 @@ pub enum ApikeyCommand {
 pub enum GrantCommand {
     /// Grant a role on a scope: org (the --org), env (the --env), resource (--resource), connection (--connection).
     Create {
+        #[arg(long, required_unless_present = "group", conflicts_with = "group")]
+        principal: Option<String>,
+        /// An identity-provider group, as its tokens list it: every member holds the grant from
+        /// their next sign-in (or silent renewal) on, and loses it once out of the group.
         #[arg(long)]
-        principal: String,
+        group: Option<String>,
         #[arg(long, value_parser = ["org", "env", "resource", "connection"])]
         scope: String,
         #[arg(long, value_parser = ["viewer", "operator", "admin"])]
@@ -377,7 +381,7 @@ pub async fn grant(ctx: &mut Ctx<'_, '_>, cmd: GrantCommand) -> Result<()> {
     let org = ctx.org()?;
     let c = ctx.client()?;
     match cmd {
-        GrantCommand::Create { principal, scope, role, resource, connection } => {
+        GrantCommand::Create { principal, group, scope, role, resource, connection } => {
             let target =
                 match scope.as_str() {
                     "org" => String::new(),
@@ -389,24 +393,23 @@ pub async fn grant(ctx: &mut Ctx<'_, '_>, cmd: GrantCommand) -> Result<()> {
                     _ => connection
                         .ok_or_else(|| CliError::Message("--scope connection needs --connection NAME".into()))?,
                 };
-            let g = c
-                .post(
-                    &format!("/v1/orgs/{org}/grants"),
-                    &json!({"principal": principal, "scope": scope, "target": target, "role": role}),
-                )
-                .await?;
-            ctx.out(&format!(
-                "grant {}: {} is {} on {}\n",
-                s(&g["id"]),
-                s(&g["principal"]),
-                s(&g["role"]),
-                s(&g["scope"])
-            ));
+            let body = cloudops_api::GrantBody { principal, group, scope, target, role };
+            let g: cloudops_api::GrantCreated =
+                crate::client::read(c.post(&format!("/v1/orgs/{org}/grants"), &json!(body)).await?)?;
+            let who = if g.principal_kind == "group" { format!("group {:?}", g.principal) } else { g.principal };
+            ctx.out(&format!("grant {}: {who} is {} on {}\n", g.id, g.role, g.scope));
         }
         GrantCommand::List { principal, output } => {
             let v = c.get(&format!("/v1/orgs/{org}/grants{}", principal_query(&principal))).await?;
-            print_list(ctx, &v, output, &["ID", "PRINCIPAL", "SCOPE", "TARGET", "ROLE"], |g| {
-                vec![s(&g["id"]), s(&g["principal"]), s(&g["scope"]), s(&g["target"]), s(&g["role"])]
+            print_list(ctx, &v, output, &["ID", "PRINCIPAL", "KIND", "SCOPE", "TARGET", "ROLE"], |g| {
+                vec![
+                    s(&g["id"]),
+                    s(&g["principal"]),
+                    s(&g["principal_kind"]),
+                    s(&g["scope"]),
+                    s(&g["target"]),
+                    s(&g["role"]),
+                ]
             });
         }
         GrantCommand::Delete { id } => {

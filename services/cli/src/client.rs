@@ -41,6 +41,18 @@ impl Client {
         Ok(Self { http: http_client(&cfg.ca_cert)?, endpoint: endpoints[0].clone(), endpoints, api_key })
     }
 
+    /// A client without a key, for what is public (signing in).
+    pub(crate) fn anonymous(cfg: &CliConfig) -> Result<Self> {
+        let endpoints = split_endpoints(&cfg.endpoint);
+        if endpoints.is_empty() {
+            return Err("no endpoint: pass --endpoint URL".to_string().into());
+        }
+        for e in &endpoints {
+            cloudops_schemas::check_api_endpoint(e)?;
+        }
+        Ok(Self { http: http_client(&cfg.ca_cert)?, endpoint: endpoints[0].clone(), endpoints, api_key: String::new() })
+    }
+
     /// Sends the request `build` makes for a gateway's base URL, to each gateway in turn while
     /// the failure allows another try (see the module docs).
     async fn dispatch(
@@ -50,7 +62,9 @@ impl Client {
     ) -> Result<reqwest::Response> {
         let mut failures = Vec::new();
         for (i, base) in self.endpoints.iter().enumerate() {
-            match build(base).bearer_auth(&self.api_key).send().await {
+            let req = build(base);
+            let req = if self.api_key.is_empty() { req } else { req.bearer_auth(&self.api_key) };
+            match req.send().await {
                 Ok(resp) => return Ok(resp),
                 Err(e) => {
                     let again = i + 1 < self.endpoints.len() && (e.is_connect() || idempotent);

@@ -19,6 +19,13 @@ pub struct CliConfig {
     /// `planton login --ca-file`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ca_cert: String,
+    /// When `api_key` stops working: set for a key from a sign-in through the identity
+    /// provider (`planton login --oidc`), renewed before then with `oidc_refresh_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The identity provider's refresh token (the control plane redeems it for a new key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_refresh_token: Option<String>,
 }
 
 impl CliConfig {

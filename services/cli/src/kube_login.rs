@@ -319,12 +319,18 @@ fn ls(ctx: &mut Ctx<'_, '_>, kubeconfig: Option<PathBuf>) -> Result<()> {
 /// Prints an ExecCredential carrying the API key of this planton's config (or
 /// `PLANTON_API_KEY`); kubectl sends it as the bearer token.
 fn credential(ctx: &mut Ctx<'_, '_>) -> Result<()> {
-    let key =
-        std::env::var("PLANTON_API_KEY").ok().filter(|k| !k.is_empty()).unwrap_or_else(|| ctx.cfg.api_key.clone());
+    let from_env = std::env::var("PLANTON_API_KEY").ok().filter(|k| !k.is_empty());
+    let expires = if from_env.is_some() { None } else { ctx.cfg.api_key_expires_at };
+    let key = from_env.unwrap_or_else(|| ctx.cfg.api_key.clone());
     if key.is_empty() {
         return Err(CliError::Message("no API key in the planton config: run `planton login`".into()));
     }
-    let cred = json!({"apiVersion": EXEC_API, "kind": "ExecCredential", "status": {"token": key}});
+    let mut status = json!({"token": key});
+    // A sign-in's key expires: kubectl asks again from then on (and planton renews it first).
+    if let Some(t) = expires {
+        status["expirationTimestamp"] = json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    }
+    let cred = json!({"apiVersion": EXEC_API, "kind": "ExecCredential", "status": status});
     ctx.out(&format!("{cred}\n"));
     Ok(())
 }

@@ -14,6 +14,8 @@ pub mod printers;
 mod runner_deploy;
 mod runner_install;
 mod secret;
+mod sign_in;
+mod sign_in_loopback;
 
 pub use admin::{
     ApikeyCommand, AuditCommand, ConfigCommand, EnvCommand, GrantCommand, OrgCommand, PrincipalCommand,
@@ -49,14 +51,24 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Save the endpoint and API key to $PLANTON_HOME/config.yaml.
+    /// Sign in: save the endpoint and an API key to $PLANTON_HOME/config.yaml, or sign in
+    /// through the company's identity provider (--oidc).
     Login {
         /// The gateway's URL; several gateways of one control plane separated by commas (a
         /// request moves on to the next when one is gone).
         #[arg(long)]
         endpoint: String,
-        #[arg(long, env = "PLANTON_API_KEY", hide_env_values = true)]
-        api_key: String,
+        #[arg(long, env = "PLANTON_API_KEY", hide_env_values = true, required_unless_present = "oidc")]
+        api_key: Option<String>,
+        /// Sign in through the identity provider the control plane is configured with, in a
+        /// browser on this machine ($BROWSER, else the desktop's). The key it gives expires and
+        /// is renewed silently.
+        #[arg(long)]
+        oidc: bool,
+        /// With --oidc, where no browser can open here (SSH, containers): open the page it
+        /// prints on any device and enter the code.
+        #[arg(long, requires = "oidc")]
+        device: bool,
         /// The CA (PEM) that signed the gateway's certificate, when it is not a public one
         /// (`cloudops serve` uses its own: <data dir>/pki/ca.pem). Kept in the config.
         #[arg(long)]
@@ -373,7 +385,17 @@ where
         }
     };
     let mut ctx = Ctx { io, cfg, org: cli.org.clone(), env: cli.env.clone(), http: Default::default() };
-    match dispatch(cli.command, &mut ctx).await {
+    // A sign-in's key is renewed before it runs out (not for `login`, which replaces it).
+    let renew = !matches!(cli.command, Command::Login { .. } | Command::Completion { .. });
+    let done = match renew {
+        true => sign_in::renew_if_expiring(&mut ctx.cfg, &ctx.io.home).await,
+        false => Ok(()),
+    };
+    let done = match done {
+        Ok(()) => dispatch(cli.command, &mut ctx).await,
+        Err(e) => Err(e),
+    };
+    match done {
         Ok(()) => 0,
         Err(CliError::Exit(code)) => code,
         Err(CliError::Message(m)) => {
@@ -386,7 +408,7 @@ where
                 None => ctx.note(&format!("error: {message}")),
             }
             if code == "UNAUTHENTICATED" {
-                ctx.note("hint: check the API key in $PLANTON_HOME/config.yaml, or run `planton login`");
+                ctx.note("hint: check the API key in $PLANTON_HOME/config.yaml, or sign in again: `planton login` (--api-key or --oidc)");
             }
             1
         }
@@ -395,7 +417,9 @@ where
 
 async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
     match cmd {
-        Command::Login { endpoint, api_key, ca_file } => login(ctx, endpoint, api_key, ca_file).await,
+        Command::Login { endpoint, api_key, oidc, device, ca_file } => {
+            sign_in::login(ctx, endpoint, api_key, oidc, device, ca_file).await
+        }
         Command::Runner { command } => admin::runner(ctx, command).await,
         Command::Connection { command } => connection::connection(ctx, command).await,
         Command::Secret { command } => secret::secret(ctx, command).await,
@@ -449,22 +473,6 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
             Ok(())
         }
     }
-}
-
-async fn login(ctx: &mut Ctx<'_, '_>, endpoint: String, api_key: String, ca_file: Option<PathBuf>) -> Result<()> {
-    let endpoint = client::split_endpoints(&endpoint).join(",");
-    let mut cfg = CliConfig { endpoint, api_key, ..ctx.cfg.clone() };
-    if let Some(f) = ca_file {
-        cfg.ca_cert = std::fs::read_to_string(&f).map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
-    }
-    let who: cloudops_api::WhoAmI = Client::from_config(&cfg)?.get_as("/v1/whoami").await?;
-    if cfg.org.is_empty() || ctx.org.is_some() {
-        cfg.org = ctx.org.clone().unwrap_or(who.org.name);
-    }
-    cfg.save(&ctx.io.home)?;
-    let msg = format!("logged in to {} as {} (org {})", cfg.endpoint, who.principal.name, cfg.org);
-    ctx.note(&msg);
-    Ok(())
 }
 
 pub(crate) fn runner_binary() -> Result<PathBuf> {

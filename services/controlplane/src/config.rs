@@ -87,6 +87,8 @@ pub struct ServeArgs {
     /// address, e.g. 127.0.0.1:9464 [default: not served]
     #[arg(long, env = "CLOUDOPS_METRICS_LISTEN", value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub oidc: crate::oidc_config::OidcArgs,
 }
 
 pub const DEFAULT_RUNNER_STREAM_MAX_BYTES: i64 = 256 << 20;
@@ -137,6 +139,8 @@ pub struct ServeConfig {
     pub secrets_key_file: Option<PathBuf>,
     /// See [`ServeArgs::metrics_listen`].
     pub metrics_listen: Option<SocketAddr>,
+    /// Sign-in through the company's identity provider (`--oidc-issuer`, …).
+    pub oidc: Option<cloudops_gateway::oidc::OidcSettings>,
     /// Write the CLI config into `planton_home` on first start.
     pub write_cli_config: bool,
     /// `bench-audit` only: decisions are not recorded, to measure what recording costs. No
@@ -202,6 +206,7 @@ impl ServeArgs {
         {
             problems.push(format!("--public-url {u:?}: the gateway serves HTTPS; use https://, or pass --plain-http behind a proxy that terminates TLS"));
         }
+        let oidc = self.oidc.settings(&self.org, &mut problems);
         if !problems.is_empty() {
             return Err(problems.join("\n"));
         }
@@ -236,6 +241,7 @@ impl ServeArgs {
             runner_builds: self.runner_builds,
             secrets_key_file: self.secrets_key_file,
             metrics_listen: self.metrics_listen,
+            oidc,
             write_cli_config: true,
             audit_discarded_for_benchmarks: false,
         })
@@ -275,6 +281,7 @@ impl ServeConfig {
             runner_builds: None,
             secrets_key_file: None,
             metrics_listen: None,
+            oidc: None,
             write_cli_config: false,
             audit_discarded_for_benchmarks: false,
         }

@@ -5,10 +5,12 @@
 mod changes;
 mod cli_config;
 pub mod config;
+mod data;
 mod hub;
 pub mod hub_only;
 mod local;
 pub mod metrics;
+pub mod oidc_config;
 pub mod pki;
 mod supervisor;
 mod tunnels;
@@ -18,14 +20,12 @@ use std::{
     time::Duration,
 };
 
-use async_trait::async_trait;
 use cloudops_bus::{
     NatsClient, callout,
     connect::{ConnectSpec, connect},
     services, streams,
 };
 use cloudops_gateway::{Deps, GatewayConfig, Roles};
-use cloudops_schemas::RunnerId;
 use cloudops_store::Store;
 use ractor::{Actor, ActorRef};
 use tokio::task::JoinHandle;
@@ -62,69 +62,9 @@ pub struct ControlPlane {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// The auth callout's view of the runner registry.
-struct StoreDirectory(Store);
-
-#[async_trait]
-impl callout::RunnerDirectory for StoreDirectory {
-    async fn admit(&self, id: &callout::RunnerIdentity) -> Result<(), String> {
-        match self.0.admit_runner(id.runner_id.as_str(), id.generation).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(reason)) => Err(reason),
-            Err(e) => Err(format!("registry unavailable: {e}")),
-        }
-    }
-}
-
-fn private(path: &std::path::Path, mode: u32) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn sqlite_url(path: &std::path::Path) -> String {
-    format!("sqlite://{}?mode=rwc", path.display())
-}
-
 impl ControlPlane {
     pub async fn start(cfg: ServeConfig) -> Result<Self, String> {
-        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| format!("data dir {}: {e}", cfg.data_dir.display()))?;
-        // The data dir holds the CA key, the audit log and exec recordings: owner-only, also
-        // when an older version created it more open.
-        private(&cfg.data_dir, 0o700)?;
-        let db_url = cfg.database_url.clone().unwrap_or_else(|| sqlite_url(&cfg.data_dir.join("cloudops.db")));
-        let store = Store::open(&db_url).await.map_err(|e| format!("database {}: {e}", redact(&db_url)))?;
-        if cfg.database_url.is_none() {
-            for f in ["cloudops.db", "cloudops.db-wal", "cloudops.db-shm"] {
-                let path = cfg.data_dir.join(f);
-                if path.exists() {
-                    private(&path, 0o600)?;
-                }
-            }
-        }
-        let boot = store.bootstrap(&cfg.org).await.map_err(|e| e.to_string())?;
-        let org = match &boot {
-            Some(b) => b.org.clone(),
-            None => store.org_by_name(&cfg.org).await.map_err(|e| e.to_string())?,
-        };
-        let pki_dir = cfg.ca_dir.clone().unwrap_or_else(|| cfg.data_dir.join("pki"));
-        let pki =
-            Arc::new(if cfg.ca_dir.is_some() { Pki::load_existing(&pki_dir)? } else { Pki::load_or_create(&pki_dir)? });
-        let secrets_key_file = cfg.secrets_key_file.clone().unwrap_or_else(|| cfg.data_dir.join("secrets.key"));
-        let secrets =
-            Arc::new(cloudops_store::SecretsKey::load_or_create(&secrets_key_file).map_err(|e| e.to_string())?);
-        // Started with another key than its secrets were sealed with: said now, not only per op.
-        // Not fatal: `planton secret set` seals a value again under this key.
-        if let Err(e) = store.check_secrets_key(&secrets).await {
-            warn!(key_file = %secrets_key_file.display(), "{e}; ops on connections that use such secrets fail until they are set again (planton secret set) or the right key file is given");
-        }
-        let runner_ids: Vec<RunnerId> = store
-            .all_runner_ids()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter_map(|id| RunnerId::parse(id).ok())
-            .collect();
+        let data::Data { store, boot, org, pki, secrets, secrets_key_file, runner_ids } = data::open(&cfg).await?;
 
         let mut tasks = Vec::new();
         let admissions = callout::Admissions::default();
@@ -186,7 +126,7 @@ impl ControlPlane {
                     l.connect_system().await.map_err(joined)?,
                     l.keys.clone(),
                     Duration::from_secs(3600),
-                    Arc::new(StoreDirectory(store.clone())),
+                    Arc::new(data::StoreDirectory(store.clone())),
                     admissions.clone(),
                 )
                 .await
@@ -275,6 +215,12 @@ impl ControlPlane {
                 op_timeout: cfg.op_timeout,
                 exec_record_cap: cfg.exec_record_max_bytes,
                 runner_builds,
+                oidc: match cfg.oidc.clone() {
+                    Some(o) => Some(Arc::new(
+                        cloudops_gateway::oidc::Provider::new(o, &gateway_url).map_err(|e| e.to_string())?,
+                    )),
+                    None => None,
+                },
             },
         };
         let restarts = Arc::new(AtomicU64::new(0));
@@ -373,13 +319,6 @@ impl ControlPlane {
     }
 }
 
-fn redact(url: &str) -> String {
-    match url.split_once('@') {
-        Some((head, tail)) if head.contains("://") => format!("{}://…@{tail}", head.split("://").next().unwrap_or("")),
-        _ => url.to_string(),
-    }
-}
-
 /// `cloudops serve` until `shutdown` resolves.
 pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
     let cp = ControlPlane::start(cfg.clone()).await?;
@@ -389,6 +328,12 @@ pub async fn run(cfg: ServeConfig, shutdown: impl std::future::Future<Output = (
         "  web console: {}/ (sign in with an API key: the bootstrap key, or `planton apikey create`)",
         cp.gateway_url
     );
+    if let Some(o) = &cfg.oidc {
+        println!(
+            "  sign-in:     also through {} (register the redirect URI {}/v1/auth/oidc/callback; planton login --oidc)",
+            o.issuer, cp.gateway_url
+        );
+    }
     if cp.gateway_url.starts_with("https://") && matches!(cfg.tls, config::GatewayTls::Generated) {
         println!(
             "  TLS:         certificate from this control plane's CA: {} (planton trusts it; trust it in your browser)",

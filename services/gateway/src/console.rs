@@ -26,13 +26,18 @@ pub const SESSION_TTL_HOURS: i64 = 12;
 
 /// The session token from the request's cookies, if any.
 pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie_value(headers, COOKIE)
+}
+
+/// A cookie's (non-empty) value.
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, v)| *k == COOKIE && !v.is_empty())
+        .find(|(k, v)| *k == name && !v.is_empty())
         .map(|(_, v)| v)
 }
 
@@ -41,7 +46,7 @@ fn unauthenticated(msg: &str) -> ApiError {
 }
 
 /// Equal lengths and bytes, in time that does not depend on where they differ.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -69,7 +74,7 @@ pub async fn authenticate(
     Ok(Authenticated { principal: user.principal.into() })
 }
 
-fn cookie(deps: &Deps, value: &str, max_age: i64) -> HeaderValue {
+pub(crate) fn cookie(deps: &Deps, value: &str, max_age: i64) -> HeaderValue {
     let secure = if deps.config.public_endpoint.starts_with("https://") { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"))
         .expect("cookie header")

@@ -35,7 +35,7 @@ impl From<cloudops_store::StoreError> for ApiError {
             NotFound { .. } => ErrorCode::NotFound,
             Conflict(_) => ErrorCode::Conflict,
             Invalid(_) => ErrorCode::InvalidArgument,
-            Db(_) => ErrorCode::Unavailable,
+            Db(_) | Busy(_) => ErrorCode::Unavailable,
             Seal(_) => ErrorCode::Internal,
         };
         Self::new(code, e.to_string())

@@ -16,6 +16,7 @@ mod kube_proxy;
 mod kube_review;
 mod kube_tunnel;
 pub mod metrics_endpoint;
+pub mod oidc;
 mod openapi;
 mod ops;
 mod pipeline;
@@ -76,6 +77,8 @@ pub struct GatewayConfig {
     pub exec_record_cap: usize,
     /// What `planton runner install` may download (`runner_builds.rs`).
     pub runner_builds: runner_builds::RunnerBuilds,
+    /// Sign-in through the company's identity provider, when configured (`oidc/`).
+    pub oidc: Option<Arc<oidc::Provider>>,
 }
 
 /// 1 MiB: hours of typing, the last screens of most sessions.

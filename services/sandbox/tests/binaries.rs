@@ -28,6 +28,9 @@ mod ha_processes;
 
 #[path = "binaries/spread_hub.rs"]
 mod spread_hub;
+// Sign-in through a real OpenID Connect provider: the CLI's device flow, the console, group grants.
+#[path = "binaries/oidc.rs"]
+mod oidc;
 // `cloudops completion` and `planton-runner completion`.
 #[path = "binaries/completions.rs"]
 mod completions;

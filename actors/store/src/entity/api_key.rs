@@ -13,6 +13,8 @@ pub struct Model {
     pub prefix: String,
     pub created_at: ChronoDateTimeUtc,
     pub revoked_at: Option<ChronoDateTimeUtc>,
+    /// Set for the keys an identity-provider sign-in gets: no longer valid from then on.
+    pub expires_at: Option<ChronoDateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,8 @@ pub mod default_runner;
 pub mod environment;
 pub mod exec_session;
 pub mod grant;
+pub mod oidc_exchange;
+pub mod oidc_login;
 pub mod org;
 pub mod principal;
 pub mod runner;

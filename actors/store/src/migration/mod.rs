@@ -8,6 +8,7 @@ mod m20261121_000003_exec_sessions;
 mod m20261121_000004_connection_settings;
 mod m20261121_000005_console_sessions;
 mod m20261129_000006_secrets;
+mod m20261130_000007_oidc;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_connection_settings::Migration),
             Box::new(m20261121_000005_console_sessions::Migration),
             Box::new(m20261129_000006_secrets::Migration),
+            Box::new(m20261130_000007_oidc::Migration),
         ]
     }
 }

@@ -144,6 +144,19 @@ pub async fn create_key(
     Body(b): Body<api::KeyBody>,
 ) -> Result<Response, ApiError> {
     let owner = key_owners(&s, &who, &org.id, b.principal.as_deref(), "apikey.create").await?;
+    // A key that never expires would keep the grants of the groups the provider listed at the
+    // last sign-in for good: people who sign in there get keys only by signing in.
+    if let Some(p) = s.deps.store.principal_by_id(&owner[0]).await?
+        && p.oidc_subject.is_some()
+    {
+        return Err(ApiError::new(
+            v1::ErrorCode::PermissionDenied,
+            format!(
+                "{:?} signs in through the identity provider: their keys come from signing in (planton login --oidc) and expire, so that their groups' grants follow the provider; use a service account for automation",
+                p.name
+            ),
+        ));
+    }
     let k = s.deps.store.mint_key(&owner[0]).await?;
     Ok((
         StatusCode::CREATED,
@@ -245,11 +258,17 @@ pub async fn create_grant(
     authorize_admin(&s.deps, &who, &org.id, "grant.create").await?;
     let role = Role::parse(&b.role)
         .ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}: use viewer, operator or admin", b.role)))?;
-    let p = s.deps.store.principal_by_name(&org.id, &b.principal).await?;
-    may_manage(&who, &p, "grant.create")?;
     let (id, display) = scope_id(&s, &org, &b.scope, &b.target).await?;
+    let p = match (&b.principal, &b.group) {
+        (Some(name), None) => s.deps.store.principal_by_name(&org.id, name).await?,
+        // The group's principal is made on its first grant; its members hold the grant from
+        // their next sign-in or refresh on.
+        (None, Some(group)) => s.deps.store.ensure_group(&org.id, group).await?,
+        _ => return Err(ApiError::bad_request("set exactly one of `principal` and `group`")),
+    };
+    may_manage(&who, &p, "grant.create")?;
     let g = s.deps.store.put_grant(&p.id, &b.scope, &id, role).await?;
-    Ok(created(api::GrantCreated { id: g.id, principal: p.name, scope: display, role: g.role }))
+    Ok(created(api::GrantCreated { id: g.id, principal: p.name, principal_kind: p.kind, scope: display, role: g.role }))
 }
 
 #[utoipa::path(get, path = "/v1/orgs/{org}/grants", tag = "tenancy", params(api::PrincipalQuery), responses((status = 200, body = api::Items<api::Grant>)))]
@@ -265,11 +284,12 @@ pub async fn list_grants(
     let grants = s.deps.store.grants_of_many(&ids).await?;
     let mut out = Vec::new();
     for g in grants {
-        let who = principals.iter().find(|p| p.id == g.principal_id).map(|p| p.name.clone()).unwrap_or_default();
+        let owner = principals.iter().find(|p| p.id == g.principal_id);
         let target = grant_target(&s.deps, &g).await;
         out.push(api::Grant {
             id: g.id,
-            principal: who,
+            principal: owner.map(|p| p.name.clone()).unwrap_or_default(),
+            principal_kind: owner.map(|p| p.kind.clone()).unwrap_or_default(),
             scope: g.scope_kind,
             target,
             role: g.role,

@@ -201,7 +201,14 @@ fn deployment(v: &Values, credentials: &str) -> Value {
             "replicas": 1,
             "selector": { "matchLabels": labels },
             "template": {
-                "metadata": { "labels": labels, "annotations": { "checksum/credentials": checksum } },
+                // The runner's metrics sit on its health port (`/metrics`), for scrapers that
+                // read the prometheus.io annotations.
+                "metadata": { "labels": labels, "annotations": {
+                    "checksum/credentials": checksum,
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": v.health_port.to_string(),
+                    "prometheus.io/path": "/metrics",
+                } },
                 "spec": {
                     "containers": [{
                         "name": "runner",

@@ -14,6 +14,8 @@ use std::{
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
+mod lookups;
+
 use crate::{
     Result, Store, api_key, cloud_resource, connection, default_connection, default_runner, environment, grant, org,
     principal, runner,
@@ -69,10 +71,14 @@ pub struct Snapshot {
     envs: HashMap<String, environment::Model>,
     env_by_name: HashMap<(String, String), String>,
     principals: HashMap<String, principal::Model>,
-    /// Unrevoked keys only: hash → principal id.
-    keys: HashMap<String, String>,
+    /// Unrevoked keys only: hash → principal id, and when the key expires (a sign-in's).
+    keys: HashMap<String, (String, Option<chrono::DateTime<chrono::Utc>>)>,
     keys_of: HashMap<String, Vec<String>>,
     grants_of: HashMap<String, Vec<grant::Model>>,
+    /// Users signed in through the identity provider → the groups their last token listed.
+    groups_of: HashMap<String, Vec<String>>,
+    /// (org id, group name) → the group's principal id.
+    group_ids: HashMap<(String, String), String>,
     connections: HashMap<String, connection::Model>,
     conn_by_name: HashMap<(String, String), String>,
     /// Per org.
@@ -159,10 +165,13 @@ impl Snapshot {
         for e in environment::Entity::find().all(db).await? {
             s.put_env(e);
         }
-        s.principals = principal::Entity::find().all(db).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        for p in principal::Entity::find().all(db).await? {
+            s.index_principal(&p);
+            s.principals.insert(p.id.clone(), p);
+        }
         for k in api_key::Entity::find().filter(api_key::Column::RevokedAt.is_null()).all(db).await? {
             s.keys_of.entry(k.principal_id.clone()).or_default().push(k.key_hash.clone());
-            s.keys.insert(k.key_hash, k.principal_id);
+            s.keys.insert(k.key_hash, (k.principal_id, k.expires_at));
         }
         s.grants_of = group(grant::Entity::find().all(db).await?, |g| g.principal_id.clone());
         for c in connection::Entity::find().all(db).await? {
@@ -315,85 +324,32 @@ impl Snapshot {
             self.keys.remove(&hash);
         }
         self.grants_of.remove(id);
-        let Some(p) = p else {
-            self.principals.remove(id);
-            return;
-        };
-        let hashes: Vec<String> = keys.into_iter().map(|k| k.key_hash).collect();
-        for h in &hashes {
-            self.keys.insert(h.clone(), id.to_string());
+        self.groups_of.remove(id);
+        if let Some(old) = self.principals.remove(id)
+            && old.kind == "group"
+        {
+            unindex(&mut self.group_ids, &(old.org_id, old.name), id);
+        }
+        let Some(p) = p else { return };
+        let mut hashes = Vec::with_capacity(keys.len());
+        for k in keys {
+            self.keys.insert(k.key_hash.clone(), (id.to_string(), k.expires_at));
+            hashes.push(k.key_hash);
         }
         self.keys_of.insert(id.to_string(), hashes);
         self.grants_of.insert(id.to_string(), grants);
+        self.index_principal(&p);
         self.principals.insert(id.to_string(), p);
     }
 
-    // ------------------------------------------------------------------ lookups
-
-    /// The principal holding an unrevoked key with this SHA-256 (see [`crate::hash_key`]).
-    pub fn principal_by_key_hash(&self, hash: &str) -> Option<&principal::Model> {
-        self.keys.get(hash).and_then(|id| self.principals.get(id))
-    }
-
-    pub fn principal(&self, id: &str) -> Option<&principal::Model> {
-        self.principals.get(id)
-    }
-
-    pub fn org(&self, id: &str) -> Option<&org::Model> {
-        self.orgs.get(id)
-    }
-
-    pub fn org_named(&self, name: &str) -> Option<&org::Model> {
-        self.org_by_name.get(name).and_then(|id| self.orgs.get(id))
-    }
-
-    pub fn env_named(&self, org_id: &str, name: &str) -> Option<&environment::Model> {
-        self.env_by_name.get(&(org_id.to_string(), name.to_string())).and_then(|id| self.envs.get(id))
-    }
-
-    pub fn grants_of(&self, principal_id: &str) -> &[grant::Model] {
-        self.grants_of.get(principal_id).map(Vec::as_slice).unwrap_or_default()
-    }
-
-    pub fn connection(&self, id: &str) -> Option<&connection::Model> {
-        self.connections.get(id)
-    }
-
-    pub fn connection_named(&self, org_id: &str, name: &str) -> Option<&connection::Model> {
-        self.conn_by_name.get(&(org_id.to_string(), name.to_string())).and_then(|id| self.connections.get(id))
-    }
-
-    /// The default connection of `provider` for an env ("" for the org).
-    pub fn default_connection(&self, org_id: &str, env_id: &str, provider: &str) -> Option<&connection::Model> {
-        self.defaults
-            .get(org_id)?
-            .iter()
-            .find(|d| d.env_id == env_id && d.provider == provider)
-            .and_then(|d| self.connections.get(&d.connection_id))
-    }
-
-    /// The environments whose default connection (any provider) is `connection_id`.
-    pub fn envs_defaulting_to(&self, connection_id: &str) -> Vec<String> {
-        let Some(org) = self.connections.get(connection_id).map(|c| &c.org_id) else { return Vec::new() };
-        self.defaults
-            .get(org)
-            .into_iter()
-            .flatten()
-            .filter(|d| d.connection_id == connection_id && !d.env_id.is_empty())
-            .map(|d| d.env_id.clone())
-            .collect()
-    }
-
-    pub fn resource(&self, org_id: &str, env_id: &str, kind: &str, name: &str) -> Option<&cloud_resource::Model> {
-        self.catalog.get(org_id)?.get(&(env_id.to_string(), kind.to_string(), name.to_string()))
-    }
-
-    pub fn runner(&self, id: &str) -> Option<&runner::Model> {
-        self.runners.get(id)
-    }
-
-    /// The default runner of an org (`Some`) or of the platform (`None`).
-    pub fn default_runner(&self, org_id: Option<&str>) -> Option<&runner::Model> {
-        self.default_runners.get(org_id.unwrap_or("")).and_then(|id| self.runners.get(id))
+    /// A group by its name in its org; a user by the groups it belongs to.
+    fn index_principal(&mut self, p: &principal::Model) {
+        if p.kind == "group" {
+            self.group_ids.insert((p.org_id.clone(), p.name.clone()), p.id.clone());
+        }
+        let groups = crate::groups_of(p);
+        if !groups.is_empty() {
+            self.groups_of.insert(p.id.clone(), groups);
+        }
     }
 }
