@@ -701,7 +701,11 @@ pub async fn audit(ctx: &mut Ctx<'_, '_>, cmd: AuditCommand) -> Result<()> {
         }
     };
     let q = query(limit, [("since", since), ("principal", principal), ("outcome", outcome)]);
-    let v = c.get(&format!("/v1/orgs/{org}/audit?{q}")).await?;
+    // Up to 10,000 records: a spinner on a terminal while they come.
+    let waiting = crate::progress::spinner("reading the audit log");
+    let v = c.get(&format!("/v1/orgs/{org}/audit?{q}")).await;
+    waiting.finish_and_clear();
+    let v = v?;
     print_list(
         ctx,
         &v,

@@ -11,6 +11,7 @@ mod exec;
 mod kube_login;
 mod kubectl;
 pub mod printers;
+mod progress;
 mod runner_deploy;
 mod runner_install;
 mod secret;

@@ -5,25 +5,21 @@
 
 use std::io::Write;
 
+use cloudops_api as api;
 use futures::StreamExt;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::{Ctx, Result};
 
 pub async fn install(ctx: &mut Ctx<'_, '_>, version: Option<String>) -> Result<()> {
     let c = ctx.client()?;
-    let offer = c.get("/v1/runner-builds").await?;
-    let builds = offer["builds"].as_array().cloned().unwrap_or_default();
-    let version = version.unwrap_or_else(|| offer["current"].as_str().unwrap_or_default().to_string());
+    let offer: api::RunnerBuildList = c.get_as("/v1/runner-builds").await?;
+    let version = version.unwrap_or_else(|| offer.current.clone());
     let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
-    let field = |b: &Value, k: &str| b[k].as_str().unwrap_or_default().to_string();
-    let Some(build) =
-        builds.iter().find(|b| field(b, "version") == version && field(b, "os") == os && field(b, "arch") == arch)
-    else {
-        return Err(not_offered(&c.endpoint, &version, os, arch, &builds).into());
+    let Some(build) = offer.builds.iter().find(|b| b.version == version && b.os == os && b.arch == arch) else {
+        return Err(not_offered(&c.endpoint, &version, os, arch, &offer.builds).into());
     };
-    let want = field(build, "sha256");
+    let want = build.sha256.clone();
     // The URL is ours to build: the bearer key goes to the logged-in endpoint only.
     let url = format!("/v1/runner-builds/{}/{os}-{arch}", crate::admin::enc(&version));
     if want.len() != 64 {
@@ -44,11 +40,14 @@ pub async fn install(ctx: &mut Ctx<'_, '_>, version: Option<String>) -> Result<(
     let resp = c.get_stream(&url, &[]).await?;
     let mut hasher = Sha256::new();
     let mut body = resp.bytes_stream();
+    let bar = crate::progress::bytes(build.size, &format!("planton-runner {version}"));
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| format!("downloading planton-runner {version}: {e}"))?;
         hasher.update(&chunk);
         part.write_all(&chunk).map_err(|e| format!("{}: {e}", part.path().display()))?;
+        bar.inc(chunk.len() as u64);
     }
+    bar.finish_and_clear();
     let got = hex(&hasher.finalize());
     if !got.eq_ignore_ascii_case(&want) {
         return Err(format!(
@@ -69,18 +68,12 @@ pub async fn install(ctx: &mut Ctx<'_, '_>, version: Option<String>) -> Result<(
     Ok(())
 }
 
-fn not_offered(endpoint: &str, version: &str, os: &str, arch: &str, builds: &[Value]) -> String {
-    let mut here: Vec<&str> = builds
-        .iter()
-        .filter(|b| b["os"].as_str() == Some(os) && b["arch"].as_str() == Some(arch))
-        .filter_map(|b| b["version"].as_str())
-        .collect();
+fn not_offered(endpoint: &str, version: &str, os: &str, arch: &str, builds: &[api::RunnerBuild]) -> String {
+    let mut here: Vec<&str> =
+        builds.iter().filter(|b| b.os == os && b.arch == arch).map(|b| b.version.as_str()).collect();
     here.dedup();
-    let elsewhere: Vec<String> = builds
-        .iter()
-        .filter(|b| b["version"].as_str() == Some(version))
-        .map(|b| format!("{}-{}", b["os"].as_str().unwrap_or("?"), b["arch"].as_str().unwrap_or("?")))
-        .collect();
+    let elsewhere: Vec<String> =
+        builds.iter().filter(|b| b.version == version).map(|b| format!("{}-{}", b.os, b.arch)).collect();
     let mut msg = format!("runner version {version} is not available for {os}-{arch} from {endpoint}");
     msg.push_str(&match here.as_slice() {
         [] => format!("; it offers no runner build for {os}-{arch}"),
@@ -98,15 +91,16 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use cloudops_api::RunnerBuild;
+
+    fn build(version: &str, arch: &str) -> RunnerBuild {
+        let (os, sha256, url) = ("linux".into(), String::new(), String::new());
+        RunnerBuild { version: version.into(), os, arch: arch.into(), sha256, size: 0, url }
+    }
 
     #[test]
     fn an_unknown_version_lists_the_available_ones() {
-        let builds = [
-            json!({"version": "0.1.0", "os": "linux", "arch": "x86_64"}),
-            json!({"version": "0.1.5", "os": "linux", "arch": "x86_64"}),
-            json!({"version": "0.2.0", "os": "linux", "arch": "aarch64"}),
-        ];
+        let builds = [build("0.1.0", "x86_64"), build("0.1.5", "x86_64"), build("0.2.0", "aarch64")];
         let m = super::not_offered("https://cp", "0.2.0", "linux", "x86_64", &builds);
         assert_eq!(
             m,
