@@ -170,6 +170,13 @@ async fn people_sign_in_through_the_identity_provider_and_hold_their_groups_gran
     let (code, out, err) = alice.planton(&["env", "list"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("prod"), "{out}");
+    // No key that outlives her sign-in: it would keep her group's grants after she left it.
+    let (code, _, err) = alice.planton(&["apikey", "create"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("signs in through the identity provider"), "{err}");
+    let (code, _, err) = admin.planton(&["apikey", "create", "--principal", "alice@example.com"]).await;
+    assert_eq!(code, 1, "nor one an admin mints for her");
+    assert!(err.contains("signs in through the identity provider"), "{err}");
     // She is a principal of the org now, made at her first sign-in; the group is one too.
     let (_, out, _) = admin.planton(&["principal", "list"]).await;
     assert!(out.contains("alice@example.com") && out.contains("platform-team"), "{out}");
