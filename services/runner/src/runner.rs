@@ -67,27 +67,38 @@ impl Runner {
         w(&ca, &creds.tunnel.ca_cert_pem)?;
         w(&cert, &creds.tunnel.cert_pem)?;
         w(&key, &creds.tunnel.key_pem)?;
-        let client_port = natsd::free_port().map_err(|e| e.to_string())?;
-        let monitor_port = natsd::free_port().map_err(|e| e.to_string())?;
         let password = random_hex(16);
         let log_file = p.join("leaf.log");
-        let conf = LeafConfig {
-            server_name: format!("leaf-{}-{}", runner_id, random_hex(3)),
-            client_port,
-            local_user: "runner".into(),
-            local_password: password.clone(),
-            hub_urls: creds.tunnel.hub_urls(),
-            cert,
-            key,
-            ca,
-            log_file: log_file.clone(),
+        // Ports picked free can be taken by another process before the leaf binds them: it
+        // is started again on fresh ones (three tries).
+        let mut attempt = 0;
+        let (leaf, monitor_port) = loop {
+            attempt += 1;
+            let client_port = natsd::free_port().map_err(|e| e.to_string())?;
+            let monitor_port = natsd::free_port().map_err(|e| e.to_string())?;
+            let conf = LeafConfig {
+                server_name: format!("leaf-{}-{}", runner_id, random_hex(3)),
+                client_port,
+                local_user: "runner".into(),
+                local_password: password.clone(),
+                hub_urls: creds.tunnel.hub_urls(),
+                cert: cert.clone(),
+                key: key.clone(),
+                ca: ca.clone(),
+                log_file: log_file.clone(),
+            };
+            let mut text = conf.render();
+            text.push_str(&format!("http: \"127.0.0.1:{monitor_port}\"\n"));
+            let conf_path = p.join("leaf.conf");
+            natsd::write_private(&conf_path, text.as_bytes()).map_err(|e| e.to_string())?;
+            match NatsServer::start(&bin, "leaf", conf_path, client_port, log_file.clone()).await {
+                Ok(leaf) => break (leaf, monitor_port),
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(attempt, error = %e, "the local leaf did not start; picking its ports again")
+                }
+                Err(e) => return Err(e.to_string()),
+            }
         };
-        let mut text = conf.render();
-        text.push_str(&format!("http: \"127.0.0.1:{monitor_port}\"\n"));
-        let conf_path = p.join("leaf.conf");
-        natsd::write_private(&conf_path, text.as_bytes()).map_err(|e| e.to_string())?;
-        let leaf =
-            NatsServer::start(&bin, "leaf", conf_path, client_port, log_file).await.map_err(|e| e.to_string())?;
         let nats = connect(&ConnectSpec {
             url: leaf.client_url(false),
             name: format!("runner-{runner_id}"),
