@@ -47,6 +47,10 @@ pub struct KubeOpBody {
     pub stdin: bool,
     pub tty: bool,
     pub size: Option<TerminalSize>,
+    /// scale: the replicas wanted (0 or more).
+    pub replicas: Option<i32>,
+    /// rollout-undo: the revision to go back to (0 or absent: the one before the current).
+    pub to_revision: i64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]

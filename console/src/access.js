@@ -56,5 +56,40 @@ export function makeAccess(session, org, envDefaults = new Map()) {
     return `needs the ${role} role on ${label(target, org)} (you have ${have || 'no role'})`;
   }
 
-  return { platform, roleFor, need };
+  /** Whether admin mode on this connection is open to the principal (any role on it). */
+  const onConnection = (name) => platform || !!roleFor({ connection: name });
+
+  return { platform, roleFor, need, onConnection };
+}
+
+export const CLOUD_PROVIDERS = ['aws', 'gcp', 'azure'];
+
+/**
+ * What each page needs, so that navigation offers only what the principal can use:
+ * null when usable, else why not (in words), or 'loading'. `connections`: undefined while
+ * loading, null when they could not be read (the page itself then says why).
+ */
+export function pageNeed(page, access, connections) {
+  const orgAdmin = access.need('admin');
+  const usable = (pred) => (connections || []).some((c) => pred(c.provider) && access.onConnection(c.name));
+  switch (page) {
+    case '/browse':
+    case '/graph':
+      if (connections === null) return null;
+      if (!connections) return 'loading';
+      return usable((p) => p === 'kubernetes')
+        ? null
+        : 'works on a Kubernetes connection you hold a role on (a grant on the connection, or on an environment whose default connection it is); you hold none';
+    case '/cloud':
+      if (connections === null) return null;
+      if (!connections) return 'loading';
+      return usable((p) => CLOUD_PROVIDERS.includes(p))
+        ? null
+        : 'works on an AWS, GCP or Azure connection you hold a role on (a grant on the connection, or on an environment whose default connection it is); you hold none';
+    case '/runners':
+    case '/audit':
+      return orgAdmin;
+    default:
+      return null;
+  }
 }

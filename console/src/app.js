@@ -1,10 +1,11 @@
 // The application: session restore and sign-in, the shell (org and environment switchers,
 // navigation), and the routes.
 
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import * as api from './api.js';
-import { makeAccess } from './access.js';
+import { makeAccess, pageNeed } from './access.js';
 import { AppContext } from './context.js';
+import { TerminalsContext, useTerminalStore } from './terminals.js';
 import { Link, match, useLocation } from './router.js';
 import { ErrorBoundary, ErrorBox, Lazy, Loading, html, useAsync } from './ui.js';
 import { SignIn } from './screens/signin.js';
@@ -51,19 +52,27 @@ export function App() {
   const [session, setSession] = useState(undefined);
   const [bootError, setBootError] = useState(null);
   const [expired, setExpired] = useState(false);
+  // Whether a session is in use: a 401 then means it ended. After a deliberate sign-out, the
+  // 401s of requests still in flight are not news.
+  const live = useRef(false);
+  const signedIn = (s) => {
+    api.setCsrf(s.csrf);
+    live.current = true;
+    setExpired(false);
+    setSession(s);
+  };
 
   const restore = () => {
     setBootError(null);
     api.session.load().then(
-      (s) => {
-        api.setCsrf(s.csrf);
-        setSession(s);
-      },
+      signedIn,
       (e) => (e.status === 401 ? setSession(null) : setBootError(e)),
     );
   };
   useEffect(() => {
     api.setUnauthorizedHandler(() => {
+      if (!live.current) return;
+      live.current = false;
       api.setCsrf('');
       setExpired(true);
       setSession(null);
@@ -79,13 +88,17 @@ export function App() {
   }
   if (session === undefined) return html`<div class="center-page"><${Loading} label="Loading Cloud Ops…" /></div>`;
   if (!session) {
-    return html`<${SignIn} expired=${expired} onSignedIn=${(s) => {
-      api.setCsrf(s.csrf);
-      setExpired(false);
-      setSession(s);
-    }} />`;
+    return html`<${SignIn} expired=${expired} onSignedIn=${signedIn} />`;
   }
-  return html`<${Shell} session=${session} onSignedOut=${() => setSession(null)} />`;
+  // Signed out here whatever the gateway answers (an expired session is signed out already).
+  const signOut = async () => {
+    live.current = false;
+    await api.session.logout().catch(() => {});
+    api.setCsrf('');
+    setExpired(false);
+    setSession(null);
+  };
+  return html`<${Shell} session=${session} signOut=${signOut} />`;
 }
 
 const stored = (k) => localStorage.getItem(`cloudops.${k}`) || '';
@@ -117,12 +130,13 @@ async function loadEnvDefaults(session, org, connections) {
   return map;
 }
 
-function Shell({ session, onSignedOut }) {
+function Shell({ session, signOut }) {
   const { path, query } = useLocation();
   const [org, setOrgState] = useState(() => stored('org') || session.org.name);
   const [env, setEnvState] = useState(() => stored('env'));
   const [menuOpen, setMenuOpen] = useState(false);
   const [envDefaults, setEnvDefaults] = useState(new Map());
+  const terminals = useTerminalStore();
 
   const orgs = useAsync(() => api.get('/v1/orgs'), []);
   const envs = useAsync(() => api.get(api.orgPath(org, 'envs')), [org]);
@@ -149,13 +163,6 @@ function Shell({ session, onSignedOut }) {
     store('env', e);
     setEnvState(e);
   };
-  // Signed out here whatever the gateway answers (an expired session is signed out already).
-  const signOut = async () => {
-    await api.session.logout().catch(() => {});
-    api.setCsrf('');
-    onSignedOut();
-  };
-
   const access = useMemo(() => makeAccess(session, org, envDefaults), [session, org, envDefaults]);
   const ctx = {
     session,
@@ -170,19 +177,29 @@ function Shell({ session, onSignedOut }) {
     signOut,
   };
 
+  const section = NAV.find(([href]) => path === href || path.startsWith(`${href}/`))?.[0];
+  // Pages the principal can never use are not offered; opened anyway, they say what access
+  // would show them.
+  const needOf = (href) => pageNeed(href, access, connections.error ? null : connections.data);
+  const nav = NAV.filter(([href]) => !needOf(href));
   let screen = null;
   for (const [pattern, Screen] of ROUTES) {
     const params = match(pattern, path);
     if (params) {
-      screen = html`<${Screen} params=${params} query=${query} />`;
+      const why = section && needOf(section);
+      screen = why
+        ? why === 'loading'
+          ? html`<${Loading} />`
+          : html`<${NoAccess} page=${NAV.find(([h]) => h === section)[1]} why=${why} />`
+        : html`<${Screen} params=${params} query=${query} />`;
       break;
     }
   }
-  const section = NAV.find(([href]) => path === href || path.startsWith(`${href}/`))?.[0];
 
-  return html`<${AppContext.Provider} value=${ctx}>
+  const docked = terminals.list.length > 0;
+  return html`<${AppContext.Provider} value=${ctx}><${TerminalsContext.Provider} value=${terminals}>
     <a class="skip" href="#main">Skip to content</a>
-    <div class=${`shell${menuOpen ? ' menu-open' : ''}`}>
+    <div class=${`shell${menuOpen ? ' menu-open' : ''}${docked ? ` has-dock${terminals.expanded ? ' dock-open' : ''}` : ''}`}>
       <header class="topbar">
         <button type="button" class="btn btn-ghost menu-toggle" aria-expanded=${menuOpen} aria-controls="nav"
           aria-label="Menu" onClick=${() => setMenuOpen(!menuOpen)}>☰</button>
@@ -213,7 +230,7 @@ function Shell({ session, onSignedOut }) {
       </header>
       <nav id="nav" class="sidebar" aria-label="Main">
         <ul>
-          ${NAV.map(
+          ${nav.map(
             ([href, label]) => html`<li><${Link} href=${href} class="nav-link" aria-current=${section === href ? 'page' : undefined}>${label}<//></li>`,
           )}
         </ul>
@@ -225,6 +242,21 @@ function Shell({ session, onSignedOut }) {
           html`<div class="page"><h1>Not found</h1><p>No page at <code>${path}</code>. <${Link} href="/resources">Go to cloud resources<//>.</p></div>`}
         <//>
       </main>
+      ${docked &&
+      html`<${Lazy} label="Loading the terminal…" load=${() => import('./screens/terminal-dock.js')}
+        render=${(m) => html`<${m.TerminalDock} terms=${terminals.list} active=${terminals.active} setActive=${terminals.setActive}
+          expanded=${terminals.expanded} setExpanded=${terminals.setExpanded} close=${terminals.close} onPhase=${terminals.setPhase} />`} />`}
     </div>
-  <//>`;
+  <//><//>`;
+}
+
+function NoAccess({ page, why }) {
+  return html`<div class="page">
+    <h1>${page}</h1>
+    <div class="alert alert-info" role="status"><div>
+      <strong>This page is not open to you.</strong>
+      <p class="alert-text">${page} ${why}.</p>
+      <p class="error-todo">Ask an admin of your org for the grant; meanwhile <${Link} href="/resources">your cloud resources<//> are yours to use.</p>
+    </div></div>
+  </div>`;
 }

@@ -61,8 +61,8 @@ export function podStatus(p) {
 }
 
 /** ok | warning | error, for colour. */
-export function podHealth(p) {
-  const s = podStatus(p);
+export function podHealth(p, status) {
+  const s = status ?? podStatus(p);
   if (BAD.test(s)) return 'error';
   if (s === 'Succeeded' || s === 'Completed') return 'ok';
   const [ready, total] = podReady(p);
@@ -130,10 +130,19 @@ export function eventTime(e) {
 const s = (v) => (v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v));
 const cap = (t) => t.charAt(0).toUpperCase() + t.slice(1);
 
+// Where describe's header values start: past `CreationTimestamp:` and two spaces.
+const WIDTH = 20;
+
+/** A timestamp as kubectl describe prints it: "Mon, 30 Nov 2026 08:05:09 +0000". */
+export function describeTime(t) {
+  const ms = Date.parse(t || '');
+  return Number.isNaN(ms) ? s(t) : new Date(ms).toUTCString().replace(/GMT$/, '+0000');
+}
+
 function pairs(m) {
   const entries = Object.entries(m || {});
   if (!entries.length) return '<none>';
-  return entries.map(([k, v]) => `${k}=${s(v)}`).join('\n                ');
+  return entries.map(([k, v]) => `${k}=${s(v)}`).join(`\n${''.padEnd(WIDTH)}`);
 }
 
 function tab(rows) {
@@ -146,18 +155,18 @@ function tab(rows) {
 export function describeText(o, events, yamlOf) {
   const md = o.metadata || {};
   const out = [];
-  const field = (k, v) => out.push(`${`${k}:`.padEnd(16)}${v}`);
+  const field = (k, v) => out.push(`${`${k}:`.padEnd(WIDTH)}${v}`);
   field('Name', s(md.name));
   if (md.namespace) field('Namespace', md.namespace);
   field('Labels', pairs(md.labels));
   field('Annotations', pairs(md.annotations));
-  field('CreationTimestamp', s(md.creationTimestamp));
+  field('CreationTimestamp', describeTime(md.creationTimestamp));
   const owner = (md.ownerReferences || [])[0];
   if (owner) field('Controlled By', `${owner.kind}/${owner.name}`);
   const kind = o.kind || '';
   if (kind === 'Pod') {
     field('Node', s(o.spec?.nodeName));
-    field('Start Time', s(o.status?.startTime));
+    field('Start Time', describeTime(o.status?.startTime));
     field('Status', s(o.status?.phase));
     field('IP', s(o.status?.podIP));
     out.push('Containers:');

@@ -4,6 +4,7 @@
 import { Component, h } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
+import { explain } from './errors.js';
 import { compareCells } from './format.js';
 
 export const html = htm.bind(h);
@@ -47,15 +48,28 @@ export function useNow(ms = 5000) {
 
 const messageOf = (e) => (typeof e === 'string' ? e : e?.message || String(e));
 
-/** An inline error (never a blank page), with a retry when there is one. */
+/**
+ * An inline error (never a blank page), written for people: what went wrong, the cause, what to
+ * do, and the details folded away; with a retry when there is one.
+ */
 export function ErrorBox({ error, onRetry, title }) {
   if (!error) return null;
-  return html`<div class="alert alert-error" role="alert">
-    <div>
-      ${title && html`<strong>${title}: </strong>`}<span class="alert-text">${messageOf(error)}</span>
-      ${error.code && html`<span class="muted small"> (${error.code})</span>`}
+  const retry = onRetry && html`<button type="button" class="btn btn-small" onClick=${onRetry}>Retry</button>`;
+  if (typeof error === 'string') {
+    return html`<div class="alert alert-error" role="alert">
+      <div>${title && html`<strong>${title}: </strong>`}<span class="alert-text">${error}</span></div>${retry}
+    </div>`;
+  }
+  const x = explain(error, title);
+  return html`<div class="alert alert-error error-box" role="alert">
+    <div class="error-body">
+      <strong class="error-headline">${x.headline}</strong>
+      ${x.cause && html`<p class="alert-text">${x.cause}</p>`}
+      ${x.todo && html`<p class="error-todo">${x.todo}</p>`}
+      ${(x.details || x.code) &&
+      html`<details class="error-details"><summary>Details</summary><pre>${[x.details, x.code && `code ${x.code}`].filter(Boolean).join('\n\n')}</pre></details>`}
     </div>
-    ${onRetry && html`<button type="button" class="btn btn-small" onClick=${onRetry}>Retry</button>`}
+    ${retry}
   </div>`;
 }
 
@@ -210,6 +224,30 @@ export function TypeToConfirm({ title, name, verb = 'Delete', children, onConfir
   <//>`;
 }
 
+/**
+ * Asks before an action that changes something: `verb` runs `onConfirm`, which may throw (the
+ * error is shown in the dialog); `busy` names it while it runs.
+ */
+export function Confirm({ title, verb, busy: busyVerb, onConfirm, onClose, children }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const go = async () => {
+    setBusy(true);
+    try {
+      await onConfirm();
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+    }
+  };
+  return html`<${Dialog} title=${title} onClose=${onClose}
+    footer=${html`<button type="button" class="btn" onClick=${onClose}>Cancel</button>
+      <button type="button" class="btn btn-primary" disabled=${busy} onClick=${go}>${busy ? busyVerb : verb}</button>`}>
+    ${children}
+    <${ErrorBox} error=${error} />
+  <//>`;
+}
+
 // ----------------------------------------------------------------------------- tabs
 
 export function Tabs({ tabs, active, onSelect, label }) {
@@ -232,9 +270,13 @@ export function Tabs({ tabs, active, onSelect, label }) {
 
 // ----------------------------------------------------------------------------- tables
 
+/** A column's classes: its own, its priority (2: hidden on phones, 3: also on small
+ * laptops), and `sticky` (actions stay in view at the right edge while the table scrolls). */
+const colClass = (c) => [c.class, c.priority > 1 && `prio-${c.priority}`, c.sticky && 'col-sticky'].filter(Boolean).join(' ');
+
 /**
  * A sortable, filterable table. columns: [{key, label, value(row) → sortable/filterable text,
- * render(row) → cell, class}]. Rows are keyed by `rowKey(row)`.
+ * render(row) → cell, class, priority, sticky}]. Rows are keyed by `rowKey(row)`.
  */
 export function DataTable({ columns, rows, rowKey, initialSort, filterLabel = 'Filter', empty = 'Nothing here.', toolbar, caption, rowClass }) {
   const [sort, setSort] = useState(initialSort || { key: columns[0].key, dir: 1 });
@@ -260,7 +302,7 @@ export function DataTable({ columns, rows, rowKey, initialSort, filterLabel = 'F
         <thead>
           <tr>
             ${columns.map(
-              (c) => html`<th scope="col" class=${c.class} aria-sort=${sort.key === c.key ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none'}>
+              (c) => html`<th scope="col" class=${colClass(c)} aria-sort=${sort.key === c.key ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none'}>
                 ${c.sortable === false
                   ? c.label
                   : html`<button type="button" class="th-sort" onClick=${() => by(c.key)}>
@@ -273,7 +315,7 @@ export function DataTable({ columns, rows, rowKey, initialSort, filterLabel = 'F
         <tbody>
           ${shown.map(
             (r) => html`<tr key=${rowKey(r)} class=${rowClass?.(r)}>
-              ${columns.map((c) => html`<td class=${c.class}>${c.render ? c.render(r) : (c.value || ((x) => x[c.key]))(r)}</td>`)}
+              ${columns.map((c) => html`<td class=${colClass(c)}>${c.render ? c.render(r) : (c.value || ((x) => x[c.key]))(r)}</td>`)}
             </tr>`,
           )}
         </tbody>

@@ -1,12 +1,18 @@
 // bench-console's browser half (loadtest/src/console.rs starts the sandbox and runs this):
-// the resource page's Kubernetes tab at PODS pods in Chromium, each measurement beside its
-// floor in the same page and run.
+// the resource page's Kubernetes tab and the Resource browser's pod list at PODS pods in
+// Chromium, each measurement beside its floor in the same page and run.
 //
-//   1. navigation → every pod row painted, beside: watch op + SSE until every pod arrived
-//   2. PODS pods change at once → every row shows it, beside: a raw SSE watch in the same page
-//      receiving the same changes; plus the longest main-thread task meanwhile.
+//   1. navigation → the pod table painted (the rows in view, and the count of all PODS), on
+//      the resource page and in the Resource browser; beside: watch op + SSE until every pod
+//      arrived
+//   2. PODS pods change at once → the table's data holds every change (its restart total) and
+//      the rows in view show it; beside: a raw SSE watch in the same page receiving the same
+//      changes; plus the longest main-thread task meanwhile.
 //
-// Environment: CONSOLE_URL API_KEY KUBE_URL RESOURCE NAMESPACE PODS ITERATIONS CHROMIUM
+// Large tables are windowed (console/src/screens/pods-table.js): only the rows in view are in
+// the DOM, so "painted" is the first screen of rows with the total, not PODS rows.
+//
+// Environment: CONSOLE_URL API_KEY KUBE_URL RESOURCE NAMESPACE CONNECTION PODS ITERATIONS CHROMIUM
 
 import { chromium } from 'playwright-core';
 
@@ -18,7 +24,9 @@ const NAMESPACE = need('NAMESPACE');
 const PODS = Number(need('PODS'));
 const ITERATIONS = Number(need('ITERATIONS'));
 
+const CONNECTION = need('CONNECTION');
 const pageUrl = `${CONSOLE_URL}/resources/${RESOURCE.split('/').map(encodeURIComponent).join('/')}?tab=kubernetes`;
+const browserUrl = `${CONSOLE_URL}/browse?connection=${encodeURIComponent(CONNECTION)}&namespace=${encodeURIComponent(NAMESPACE)}&kind=pods`;
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
 const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -53,22 +61,29 @@ function rawWatch({ resource, csrf, n, type }) {
   });
 }
 
-const rows = () => page.locator('tr.pod-row').count();
+// The pod table has all `n` pods and shows the first screen of them.
+const painted = (n) =>
+  document.querySelector('[data-total]')?.dataset.total === String(n) &&
+  document.querySelectorAll('tr.pod-row').length >= Math.min(n, 10);
 
-// 1. First meaningful paint.
-const paint = [];
+// 1. First meaningful paint, on the resource page and in the Resource browser.
+const paint = { resource: [], browser: [] };
 const paintFloor = [];
-for (let i = 0; i < ITERATIONS + 1; i++) {
-  await page.goto(pageUrl, { waitUntil: 'commit' });
-  await page.waitForFunction((n) => document.querySelectorAll('tr.pod-row').length >= n, PODS, { timeout: 30000, polling: 'raf' });
-  const ms = await page.evaluate(() => performance.now()); // since navigation start
-  const floor = await page.evaluate(rawWatch, { resource: RESOURCE, csrf, n: PODS, type: 'ADDED' });
-  if (i > 0) {
-    paint.push(ms);
-    paintFloor.push(floor.ms);
+for (const [where, url] of [['resource', pageUrl], ['browser', browserUrl]]) {
+  for (let i = 0; i < ITERATIONS + 1; i++) {
+    await page.goto(url, { waitUntil: 'commit' });
+    await page.waitForFunction(painted, PODS, { timeout: 30000, polling: 'raf' });
+    const ms = await page.evaluate(() => performance.now()); // since navigation start
+    if (i > 0) paint[where].push(ms);
+    if (i > 0 && where === 'resource') {
+      paintFloor.push((await page.evaluate(rawWatch, { resource: RESOURCE, csrf, n: PODS, type: 'ADDED' })).ms);
+    }
   }
 }
-if ((await rows()) !== PODS) throw new Error(`expected ${PODS} pod rows, saw ${await rows()}`);
+const drawn = await page.locator('tr.pod-row').count();
+console.log(`rows in the DOM for ${PODS} pods: ${drawn}${drawn < PODS ? ' (windowed)' : ''}`);
+await page.goto(pageUrl);
+await page.waitForFunction(painted, PODS, { timeout: 30000, polling: 'raf' });
 
 // 2. Every pod changes at once.
 const list = await (await fetch(`${KUBE_URL}/api/v1/namespaces/${NAMESPACE}/pods`)).json();
@@ -111,10 +126,13 @@ for (let i = 0; i < ITERATIONS; i++) {
   const t0 = await page.evaluate(() => performance.now());
   await burst();
   const want = String(round);
+  // Every pod has one container: the data holds every change when the restarts add up, and
+  // the rows in view show them.
   await page.waitForFunction(
-    ([n, want]) =>
-      [...document.querySelectorAll('tr.pod-row td[data-col="restarts"]')].filter((td) => td.textContent.trim().split(' ')[0] === want).length >= n,
-    [PODS, want],
+    ([total, want]) =>
+      document.querySelector('[data-restarts]')?.dataset.restarts === String(total) &&
+      [...document.querySelectorAll('tr.pod-row td[data-col="restarts"]')].every((td) => td.textContent.trim().split(' ')[0] === want),
+    [PODS * round, want],
     { timeout: 60000, polling: 'raf' },
   );
   const uiDone = await page.evaluate(() => performance.now());
@@ -131,12 +149,13 @@ const max = (v) => Math.max(...v);
 const line = (name, v) => console.log(`${name.padEnd(72)} ${p50(v).toFixed(0).padStart(8)} ${max(v).toFixed(0).padStart(8)}`);
 console.log(`bench-console: ${PODS} pods, ${ITERATIONS} iterations, Chromium ${version}, 1280×800\n`);
 console.log(`${'path'.padEnd(72)} ${'p50 ms'.padStart(8)} ${'max ms'.padStart(8)}`);
-line('resource page: navigation → every pod row painted', paint);
+line('resource page: navigation → the pod table painted (all pods counted)', paint.resource);
+line('Resource browser, pods: navigation → the pod table painted', paint.browser);
 line('floor: watch op + SSE until every pod arrived (same page, no rendering)', paintFloor);
 line(`${PODS} pods change at once → every row updated in place`, update);
 line('floor: the same changes arriving over a raw SSE watch (same page)', updateFloor);
 line('longest main-thread task during the update', longest);
 console.log(
-  `\npaint / floor: p50 ${(p50(paint) / p50(paintFloor)).toFixed(2)}×   update / floor: p50 ${(p50(update) / p50(updateFloor)).toFixed(2)}×` +
-    `   targets: first paint < 1000 ms, no task > 100 ms`,
+  `\npaint / floor: p50 ${(p50(paint.resource) / p50(paintFloor)).toFixed(2)}× (browser ${(p50(paint.browser) / p50(paintFloor)).toFixed(2)}×)` +
+    `   update / floor: p50 ${(p50(update) / p50(updateFloor)).toFixed(2)}×   targets: first paint ≤ 300 ms, no task > 50 ms`,
 );

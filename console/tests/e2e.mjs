@@ -14,6 +14,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { sweep, watch } from './sweep.mjs';
 
 const env = (k, d) => {
   const v = process.env[k] ?? d;
@@ -50,13 +51,18 @@ const check = (cond, msg) => cond || fail(msg);
 
 let page;
 let passed = 0;
+// Console errors, uncaught exceptions and 5xx answers, from every page of the run.
 const pageErrors = [];
+// Set while a step provokes a 4xx on purpose (a wrong key, a conflict): Chromium logs those.
+let provoking4xx = false;
 
-async function step(name, fn) {
+async function step(name, fn, { provokes4xx = false } = {}) {
   const t0 = Date.now();
   process.stdout.write(`… ${name}\n`);
+  provoking4xx = provokes4xx;
   try {
     await fn();
+    provoking4xx = false;
     passed++;
     console.log(`✓ ${name} (${Date.now() - t0} ms)`);
   } catch (e) {
@@ -98,7 +104,9 @@ async function kube(method, path, body) {
   return JSON.parse(text);
 }
 
-const terminalText = () => page.locator('.xterm-rows').innerText();
+// Shells run in the terminal dock; the one shown is the pane not hidden.
+const DOCK = '.dock-pane:not([hidden])';
+const terminalText = (scope = DOCK) => page.locator(`${scope} .xterm-rows`).innerText();
 
 // ----------------------------------------------------------------------------- the run
 
@@ -111,7 +119,7 @@ const context = await browser.newContext({ viewport: { width: 1280, height: 800 
 await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: CONSOLE_URL });
 page = await context.newPage();
 page.setDefaultTimeout(15000);
-page.on('pageerror', (e) => pageErrors.push(e.message));
+watch(page, 'admin', pageErrors, () => provoking4xx);
 console.log(`console ${CONSOLE_URL}, resource ${RESOURCE}, screenshots in ${OUT_DIR}`);
 
 await step('sign-in refuses a wrong key inline', async () => {
@@ -127,7 +135,7 @@ await step('sign-in refuses a wrong key inline', async () => {
   check(/invalid|revoked|key/i.test(text), `expected an inline error about the key, got: ${text}`);
   check(await key.isVisible(), 'the sign-in form should stay after a wrong key');
   await shot('signin-error.png');
-});
+}, { provokes4xx: true });
 
 await step('sign-in with the API key', async () => {
   await page.getByLabel('API key').fill(API_KEY);
@@ -205,6 +213,46 @@ await step('a pod status change shows in place, without reload', async () => {
   await until(async () => (await row.locator('[data-col=status]').innerText()).includes('Running'), 'the pod row did not go back to Running');
 });
 
+const tabSelected = async (name) => (await page.getByRole('tab', { name, exact: true }).getAttribute('aria-selected')) === 'true';
+const query = () => new URL(page.url()).searchParams;
+
+await step("a pod row's Logs, Shell and the workload's Describe buttons open what they say", async () => {
+  const row = page.locator(`tr[data-pod="${podName}"]`);
+  await row.getByRole('link', { name: 'Logs' }).click();
+  await until(async () => query().get('tab') === 'logs' && (await tabSelected('Logs')), `Logs did not open the Logs tab (at ${page.url()})`);
+  check(!page.url().includes('??') && query().get('pod') === podName, `Logs should open ?tab=logs&pod=${podName}, got ${page.url()}`);
+  check((await page.locator('.logs-controls select').first().inputValue()) === podName, `the Logs tab should show ${podName}`);
+  await until(async () => (await page.locator('.log-line').count()) > 0, `no log lines of ${podName}`);
+  check((await page.getByLabel('Previous instance').count()) === 0, 'Previous instance is offered for a pod that never restarted');
+  await page.goBack();
+  await row.getByRole('link', { name: 'Shell' }).click();
+  await until(async () => query().get('tab') === 'terminal' && (await tabSelected('Terminal')), `Shell did not open the Terminal tab (at ${page.url()})`);
+  check(query().get('pod') === podName, `Shell should open ?tab=terminal&pod=${podName}, got ${page.url()}`);
+  await page.locator(`${DOCK} .exec .pill`, { hasText: 'Connected' }).waitFor();
+  check((await page.locator(`${DOCK} .exec-bar`).innerText()).includes(podName), `the shell should be in ${podName}`);
+  await page.locator(`${DOCK} .terminal-box`).click();
+  await page.waitForTimeout(300);
+  await page.keyboard.type('echo before-moving\n', { delay: 15 });
+  await until(async () => (await terminalText()).split('\n').some((l) => l.trim() === 'before-moving'), 'the shell did not answer');
+  await page.getByRole('tab', { name: 'Kubernetes' }).click();
+  await page.getByRole('link', { name: 'Describe · YAML · Edit' }).click();
+  await until(async () => query().get('tab') === 'browse' && query().get('name') === WORKLOAD, `Describe did not open the deployment (at ${page.url()})`);
+  await page.locator('.object-head', { hasText: WORKLOAD }).waitFor();
+  check((await page.locator('pre.describe').innerText()).includes('CreationTimestamp:  '), 'describe should align CreationTimestamp: with its value');
+  // The shell kept running in the dock while the user moved on.
+  await page.locator(`${DOCK} .terminal-box`).click();
+  await page.keyboard.type('echo after-moving\n', { delay: 15 });
+  await until(async () => (await terminalText()).split('\n').some((l) => l.trim() === 'after-moving'), 'the shell did not survive moving to another tab');
+  await shot('terminal-dock.png');
+  // Closing a live one asks first.
+  await page.getByRole('button', { name: `Close the terminal ${podName}`, exact: false }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByRole('button', { name: 'Close the shell' }).click();
+  await until(async () => (await page.locator('.dock').count()) === 0, 'the dock should go once its last shell is closed');
+  await page.goto(resourceUrl);
+  await page.locator(`tr[data-pod="${podName}"]`).waitFor();
+});
+
 await step('logs follow, pause keeps lines, resume shows them', async () => {
   await page.getByRole('tab', { name: 'Logs' }).click();
   const lines = page.locator('.log-line');
@@ -225,14 +273,14 @@ await step('logs follow, pause keeps lines, resume shows them', async () => {
 await step('exec: a shell runs a command, and exit 3 is reported', async () => {
   await page.getByRole('tab', { name: 'Terminal' }).click();
   await page.getByRole('button', { name: 'Connect' }).click();
-  await page.locator('.exec .pill', { hasText: 'Connected' }).waitFor();
-  await page.locator('.terminal-box').click();
+  await page.locator(`${DOCK} .exec .pill`, { hasText: 'Connected' }).waitFor();
+  await page.locator(`${DOCK} .terminal-box`).click();
   await page.waitForTimeout(500);
   await page.keyboard.type('echo hello-console\n', { delay: 15 });
   await until(async () => (await terminalText()).split('\n').some((l) => l.trim() === 'hello-console'), 'hello-console did not come back from the shell');
   await shot('exec.png');
   await page.keyboard.type('exit 3\n', { delay: 15 });
-  const end = page.locator('.session-end');
+  const end = page.locator(`${DOCK} .session-end`);
   await end.waitFor();
   const text = await end.innerText();
   check(/exit code 3/.test(text), `expected "Session ended: exit code 3", got: ${text}`);
@@ -264,6 +312,81 @@ await step('resource browser: YAML view, then an edit that conflicts', async () 
   await shot('yaml-conflict.png');
   await page.getByRole('button', { name: /Reload latest/ }).click();
   await page.getByRole('button', { name: 'Edit YAML' }).waitFor();
+}, { provokes4xx: true });
+
+await step('resource browser: any pod has logs (and its previous instance), events and a shell', async () => {
+  await page.goto(`${CONSOLE_URL}/browse?connection=${K8S_CONNECTION}&namespace=default&kind=pods`);
+  const worker = page.locator('tr', { has: page.getByRole('button', { name: /^worker-/ }) }).first();
+  await worker.getByRole('button', { name: 'Logs' }).click();
+  await until(async () => query().get('view') === 'logs' && (await tabSelected('Logs')), `the row's Logs did not open the pod's logs (at ${page.url()})`);
+  await until(async () => (await page.locator('.log-line').count()) > 0, 'no log lines of the worker pod');
+  // It restarted 4 times: its previous instance is there to read.
+  await page.getByLabel('Previous instance').check();
+  await until(async () => (await page.locator('.log-line').count()) > 0, 'no log lines of the previous instance');
+  // A search that is not a regular expression is refused by the field, in words.
+  await page.getByLabel(/^Search/).fill('(unclosed');
+  await page.getByLabel(/^Search/).press('Enter');
+  const why = await page.locator('.field-error').innerText();
+  check(/not a valid regular expression/.test(why), `a bad regex should be explained, got: ${why}`);
+  await shot('browser-pod-logs.png');
+  await page.getByRole('tab', { name: 'Events', exact: true }).click();
+  await until(async () => (await page.locator('.events-table').innerText()).includes('BackOff'), "the worker pod's events should show its BackOff");
+  await page.goto(`${CONSOLE_URL}/browse?connection=${K8S_CONNECTION}&namespace=default&kind=pods`);
+  const web = page.locator('tr', { has: page.getByRole('button', { name: /^web-/ }) }).first();
+  await web.getByRole('button', { name: 'Shell' }).click();
+  await page.locator(`${DOCK} .exec .pill`, { hasText: 'Connected' }).waitFor();
+  await page.locator(`${DOCK} .terminal-box`).click();
+  await page.waitForTimeout(300);
+  await page.keyboard.type('echo from-the-browser\n', { delay: 15 });
+  await until(async () => (await terminalText()).split('\n').some((l) => l.trim() === 'from-the-browser'), 'the shell in a browsed pod did not answer');
+  await shot('browser-pod-shell.png');
+});
+
+await step('resource browser: create from YAML, a bad document refused in words', async () => {
+  await page.goto(`${CONSOLE_URL}/browse?connection=${K8S_CONNECTION}&namespace=${NAMESPACE}&kind=configmaps`);
+  await page.getByRole('button', { name: 'Create from YAML' }).click();
+  const dialog = page.getByRole('dialog');
+  const editor = dialog.locator('textarea.yaml-input');
+  await editor.fill('apiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n');
+  await dialog.getByRole('button', { name: 'Apply' }).click();
+  await dialog.getByText('The ConfigMap has no metadata.name.').waitFor();
+  await editor.fill(`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: e2e-created\n  namespace: ${NAMESPACE}\ndata:\n  greeting: hello\n`);
+  await dialog.getByRole('button', { name: 'Apply' }).click();
+  await dialog.getByText('Applied: ConfigMap e2e-created.').waitFor();
+  await dialog.getByRole('button', { name: 'Close', exact: true }).last().click();
+  await page.getByRole('button', { name: 'e2e-created', exact: true }).waitFor();
+  const made = await kube('GET', `/api/v1/namespaces/${NAMESPACE}/configmaps/e2e-created`);
+  check(made.data?.greeting === 'hello', `the ConfigMap should hold greeting=hello, got ${JSON.stringify(made.data)}`);
+  // The copy-as-planton menu names the same object and target.
+  await page.getByRole('button', { name: 'e2e-created', exact: true }).click();
+  await page.locator('summary', { hasText: 'Copy as planton' }).click();
+  const menu = await page.locator('.menu-list').innerText();
+  const want = `planton kubectl delete configmaps e2e-created --connection ${K8S_CONNECTION} -n ${NAMESPACE}`;
+  check(menu.includes(want), `the planton menu should offer "${want}", got:\n${menu}`);
+});
+
+await step('a deployment scales with ±, restarts, and rolls back from its history', async () => {
+  const path = `/apis/apps/v1/namespaces/${NAMESPACE}/deployments/${WORKLOAD}`;
+  const before = (await kube('GET', path)).spec.replicas;
+  await page.goto(`${CONSOLE_URL}/browse?connection=${K8S_CONNECTION}&namespace=${NAMESPACE}&kind=deployments&name=${WORKLOAD}`);
+  await page.getByRole('button', { name: `Scale ${WORKLOAD} up to ${before + 1}` }).click();
+  await page.locator('.alert-ok', { hasText: `scaled to ${before + 1} replicas` }).waitFor();
+  await until(async () => (await kube('GET', path)).spec.replicas === before + 1, 'the deployment did not scale up');
+  await page.getByRole('button', { name: `Scale ${WORKLOAD} down to ${before}` }).click();
+  await until(async () => (await kube('GET', path)).spec.replicas === before, 'the deployment did not scale back down');
+  await page.getByRole('button', { name: 'Rollout restart' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Rollout restart' }).click();
+  await page.locator('.alert-ok', { hasText: 'Rollout restart' }).waitFor();
+  await page.getByRole('tab', { name: 'History', exact: true }).click();
+  const rows = page.locator('tr[data-revision]');
+  await until(async () => (await rows.count()) >= 2, 'the history should show the revision the restart made');
+  const current = Number(await rows.first().getAttribute('data-revision'));
+  await page.getByRole('button', { name: `Roll back to ${current - 1}` }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Roll back' }).click();
+  await page.locator('.alert-ok', { hasText: `rolled back to revision ${current - 1}` }).waitFor();
+  const template = (await kube('GET', path)).spec.template;
+  check(!template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'], 'the rollback should bring back the template without the restart annotation');
+  await shot('rollout-history.png');
 });
 
 await step('delete asks for the typed name, then the deployment is gone', async () => {
@@ -395,7 +518,7 @@ await step('audit shows decisions and the exec session, which replays', async ()
   await shot('audit-sessions.png');
   await row.getByRole('link', { name: 'Replay' }).click();
   await page.waitForURL(/\/audit\/sessions\//);
-  await until(async () => (await terminalText()).includes('hello-console'), 'the replay did not show the session output', 30000);
+  await until(async () => (await terminalText('.terminal-replay')).includes('hello-console'), 'the replay did not show the session output', 30000);
   await shot('audit-replay.png');
 });
 
@@ -413,7 +536,9 @@ await step('narrow screen (400 px): no page overflow, menu reachable', async () 
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
-await step('a viewer sees operator actions disabled, with the reason', async () => {
+let viewer;
+let viewerContext;
+await step('a viewer sees operator actions disabled, with the reason, and only the pages it can use', async () => {
   const api = async (path, body) => {
     const res = await fetch(`${CONSOLE_URL}${path}`, {
       method: 'POST',
@@ -428,9 +553,9 @@ await step('a viewer sees operator actions disabled, with the reason', async () 
   await api(`/v1/orgs/${ORG}/principals`, { name });
   await api(`/v1/orgs/${ORG}/grants`, { principal: name, scope: 'env', target: ENV, role: 'viewer' });
   const { key } = await api(`/v1/orgs/${ORG}/apikeys`, { principal: name });
-  const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const viewer = await viewerContext.newPage();
-  viewer.on('pageerror', (e) => pageErrors.push(`(viewer) ${e.message}`));
+  viewerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  viewer = await viewerContext.newPage();
+  watch(viewer, 'viewer', pageErrors, () => false);
   await viewer.goto(`${CONSOLE_URL}/`);
   await viewer.getByLabel('API key').fill(key);
   await viewer.getByRole('button', { name: 'Sign in' }).click();
@@ -445,21 +570,67 @@ await step('a viewer sees operator actions disabled, with the reason', async () 
   const why = await tip.innerText();
   check(why.includes(`needs the operator role on ${ENV} (you have viewer)`), `unexpected reason: ${why}`);
   await viewer.screenshot({ path: join(OUT_DIR, 'viewer.png') });
-  await viewer.goto(`${CONSOLE_URL}/runners`);
-  const deploy = viewer.getByRole('button', { name: 'Deploy runner' });
-  await deploy.waitFor();
-  check((await deploy.getAttribute('aria-disabled')) === 'true', 'Deploy runner should be disabled without the admin role');
+  const nav = await viewer.getByRole('navigation', { name: 'Main' }).innerText();
+  for (const hidden of ['Resource browser', 'Namespace graph', 'Cloud browser', 'Runners', 'Audit']) {
+    check(!nav.includes(hidden), `the viewer holds no role that opens ${hidden}, yet the menu offers it:\n${nav}`);
+  }
+  check(nav.includes('Cloud resources') && nav.includes('Connections'), `the viewer's menu lost its own pages:\n${nav}`);
+  await viewer.goto(`${CONSOLE_URL}/browse`);
+  const gate = viewer.getByRole('status').filter({ hasText: 'This page is not open to you' });
+  await gate.waitFor();
+  check(/Kubernetes connection you hold a role on/.test(await gate.innerText()), 'the page should say what access would open it');
+  check(!(await viewer.locator('body').innerText()).includes('PERMISSION_DENIED'), 'raw PERMISSION_DENIED on a page');
+  await viewer.screenshot({ path: join(OUT_DIR, 'viewer-no-access.png') });
+});
+
+await step('every screen, as an admin and as a viewer, at 1280 and 400 px: nothing overflows', async () => {
+  const pods = `${CONSOLE_URL}/browse?connection=${K8S_CONNECTION}&namespace=${NAMESPACE}&kind=pods`;
+  const admin = [
+    { name: 'catalog', url: `${CONSOLE_URL}/resources`, ready: 'table.table' },
+    { name: 'resource', url: resourceUrl, ready: `tr[data-pod^="${WORKLOAD}-"]` },
+    { name: 'resource-logs', url: `${resourceUrl}?tab=logs`, ready: '.log-line' },
+    { name: 'resource-browse', url: `${resourceUrl}?tab=browse`, ready: 'table.table' },
+    { name: 'resource-graph', url: `${resourceUrl}?tab=graph`, ready: 'svg .node' },
+    { name: 'browser-pods', url: pods, ready: 'table.table' },
+    { name: 'browser-pod', url: `${pods}&name=${podName}`, ready: 'pre.describe' },
+    { name: 'graph', url: `${CONSOLE_URL}/graph?connection=${K8S_CONNECTION}&namespace=${NAMESPACE}`, ready: 'svg .node' },
+    { name: 'cloud', url: `${CONSOLE_URL}/cloud?connection=${AWS_CONNECTION}&service=ec2`, ready: 'table.table' },
+    { name: 'connections', url: `${CONSOLE_URL}/connections`, ready: 'table.table' },
+    { name: 'runners', url: `${CONSOLE_URL}/runners`, ready: 'table.table' },
+    { name: 'wizard', url: `${CONSOLE_URL}/runners/new`, ready: 'form' },
+    { name: 'audit', url: `${CONSOLE_URL}/audit`, ready: 'table.table' },
+    { name: 'audit-sessions', url: `${CONSOLE_URL}/audit?view=sessions`, ready: 'table.table' },
+  ];
+  const viewing = [
+    { name: 'catalog', url: `${CONSOLE_URL}/resources`, ready: 'table.table' },
+    { name: 'resource', url: resourceUrl, ready: `tr[data-pod^="${WORKLOAD}-"]` },
+    { name: 'resource-logs', url: `${resourceUrl}?tab=logs`, ready: '.log-line' },
+    { name: 'resource-browse', url: `${resourceUrl}?tab=browse`, ready: 'table.table' },
+    { name: 'resource-graph', url: `${resourceUrl}?tab=graph`, ready: 'svg .node' },
+    { name: 'connections', url: `${CONSOLE_URL}/connections`, ready: 'table.table' },
+  ];
+  const problems = [];
+  for (const width of [1280, 400]) {
+    problems.push(...(await sweep(page, 'admin', width, admin, OUT_DIR, join)));
+    problems.push(...(await sweep(viewer, 'viewer', width, viewing, OUT_DIR, join)));
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
   await viewerContext.close();
+  check(!problems.length, `layout problems:\n  ${problems.join('\n  ')}`);
 });
 
-await step('no uncaught errors in the page', async () => {
-  check(!pageErrors.length, `uncaught errors:\n  ${pageErrors.join('\n  ')}`);
+await step('no console error, no uncaught exception, no 5xx in the whole run', async () => {
+  check(!pageErrors.length, `errors:\n  ${pageErrors.join('\n  ')}`);
 });
 
-await step('sign out', async () => {
+await step('sign out, without being told the session ended', async () => {
+  await page.goto(resourceUrl);
+  await page.locator(`tr[data-pod^="${WORKLOAD}-"]`).first().waitFor();
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('API key').waitFor();
-});
+  await page.waitForTimeout(1500);
+  check((await page.getByText('Your session ended').count()) === 0, 'a deliberate sign-out was reported as an ended session');
+}, { provokes4xx: true });
 
 await browser.close();
 console.log(`${passed} passed, 0 failed`);

@@ -129,6 +129,9 @@ impl v1::Op {
             Some(KubeDelete(d)) if d.dry_run => "kubernetes.delete-plan",
             Some(KubeDelete(_)) => "kubernetes.delete",
             Some(KubeRestart(_)) => "kubernetes.restart",
+            Some(KubeScale(_)) => "kubernetes.scale",
+            Some(KubeRolloutHistory(_)) => "kubernetes.rollout-history",
+            Some(KubeRolloutUndo(_)) => "kubernetes.rollout-undo",
             Some(KubeApiResources(_)) => "kubernetes.api-resources",
             Some(KubeGraph(_)) => "kubernetes.graph",
             Some(KubeLogs(_)) => "kubernetes.logs",
@@ -161,13 +164,21 @@ impl v1::Op {
         use v1::op::Kind::*;
         match &self.kind {
             Some(
-                KubeGet(_) | KubeDescribe(_) | KubeApiResources(_) | KubeGraph(_) | KubeLogs(_) | KubeWatch(_)
-                | SessionControl(_) | CloudList(_),
+                KubeGet(_)
+                | KubeDescribe(_)
+                | KubeApiResources(_)
+                | KubeGraph(_)
+                | KubeLogs(_)
+                | KubeWatch(_)
+                | KubeRolloutHistory(_)
+                | SessionControl(_)
+                | CloudList(_),
             ) => v1::VerbClass::Read,
             // Planning a delete reads; it is still checked as operate, so that viewers learn early.
-            Some(KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_) | KubeExec(_) | KubeTunnel(_)) => {
-                v1::VerbClass::Operate
-            }
+            Some(
+                KubeReplace(_) | KubeApply(_) | KubeDelete(_) | KubeRestart(_) | KubeScale(_) | KubeRolloutUndo(_)
+                | KubeExec(_) | KubeTunnel(_),
+            ) => v1::VerbClass::Operate,
             // What cannot be read as an API path is refused before it is routed; classed as the
             // stronger of the two meanwhile.
             Some(KubeHttp(h)) => kube_api::scope(&h.method, &h.path, &h.query)

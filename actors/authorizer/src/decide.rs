@@ -125,7 +125,9 @@ pub fn covering_scopes(state: &Snapshot, t: &v1::ResolvedTarget) -> Vec<(&'stati
     scopes
 }
 
-pub fn describe(t: &v1::ResolvedTarget) -> String {
+/// What a request acts on, in the words of the audit log and of denials: the resource path, the
+/// connection (and namespace), or the org by its name (its id when the org is unknown).
+pub fn describe(state: &Snapshot, t: &v1::ResolvedTarget) -> String {
     if !t.resource.is_empty() {
         t.resource.clone()
     } else if !t.connection_name.is_empty() && t.namespace.is_empty() {
@@ -133,7 +135,7 @@ pub fn describe(t: &v1::ResolvedTarget) -> String {
     } else if !t.connection_name.is_empty() {
         format!("connection/{} ns/{}", t.connection_name, t.namespace)
     } else {
-        format!("org/{}", t.org_id)
+        format!("org/{}", state.org(&t.org_id).map_or(t.org_id.as_str(), |o| o.name.as_str()))
     }
 }
 
@@ -168,7 +170,7 @@ pub fn evaluate(state: &Snapshot, req: &v1::AuthorizeRequest) -> Evaluation {
         .into_iter()
         .map(|g| (g.scope_kind.as_str(), g.scope_id.as_str(), g.role.as_str()))
         .collect();
-    let mut what = describe(&target);
+    let mut what = describe(state, &target);
     let (need, scope_denial) = match &req.kube {
         Some(kube) => {
             let query = if kube.query.is_empty() { String::new() } else { format!("?{}", kube.query) };

@@ -106,10 +106,21 @@ impl Actor for Authorizer {
             AuthorizerMessage::RecordAudit(req, reply) => {
                 let req = *req;
                 let caller = req.caller.unwrap_or_default();
+                // No target: the request acted on its org as a whole, named as people know it.
+                let target = match req.target.is_empty() {
+                    true => match s.tables.ready().await {
+                        Ok(t) => decide::describe(
+                            t,
+                            &v1::ResolvedTarget { org_id: req.org_id.clone(), ..Default::default() },
+                        ),
+                        Err(_) => format!("org/{}", req.org_id),
+                    },
+                    false => req.target.clone(),
+                };
                 let mut row = decide::audit_row(
                     &caller,
                     decide::mode_name(req.mode),
-                    &req.target,
+                    &target,
                     &req.op_name,
                     "",
                     &req.decision,

@@ -62,16 +62,16 @@ function Decisions({ org, query }) {
     { key: 'at', label: 'Time', value: (r) => r.at, render: (r) => html`<span title=${r.at}>${dateTime(r.at)}</span>` },
     { key: 'principal', label: 'Principal' },
     { key: 'op', label: 'Operation', class: 'mono' },
-    { key: 'target', label: 'Target', class: 'mono small wrap-text' },
-    { key: 'mode', label: 'Mode' },
+    { key: 'target', label: 'Target', class: 'mono small wrap-text', priority: 2 },
+    { key: 'mode', label: 'Mode', priority: 3 },
     {
       key: 'decision',
       label: 'Decision',
       render: (r) => html`<span class=${`badge badge-${r.decision === 'allowed' ? 'ok' : 'error'}`}>${r.decision}</span>`,
     },
-    { key: 'reason', label: 'Reason', class: 'wrap-text small' },
+    { key: 'reason', label: 'Reason', class: 'wrap-text small', priority: 2 },
     { key: 'result', label: 'Result', class: 'wrap-text small', value: (r) => r.result || '' },
-    { key: 'latency', label: 'Latency', class: 'num', value: (r) => (r.latency_us == null ? '' : `${(r.latency_us / 1000).toFixed(1)} ms`) },
+    { key: 'latency', label: 'Latency', class: 'num', priority: 3, value: (r) => (r.latency_us == null ? '' : `${(r.latency_us / 1000).toFixed(1)} ms`) },
   ];
   return html`<div class="stack">
     <${Filters} query=${query} outcome />
@@ -89,12 +89,13 @@ function Sessions({ org, query }) {
   const columns = [
     { key: 'started_at', label: 'Started', render: (r) => html`<span title=${r.started_at}>${dateTime(r.started_at)}</span>` },
     { key: 'principal', label: 'Principal' },
-    { key: 'target', label: 'Target', class: 'mono small wrap-text' },
-    { key: 'pod', label: 'Pod / container', class: 'mono small', value: (r) => `${r.namespace}/${r.pod} · ${r.container}` },
-    { key: 'command', label: 'Command', class: 'mono', value: (r) => (Array.isArray(r.command) ? r.command.join(' ') : '') },
+    { key: 'target', label: 'Target', class: 'mono small wrap-text', priority: 3 },
+    { key: 'pod', label: 'Pod / container', class: 'mono small wrap-text', priority: 2, value: (r) => `${r.namespace}/${r.pod} · ${r.container}` },
+    { key: 'command', label: 'Command', class: 'mono', priority: 2, value: (r) => (Array.isArray(r.command) ? r.command.join(' ') : '') },
     {
       key: 'end',
       label: 'Ended',
+      class: 'wrap-text',
       value: (r) => (r.ended_at ? describeEnd(r.end) : 'running'),
       render: (r) =>
         r.ended_at
@@ -102,8 +103,8 @@ function Sessions({ org, query }) {
               <span class="muted small"> ${age(r.ended_at)} ago</span>`
           : html`<span class="badge badge-info">running</span>`,
     },
-    { key: 'recorded', label: 'Recorded', class: 'num', value: (r) => r.recorded_bytes, render: (r) => `${bytes(r.recorded_bytes)}${r.truncated ? ' (truncated)' : ''}` },
-    { key: 'replay', label: '', sortable: false, value: () => '', render: (r) => html`<${Link} href=${sessionHref(r.id)} class="btn btn-small">Replay<//>` },
+    { key: 'recorded', label: 'Recorded', class: 'num', priority: 3, value: (r) => r.recorded_bytes, render: (r) => `${bytes(r.recorded_bytes)}${r.truncated ? ' (truncated)' : ''}` },
+    { key: 'replay', label: '', class: 'actions', sticky: true, sortable: false, value: () => '', render: (r) => html`<${Link} href=${sessionHref(r.id)} class="btn btn-small">Replay<//>` },
   ];
   return html`<div class="stack">
     <${Filters} query=${query} />

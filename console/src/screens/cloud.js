@@ -125,9 +125,10 @@ function Listing({ org, connection, provider, service }) {
 }
 
 export function CloudPage({ query }) {
-  const { org, connections } = useApp();
+  const { org, connections, access } = useApp();
   const cloudConns = (connections.data || []).filter((c) => SERVICES[c.provider]);
-  const connection = cloudConns.find((c) => c.name === query.get('connection')) || cloudConns[0];
+  const connection =
+    cloudConns.find((c) => c.name === query.get('connection')) || cloudConns.find((c) => access.onConnection(c.name)) || cloudConns[0];
   const services = connection ? SERVICES[connection.provider] : [];
   const service = services.find((s) => s.id === query.get('service')) || services[0];
 

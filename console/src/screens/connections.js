@@ -94,7 +94,9 @@ export function ConnectionsPage() {
   const [creating, setCreating] = useState(false);
   const [notice, setNotice] = useState('');
   const [actionError, setActionError] = useState(null);
-  const runners = useAsync(() => api.get(api.orgPath(org, 'runners?scope=all')).then((r) => r.items), [org]);
+  const adminReason = access.need('admin');
+  // Runners are the org admins' to see; others see which runner, not its state.
+  const runners = useAsync(() => (adminReason ? [] : api.get(api.orgPath(org, 'runners?scope=all')).then((r) => r.items)), [org, adminReason]);
   const providers = [...new Set((connections.data || []).map((c) => c.provider))];
   const defaults = useAsync(
     () =>
@@ -111,7 +113,6 @@ export function ConnectionsPage() {
       }),
     [org, env, providers.join(',')],
   );
-  const adminReason = access.need('admin');
   const envReason = env ? access.need('admin', { env }) : null;
   const runnerByName = new Map((runners.data || []).map((r) => [r.name, r]));
 
@@ -137,6 +138,7 @@ export function ConnectionsPage() {
     {
       key: 'runner',
       label: 'Runner',
+      priority: 3,
       value: (c) => c.runner || '(default)',
       render: (c) => (c.runner ? html`<span class="mono">${c.runner}</span>` : html`<span class="muted">default runner</span>`),
     },
@@ -144,18 +146,25 @@ export function ConnectionsPage() {
       key: 'state',
       label: 'State',
       value: (c) => (runnerByName.get(c.runner)?.connected ? 'connected' : 'offline'),
-      render: (c) => (c.runner ? html`<${RunnerState} runner=${runnerByName.get(c.runner)} />` : html`<span class="muted">via the default runner</span>`),
+      render: (c) =>
+        adminReason
+          ? html`<span class="muted" title=${`Runner states are shown to the org's admins (${adminReason})`}>—</span>`
+          : c.runner
+            ? html`<${RunnerState} runner=${runnerByName.get(c.runner)} />`
+            : html`<span class="muted">via the default runner</span>`,
     },
     {
       key: 'settings',
       label: 'Settings',
-      class: 'mono small',
+      class: 'mono small wrap-text',
+      priority: 3,
       value: (c) => settingsOf(c).join(' '),
       render: (c) => settingsOf(c).map((line) => html`<div>${line}</div>`),
     },
     {
       key: 'defaults',
       label: 'Default for',
+      priority: 2,
       value: (c) => (defaults.data?.get(c.name) || []).join(' '),
       render: (c) => {
         const levels = defaults.data?.get(c.name) || [];
@@ -166,6 +175,7 @@ export function ConnectionsPage() {
       key: 'actions',
       label: '',
       class: 'actions',
+      sticky: true,
       sortable: false,
       value: () => '',
       render: (c) => html`<div class="row">

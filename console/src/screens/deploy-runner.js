@@ -103,12 +103,36 @@ function RunnerLive({ org, name }) {
   </div>`;
 }
 
-function GuideStep({ org, name, target, onBack }) {
+/** The endpoints among `urls` that only this machine can reach (loopback). */
+export function loopbackOf(urls) {
+  return urls.filter((u) => {
+    try {
+      const host = new URL(u).hostname.replace(/^\[|\]$/g, '');
+      return host === 'localhost' || host === '::1' || /^127\./.test(host);
+    } catch {
+      return false;
+    }
+  });
+}
+
+const ARTICLE = (word) => (/^[aeiou]/i.test(word) ? 'an' : 'a');
+const PROVIDER_NAMES = { kubernetes: 'Kubernetes', aws: 'AWS', gcp: 'GCP', azure: 'Azure' };
+
+function GuideStep({ org, name, target, endpoints, onBack }) {
+  const loopback = loopbackOf(endpoints);
   const def = TARGETS.find((t) => t.id === target);
   const [values, setValues] = useState(() => Object.fromEntries(def.fields.map(([k, , v]) => [k, v])));
   const steps = useMemo(() => guide(target, name, values), [target, name, values]);
   const next = nextSteps(target, name);
+  const provider = PROVIDER_NAMES[next.provider] || next.provider;
   return html`<div class="stack">
+    ${loopback.length > 0 &&
+    html`<div class="alert alert-warn" role="alert"><div>
+      <strong>These credentials point the runner at this machine only.</strong>
+      <p class="alert-text">They name <span class="mono">${loopback.join(', ')}</span>: a runner on ${def.label} cannot reach a loopback address.</p>
+      <p class="error-todo">Start the control plane with <span class="mono">--public-host NAME</span> (a name the target resolves and can reach,
+        with the leafnode port open to it), then generate the credentials again.</p>
+    </div></div>`}
     <p>${def.blurb}</p>
     <form class="guide-fields" onSubmit=${(e) => e.preventDefault()} aria-label="Deployment settings">
       ${def.fields.map(
@@ -127,7 +151,7 @@ function GuideStep({ org, name, target, onBack }) {
       <span class="mono">--rbac-secrets</span>, a ServiceAccount annotation for IRSA or Workload Identity, <span class="mono">--dry-run -o yaml</span>.</p>`}
     <${RunnerLive} org=${org} name=${name} />
     <h3>Then</h3>
-    <p>Add a ${next.provider} connection that uses it (on the <${Link} href="/connections">Connections<//> page, or):</p>
+    <p>Add ${ARTICLE(provider)} ${provider} connection that uses it (on the <${Link} href="/connections">Connections<//> page, or):</p>
     <${CodeBlock} code=${next.example} label="planton" />
     <div class="row end">
       <button type="button" class="btn" onClick=${onBack}>Back</button>
@@ -140,7 +164,13 @@ export function DeployRunner() {
   const { org, access } = useApp();
   const [step, setStep] = useState(0);
   const [name, setName] = useState('');
-  const [creds, setCreds] = useState(null);
+  const [creds, setCredsState] = useState(null);
+  // What the credentials tell the runner to dial (not secret): kept after they leave the page.
+  const [endpoints, setEndpoints] = useState([]);
+  const setCreds = (c) => {
+    setCredsState(c);
+    if (c) setEndpoints([c.control_plane_endpoint, ...(c.tunnel?.leaf_urls?.length ? c.tunnel.leaf_urls : [c.tunnel?.leaf_url])].filter(Boolean));
+  };
   const [target, setTarget] = useState('kubernetes');
   const reason = access.need('admin');
 
@@ -161,7 +191,7 @@ export function DeployRunner() {
           ${step === 0 && html`<${NameStep} org=${org} name=${name} setName=${setName} onNext=${() => setStep(1)} />`}
           ${step === 1 && html`<${CredentialsStep} org=${org} name=${name} creds=${creds} setCreds=${setCreds} onBack=${() => setStep(0)} onNext=${toTarget} />`}
           ${step === 2 && html`<${TargetStep} target=${target} setTarget=${setTarget} onNext=${() => setStep(3)} />`}
-          ${step === 3 && html`<${GuideStep} org=${org} name=${name} target=${target} onBack=${() => setStep(2)} />`}
+          ${step === 3 && html`<${GuideStep} org=${org} name=${name} target=${target} endpoints=${endpoints} onBack=${() => setStep(2)} />`}
         </section>`}
   </div>`;
 }

@@ -299,8 +299,8 @@ export function NamespaceGraph({ target, hrefFor }) {
 
 /** /graph: admin mode, a connection and namespace from the URL. */
 export function GraphPage({ query }) {
-  const { org, connections } = useApp();
-  const connection = query.get('connection') || defaultKubeConnection(connections);
+  const { org, connections, access } = useApp();
+  const connection = query.get('connection') || defaultKubeConnection(connections, access);
   const namespace = query.get('namespace') || 'default';
   const target = useMemo(() => ({ org, connection, namespace }), [org, connection, namespace]);
   return html`<div class="page page-wide">

@@ -8,7 +8,7 @@ import { Component } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { openEvents } from '../sse.js';
-import { LiveStatus, download, html } from '../ui.js';
+import { ErrorBox, LiveStatus, download, html } from '../ui.js';
 
 const SHOWN = 10000; // lines in the page at most
 const KEPT = 100000; // lines kept for pause and download
@@ -181,12 +181,12 @@ function useLogStream(target, opts, enabled) {
             if (opts.follow && why !== 'eof') restart(`the stream stopped (${why})`);
             else setStatus({ state: 'ended', message: why === 'eof' ? (opts.follow ? 'The log stream ended (the container stopped or the pod is gone).' : 'All matching lines loaded.') : `The stream ended: ${why}` });
           },
-          failed: (why) => (opts.follow ? restart(why) : setStatus({ state: 'failed', message: why })),
+          failed: (why) => (opts.follow ? restart(why) : setStatus({ state: 'failed', message: '', error: why })),
         });
       } catch (e) {
         if (stopped) return;
         if (resume && e.status >= 500) restart(e.message);
-        else setStatus({ state: 'failed', message: e.message });
+        else setStatus({ state: 'failed', message: '', error: e });
       }
     }
 
@@ -273,6 +273,23 @@ export function LogsPanel({ target, pods, pod: initialPod, container: initialCon
     return [...new Set(from.flatMap((p) => (p.spec?.containers || []).map((c) => c.name)))].sort();
   }, [pods, applied.pod]);
 
+  // The previous instance exists only for a container that restarted (else the API answers 400).
+  const restarted = useMemo(() => {
+    const from = applied.pod ? pods.filter((p) => p.metadata.name === applied.pod) : pods;
+    return from.some((p) =>
+      (p.status?.containerStatuses || []).some(
+        (c) => (!applied.container || c.name === applied.container) && (c.restartCount > 0 || c.lastState?.terminated),
+      ),
+    );
+  }, [pods, applied.pod, applied.container]);
+  useEffect(() => {
+    if (!restarted && applied.previous) {
+      const next = { ...draft, previous: false };
+      setDraft(next);
+      setApplied(next);
+    }
+  }, [restarted]);
+
   const mark = useMemo(() => {
     if (!applied.grep) return null;
     try {
@@ -317,8 +334,17 @@ export function LogsPanel({ target, pods, pod: initialPod, container: initialCon
     // Choices apply at once; typed values (tail, grep, times) on Apply or Enter.
     if (['pod', 'container', 'since', 'follow', 'previous'].includes(k) && !(k === 'since' && value === 'custom')) setApplied(next);
   };
+  const [grepError, setGrepError] = useState('');
   const apply = (e) => {
     e.preventDefault();
+    // The runner's regex syntax is Rust's; what JavaScript refuses, it refuses too.
+    try {
+      new RegExp(draft.grep);
+    } catch (err) {
+      setGrepError(`The search is not a valid regular expression: ${err.message.replace(/^Invalid regular expression: /, '')}. Nothing was applied.`);
+      return;
+    }
+    setGrepError('');
     setApplied({ ...draft });
   };
   const save = () => {
@@ -353,12 +379,16 @@ export function LogsPanel({ target, pods, pod: initialPod, container: initialCon
       </label>
       <label class="field-inline grow"><span>Search</span>
         <input class="input mono" type="search" placeholder="regex, e.g. ERROR|timeout" value=${draft.grep} onInput=${set('grep')}
+          aria-invalid=${grepError ? 'true' : undefined} aria-errormessage=${grepError ? 'grep-error' : undefined}
           aria-label="Search (regular expression, applied by the runner)" />
       </label>
       <button type="submit" class="btn btn-small">Apply</button>
       <label class="check"><input type="checkbox" checked=${draft.follow} onChange=${set('follow')} /> Follow</label>
-      <label class="check"><input type="checkbox" checked=${draft.previous} onChange=${set('previous')} /> Previous instance</label>
+      ${restarted &&
+      html`<label class="check" title="The logs of the container's instance before its last restart"><input type="checkbox" checked=${draft.previous} onChange=${set('previous')} /> Previous instance</label>`}
     </form>
+    ${grepError && html`<p id="grep-error" class="field-error" role="alert">${grepError}</p>`}
+    ${status.state === 'failed' && status.error && html`<${ErrorBox} title="Logs" error=${status.error} />`}
     <div class="logs-bar">
       <${LiveStatus} status=${pState} />
       <span class="muted small" role="status">${paused

@@ -1,14 +1,33 @@
 // One Kubernetes object: describe (kubectl's layout, with its events), YAML with highlighting,
 // YAML edit (a replace carrying the resourceVersion it was read at, so a concurrent change is a
 // conflict, never silently overwritten), rollout restart, and delete after typing the name.
-// Loaded on first use: it brings the YAML parser.
+// A pod also has its logs (the previous instance when a container restarted), a shell, and its
+// events, wherever it is opened. Loaded on first use: it brings the YAML parser.
 
 import { useState } from 'preact/hooks';
 import { YAMLParseError, parse, stringify } from 'yaml';
 import * as api from '../api.js';
-import { RESTARTABLE, describeText, forDisplay } from '../kube.js';
-import { Action, Dialog, ErrorBox, Loading, Notice, Tabs, TypeToConfirm, html, useAsync } from '../ui.js';
+import { RESTARTABLE, describeText, eventTime, forDisplay } from '../kube.js';
+import { objectCommands } from '../planton.js';
+import { Action, Confirm, CopyButton, ErrorBox, Lazy, Loading, Notice, Tabs, TypeToConfirm, html, useAsync } from '../ui.js';
 import { YamlEditor, YamlView } from '../yaml-editor.js';
+import { EventsList } from './events.js';
+import { LogsPanel } from './logs.js';
+import { ROLLABLE, RolloutHistory, SCALABLE, ScaleControl } from './rollout-panel.js';
+
+const newestFirst = (events) => [...(events || [])].sort((a, b) => Date.parse(eventTime(b)) - Date.parse(eventTime(a)));
+
+/** The views of one object; a pod's also its logs and a shell. */
+export function objectViews(kind, editing) {
+  const views = [
+    { id: 'describe', label: 'Describe' },
+    { id: 'yaml', label: editing ? 'YAML (editing)' : 'YAML' },
+    { id: 'events', label: 'Events' },
+  ];
+  if (kind === 'Pod') views.splice(2, 0, { id: 'logs', label: 'Logs' }, { id: 'shell', label: 'Shell' });
+  if (ROLLABLE.has(kind)) views.push({ id: 'history', label: 'History' });
+  return views;
+}
 
 const toYaml = (o) => stringify(o, { lineWidth: 0, aliasDuplicateObjects: false });
 
@@ -53,8 +72,13 @@ function checkEdit(text, original) {
   return { object };
 }
 
-export function ObjectPanel({ target, kind, name, onDeleted, onChanged, operatorReason }) {
-  const [view, setView] = useState('describe');
+/**
+ * @param view, onView  the view shown, when the caller keeps it (in the URL); else kept here
+ */
+export function ObjectPanel({ target, kind, name, onDeleted, onChanged, operatorReason, view: wantedView, onView }) {
+  const [ownView, setOwnView] = useState(wantedView || 'describe');
+  const view = onView ? wantedView || 'describe' : ownView;
+  const setView = onView || setOwnView;
   const [editText, setEditText] = useState(null);
   const [problem, setProblem] = useState(null);
   const [saving, setSaving] = useState(false);
@@ -125,10 +149,9 @@ export function ObjectPanel({ target, kind, name, onDeleted, onChanged, operator
   if (described.error && !object) return html`<${ErrorBox} error=${described.error} onRetry=${described.reload} />`;
   if (!object) return html`<${Loading} />`;
 
-  const tabs = [
-    { id: 'describe', label: 'Describe' },
-    { id: 'yaml', label: editText === null ? 'YAML' : 'YAML (editing)' },
-  ];
+  const tabs = objectViews(object.kind, editText !== null);
+  const shown = tabs.some((t) => t.id === view) ? view : 'describe';
+  const pods = object.kind === 'Pod' ? [object] : [];
   return html`<div class="object-panel">
     <div class="object-head">
       <h2><span class="badge badge-kind">${object.kind}</span> <span class="mono">${name}</span></h2>
@@ -139,14 +162,41 @@ export function ObjectPanel({ target, kind, name, onDeleted, onChanged, operator
         ${restartable &&
         html`<${Action} class="btn btn-small" reason=${operatorReason} onClick=${() => setConfirm({ type: 'restart' })}>Rollout restart<//>`}
         <${Action} class="btn btn-small btn-danger-outline" reason=${operatorReason} onClick=${askDelete}>Delete<//>
+        <${PlantonMenu} commands=${objectCommands(target, kind, name, {
+          restartable,
+          pod: object.kind === 'Pod',
+          scalable: SCALABLE.has(object.kind) ? object.spec?.replicas ?? 1 : null,
+          rollable: ROLLABLE.has(object.kind),
+        })} />
       </div>
     </div>
+    ${SCALABLE.has(object.kind) &&
+    html`<${ScaleControl} target=${target} kind=${kind} name=${name} replicas=${object.spec?.replicas ?? 1} reason=${operatorReason}
+      onScaled=${(n) => {
+        setNotice(`${object.kind} ${name} scaled to ${n} replica${n === 1 ? '' : 's'}.`);
+        described.reload();
+        onChanged?.();
+      }} />`}
     ${notice && html`<${Notice} kind="ok">${notice}<//>`}
     <${ErrorBox} error=${described.error} onRetry=${described.reload} />
-    <${Tabs} tabs=${tabs} active=${view} onSelect=${setView} label="Object views" />
-    ${view === 'describe' && html`<pre class="describe" tabindex="0" aria-label="Describe">${describeText(object, described.data.events, toYaml)}</pre>`}
-    ${view === 'yaml' && editText === null && html`<${YamlView} text=${toYaml(display)} label=${`${object.kind} ${name} as YAML`} />`}
-    ${view === 'yaml' &&
+    <${Tabs} tabs=${tabs} active=${shown} onSelect=${setView} label="Object views" />
+    ${shown === 'describe' && html`<pre class="describe" tabindex="0" aria-label="Describe">${describeText(object, described.data.events, toYaml)}</pre>`}
+    ${shown === 'logs' && html`<${LogsPanel} key=${name} target=${target} pods=${pods} pod=${name} merged=${false} />`}
+    ${shown === 'shell' &&
+    html`<${Lazy} label="Loading the terminal…" load=${() => import('./terminal.js')}
+      render=${(m) => html`<${m.TerminalPanel} key=${name} target=${target} pods=${pods} pod=${name} />`} />`}
+    ${shown === 'history' &&
+    html`<${RolloutHistory} target=${target} kind=${kind} label=${object.kind} name=${name} reason=${operatorReason}
+      onRolledBack=${(r) => {
+        setNotice(`${object.kind} ${name} rolled back to revision ${r.revision}: its pods are being replaced.`);
+        described.reload();
+        onChanged?.();
+      }} />`}
+    ${shown === 'events' &&
+    html`<div class="row"><span class="spacer"></span><button type="button" class="btn btn-small" onClick=${described.reload}>Refresh events</button></div>
+      <${EventsList} events=${newestFirst(described.data.events)} empty=${`No events for ${object.kind} ${name}.`} />`}
+    ${shown === 'yaml' && editText === null && html`<${YamlView} text=${toYaml(display)} label=${`${object.kind} ${name} as YAML`} />`}
+    ${shown === 'yaml' &&
     editText !== null &&
     html`<div class="stack">
       ${problem &&
@@ -168,7 +218,10 @@ export function ObjectPanel({ target, kind, name, onDeleted, onChanged, operator
       <${DeletePlan} plan=${confirm.plan} />
     <//>`}
     ${confirm?.type === 'restart' &&
-    html`<${RestartConfirm} what=${`${object.kind} ${name}`} onConfirm=${doRestart} onClose=${() => setConfirm(null)} />`}
+    html`<${Confirm} title=${`Restart ${object.kind} ${name}?`} verb="Rollout restart" busy="Restarting…" onConfirm=${doRestart}
+      onClose=${() => setConfirm(null)}>
+      <p>New pods replace the current ones with the same spec (the <code>kubectl.kubernetes.io/restartedAt</code> annotation).</p>
+    <//>`}
   </div>`;
 }
 
@@ -184,22 +237,16 @@ function DeletePlan({ plan }) {
   </div>`;
 }
 
-function RestartConfirm({ what, onConfirm, onClose }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  const go = async () => {
-    setBusy(true);
-    try {
-      await onConfirm();
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
-  return html`<${Dialog} title=${`Restart ${what}?`} onClose=${onClose}
-    footer=${html`<button type="button" class="btn" onClick=${onClose}>Cancel</button>
-      <button type="button" class="btn btn-primary" disabled=${busy} onClick=${go}>${busy ? 'Restarting…' : 'Rollout restart'}</button>`}>
-    <p>New pods replace the current ones with the same spec (the <code>kubectl.kubernetes.io/restartedAt</code> annotation).</p>
-    <${ErrorBox} error=${error} />
-  <//>`;
+/** Every action of the panel as the `planton` command that does the same, to copy. */
+function PlantonMenu({ commands }) {
+  return html`<details class="menu">
+    <summary class="btn btn-small">Copy as planton</summary>
+    <ul class="menu-list" aria-label="planton commands">
+      ${commands.map(
+        (c) => html`<li key=${c.label}>
+          <span class="menu-label">${c.label}</span><code class="mono small">${c.command}</code><${CopyButton} text=${c.command} />
+        </li>`,
+      )}
+    </ul>
+  </details>`;
 }

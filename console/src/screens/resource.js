@@ -36,7 +36,7 @@ export function ResourcePage({ params, query }) {
   const pod = query.get('pod') || '';
   const container = query.get('container') || '';
   const role = access.platform ? 'platform operator' : access.roleFor(target) || 'no role';
-  const select = (id) => setQuery({ tab: id === 'kubernetes' ? '' : id, kind: '', name: '' }, { replace: false });
+  const select = (id) => setQuery({ tab: id === 'kubernetes' ? '' : id, kind: '', name: '', view: '' }, { replace: false });
 
   const r = entry.data;
   return html`<div class="page page-wide">
@@ -63,7 +63,8 @@ export function ResourcePage({ params, query }) {
         render=${(m) => html`<${m.TerminalPanel} target=${target} pods=${pods.items} pod=${pod} container=${container} />`} />`}
       ${tab === 'browse' &&
       html`<${Browser} target=${target} kind=${query.get('kind') || 'deployments'} name=${query.get('name') || ''}
-        namespace=${r?.spec.namespace} onSelect=${(k, n) => setQuery({ kind: k, name: n }, { replace: false })} />`}
+        namespace=${r?.spec.namespace} onSelect=${(k, n, _ns, v) => setQuery({ kind: k, name: n, view: v || '' }, { replace: false })}
+        view=${query.get('view') || ''} onView=${(v) => setQuery({ view: v === 'describe' ? '' : v })} />`}
       ${tab === 'graph' &&
       html`<${NamespaceGraph} target=${target}
         hrefFor=${(kindPlural, objName) => `${resourceHref(path)}${api.qs({ tab: 'browse', kind: kindPlural, name: objName })}`} />`}

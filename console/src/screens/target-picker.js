@@ -44,7 +44,8 @@ export function TargetPicker({ connection, namespace, onChange, allowAll }) {
   </div>`;
 }
 
-/** The first Kubernetes connection, to start from when none is chosen. */
-export function defaultKubeConnection(connections) {
-  return (connections.data || []).find((c) => c.provider === 'kubernetes')?.name || '';
+/** The first Kubernetes connection the principal may use, to start from when none is chosen. */
+export function defaultKubeConnection(connections, access) {
+  const kube = (connections.data || []).filter((c) => c.provider === 'kubernetes');
+  return (kube.find((c) => access.onConnection(c.name)) || kube[0])?.name || '';
 }

@@ -2,10 +2,13 @@
 // (`stdout`/`stderr`, base64); keystrokes and resizes go to the session's input endpoint one
 // request at a time, in strictly increasing `seq` order (keystrokes typed meanwhile are batched
 // into the next request). The end of the session is stated in the terminal and beside it.
+// Sessions run in the terminal dock (terminal-dock.js), so they outlive the screen that opened
+// them; the Terminal tab and a pod's Shell view open them there.
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { useApp } from '../context.js';
+import { useTerminals } from '../terminals.js';
 import { podStatus } from '../kube.js';
 import { b64decode, b64encodeBytes, describeEnd, exitCodeOf, openEvents } from '../sse.js';
 import { createTerminal } from '../term.js';
@@ -73,7 +76,8 @@ class InputQueue {
   }
 }
 
-function ExecSession({ target, pod, container, command, onEnded }) {
+/** One exec session in xterm.js; `onPhase(starting|connected|ended|failed)` follows it. */
+export function ExecSession({ target, pod, container, command, onPhase }) {
   const box = useRef(null);
   const [state, setState] = useState({ phase: 'starting', info: null, end: '', error: null, note: '' });
   const t = useRef(null);
@@ -97,7 +101,6 @@ function ExecSession({ target, pod, container, command, onEnded }) {
       term.options.cursorBlink = false;
       term.write(`\r\n\x1b[1;36m── Session ended: ${describeEnd(end)} ──\x1b[0m\r\n`);
       setState((s) => ({ ...s, phase: 'ended', end }));
-      onEnded?.(end);
     };
 
     (async () => {
@@ -142,6 +145,7 @@ function ExecSession({ target, pod, container, command, onEnded }) {
   }, []);
 
   const { phase, info, end, error, note } = state;
+  useEffect(() => onPhase?.(phase), [phase]);
   const code = exitCodeOf(end);
   return html`<div class="exec">
     <div class="exec-bar">
@@ -168,26 +172,27 @@ function ExecSession({ target, pod, container, command, onEnded }) {
 
 export function TerminalPanel({ target, pods, pod: wantedPod, container: wantedContainer }) {
   const { access } = useApp();
+  const terminals = useTerminals();
   const reason = access.need('operator', target);
   const running = useMemo(() => pods.filter((p) => podStatus(p) === 'Running').map((p) => p.metadata.name).sort(), [pods]);
   const [pod, setPod] = useState(wantedPod || '');
   const [container, setContainer] = useState(wantedContainer || '');
   const [command, setCommand] = useState('sh');
-  const [run, setRun] = useState(null);
-  const [ended, setEnded] = useState(false);
   const chosen = pod || running[0] || '';
   const containers = (pods.find((p) => p.metadata.name === chosen)?.spec?.containers || []).map((c) => c.name);
+  const key = JSON.stringify(api.targetBody(target));
+  const mine = terminals.list.filter((t) => t.key === key);
 
-  const start = (e) => {
+  const start = (e, { reuse = false } = {}) => {
     e?.preventDefault();
     const argv = command.trim().split(/\s+/).filter(Boolean);
     if (!argv.length || !chosen) return;
-    setEnded(false);
-    setRun({ n: (run?.n || 0) + 1, pod: chosen, container: container || containers[0] || '', command: argv });
+    const c = container || containers[0] || '';
+    terminals.open({ key, target, pod: chosen, container: c, command: argv, label: `${chosen}${c ? `/${c}` : ''}` }, { reuse });
   };
-  // Opened from a pod's "Shell" button: connect at once.
+  // Opened from a pod's "Shell" button: connect at once (or show the shell already open there).
   useEffect(() => {
-    if (wantedPod && !reason && !run && chosen) start();
+    if (wantedPod && !reason && chosen) start(undefined, { reuse: true });
   }, [chosen]);
 
   return html`<div class="stack">
@@ -209,10 +214,17 @@ export function TerminalPanel({ target, pods, pod: wantedPod, container: wantedC
         <datalist id="shells"><option value="sh" /><option value="bash" /><option value="/bin/sh" /></datalist>
       </label>
       <${Action} type="submit" class="btn btn-primary btn-small" reason=${reason || (!chosen ? 'no running pod to connect to' : '')}>
-        ${run && !ended ? 'New session' : run ? 'Start again' : 'Connect'}
+        ${mine.length ? 'New session' : 'Connect'}
       <//>
     </form>
     ${reason && html`<p class="muted">Opening a shell ${reason}.</p>`}
-    ${run && html`<${ExecSession} key=${run.n} target=${target} pod=${run.pod} container=${run.container} command=${run.command} onEnded=${() => setEnded(true)} />`}
+    ${mine.length > 0 &&
+    html`<div class="card dock-note" role="status">
+      <p>Shells run in the terminal dock at the bottom of the window, and keep running while you move around the console until you close them.</p>
+      <ul class="plain-list">${mine.map(
+        (t) => html`<li><button type="button" class="link-button mono" onClick=${() => terminals.show(t.id)}>${t.label}</button>
+          <span class="muted small"> ${t.command.join(' ')} · ${t.phase}</span></li>`,
+      )}</ul>
+    </div>`}
   </div>`;
 }

@@ -30,6 +30,23 @@ pub enum RolloutCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// A deployment's, statefulset's or daemonset's revisions, oldest first.
+    History {
+        kind: String,
+        name: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Go back to an earlier revision's pod template (by default the one before the current).
+    Undo {
+        kind: String,
+        name: String,
+        /// The revision to go back to (see `rollout history`).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        to_revision: Option<i64>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
 }
 
 pub(crate) fn body(ctx: &Ctx<'_, '_>, t: &TargetArgs, extra: Value) -> Value {
@@ -50,7 +67,7 @@ pub(crate) fn body(ctx: &Ctx<'_, '_>, t: &TargetArgs, extra: Value) -> Value {
 }
 
 /// kubectl's `kind.group/name` for messages.
-fn ref_of(resource: &Value, name: &str) -> String {
+pub(crate) fn ref_of(resource: &Value, name: &str) -> String {
     let kind = resource["kind"].as_str().unwrap_or("").to_ascii_lowercase();
     let group = resource["apiVersion"]
         .as_str()
@@ -67,7 +84,7 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
         KubectlCommand::Describe { kind, name, target } => {
             let v =
                 c.post("/v1/ops/kubernetes/describe", &body(ctx, &target, json!({"kind": kind, "name": name}))).await?;
-            let text = describe(&v["result"]["object"], &v["result"]["events"]);
+            let text = crate::describe::describe(&v["result"]["object"], &v["result"]["events"]);
             ctx.out(&text);
         }
         KubectlCommand::Edit { kind, name, target } => edit(ctx, &c, &kind, &name, &target).await?,
@@ -122,10 +139,9 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
             .await?;
             ctx.out(&format!("{what} deleted\n"));
         }
-        KubectlCommand::Rollout { command: RolloutCommand::Restart { kind, name, target } } => {
-            let v =
-                c.post("/v1/ops/kubernetes/restart", &body(ctx, &target, json!({"kind": kind, "name": name}))).await?;
-            ctx.out(&format!("{} restarted\n", ref_of(&v["resource"], &name)));
+        KubectlCommand::Rollout { command } => crate::rollout::rollout(ctx, &c, command).await?,
+        KubectlCommand::Scale { kind, name, replicas, target } => {
+            crate::rollout::scale(ctx, &c, &kind, &name, replicas, &target).await?
         }
         KubectlCommand::Graph { output, target } => {
             let v = c.post("/v1/ops/kubernetes/graph", &body(ctx, &target, json!({}))).await?;
@@ -285,137 +301,6 @@ async fn edit(ctx: &mut Ctx<'_, '_>, c: &crate::Client, kind: &str, name: &str, 
         }),
         Err(e) => Err(e),
     }
-}
-
-fn labels(m: &Value) -> String {
-    match m.as_object() {
-        Some(o) if !o.is_empty() => o
-            .iter()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-            .collect::<Vec<_>>()
-            .join("\n                "),
-        _ => "<none>".into(),
-    }
-}
-
-/// kubectl's describe layout: header fields, kind-specific sections, then Events.
-pub fn describe(o: &Value, events: &Value) -> String {
-    let md = &o["metadata"];
-    let kind = o["kind"].as_str().unwrap_or("");
-    let mut out = String::new();
-    let mut field = |k: &str, v: String| out.push_str(&format!("{:<16}{v}\n", format!("{k}:")));
-    field("Name", s(&md["name"]));
-    if md.get("namespace").is_some() {
-        field("Namespace", s(&md["namespace"]));
-    }
-    field("Labels", labels(&md["labels"]));
-    field("Annotations", labels(&md["annotations"]));
-    field("CreationTimestamp", s(&md["creationTimestamp"]));
-    if let Some(owner) = md["ownerReferences"].as_array().and_then(|r| r.first()) {
-        field("Controlled By", format!("{}/{}", s(&owner["kind"]), s(&owner["name"])));
-    }
-    match kind {
-        "Pod" => {
-            field("Node", s(&o["spec"]["nodeName"]));
-            field("Start Time", s(&o["status"]["startTime"]));
-            field("Status", s(&o["status"]["phase"]));
-            field("IP", s(&o["status"]["podIP"]));
-            out.push_str("Containers:\n");
-            let statuses = o["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
-            for c in o["spec"]["containers"].as_array().into_iter().flatten() {
-                let st = statuses.iter().find(|x| x["name"] == c["name"]).cloned().unwrap_or(Value::Null);
-                out.push_str(&format!("  {}:\n", s(&c["name"])));
-                out.push_str(&format!("    Image:          {}\n", s(&c["image"])));
-                let state = st["state"].as_object().and_then(|m| m.iter().next()).map(|(k, v)| {
-                    let reason = v["reason"].as_str().map(|r| format!("\n      Reason:       {r}")).unwrap_or_default();
-                    format!("{}{reason}", capitalize(k))
-                });
-                out.push_str(&format!("    State:          {}\n", state.unwrap_or_else(|| "<unknown>".into())));
-                if let Some((k, v)) = st["lastState"].as_object().and_then(|m| m.iter().next()) {
-                    out.push_str(&format!(
-                        "    Last State:     {}\n      Reason:       {}\n      Exit Code:    {}\n",
-                        capitalize(k),
-                        s(&v["reason"]),
-                        s(&v["exitCode"])
-                    ));
-                }
-                out.push_str(&format!(
-                    "    Ready:          {}\n",
-                    st["ready"].as_bool().map(|b| if b { "True" } else { "False" }).unwrap_or("False")
-                ));
-                out.push_str(&format!("    Restart Count:  {}\n", st["restartCount"].as_i64().unwrap_or(0)));
-            }
-        }
-        "Deployment" | "StatefulSet" | "ReplicaSet" | "DaemonSet" => {
-            let sel = o["spec"]["selector"]["matchLabels"]
-                .as_object()
-                .map(|m| {
-                    m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")
-                })
-                .unwrap_or_default();
-            field("Selector", sel);
-            let st = &o["status"];
-            field(
-                "Replicas",
-                format!(
-                    "{} desired | {} updated | {} total | {} available | {} unavailable",
-                    o["spec"]["replicas"].as_i64().unwrap_or(0),
-                    st["updatedReplicas"].as_i64().unwrap_or(0),
-                    st["replicas"].as_i64().unwrap_or(0),
-                    st["availableReplicas"].as_i64().unwrap_or(0),
-                    (st["replicas"].as_i64().unwrap_or(0) - st["availableReplicas"].as_i64().unwrap_or(0)).max(0)
-                ),
-            );
-            out.push_str("Pod Template:\n  Containers:\n");
-            for c in o["spec"]["template"]["spec"]["containers"].as_array().into_iter().flatten() {
-                out.push_str(&format!("   {}:\n    Image:  {}\n", s(&c["name"]), s(&c["image"])));
-            }
-        }
-        _ => {
-            for section in ["spec", "data", "status"] {
-                if let Some(v) = o.get(section).filter(|v| !v.is_null()) {
-                    out.push_str(&format!("{}:\n", capitalize(section)));
-                    for l in printers::yaml(v).lines() {
-                        out.push_str(&format!("  {l}\n"));
-                    }
-                }
-            }
-        }
-    }
-    let evs = events.as_array().cloned().unwrap_or_default();
-    if evs.is_empty() {
-        out.push_str("Events:          <none>\n");
-    } else {
-        out.push_str("Events:\n");
-        let mut rows = vec![vec!["  Type".to_string(), "Reason".into(), "Age".into(), "From".into(), "Message".into()]];
-        rows.push(vec!["  ----".to_string(), "------".into(), "----".into(), "----".into(), "-------".into()]);
-        for e in evs {
-            let age = e["lastTimestamp"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| {
-                let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
-                if secs < 120 {
-                    format!("{secs}s")
-                } else if secs < 7200 {
-                    format!("{}m", secs / 60)
-                } else {
-                    format!("{}h", secs / 3600)
-                }
-            });
-            rows.push(vec![
-                format!("  {}", s(&e["type"])),
-                s(&e["reason"]),
-                age.unwrap_or_default(),
-                s(&e["source"]["component"]),
-                s(&e["message"]),
-            ]);
-        }
-        out.push_str(&printers::tabwrite(&rows));
-    }
-    out
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
 }
 
 /// The DAG as an indented tree from its roots (a node with several parents appears under each).

@@ -7,11 +7,13 @@ mod client;
 mod cloud;
 mod config;
 mod connection;
+mod describe;
 mod exec;
 mod kube_login;
 mod kubectl;
 pub mod printers;
 mod progress;
+mod rollout;
 mod runner_deploy;
 mod runner_install;
 mod secret;
@@ -231,7 +233,16 @@ pub enum KubectlCommand {
         #[command(flatten)]
         target: kubectl::TargetArgs,
     },
-    /// `rollout restart deployment|statefulset|daemonset NAME`.
+    /// Set a workload's replicas (deployments, statefulsets, replicasets).
+    Scale {
+        kind: String,
+        name: String,
+        #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+        replicas: i32,
+        #[command(flatten)]
+        target: kubectl::TargetArgs,
+    },
+    /// `rollout restart|history|undo deployment|statefulset|daemonset NAME`.
     Rollout {
         #[command(subcommand)]
         command: kubectl::RolloutCommand,

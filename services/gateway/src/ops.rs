@@ -15,7 +15,7 @@ use crate::{
 };
 
 fn parse_duration_secs(s: &str) -> Result<i64, ApiError> {
-    let bad = || ApiError::bad_request(format!("invalid --since {s:?}: use a duration like 30s, 10m, 2h"));
+    let bad = || ApiError::bad_request(format!("invalid since {s:?}: use a duration like 30s, 10m, 2h"));
     let i = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let n: i64 = s[..i].parse().map_err(|_| bad())?;
     let unit = match &s[i..] {
@@ -110,14 +110,48 @@ fn kube_op_of(verb: &str, b: &mut cloudops_api::KubeOpBody) -> Result<v1::op::Ki
                 name: std::mem::take(&mut b.name),
             })
         }
+        "scale" => {
+            need_kind(b, true)?;
+            let replicas = match b.replicas {
+                Some(n) if n >= 0 => n,
+                Some(n) => return Err(ApiError::bad_request(format!("replicas {n} is negative"))),
+                None => return Err(ApiError::bad_request("`replicas` is required for scale")),
+            };
+            Kind::KubeScale(v1::KubeScale {
+                resource: std::mem::take(&mut b.kind),
+                name: std::mem::take(&mut b.name),
+                replicas,
+            })
+        }
+        "rollout-history" => {
+            need_kind(b, true)?;
+            Kind::KubeRolloutHistory(v1::KubeRolloutHistory {
+                resource: std::mem::take(&mut b.kind),
+                name: std::mem::take(&mut b.name),
+            })
+        }
+        "rollout-undo" => {
+            need_kind(b, true)?;
+            if b.to_revision < 0 {
+                return Err(ApiError::bad_request(format!("to_revision {} is negative", b.to_revision)));
+            }
+            Kind::KubeRolloutUndo(v1::KubeRolloutUndo {
+                resource: std::mem::take(&mut b.kind),
+                name: std::mem::take(&mut b.name),
+                to_revision: b.to_revision,
+            })
+        }
         "logs" => {
-            for (flag, v) in [("--since-time", &b.since_time), ("--until-time", &b.until_time)] {
+            // Named as the request's fields: the console and the CLI (--since-time) both send them.
+            for (field, v) in [("since time", &b.since_time), ("until time", &b.until_time)] {
                 if !v.is_empty() && chrono::DateTime::parse_from_rfc3339(v).is_err() {
-                    return Err(ApiError::bad_request(format!("invalid {flag} {v:?}: use an RFC 3339 time")));
+                    return Err(ApiError::bad_request(format!(
+                        "invalid {field} {v:?}: use an RFC 3339 time such as 2026-01-02T15:04:05Z"
+                    )));
                 }
             }
             if !b.since.is_empty() && !b.since_time.is_empty() {
-                return Err(ApiError::bad_request("use --since or --since-time, not both"));
+                return Err(ApiError::bad_request("give a since duration or a since time, not both"));
             }
             Kind::KubeLogs(v1::KubeLogs {
                 pod: std::mem::take(&mut b.pod),
@@ -165,14 +199,14 @@ fn kube_op_of(verb: &str, b: &mut cloudops_api::KubeOpBody) -> Result<v1::op::Ki
             return Err(ApiError::new(
                 v1::ErrorCode::NotFound,
                 format!(
-                    "unknown kubernetes op {other:?}: use get, describe, edit, apply, delete, restart, logs, exec, watch, api-resources or graph"
+                    "unknown kubernetes op {other:?}: use get, describe, edit, apply, delete, restart, scale, rollout-history, rollout-undo, logs, exec, watch, api-resources or graph"
                 ),
             ));
         }
     })
 }
 
-#[utoipa::path(post, path = "/v1/ops/kubernetes/{verb}", tag = "ops", request_body = cloudops_api::KubeOpBody, params(("verb" = String, Path, description = "get, describe, edit, apply, delete, restart, logs, exec, watch, api-resources or graph")), responses((status = 200, body = cloudops_api::KubeOpResponse), (status = 201, description = "logs, watch and exec: the session started", body = cloudops_api::SessionStarted)))]
+#[utoipa::path(post, path = "/v1/ops/kubernetes/{verb}", tag = "ops", request_body = cloudops_api::KubeOpBody, params(("verb" = String, Path, description = "get, describe, edit, apply, delete, restart, scale, rollout-history, rollout-undo, logs, exec, watch, api-resources or graph")), responses((status = 200, body = cloudops_api::KubeOpResponse), (status = 201, description = "logs, watch and exec: the session started", body = cloudops_api::SessionStarted)))]
 pub(crate) async fn kube_op(
     State(s): State<AppState>,
     who: Authenticated,

@@ -112,7 +112,8 @@ async fn audit(
     let req = v1::RecordAuditRequest {
         caller: Some(who.caller()),
         mode: v1::AccessMode::AdminMode as i32,
-        target: format!("org/{org_id}"),
+        // The authorizer names the org (`org/NAME`) in the record.
+        target: String::new(),
         op_name: op_name.into(),
         decision: decision.into(),
         reason,

@@ -66,7 +66,7 @@ impl AwsProvider {
         let mut cfg = loader.load().await;
         if cfg.region().is_none() {
             return Err(invalid(
-                "no AWS region: pass --region, give the connection one (--set region=…), or set AWS_REGION on the runner",
+                "no AWS region: name one with the request, give the connection a default (its setting `region`), or set AWS_REGION on the runner",
             ));
         }
         if let Some((role, external_id, connection)) = &key.role {

@@ -65,7 +65,7 @@ impl AzureProvider {
             Service::AzureVm => {
                 let subscription = pick(&op.subscription, "subscription").ok_or_else(|| {
                     invalid(
-                        "no Azure subscription: pass --subscription or give the connection one (--set subscription=…)",
+                        "no Azure subscription: name one with the request, or give the connection a default (its setting `subscription`)",
                     )
                 })?;
                 let group = pick(&op.resource_group, "resource_group");
@@ -74,7 +74,7 @@ impl AzureProvider {
             }
             Service::AzureBlob => {
                 let account = pick(&op.account, "account").ok_or_else(|| {
-                    invalid("no storage account: pass --account or give the connection one (--set account=…)")
+                    invalid("no storage account: name one with the request, or give the connection a default (its setting `account`)")
                 })?;
                 let endpoint = setting(req, "blob_endpoint_url");
                 let key = std::env::var("AZURE_STORAGE_KEY")

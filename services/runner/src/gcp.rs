@@ -69,7 +69,7 @@ impl GcpProvider {
         let project = Some(op.project.as_str())
             .filter(|p| !p.is_empty())
             .or_else(|| setting(req, "project"))
-            .ok_or_else(|| invalid("no GCP project: pass --project or give the connection one (--set project=…)"))?;
+            .ok_or_else(|| invalid("no GCP project: name one with the request, or give the connection a default (its setting `project`)"))?;
         let creds = self.credentials().await?;
         let endpoint = |key| setting(req, key).map(|e: &str| e.trim_end_matches('/').to_string());
         match service {

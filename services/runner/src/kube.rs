@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 mod impersonate;
 mod owned;
 mod proxy;
+mod rollout;
 mod tunnel;
 mod watch;
 
@@ -523,30 +524,6 @@ impl KubeExecutor {
             }
         }
         Ok(out)
-    }
-
-    pub async fn restart(&self, req: &v1::RunnerRequest, op: &v1::KubeRestart) -> Result<v1::OpResult, v1::Error> {
-        let (context, client) = self.client_for(req).await?;
-        let res = self.resolve(&context, &client, &op.resource).await?;
-        if !matches!(res.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet") {
-            return Err(err(
-                ErrorCode::InvalidArgument,
-                format!("rollout restart works on deployments, statefulsets and daemonsets, not {}", res.plural),
-            ));
-        }
-        let ns = Self::scoped_ns(req, &res, None)?.unwrap_or("default");
-        let now = chrono_now();
-        let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}});
-        let text = Self::call(
-            &client,
-            http::Method::PATCH,
-            res.path(Some(ns), Some(&op.name)),
-            "application/json",
-            Some("application/strategic-merge-patch+json"),
-            serde_json::to_vec(&patch).expect("json"),
-        )
-        .await?;
-        Ok(Self::result(text.into_bytes(), &res))
     }
 
     pub async fn api_resources(&self, req: &v1::RunnerRequest) -> Result<v1::OpResult, v1::Error> {

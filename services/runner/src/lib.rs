@@ -192,6 +192,12 @@ impl Executor {
             #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeRestart(o) => self.kube.restart(req, o).await,
             #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeScale(o) => self.kube.scale(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeRolloutHistory(o) => self.kube.rollout_history(req, o).await,
+            #[cfg(feature = "kubernetes")]
+            v1::op::Kind::KubeRolloutUndo(o) => self.kube.rollout_undo(req, o).await,
+            #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeApiResources(_) => self.kube.api_resources(req).await,
             #[cfg(feature = "kubernetes")]
             v1::op::Kind::KubeGraph(_) => self.kube.graph(req).await,

@@ -323,7 +323,7 @@ async fn console_end_to_end_in_chromium() {
         .kill_on_drop(true)
         .output();
     let out =
-        tokio::time::timeout(Duration::from_secs(300), run).await.expect("the browser test ran for 5 minutes").unwrap();
+        tokio::time::timeout(Duration::from_secs(480), run).await.expect("the browser test ran for 8 minutes").unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     println!("{stdout}");
     eprintln!("{stderr}");

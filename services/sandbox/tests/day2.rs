@@ -200,6 +200,53 @@ async fn delete_asks_and_restart_rolls() {
 }
 
 #[tokio::test]
+async fn scale_rollout_history_and_undo() {
+    let (sb, _r) = setup().await;
+    fn run<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["--connection", C, "-n", "default"][..]].concat()
+    }
+    let scaled = ok(&sb, &run(&["kubectl", "scale", "deployment", "api", "--replicas", "3"])).await;
+    assert_eq!(scaled.trim(), "deployment.apps/api scaled");
+    let d: serde_json::Value =
+        serde_json::from_str(&ok(&sb, &run(&["kubectl", "get", "deployment", "api", "-o", "json"])).await).unwrap();
+    assert_eq!(d["spec"]["replicas"], 3, "{d}");
+    let pods = ok(&sb, &run(&["kubectl", "get", "pods", "-o", "name"])).await;
+    assert_eq!(pods.lines().filter(|l| l.starts_with("pod/api-")).count(), 3, "{pods}");
+
+    // A restart makes revision 2; undo brings revision 1's template back (as revision 3).
+    ok(&sb, &run(&["kubectl", "rollout", "restart", "deployment", "api"])).await;
+    let h = ok(&sb, &run(&["kubectl", "rollout", "history", "deployment", "api"])).await;
+    assert!(h.starts_with("deployment.apps/api\nREVISION"), "{h}");
+    assert!(h.lines().any(|l| l.starts_with("1 ")) && h.lines().any(|l| l.starts_with("2 (current)")), "{h}");
+    let undone = ok(&sb, &run(&["kubectl", "rollout", "undo", "deployment", "api"])).await;
+    assert_eq!(undone.trim(), "deployment.apps/api rolled back (to revision 1)");
+    let y = ok(&sb, &run(&["kubectl", "get", "deployment", "api", "-o", "yaml"])).await;
+    assert!(
+        !y.contains("kubectl.kubernetes.io/restartedAt"),
+        "the restart's annotation is gone with its revision: {y}"
+    );
+    let h = ok(&sb, &run(&["kubectl", "rollout", "history", "deployment", "api"])).await;
+    assert!(h.lines().any(|l| l.starts_with("3 (current)")), "{h}");
+    let e = fails(&sb, &run(&["kubectl", "rollout", "undo", "deployment", "api", "--to-revision", "9"])).await;
+    assert!(e.contains("has no revision 9 (it has: 2, 3)"), "{e}");
+    let e = fails(&sb, &run(&["kubectl", "scale", "configmap", "x", "--replicas", "1"])).await;
+    assert!(e.contains("cannot be scaled"), "{e}");
+
+    // Reading the history is a viewer's; scaling and undoing are an operator's.
+    let key = sb.principal_on_connection("viewer1", C, "viewer").await;
+    let viewer = sb.as_user(&key);
+    assert_eq!(viewer.cli(&run(&["kubectl", "rollout", "history", "deployment", "api"])).await.code, 0);
+    for args in [
+        &["kubectl", "scale", "deployment", "api", "--replicas", "0"][..],
+        &["kubectl", "rollout", "undo", "deployment", "api"],
+    ] {
+        let out = viewer.cli(&run(args)).await;
+        assert!(out.stderr.contains("needs the operator role"), "{args:?}: {}", out.stderr);
+    }
+    sb.shutdown().await;
+}
+
+#[tokio::test]
 async fn namespace_graph() {
     let (sb, _r) = setup().await;
     let j = ok(&sb, &["kubectl", "graph", "--connection", C, "-n", "shop", "-o", "json"]).await;

@@ -10,7 +10,7 @@ pub fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
         return Ok(t.with_timezone(&chrono::Utc));
     }
     let bad =
-        || ApiError::bad_request(format!("invalid --since {s:?}: use a duration like 10m, 2h, 1d or an RFC 3339 time"));
+        || ApiError::bad_request(format!("invalid since {s:?}: use a duration like 10m, 2h, 1d or an RFC 3339 time"));
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
     let n: i64 = n.parse().map_err(|_| bad())?;
     // Checked: a huge number is refused, never a panic.
@@ -29,7 +29,7 @@ pub fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
 fn limit(asked: Option<u32>) -> Result<u64, ApiError> {
     match asked.unwrap_or(100) {
         n @ 1..=api::MAX_LIST => Ok(u64::from(n)),
-        n => Err(ApiError::bad_request(format!("--limit {n}: use 1 to {}", api::MAX_LIST))),
+        n => Err(ApiError::bad_request(format!("limit {n}: use 1 to {}", api::MAX_LIST))),
     }
 }
 

@@ -106,10 +106,7 @@ pub async fn get_default_connection(
     if !visible.everything() && effective.is_none() {
         return Err(ApiError::new(
             v1::ErrorCode::PermissionDenied,
-            format!(
-                "the org's default connection needs a grant on org {:?}; name an env you have access to with --env",
-                org.name
-            ),
+            format!("the org's default connection needs a grant on org {:?}; name an env you have access to", org.name),
         ));
     }
     let c = s.deps.store.default_connection(&org.id, "", &q.provider).await?;

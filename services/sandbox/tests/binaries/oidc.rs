@@ -15,7 +15,7 @@ use tokio::{
     process::Child,
 };
 
-use super::{Env, serve, stops_cleanly};
+use super::{Env, serve, stops_cleanly, support::free_port};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -25,11 +25,6 @@ fn chromium() -> PathBuf {
     let p = std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
     assert!(p.is_file(), "{} is missing: the sign-in tests need Chromium (.ci/run installs it)", p.display());
     p
-}
-
-/// A port nobody listens on now (the provider's issuer URL must be known before it starts).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 const USERS_IN_GROUP: &str = r#"{"alice": {"email": "alice@example.com", "groups": ["platform-team", "Everyone"]}}"#;

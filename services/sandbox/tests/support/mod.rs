@@ -20,7 +20,23 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// A port nobody listens on now, below the kernel's ephemeral range: a port the kernel hands
+/// out (bind to 0) can be taken by any outgoing connection before a server binds it, or when a
+/// killed server comes back on its old port; one below the range only by another listener.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, RandomState};
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|low| *low > 12_000)
+        .unwrap_or(32_768);
+    let (from, span) = (10_000u16, low - 10_000);
+    for i in 0u64..200 {
+        let port = from + (RandomState::new().hash_one(i) % u64::from(span)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
