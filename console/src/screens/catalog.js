@@ -9,7 +9,9 @@ import { DataTable, ErrorBox, Loading, PageHeader, html, useAsync } from '../ui.
 export const resourceHref = (path) => `/resources/${path.split('/').map(encodeURIComponent).join('/')}`;
 
 export function Catalog() {
-  const { org, env, access } = useApp();
+  const { org, env, access, session } = useApp();
+  // Partly visible: say which grants the list follows, and what would show more.
+  const scopes = access.platform || access.roleFor({}) ? [] : (session.grants || []).map((g) => `${g.scope_kind} ${g.scope}`);
   const list = useAsync(() => api.get(api.orgPath(org, `resources${api.qs({ env })}`)).then((r) => r.items), [org, env]);
 
   const columns = [
@@ -31,6 +33,9 @@ export function Catalog() {
     <${PageHeader} title="Cloud resources"
       subtitle=${`The catalog of ${org}${env ? `, environment ${env}` : ''}: open one to see its pods live, logs, a shell, its namespace.`} />
     <${ErrorBox} error=${list.error} onRetry=${list.reload} />
+    ${scopes.length > 0 &&
+    html`<p class="muted small" role="note">You see what your grants cover (${[...new Set(scopes)].join(', ')}); resources of other
+      environments need a grant from an admin of ${org}.</p>`}
     ${list.data === undefined && !list.error
       ? html`<${Loading} />`
       : list.data &&

@@ -65,7 +65,7 @@ class PodRow extends Component {
     return html`<tr ref=${this.tr} data-pod=${v.name} class=${`pod-row health-${v.health}`}>
       ${namespaces && html`<td class="mono small prio-3">${v.namespace}</td>`}
       <td><button type="button" class="link-button mono" onClick=${() => onOpen(v.name, v.namespace)}>${v.name}</button></td>
-      <td data-col="ready" class="num">${c.ready}</td>
+      <td data-col="ready" class="num prio-2">${c.ready}</td>
       <td data-col="status"><span class=${`status status-${v.health}`}><${Dot} health=${v.health} label="" />${v.status}</span></td>
       <td data-col="restarts" class="num prio-2">${c.restartsText}</td>
       <td data-col="containers" class="prio-2">
@@ -184,7 +184,7 @@ export function PodsTable({ pods, hrefs, onAction, execReason, onOpen, namespace
         <caption class="sr-only">Pods, updated live</caption>
         <thead><tr>
           ${namespaces && th('name', 'Namespace', 'prio-3')}
-          ${th('name', 'Name')}<th scope="col" class="num">Ready</th>${th('status', 'Status')}${th('restarts', 'Restarts', 'num prio-2')}
+          ${th('name', 'Name')}<th scope="col" class="num prio-2">Ready</th>${th('status', 'Status')}${th('restarts', 'Restarts', 'num prio-2')}
           <th scope="col" class="prio-2">Containers</th><th scope="col" class="hide-medium">Node</th><th scope="col" class="hide-medium">IP</th>
           ${th('age', 'Age', 'num prio-3')}<th scope="col" class="col-sticky"><span class="sr-only">Actions</span></th>
         </tr></thead>
