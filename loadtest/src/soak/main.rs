@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cloudops_loadtest::{rss_bytes, throughput};
+use cloudops_loadtest::{open_fds, rss_bytes, throughput};
 use cloudops_sandbox::Sandbox;
 use record::{Memory, Recorder, percentiles};
 use serde_json::{Value, json};
@@ -134,11 +134,13 @@ async fn soak(args: Args) -> Result<()> {
                 process,
                 rss: rss_bytes(s.pid()),
                 live: heap::go_live_heap(&s.stderr_log),
+                fds: open_fds(s.pid()),
             };
             let mut v = vec![Memory {
                 process: "bench process".into(),
                 rss: rss_bytes(std::process::id()),
                 live: Some(heap::malloc_in_use()),
+                fds: open_fds(std::process::id()),
             }];
             v.extend(hub_nodes.iter().enumerate().map(|(i, s)| nats(format!("hub node {i}"), s)));
             v.push(nats("runner's leaf node".into(), &runner.leaf));
@@ -259,6 +261,7 @@ async fn soak(args: Args) -> Result<()> {
         let restarted = |name: &str| killed.is_some_and(|(n, _)| name == format!("hub node {n}"));
         print_growth("RSS", first, last, |m| Some(m.rss), restarted);
         print_growth("live heap", first, last, |m| m.live, restarted);
+        print_counts("open fds", &rows, |m| m.fds);
         println!(
             "(target: RSS growth < 10% for every process that lived through the run; the live heap tells a leak from what an allocator keeps)"
         );
@@ -293,6 +296,20 @@ fn print_growth(
             growth,
             if restarted(&a.process) { "  (a new process after the kill)" } else { "" }
         );
+    }
+}
+
+/// `what` of each process at the end of every row: where a count steps up and stays.
+fn print_counts(what: &str, rows: &[(u64, record::Row)], of: impl Fn(&Memory) -> Option<u64>) {
+    let sampled: Vec<_> = rows.iter().filter(|(_, r)| !r.memory.is_empty()).collect();
+    let Some((_, first)) = sampled.first() else { return };
+    println!("\n{what} per row:");
+    for (i, m) in first.memory.iter().enumerate() {
+        let counts: Vec<String> = sampled
+            .iter()
+            .map(|(_, r)| r.memory.get(i).and_then(&of).map_or_else(|| "-".to_string(), |n| n.to_string()))
+            .collect();
+        println!("{:<22} {}", m.process, counts.join(" "));
     }
 }
 

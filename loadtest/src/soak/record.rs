@@ -33,6 +33,8 @@ pub struct Memory {
     pub rss: u64,
     /// Bytes allocated and not freed (the bench process), or live after the last GC (Go).
     pub live: Option<u64>,
+    /// Its open file descriptors (sockets, most of them): connections kept open grow it.
+    pub fds: Option<u64>,
 }
 
 /// Latencies in µs from 1 µs to 10 min, to 2 significant digits (~10 KiB however many).

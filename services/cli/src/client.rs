@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use serde::{Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use crate::{CliConfig, CliError, Result};
@@ -120,19 +121,32 @@ impl Client {
     }
 
     /// A GET read as the contract's type (`cloudops_api`).
-    pub(crate) async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub(crate) async fn get_as<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         read(self.get(path).await?)
+    }
+
+    /// A POST of a contract type, its answer read as another.
+    pub(crate) async fn post_as<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T> {
+        read(self.post(path, body).await?)
+    }
+
+    pub(crate) async fn put_as<T: DeserializeOwned>(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<T> {
+        read(self.put(path, body).await?)
+    }
+
+    pub(crate) async fn delete_as<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        read(self.delete(path).await?)
     }
 
     pub(crate) async fn get(&self, path: &str) -> Result<Value> {
         self.send(true, |base| self.http.get(format!("{base}{path}"))).await
     }
 
-    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn post(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<Value> {
         self.send(false, |base| self.http.post(format!("{base}{path}")).json(body)).await
     }
 
-    pub(crate) async fn put(&self, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn put(&self, path: &str, body: &(impl Serialize + ?Sized)) -> Result<Value> {
         self.send(true, |base| self.http.put(format!("{base}{path}")).json(body)).await
     }
 
@@ -179,7 +193,7 @@ fn api_error(status: reqwest::StatusCode, body: Value) -> CliError {
 
 /// An answer read as the contract's type (`cloudops_api`); a control plane of another version
 /// that answers otherwise is named as such.
-pub(crate) fn read<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
+pub(crate) fn read<T: DeserializeOwned>(v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| {
         CliError::Message(format!(
             "the control plane answered in a shape this planton does not read ({e}): are both the same version?"

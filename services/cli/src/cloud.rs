@@ -3,9 +3,9 @@
 
 use clap::{Args, Subcommand};
 use cloudops_schemas::cloud::{CloudRow, Service};
-use serde_json::{Value, json};
+use cloudops_api::{CloudOpBody, Items};
 
-use crate::{CliError, Ctx, Result, printers};
+use crate::{Ctx, Result, printers};
 
 /// Where a listing goes: a connection (else the env's or org's default for the provider).
 #[derive(Args, Debug, Clone, Default)]
@@ -58,9 +58,10 @@ pub enum S3Command {
 pub async fn aws(ctx: &mut Ctx<'_, '_>, cmd: AwsCommand) -> Result<()> {
     match cmd {
         AwsCommand::Ec2 { command: Ec2Command::List { target, region, filters } } => {
-            list(ctx, Service::AwsEc2, &target, json!({"region": region.unwrap_or_default(), "filters": filters})).await
+            let body = CloudOpBody { region: region.unwrap_or_default(), filters, ..Default::default() };
+            list(ctx, Service::AwsEc2, &target, body).await
         }
-        AwsCommand::S3 { command: S3Command::List { target } } => list(ctx, Service::AwsS3, &target, json!({})).await,
+        AwsCommand::S3 { command: S3Command::List { target } } => list(ctx, Service::AwsS3, &target, Default::default()).await,
     }
 }
 
@@ -153,15 +154,17 @@ pub enum AzureBlobCommand {
 pub async fn gcp(ctx: &mut Ctx<'_, '_>, cmd: GcpCommand) -> Result<()> {
     match cmd {
         GcpCommand::Compute { command: GceCommand::List { target, project, zone, filter } } => {
-            let body = json!({
-                "project": project.unwrap_or_default(),
-                "zone": zone.unwrap_or_default(),
-                "filters": filter.into_iter().collect::<Vec<_>>(),
-            });
+            let body = CloudOpBody {
+                project: project.unwrap_or_default(),
+                zone: zone.unwrap_or_default(),
+                filters: filter.into_iter().collect(),
+                ..Default::default()
+            };
             list(ctx, Service::GcpCompute, &target, body).await
         }
         GcpCommand::Storage { command: GcsCommand::List { target, project } } => {
-            list(ctx, Service::GcpStorage, &target, json!({"project": project.unwrap_or_default()})).await
+            let body = CloudOpBody { project: project.unwrap_or_default(), ..Default::default() };
+            list(ctx, Service::GcpStorage, &target, body).await
         }
     }
 }
@@ -169,31 +172,35 @@ pub async fn gcp(ctx: &mut Ctx<'_, '_>, cmd: GcpCommand) -> Result<()> {
 pub async fn azure(ctx: &mut Ctx<'_, '_>, cmd: AzureCommand) -> Result<()> {
     match cmd {
         AzureCommand::Vm { command: AzureVmCommand::List { target, subscription, resource_group } } => {
-            let body = json!({
-                "subscription": subscription.unwrap_or_default(),
-                "resource_group": resource_group.unwrap_or_default(),
-            });
+            let body = CloudOpBody {
+                subscription: subscription.unwrap_or_default(),
+                resource_group: resource_group.unwrap_or_default(),
+                ..Default::default()
+            };
             list(ctx, Service::AzureVm, &target, body).await
         }
         AzureCommand::Blob { command: AzureBlobCommand::List { target, account } } => {
-            list(ctx, Service::AzureBlob, &target, json!({"account": account.unwrap_or_default()})).await
+            let body = CloudOpBody { account: account.unwrap_or_default(), ..Default::default() };
+            list(ctx, Service::AzureBlob, &target, body).await
         }
     }
 }
 
-async fn list(ctx: &mut Ctx<'_, '_>, service: Service, t: &CloudTarget, mut body: Value) -> Result<()> {
+async fn list(ctx: &mut Ctx<'_, '_>, service: Service, t: &CloudTarget, body: CloudOpBody) -> Result<()> {
     let c = ctx.client()?;
-    body["org"] = json!(ctx.org().ok().unwrap_or_default());
-    body["env"] = json!(ctx.env().unwrap_or_default());
-    body["connection"] = json!(t.connection.clone().unwrap_or_default());
-    let v = c.post(&format!("/v1/ops/cloud/{}", service.as_str().replace('.', "/")), &body).await?;
-    let rows: Vec<CloudRow> = serde_json::from_value(v["items"].clone())
-        .map_err(|e| CliError::Message(format!("the control plane sent rows this CLI cannot read: {e}")))?;
+    let body = CloudOpBody {
+        org: ctx.org().ok().unwrap_or_default(),
+        env: ctx.env().unwrap_or_default(),
+        connection: t.connection.clone().unwrap_or_default(),
+        ..body
+    };
+    let path = format!("/v1/ops/cloud/{}", service.as_str().replace('.', "/"));
+    let v: Items<CloudRow> = c.post_as(&path, &body).await?;
     match t.output.as_str() {
-        "json" => ctx.out(&printers::json(&v)),
-        "yaml" => ctx.out(&printers::yaml(&v)),
-        _ if rows.is_empty() => ctx.note("No resources found."),
-        _ => ctx.out(&table(service, &rows)),
+        "json" => ctx.out(&printers::json(&serde_json::to_value(&v).expect("json"))),
+        "yaml" => ctx.out(&printers::yaml(&serde_json::to_value(&v).expect("json"))),
+        _ if v.items.is_empty() => ctx.note("No resources found."),
+        _ => ctx.out(&table(service, &v.items)),
     }
     Ok(())
 }

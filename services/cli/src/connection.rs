@@ -90,8 +90,8 @@ pub async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result
         }
         ConnectionCommand::Get { name, output } => {
             let v: api::Connection = c.get_as(&format!("/v1/orgs/{org}/connections/{}", enc(&name))).await?;
-            show(ctx, &json!(v), output, |_| {
-                crate::printers::tabwrite(&[header.iter().map(|h| h.to_string()).collect(), row(&v)])
+            show(ctx, &v, output, |v| {
+                crate::printers::tabwrite(&[header.iter().map(|h| h.to_string()).collect(), row(v)])
             });
         }
         ConnectionCommand::Delete { name } => {
@@ -107,7 +107,7 @@ pub async fn connection(ctx: &mut Ctx<'_, '_>, cmd: ConnectionCommand) -> Result
             let env = ctx.env().map(|e| format!("&env={}", enc(&e))).unwrap_or_default();
             let path = format!("/v1/orgs/{org}/default-connection?provider={}{env}", enc(&provider));
             let v: api::DefaultConnection = c.get_as(&path).await?;
-            show(ctx, &json!(v), output, |_| {
+            show(ctx, &v, output, |v| {
                 let mut rows = vec![vec!["LEVEL".to_string(), "CONNECTION".to_string()]];
                 rows.extend(v.chain.iter().map(|l| vec![l.level.clone(), or_none(&l.connection)]));
                 let head = match &v.connection {

@@ -6,10 +6,11 @@
 use std::io::{IsTerminal, Read, Write};
 
 use base64::{Engine, engine::general_purpose::STANDARD as B64};
-use serde_json::{Value, json};
+use cloudops_api as api;
+use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::{CliError, Client, Ctx, Result, kubectl::TargetArgs, s};
+use crate::{CliError, Client, Ctx, Result, kubectl::TargetArgs, when};
 
 pub(crate) struct ExecArgs {
     pub pod: Option<String>,
@@ -185,15 +186,18 @@ pub(crate) async fn exec(ctx: &mut Ctx<'_, '_>, c: &Client, a: ExecArgs) -> Resu
         tty = false;
     }
     let size = if tty { terminal_size() } else { None };
-    let mut extra = json!({
-        "pod": a.pod.clone().unwrap_or_default(), "container": a.container.clone().unwrap_or_default(),
-        "command": a.command, "stdin": a.stdin, "tty": tty,
-    });
-    if let Some((cols, rows)) = size {
-        extra["size"] = json!({"cols": cols, "rows": rows});
-    }
-    let started = c.post("/v1/ops/kubernetes/exec", &crate::kubectl::body(ctx, &a.target, extra)).await?;
-    let session = s(&started["session"]);
+    let op = api::KubeOpBody {
+        pod: a.pod.clone().unwrap_or_default(),
+        container: a.container.clone().unwrap_or_default(),
+        command: a.command,
+        stdin: a.stdin,
+        tty,
+        size: size.map(|(cols, rows)| api::TerminalSize { cols: cols.into(), rows: rows.into() }),
+        ..Default::default()
+    };
+    let started: api::SessionStarted =
+        c.post_as("/v1/ops/kubernetes/exec", &crate::kubectl::body(ctx, &a.target, op)).await?;
+    let session = started.session;
 
     let raw = if tty {
         Some(RawMode::enter().map_err(|e| CliError::Message(format!("cannot put the terminal in raw mode: {e}")))?)
@@ -240,31 +244,42 @@ pub(crate) async fn exec(ctx: &mut Ctx<'_, '_>, c: &Client, a: ExecArgs) -> Resu
 }
 
 /// An exec session's metadata, for `audit sessions` and `audit replay`.
-pub(crate) fn session_line(v: &Value) -> [String; 7] {
-    let cmd = v["command"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(" ")).unwrap_or_default();
-    let exit = match (&v["exit_code"], &v["end"]) {
-        (Value::Number(n), _) => n.to_string(),
-        (_, Value::Null) => "running".into(),
-        (_, e) => s(e),
+pub(crate) fn session_line(v: &api::ExecSession) -> [String; 7] {
+    let exit = match (v.exit_code, &v.end) {
+        (Some(code), _) => code.to_string(),
+        (None, None) => "running".into(),
+        (None, Some(end)) => end.clone(),
     };
     [
-        s(&v["id"]),
-        s(&v["started_at"]),
-        s(&v["principal"]),
-        format!("{}/{}", s(&v["namespace"]), s(&v["pod"])),
-        s(&v["container"]),
-        cmd,
+        v.id.clone(),
+        when(&v.started_at),
+        v.principal.clone(),
+        format!("{}/{}", v.namespace, v.pod),
+        v.container.clone(),
+        v.command.as_deref().unwrap_or_default().join(" "),
         exit,
     ]
 }
 
+/// One frame of a recording, as the API writes it: `[ms since the start, "i" | "o" | "e",
+/// base64 bytes]`.
+#[derive(serde::Deserialize)]
+struct Frame(i64, String, String);
+
 /// Writes a recording's output frames (and input, if asked) at their pace: `(speed, max idle
 /// seconds)`, or at once.
-pub(crate) async fn replay(ctx: &mut Ctx<'_, '_>, v: &Value, pace: Option<(f64, f64)>, show_input: bool) {
+pub(crate) async fn replay(
+    ctx: &mut Ctx<'_, '_>,
+    v: &api::ExecSessionReplay,
+    pace: Option<(f64, f64)>,
+    show_input: bool,
+) -> Result<()> {
     let mut last_ms = 0i64;
-    for f in v["frames"].as_array().into_iter().flatten() {
-        let (at, kind) = (f[0].as_i64().unwrap_or(0), f[1].as_str().unwrap_or("o"));
-        let bytes = B64.decode(f[2].as_str().unwrap_or_default()).unwrap_or_default();
+    for (i, f) in v.frames.iter().enumerate() {
+        let Frame(at, kind, data) = serde_json::from_value(f.clone())
+            .map_err(|e| CliError::Message(format!("frame {i} of the recording: {e}")))?;
+        let bytes =
+            B64.decode(&data).map_err(|e| CliError::Message(format!("frame {i} of the recording: {e}")))?;
         if kind == "i" && !show_input {
             continue;
         }
@@ -276,19 +291,23 @@ pub(crate) async fn replay(ctx: &mut Ctx<'_, '_>, v: &Value, pace: Option<(f64, 
         }
         last_ms = at;
         let out = &mut *ctx.io.out;
-        let _ = match kind {
+        let _ = match kind.as_str() {
             "i" => write!(out, "⟨{}⟩", String::from_utf8_lossy(&bytes).escape_debug()),
             _ => out.write_all(&bytes),
         };
         let _ = out.flush();
     }
-    let [id, started, who, pod, container, cmd, exit] = session_line(v);
-    let kept = if v["truncated"] == true {
-        format!("; the recording keeps the first {} of {} bytes", s(&v["recorded_bytes"]), s(&v["total_bytes"]))
+    let [id, started, who, pod, container, cmd, exit] = session_line(&v.session);
+    let kept = if v.session.truncated {
+        format!(
+            "; the recording keeps the first {} of {} bytes",
+            v.session.recorded_bytes, v.session.total_bytes
+        )
     } else {
         String::new()
     };
     ctx.note(&format!("\n--- session {id}: {who} ran `{cmd}` in {pod} ({container}) at {started}; exit {exit}{kept}"));
+    Ok(())
 }
 
 #[cfg(test)]

@@ -49,32 +49,29 @@ pub enum RolloutCommand {
     },
 }
 
-pub(crate) fn body(ctx: &Ctx<'_, '_>, t: &TargetArgs, extra: Value) -> Value {
+pub(crate) fn body(ctx: &Ctx<'_, '_>, t: &TargetArgs, op: api::KubeOpBody) -> api::KubeOpBody {
+    // Developer mode takes the org from the resource path; admin mode from --org or the config.
     let org = if t.resource.is_some() { ctx.org.clone() } else { ctx.org().ok() };
-    let mut b = json!({
-        "org": org.unwrap_or_default(),
-        "env": ctx.env().unwrap_or_default(),
-        "connection": t.connection.clone().unwrap_or_default(),
-        "resource": t.resource.clone().unwrap_or_default(),
-        "namespace": t.namespace.clone().unwrap_or_default(),
-    });
-    if let (Some(b), Some(e)) = (b.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            b.insert(k.clone(), v.clone());
-        }
+    api::KubeOpBody {
+        org: org.unwrap_or_default(),
+        env: ctx.env().unwrap_or_default(),
+        connection: t.connection.clone().unwrap_or_default(),
+        resource: t.resource.clone().unwrap_or_default(),
+        namespace: t.namespace.clone().unwrap_or_default(),
+        ..op
     }
-    b
+}
+
+/// The op `kind`/`name`, the rest as it defaults.
+pub(crate) fn named(kind: &str, name: &str) -> api::KubeOpBody {
+    api::KubeOpBody { kind: kind.into(), name: name.into(), ..Default::default() }
 }
 
 /// kubectl's `kind.group/name` for messages.
-pub(crate) fn ref_of(resource: &Value, name: &str) -> String {
-    let kind = resource["kind"].as_str().unwrap_or("").to_ascii_lowercase();
-    let group = resource["apiVersion"]
-        .as_str()
-        .and_then(|v| v.split_once('/'))
-        .map(|(g, _)| format!(".{g}"))
-        .unwrap_or_default();
-    format!("{kind}{group}/{name}")
+pub(crate) fn ref_of(resource: &Option<api::KubeResource>, name: &str) -> String {
+    let Some(r) = resource else { return name.to_string() };
+    let group = r.api_version.split_once('/').map(|(g, _)| format!(".{g}")).unwrap_or_default();
+    format!("{}{group}/{name}", r.kind.to_ascii_lowercase())
 }
 
 pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
@@ -82,30 +79,27 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
     match cmd {
         KubectlCommand::Get { .. } => unreachable!("handled by kubectl_get"),
         KubectlCommand::Describe { kind, name, target } => {
-            let v =
-                c.post("/v1/ops/kubernetes/describe", &body(ctx, &target, json!({"kind": kind, "name": name}))).await?;
-            let text = crate::describe::describe(&v["result"]["object"], &v["result"]["events"]);
+            let v: api::KubeOpResponse =
+                c.post_as("/v1/ops/kubernetes/describe", &body(ctx, &target, named(&kind, &name))).await?;
+            let text = crate::describe::describe(&v.result["object"], &v.result["events"]);
             ctx.out(&text);
         }
         KubectlCommand::Edit { kind, name, target } => edit(ctx, &c, &kind, &name, &target).await?,
         KubectlCommand::Apply { filename, target } => {
             let docs = read_manifests(&filename)?;
             for d in docs {
-                let v = c.post("/v1/ops/kubernetes/apply", &body(ctx, &target, json!({"object": d}))).await?;
-                let name = s(&v["result"]["metadata"]["name"]);
-                ctx.out(&format!("{} serverside-applied\n", ref_of(&v["resource"], &name)));
+                let op = api::KubeOpBody { object: Some(d), ..Default::default() };
+                let v: api::KubeOpResponse = c.post_as("/v1/ops/kubernetes/apply", &body(ctx, &target, op)).await?;
+                let name = s(&v.result["metadata"]["name"]);
+                ctx.out(&format!("{} serverside-applied\n", ref_of(&v.resource, &name)));
             }
         }
         KubectlCommand::Delete { kind, name, yes, cascade, target } => {
-            let plan = c
-                .post(
-                    "/v1/ops/kubernetes/delete",
-                    &body(ctx, &target, json!({"kind": kind, "name": name, "propagation": cascade, "dry_run": true})),
-                )
-                .await?;
-            let what = ref_of(&plan["resource"], &name);
-            let deps = plan["result"]["dependents"].as_array().cloned().unwrap_or_default();
-            let ns = plan["result"]["object"]["namespace"]
+            let op = api::KubeOpBody { propagation: cascade.clone(), dry_run: true, ..named(&kind, &name) };
+            let plan: api::KubeOpResponse = c.post_as("/v1/ops/kubernetes/delete", &body(ctx, &target, op)).await?;
+            let what = ref_of(&plan.resource, &name);
+            let deps = plan.result["dependents"].as_array().cloned().unwrap_or_default();
+            let ns = plan.result["object"]["namespace"]
                 .as_str()
                 .map(|n| format!(" in namespace {n}"))
                 .unwrap_or_default();
@@ -132,11 +126,8 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
                     return Err(CliError::Message("not confirmed; nothing deleted".into()));
                 }
             }
-            c.post(
-                "/v1/ops/kubernetes/delete",
-                &body(ctx, &target, json!({"kind": kind, "name": name, "propagation": cascade})),
-            )
-            .await?;
+            let op = api::KubeOpBody { propagation: cascade, ..named(&kind, &name) };
+            c.post("/v1/ops/kubernetes/delete", &body(ctx, &target, op)).await?;
             ctx.out(&format!("{what} deleted\n"));
         }
         KubectlCommand::Rollout { command } => crate::rollout::rollout(ctx, &c, command).await?,
@@ -144,8 +135,9 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
             crate::rollout::scale(ctx, &c, &kind, &name, replicas, &target).await?
         }
         KubectlCommand::Graph { output, target } => {
-            let v = c.post("/v1/ops/kubernetes/graph", &body(ctx, &target, json!({}))).await?;
-            let g = &v["result"];
+            let v: api::KubeOpResponse =
+                c.post_as("/v1/ops/kubernetes/graph", &body(ctx, &target, Default::default())).await?;
+            let g = &v.result;
             let text = match output.as_str() {
                 "json" => printers::json(g),
                 "dot" => graph_dot(g),
@@ -166,14 +158,21 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
             timestamps,
             target,
         } => {
-            let extra = json!({
-                "pod": pod.unwrap_or_default(), "container": container.unwrap_or_default(), "follow": follow, "tail": tail,
-                "since": since.unwrap_or_default(), "since_time": since_time.unwrap_or_default(), "until_time": until_time.unwrap_or_default(),
-                "grep": grep.unwrap_or_default(), "previous": previous, "timestamps": timestamps,
-            });
-            let started = c.post("/v1/ops/kubernetes/logs", &body(ctx, &target, extra)).await?;
-            let session = s(&started["session"]);
-            stream_session(ctx, &c, &session).await?;
+            let op = api::KubeOpBody {
+                pod: pod.unwrap_or_default(),
+                container: container.unwrap_or_default(),
+                follow,
+                tail,
+                since: since.unwrap_or_default(),
+                since_time: since_time.unwrap_or_default(),
+                until_time: until_time.unwrap_or_default(),
+                grep: grep.unwrap_or_default(),
+                previous,
+                timestamps,
+                ..Default::default()
+            };
+            let started: api::SessionStarted = c.post_as("/v1/ops/kubernetes/logs", &body(ctx, &target, op)).await?;
+            stream_session(ctx, &c, &started.session).await?;
         }
         KubectlCommand::Exec { pod, container, stdin, tty, target, command } => {
             let args = crate::exec::ExecArgs { pod, container, stdin, tty, command, target };
@@ -181,11 +180,12 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
         }
         KubectlCommand::ApiResources { connection, output } => {
             let t = TargetArgs { connection, ..Default::default() };
-            let v = c.post("/v1/ops/kubernetes/api-resources", &body(ctx, &t, json!({}))).await?;
-            let items = v["result"]["items"].as_array().cloned().unwrap_or_default();
+            let v: api::KubeOpResponse =
+                c.post_as("/v1/ops/kubernetes/api-resources", &body(ctx, &t, Default::default())).await?;
+            let items = v.result["items"].as_array().cloned().unwrap_or_default();
             match output.as_deref() {
-                Some("json") => ctx.out(&printers::json(&v["result"])),
-                Some("yaml") => ctx.out(&printers::yaml(&v["result"])),
+                Some("json") => ctx.out(&printers::json(&v.result)),
+                Some("yaml") => ctx.out(&printers::yaml(&v.result)),
                 Some("name") => {
                     for i in &items {
                         let g = s(&i["apiVersion"]).split_once('/').map(|(g, _)| format!(".{g}")).unwrap_or_default();
@@ -242,11 +242,10 @@ fn write_owner_only(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 }
 
 async fn edit(ctx: &mut Ctx<'_, '_>, c: &crate::Client, kind: &str, name: &str, target: &TargetArgs) -> Result<()> {
-    let v = c
-        .post("/v1/ops/kubernetes/get", &body(ctx, target, json!({"kind": kind, "name": name, "output": "objects"})))
-        .await?;
-    let original = v["result"].clone();
-    let what = ref_of(&v["resource"], name);
+    let op = api::KubeOpBody { output: "objects".into(), ..named(kind, name) };
+    let v: api::KubeOpResponse = c.post_as("/v1/ops/kubernetes/get", &body(ctx, target, op)).await?;
+    let original = v.result;
+    let what = ref_of(&v.resource, name);
     let header = format!(
         "# Please edit the object below. Lines beginning with a '#' will be ignored,\n# and an empty file will abort the edit. If an error occurs while saving this file will be\n# reopened with the relevant failures.\n#\n# {what}\n#\n"
     );
@@ -288,7 +287,8 @@ async fn edit(ctx: &mut Ctx<'_, '_>, c: &crate::Client, kind: &str, name: &str, 
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(());
     }
-    match c.post("/v1/ops/kubernetes/edit", &body(ctx, target, json!({"object": edited}))).await {
+    let op = api::KubeOpBody { object: Some(edited), ..Default::default() };
+    match c.post("/v1/ops/kubernetes/edit", &body(ctx, target, op)).await {
         Ok(_) => {
             let _ = std::fs::remove_dir_all(&dir);
             ctx.out(&format!("{what} edited\n"));

@@ -8,7 +8,10 @@ mod cloud;
 mod config;
 mod connection;
 mod describe;
+mod ctx;
 mod exec;
+mod files;
+mod get;
 mod kube_login;
 mod kubectl;
 pub mod printers;
@@ -19,6 +22,7 @@ mod runner_install;
 mod secret;
 mod sign_in;
 mod sign_in_loopback;
+mod tables;
 
 pub use admin::{
     ApikeyCommand, AuditCommand, ConfigCommand, EnvCommand, GrantCommand, OrgCommand, PrincipalCommand,
@@ -34,6 +38,11 @@ use serde_json::{Value, json};
 
 pub use client::Client;
 pub use config::CliConfig;
+pub use ctx::{CliError, Io};
+pub(crate) use ctx::{Ctx, Result};
+pub(crate) use files::{k8s_secret, runner_binary, write_private};
+pub(crate) use get::kubectl_get;
+pub(crate) use tables::{NONE, or_none, print_items, print_list, s, when};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -309,71 +318,6 @@ pub enum KubectlCommand {
     },
 }
 
-/// Where the CLI writes, and where its home is (tests capture both).
-pub struct Io<'a> {
-    pub out: &'a mut dyn Write,
-    pub err: &'a mut dyn Write,
-    pub home: PathBuf,
-    /// The editor for `kubectl edit`; None reads KUBE_EDITOR, then EDITOR, then vi.
-    pub editor: Option<String>,
-    /// Stdin for `kubectl exec -i`; None reads the process' own.
-    pub stdin: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
-}
-
-#[derive(Debug)]
-pub enum CliError {
-    /// Shown as `error: …`.
-    Message(String),
-    /// From the gateway: code, message, upstream status/reason.
-    Api { code: String, message: String, upstream_reason: Option<String> },
-    /// Exit with this code; whatever needed saying is said.
-    Exit(i32),
-}
-
-impl From<String> for CliError {
-    fn from(s: String) -> Self {
-        Self::Message(s)
-    }
-}
-
-pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
-
-pub(crate) struct Ctx<'a, 'b> {
-    pub(crate) io: &'a mut Io<'b>,
-    pub(crate) cfg: CliConfig,
-    pub(crate) org: Option<String>,
-    env: Option<String>,
-    /// One HTTP client per invocation: its pooled connections (and TLS sessions) are kept alive
-    /// across the command's requests.
-    http: std::cell::OnceCell<Client>,
-}
-
-impl Ctx<'_, '_> {
-    pub(crate) fn env(&self) -> Option<String> {
-        self.env.clone().or_else(|| (!self.cfg.env.is_empty()).then(|| self.cfg.env.clone()))
-    }
-
-    pub(crate) fn org(&self) -> Result<String> {
-        self.org
-            .clone()
-            .or_else(|| (!self.cfg.org.is_empty()).then(|| self.cfg.org.clone()))
-            .ok_or_else(|| CliError::Message("no org: pass --org or set one in the config (`planton login`)".into()))
-    }
-    pub(crate) fn client(&self) -> Result<Client> {
-        if let Some(c) = self.http.get() {
-            return Ok(c.clone());
-        }
-        let c = Client::from_config(&self.cfg)?;
-        Ok(self.http.get_or_init(|| c).clone())
-    }
-    pub(crate) fn out(&mut self, s: &str) {
-        let _ = self.io.out.write_all(s.as_bytes());
-    }
-    pub(crate) fn note(&mut self, s: &str) {
-        let _ = writeln!(self.io.err, "{s}");
-    }
-}
-
 /// Runs the CLI; returns the process exit code.
 pub async fn run<I, T>(args: I, io: &mut Io<'_>) -> i32
 where
@@ -460,20 +404,14 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
                     resource,
                 },
         } => {
-            // Developer mode takes the org from the resource path; admin mode from --org or the config.
-            let org = if resource.is_some() { ctx.org.clone() } else { ctx.org().ok() };
-            let body = json!({
-                "org": org.unwrap_or_default(),
-                "env": ctx.env().unwrap_or_default(),
-                "connection": connection.unwrap_or_default(),
-                "resource": resource.unwrap_or_default(),
-                "namespace": namespace.clone().unwrap_or_default(),
-                "kind": kind,
-                "name": name.clone().unwrap_or_default(),
-                "label_selector": selector.unwrap_or_default(),
-                "field_selector": field_selector.unwrap_or_default(),
-                "all_namespaces": all_namespaces,
-            });
+            let target = kubectl::TargetArgs { connection, resource, namespace: namespace.clone() };
+            let op = cloudops_api::KubeOpBody {
+                label_selector: selector.unwrap_or_default(),
+                field_selector: field_selector.unwrap_or_default(),
+                all_namespaces,
+                ..kubectl::named(&kind, name.as_deref().unwrap_or_default())
+            };
+            let body = kubectl::body(ctx, &target, op);
             kubectl_get(ctx, body, name.is_some(), namespace, all_namespaces, output).await
         }
         Command::Kubectl { command } => kubectl::run(ctx, command).await,
@@ -487,174 +425,3 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
     }
 }
 
-pub(crate) fn runner_binary() -> Result<PathBuf> {
-    let home_bin = cloudops_schemas::local_store::planton_home().join("bin").join("planton-runner");
-    let beside = std::env::current_exe().ok().map(|e| e.with_file_name("planton-runner"));
-    // What `planton runner install` put in $PLANTON_HOME/bin wins over a build beside planton.
-    for c in [Some(home_bin), beside].into_iter().flatten() {
-        if c.is_file() {
-            return Ok(c);
-        }
-    }
-    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-        let c = dir.join("planton-runner");
-        if c.is_file() {
-            return Ok(c);
-        }
-    }
-    Err("the runner binary (planton-runner) is not installed: install it with `planton runner install`, or build it with `cargo build --bin planton-runner` (next to planton, in $PLANTON_HOME/bin, or on PATH)".to_string().into())
-}
-
-pub(crate) fn write_private(path: &std::path::Path, data: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(data.as_bytes()).map_err(|e| CliError::Message(format!("{}: {e}", path.display())))
-}
-
-pub(crate) fn k8s_secret(name: &str, creds_json: &str) -> String {
-    let secret = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": format!("planton-runner-{name}-credentials"), "labels": {"app.kubernetes.io/name": "planton-runner", "cloudops.dev/runner": name}},
-        "type": "Opaque",
-        "stringData": {"credentials.json": creds_json},
-    });
-    serde_yaml_ng::to_string(&secret).expect("yaml")
-}
-
-pub(crate) fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "<none>".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-pub(crate) fn print_list(
-    ctx: &mut Ctx<'_, '_>,
-    v: &Value,
-    format: ListFormat,
-    header: &[&str],
-    row: impl Fn(&Value) -> Vec<String>,
-) {
-    match format {
-        ListFormat::Json => ctx.out(&printers::json(v)),
-        ListFormat::Yaml => ctx.out(&printers::yaml(v)),
-        ListFormat::Table => {
-            let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
-            rows.extend(v["items"].as_array().into_iter().flatten().map(&row));
-            ctx.out(&printers::tabwrite(&rows));
-        }
-    }
-}
-
-/// A typed list (`cloudops_api::Items`) as a table, or as the JSON or YAML it came as.
-pub(crate) fn print_items<T: serde::Serialize>(
-    ctx: &mut Ctx<'_, '_>,
-    list: &cloudops_api::Items<T>,
-    format: ListFormat,
-    header: &[&str],
-    row: impl Fn(&T) -> Vec<String>,
-) {
-    match format {
-        ListFormat::Table => {
-            let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
-            rows.extend(list.items.iter().map(&row));
-            ctx.out(&printers::tabwrite(&rows));
-        }
-        _ => print_list(ctx, &serde_json::to_value(list).expect("json"), format, header, |_| vec![]),
-    }
-}
-
-/// An optional field as tables show it.
-pub(crate) fn or_none(v: &Option<String>) -> String {
-    v.clone().unwrap_or_else(|| "<none>".into())
-}
-
-pub(crate) async fn kubectl_get(
-    ctx: &mut Ctx<'_, '_>,
-    mut body: Value,
-    single: bool,
-    namespace: Option<String>,
-    all_ns: bool,
-    output: Option<String>,
-) -> Result<()> {
-    let output = output.unwrap_or_default();
-    let table = matches!(output.as_str(), "" | "wide");
-    if !table && !matches!(output.as_str(), "yaml" | "json" | "name") {
-        return Err(format!("unable to match a printer suitable for the output format {output:?}, allowed formats are: json, name, wide, yaml").into());
-    }
-    body["output"] = json!(if table { "table" } else { "objects" });
-    let resp = ctx.client()?.post("/v1/ops/kubernetes/get", &body).await?;
-    let res = &resp["resource"];
-    let result = &resp["result"];
-    let kind = res["kind"].as_str().unwrap_or("");
-    let api_version = res["apiVersion"].as_str().unwrap_or("v1");
-    let plural = res["plural"].as_str().unwrap_or("resources");
-    // An API server that answers a Table request with a plain list or object (aggregated APIs
-    // and third-party servers do) is printed as kubectl prints it: NAME and AGE.
-    let fallback;
-    let result = if table && result.get("rows").is_none() {
-        fallback = printers::table_of_objects(result);
-        &fallback
-    } else {
-        result
-    };
-    let empty = if single {
-        false
-    } else if table {
-        result["rows"].as_array().is_none_or(Vec::is_empty)
-    } else {
-        result["items"].as_array().is_none_or(Vec::is_empty)
-    };
-    if empty && output != "yaml" && output != "json" {
-        // The namespace the runner used (developer mode fixes it), else what was asked.
-        let ns = res["namespace"]
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .map(str::to_string)
-            .or(namespace)
-            .unwrap_or_else(|| "default".into());
-        let msg = if all_ns || res["namespaced"].as_bool() == Some(false) {
-            "No resources found".to_string()
-        } else {
-            format!("No resources found in {ns} namespace.")
-        };
-        ctx.note(&msg);
-        return Ok(());
-    }
-    match output.as_str() {
-        "" | "wide" => {
-            let text = printers::table(result, output == "wide", all_ns && res["namespaced"].as_bool() != Some(false));
-            ctx.out(&text);
-        }
-        "name" => {
-            let group = api_version.split_once('/').map(|(g, _)| format!(".{g}")).unwrap_or_default();
-            let singular = kind.to_ascii_lowercase();
-            let names: Vec<String> = if single {
-                vec![s(&result["metadata"]["name"])]
-            } else {
-                result["items"].as_array().into_iter().flatten().map(|i| s(&i["metadata"]["name"])).collect()
-            };
-            let _ = plural;
-            for n in names {
-                ctx.out(&format!("{singular}{group}/{n}\n"));
-            }
-        }
-        fmt => {
-            let v = if single { result.clone() } else { printers::as_kubectl_list(result, api_version, kind) };
-            let text = if fmt == "yaml" { printers::yaml(&v) } else { printers::json(&v) };
-            ctx.out(&text);
-        }
-    }
-    Ok(())
-}

@@ -1,10 +1,11 @@
 //! `planton kubectl scale` and `rollout restart|history|undo`, printed as kubectl prints them.
 
-use serde_json::{Value, json};
+use cloudops_api as api;
+use serde_json::Value;
 
 use crate::{
     Ctx, Result,
-    kubectl::{RolloutCommand, TargetArgs, body, ref_of},
+    kubectl::{RolloutCommand, TargetArgs, body, named, ref_of},
     printers,
 };
 
@@ -16,29 +17,29 @@ pub async fn scale(
     replicas: i32,
     target: &TargetArgs,
 ) -> Result<()> {
-    let extra = json!({"kind": kind, "name": name, "replicas": replicas});
-    let v = c.post("/v1/ops/kubernetes/scale", &body(ctx, target, extra)).await?;
-    ctx.out(&format!("{} scaled\n", ref_of(&v["resource"], name)));
+    let op = api::KubeOpBody { replicas: Some(replicas), ..named(kind, name) };
+    let v: api::KubeOpResponse = c.post_as("/v1/ops/kubernetes/scale", &body(ctx, target, op)).await?;
+    ctx.out(&format!("{} scaled\n", ref_of(&v.resource, name)));
     Ok(())
 }
 
 pub async fn rollout(ctx: &mut Ctx<'_, '_>, c: &crate::Client, command: RolloutCommand) -> Result<()> {
     match command {
         RolloutCommand::Restart { kind, name, target } => {
-            let v =
-                c.post("/v1/ops/kubernetes/restart", &body(ctx, &target, json!({"kind": kind, "name": name}))).await?;
-            ctx.out(&format!("{} restarted\n", ref_of(&v["resource"], &name)));
+            let v: api::KubeOpResponse =
+                c.post_as("/v1/ops/kubernetes/restart", &body(ctx, &target, named(&kind, &name))).await?;
+            ctx.out(&format!("{} restarted\n", ref_of(&v.resource, &name)));
         }
         RolloutCommand::History { kind, name, target } => {
-            let extra = json!({"kind": kind, "name": name});
-            let v = c.post("/v1/ops/kubernetes/rollout-history", &body(ctx, &target, extra)).await?;
-            ctx.out(&history(&ref_of(&v["resource"], &name), &v["result"]));
+            let v: api::KubeOpResponse =
+                c.post_as("/v1/ops/kubernetes/rollout-history", &body(ctx, &target, named(&kind, &name))).await?;
+            ctx.out(&history(&ref_of(&v.resource, &name), &v.result));
         }
         RolloutCommand::Undo { kind, name, to_revision, target } => {
-            let extra = json!({"kind": kind, "name": name, "to_revision": to_revision.unwrap_or(0)});
-            let v = c.post("/v1/ops/kubernetes/rollout-undo", &body(ctx, &target, extra)).await?;
-            let revision = v["result"]["revision"].as_i64().unwrap_or(0);
-            ctx.out(&format!("{} rolled back (to revision {revision})\n", ref_of(&v["resource"], &name)));
+            let op = api::KubeOpBody { to_revision: to_revision.unwrap_or(0), ..named(&kind, &name) };
+            let v: api::KubeOpResponse = c.post_as("/v1/ops/kubernetes/rollout-undo", &body(ctx, &target, op)).await?;
+            let revision = v.result["revision"].as_i64().unwrap_or(0);
+            ctx.out(&format!("{} rolled back (to revision {revision})\n", ref_of(&v.resource, &name)));
         }
     }
     Ok(())

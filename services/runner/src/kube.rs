@@ -16,67 +16,30 @@ use kube::{
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+mod client;
+mod discovery;
 mod impersonate;
+mod logs;
 mod owned;
 mod proxy;
 mod rollout;
 mod tunnel;
 mod watch;
 
+use discovery::{ApiRes, DISCOVERY_TTL};
+pub use logs::{LineVerdict, LogSource, TargetPods, filter_line};
 pub use proxy::Proxied;
 pub use tunnel::{Relayed, Tunnel, next_out, send_in};
-
-/// One API resource from discovery.
-#[derive(Debug, Clone)]
-struct ApiRes {
-    group: String,
-    version: String,
-    plural: String,
-    singular: String,
-    kind: String,
-    short_names: Vec<String>,
-    namespaced: bool,
-}
-
-impl ApiRes {
-    fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
-    }
-    fn path(&self, ns: Option<&str>, name: Option<&str>) -> String {
-        let mut p = self.base();
-        if let (true, Some(ns)) = (self.namespaced, ns) {
-            p.push_str(&format!("/namespaces/{}", enc(ns)));
-        }
-        p.push_str(&format!("/{}", self.plural));
-        if let Some(n) = name {
-            p.push_str(&format!("/{}", enc(n)));
-        }
-        p
-    }
-    fn base(&self) -> String {
-        if self.group.is_empty() {
-            format!("/api/{}", self.version)
-        } else {
-            format!("/apis/{}/{}", self.group, self.version)
-        }
-    }
-    fn matches(&self, name: &str) -> bool {
-        self.plural == name
-            || self.singular == name
-            || self.kind.eq_ignore_ascii_case(name)
-            || self.short_names.iter().any(|s| s == name)
-    }
-}
 
 struct Cluster {
     client: Client,
     /// The same credentials without the context's own impersonation (`as`, `as-groups`, …):
     /// the base of a client acting as the person, so that none of it is added to theirs.
     bare: Client,
-    discovery: Option<(Instant, Arc<Vec<ApiRes>>)>,
+    /// The cluster's kinds and when they were read. One discovery at a time: the ops that find
+    /// it stale wait for the one reading it, rather than each reading it again.
+    discovery: Arc<Mutex<Option<(Instant, Arc<Vec<ApiRes>>)>>>,
 }
-
-const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 
 pub struct KubeExecutor {
     kubeconfig: Option<PathBuf>,
@@ -101,15 +64,13 @@ fn kube_error(e: kube::Error) -> v1::Error {
     }
 }
 
+/// What a path segment or query value may hold as it is: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A name or selector as one path segment or query value, everything else percent-encoded.
 fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 impl KubeExecutor {
@@ -144,90 +105,16 @@ impl KubeExecutor {
         if !map.contains_key(context) {
             let cfg = self.config(context).await?;
             let make = |cfg: Config| {
-                Client::try_from(cfg).map_err(|e| err(ErrorCode::Unavailable, format!("kubernetes client: {e}")))
+                client::build(cfg).map_err(|e| err(ErrorCode::Unavailable, format!("kubernetes client: {e}")))
             };
             let mut plain = cfg.clone();
             let a = &mut plain.auth_info;
             (a.impersonate, a.impersonate_uid, a.impersonate_groups, a.impersonate_user_extra) =
                 (None, None, None, None);
             let (client, bare) = (make(cfg)?, make(plain)?);
-            map.insert(context.to_string(), Cluster { client, bare, discovery: None });
+            map.insert(context.to_string(), Cluster { client, bare, discovery: Default::default() });
         }
         Ok(f(map.get_mut(context).expect("inserted")))
-    }
-
-    async fn discover(client: &Client) -> Result<Vec<ApiRes>, v1::Error> {
-        let mut out = Vec::new();
-        let mut gvs = vec![(String::new(), "v1".to_string())];
-        let groups: Value =
-            client.request(http::Request::get("/apis").body(Vec::new()).expect("request")).await.map_err(kube_error)?;
-        for g in groups["groups"].as_array().into_iter().flatten() {
-            if let (Some(name), Some(v)) = (g["name"].as_str(), g["preferredVersion"]["version"].as_str()) {
-                gvs.push((name.to_string(), v.to_string()));
-            }
-        }
-        for (group, version) in gvs {
-            let path = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
-            let list: Value = match client.request(http::Request::get(path).body(Vec::new()).expect("request")).await {
-                Ok(v) => v,
-                Err(_) => continue, // an unavailable aggregated API must not break discovery
-            };
-            for r in list["resources"].as_array().into_iter().flatten() {
-                let plural = r["name"].as_str().unwrap_or_default();
-                if plural.contains('/') {
-                    continue;
-                }
-                out.push(ApiRes {
-                    group: group.clone(),
-                    version: version.clone(),
-                    plural: plural.to_string(),
-                    singular: r["singularName"]
-                        .as_str()
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or(&r["kind"].as_str().unwrap_or_default().to_ascii_lowercase())
-                        .to_string(),
-                    kind: r["kind"].as_str().unwrap_or_default().to_string(),
-                    short_names: r["shortNames"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|s| s.as_str().map(String::from))
-                        .collect(),
-                    namespaced: r["namespaced"].as_bool().unwrap_or(true),
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    async fn resolve(&self, context: &str, client: &Client, name: &str) -> Result<ApiRes, v1::Error> {
-        let cached = self
-            .with_cluster(context, |c| {
-                c.discovery.as_ref().filter(|(t, _)| t.elapsed() < DISCOVERY_TTL).map(|(_, d)| d.clone())
-            })
-            .await?;
-        let resources = match cached {
-            Some(d) => d,
-            None => {
-                let d = Arc::new(Self::discover(client).await?);
-                self.with_cluster(context, |c| c.discovery = Some((Instant::now(), d.clone()))).await?;
-                d
-            }
-        };
-        let lower = name.to_ascii_lowercase();
-        let (res, group) = match lower.split_once('.') {
-            Some((r, g)) => (r.to_string(), Some(g.to_string())),
-            None => (lower, None),
-        };
-        resources
-            .iter()
-            .find(|r| {
-                r.matches(&res) && group.as_ref().is_none_or(|g| &r.group == g || r.group.starts_with(&format!("{g}.")))
-            })
-            .cloned()
-            .ok_or_else(|| {
-                err(ErrorCode::InvalidArgument, format!("the server doesn't have a resource type \"{name}\""))
-            })
     }
 
     async fn client_for(&self, req: &v1::RunnerRequest) -> Result<(String, Client), v1::Error> {
@@ -528,9 +415,7 @@ impl KubeExecutor {
 
     pub async fn api_resources(&self, req: &v1::RunnerRequest) -> Result<v1::OpResult, v1::Error> {
         let (context, client) = self.client_for(req).await?;
-        self.resolve(&context, &client, "namespaces").await?;
-        let resources =
-            self.with_cluster(&context, |c| c.discovery.as_ref().map(|(_, d)| d.clone())).await?.unwrap_or_default();
+        let resources = self.resources(&context, &client, DISCOVERY_TTL).await?;
         let items: Vec<Value> = resources
             .iter()
             .map(|r| serde_json::json!({"name": r.plural, "shortNames": r.short_names, "apiVersion": r.api_version(), "namespaced": r.namespaced, "kind": r.kind}))
@@ -600,158 +485,3 @@ fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The pods an op names, with what it takes to reach them.
-pub struct TargetPods {
-    pub client: Client,
-    pods_res: ApiRes,
-    pub ns: String,
-    pub pods: Vec<Value>,
-}
-
-impl KubeExecutor {
-    /// The pods an op on `pod` means: that pod (in developer mode, checked to belong to the
-    /// resource's workload), or, without a name, every pod of the resource's workload.
-    pub async fn target_pods(&self, req: &v1::RunnerRequest, pod: &str) -> Result<TargetPods, v1::Error> {
-        let (context, client) = self.client_for(req).await?;
-        let pods_res = self.resolve(&context, &client, "pods").await?;
-        let ns = Self::scoped_ns(req, &pods_res, None)?.unwrap_or("default").to_string();
-        let owns = watch::controlled_by_any;
-        let pods: Vec<Value> = if pod.is_empty() {
-            if req.owner_kind.is_empty() {
-                return Err(err(
-                    ErrorCode::InvalidArgument,
-                    "a pod name is required (or use -r with a workload to reach its pods)",
-                ));
-            }
-            let owned = self.owned_uids(&context, &client, &ns, &req.owner_kind, &req.owner_name).await?;
-            let list = Self::get_json(&client, pods_res.path(Some(&ns), None)).await?;
-            list["items"].as_array().into_iter().flatten().filter(|p| owns(p, &owned)).cloned().collect()
-        } else {
-            let found = Self::get_json(&client, pods_res.path(Some(&ns), Some(pod))).await?;
-            if !req.owner_kind.is_empty() {
-                let owned = self.owned_uids(&context, &client, &ns, &req.owner_kind, &req.owner_name).await?;
-                if !owns(&found, &owned) {
-                    return Err(err(
-                        ErrorCode::NotFound,
-                        format!("pod {pod:?} is not part of {} {:?}", req.owner_kind, req.owner_name),
-                    ));
-                }
-            }
-            vec![found]
-        };
-        if pods.is_empty() {
-            return Err(err(ErrorCode::NotFound, format!("{} {:?} has no pods", req.owner_kind, req.owner_name)));
-        }
-        Ok(TargetPods { client, pods_res, ns, pods })
-    }
-}
-
-/// One opened log stream: a label (pod/container, for merged output) and its lines.
-pub struct LogSource {
-    pub label: String,
-    pub lines: std::pin::Pin<Box<dyn futures::Stream<Item = Result<String, std::io::Error>> + Send>>,
-}
-
-impl KubeExecutor {
-    /// Opens the log streams an op asks for (every pod of the workload in developer mode
-    /// without a pod name). Errors (no such pod, bad container) come back before anything streams.
-    pub async fn open_logs(&self, req: &v1::RunnerRequest, op: &v1::KubeLogs) -> Result<Vec<LogSource>, v1::Error> {
-        use futures::{AsyncBufReadExt, StreamExt};
-        let TargetPods { client, pods_res, ns, pods } = self.target_pods(req, &op.pod).await?;
-        let merged = pods.len() > 1;
-        let mut sources = Vec::new();
-        for pod in pods {
-            let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            let containers: Vec<String> = if !op.container.is_empty() {
-                vec![op.container.clone()]
-            } else {
-                pod["spec"]["containers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| c["name"].as_str().map(String::from))
-                    .collect()
-            };
-            let several = containers.len() > 1;
-            for c in containers {
-                let mut q = vec![format!("container={}", enc(&c)), "timestamps=true".to_string()];
-                if op.follow {
-                    q.push("follow=true".into());
-                }
-                if op.tail_lines >= 0 {
-                    q.push(format!("tailLines={}", op.tail_lines));
-                }
-                if op.since_seconds > 0 {
-                    q.push(format!("sinceSeconds={}", op.since_seconds));
-                }
-                if !op.since_time.is_empty() {
-                    q.push(format!("sinceTime={}", enc(&op.since_time)));
-                }
-                if op.previous {
-                    q.push("previous=true".into());
-                }
-                let path = format!("{}/log?{}", pods_res.path(Some(&ns), Some(&name)), q.join("&"));
-                let request = http::Request::get(path).body(Vec::new()).expect("request");
-                let reader = client.request_stream(request).await.map_err(kube_error)?;
-                let label = if merged || several { format!("{name}/{c}") } else { String::new() };
-                sources.push(LogSource { label, lines: reader.lines().boxed() });
-            }
-        }
-        Ok(sources)
-    }
-}
-
-/// What the runner keeps of a log line: `None` drops it, and `until` ends the stream.
-pub enum LineVerdict {
-    Keep(String),
-    Drop,
-    PastUntil,
-}
-
-/// Applies until-time, grep and the timestamp choice to one line `TIMESTAMP TEXT`. A line
-/// without the timestamp the runner asked for (some API servers and aggregated APIs send none)
-/// is kept whole: only a prefix that parses as a timestamp is ever taken off.
-pub fn filter_line(
-    line: &str,
-    label: &str,
-    until: Option<chrono::DateTime<chrono::Utc>>,
-    grep: Option<&regex::Regex>,
-    timestamps: bool,
-) -> LineVerdict {
-    let stamped =
-        line.split_once(' ').and_then(|(ts, text)| chrono::DateTime::parse_from_rfc3339(ts).ok().map(|t| (t, text)));
-    let text = stamped.map_or(line, |(_, text)| text);
-    if let (Some(u), Some((t, _))) = (until, stamped)
-        && t.with_timezone(&chrono::Utc) > u
-    {
-        return LineVerdict::PastUntil;
-    }
-    if grep.is_some_and(|g| !g.is_match(text)) {
-        return LineVerdict::Drop;
-    }
-    let body = if timestamps { line } else { text };
-    LineVerdict::Keep(if label.is_empty() { body.to_string() } else { format!("[{label}] {body}") })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_filters() {
-        let g = regex::Regex::new("GET /api").unwrap();
-        let l = "2026-01-01T00:00:00.5Z web: GET /api/orders 200";
-        assert!(
-            matches!(filter_line(l, "", None, Some(&g), false), LineVerdict::Keep(s) if s == "web: GET /api/orders 200")
-        );
-        assert!(matches!(filter_line(l, "p/c", None, None, true), LineVerdict::Keep(s) if s == format!("[p/c] {l}")));
-        assert!(matches!(filter_line("2026-01-01T00:00:00Z web: tick", "", None, Some(&g), false), LineVerdict::Drop));
-        let until = chrono::DateTime::parse_from_rfc3339("2025-12-31T23:59:59Z").unwrap().with_timezone(&chrono::Utc);
-        assert!(matches!(filter_line(l, "", Some(until), None, false), LineVerdict::PastUntil));
-        // A line without a timestamp is never cut.
-        assert!(
-            matches!(filter_line("plain words here", "", None, None, false), LineVerdict::Keep(s) if s == "plain words here")
-        );
-        assert!(matches!(filter_line("single", "", Some(until), None, false), LineVerdict::Keep(s) if s == "single"));
-    }
-}
