@@ -2,8 +2,8 @@
 //! model (`schemas::cloud::CloudRow`) like kubectl's tables, or as JSON/YAML.
 
 use clap::{Args, Subcommand};
-use cloudops_schemas::cloud::{CloudRow, Service};
 use cloudops_api::{CloudOpBody, Items};
+use cloudops_schemas::cloud::{CloudRow, Service};
 
 use crate::{Ctx, Result, printers};
 
@@ -61,7 +61,9 @@ pub async fn aws(ctx: &mut Ctx<'_, '_>, cmd: AwsCommand) -> Result<()> {
             let body = CloudOpBody { region: region.unwrap_or_default(), filters, ..Default::default() };
             list(ctx, Service::AwsEc2, &target, body).await
         }
-        AwsCommand::S3 { command: S3Command::List { target } } => list(ctx, Service::AwsS3, &target, Default::default()).await,
+        AwsCommand::S3 { command: S3Command::List { target } } => {
+            list(ctx, Service::AwsS3, &target, Default::default()).await
+        }
     }
 }
 

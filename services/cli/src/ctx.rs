@@ -69,4 +69,3 @@ impl Ctx<'_, '_> {
         let _ = writeln!(self.io.err, "{s}");
     }
 }
-

@@ -278,8 +278,7 @@ pub(crate) async fn replay(
     for (i, f) in v.frames.iter().enumerate() {
         let Frame(at, kind, data) = serde_json::from_value(f.clone())
             .map_err(|e| CliError::Message(format!("frame {i} of the recording: {e}")))?;
-        let bytes =
-            B64.decode(&data).map_err(|e| CliError::Message(format!("frame {i} of the recording: {e}")))?;
+        let bytes = B64.decode(&data).map_err(|e| CliError::Message(format!("frame {i} of the recording: {e}")))?;
         if kind == "i" && !show_input {
             continue;
         }
@@ -299,10 +298,7 @@ pub(crate) async fn replay(
     }
     let [id, started, who, pod, container, cmd, exit] = session_line(&v.session);
     let kept = if v.session.truncated {
-        format!(
-            "; the recording keeps the first {} of {} bytes",
-            v.session.recorded_bytes, v.session.total_bytes
-        )
+        format!("; the recording keeps the first {} of {} bytes", v.session.recorded_bytes, v.session.total_bytes)
     } else {
         String::new()
     };

@@ -50,4 +50,3 @@ pub(crate) fn k8s_secret(name: &str, creds_json: &str) -> String {
     });
     serde_yaml_ng::to_string(&secret).expect("yaml")
 }
-

@@ -44,10 +44,8 @@ pub(crate) async fn kubectl_get(
     };
     if empty && output != "yaml" && output != "json" {
         // The namespace the runner used (developer mode fixes it), else what was asked.
-        let ns = Some(res.namespace.clone())
-            .filter(|n| !n.is_empty())
-            .or(namespace)
-            .unwrap_or_else(|| "default".into());
+        let ns =
+            Some(res.namespace.clone()).filter(|n| !n.is_empty()).or(namespace).unwrap_or_else(|| "default".into());
         let msg = if all_ns || !res.namespaced {
             "No resources found".to_string()
         } else {

@@ -4,7 +4,8 @@
 use std::{io::IsTerminal, path::Path};
 
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use cloudops_api as api;
+use serde_json::Value;
 
 use crate::{CliError, Ctx, KubectlCommand, Result, printers, s};
 
@@ -99,10 +100,8 @@ pub async fn run(ctx: &mut Ctx<'_, '_>, cmd: KubectlCommand) -> Result<()> {
             let plan: api::KubeOpResponse = c.post_as("/v1/ops/kubernetes/delete", &body(ctx, &target, op)).await?;
             let what = ref_of(&plan.resource, &name);
             let deps = plan.result["dependents"].as_array().cloned().unwrap_or_default();
-            let ns = plan.result["object"]["namespace"]
-                .as_str()
-                .map(|n| format!(" in namespace {n}"))
-                .unwrap_or_default();
+            let ns =
+                plan.result["object"]["namespace"].as_str().map(|n| format!(" in namespace {n}")).unwrap_or_default();
             let mut msg = format!("This deletes {what}{ns}");
             if deps.is_empty() {
                 msg.push_str(".\n");

@@ -7,8 +7,8 @@ mod client;
 mod cloud;
 mod config;
 mod connection;
-mod describe;
 mod ctx;
+mod describe;
 mod exec;
 mod files;
 mod get;
@@ -31,10 +31,9 @@ pub use admin::{
 pub use connection::ConnectionCommand;
 pub use secret::SecretCommand;
 
-use std::{io::Write, path::PathBuf};
+use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use serde_json::{Value, json};
 
 pub use client::Client;
 pub use config::CliConfig;
@@ -42,7 +41,7 @@ pub use ctx::{CliError, Io};
 pub(crate) use ctx::{Ctx, Result};
 pub(crate) use files::{k8s_secret, runner_binary, write_private};
 pub(crate) use get::kubectl_get;
-pub(crate) use tables::{NONE, or_none, print_items, print_list, s, when};
+pub(crate) use tables::{NONE, or_none, print_items, s, when};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -424,4 +423,3 @@ async fn dispatch(cmd: Command, ctx: &mut Ctx<'_, '_>) -> Result<()> {
         }
     }
 }
-

@@ -59,6 +59,8 @@ fn history(what: &str, result: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

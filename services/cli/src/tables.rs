@@ -60,4 +60,3 @@ pub(crate) fn or_none(v: &Option<String>) -> String {
 pub(crate) fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
-

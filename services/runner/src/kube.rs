@@ -5,7 +5,6 @@ use std::{
     collections::{HashMap, HashSet},
     path::PathBuf,
     sync::Arc,
-    time::{Duration, Instant},
 };
 
 use cloudops_schemas::v1::{self, ErrorCode};
@@ -26,8 +25,8 @@ mod rollout;
 mod tunnel;
 mod watch;
 
-use discovery::{ApiRes, DISCOVERY_TTL};
-pub use logs::{LineVerdict, LogSource, TargetPods, filter_line};
+use discovery::{ApiRes, DISCOVERY_TTL, Discovered};
+pub use logs::{LineVerdict, filter_line};
 pub use proxy::Proxied;
 pub use tunnel::{Relayed, Tunnel, next_out, send_in};
 
@@ -38,7 +37,7 @@ struct Cluster {
     bare: Client,
     /// The cluster's kinds and when they were read. One discovery at a time: the ops that find
     /// it stale wait for the one reading it, rather than each reading it again.
-    discovery: Arc<Mutex<Option<(Instant, Arc<Vec<ApiRes>>)>>>,
+    discovery: Arc<Mutex<Option<Discovered>>>,
 }
 
 pub struct KubeExecutor {
@@ -484,4 +483,3 @@ fn outside(req: &v1::RunnerRequest) -> v1::Error {
 fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
-

@@ -207,7 +207,8 @@ pub async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
             print_items(ctx, &v, output, &HEADER, row);
         }
         RunnerCommand::Get { name, platform, output } => {
-            let v: api::Runner = c.get_as(&format!("/v1/orgs/{o}/runners/{}{}", enc(&name), platform_q(platform))).await?;
+            let v: api::Runner =
+                c.get_as(&format!("/v1/orgs/{o}/runners/{}{}", enc(&name), platform_q(platform))).await?;
             show(ctx, &v, output, |v| {
                 crate::printers::tabwrite(&[HEADER.iter().map(|h| h.to_string()).collect(), row(v)])
             });
@@ -223,7 +224,8 @@ pub async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
             ctx.out(&format!("runner/{} is the default runner of {}\n", v.runner, v.scope));
         }
         RunnerCommand::GetDefault { platform, output } => {
-            let v: api::DefaultRunner = c.get_as(&format!("/v1/orgs/{o}/default-runner{}", platform_q(platform))).await?;
+            let v: api::DefaultRunner =
+                c.get_as(&format!("/v1/orgs/{o}/default-runner{}", platform_q(platform))).await?;
             show(ctx, &v, output, |v| {
                 let head = match &v.runner {
                     Some(r) => format!("effective: {r} (from {})\n", or_none(&v.from)),
@@ -235,7 +237,8 @@ pub async fn runner(ctx: &mut Ctx<'_, '_>, cmd: RunnerCommand) -> Result<()> {
             });
         }
         RunnerCommand::UnsetDefault { platform } => {
-            let v: api::DefaultRunnerUnset = c.delete_as(&format!("/v1/orgs/{o}/default-runner{}", platform_q(platform))).await?;
+            let v: api::DefaultRunnerUnset =
+                c.delete_as(&format!("/v1/orgs/{o}/default-runner{}", platform_q(platform))).await?;
             let scope = if platform { "the platform".to_string() } else { format!("org {org}") };
             if v.removed {
                 ctx.out(&format!("default runner of {scope} unset\n"));

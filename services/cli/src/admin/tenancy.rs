@@ -164,7 +164,12 @@ pub async fn apikey(ctx: &mut Ctx<'_, '_>, cmd: ApikeyCommand) -> Result<()> {
             let path = format!("/v1/orgs/{}/apikeys{}", enc(&org), principal_query(&principal));
             let v: api::Items<api::ApiKey> = c.get_as(&path).await?;
             print_items(ctx, &v, output, &["ID", "PREFIX", "CREATED", "REVOKED"], |k| {
-                vec![k.id.clone(), k.prefix.clone(), when(&k.created_at), k.revoked_at.as_ref().map_or(NONE.into(), when)]
+                vec![
+                    k.id.clone(),
+                    k.prefix.clone(),
+                    when(&k.created_at),
+                    k.revoked_at.as_ref().map_or(NONE.into(), when),
+                ]
             });
         }
         ApikeyCommand::Revoke { id, principal } => {
@@ -202,7 +207,14 @@ pub async fn grant(ctx: &mut Ctx<'_, '_>, cmd: GrantCommand) -> Result<()> {
             let v: api::Items<api::Grant> = c.get_as(&path).await?;
             print_items(ctx, &v, output, &["ID", "PRINCIPAL", "KIND", "SCOPE", "TARGET", "ROLE"], |g| {
                 let target = if g.target.is_empty() { NONE.to_string() } else { g.target.clone() };
-                vec![g.id.clone(), g.principal.clone(), g.principal_kind.clone(), g.scope.clone(), target, g.role.clone()]
+                vec![
+                    g.id.clone(),
+                    g.principal.clone(),
+                    g.principal_kind.clone(),
+                    g.scope.clone(),
+                    target,
+                    g.role.clone(),
+                ]
             });
         }
         GrantCommand::Delete { id } => {

@@ -19,7 +19,7 @@ use kube::{
     Client, Config,
     client::{Body, ClientBuilder, ConfigExt, retry::RetryPolicy},
 };
-use tower::{ServiceBuilder, retry::RetryLayer};
+use tower::{BoxError, ServiceBuilder, retry::RetryLayer};
 
 /// How long a connection may wait for its next call before it is closed.
 pub const IDLE: Duration = Duration::from_secs(30);
@@ -54,6 +54,7 @@ fn build_with(config: Config, idle: Duration, max_idle: usize) -> Result<Client,
         .option_layer(config.default_retry.then(|| RetryLayer::new(RetryPolicy::server_retry())))
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
+        .map_err(BoxError::from)
         .service(pool);
     Ok(Client::new(service, config.default_namespace))
 }

@@ -59,6 +59,9 @@ pub(super) const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 /// does, but at most this often.
 const DISCOVERY_ON_MISS: Duration = Duration::from_secs(10);
 
+/// A cluster's kinds and when they were read.
+pub(super) type Discovered = (Instant, Arc<Vec<ApiRes>>);
+
 impl KubeExecutor {
     async fn discover(client: &Client) -> Result<Vec<ApiRes>, v1::Error> {
         let mut out = Vec::new();
@@ -105,7 +108,12 @@ impl KubeExecutor {
     }
 
     /// The cluster's kinds, as read less than `max_age` ago (else read now).
-    pub(super) async fn resources(&self, context: &str, client: &Client, max_age: Duration) -> Result<Arc<Vec<ApiRes>>, v1::Error> {
+    pub(super) async fn resources(
+        &self,
+        context: &str,
+        client: &Client,
+        max_age: Duration,
+    ) -> Result<Arc<Vec<ApiRes>>, v1::Error> {
         let slot = self.with_cluster(context, |c| c.discovery.clone()).await?;
         let mut slot = slot.lock().await;
         if let Some((at, d)) = slot.as_ref().filter(|(at, _)| at.elapsed() < max_age) {
@@ -139,5 +147,4 @@ impl KubeExecutor {
             err(ErrorCode::InvalidArgument, format!("the server doesn't have a resource type \"{name}\""))
         })
     }
-
 }

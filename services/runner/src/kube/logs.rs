@@ -4,7 +4,7 @@ use cloudops_schemas::v1::{self, ErrorCode};
 use kube::Client;
 use serde_json::Value;
 
-use super::{ApiRes, KubeExecutor, enc, err};
+use super::{ApiRes, KubeExecutor, enc, err, kube_error, watch};
 
 /// The pods an op names, with what it takes to reach them.
 pub struct TargetPods {

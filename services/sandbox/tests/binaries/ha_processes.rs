@@ -143,10 +143,19 @@ async fn a_control_plane_killed_leaves_the_other_serving_and_revoking() {
     // probe would add its own start-up (seconds on a loaded machine) to what is measured.
     let (probe, key) = api_client(&env);
     let body = serde_json::json!({"org": "default", "connection": "k8s", "namespace": "default", "kind": "pods"});
+    // Each probe waits 1 s at most: one in flight when the tunnel is cut waits out the op's
+    // deadline (the runner never answers it), and the next probe is what tells.
     let cut = loop {
-        let res = probe.post(format!("{second_url}/v1/ops/kubernetes/get")).bearer_auth(&key).json(&body).send().await;
+        let res = probe
+            .post(format!("{second_url}/v1/ops/kubernetes/get"))
+            .bearer_auth(&key)
+            .json(&body)
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await;
         let last = match res {
             Ok(r) => format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) if e.is_timeout() => "no answer within 1 s".to_string(),
             Err(e) => e.to_string(),
         };
         if last.contains("RUNNER_NOT_CONNECTED") || last.contains("is not connected") {
