@@ -1,5 +1,6 @@
 // A live list of Kubernetes objects: `POST /v1/ops/kubernetes/watch`, then the session's
-// events applied to a map, rendered at most once a frame: the listed objects as ADDED, then
+// events (a JSON line each, several to a message when they were ready together) applied to a
+// map, rendered at most once a frame: the listed objects as ADDED, then
 // SYNCED, then ADDED / MODIFIED / DELETED; RESYNC (an expired resourceVersion) starts the list over.
 // No polling: a dropped connection resumes through EventSource's Last-Event-ID; a watch the
 // runner ended is started again.
@@ -65,10 +66,14 @@ export function useWatch(target, kind, labelSelector = '') {
               objects.clear();
               fresh = false;
             }
-            const ev = JSON.parse(data);
-            if (ev.type === 'RESYNC') objects.clear();
-            else if (ev.type === 'DELETED') objects.delete(keyOf(ev.object));
-            else if (ev.object) objects.set(keyOf(ev.object), ev.object);
+            // One message carries the events that were ready together, a JSON line each.
+            for (const line of data.split('\n')) {
+              if (!line) continue;
+              const ev = JSON.parse(line);
+              if (ev.type === 'RESYNC') objects.clear();
+              else if (ev.type === 'DELETED') objects.delete(keyOf(ev.object));
+              else if (ev.object) objects.set(keyOf(ev.object), ev.object);
+            }
             changed();
           },
           reconnecting: () => status('reconnecting'),

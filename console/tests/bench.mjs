@@ -50,11 +50,13 @@ function rawWatch({ resource, csrf, n, type }) {
     let seen = 0;
     window.__rawReady = true;
     es.onmessage = (e) => {
-      if (JSON.parse(e.data).type === type && ++seen === n) {
-        const ms = performance.now() - t0;
-        es.close();
-        fetch(`/v1/sessions/${session}`, { method: 'DELETE', headers: { 'X-CSRF-Token': csrf } });
-        resolve({ ms, doneAt: performance.now() });
+      for (const line of e.data.split('\n')) {
+        if (JSON.parse(line).type === type && ++seen === n) {
+          const ms = performance.now() - t0;
+          es.close();
+          fetch(`/v1/sessions/${session}`, { method: 'DELETE', headers: { 'X-CSRF-Token': csrf } });
+          return resolve({ ms, doneAt: performance.now() });
+        }
       }
     };
     es.onerror = () => reject(new Error('raw watch stream failed'));

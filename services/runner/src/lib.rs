@@ -429,11 +429,17 @@ impl Executor {
     async fn watch(&self, req: &v1::RunnerRequest, op: &v1::KubeWatch) -> Result<v1::OpResult, v1::Error> {
         check_session_id(&op.session)?;
         let watcher = self.kube.open_watch(req, op).await?;
+        use futures::StreamExt;
         let events = futures::stream::unfold(watcher, |mut w| async move {
             let event = w.next().await.map(bytes::Bytes::from).map_err(|e| format!("error: {}", e.message));
             Some((event, w))
         });
-        Ok(self.stream_session(&op.session, "watch", 1, events))
+        // Events already waiting (a list's objects, a burst of changes) travel together, a JSON
+        // line each: one JetStream message and ack for many, as log lines do.
+        let batched = events
+            .ready_chunks(LOG_BATCH_LINES)
+            .flat_map(|chunk| futures::stream::iter(batch_lines(chunk, LOG_BATCH_BYTES)));
+        Ok(self.stream_session(&op.session, "watch", 1, batched))
     }
 
     /// Opens the log streams, then pumps filtered lines into JetStream on a task of its own.

@@ -179,8 +179,15 @@ async fn watch(sb: &Sandbox, cookie: &str, csrf: &str, body: Value) -> String {
     format!("{}{}", sb.gateway_url(), v["events"].as_str().unwrap())
 }
 
-fn event_json(e: &(Option<u64>, String, String)) -> Value {
-    serde_json::from_str(&e.2).unwrap_or(Value::Null)
+/// The watch events one SSE event carries: one JSON line each (the runner sends those that
+/// were ready together, a list's objects above all, in one event).
+fn watch_events(e: &(Option<u64>, String, String)) -> Vec<Value> {
+    e.2.lines().map(|l| serde_json::from_str(l).unwrap_or(Value::Null)).collect()
+}
+
+/// Whether any watch event of `e` is of `kind`.
+fn has(e: &(Option<u64>, String, String), kind: &str) -> bool {
+    watch_events(e).iter().any(|v| v["type"] == kind)
 }
 
 #[tokio::test]
@@ -192,10 +199,11 @@ async fn watch_pushes_a_workloads_pod_changes_over_sse() {
 
     // First the workload's pods as they are, then SYNCED (payments-worker shares the
     // namespace: not shown).
-    let first = read_events(resp, Duration::from_secs(10), |e| event_json(e)["type"] == "SYNCED").await;
-    assert_eq!(first.len(), 3, "{first:?}");
-    for e in &first[..2] {
-        let v = event_json(e);
+    let first = read_events(resp, Duration::from_secs(10), |e| has(e, "SYNCED")).await;
+    let listed: Vec<Value> = first.iter().flat_map(watch_events).collect();
+    assert_eq!(listed.len(), 3, "{first:?}");
+    assert_eq!(listed[2]["type"], "SYNCED", "{first:?}");
+    for v in &listed[..2] {
         assert_eq!(v["type"], "ADDED");
         assert!(v["object"]["metadata"]["name"].as_str().unwrap().starts_with("payments-api-"), "{v}");
         assert_eq!(v["object"]["kind"], "Pod", "list items are whole objects: {v}");
@@ -226,12 +234,13 @@ async fn watch_pushes_a_workloads_pod_changes_over_sse() {
         .send()
         .await
         .unwrap();
-    let next = read_events(resp, Duration::from_secs(10), |e| event_json(e)["type"] == "MODIFIED").await;
-    let v = event_json(next.last().unwrap());
+    let next = read_events(resp, Duration::from_secs(10), |e| has(e, "MODIFIED")).await;
+    let changes: Vec<Value> = next.iter().flat_map(watch_events).collect();
+    let v = &changes[changes.len() - 1];
     assert_eq!(v["type"], "MODIFIED", "{next:?}");
     assert_eq!(v["object"]["metadata"]["name"], name.as_str());
     assert_eq!(v["object"]["status"]["containerStatuses"][0]["restartCount"], 7);
-    assert_eq!(next.len(), 1, "nothing repeated, nothing from other workloads: {next:?}");
+    assert_eq!(changes.len(), 1, "nothing repeated, nothing from other workloads: {next:?}");
 
     // Errors come back before anything streams, naming the problem.
     let r = client()
