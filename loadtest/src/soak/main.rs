@@ -58,6 +58,8 @@ fn mixed_op(n: u64, pod: &str) -> (&'static str, Value) {
 fn main() -> Result<()> {
     let args = Args::parse();
     heap::with_gc_trace()?;
+    // What goes wrong says so on stderr (`RUST_LOG` for more).
+    let _telemetry = cloudops_telemetry::init_with("bench-soak", "warn,async_nats=error");
     tokio::runtime::Runtime::new()?.block_on(soak(args))
 }
 

@@ -4,10 +4,11 @@
 //!
 //! `kube::Client::try_from(config)` builds its pool without a timer, so hyper never evicts an
 //! idle connection, and keeps every one: the pool hands out the newest, so the older ones are
-//! never looked at again. Over HTTP/1.1 each call in flight needs its own connection, so a
-//! runner kept every connection its busiest moment opened, with its buffers, for as long as it
-//! ran (the soak saw the runner's process hold ~20 MiB more after a burst, and keep it).
-//! Here idle connections close after [`IDLE`], and at most [`MAX_IDLE`] wait per API server.
+//! never looked at again. kube speaks HTTP/1.1 only, where each call in flight needs its own
+//! connection, so a runner kept every connection its busiest moment opened, with its buffers,
+//! for as long as it ran. Here idle connections close after [`IDLE`], and at most [`MAX_IDLE`]
+//! wait per API server: enough that a busy runner reuses its connections rather than opening
+//! (and handshaking) new ones for every call beyond them.
 
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use tower::{BoxError, ServiceBuilder, retry::RetryLayer};
 /// How long a connection may wait for its next call before it is closed.
 pub const IDLE: Duration = Duration::from_secs(30);
 /// How many idle connections to one API server are kept for the next calls.
-pub const MAX_IDLE: usize = 16;
+pub const MAX_IDLE: usize = 128;
 
 /// A client for `config`, as kube builds one but for the pool.
 pub fn build(config: Config) -> Result<Client, kube::Error> {
