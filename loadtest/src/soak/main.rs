@@ -58,8 +58,9 @@ fn mixed_op(n: u64, pod: &str) -> (&'static str, Value) {
 fn main() -> Result<()> {
     let args = Args::parse();
     heap::with_gc_trace()?;
-    // What goes wrong says so on stderr (`RUST_LOG` for more).
-    let _telemetry = cloudops_telemetry::init_with("bench-soak", "warn,async_nats=error");
+    // What goes wrong says so on stderr (`RUST_LOG` for more); not every refused request of
+    // the kill window (tower_http), which the report counts.
+    let _telemetry = cloudops_telemetry::init_with("bench-soak", "warn,async_nats=error,tower_http=off");
     tokio::runtime::Runtime::new()?.block_on(soak(args))
 }
 
