@@ -9,14 +9,22 @@ import { useEffect, useState } from 'preact/hooks';
 import * as api from './api.js';
 import { openEvents } from './sse.js';
 
+/** While a list arrives, how often the partial list is drawn (ms). */
+const LISTING_DRAW_MS = 250;
+/** Past this many objects, changes are drawn at most every LARGE_DRAW_MS. */
+const LARGE_LIST = 1000;
+const LARGE_DRAW_MS = 100;
+
 const keyOf = (o) => `${o.metadata?.namespace || ''}/${o.metadata?.name}`;
 
 /**
- * @returns {{items: object[], status: 'connecting'|'live'|'reconnecting'|'restarting',
- *            error: Error|string|null}}
+ * @returns {{items: object[], listed: boolean, members: number,
+ *            status: 'connecting'|'live'|'reconnecting'|'restarting', error: Error|string|null}}
+ *   listed: the first list has arrived whole; members: changes when an object comes or goes
+ *   (not when one is modified), for what depends on which objects there are, not their state
  */
 export function useWatch(target, kind, labelSelector = '') {
-  const [state, setState] = useState({ items: [], status: 'connecting', error: null });
+  const [state, setState] = useState({ items: [], listed: false, members: 0, status: 'connecting', error: null });
   const targetKey = JSON.stringify(api.targetBody(target));
 
   useEffect(() => {
@@ -25,16 +33,34 @@ export function useWatch(target, kind, labelSelector = '') {
     let session = '';
     let stopped = false;
     let frame = 0;
+    let gap = 0;
     let retry = 0;
     let timer = 0;
     let fresh = false;
+    // While a list arrives (until SYNCED), the table is drawn once it is whole, or every
+    // LISTING_DRAW_MS for a list that takes longer: not at every frame, each a sort of
+    // everything so far that only slows the rest of the list down.
+    let listing = true;
+    let drawnAt = 0;
+    let members = 0;
 
     const flush = () => {
       frame = 0;
-      setState((s) => ({ ...s, items: [...objects.values()] }));
+      drawnAt = performance.now();
+      const listed = !listing;
+      setState((s) => ({ ...s, listed: s.listed || listed, members, items: [...objects.values()] }));
     };
+    // A large list is drawn at most every LARGE_DRAW_MS: each drawing goes over every object.
+    const minGap = () => (listing ? LISTING_DRAW_MS : objects.size > LARGE_LIST ? LARGE_DRAW_MS : 0);
     const changed = () => {
-      if (!frame) frame = requestAnimationFrame(flush);
+      if (frame || gap) return;
+      const wait = minGap() - (performance.now() - drawnAt);
+      if (wait > 0) {
+        gap = setTimeout(() => {
+          gap = 0;
+          frame = requestAnimationFrame(flush);
+        }, wait);
+      } else frame = requestAnimationFrame(flush);
     };
     const status = (st, error = null) => setState((s) => ({ ...s, status: st, error }));
 
@@ -64,15 +90,33 @@ export function useWatch(target, kind, labelSelector = '') {
             // there are none): start from those.
             if (fresh) {
               objects.clear();
+              members++;
               fresh = false;
+              listing = true;
+              drawnAt = performance.now();
             }
             // One message carries the events that were ready together, a JSON line each.
             for (const line of data.split('\n')) {
               if (!line) continue;
               const ev = JSON.parse(line);
-              if (ev.type === 'RESYNC') objects.clear();
-              else if (ev.type === 'DELETED') objects.delete(keyOf(ev.object));
-              else if (ev.object) objects.set(keyOf(ev.object), ev.object);
+              if (ev.type === 'SYNCED') {
+                // The list is whole: drawn now.
+                listing = false;
+                clearTimeout(gap);
+                gap = 0;
+                drawnAt = -Infinity;
+              }
+              else if (ev.type === 'RESYNC') {
+                objects.clear();
+                listing = true;
+                members++;
+              } else if (ev.type === 'DELETED') {
+                if (objects.delete(keyOf(ev.object))) members++;
+              } else if (ev.object) {
+                const key = keyOf(ev.object);
+                if (!objects.has(key)) members++;
+                objects.set(key, ev.object);
+              }
             }
             changed();
           },
@@ -93,6 +137,7 @@ export function useWatch(target, kind, labelSelector = '') {
       stopped = true;
       clearTimeout(timer);
       cancelAnimationFrame(frame);
+      clearTimeout(gap);
       stream?.close();
       api.cancelSession(session);
     };

@@ -13,7 +13,12 @@
 // the DOM, so "painted" is the first screen of rows with the total, not PODS rows.
 //
 // Environment: CONSOLE_URL API_KEY KUBE_URL RESOURCE NAMESPACE CONNECTION PODS ITERATIONS CHROMIUM
+// PROFILE=DIR (optional): where the first burst's time went, printed (the functions with the
+// most self time, and the longest animation frames by script) and kept as DIR/burst.cpuprofile
+// (open it in Chromium's DevTools, Performance panel).
 
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const need = (k) => process.env[k] || (console.error(`bench: set ${k}`), process.exit(2));
@@ -112,10 +117,55 @@ async function burst() {
   }
 }
 
+/** Starts a CPU profile and records long animation frames; answers the function that stops both. */
+async function profileStart() {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 250 });
+  await cdp.send('Profiler.start');
+  await page.evaluate(() => {
+    window.__loaf = [];
+    new PerformanceObserver((l) => {
+      for (const e of l.getEntries()) {
+        const tail = (t) => (t ? e.startTime + e.duration - t : 0);
+        window.__loaf.push({
+          duration: e.duration,
+          styleAndLayout: tail(e.styleAndLayoutStart),
+          scripts: e.scripts.map((s) => ({ ms: s.duration, what: `${s.invokerType} ${s.invoker} ${s.sourceFunctionName || ''}`.trim() })),
+        });
+      }
+    }).observe({ type: 'long-animation-frame' });
+  });
+  return async () => {
+    const { profile } = await cdp.send('Profiler.stop');
+    mkdirSync(PROFILE, { recursive: true });
+    writeFileSync(join(PROFILE, 'burst.cpuprofile'), JSON.stringify(profile));
+    // Self time per function (url:line), from the samples.
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const self = new Map();
+    profile.samples.forEach((id, i) => {
+      const f = byId.get(id).callFrame;
+      const key = `${f.functionName || '(anonymous)'} ${f.url ? `${f.url.split('/').pop()}:${f.lineNumber + 1}` : ''}`.trim();
+      self.set(key, (self.get(key) || 0) + (profile.timeDeltas[i] || 0) / 1000);
+    });
+    console.log('\nthe first burst, CPU self time by function (ms):');
+    for (const [k, ms] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${ms.toFixed(0).padStart(7)}  ${k}`);
+    const frames = (await page.evaluate(() => window.__loaf)).sort((a, b) => b.duration - a.duration).slice(0, 6);
+    console.log('the longest animation frames (ms): total, style and layout, scripts');
+    for (const f of frames) {
+      const scripts = f.scripts.sort((a, b) => b.ms - a.ms).slice(0, 4).map((s) => `${s.ms.toFixed(0)} ${s.what}`);
+      console.log(`  ${f.duration.toFixed(0).padStart(5)} ${f.styleAndLayout.toFixed(0).padStart(5)}  ${scripts.join(' | ')}`);
+    }
+    await cdp.detach();
+  };
+}
+const PROFILE = process.env.PROFILE || '';
+
 const update = [];
 const updateFloor = [];
 const longest = [];
 for (let i = 0; i < ITERATIONS; i++) {
+  const profileStop = PROFILE && i === 0 ? await profileStart() : null;
   await page.evaluate(() => {
     window.__long = [];
     window.__rawReady = false;
@@ -142,6 +192,7 @@ for (let i = 0; i < ITERATIONS; i++) {
   update.push(uiDone - t0);
   updateFloor.push(f.doneAt - t0);
   longest.push(await page.evaluate(() => Math.max(0, ...window.__long)));
+  await profileStop?.();
 }
 const version = browser.version();
 await browser.close();

@@ -423,6 +423,28 @@ await step('namespace graph renders and a node opens its object', async () => {
   await page.locator('.object-head', { hasText: WORKLOAD }).waitFor();
 });
 
+await step('at 400 px the graph reads as a list: owners nest what they own, names in full, each opens its object', async () => {
+  await page.setViewportSize({ width: 400, height: 800 });
+  try {
+    await page.goto(`${CONSOLE_URL}/graph?connection=${K8S_CONNECTION}&namespace=${NAMESPACE}`);
+    const deployment = page.locator('.graph-outline > li', { has: page.locator(`:scope > a.outline-node[title^="Deployment ${WORKLOAD}"]`) });
+    await deployment.first().waitFor();
+    check((await page.locator('svg.graph-svg').count()) === 0, 'at 400 px the graph should start as a list');
+    const owned = deployment.first().locator('.outline-owned a.outline-node[title^="ReplicaSet "]');
+    check((await owned.count()) > 0, `the Deployment ${WORKLOAD} should list its ReplicaSet nested under it`);
+    const pod = deployment.first().locator('.outline-owned a.outline-node[title^="Pod "]').first();
+    const podName = (await pod.getAttribute('title')).replace(/^Pod /, '').replace(/ — .*$/, '');
+    check(((await pod.innerText()).includes(podName)), `the pod's name should be shown in full: ${podName}`);
+    await shot('graph-400.png');
+    await pod.click();
+    await page.waitForURL(/\/browse\?/);
+    const url = new URL(page.url());
+    check(url.searchParams.get('kind') === 'pods' && url.searchParams.get('name') === podName, `the list item should open pods/${podName}, got ${page.url()}`);
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
+});
+
 await step('cloud browser lists EC2 instances', async () => {
   await page.goto(`${CONSOLE_URL}/cloud?connection=${AWS_CONNECTION}&service=ec2`);
   await page.getByRole('cell', { name: 'web-1', exact: true }).waitFor({ timeout: 30000 });
@@ -590,10 +612,10 @@ await step('every screen, as an admin and as a viewer, at 1280 and 400 px: nothi
     { name: 'resource', url: resourceUrl, ready: `tr[data-pod^="${WORKLOAD}-"]` },
     { name: 'resource-logs', url: `${resourceUrl}?tab=logs`, ready: '.log-line' },
     { name: 'resource-browse', url: `${resourceUrl}?tab=browse`, ready: 'table.table' },
-    { name: 'resource-graph', url: `${resourceUrl}?tab=graph`, ready: 'svg .node' },
+    { name: 'resource-graph', url: `${resourceUrl}?tab=graph`, ready: 'svg .node, .graph-outline .outline-node' },
     { name: 'browser-pods', url: pods, ready: 'table.table' },
     { name: 'browser-pod', url: `${pods}&name=${podName}`, ready: 'pre.describe' },
-    { name: 'graph', url: `${CONSOLE_URL}/graph?connection=${K8S_CONNECTION}&namespace=${NAMESPACE}`, ready: 'svg .node' },
+    { name: 'graph', url: `${CONSOLE_URL}/graph?connection=${K8S_CONNECTION}&namespace=${NAMESPACE}`, ready: 'svg .node, .graph-outline .outline-node' },
     { name: 'cloud', url: `${CONSOLE_URL}/cloud?connection=${AWS_CONNECTION}&service=ec2`, ready: 'table.table' },
     { name: 'connections', url: `${CONSOLE_URL}/connections`, ready: 'table.table' },
     { name: 'runners', url: `${CONSOLE_URL}/runners`, ready: 'table.table' },
@@ -606,7 +628,7 @@ await step('every screen, as an admin and as a viewer, at 1280 and 400 px: nothi
     { name: 'resource', url: resourceUrl, ready: `tr[data-pod^="${WORKLOAD}-"]` },
     { name: 'resource-logs', url: `${resourceUrl}?tab=logs`, ready: '.log-line' },
     { name: 'resource-browse', url: `${resourceUrl}?tab=browse`, ready: 'table.table' },
-    { name: 'resource-graph', url: `${resourceUrl}?tab=graph`, ready: 'svg .node' },
+    { name: 'resource-graph', url: `${resourceUrl}?tab=graph`, ready: 'svg .node, .graph-outline .outline-node' },
     { name: 'connections', url: `${CONSOLE_URL}/connections`, ready: 'table.table' },
   ];
   const problems = [];

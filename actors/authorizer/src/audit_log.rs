@@ -9,7 +9,7 @@
 //! and starts no change before that.
 
 use cloudops_bus::services::AuditReceipt;
-use cloudops_store::{Store, audit};
+use cloudops_store::{DB_UNAVAILABLE, Store, audit};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::{
     sync::{mpsc, oneshot},
@@ -109,10 +109,12 @@ async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>, que
                 }
             }
             Err(e) if e.is_unavailable() => {
-                // The database is down: every request of the batch is refused at once, and says so.
-                warn!(error = %e, records = waiters.len(), "audit batch not written: the database is unreachable");
+                // The database is down or cannot take writes (a full disk): every request of the
+                // batch is refused at once, and says so. One by one would fail the same way, each
+                // after its own wait, and the queue behind would never drain.
+                warn!(error = %e, records = waiters.len(), "audit batch not written: {DB_UNAVAILABLE}");
                 for tx in waiters {
-                    let _ = tx.send(Err(format!("audit log unavailable (the database is unreachable): {e}")));
+                    let _ = tx.send(Err(format!("audit log unavailable ({DB_UNAVAILABLE}): {e}")));
                 }
             }
             Err(e) => {
@@ -129,7 +131,7 @@ async fn write_batches(store: Store, mut rx: mpsc::UnboundedReceiver<Entry>, que
             Ok(()) => {}
             // Down: one by one would wait DB_WAIT for each, and hold up the records behind them.
             Err(e) if e.is_unavailable() => {
-                warn!(error = %e, outcomes = outcomes.len(), "audit outcomes not written: the database is unreachable")
+                warn!(error = %e, outcomes = outcomes.len(), "audit outcomes not written: {DB_UNAVAILABLE}")
             }
             Err(e) => {
                 warn!(error = %e, outcomes = outcomes.len(), "audit outcomes not written; retrying one by one");

@@ -32,6 +32,15 @@ pub fn transient(e: &impl Display) -> bool {
 /// [`RETRY_FOR`] has passed; the error names `what`.
 pub async fn retrying<T, E: Display, Fut: Future<Output = Result<T, E>>>(
     what: &str,
+    call: impl FnMut() -> Fut,
+) -> Result<T, BusError> {
+    retrying_if(what, transient, call).await
+}
+
+/// [`retrying`], with the caller saying which failures a failover explains.
+pub async fn retrying_if<T, E: Display, Fut: Future<Output = Result<T, E>>>(
+    what: &str,
+    is_transient: impl Fn(&E) -> bool,
     mut call: impl FnMut() -> Fut,
 ) -> Result<T, BusError> {
     let deadline = Instant::now() + RETRY_FOR;
@@ -39,7 +48,7 @@ pub async fn retrying<T, E: Display, Fut: Future<Output = Result<T, E>>>(
     loop {
         match call().await {
             Ok(v) => return Ok(v),
-            Err(e) if transient(&e) && Instant::now() + pause < deadline => {
+            Err(e) if is_transient(&e) && Instant::now() + pause < deadline => {
                 debug!(what, error = %e, "JetStream call failed during a failover; trying again");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));

@@ -22,6 +22,7 @@ mod error;
 pub mod js_retry;
 pub mod js_usage;
 pub mod natsd;
+mod natsd_config;
 pub mod rpc;
 pub mod runner_link;
 pub mod services;

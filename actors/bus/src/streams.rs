@@ -25,7 +25,10 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
 pub use crate::session_publisher::SessionPublisher;
-use crate::{BusError, js_retry::retrying};
+use crate::{
+    BusError,
+    js_retry::{retrying, retrying_if},
+};
 
 /// The one shared stream of earlier versions; removed at start (its subjects overlap).
 const LEGACY_STREAM: &str = "CLOUDOPS_STREAMS";
@@ -182,11 +185,26 @@ pub struct SessionInfo {
     pub runner_id: String,
     pub runner_name: String,
     pub op: String,
+    /// A secret of the control plane's, random per session, in the message id of each input
+    /// record: the runner shares the stream and knows the session id and the input's sequence,
+    /// so ids it could guess would let it pre-empt (and so drop) the recording of what was typed.
+    #[serde(default)]
+    pub record_key: String,
 }
 
 impl SessionInfo {
+    pub fn new(principal_id: String, org_id: String, runner_id: String, runner_name: String, op: String) -> Self {
+        Self { principal_id, org_id, runner_id, runner_name, op, record_key: new_session_id() }
+    }
+
     pub fn is_exec(&self) -> bool {
         self.op == "kubernetes.exec"
+    }
+
+    /// The message id of input `seq`'s record: the same for a retried input (stored once), and
+    /// none where there is no sequence or key (each record then stored as sent).
+    pub fn input_record_id(&self, seq: u64) -> Option<String> {
+        (seq > 0 && !self.record_key.is_empty()).then(|| format!("in.{}.{seq}", self.record_key))
     }
 }
 
@@ -303,17 +321,31 @@ async fn read(
     }))
 }
 
-/// Control plane: records one piece of an exec session's input. The ack is awaited off the
-/// caller's path; a lost record is logged, never a lost keystroke.
-pub async fn record_input(nc: &Client, runner: &RunnerId, session: &str, data: Bytes) -> Result<(), BusError> {
+/// Control plane: records one piece of an exec session's input, and returns once JetStream has
+/// stored it. Input is sent to the process only after this: a keystroke the audit trail cannot
+/// hold is refused, never sent unrecorded (the audit fails closed, as it does for ops). Through a
+/// failover the record is tried again for [`RETRY_FOR`](crate::js_retry::RETRY_FOR): while a
+/// runner's stream elects a new leader, a publish is told "no stream found". `seq` is the
+/// input's id ([`SessionInfo::input_record_id`]): a retried input, by the client or here, is
+/// stored once (JetStream's duplicate window, by message id).
+pub async fn record_input(
+    nc: &Client,
+    runner: &RunnerId,
+    session: &str,
+    id: Option<String>,
+    data: Bytes,
+) -> Result<(), BusError> {
     let js = jetstream::new(nc.clone());
-    let ack = js.publish(input_record_subject(runner, session), data).await.map_err(BusError::transport)?;
-    tokio::spawn(async move {
-        if let Err(e) = ack.await {
-            tracing::warn!(error = %e, "exec input record not stored");
-        }
-    });
-    Ok(())
+    let subject = input_record_subject(runner, session);
+    // Without one, an id for this call's own retries.
+    let id = id.unwrap_or_else(|| format!("in.{}", new_session_id()));
+    let failover = |e: &String| crate::js_retry::transient(e) || e.contains("no stream found");
+    retrying_if("record the exec input", failover, || async {
+        let publish = jetstream::message::PublishMessage::build().payload(data.clone()).message_id(id.as_str());
+        let ack = js.send_publish(subject.clone(), publish).await.map_err(|e| e.to_string())?;
+        ack.await.map(drop).map_err(|e| e.to_string())
+    })
+    .await
 }
 
 #[cfg(test)]

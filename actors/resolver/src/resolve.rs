@@ -121,20 +121,20 @@ pub fn resolve(state: &Snapshot, req: v1::ResolveRequest) -> Result<v1::Resolved
         if !target.connection.is_empty() || !target.namespace.is_empty() {
             return Err(err(
                 ErrorCode::InvalidArgument,
-                "developer mode (-r/--resource) derives the connection and namespace on the server: do not pass --connection or --namespace with it",
+                "developer mode (a resource) derives the connection and namespace on the server: give no connection or namespace with it",
             ));
         }
         let (org_name, env_name, kind, name) = parse_resource_path(&target.resource)?;
         if !target.org.is_empty() && target.org != org_name {
             return Err(err(
                 ErrorCode::InvalidArgument,
-                format!("--org {:?} does not match the resource's org {org_name:?}", target.org),
+                format!("org {:?} does not match the resource's org {org_name:?}", target.org),
             ));
         }
         if provider != v1::Provider::Kubernetes {
             return Err(err(
                 ErrorCode::InvalidArgument,
-                format!("developer mode is not supported yet for {pname}: use --connection"),
+                format!("developer mode is not supported yet for {pname}: name a connection instead"),
             ));
         }
         let missing = || err(ErrorCode::NotFound, format!("cloud resource {:?} not found", target.resource));
@@ -190,7 +190,7 @@ pub fn resolve(state: &Snapshot, req: v1::ResolveRequest) -> Result<v1::Resolved
                 };
                 err(
                     ErrorCode::NotFound,
-                    format!("no {pname} connection: none given with --connection{env_part}, and org {:?} has no default {pname} connection", org.name),
+                    format!("no {pname} connection: none was named{env_part}, and org {:?} has no default {pname} connection", org.name),
                 )
             })?,
         }

@@ -102,13 +102,13 @@ pub fn check_secret_refs(provider: &str, refs: &BTreeMap<String, String>) -> Res
             } else {
                 format!("{provider} connections take {} from secrets", allowed.join(", "))
             };
-            return Err(StoreError::Invalid(format!("--set-secret {k}={name}: {hint}")));
+            return Err(StoreError::Invalid(format!("setting {k} from secret {name:?}: {hint}")));
         }
         crate::validate_name("secret", name)?;
     }
     if refs.contains_key("external_id") && !refs.contains_key("role_arn") {
         return Err(StoreError::Invalid(
-            "--set-secret external_id needs --set-secret role_arn=SECRET too: the external id goes with the role the runner assumes".into(),
+            "external_id from a secret needs role_arn from a secret too: the external id goes with the role the runner assumes".into(),
         ));
     }
     Ok(())
@@ -153,11 +153,14 @@ mod tests {
     fn secret_refs_are_checked_per_provider() {
         assert!(check_secret_refs("aws", &s(&[("role_arn", "prod-role"), ("external_id", "prod-ext")])).is_ok());
         let e = check_secret_refs("aws", &s(&[("region", "r")])).unwrap_err().to_string();
-        assert!(e.contains("--set-secret region=r: aws connections take role_arn, external_id from secrets"), "{e}");
+        assert!(
+            e.contains("setting region from secret \"r\": aws connections take role_arn, external_id from secrets"),
+            "{e}"
+        );
         let e = check_secret_refs("gcp", &s(&[("role_arn", "r")])).unwrap_err().to_string();
         assert!(e.contains("gcp connections take no secrets"), "{e}");
         let e = check_secret_refs("aws", &s(&[("external_id", "x")])).unwrap_err().to_string();
-        assert!(e.contains("needs --set-secret role_arn"), "{e}");
+        assert!(e.contains("needs role_arn from a secret"), "{e}");
         let e = check_secret_refs("aws", &s(&[("role_arn", "Bad Name")])).unwrap_err().to_string();
         assert!(e.contains("invalid secret name"), "{e}");
     }

@@ -49,7 +49,7 @@ impl Store {
         for (setting, secret) in &secret_refs {
             if self.find_secret(&txn, org_id, secret).await?.is_none() {
                 return Err(StoreError::Invalid(format!(
-                    "--set-secret {setting}={secret}: the org has no secret {secret:?} (create it first: planton secret set {secret} --from-file FILE)"
+                    "setting {setting}: the org has no secret {secret:?} (an org admin creates it first)"
                 )));
             }
         }

@@ -6,6 +6,7 @@ mod connection_settings;
 mod connections;
 mod console;
 pub mod entity;
+mod error;
 mod identity;
 pub mod live;
 mod migration;
@@ -22,6 +23,7 @@ pub use connection_settings::{
 };
 pub use connections::NewConnection;
 pub use console::ConsoleUser;
+pub use error::{DB_UNAVAILABLE, Result, StoreError};
 pub use identity::{MAX_GROUP_NAME, OidcIdentity, groups_of, validate_group};
 pub use live::LiveSnapshot;
 pub use runner_choice::{RunnerChoiceError, choose_runner};
@@ -35,44 +37,15 @@ pub use tenancy::{AuditFilter, RESOURCE_KINDS, SCOPE_KINDS, check_resource};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    DbBackend, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use sha2::{Digest, Sha256};
-use thiserror::Error;
 
 pub use entity::{
     api_key, audit, cloud_resource, connection, console_session, default_connection, default_runner, environment,
     exec_session, grant, oidc_exchange, oidc_login, org, principal, runner, secret,
 };
-
-#[derive(Debug, Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
-    #[error("{what} {name:?} not found")]
-    NotFound { what: &'static str, name: String },
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Invalid(String),
-    /// A stored secret that does not open with this control plane's key.
-    #[error(transparent)]
-    Seal(#[from] SealError),
-    /// Too much is under way (sign-ins waiting at the identity provider): try again later.
-    #[error("{0}")]
-    Busy(String),
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-impl StoreError {
-    /// The database could not be reached (down, restarting, out of connections): nothing was
-    /// written, and trying the same thing again at once would fail the same way.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Db(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)))
-    }
-}
 
 /// How long a request waits for a database connection (or to open one) before it fails with a
 /// clear error: a database that is down or restarting must not hang every request.

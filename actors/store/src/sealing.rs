@@ -19,7 +19,7 @@ pub enum SealError {
     #[error("secrets key file {path}: {reason}")]
     KeyFile { path: String, reason: String },
     #[error(
-        "secret {name:?} does not open with this control plane's secrets key: it was sealed under another key (pass the key file it was sealed with: --secrets-key-file) or altered"
+        "secret {name:?} does not open with this control plane's secrets key: it was sealed under another key (the control plane must run with the key file it was sealed with) or altered"
     )]
     Open { name: String },
 }

@@ -124,7 +124,7 @@ impl Store {
         for (setting, name) in secret_refs(c) {
             let s = self.find_secret(&self.db, &c.org_id, &name).await?.ok_or_else(|| {
                 StoreError::Invalid(format!(
-                    "connection {:?} takes {setting} from secret {name:?}, which does not exist (planton secret set {name} --from-file FILE)",
+                    "connection {:?} takes {setting} from secret {name:?}, which does not exist (an org admin creates it)",
                     c.name
                 ))
             })?;

@@ -59,7 +59,7 @@ function LivePods({ target, allNamespaces, operatorReason, onOpen }) {
     <div class="row"><span class="spacer"></span><${LiveStatus} status=${pods.status} error=${pods.error} /></div>
     ${pods.status === 'failed'
       ? html`<${ErrorBox} title="Pods" error=${pods.error} />`
-      : pods.status === 'connecting' && !pods.items.length
+      : !pods.listed && !pods.items.length
         ? html`<${Loading} label="Watching pods…" />`
         : html`<${PodsTable} pods=${pods.items} namespaces=${allNamespaces} execReason=${operatorReason}
             onOpen=${(n, ns) => onOpen(n, ns)} onAction=${(n, ns, view) => onOpen(n, ns, view)} />`}

@@ -1,6 +1,8 @@
 // The namespace graph: the runner's DAG (ownerReferences, selectors, mounts, routes, …) laid out
 // in layers by dagre (in a worker), drawn as SVG, nodes coloured by kind and outlined by health.
 // Pan by dragging, zoom with the wheel or +/-, fit with 0; every node links to the object.
+// On a narrow screen the same graph reads as a list: owners and what they own nested, the other
+// relations named under each object, every name in full.
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import * as api from '../api.js';
@@ -56,6 +58,60 @@ function mergeEdges(edges) {
     else by.set(k, { ...e });
   }
   return [...by.values()];
+}
+
+const narrow = () => typeof matchMedia === 'function' && matchMedia('(max-width: 640px)').matches;
+const relationsOf = (e) => e.relation.split(', ');
+// Owners first (workloads, then what they run), then what they use.
+const KIND_RANK = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Job', 'ReplicaSet', 'Pod', 'Service', 'Ingress'];
+const rankOf = (k) => (KIND_RANK.includes(k) ? KIND_RANK.indexOf(k) : KIND_RANK.length);
+const byKindThenName = (a, b) => rankOf(a.kind) - rankOf(b.kind) || a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name);
+
+/** The graph as a nested list: what owns what as nesting, the other relations as links. */
+function GraphOutline({ nodes, edges, hrefFor, matchSet, open }) {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const from = new Map();
+  const owned = new Set();
+  for (const e of edges) {
+    if (!byId.has(e.from) || !byId.has(e.to)) continue;
+    if (!from.has(e.from)) from.set(e.from, []);
+    from.get(e.from).push(e);
+    if (relationsOf(e).includes('owns')) owned.add(e.to);
+  }
+  const seen = new Set();
+  const link = (n) => {
+    const href = hrefFor(pluralOf(n.kind), n.name);
+    return html`<a href=${href} class=${`outline-node cat-${categoryOf(n.kind)} health-${n.health}${matchSet.has(n.id) ? ' hit' : ''}`}
+      onClick=${(e) => open(e, href)} title=${`${n.kind} ${n.name}${n.status ? ` — ${n.status}` : ''}`}>
+      <span class="outline-kind">${n.kind}</span> <span class="outline-name mono">${n.name}</span>${n.status
+        ? html` <span class=${`outline-status text-${n.health}`}>${n.status}</span>`
+        : ''}
+    </a>`;
+  };
+  const item = (n) => {
+    seen.add(n.id);
+    const out = from.get(n.id) || [];
+    const kids = out
+      .filter((e) => relationsOf(e).includes('owns') && !seen.has(e.to))
+      .map((e) => byId.get(e.to))
+      .sort(byKindThenName);
+    for (const k of kids) seen.add(k.id);
+    const uses = out.filter((e) => relationsOf(e).some((r) => r !== 'owns'));
+    return html`<li key=${n.id}>
+      ${link(n)}
+      ${uses.length > 0 &&
+      html`<ul class="outline-uses">${uses.map((e) => {
+        const to = byId.get(e.to);
+        return html`<li key=${e.to}><span class="muted small">${relationsOf(e).filter((r) => r !== 'owns').join(', ')}</span> ${link(to)}</li>`;
+      })}</ul>`}
+      ${kids.length > 0 && html`<ul class="outline-owned">${kids.map(item)}</ul>`}
+    </li>`;
+  };
+  const roots = nodes.filter((n) => !owned.has(n.id)).sort(byKindThenName);
+  // Whatever only a cycle of ownership reaches is listed at the top level too.
+  const items = roots.map(item);
+  for (const n of [...nodes].sort(byKindThenName)) if (!seen.has(n.id)) items.push(item(n));
+  return html`<ul class="graph-outline" aria-label="Objects and how they relate">${items}</ul>`;
 }
 
 const short = (s, n) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
@@ -119,6 +175,7 @@ export function NamespaceGraph({ target, hrefFor }) {
   const [layoutError, setLayoutError] = useState(null);
   const [hidden, setHidden] = useState(() => new Set());
   const [search, setSearch] = useState('');
+  const [asList, setAsList] = useState(narrow);
   const svgRef = useRef(null);
   const layerRef = useRef(null);
   const drag = useRef(null);
@@ -136,7 +193,7 @@ export function NamespaceGraph({ target, hrefFor }) {
   }, [graph.data]);
 
   useEffect(() => {
-    if (!graph.data) return undefined;
+    if (!graph.data || asList) return undefined;
     let current = true;
     setLayoutError(null);
     layoutInWorker(nodes, edges).then(
@@ -146,12 +203,12 @@ export function NamespaceGraph({ target, hrefFor }) {
     return () => {
       current = false;
     };
-  }, [nodes, edges]);
+  }, [nodes, edges, asList]);
 
   const pz = usePanZoom(svgRef, layerRef, laid);
   useEffect(() => {
-    if (laid) pz.fit();
-  }, [laid]);
+    if (laid && !asList) pz.fit();
+  }, [laid, asList]);
 
   const q = search.trim().toLowerCase();
   const matches = q ? nodes.filter((n) => n.id.toLowerCase().includes(q)) : [];
@@ -219,7 +276,8 @@ export function NamespaceGraph({ target, hrefFor }) {
   };
   const findFirst = (e) => {
     e.preventDefault();
-    if (matches[0] && laid) pz.focusOn(laid.positions[matches[0].id]);
+    if (asList) document.querySelector('.graph-outline .outline-node.hit')?.scrollIntoView({ block: 'center' });
+    else if (matches[0] && laid) pz.focusOn(laid.positions[matches[0].id]);
   };
 
   if (graph.error) return html`<${ErrorBox} error=${graph.error} onRetry=${graph.reload} />`;
@@ -239,10 +297,14 @@ export function NamespaceGraph({ target, hrefFor }) {
           ? html`, <span class="text-error">${counts.error} failing</span>`
           : ''}</span>
       <span class="spacer"></span>
+      <div class="row" role="group" aria-label="Show as">
+        <button type="button" class="btn btn-small" aria-pressed=${!asList} onClick=${() => setAsList(false)}>Graph</button>
+        <button type="button" class="btn btn-small" aria-pressed=${asList} onClick=${() => setAsList(true)}>List</button>
+      </div>
       <div class="row" role="group" aria-label="Zoom">
-        <button type="button" class="btn btn-small" aria-label="Zoom in" onClick=${() => pz.zoomAt(1.25, ...pz.center())}>+</button>
+        ${!asList && html`<button type="button" class="btn btn-small" aria-label="Zoom in" onClick=${() => pz.zoomAt(1.25, ...pz.center())}>+</button>
         <button type="button" class="btn btn-small" aria-label="Zoom out" onClick=${() => pz.zoomAt(0.8, ...pz.center())}>−</button>
-        <button type="button" class="btn btn-small" onClick=${pz.fit}>Fit</button>
+        <button type="button" class="btn btn-small" onClick=${pz.fit}>Fit</button>`}
         <button type="button" class="btn btn-small" onClick=${graph.reload}>Refresh</button>
       </div>
     </div>
@@ -253,7 +315,8 @@ export function NamespaceGraph({ target, hrefFor }) {
         </button>`,
       )}
     </div>
-    <${ErrorBox} error=${layoutError} />
+    ${asList && html`<${GraphOutline} nodes=${nodes} edges=${edges} hrefFor=${hrefFor} matchSet=${matchSet} open=${open} />`}
+    ${!asList && html`<${ErrorBox} error=${layoutError} />
     <div class="graph-canvas">
       ${!laid && html`<div class="graph-overlay"><${Loading} label=${`Laying out ${nodes.length} objects…`} /></div>`}
       <svg ref=${svgRef} class="graph-svg" tabindex="0" role="group"
@@ -287,7 +350,7 @@ export function NamespaceGraph({ target, hrefFor }) {
           })}</g>`}
         </g>
       </svg>
-    </div>
+    </div>`}
     <p class="graph-legend muted small">
       <span class="legend cat-workload">workload</span><span class="legend cat-pod">pod</span><span class="legend cat-network">network</span>
       <span class="legend cat-config">config</span><span class="legend cat-storage">storage</span><span class="legend cat-scaling">autoscaling</span>

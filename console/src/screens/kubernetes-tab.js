@@ -46,6 +46,17 @@ function WorkloadCard({ workload, object, operatorReason, browseHref }) {
   </section>`;
 }
 
+const parsedTimes = new WeakMap();
+/** An event's time in ms, parsed once per event object. */
+function timeOf(e) {
+  let t = parsedTimes.get(e);
+  if (t === undefined) {
+    t = Date.parse(eventTime(e)) || 0;
+    parsedTimes.set(e, t);
+  }
+  return t;
+}
+
 export function KubernetesTab({ target, workload, pods }) {
   const { access } = useApp();
   const operatorReason = access.need('operator', target);
@@ -67,17 +78,31 @@ export function KubernetesTab({ target, workload, pods }) {
   // The namespace's events, live; only those about the workload and its pods are shown.
   const events = useWatch(target, 'events');
 
+  // What the events may be about: the workload, its pods and their owners (read again when a
+  // pod comes or goes, not at each change of a pod's state: a namespace of 5,000 pods changes
+  // many times a second).
+  const names = useMemo(() => {
+    const out = new Set();
+    if (workload.kind) out.add(`${workload.kind}/${workload.name}`);
+    for (const p of pods.items) {
+      out.add(`Pod/${p.metadata.name}`);
+      for (const o of p.metadata.ownerReferences || []) out.add(`${o.kind}/${o.name}`);
+    }
+    return out;
+  }, [pods.members, workload.kind, workload.name]);
+  // The newest 100 of them. A namespace can hold thousands of events, and this runs at every
+  // batch of changes: each event's time is parsed once (per object), not at every comparison.
   const related = useMemo(() => {
-    const names = new Set(pods.items.map((p) => `Pod/${p.metadata.name}`));
-    if (workload.kind) names.add(`${workload.kind}/${workload.name}`);
-    for (const p of pods.items) for (const o of p.metadata.ownerReferences || []) names.add(`${o.kind}/${o.name}`);
-    const evs = [...events.items, ...(wl.data?.events || [])];
     const seen = new Set();
-    return evs
-      .filter((e) => eventAbout(e, names) && !seen.has(e.metadata?.uid || e.metadata?.name) && seen.add(e.metadata?.uid || e.metadata?.name))
-      .sort((a, b) => Date.parse(eventTime(b)) - Date.parse(eventTime(a)))
-      .slice(0, 100);
-  }, [events.items, wl.data, pods.items]);
+    const out = [];
+    for (const e of [...events.items, ...(wl.data?.events || [])]) {
+      const id = e.metadata?.uid || e.metadata?.name;
+      if (seen.has(id) || !eventAbout(e, names)) continue;
+      seen.add(id);
+      out.push(e);
+    }
+    return out.sort((a, b) => timeOf(b) - timeOf(a)).slice(0, 100);
+  }, [events.items, wl.data, names]);
 
   const hrefs = useMemo(
     () => ({
@@ -99,7 +124,7 @@ export function KubernetesTab({ target, workload, pods }) {
       <h2 id="pods-title" class="section-title">Pods</h2>
       ${pods.status === 'failed' && html`<${ErrorBox} title="Pod watch" error=${pods.error} />`}
       ${pods.status === 'restarting' && pods.error && html`<p class="muted small" role="status">${String(pods.error.message || pods.error)}</p>`}
-      ${pods.status === 'connecting' && !pods.items.length ? html`<${Loading} label="Watching pods…" />` : html`<${PodsTable} pods=${pods.items} hrefs=${hrefs}
+      ${pods.status === 'failed' ? '' : !pods.listed && !pods.items.length ? html`<${Loading} label="Watching pods…" />` : html`<${PodsTable} pods=${pods.items} hrefs=${hrefs}
         execReason=${operatorReason} onOpen=${setOpenPod} />`}
     </section>
     <section aria-labelledby="events-title">

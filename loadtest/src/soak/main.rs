@@ -269,11 +269,49 @@ async fn soak(args: Args) -> Result<()> {
             "(target: RSS growth < 10% for every process that lived through the run; the live heap tells a leak from what an allocator keeps)"
         );
     }
+    let mut servers: Vec<(String, &cloudops_bus::natsd::NatsServer)> =
+        hub.servers.iter().enumerate().map(|(i, s)| (format!("hub node {i}"), s)).collect();
+    servers.push(("runner's leaf node".into(), &runner.leaf));
+    print_go_heaps(&gw.http, &servers).await;
     runner.stop().await;
     sb.shutdown().await;
     anyhow::ensure!(outside.is_empty(), "{} error(s) outside the kill window", outside.len());
     anyhow::ensure!(log.lost() == 0 && log.repeated() == 0 && log.in_order(), "log lines lost, repeated or reordered");
     Ok(())
+}
+
+/// Where each nats-server's Go heap is at the end, by allocation site, from its profiler; each
+/// whole profile is kept in `test-output/soak/`.
+async fn print_go_heaps(http: &reqwest::Client, servers: &[(String, &cloudops_bus::natsd::NatsServer)]) {
+    let dir = std::path::Path::new("test-output/soak");
+    let _ = std::fs::create_dir_all(dir);
+    for (name, s) in servers {
+        let Some(port) = s.profiling_port() else {
+            println!("\n{name}: no profiler port in its log ({} not set?)", cloudops_bus::natsd::PROFILE_ENV);
+            continue;
+        };
+        let url = format!("http://127.0.0.1:{port}/debug/pprof/heap?debug=1");
+        let text = match http.get(&url).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => {
+                println!("\n{name}: heap profile not read: {e}");
+                continue;
+            }
+        };
+        let file = dir.join(format!("{}.heap.txt", name.replace(['\'', ' '], "-")));
+        let _ = std::fs::write(&file, &text);
+        let h = heap::parse_go_heap(&text);
+        let mib = |b: u64| b as f64 / 1048576.0;
+        let stats: Vec<String> = h.stats.iter().map(|(k, v)| format!("{k} {:.1} M", mib(*v))).collect();
+        println!(
+            "\n{name}: Go heap in use by allocation site (sampled; {}; whole in {})",
+            stats.join(", "),
+            file.display()
+        );
+        for (site, bytes) in h.sites.iter().take(8) {
+            println!("  {:>7.1} M  {site}", mib(*bytes));
+        }
+    }
 }
 
 /// One table of the memory report: `what` of each process in the first and last row.

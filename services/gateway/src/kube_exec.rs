@@ -21,7 +21,7 @@ use tracing::warn;
 use crate::{
     kube_proxy::status,
     routes::{AppState, Authenticated},
-    sessions::{check_size, control, send_control},
+    sessions::{check_size, control, input_not_recorded, send_control},
 };
 
 const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
@@ -133,11 +133,25 @@ async fn relay(
     let Ok(runner) = RunnerId::parse(info.runner_id.clone()) else { return };
     let Some((messages, keepalive)) = crate::kube_tunnel::open_output(&s, &info, &session).await else { return };
     let (mut tx, mut rx) = socket.split();
+    // Input that cannot be recorded ends the session: why reaches kubectl as its status.
+    let (refused_tx, mut refused_rx) = tokio::sync::oneshot::channel::<String>();
     let session_id = session.clone();
     let output = async move {
         let session = session_id;
         let mut messages = std::pin::pin!(messages);
-        while let Some(m) = messages.next().await {
+        loop {
+            let m = tokio::select! {
+                m = messages.next() => match m {
+                    Some(m) => m,
+                    None => break,
+                },
+                Ok(why) = &mut refused_rx => {
+                    let mut frame = vec![3u8];
+                    frame.extend_from_slice(exit_status(&format!("error: {why}")).to_string().as_bytes());
+                    let _ = tx.send(Message::Binary(frame.into())).await;
+                    break;
+                }
+            };
             let m = match m {
                 Ok(m) => m,
                 Err(e) => {
@@ -174,10 +188,14 @@ async fn relay(
                 let mut c = v1::SessionControl { session: session.clone(), ..Default::default() };
                 match frame.split_first() {
                     Some((&0, data)) if !data.is_empty() => {
-                        if let Err(e) =
-                            streams::record_input(&s.deps.nats, &runner, &session, data.to_vec().into()).await
-                        {
-                            warn!(%session, error = %e, "exec input not recorded");
+                        let id = info.input_record_id(seq + 1);
+                        let recorded = streams::record_input(&s.deps.nats, &runner, &session, id, data.to_vec().into());
+                        if let Err(e) = recorded.await {
+                            // Never sent unrecorded: the process is stopped and kubectl told why.
+                            let refused = input_not_recorded(&session, e);
+                            control(&s, &info, &session, true).await;
+                            let _ = refused_tx.send(refused.0.message);
+                            return std::future::pending().await;
                         }
                         c.stdin = data.to_vec();
                     }

@@ -216,13 +216,13 @@ async fn proxy(s: AppState, prefix: &str, target: impl FnOnce(&str) -> v1::Targe
     let Some(access) = access.filter(|_| !result.routed_runner_id.is_empty()) else {
         return status(StatusCode::BAD_GATEWAY, "the runner streamed a response that was not asked to stream");
     };
-    let info = SessionInfo {
-        principal_id: who.principal.id.clone(),
-        org_id: result.routed_org_id.clone(),
-        runner_id: result.routed_runner_id.clone(),
-        runner_name: String::new(),
-        op: op_name.into(),
-    };
+    let info = SessionInfo::new(
+        who.principal.id.clone(),
+        result.routed_org_id.clone(),
+        result.routed_runner_id.clone(),
+        String::new(),
+        op_name.into(),
+    );
     match stream_body(&s, info, &session, parts.headers, access).await {
         Ok(body) => (code, headers, body).into_response(),
         Err(e) => status(StatusCode::SERVICE_UNAVAILABLE, &e),

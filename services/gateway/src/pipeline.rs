@@ -39,8 +39,8 @@ fn secrets_readable(role: &str) -> bool {
 fn audit_unavailable(e: String) -> v1::Error {
     warn!(error = %e, "audit record not written; result withheld");
     // The cause stays in the log; a database that is down is said, since it is worth a retry.
-    let why = if e.contains("the database is unreachable") {
-        " (its database cannot be reached; try again shortly)"
+    let why = if e.contains(cloudops_store::DB_UNAVAILABLE) {
+        " (its database cannot be reached or written; try again shortly)"
     } else {
         ""
     };

@@ -150,18 +150,14 @@ pub(crate) async fn start(
         return Err(bad_reply("was not routed to a runner"));
     }
     let runner = s.deps.store.runner_by_id(runner_id).await?;
-    let info = SessionInfo {
-        principal_id: who.principal.id.clone(),
+    let info = SessionInfo::new(
+        who.principal.id.clone(),
         // The org acted in: its admins see (and may replay) the session, other orgs' do not.
-        org_id: if result.routed_org_id.is_empty() {
-            who.principal.org_id.clone()
-        } else {
-            result.routed_org_id.clone()
-        },
-        runner_id: runner_id.into(),
-        runner_name: runner.map(|r| r.name).unwrap_or_default(),
-        op: op.into(),
-    };
+        if result.routed_org_id.is_empty() { who.principal.org_id.clone() } else { result.routed_org_id.clone() },
+        runner_id.into(),
+        runner.map(|r| r.name).unwrap_or_default(),
+        op.into(),
+    );
     // Recording the session can take seconds while JetStream fails over: the runner's session
     // is kept alive meanwhile (the client's reader keeps it alive from then on).
     let _bridge = keep_alive(s, &info, session);
@@ -445,6 +441,14 @@ pub async fn cancel(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Input the audit trail cannot hold is not sent: the error says so, and that it was not sent.
+pub fn input_not_recorded(session: &str, e: cloudops_bus::BusError) -> ApiError {
+    warn!(%session, error = %e, "exec input refused: not recorded");
+    ApiError::unavailable(format!(
+        "input not sent to exec session {session}: it could not be recorded for the audit log ({e}); retry once the control plane's JetStream is back"
+    ))
+}
+
 pub const MAX_TERMINAL: u32 = 10_000;
 
 pub fn check_size(size: &cloudops_api::TerminalSize) -> Result<v1::TerminalSize, ApiError> {
@@ -479,10 +483,10 @@ pub async fn input(
     }
     let runner =
         RunnerId::parse(info.runner_id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
-    if !stdin.is_empty()
-        && let Err(e) = streams::record_input(&s.deps.nats, &runner, &id, stdin.clone().into()).await
-    {
-        warn!(session = %id, error = %e, "exec input not recorded");
+    if !stdin.is_empty() {
+        streams::record_input(&s.deps.nats, &runner, &id, info.input_record_id(b.seq), stdin.clone().into())
+            .await
+            .map_err(|e| input_not_recorded(&id, e))?;
     }
     let c = v1::SessionControl {
         session: id.clone(),

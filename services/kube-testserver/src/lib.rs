@@ -14,6 +14,7 @@ mod openapi;
 mod portforward;
 mod portforward_spdy;
 mod resources;
+mod revisions;
 mod rollout;
 mod sandbox;
 mod selector;
@@ -575,6 +576,13 @@ fn write_request(
         && let Ok((_, obj)) = &result
     {
         cluster.reconcile_deployment(ns, obj["metadata"]["name"].as_str().unwrap_or_default());
+    }
+    if matches!(def.kind, "StatefulSet" | "DaemonSet")
+        && method != Method::DELETE
+        && !dry_run
+        && let Ok((_, obj)) = &result
+    {
+        cluster.reconcile_revisions(def, ns, obj["metadata"]["name"].as_str().unwrap_or_default());
     }
     write_result(result)
 }

@@ -52,6 +52,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     r!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", ["rs"], true),
     r!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", ["sts"], true),
     r!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", ["ds"], true),
+    r!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", [], true),
     r!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", ["pvc"], true),
     r!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", ["pv"], false),
     r!("batch", "v1", "Job", "jobs", "job", [], true),

@@ -208,8 +208,10 @@ impl Cluster {
             m.remove("resourceVersion");
         }
         self.upsert(o).map_err(bad)?;
-        if def.kind == "Deployment" {
-            self.reconcile_deployment(ns, name);
+        match def.kind {
+            "Deployment" => self.reconcile_deployment(ns, name),
+            "StatefulSet" => self.reconcile_revisions(def, ns, name),
+            _ => {}
         }
         self.scale(def, ns, name)
     }

@@ -196,7 +196,7 @@ fn parse_filters(filters: &[String]) -> Result<Vec<aws_sdk_ec2::types::Filter>, 
             let (name, values) =
                 f.split_once('=').filter(|(n, v)| !n.is_empty() && !v.is_empty()).ok_or_else(|| {
                     invalid(format!(
-                        "invalid --filter {f:?}: use NAME=VALUE, e.g. tag:team=payments or instance-state-name=running"
+                        "invalid filter {f:?}: use NAME=VALUE, e.g. tag:team=payments or instance-state-name=running"
                     ))
                 })?;
             Ok(aws_sdk_ec2::types::Filter::builder()

@@ -449,18 +449,18 @@ impl Executor {
         check_session_id(&op.session)?;
         let grep = match op.grep.as_str() {
             "" => None,
-            g => Some(
-                regex::Regex::new(g)
-                    .map_err(|e| v1::Error::new(ErrorCode::InvalidArgument, format!("invalid --grep pattern: {e}")))?,
-            ),
+            g => Some(regex::Regex::new(g).map_err(|e| {
+                v1::Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("invalid search pattern (a regular expression): {e}"),
+                )
+            })?),
         };
         let until = match op.until_time.as_str() {
             "" => None,
             t => Some(
                 chrono::DateTime::parse_from_rfc3339(t)
-                    .map_err(|e| {
-                        v1::Error::new(ErrorCode::InvalidArgument, format!("invalid --until-time {t:?}: {e}"))
-                    })?
+                    .map_err(|e| v1::Error::new(ErrorCode::InvalidArgument, format!("invalid end time {t:?}: {e}")))?
                     .with_timezone(&chrono::Utc),
             ),
         };

@@ -100,7 +100,7 @@ async fn aws_listings_through_a_runner_with_its_own_credentials() {
     assert_eq!(rows(&out).len(), 2, "{out}");
     assert!(!out.contains("search-0"), "the stopped one is filtered out: {out}");
     let out = sb.cli(&["aws", "ec2", "list", "--connection", "aws-dev", "--filter", "running"]).await;
-    assert!(out.code != 0 && out.stderr.contains("invalid --filter \"running\": use NAME=VALUE"), "{}", out.stderr);
+    assert!(out.code != 0 && out.stderr.contains("invalid filter \"running\": use NAME=VALUE"), "{}", out.stderr);
 
     // The common row model underneath.
     let v: Value =

@@ -246,6 +246,50 @@ async fn scale_rollout_history_and_undo() {
     sb.shutdown().await;
 }
 
+/// StatefulSets and DaemonSets keep their history as ControllerRevisions, not ReplicaSets:
+/// history reads them, and undo puts an earlier template back (the API server's controller
+/// then renumbers that revision as the newest, as upstream's does).
+#[tokio::test]
+async fn statefulset_and_daemonset_history_and_undo() {
+    let (sb, _r) = setup().await;
+    fn run<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["--connection", C, "-n", "default"][..]].concat()
+    }
+    for (kind, plural, extra) in
+        [("StatefulSet", "statefulset", "serviceName: db\n  replicas: 2\n  "), ("DaemonSet", "daemonset", "")]
+    {
+        let name = format!("{plural}-x");
+        let file = sb.dir.path().join(format!("{plural}.yaml"));
+        let manifest = |image: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:\n  {extra}selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: main, image: \"{image}\"}}]}}\n"
+            )
+        };
+        std::fs::write(&file, manifest("busybox:1.36")).unwrap();
+        ok(&sb, &run(&["kubectl", "apply", "-f", file.to_str().unwrap()])).await;
+        std::fs::write(&file, manifest("busybox:1.37")).unwrap();
+        ok(&sb, &run(&["kubectl", "apply", "-f", file.to_str().unwrap()])).await;
+
+        let h = ok(&sb, &run(&["kubectl", "rollout", "history", plural, &name])).await;
+        assert!(h.starts_with(&format!("{plural}.apps/{name}\nREVISION")), "{h}");
+        let row = |h: &str, start: &str, image: &str| h.lines().any(|l| l.starts_with(start) && l.ends_with(image));
+        assert!(row(&h, "1 ", "busybox:1.36") && row(&h, "2 (current)", "busybox:1.37"), "{kind}: {h}");
+
+        let undone = ok(&sb, &run(&["kubectl", "rollout", "undo", plural, &name])).await;
+        assert_eq!(undone.trim(), format!("{plural}.apps/{name} rolled back (to revision 1)"));
+        let o: serde_json::Value =
+            serde_json::from_str(&ok(&sb, &run(&["kubectl", "get", plural, &name, "-o", "json"])).await).unwrap();
+        assert_eq!(o["spec"]["template"]["spec"]["containers"][0]["image"], "busybox:1.36", "{kind}: {o}");
+        assert!(o["spec"]["template"].get("$patch").is_none(), "the patch directive is not a template field: {o}");
+        let h = ok(&sb, &run(&["kubectl", "rollout", "history", plural, &name])).await;
+        assert!(row(&h, "2 ", "busybox:1.37") && row(&h, "3 (current)", "busybox:1.36"), "{kind}: {h}");
+        assert!(!h.lines().any(|l| l.starts_with("1 ")), "revision 1 became 3: {h}");
+        let e = fails(&sb, &run(&["kubectl", "rollout", "undo", plural, &name, "--to-revision", "9"])).await;
+        assert!(e.contains("has no revision 9 (it has: 2, 3)"), "{kind}: {e}");
+    }
+    sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn namespace_graph() {
     let (sb, _r) = setup().await;

@@ -304,3 +304,35 @@ async fn planton_exec_it_in_a_pty() {
     assert_eq!(status.code(), Some(4));
     sb.shutdown().await;
 }
+
+/// The audit fails closed for exec input as for ops: a keystroke that JetStream cannot store is
+/// refused with a reason, never sent unrecorded.
+#[tokio::test]
+async fn input_that_cannot_be_recorded_is_refused() {
+    let sb = Sandbox::start().await.unwrap();
+    let _runner = sb.runner_with_connection("prod-runner").await.unwrap();
+    let web = pod(&sb, "web-").await;
+    let http = reqwest::Client::new();
+    let started =
+        support::start_session(&sb, &http, C, "exec", json!({"pod": web, "command": ["cat"], "stdin": true})).await;
+    let input_url = format!("{}/v1/sessions/{}/input", sb.gateway_url(), started["session"].as_str().unwrap());
+    let typed = async |seq: u64| {
+        let r = http.post(&input_url).bearer_auth(&sb.api_key).json(&json!({"stdin": B64.encode("x\n"), "seq": seq}));
+        let r = r.send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(typed(1).await.0, 204);
+
+    // The runners' streams, where input is recorded, are gone.
+    let js = async_nats::jetstream::new(sb.cp.nats.clone());
+    let names: Vec<String> = js.stream_names().filter_map(|n| async { n.ok() }).collect().await;
+    for name in names.iter().filter(|n| n.starts_with("CLOUDOPS_RUNNER_")) {
+        js.delete_stream(name).await.unwrap();
+    }
+    let t0 = Instant::now();
+    let (status, body) = typed(2).await;
+    println!("input refused after {:?}: {status} {body}", t0.elapsed());
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("input not sent") && body.contains("could not be recorded for the audit log"), "{body}");
+    sb.shutdown().await;
+}

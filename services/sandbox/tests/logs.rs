@@ -34,7 +34,7 @@ async fn logs_filters_merge_and_follow_with_resume() {
     let e = sb.cli(&["kubectl", "logs", "nope", "--connection", C, "-n", "default"]).await;
     assert!(e.stderr.contains(r#"pods "nope" not found"#), "{}", e.stderr);
     let e = sb.cli(&["kubectl", "logs", &web, "--grep", "(", "--connection", C, "-n", "default"]).await;
-    assert!(e.stderr.contains("invalid --grep pattern"), "{}", e.stderr);
+    assert!(e.stderr.contains("invalid search pattern"), "{}", e.stderr);
 
     // Developer mode: every pod of the workload, merged and prefixed.
     ok(&sb, &["env", "create", "prod"]).await;

@@ -82,13 +82,13 @@ async fn a_hostile_runner_cannot_aim_replies_at_anyone_else() {
     let mut at_cp_a = cp.subscribe(format!("cloudops.*.{a_id}.>")).await.unwrap();
     cp.flush().await.unwrap();
     let session = streams::new_session_id();
-    let info = streams::SessionInfo {
-        principal_id: "p-victim".into(),
-        org_id: "o".into(),
-        runner_id: a_id.to_string(),
-        runner_name: "runner-a".into(),
-        op: "kubernetes.logs".into(),
-    };
+    let info = streams::SessionInfo::new(
+        "p-victim".into(),
+        "o".into(),
+        a_id.to_string(),
+        "runner-a".into(),
+        "kubernetes.logs".into(),
+    );
     streams::create_session(&cp, &session, &info).await.unwrap();
     let kv = jetstream::new(cp.clone()).get_key_value(streams::SESSIONS_BUCKET).await.unwrap();
     let revision = kv.entry(&session).await.unwrap().unwrap().revision;

@@ -87,7 +87,12 @@ async fn connection_and_runner_fallback_chains() {
     .await;
 
     let err = fails(&sb, &["kubectl", "get", "pods"]).await;
-    assert!(err.contains(r#"no kubernetes connection: none given with --connection, and org "default" has no default kubernetes connection"#), "{err}");
+    assert!(
+        err.contains(
+            r#"no kubernetes connection: none was named, and org "default" has no default kubernetes connection"#
+        ),
+        "{err}"
+    );
     ok(&sb, &["connection", "set-default", "c-org"]).await;
     ok(&sb, &["kubectl", "get", "pods"]).await;
     ok(&sb, &["connection", "set-default", "c-prod", "--env", "prod"]).await;

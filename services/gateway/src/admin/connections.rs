@@ -155,12 +155,12 @@ pub(crate) async fn create_connection(
         return Err(ApiError::new(
             v1::ErrorCode::PermissionDenied,
             format!(
-                "--set {key}: endpoint overrides redirect the runner's cloud credentials, so only a platform operator may set them (or configure them in the runner's environment)"
+                "setting {key}: endpoint overrides redirect the runner's cloud credentials, so only a platform operator may set them (or configure them in the runner's environment)"
             ),
         ));
     }
     if b.context.is_some() && b.provider != "kubernetes" {
-        return Err(ApiError::bad_request("--context applies to kubernetes connections only"));
+        return Err(ApiError::bad_request("a context applies to kubernetes connections only"));
     }
     let c = s
         .deps

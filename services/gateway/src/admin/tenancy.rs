@@ -152,7 +152,7 @@ pub async fn create_key(
         return Err(ApiError::new(
             v1::ErrorCode::PermissionDenied,
             format!(
-                "{:?} signs in through the identity provider: their keys come from signing in (planton login --oidc) and expire, so that their groups' grants follow the provider; use a service account for automation",
+                "{:?} signs in through the identity provider: their keys come from signing in and expire, so that their groups' grants follow the provider; use a service account for automation",
                 p.name
             ),
         ));
@@ -202,24 +202,24 @@ async fn scope_id(
     scope: &str,
     target: &str,
 ) -> Result<(String, String), ApiError> {
-    let need = |what: &str| ApiError::bad_request(format!("--scope {scope} needs {what}"));
+    let need = |what: &str| ApiError::bad_request(format!("a grant on scope {scope:?} needs {what}"));
     Ok(match scope {
         "org" => (org.id.clone(), format!("org/{}", org.name)),
         "env" => {
             if target.is_empty() {
-                return Err(need("--env ENV"));
+                return Err(need("an environment"));
             }
             (s.deps.store.env_by_name(&org.id, target).await?.id, format!("env/{target}"))
         }
         "connection" => {
             if target.is_empty() {
-                return Err(need("--connection NAME"));
+                return Err(need("a connection"));
             }
             (s.deps.store.connection_by_name(&org.id, target).await?.id, format!("connection/{target}"))
         }
         "resource" => {
             if target.is_empty() {
-                return Err(need("--resource org/env/Kind/name"));
+                return Err(need("a resource (org/env/Kind/name)"));
             }
             let (o, e, k, n) = cloudops_resolver_path(target)?;
             if o != org.name {

@@ -151,9 +151,13 @@ impl KubeExecutor {
                 } else {
                     o["revision"].as_i64().unwrap_or(0)
                 };
-                // A ControllerRevision's data is the patch that restores it: its spec.template.
-                let template =
+                // A ControllerRevision's data is the patch that restores it: its spec.template,
+                // marked `"$patch": "replace"` (a directive for the patch, not a template field).
+                let mut template =
                     if deployment { o["spec"]["template"].clone() } else { o["data"]["spec"]["template"].clone() };
+                if let Some(t) = template.as_object_mut() {
+                    t.remove("$patch");
+                }
                 Revision {
                     number,
                     source: format!("{}/{}", source.plural, md["name"].as_str().unwrap_or_default()),
