@@ -325,9 +325,9 @@ async fn read(
 /// stored it. Input is sent to the process only after this: a keystroke the audit trail cannot
 /// hold is refused, never sent unrecorded (the audit fails closed, as it does for ops). Through a
 /// failover the record is tried again for [`RETRY_FOR`](crate::js_retry::RETRY_FOR): while a
-/// runner's stream elects a new leader, a publish is told "no stream found". `seq` is the
-/// input's id ([`SessionInfo::input_record_id`]): a retried input, by the client or here, is
-/// stored once (JetStream's duplicate window, by message id).
+/// runner's stream elects a new leader, a publish is told "no stream found". `id` is the
+/// record's message id ([`SessionInfo::input_record_id`]): a retried input, by the client or
+/// here, is stored once (JetStream's duplicate window).
 pub async fn record_input(
     nc: &Client,
     runner: &RunnerId,
