@@ -5,7 +5,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import * as api from './api.js';
 import { makeAccess, pageNeed } from './access.js';
 import { AppContext } from './context.js';
-import { TerminalsContext, useTerminalStore } from './terminals.js';
+import { TerminalsContext, forgetTerminals, useTerminalStore } from './terminals.js';
 import { Link, match, useLocation } from './router.js';
 import { ErrorBoundary, ErrorBox, Lazy, Loading, html, useAsync } from './ui.js';
 import { SignIn } from './screens/signin.js';
@@ -93,6 +93,7 @@ export function App() {
   // Signed out here whatever the gateway answers (an expired session is signed out already).
   const signOut = async () => {
     live.current = false;
+    forgetTerminals();
     await api.session.logout().catch(() => {});
     api.setCsrf('');
     setExpired(false);
@@ -245,7 +246,8 @@ function Shell({ session, signOut }) {
       ${docked &&
       html`<${Lazy} label="Loading the terminal…" load=${() => import('./screens/terminal-dock.js')}
         render=${(m) => html`<${m.TerminalDock} terms=${terminals.list} active=${terminals.active} setActive=${terminals.setActive}
-          expanded=${terminals.expanded} setExpanded=${terminals.setExpanded} close=${terminals.close} onPhase=${terminals.setPhase} />`} />`}
+          expanded=${terminals.expanded} setExpanded=${terminals.setExpanded} close=${terminals.close} onPhase=${terminals.setPhase}
+          onAttach=${terminals.attached} onSent=${terminals.sent} />`} />`}
     </div>
   <//><//>`;
 }

@@ -244,6 +244,16 @@ await step("a pod row's Logs, Shell and the workload's Describe buttons open wha
   await page.keyboard.type('echo after-moving\n', { delay: 15 });
   await until(async () => (await terminalText()).split('\n').some((l) => l.trim() === 'after-moving'), 'the shell did not survive moving to another tab');
   await shot('terminal-dock.png');
+  // A reload of the page attaches the dock to the same session: what it showed comes back, and
+  // typing goes on in the same shell (a variable set before the reload is still set).
+  await page.keyboard.type('export MARK=same-shell\n', { delay: 15 });
+  await page.waitForTimeout(300);
+  await page.reload();
+  await page.locator(`${DOCK} .exec .pill`, { hasText: 'Connected' }).waitFor();
+  await until(async () => (await terminalText()).split('\n').some((l) => l.trim() === 'after-moving'), 'the reloaded dock should show what the shell printed before');
+  await page.locator(`${DOCK} .terminal-box`).click();
+  await page.keyboard.type('echo "$MARK-after-reload"\n', { delay: 15 });
+  await until(async () => (await terminalText()).split('\n').some((l) => l.trim() === 'same-shell-after-reload'), 'typing after a reload should reach the same shell');
   // Closing a live one asks first.
   await page.getByRole('button', { name: `Close the terminal ${podName}`, exact: false }).click();
   const dialog = page.getByRole('dialog');
@@ -493,7 +503,7 @@ await step('wizard guides fill in the commands for each target', async () => {
   const expectations = {
     Kubernetes: [
       `planton runner deploy ${runnerName} --target kubernetes --namespace planton --credentials-file ./credentials.json --image-tag 0.1.0`,
-      `helm upgrade --install ${runnerName} ./helm/planton-runner --namespace planton --create-namespace --set-file credentials=./credentials.json`,
+      `helm upgrade --install ${runnerName} planton-runner --repo ${CONSOLE_URL}/v1/charts --namespace planton --create-namespace --set-file credentials=./credentials.json`,
     ],
     'AWS ECS (Fargate)': [
       `planton runner deploy ${runnerName} --target aws-ecs --region eu-west-1 --cluster planton-runners`,
@@ -528,6 +538,8 @@ await step('wizard guides fill in the commands for each target', async () => {
     await shot(`wizard-guide-${files[target]}.png`);
     await page.getByRole('button', { name: 'Back' }).click();
   }
+  const index = await page.request.get(`${CONSOLE_URL}/v1/charts/index.yaml`);
+  check(index.ok() && (await index.text()).includes('planton-runner-'), 'the chart repository the Helm command names should serve its index');
 });
 
 await step('audit shows decisions and the exec session, which replays', async () => {

@@ -1,6 +1,10 @@
 //! Embeds the web console (`console/dist`, built by `npm --prefix console run build`) into the
 //! gateway: one table of files with their content type, ETag and, for text, a gzip copy.
 //! Without a build it embeds nothing and says so; the gateway then explains how to build it.
+//! Also packages the runner's Helm chart for the gateway's chart repository (`build/chart.rs`).
+
+#[path = "build/chart.rs"]
+mod chart;
 
 use std::{
     fmt::Write as _,
@@ -43,6 +47,7 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../../console/dist"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("out dir"));
+    chart::package(&manifest.join("../../helm/planton-runner"), "planton-runner", &out_dir.join("planton-runner.tgz"));
     println!("cargo:rerun-if-changed={}", dist.display());
     let mut files = Vec::new();
     if dist.join("index.html").is_file() {

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 pub use crate::admissions::{Admissions, Admitted, kick, leaf_accounts, live_connections};
-use crate::{BusError, accounts::HubKeys, subjects};
+use crate::{BusError, accounts::HubKeys, newest_first::NewestFirst, subjects};
 
 pub const SPIFFE_RUNNER_PREFIX: &str = "spiffe://cloudops.local/runner/";
 
@@ -172,9 +172,76 @@ async fn decide(
     Ok((resp.encode(&keys.auth_account()).map_err(|e| e.to_string())?, replaced))
 }
 
+/// How long a request may wait for a decider before it is dropped unanswered. The hub waits
+/// 3 s for an answer on our TLS listeners (nats-server's default: the TLS timeout we set, 2 s,
+/// plus 1 s); a request that waited 2 s leaves a decision 1 s to arrive in time.
+pub const MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// Decisions made at once. Each is a signature check, a registry lookup and two signatures:
+/// a few deciders keep the cores and the database's pool busy without queueing behind them.
+const DECIDERS: usize = 8;
+
+/// One authorization request as it came off the subscription.
+struct Request {
+    payload: bytes::Bytes,
+    reply: async_nats::Subject,
+}
+
+/// What every decider shares.
+struct Decider {
+    nc: Client,
+    sys: Client,
+    keys: Arc<HubKeys>,
+    ttl: Duration,
+    dir: Arc<dyn RunnerDirectory>,
+    admissions: Admissions,
+    queue: NewestFirst<Request>,
+}
+
+impl Decider {
+    async fn run(self: Arc<Self>) {
+        loop {
+            let req = self.queue.pop().await;
+            let dropped = self.queue.take_dropped();
+            if dropped > 0 {
+                warn!(
+                    dropped,
+                    "authorization requests waited longer than the hub waits: dropped unanswered (the callout is overloaded; those clients dial again)"
+                );
+            }
+            self.answer(req).await;
+        }
+    }
+
+    async fn answer(&self, req: Request) {
+        match decide(&req.payload, &self.keys, self.ttl, self.dir.as_ref(), &self.admissions).await {
+            Ok((jwt, replaced)) => {
+                if let Err(e) = self.nc.publish(req.reply, jwt.into()).await {
+                    warn!(error = %e, "auth callout reply not sent");
+                }
+                // Off the deciders: a kick waits for the server's answer.
+                let sys = self.sys.clone();
+                tokio::spawn(async move {
+                    for old in replaced {
+                        info!(runner_id = %old.runner, cid = old.cid, "older tunnel of a reconnected runner cut");
+                        if let Err(e) = kick(&sys, &old).await {
+                            warn!(runner_id = %old.runner, cid = old.cid, error = %e, "kick failed (connection may be gone already)");
+                        }
+                    }
+                });
+            }
+            // Without a reply the hub times out and refuses the connection.
+            Err(e) => warn!(error = %e, "malformed authorization request ignored"),
+        }
+    }
+}
+
 /// Serves the auth callout on a connection made as one of the hub's `auth_users` in the
 /// callout account. `sys` (a system-account connection) cuts a runner's older tunnel when a
 /// newer one is admitted: a restarted runner replaces its stale tunnel, never sits beside it.
+/// Requests are decided newest first by a few deciders; those that waited longer than
+/// [`MAX_WAIT`] are dropped (`newest_first`), so that a reconnect storm drains instead of
+/// feeding itself.
 pub async fn serve(
     nc: Client,
     sys: Client,
@@ -189,28 +256,17 @@ pub async fn serve(
         .await
         .map_err(BusError::transport)?;
     nc.flush().await.map_err(BusError::transport)?;
+    let decider = Arc::new(Decider { nc, sys, keys, ttl, dir, admissions, queue: NewestFirst::new(MAX_WAIT) });
     Ok(tokio::spawn(async move {
+        // Owned by this task: aborting it stops the deciders too.
+        let mut deciders = tokio::task::JoinSet::new();
+        for _ in 0..DECIDERS {
+            deciders.spawn(decider.clone().run());
+        }
         while let Some(msg) = sub.next().await {
-            let Some(reply) = msg.reply.clone() else { continue };
-            let (nc, sys, keys, dir, admissions) =
-                (nc.clone(), sys.clone(), keys.clone(), dir.clone(), admissions.clone());
-            tokio::spawn(async move {
-                match decide(&msg.payload, &keys, ttl, dir.as_ref(), &admissions).await {
-                    Ok((jwt, replaced)) => {
-                        if let Err(e) = nc.publish(reply, jwt.into()).await {
-                            warn!(error = %e, "auth callout reply not sent");
-                        }
-                        for old in replaced {
-                            info!(runner_id = %old.runner, cid = old.cid, "older tunnel of a reconnected runner cut");
-                            if let Err(e) = kick(&sys, &old).await {
-                                warn!(runner_id = %old.runner, cid = old.cid, error = %e, "kick failed (connection may be gone already)");
-                            }
-                        }
-                    }
-                    // Without a reply the hub times out and refuses the connection.
-                    Err(e) => warn!(error = %e, "malformed authorization request ignored"),
-                }
-            });
+            if let Some(reply) = msg.reply {
+                decider.queue.push(Request { payload: msg.payload, reply });
+            }
         }
     }))
 }

@@ -5,7 +5,8 @@
 //! - [`services`]: typed clients and servers for the resolver, authorizer and router roles.
 //! - [`runner_link`]: the router's side (explicit reply subjects) and the runner's side of the tunnel.
 //! - [`accounts`]: one NATS account per runner, the isolation boundary, and what crosses it.
-//! - [`callout`]: the hub's auth callout: verified runner certificate → per-runner permissions.
+//! - [`callout`]: the hub's auth callout: verified runner certificate → per-runner permissions,
+//!   decided newest first so that a reconnect storm drains (`newest_first`).
 //! - [`natsd`]: finding, configuring and supervising `nats-server` processes (hub and leaf).
 //! - [`child`]: child processes (nats-server, the local runner) that never outlive their parent.
 //! - [`connect`]: connection options (mTLS, credentials) for the hub and the leaf.
@@ -23,6 +24,7 @@ pub mod js_retry;
 pub mod js_usage;
 pub mod natsd;
 mod natsd_config;
+mod newest_first;
 pub mod rpc;
 pub mod runner_link;
 pub mod services;

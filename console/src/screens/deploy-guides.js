@@ -78,7 +78,7 @@ function imageParts(image) {
   return { registry, repository, tag, flags };
 }
 
-function kubernetes(name, v) {
+function kubernetes(name, v, site) {
   const { registry, repository, tag, flags: image } = imageParts(v.image);
   const cctx = v.context ? ` --context ${sh(v.context)}` : '';
   const deploy = `${name}-planton-runner`;
@@ -92,9 +92,9 @@ function kubernetes(name, v) {
       ].join('\n'),
     },
     {
-      title: 'Or with Helm, from a checkout of the repository',
+      title: 'Or with Helm, from this control plane’s chart repository',
       code: [
-        `helm upgrade --install ${sh(name)} ./helm/planton-runner${v.context ? ` --kube-context ${sh(v.context)}` : ''} \\`,
+        `helm upgrade --install ${sh(name)} planton-runner --repo ${sh(site.chartRepo)}${v.context ? ` --kube-context ${sh(v.context)}` : ''} \\`,
         `  --namespace ${sh(v.namespace)} --create-namespace \\`,
         `  --set-file credentials=./${CREDENTIALS_FILE} \\`,
         `  --set image.repository=${sh(repository)}${registry ? ` --set image.registry=${sh(registry)}` : ''}${tag ? ` --set image.tag=${sh(tag)}` : ''}`,
@@ -265,8 +265,12 @@ function containerapps(name, v) {
 const GUIDES = { kubernetes, ecs, cloudrun, containerapps };
 
 /** The guide's steps ({title, code}) for `target` with the user's `values`. */
-export function guide(target, name, values) {
-  return GUIDES[target](name, values);
+/**
+ * The steps for `target`. `site.chartRepo`: this control plane's Helm chart repository
+ * (`<gateway>/v1/charts`, as the browser reaches it).
+ */
+export function guide(target, name, values, site) {
+  return GUIDES[target](name, values, site);
 }
 
 /** The connection to create afterwards, per target (the runner's own provider). */

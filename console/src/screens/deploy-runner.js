@@ -122,7 +122,7 @@ function GuideStep({ org, name, target, endpoints, onBack }) {
   const loopback = loopbackOf(endpoints);
   const def = TARGETS.find((t) => t.id === target);
   const [values, setValues] = useState(() => Object.fromEntries(def.fields.map(([k, , v]) => [k, v])));
-  const steps = useMemo(() => guide(target, name, values), [target, name, values]);
+  const steps = useMemo(() => guide(target, name, values, { chartRepo: `${location.origin}/v1/charts` }), [target, name, values]);
   const next = nextSteps(target, name);
   const provider = PROVIDER_NAMES[next.provider] || next.provider;
   return html`<div class="stack">
@@ -146,6 +146,11 @@ function GuideStep({ org, name, target, endpoints, onBack }) {
     <ol class="guide">
       ${steps.map((s) => html`<li><h3>${s.title}</h3><${CodeBlock} code=${s.code} label=${def.label} /></li>`)}
     </ol>
+    ${target === 'kubernetes' &&
+    location.protocol === 'https:' &&
+    html`<p class="muted small">If this control plane’s certificate is from its own CA (<span class="mono">cloudops serve</span> without
+      <span class="mono">--tls-cert</span>), give Helm that CA: <span class="mono">jq -r .tunnel.ca_cert_pem ${CREDENTIALS_FILE} > ca.pem</span>,
+      then add <span class="mono">--ca-file ./ca.pem</span>.</p>`}
     ${target === 'kubernetes' &&
     html`<p class="muted small"><span class="mono">planton runner deploy --help</span> lists the rest: <span class="mono">--rbac view|edit|admin</span>,
       <span class="mono">--rbac-secrets</span>, a ServiceAccount annotation for IRSA or Workload Identity, <span class="mono">--dry-run -o yaml</span>.</p>`}

@@ -9,11 +9,12 @@ import { ExecSession } from './terminal.js';
 const PHASE_TONE = { starting: 'warning', connected: 'ok', ended: 'muted', failed: 'error' };
 
 /**
- * @param terms     [{id, target, pod, container, command, label, phase}]
+ * @param terms     [{id, target, pod, container, command, label, phase, attach}] (attach: the session,
+ *                  once started, or left by a reload)
  * @param active    the shown session's id
  * @param expanded  whether the dock is open (else only its bar shows)
  */
-export function TerminalDock({ terms, active, setActive, expanded, setExpanded, close, onPhase }) {
+export function TerminalDock({ terms, active, setActive, expanded, setExpanded, close, onPhase, onAttach, onSent }) {
   const [confirm, setConfirm] = useState(null);
   const shown = terms.find((t) => t.id === active) || terms[terms.length - 1];
   // The session asked about may be gone meanwhile (closed from elsewhere).
@@ -46,7 +47,7 @@ export function TerminalDock({ terms, active, setActive, expanded, setExpanded, 
       ${terms.map(
         (t) => html`<div key=${t.id} class="dock-pane" hidden=${!expanded || t.id !== shown?.id}>
           <${ExecSession} target=${t.target} pod=${t.pod} container=${t.container} command=${t.command}
-            onPhase=${(phase) => onPhase(t.id, phase)} />
+            attach=${t.attach} onAttach=${(a) => onAttach(t.id, a)} onSent=${onSent} onPhase=${(phase) => onPhase(t.id, phase)} />
         </div>`,
       )}
     </div>

@@ -20,10 +20,12 @@ const MAX_BATCH = 64 * 1024;
 
 /** Exec input, in order: one request in flight, the rest queued and merged. */
 class InputQueue {
-  constructor(url, onError) {
+  /** `seq`: the last seq already used (0 for a new session); `onSent(seq)` after each one lands. */
+  constructor(url, onError, { seq = 0, onSent } = {}) {
     this.url = url;
     this.onError = onError;
-    this.seq = 0;
+    this.onSent = onSent;
+    this.seq = seq;
     this.items = [];
     this.busy = false;
     this.closed = false;
@@ -44,6 +46,15 @@ class InputQueue {
     else this.items.push({ resize: { cols, rows } });
     this.pump();
   }
+  /**
+   * After a reload of the page the last seq sent may or may not have landed (the runner applies
+   * seqs in order, each once): with the queue one seq behind, a first resize reuses it (a
+   * duplicate, or filling the gap) and a second is the next.
+   */
+  resync(cols, rows) {
+    this.items.push({ resize: { cols, rows } }, { resize: { cols, rows } });
+    this.pump();
+  }
   close() {
     this.closed = true;
     this.items = [];
@@ -59,6 +70,7 @@ class InputQueue {
       for (let attempt = 0; !this.closed; attempt++) {
         try {
           await api.post(this.url, body);
+          this.onSent?.(body.seq);
           break;
         } catch (e) {
           // The same seq again is applied once: retrying is safe.
@@ -76,8 +88,13 @@ class InputQueue {
   }
 }
 
-/** One exec session in xterm.js; `onPhase(starting|connected|ended|failed)` follows it. */
-export function ExecSession({ target, pod, container, command, onPhase }) {
+/**
+ * One exec session in xterm.js; `onPhase(starting|connected|ended|failed)` follows it.
+ * A new session reports itself with `onAttach({session, events, input, namespace, pod,
+ * container})` and each input that landed with `onSent(session, seq)`; given `attach` (a
+ * session a reload of the page left), it attaches to that one instead of starting another.
+ */
+export function ExecSession({ target, pod, container, command, attach, onAttach, onSent, onPhase }) {
   const box = useRef(null);
   const [state, setState] = useState({ phase: 'starting', info: null, end: '', error: null, note: '' });
   const t = useRef(null);
@@ -103,16 +120,25 @@ export function ExecSession({ target, pod, container, command, onPhase }) {
       setState((s) => ({ ...s, phase: 'ended', end }));
     };
 
+    const start = async () => {
+      const body = { command, stdin: true, tty: true, size: { cols: term.cols, rows: term.rows } };
+      if (pod) body.pod = pod;
+      if (container) body.container = container;
+      const r = await api.kube('exec', target, body);
+      if (!disposed) onAttach?.({ session: r.session, events: r.events, input: r.input, namespace: r.namespace, pod: r.pod, container: r.container });
+      return r;
+    };
+
     (async () => {
-      term.write(`\x1b[2mStarting ${command.join(' ')} in ${pod}${container ? `/${container}` : ''}…\x1b[0m\r\n`);
+      const what = `${command.join(' ')} in ${pod}${container ? `/${container}` : ''}`;
+      term.write(`\x1b[2m${attach ? `Attaching again to ${what} (the page was reloaded)` : `Starting ${what}`}…\x1b[0m\r\n`);
       try {
-        const body = { command, stdin: true, tty: true, size: { cols: term.cols, rows: term.rows } };
-        if (pod) body.pod = pod;
-        if (container) body.container = container;
-        const r = await api.kube('exec', target, body);
-        if (disposed) return api.cancelSession(r.session);
+        const r = attach || (await start());
+        if (disposed) return attach || api.cancelSession(r.session);
         session = r.session;
-        input = new InputQueue(r.input, (e) => setState((s) => ({ ...s, error: e })));
+        const from = attach ? Math.max((attach.seq || 0) - 1, 0) : 0;
+        input = new InputQueue(r.input, (e) => setState((s) => ({ ...s, error: e })), { seq: from, onSent: (seq) => onSent?.(session, seq) });
+        if (attach) input.resync(term.cols, term.rows);
         setState((s) => ({ ...s, phase: 'connected', info: r }));
         stream = openEvents(r.events, {
           open: () => setState((s) => (s.phase === 'ended' ? s : { ...s, note: '' })),

@@ -7,6 +7,7 @@
 //! router through their handles (no extra mailbox hop).
 
 mod admin;
+mod charts;
 mod console;
 mod error;
 mod exec_recording;

@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/whoami", get(whoami))
         .route("/v1/runner-builds", get(crate::runner_builds::list))
         .route("/v1/runner-builds/{version}/{platform}", get(crate::runner_builds::download))
+        .route("/v1/charts/index.yaml", get(crate::charts::index))
+        .route("/v1/charts/{file}", get(crate::charts::archive))
         .route("/v1/console/login", post(crate::console::login))
         .route("/v1/console/session", get(crate::console::session))
         .route("/v1/console/logout", post(crate::console::logout))

@@ -181,6 +181,67 @@ async fn runner_deploy_to_kubernetes_applies_the_charts_objects_and_updates_in_p
     kube.stop().await;
 }
 
+/// The Helm route with no checkout: Helm itself reads the control plane's chart repository
+/// (`<gateway>/v1/charts`, trusted through its CA as `helm --ca-file` would), pulls the runner's
+/// chart, and renders it with a credentials file the control plane minted.
+#[tokio::test]
+async fn helm_pulls_the_runner_chart_from_the_control_planes_repository() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let env = Env::new();
+    let (child, url) = serve(&env, &[]).await;
+    let work = env.home.parent().unwrap().join("helm");
+    let creds_dir = work.join("creds");
+    let (code, _, err) =
+        env.planton(&["runner", "generate-credentials", "edge", "--output-dir", creds_dir.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{err}");
+    let ca = work.join("ca.pem");
+    std::fs::write(&ca, cloudops_cli::CliConfig::load(&env.home).unwrap().ca_cert).unwrap();
+    let pulled = work.join("pulled");
+    std::fs::create_dir_all(&pulled).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/helm_repo.py");
+    let creds = creds_dir.join("credentials.json");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([&format!("{url}/v1/charts"), creds.to_str().unwrap(), pulled.to_str().unwrap()])
+        .env("SSL_CERT_FILE", &ca)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "Helm (pip install helm-python-sdk; .ci/run installs it) failed:\n{stdout}\n{stderr}"
+    );
+    let seen: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let chart = format!("planton-runner-{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(seen["chart"], chart.as_str(), "{seen}");
+    assert_eq!(seen["archive"], format!("{chart}.tgz").as_str(), "{seen}");
+    assert_eq!(seen["archive_digest"], format!("sha256:{}", seen["index_digest"].as_str().unwrap()).as_str(), "{seen}");
+    for object in [
+        "Deployment/prod-planton-runner",
+        "Secret/prod-planton-runner-credentials",
+        "ServiceAccount/prod-planton-runner",
+    ] {
+        assert!(seen["objects"].as_array().unwrap().iter().any(|o| o == object), "{object}: {seen}");
+    }
+    use base64::Engine as _;
+    let secret =
+        base64::engine::general_purpose::STANDARD.decode(seen["secret"]["credentials.json"].as_str().unwrap()).unwrap();
+    assert_eq!(secret, std::fs::read(&creds).unwrap(), "the runner gets the credentials file as minted");
+
+    // A file the repository does not hold is named, with the one it does.
+    let client = reqwest::Client::builder()
+        .tls_certs_merge([reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap()])
+        .build()
+        .unwrap();
+    let r = client.get(format!("{url}/v1/charts/planton-runner-9.9.9.tgz")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("planton-runner-9.9.9.tgz") && body.contains(&format!("{chart}.tgz")), "{body}");
+    stops_cleanly(child).await;
+}
+
 /// One call of an AWS JSON API, as the AWS CLI would send it (moto does not check signatures).
 async fn aws_json(url: &str, service: &str, target: &str, body: serde_json::Value) -> serde_json::Value {
     let r = reqwest::Client::new()
