@@ -264,10 +264,9 @@ function containerapps(name, v) {
 
 const GUIDES = { kubernetes, ecs, cloudrun, containerapps };
 
-/** The guide's steps ({title, code}) for `target` with the user's `values`. */
 /**
- * The steps for `target`. `site.chartRepo`: this control plane's Helm chart repository
- * (`<gateway>/v1/charts`, as the browser reaches it).
+ * The guide's steps ({title, code}) for `target` with the user's `values`. `site.chartRepo`:
+ * this control plane's Helm chart repository (`<gateway>/v1/charts`, as the browser reaches it).
  */
 export function guide(target, name, values, site) {
   return GUIDES[target](name, values, site);

@@ -515,3 +515,75 @@ async fn a_runners_reply_does_not_decide_session_identity() {
     a.stop().await;
     sb.shutdown().await;
 }
+
+/// A runner shares its JetStream stream with the recording of what people type into its exec
+/// sessions, and knows each session's id and each input's sequence. It tries to keep typed input
+/// out of a recording: by publishing on the record subject itself, by pre-empting the records'
+/// message ids with its own output (JetStream drops a second message with an id it has seen),
+/// and by reading the session's entry for the secret in those ids. The control plane then
+/// records three inputs, and the recording holds each once.
+#[tokio::test]
+async fn a_runner_cannot_keep_typed_input_out_of_a_recording() {
+    let sb = Sandbox::start().await.unwrap();
+    let a = sb.runner_with_connection("runner-a").await.unwrap();
+    let a_id = a.runner_id.clone();
+    let cp = sb.cp.nats.clone();
+    let session = streams::new_session_id();
+    let info = streams::SessionInfo::new(
+        "p-victim".into(),
+        "o".into(),
+        a_id.to_string(),
+        "runner-a".into(),
+        "kubernetes.exec".into(),
+    );
+    streams::create_session(&cp, &session, &info).await.unwrap();
+
+    // Its own stream subject, with every message id it could make of what it knows.
+    let js = jetstream::new(a.nats.clone());
+    let out = streams::session_subject(&a_id, &session);
+    for seq in 1..=3u64 {
+        for id in [
+            format!("{session}.{seq}"),
+            format!("in.{session}.{seq}"),
+            format!("in.{seq}"),
+            format!("in..{seq}"),
+            format!("{seq}"),
+        ] {
+            let msg = jetstream::message::PublishMessage::build().payload("forged".into()).message_id(id.as_str());
+            js.send_publish(out.clone(), msg).await.unwrap().await.unwrap();
+        }
+    }
+    // The record subject itself, plainly and through JetStream (refused: no ack comes).
+    let record = streams::input_record_subject(&a_id, &session);
+    a.nats.publish(record.clone(), "forged record".into()).await.unwrap();
+    let msg = jetstream::message::PublishMessage::build().payload("forged record".into()).message_id("in.x.1");
+    let acked = match js.send_publish(record.clone(), msg).await {
+        Ok(ack) => tokio::time::timeout(Duration::from_secs(3), ack).await.is_ok_and(|r| r.is_ok()),
+        Err(_) => false,
+    };
+    assert!(!acked, "the runner stored a message on the record subject");
+    // The session's entry, which holds the secret: not readable from the runner's account.
+    let direct =
+        format!("$JS.API.DIRECT.GET.KV_{}.$KV.{}.{session}", streams::SESSIONS_BUCKET, streams::SESSIONS_BUCKET);
+    let got = tokio::time::timeout(Duration::from_secs(3), a.nats.request(direct, "".into())).await;
+    let leaked = matches!(&got, Ok(Ok(m)) if String::from_utf8_lossy(&m.payload).contains(&info.record_key));
+    assert!(!leaked, "the runner read the session's record key: {got:?}");
+
+    // What the person typed is recorded, each input once, whatever the runner sent before.
+    for seq in 1..=3u64 {
+        let typed = format!("typed-{seq}");
+        streams::record_input(&cp, &a_id, &session, info.input_record_id(seq), typed.into()).await.unwrap();
+    }
+    let recording = streams::read_recording(&cp, &a_id, &session).await.unwrap();
+    futures::pin_mut!(recording);
+    let mut inputs = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(3), recording.next()).await {
+        let m = m.unwrap();
+        if m.input {
+            inputs.push(String::from_utf8_lossy(&m.payload).into_owned());
+        }
+    }
+    assert_eq!(inputs, ["typed-1", "typed-2", "typed-3"], "the recording's input");
+    a.stop().await;
+    sb.shutdown().await;
+}
