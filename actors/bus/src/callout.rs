@@ -187,14 +187,22 @@ struct Request {
     reply: async_nats::Subject,
 }
 
-/// What every decider shares.
+/// What the callout decides with.
+pub struct Callout {
+    /// A connection as one of the hub's `auth_users` in the callout account.
+    pub nc: Client,
+    /// A system-account connection, to cut a runner's older tunnel.
+    pub sys: Client,
+    pub keys: Arc<HubKeys>,
+    /// How long an admitted runner's user JWT is valid.
+    pub ttl: Duration,
+    pub dir: Arc<dyn RunnerDirectory>,
+    pub admissions: Admissions,
+}
+
+/// What every decider shares: the callout and its queue.
 struct Decider {
-    nc: Client,
-    sys: Client,
-    keys: Arc<HubKeys>,
-    ttl: Duration,
-    dir: Arc<dyn RunnerDirectory>,
-    admissions: Admissions,
+    callout: Callout,
     queue: NewestFirst<Request>,
 }
 
@@ -214,13 +222,14 @@ impl Decider {
     }
 
     async fn answer(&self, req: Request) {
-        match decide(&req.payload, &self.keys, self.ttl, self.dir.as_ref(), &self.admissions).await {
+        let c = &self.callout;
+        match decide(&req.payload, &c.keys, c.ttl, c.dir.as_ref(), &c.admissions).await {
             Ok((jwt, replaced)) => {
-                if let Err(e) = self.nc.publish(req.reply, jwt.into()).await {
+                if let Err(e) = c.nc.publish(req.reply, jwt.into()).await {
                     warn!(error = %e, "auth callout reply not sent");
                 }
                 // Off the deciders: a kick waits for the server's answer.
-                let sys = self.sys.clone();
+                let sys = c.sys.clone();
                 tokio::spawn(async move {
                     for old in replaced {
                         info!(runner_id = %old.runner, cid = old.cid, "older tunnel of a reconnected runner cut");
@@ -236,27 +245,20 @@ impl Decider {
     }
 }
 
-/// Serves the auth callout on a connection made as one of the hub's `auth_users` in the
-/// callout account. `sys` (a system-account connection) cuts a runner's older tunnel when a
+/// Serves the auth callout on `callout.nc`. `callout.sys` cuts a runner's older tunnel when a
 /// newer one is admitted: a restarted runner replaces its stale tunnel, never sits beside it.
 /// Requests are decided newest first by a few deciders; those that waited longer than
 /// [`MAX_WAIT`] are dropped (`newest_first`), so that a reconnect storm drains instead of
 /// feeding itself.
-pub async fn serve(
-    nc: Client,
-    sys: Client,
-    keys: Arc<HubKeys>,
-    ttl: Duration,
-    dir: Arc<dyn RunnerDirectory>,
-    admissions: Admissions,
-) -> Result<JoinHandle<()>, BusError> {
+pub async fn serve(callout: Callout) -> Result<JoinHandle<()>, BusError> {
     // A queue group: with several replicas serving the callout, each request gets one answer.
-    let mut sub = nc
+    let mut sub = callout
+        .nc
         .queue_subscribe(subjects::AUTH_CALLOUT, subjects::AUTH_CALLOUT_GROUP.into())
         .await
         .map_err(BusError::transport)?;
-    nc.flush().await.map_err(BusError::transport)?;
-    let decider = Arc::new(Decider { nc, sys, keys, ttl, dir, admissions, queue: NewestFirst::new(MAX_WAIT) });
+    callout.nc.flush().await.map_err(BusError::transport)?;
+    let decider = Arc::new(Decider { callout, queue: NewestFirst::new(MAX_WAIT) });
     Ok(tokio::spawn(async move {
         // Owned by this task: aborting it stops the deciders too.
         let mut deciders = tokio::task::JoinSet::new();

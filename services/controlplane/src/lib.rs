@@ -121,14 +121,14 @@ impl ControlPlane {
         if let Some(l) = &link {
             // Queue group: with several replicas, each callout request gets one answer.
             tasks.push(
-                callout::serve(
-                    l.connect_callout().await.map_err(joined)?,
-                    l.connect_system().await.map_err(joined)?,
-                    l.keys.clone(),
-                    Duration::from_secs(3600),
-                    Arc::new(data::StoreDirectory(store.clone())),
-                    admissions.clone(),
-                )
+                callout::serve(callout::Callout {
+                    nc: l.connect_callout().await.map_err(joined)?,
+                    sys: l.connect_system().await.map_err(joined)?,
+                    keys: l.keys.clone(),
+                    ttl: Duration::from_secs(3600),
+                    dir: Arc::new(data::StoreDirectory(store.clone())),
+                    admissions: admissions.clone(),
+                })
                 .await
                 .map_err(|e| e.to_string())?,
             );

@@ -71,7 +71,7 @@ fn repository(chart_yaml: &str, archive: &[u8], now: &str) -> Result<Repository,
 #[utoipa::path(get, path = "/v1/charts/index.yaml", tag = "runners", operation_id = "chart_index",
     responses((status = 200, description = "The Helm chart repository's index: the runner's chart", content_type = "application/x-yaml")))]
 pub async fn index() -> Response {
-    ([(header::CONTENT_TYPE, "application/x-yaml")], REPOSITORY.index.clone()).into_response()
+    ([(header::CONTENT_TYPE, "application/x-yaml")], REPOSITORY.index.as_str()).into_response()
 }
 
 /// `GET /v1/charts/{file}`.
