@@ -28,6 +28,22 @@ pub struct ConnectSpec {
     /// Notified each time the connection is (re)established, or messages were dropped because
     /// a subscriber fell behind: either way something published may have been missed.
     pub on_gap: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Reconnect without backing off past [`PROMPT_RECONNECT_MAX`]: the control plane's own
+    /// connections to the hub. When a hub node restarts, its runners dial it at once; the
+    /// callout's subscription must be back before their authorization requests, which are
+    /// lost otherwise (each such runner is refused after the hub's 3 s wait, and dials again).
+    pub prompt_reconnect: bool,
+}
+
+/// The longest pause between reconnection attempts of a [`ConnectSpec::prompt_reconnect`]
+/// connection (async-nats backs off to 4 s by default).
+pub const PROMPT_RECONNECT_MAX: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// async-nats's backoff (none, then 2^n ms), capped at [`PROMPT_RECONNECT_MAX`].
+fn prompt_delay(attempts: usize) -> std::time::Duration {
+    let exp = attempts.saturating_sub(1).min(16) as u32;
+    let delay = if attempts <= 1 { std::time::Duration::ZERO } else { std::time::Duration::from_millis(1 << exp) };
+    delay.min(PROMPT_RECONNECT_MAX)
 }
 
 pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
@@ -53,6 +69,9 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
                 }
             }
         });
+    if spec.prompt_reconnect {
+        opts = opts.reconnect_delay_callback(prompt_delay);
+    }
     if let Some(p) = &spec.inbox_prefix {
         opts = opts.custom_inbox_prefix(p);
     }
@@ -72,4 +91,19 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
     // Several servers (a cluster) as a comma-separated list: the client moves to a live one.
     let servers: Vec<&str> = spec.url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
     opts.connect(servers).await.map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_prompt_connection_backs_off_as_async_nats_does_up_to_a_tenth_of_a_second() {
+        let delays: Vec<Duration> = (0..10).map(prompt_delay).collect();
+        let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [0, 0, 2, 4, 8, 16, 32, 64, 100, 100]);
+        assert_eq!(prompt_delay(usize::MAX), PROMPT_RECONNECT_MAX);
+    }
 }

@@ -134,6 +134,10 @@ pub struct NatsServer {
 /// authentication: never for a server anyone else can reach.
 pub const PROFILE_ENV: &str = "CLOUDOPS_NATS_PROFILE";
 
+/// Set (to anything) in the environment of a process that starts nats-servers: each logs at
+/// debug level (`-D`: every connection's close and its reason), for diagnosing a benchmark.
+pub const DEBUG_ENV: &str = "CLOUDOPS_NATS_DEBUG";
+
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let v: Vec<&str> = text.lines().collect();
@@ -162,6 +166,9 @@ fn spawn_child(bin: &Path, config: &Path, stderr_log: &Path) -> std::io::Result<
     cmd.arg("-c").arg(config).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
     if std::env::var_os(PROFILE_ENV).is_some() {
         cmd.arg("--profile").arg("-1");
+    }
+    if std::env::var_os(DEBUG_ENV).is_some() {
+        cmd.arg("-D");
     }
     // Never outlives us (parent-death signal), in a process group of its own.
     crate::child::die_with_parent(&mut cmd).spawn()

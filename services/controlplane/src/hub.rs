@@ -342,6 +342,8 @@ impl HubLink {
             name: name.into(),
             creds: Some(self.keys.user_creds(user).map_err(|e| e.to_string())?),
             tls: Some(self.tls.clone()),
+            // The hub is ours: after a node restarts, the callout must be back before the runners.
+            prompt_reconnect: true,
             ..Default::default()
         })
     }

@@ -107,6 +107,8 @@ impl Runner {
             tls: None,
             inbox_prefix: Some(format!("_INBOX.{runner_id}")),
             on_gap: None,
+            // Its own leaf on loopback, restarted by this process when it dies.
+            prompt_reconnect: true,
         })
         .await
         .map_err(|e| e.to_string())?;
