@@ -6,8 +6,9 @@
 //      the resource page and in the Resource browser; beside: watch op + SSE until every pod
 //      arrived
 //   2. PODS pods change at once → the table's data holds every change (its restart total) and
-//      the rows in view show it; beside: a raw SSE watch in the same page receiving the same
-//      changes; plus the longest main-thread task meanwhile.
+//      the rows in view show it; beside: a raw SSE watch receiving the same changes in another
+//      page (a browser context of its own, so not on the measured main thread); plus the
+//      longest main-thread task of the console's page meanwhile.
 //
 // Large tables are windowed (console/src/screens/pods-table.js): only the rows in view are in
 // the DOM, so "painted" is the first screen of rows with the total, not PODS rows.
@@ -16,6 +17,7 @@
 // PROFILE=DIR (optional): where the first burst's time went, printed (the functions with the
 // most self time, and the longest animation frames by script) and kept as DIR/burst.cpuprofile
 // (open it in Chromium's DevTools, Performance panel).
+// BREAKDOWN=1 (optional): where the last navigation to each page went (`navigationProfile`).
 
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,11 +36,19 @@ const pageUrl = `${CONSOLE_URL}/resources/${RESOURCE.split('/').map(encodeURICom
 const browserUrl = `${CONSOLE_URL}/browse?connection=${encodeURIComponent(CONNECTION)}&namespace=${encodeURIComponent(NAMESPACE)}&kind=pods`;
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
-const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-const login = await context.request.post(`${CONSOLE_URL}/v1/console/login`, { data: { api_key: need('API_KEY') } });
-if (!login.ok()) throw new Error(`sign-in failed: ${login.status()} ${await login.text()}`);
-const { csrf } = await login.json();
-const page = await context.newPage();
+
+/** A browser context signed in to the console: its page, and the CSRF token of its session. */
+async function signedIn() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const login = await context.request.post(`${CONSOLE_URL}/v1/console/login`, { data: { api_key: need('API_KEY') } });
+  if (!login.ok()) throw new Error(`sign-in failed: ${login.status()} ${await login.text()}`);
+  return { page: await context.newPage(), csrf: (await login.json()).csrf };
+}
+const { page, csrf } = await signedIn();
+// The floor of a burst is received in a context of its own (its own renderer process), so that
+// its parsing does not run on the console page's main thread, whose longest task is measured.
+const floorSide = await signedIn();
+await floorSide.page.goto(`${CONSOLE_URL}/v1/console/session`);
 
 /** In the page: the watch op and its SSE stream until `n` events of `type` arrived (ms). */
 function rawWatch({ resource, csrf, n, type }) {
@@ -68,6 +78,51 @@ function rawWatch({ resource, csrf, n, type }) {
   });
 }
 
+const BREAKDOWN = process.env.BREAKDOWN ? 1 : 0;
+
+/**
+ * BREAKDOWN=1: where the last navigation to each page went. Starts a CPU profile; answers the
+ * function that stops it once the table is painted and prints the functions with the most self
+ * time, the busy milliseconds of each 50 ms, and the page's requests (start → first byte → end).
+ */
+async function navigationProfile() {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+  await cdp.send('Profiler.start');
+  return async (where) => {
+    const { profile } = await cdp.send('Profiler.stop');
+    await cdp.detach();
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const self = new Map();
+    const busy = new Map();
+    let t = profile.startTime;
+    profile.samples.forEach((id, k) => {
+      const dt = profile.timeDeltas[k] || 0;
+      t += dt;
+      const f = byId.get(id).callFrame;
+      const key = `${f.functionName || '(anonymous)'} ${f.url ? `${f.url.split('/').pop()}:${f.lineNumber + 1}` : ''}`.trim();
+      self.set(key, (self.get(key) || 0) + dt / 1000);
+      const slice = Math.floor((t - profile.startTime) / 50000) * 50;
+      if (key !== '(idle)') busy.set(slice, (busy.get(slice) || 0) + dt / 1000);
+    });
+    console.log(`\n${where}: the navigation's CPU self time by function (ms; profiled, so slower than the figures below)`);
+    for (const [k, ms] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${ms.toFixed(1).padStart(7)}  ${k}`);
+    console.log(`  busy ms in each 50 ms: ${[...busy.entries()].sort((a, b) => a[0] - b[0]).map(([s, ms]) => `${s}:${ms.toFixed(0)}`).join(' ')}`);
+    const requests = await page.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      const ms = (x) => x.toFixed(0);
+      return [
+        `document ${ms(nav.startTime)} → ${ms(nav.responseStart)} → ${ms(nav.responseEnd)}, interactive ${ms(nav.domInteractive)}`,
+        ...performance
+          .getEntriesByType('resource')
+          .map((r) => `${r.initiatorType} ${r.name.replace(location.origin, '').slice(0, 64)} ${ms(r.startTime)} → ${ms(r.responseStart)} → ${ms(r.responseEnd)}`),
+      ];
+    });
+    console.log(`  requests (ms since navigation: start → first byte → end):\n    ${requests.join('\n    ')}`);
+  };
+}
+
 // The pod table has all `n` pods and shows the first screen of them.
 const painted = (n) =>
   document.querySelector('[data-total]')?.dataset.total === String(n) &&
@@ -77,10 +132,15 @@ const painted = (n) =>
 const paint = { resource: [], browser: [] };
 const paintFloor = [];
 for (const [where, url] of [['resource', pageUrl], ['browser', browserUrl]]) {
-  for (let i = 0; i < ITERATIONS + 1; i++) {
+  // A warm-up, the measured navigations, and with BREAKDOWN one more, profiled and not counted.
+  for (let i = 0; i < ITERATIONS + 1 + BREAKDOWN; i++) {
+    const profiled = i > ITERATIONS;
+    const breakdown = profiled ? await navigationProfile() : null;
     await page.goto(url, { waitUntil: 'commit' });
     await page.waitForFunction(painted, PODS, { timeout: 30000, polling: 'raf' });
+    await breakdown?.(where);
     const ms = await page.evaluate(() => performance.now()); // since navigation start
+    if (profiled) continue;
     if (i > 0) paint[where].push(ms);
     if (i > 0 && where === 'resource') {
       paintFloor.push((await page.evaluate(rawWatch, { resource: RESOURCE, csrf, n: PODS, type: 'ADDED' })).ms);
@@ -171,11 +231,14 @@ for (let i = 0; i < ITERATIONS; i++) {
     window.__rawReady = false;
     new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
   });
-  const floor = page.evaluate(rawWatch, { resource: RESOURCE, csrf, n: PODS, type: 'MODIFIED' });
+  await floorSide.page.evaluate(() => {
+    window.__rawReady = false;
+  });
+  const floor = floorSide.page.evaluate(rawWatch, { resource: RESOURCE, csrf: floorSide.csrf, n: PODS, type: 'MODIFIED' });
   // The raw watch first receives the current pods; start the burst once it is streaming.
-  await page.waitForFunction(() => window.__rawReady);
+  await floorSide.page.waitForFunction(() => window.__rawReady);
   await page.waitForTimeout(300);
-  const t0 = await page.evaluate(() => performance.now());
+  const [t0, t0Floor] = await Promise.all([page, floorSide.page].map((p) => p.evaluate(() => performance.now())));
   await burst();
   const want = String(round);
   // Every pod has one container: the data holds every change when the restarts add up, and
@@ -190,7 +253,9 @@ for (let i = 0; i < ITERATIONS; i++) {
   const uiDone = await page.evaluate(() => performance.now());
   const f = await floor;
   update.push(uiDone - t0);
-  updateFloor.push(f.doneAt - t0);
+  // The two pages' clocks start at their own navigations: the floor's is the time from its
+  // own reading at the burst's start.
+  updateFloor.push(f.doneAt - t0Floor);
   longest.push(await page.evaluate(() => Math.max(0, ...window.__long)));
   await profileStop?.();
 }
@@ -206,7 +271,7 @@ line('resource page: navigation → the pod table painted (all pods counted)', p
 line('Resource browser, pods: navigation → the pod table painted', paint.browser);
 line('floor: watch op + SSE until every pod arrived (same page, no rendering)', paintFloor);
 line(`${PODS} pods change at once → every row updated in place`, update);
-line('floor: the same changes arriving over a raw SSE watch (same page)', updateFloor);
+line('floor: the same changes arriving over a raw SSE watch (another page)', updateFloor);
 line('longest main-thread task during the update', longest);
 console.log(
   `\npaint / floor: p50 ${(p50(paint.resource) / p50(paintFloor)).toFixed(2)}× (browser ${(p50(paint.browser) / p50(paintFloor)).toFixed(2)}×)` +
