@@ -76,14 +76,30 @@ pub fn runner_stream(runner: &RunnerId) -> String {
 }
 
 /// Waits until JetStream answers (on a cluster: once its nodes have elected a leader).
+///
+/// A fresh cluster's first election can fail, and the next one waits for RAFT's election
+/// timeout (seconds; 6 s seen on an idle machine, longer on a busy one). Requests made meanwhile
+/// get no answer, so each probe waits 1 s, not the connection's request timeout: a start must not
+/// lose 10 s per probe sent too early (`cloudops serve --cluster-size 3` once took over 30 s so).
+/// Every 5 s of waiting is logged, naming what is waited for.
 pub async fn wait_ready(nc: &Client, within: Duration) -> Result<(), BusError> {
-    let js = jetstream::new(nc.clone());
-    let deadline = tokio::time::Instant::now() + within;
+    let mut js = jetstream::new(nc.clone());
+    js.set_timeout(Duration::from_secs(1));
+    let start = tokio::time::Instant::now();
+    let mut told = start;
     loop {
         match js.query_account().await {
             Ok(_) => return Ok(()),
-            Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-            Err(e) => return Err(BusError::Transport(format!("JetStream did not answer within {within:?}: {e}"))),
+            Err(e) if start.elapsed() >= within => {
+                return Err(BusError::Transport(format!("JetStream did not answer within {within:?}: {e}")));
+            }
+            Err(e) => {
+                if told.elapsed() >= Duration::from_secs(5) {
+                    told = tokio::time::Instant::now();
+                    tracing::warn!(waited = ?start.elapsed(), error = %e, "JetStream does not answer yet (a cluster answers once its nodes have elected a leader)");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
         }
     }
 }

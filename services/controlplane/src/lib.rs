@@ -38,6 +38,9 @@ pub use hub::Hub;
 pub use pki::Pki;
 pub use supervisor::Slots;
 
+/// How long a start waits for the hub's JetStream (see [`streams::wait_ready`]).
+const JETSTREAM_READY_WITHIN: Duration = Duration::from_secs(60);
+
 pub struct ControlPlane {
     pub gateway_url: String,
     /// The leafnode URLs runners dial: one per hub node.
@@ -169,13 +172,15 @@ impl ControlPlane {
             replicas: nodes.clamp(1, 3),
         };
         // A cluster serves JetStream once its nodes have elected a leader, and places a
-        // replicated stream once its peers are known: both are waited for, up to 30 s.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        streams::wait_ready(&nats, Duration::from_secs(30)).await.map_err(|e| format!("jetstream: {e}"))?;
+        // replicated stream once its peers are known: both are waited for, up to 60 s (a fresh
+        // cluster's election can take several RAFT timeouts on a busy machine).
+        let deadline = tokio::time::Instant::now() + JETSTREAM_READY_WITHIN;
+        streams::wait_ready(&nats, JETSTREAM_READY_WITHIN).await.map_err(|e| format!("jetstream: {e}"))?;
         while let Err(e) = streams::ensure(&nats, limits).await {
             if tokio::time::Instant::now() > deadline {
                 return Err(format!("jetstream: {e}"));
             }
+            tracing::debug!(error = %e, "sessions bucket not ready yet");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         // One runner's stream that cannot be made must not keep every tenant out.

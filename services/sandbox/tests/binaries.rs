@@ -93,12 +93,13 @@ async fn serve_on(env: &Env, listen: &str, leaf: &str, extra: &[&str]) -> (Child
         .args(["serve", "--listen", listen, "--leaf-listen", leaf])
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(serve_log(env)).unwrap())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut url = None;
-    let ready = tokio::time::timeout(Duration::from_secs(30), async {
+    // Longer than serve's own deadlines (60 s for JetStream), so that its error is what fails.
+    let ready = tokio::time::timeout(Duration::from_secs(90), async {
         while let Some(l) = lines.next_line().await.unwrap() {
             if let Some(u) = l.trim().strip_prefix("gateway:") {
                 url = Some(u.trim().to_string());
@@ -110,9 +111,38 @@ async fn serve_on(env: &Env, listen: &str, leaf: &str, extra: &[&str]) -> (Child
         }
     })
     .await;
-    assert!(ready.is_ok(), "cloudops serve did not print its banner");
+    assert!(ready.is_ok(), "cloudops serve did not print its banner within 90 s\n{}", serve_diagnosis(env));
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url.expect("gateway url"))
+}
+
+/// Where `cloudops serve`'s log goes (its stderr), beside the test's PLANTON_HOME.
+fn serve_log(env: &Env) -> PathBuf {
+    env.home.parent().unwrap().join("serve.log")
+}
+
+/// The last lines of serve's log and of each hub node's, for a start that did not finish.
+fn serve_diagnosis(env: &Env) -> String {
+    fn tail(p: &Path, n: usize) -> String {
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+    let mut out = format!("--- {}\n{}", serve_log(env).display(), tail(&serve_log(env), 40));
+    let hub = env.home.join("control-plane/hub");
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&hub)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("nats-server.log"))
+        .chain([hub.join("nats-server.log")])
+        .filter(|p| p.is_file())
+        .collect();
+    logs.sort();
+    for l in logs {
+        out += &format!("\n--- {}\n{}", l.display(), tail(&l, 25));
+    }
+    out
 }
 
 async fn until_ok(env: &Env, args: &[&str]) -> String {
