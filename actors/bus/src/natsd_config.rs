@@ -28,6 +28,58 @@ impl ServerTls {
     }
 }
 
+/// How a hub node compresses its leafnode connections, the runners' tunnels (nats-server's
+/// `leafnodes { compression: … }`). A connection is compressed only when both ends allow it, so
+/// the hub's `off` holds for every runner, whatever its leaf asks.
+///
+/// s2 costs memory on both ends for each connection's life: with 50 tunnels, a hub node's RSS
+/// per tunnel was 171 KiB off against 312–394 KiB with s2 while idle, and 319 KiB against
+/// 1.7 MiB after a burst of traffic (`loadtest/leaf-memory.sh`, `loadtest/RESULTS.md`). Off is
+/// the default, so that a hub node holds thousands of runners; s2 is for runners whose tunnel
+/// crosses a slow link (logs compress several times).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LeafCompression {
+    #[default]
+    Off,
+    /// nats-server's own default: s2 at a level chosen by the connection's round-trip time
+    /// (uncompressed s2 frames under 10 ms).
+    S2Auto,
+    S2Fast,
+    S2Better,
+    S2Best,
+}
+
+impl LeafCompression {
+    /// Every mode, by the name the flag and nats-server take.
+    pub const NAMES: [&'static str; 5] = ["off", "s2_auto", "s2_fast", "s2_better", "s2_best"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+impl std::str::FromStr for LeafCompression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        const ALL: [LeafCompression; 5] = [
+            LeafCompression::Off,
+            LeafCompression::S2Auto,
+            LeafCompression::S2Fast,
+            LeafCompression::S2Better,
+            LeafCompression::S2Best,
+        ];
+        ALL.into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("{s:?}: not a leafnode compression (one of {})", Self::NAMES.join(", ")))
+    }
+}
+
+impl std::fmt::Display for LeafCompression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The control plane's hub: client port on loopback (mTLS), leafnode listener (mTLS), JetStream,
 /// and the auth callout deciding who every certificate-only connection is.
 #[derive(Debug, Clone)]
@@ -39,6 +91,7 @@ pub struct HubConfig {
     pub client_port: u16,
     pub leaf_host: String,
     pub leaf_port: u16,
+    pub leaf_compression: LeafCompression,
     pub tls: ServerTls,
     pub jetstream_dir: PathBuf,
     /// JetStream's file-store limit in bytes. Every runner's stream *reserves* its quota
@@ -110,7 +163,7 @@ impl HubConfig {
              log_file: {log}\n\
              max_payload: 8MB\n\
              {tls}\n\
-             leafnodes {{\n  host: {lh}\n  port: {lp}\n  no_advertise: true\n  {ltls}\n}}\n\
+             leafnodes {{\n  host: {lh}\n  port: {lp}\n  no_advertise: true\n  compression: {lc}\n  {ltls}\n}}\n\
              jetstream {{\n  store_dir: {js}\n  max_memory_store: 256MB\n  max_file_store: {max_file_store}\n}}\n\
              operator: {operator}\n\
              system_account: {sys}\n\
@@ -124,6 +177,7 @@ impl HubConfig {
             tls = self.tls.block(true),
             lh = q(&self.leaf_host),
             lp = self.leaf_port,
+            lc = self.leaf_compression,
             ltls = self.tls.block(true),
             js = q(self.jetstream_dir.display().to_string()),
             max_file_store = self.max_file_store,
@@ -215,6 +269,16 @@ mod tests {
             log_file: "l".into(),
         };
         assert!(leaf.render().contains(r#"urls: ["tls://h:7422", "tls://h:7423"]"#), "{}", leaf.render());
+    }
+
+    #[test]
+    fn leaf_compression_names_round_trip_and_bad_ones_are_named() {
+        for n in LeafCompression::NAMES {
+            assert_eq!(n.parse::<LeafCompression>().unwrap().to_string(), n);
+        }
+        assert_eq!(LeafCompression::default(), LeafCompression::Off);
+        let e = "s2".parse::<LeafCompression>().unwrap_err();
+        assert_eq!(e, r#""s2": not a leafnode compression (one of off, s2_auto, s2_fast, s2_better, s2_best)"#);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use cloudops_schemas::{
     RunnerId,
     v1::{self, ErrorCode},
 };
-use cloudops_store::Store;
+use cloudops_store::{Store, presence::LAST_SEEN_WRITE_INTERVAL};
 use futures::StreamExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::JoinHandle;
@@ -31,9 +31,6 @@ pub const ROLE: &str = "router";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Runners beat every 10 s (every second at first): three missed beats and a margin.
 pub const PRESENCE_WINDOW: Duration = Duration::from_secs(35);
-/// How often one runner's heartbeats are written to the database (`last seen`), whatever they
-/// carry: a chatty runner cannot turn its heartbeats into write load.
-const LAST_SEEN_WRITE_INTERVAL: Duration = Duration::from_secs(30);
 /// The most often one runner's heartbeats reach the router.
 const BEAT_FORWARD_INTERVAL: Duration = Duration::from_secs(1);
 

@@ -10,6 +10,7 @@ mod error;
 mod identity;
 pub mod live;
 mod migration;
+pub mod presence;
 mod runner_choice;
 mod sealing;
 mod secrets;

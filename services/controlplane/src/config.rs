@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
+use cloudops_bus::natsd::LeafCompression;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -32,6 +33,11 @@ pub struct ServeArgs {
     /// Host name runners dial for the tunnel; goes into the hub certificate and credentials.
     #[arg(long, env = "CLOUDOPS_PUBLIC_HOST", default_value = "127.0.0.1")]
     pub public_host: String,
+    /// How the hub compresses runners' tunnels: off keeps ~1 MiB less per runner on each hub
+    /// node; s2_auto (nats-server's default) and the other s2 levels save bandwidth on slow
+    /// links.
+    #[arg(long, env = "CLOUDOPS_LEAF_COMPRESSION", default_value = "off", value_parser = leaf_compression())]
+    pub leaf_compression: LeafCompression,
     /// Nodes of the hub this process starts and supervises on this machine: 1, or a cluster
     /// of 3 or 5 (routes on loopback, node i's leafnode listener on --leaf-listen's port + i,
     /// sessions kept on 3 nodes), so that a node may die without losing a runner or a line.
@@ -91,6 +97,13 @@ pub struct ServeArgs {
     pub oidc: crate::oidc_config::OidcArgs,
 }
 
+/// `--leaf-compression`'s parser: the modes listed in `--help`, parsed into the bus's type.
+pub fn leaf_compression() -> impl clap::builder::TypedValueParser<Value = LeafCompression> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(LeafCompression::NAMES)
+        .map(|s| s.parse::<LeafCompression>().expect("one of the names listed"))
+}
+
 pub const DEFAULT_RUNNER_STREAM_MAX_BYTES: i64 = 256 << 20;
 /// The per-runner quota of [`ServeConfig::for_test`].
 pub const TEST_RUNNER_STREAM_MAX_BYTES: i64 = 32 << 20;
@@ -116,6 +129,7 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     pub leaf_listen: SocketAddr,
     pub public_host: String,
+    pub leaf_compression: LeafCompression,
     /// Join this NATS instead of starting a hub (`--nats-url`, or a full spec in code: another
     /// replica's hub with its credentials).
     pub nats: Option<cloudops_bus::connect::ConnectSpec>,
@@ -223,6 +237,7 @@ impl ServeArgs {
             public_url: self.public_url,
             leaf_listen: self.leaf_listen,
             public_host: self.public_host,
+            leaf_compression: self.leaf_compression,
             nats: self.nats_url.map(|url| cloudops_bus::connect::ConnectSpec {
                 url,
                 name: "cloudops-control-plane".into(),
@@ -266,6 +281,7 @@ impl ServeConfig {
             public_url: None,
             leaf_listen: "127.0.0.1:0".parse().expect("addr"),
             public_host: "127.0.0.1".into(),
+            leaf_compression: LeafCompression::Off,
             nats: None,
             leaf_urls: Vec::new(),
             hub_keys_file: None,

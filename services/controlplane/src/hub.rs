@@ -49,6 +49,8 @@ pub struct HubPlan<'a> {
     pub leaf_listen: std::net::SocketAddr,
     pub public_host: &'a str,
     pub runner_stream_max_bytes: i64,
+    /// How the runners' tunnels are compressed (`--leaf-compression`).
+    pub leaf_compression: natsd::LeafCompression,
     /// 1: one server; 3 or 5: a cluster on this machine, JetStream replicated on 3 nodes.
     pub nodes: usize,
     /// One node of a hub spread over machines (`cloudops hub --routes …`), instead of `nodes`.
@@ -235,6 +237,7 @@ impl Hub {
                     client_port: spec.client_port,
                     leaf_host: leaf_listen.ip().to_string(),
                     leaf_port: spec.leaf_port,
+                    leaf_compression: plan.leaf_compression,
                     tls: ServerTls { cert: cert.clone(), key: key.clone(), ca: ca.clone() },
                     jetstream_dir: spec.dir.join("jetstream"),
                     max_file_store: natsd::hub_max_file_store(plan.runner_stream_max_bytes),

@@ -34,6 +34,9 @@ pub struct HubArgs {
     /// Host name runners dial for the tunnel; goes into the hub certificate.
     #[arg(long, env = "CLOUDOPS_PUBLIC_HOST", default_value = "127.0.0.1")]
     pub public_host: String,
+    /// How the hub compresses runners' tunnels (as `cloudops serve`).
+    #[arg(long, env = "CLOUDOPS_LEAF_COMPRESSION", default_value = "off", value_parser = crate::config::leaf_compression())]
+    pub leaf_compression: cloudops_bus::natsd::LeafCompression,
     /// Nodes on this machine: 1, 3 or 5 (not with --routes: one node per process there).
     #[arg(long, env = "CLOUDOPS_CLUSTER_SIZE", default_value_t = 3)]
     pub cluster_size: usize,
@@ -182,6 +185,7 @@ pub async fn run(args: HubArgs, shutdown: impl std::future::Future<Output = ()>)
             leaf_listen: args.leaf_listen,
             public_host: &args.public_host,
             runner_stream_max_bytes: args.runner_stream_max_bytes,
+            leaf_compression: args.leaf_compression,
             nodes: args.cluster_size,
             spread: spread.clone(),
             keys_file: args.hub_keys_file.clone(),

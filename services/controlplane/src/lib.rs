@@ -87,6 +87,7 @@ impl ControlPlane {
                         leaf_listen: cfg.leaf_listen,
                         public_host: &cfg.public_host,
                         runner_stream_max_bytes: cfg.runner_stream_max_bytes,
+                        leaf_compression: cfg.leaf_compression,
                         nodes: cfg.cluster_size,
                         spread: None,
                         keys_file: None,

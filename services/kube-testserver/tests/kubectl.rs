@@ -194,6 +194,64 @@ async fn put(server: &KubeTestServer, path: &str, body: &serde_json::Value) -> S
     out
 }
 
+/// `GET path` on the server: the status line and the body.
+async fn get(server: &KubeTestServer, path: &str) -> (String, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), serde_json::from_str(body).unwrap_or_default())
+}
+
+/// Lists come in chunks when asked (`limit`, `continue`), as kubectl and client-go's pager
+/// ask for them; a token from before a change is refused with 410 Expired.
+#[tokio::test]
+async fn lists_come_in_chunks_and_an_old_continue_token_expires() {
+    let server = sandbox().await;
+    let k = Kubectl::new(&server).await;
+    let pods = kube_testserver::RESOURCES.iter().find(|r| r.plural == "pods").unwrap();
+    let all = server.cluster.list(pods, None).0.len();
+    assert!(all > 4, "the sandbox has {all} pods");
+
+    // kubectl follows the continue tokens (-v=6 logs each request).
+    let (ok, out, err) = k.run(&["get", "pods", "-A", "-o", "json", "--chunk-size=2", "-v=6"]).await;
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), all, "{out}");
+    assert!(err.matches("continue=").count() >= all / 2 - 1, "{err}");
+
+    let (status, first) = get(&server, "/api/v1/pods?limit=2").await;
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    assert_eq!(first["metadata"]["remainingItemCount"], all - 2, "{first}");
+    let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    let (_, second) = get(&server, &format!("/api/v1/pods?limit=2&continue={token}")).await;
+    assert_ne!(second["items"][0]["metadata"]["uid"], first["items"][1]["metadata"]["uid"]);
+    assert_eq!(second["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"]);
+    // A selector: no remaining count (the server cannot know it without filtering all).
+    let (_, web) = get(&server, "/api/v1/pods?limit=1&labelSelector=app%3Dweb").await;
+    assert!(web["metadata"]["continue"].is_string() && web["metadata"]["remainingItemCount"].is_null(), "{web}");
+
+    server
+        .cluster
+        .upsert(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "late-pod", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        }))
+        .unwrap();
+    let (status, gone) = get(&server, &format!("/api/v1/pods?limit=2&continue={token}")).await;
+    assert!(status.contains(" 410 "), "{status}");
+    assert_eq!(gone["reason"], "Expired", "{gone}");
+    let (status, bad) = get(&server, "/api/v1/pods?limit=2&continue=nonsense").await;
+    assert!(status.contains(" 400 "), "{status}");
+    assert!(bad["message"].as_str().unwrap().starts_with("continue key is not valid"), "{bad}");
+    let (status, bad) = get(&server, "/api/v1/pods?limit=two").await;
+    assert!(status.contains(" 400 ") && bad["message"] == r#"limit: "two" is not an integer"#, "{status} {bad}");
+}
+
 #[tokio::test]
 async fn kubectl_get_watch_sees_changes() {
     let server = sandbox().await;

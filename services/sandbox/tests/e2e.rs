@@ -115,6 +115,15 @@ async fn pod_listing_travels_the_whole_path() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // The runner's tunnel is not compressed (`--leaf-compression off`, the default): the hub
+    // says so in LEAFZ, asked through its system account.
+    let sys = sb.cp.hub.as_ref().unwrap().connect_system().await.unwrap();
+    let leafz = sys.request("$SYS.REQ.SERVER.PING.LEAFZ", "{}".into()).await.unwrap();
+    let leafz: serde_json::Value = serde_json::from_slice(&leafz.payload).unwrap();
+    let leafs = leafz["data"]["leafs"].as_array().unwrap();
+    assert_eq!(leafs.len(), 1, "{leafz}");
+    assert_eq!(leafs[0]["compression"], "off", "{leafz}");
+
     // Every decision was audited, with its outcome.
     let rows = sb.cp.store.audit_recent(&sb.cp.org.id, 100).await.unwrap();
     assert!(

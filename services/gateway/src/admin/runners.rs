@@ -5,7 +5,7 @@ use super::*;
 // ---------------------------------------------------------------------- runners
 
 pub fn runner_out(r: &runner::Model, org_name: Option<&str>) -> api::Runner {
-    let connected = r.last_seen_at.is_some_and(|t| cloudops_store::now() - t < chrono::Duration::seconds(30));
+    let connected = cloudops_store::presence::connected(r.last_seen_at, cloudops_store::now());
     api::Runner {
         id: r.id.clone(),
         name: r.name.clone(),

@@ -3,6 +3,13 @@
 //! resourceVersion; resumed from the last resourceVersion when the API server ends a watch (they
 //! do, every few minutes), and listed again after a RESYNC marker when that version has expired
 //! (410 Gone).
+//!
+//! The list comes in chunks of [`LIST_CHUNK`], as client-go's pager asks for it: the watch
+//! answers once the first chunk is in, and the next chunks are fetched as the first ones are
+//! handed out, so that the API server, the runner, the hub and the browser work on a large
+//! namespace at once rather than in turn. A chunk's continue token that expired (410) starts
+//! the list over, after a RESYNC marker, asked for whole (as client-go's pager falls back). A
+//! server that does not chunk sends everything at once.
 
 use std::{collections::HashSet, pin::Pin, time::Duration};
 
@@ -132,7 +139,18 @@ pub struct Watcher {
     kind: String,
     api_version: String,
     owner: Option<OwnerFilter>,
+    /// The list's resourceVersion once the list is whole, then the last one seen.
     resource_version: Option<String>,
+    /// A list is under way (or due): chunks are fetched before anything is watched.
+    listing: bool,
+    /// Where the list resumes (a continue token) while its chunks are fetched.
+    next_chunk: Option<String>,
+    /// The next list is asked for whole: a continue token expired (the objects changed faster
+    /// than the chunks came), as client-go's pager then does.
+    whole: bool,
+    /// The last watch ended early (dropped, or its version expired): wait a little before the
+    /// next request, so that a server that keeps ending watches is not asked in a loop.
+    pause: bool,
     lines: Option<Lines>,
     /// Re-watch attempts that failed in a row.
     failures: u32,
@@ -140,6 +158,8 @@ pub struct Watcher {
     ready: std::collections::VecDeque<String>,
 }
 
+/// Objects per list request (client-go's pager asks for 500).
+pub const LIST_CHUNK: usize = 500;
 /// How long to wait before re-watching after the API server dropped the connection.
 const REWATCH_PAUSE: Duration = Duration::from_millis(500);
 /// Failed re-watches in a row (pausing a little longer each time) before the watch ends.
@@ -173,20 +193,32 @@ impl KubeExecutor {
             api_version: res.api_version(),
             owner,
             resource_version: None,
+            listing: true,
+            next_chunk: None,
+            whole: false,
+            pause: false,
             lines: None,
             failures: 0,
             ready: Default::default(),
         };
-        w.list().await?;
-        w.lines = Some(w.connect().await?);
+        w.list_chunk().await?;
+        if !w.listing {
+            w.lines = Some(w.connect().await?);
+        }
         Ok(w)
     }
 }
 
 impl Watcher {
-    /// Lists the objects: each as ADDED, then SYNCED; the watch continues from the list.
-    async fn list(&mut self) -> Result<(), v1::Error> {
-        let q = if self.selectors.is_empty() { String::new() } else { format!("?{}", self.selectors.join("&")) };
+    /// Lists the next chunk of objects (the first when no list is under way): each as ADDED,
+    /// then, after the last chunk, SYNCED; the watch continues from the list's resourceVersion.
+    async fn list_chunk(&mut self) -> Result<(), v1::Error> {
+        let mut q = if self.whole { Vec::new() } else { vec![format!("limit={LIST_CHUNK}")] };
+        q.extend(self.selectors.iter().cloned());
+        if let Some(token) = &self.next_chunk {
+            q.push(format!("continue={}", enc(token)));
+        }
+        let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
         let mut list = KubeExecutor::get_json(&self.client, format!("{}{q}", self.path)).await?;
         for mut object in list["items"].as_array_mut().map(std::mem::take).unwrap_or_default() {
             object["kind"] = json!(self.kind);
@@ -195,9 +227,23 @@ impl Watcher {
                 self.ready.push_back(line);
             }
         }
-        self.ready.push_back(json!({"type": "SYNCED", "object": null}).to_string());
-        self.resource_version = list["metadata"]["resourceVersion"].as_str().map(String::from);
+        self.next_chunk = list["metadata"]["continue"].as_str().filter(|t| !t.is_empty()).map(String::from);
+        if self.next_chunk.is_none() {
+            self.ready.push_back(json!({"type": "SYNCED", "object": null}).to_string());
+            self.resource_version = list["metadata"]["resourceVersion"].as_str().map(String::from);
+            self.listing = false;
+            self.whole = false;
+        }
         Ok(())
+    }
+
+    /// Forgets the list under way and what the watch saw: the next step lists from the start.
+    fn start_over(&mut self) {
+        self.listing = true;
+        self.next_chunk = None;
+        self.resource_version = None;
+        self.lines = None;
+        self.ready.push_back(json!({"type": "RESYNC", "object": null}).to_string());
     }
 
     /// One watch request, from the last resourceVersion seen.
@@ -225,24 +271,42 @@ impl Watcher {
         Ok(Some(json!({"type": kind, "object": object}).to_string()))
     }
 
+    /// Before a request to the API server: a pause when the last one failed or a watch ended
+    /// early, longer after each failure in a row.
+    async fn back_off(&mut self) {
+        if self.pause || self.failures > 0 {
+            tokio::time::sleep(REWATCH_PAUSE * self.failures.max(1)).await;
+            self.pause = false;
+        }
+    }
+
     /// The next event as one JSON line; `Err` when the watch cannot go on.
     pub async fn next(&mut self) -> Result<String, v1::Error> {
         loop {
             if let Some(e) = self.ready.pop_front() {
                 return Ok(e);
             }
+            // A list under way, or one to start again (its resourceVersion expired): the next
+            // chunk. An expired continue token starts the list over.
+            if self.listing {
+                self.back_off().await;
+                match self.list_chunk().await {
+                    Ok(()) => self.failures = 0,
+                    Err(e) if self.failures >= MAX_REWATCH_FAILURES => return Err(e),
+                    Err(e) if e.upstream_status == 410 => {
+                        self.start_over();
+                        self.whole = true;
+                    }
+                    Err(_) => self.failures += 1,
+                }
+                continue;
+            }
             let lines = match &mut self.lines {
                 Some(l) => l,
                 None => {
-                    tokio::time::sleep(REWATCH_PAUSE * self.failures.max(1)).await;
-                    // Without a resourceVersion (it expired), list again first.
-                    let relisted = if self.resource_version.is_none() { self.list().await } else { Ok(()) };
-                    match relisted {
-                        Ok(()) => match self.connect().await {
-                            Ok(l) => self.lines = Some(l),
-                            Err(e) if self.failures >= MAX_REWATCH_FAILURES => return Err(e),
-                            Err(_) => self.failures += 1,
-                        },
+                    self.back_off().await;
+                    match self.connect().await {
+                        Ok(l) => self.lines = Some(l),
                         Err(e) if self.failures >= MAX_REWATCH_FAILURES => return Err(e),
                         Err(_) => self.failures += 1,
                     }
@@ -255,6 +319,7 @@ impl Watcher {
                 // watch again from where we were.
                 Some(Err(_)) | None => {
                     self.lines = None;
+                    self.pause = true;
                     continue;
                 }
             };
@@ -269,9 +334,8 @@ impl Watcher {
                 "ERROR" => {
                     if event["object"]["code"].as_u64() == Some(410) {
                         // Our resourceVersion is too old: say so, then list again.
-                        self.resource_version = None;
-                        self.lines = None;
-                        self.ready.push_back(json!({"type": "RESYNC", "object": null}).to_string());
+                        self.start_over();
+                        self.pause = true;
                         continue;
                     }
                     let msg = event["object"]["message"].as_str().unwrap_or("watch error");
