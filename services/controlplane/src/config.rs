@@ -33,9 +33,9 @@ pub struct ServeArgs {
     /// Host name runners dial for the tunnel; goes into the hub certificate and credentials.
     #[arg(long, env = "CLOUDOPS_PUBLIC_HOST", default_value = "127.0.0.1")]
     pub public_host: String,
-    /// How the hub compresses runners' tunnels: off keeps ~1 MiB less per runner on each hub
-    /// node; s2_auto (nats-server's default) and the other s2 levels save bandwidth on slow
-    /// links.
+    /// How the hub compresses runners' tunnels: off keeps a hub node's memory per runner at
+    /// about half (idle) to a fifth (after traffic) of s2's; s2_auto (nats-server's default)
+    /// and the other s2 levels save bandwidth on slow links.
     #[arg(long, env = "CLOUDOPS_LEAF_COMPRESSION", default_value = "off", value_parser = leaf_compression())]
     pub leaf_compression: LeafCompression,
     /// Nodes of the hub this process starts and supervises on this machine: 1, or a cluster

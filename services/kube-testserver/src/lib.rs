@@ -226,9 +226,9 @@ impl KubeTestServer {
         )
     }
 
-    /// Stops serving: requests under way get 2 s to finish, then open connections are
-    /// dropped, as an API server going down ends its watches (a graceful stop alone waited for
-    /// every client's watch to time out: 37 s in the console's watch tests).
+    /// Stops accepting: requests under way get 2 s to finish, then this returns (a graceful stop
+    /// alone waited for every client's watch to time out: 37 s in the console's watch tests).
+    /// Connections still open go on in their own tasks until their client or the runtime ends.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());

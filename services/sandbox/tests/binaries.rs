@@ -98,7 +98,7 @@ async fn serve_on(env: &Env, listen: &str, leaf: &str, extra: &[&str]) -> (Child
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut url = None;
-    // Longer than serve's own deadlines (60 s for JetStream), so that its error is what fails.
+    // Longer than serve's JetStream deadline (60 s), so that its error is usually what fails.
     let ready = tokio::time::timeout(Duration::from_secs(90), async {
         while let Some(l) = lines.next_line().await.unwrap() {
             if let Some(u) = l.trim().strip_prefix("gateway:") {

@@ -148,6 +148,9 @@ pub struct Watcher {
     /// The next list is asked for whole: a continue token expired (the objects changed faster
     /// than the chunks came), as client-go's pager then does.
     whole: bool,
+    /// Lists started over (410) since the last one that was whole: a server that keeps
+    /// expiring them ends the watch instead of being listed in a loop.
+    restarts: u32,
     /// The last watch ended early (dropped, or its version expired): wait a little before the
     /// next request, so that a server that keeps ending watches is not asked in a loop.
     pause: bool,
@@ -160,6 +163,8 @@ pub struct Watcher {
 
 /// Objects per list request (client-go's pager asks for 500).
 pub const LIST_CHUNK: usize = 500;
+/// Lists started over in a row (their continue token expired) before the watch ends.
+const MAX_LIST_RESTARTS: u32 = 3;
 /// How long to wait before re-watching after the API server dropped the connection.
 const REWATCH_PAUSE: Duration = Duration::from_millis(500);
 /// Failed re-watches in a row (pausing a little longer each time) before the watch ends.
@@ -196,6 +201,7 @@ impl KubeExecutor {
             listing: true,
             next_chunk: None,
             whole: false,
+            restarts: 0,
             pause: false,
             lines: None,
             failures: 0,
@@ -220,15 +226,27 @@ impl Watcher {
         }
         let q = if q.is_empty() { String::new() } else { format!("?{}", q.join("&")) };
         let mut list = KubeExecutor::get_json(&self.client, format!("{}{q}", self.path)).await?;
+        // The chunk's events are handed out only once all of them are made: a chunk that fails
+        // half-way (the owner filter asks the API server) is asked again, and must not repeat.
+        let mut events = Vec::new();
         for mut object in list["items"].as_array_mut().map(std::mem::take).unwrap_or_default() {
             object["kind"] = json!(self.kind);
             object["apiVersion"] = json!(self.api_version);
             if let Some(line) = self.event("ADDED", object).await? {
-                self.ready.push_back(line);
+                events.push(line);
             }
         }
-        self.next_chunk = list["metadata"]["continue"].as_str().filter(|t| !t.is_empty()).map(String::from);
+        let next = list["metadata"]["continue"].as_str().filter(|t| !t.is_empty()).map(String::from);
+        if next.is_some() && next == self.next_chunk {
+            return Err(err(
+                ErrorCode::Upstream,
+                "kubernetes API sent the same continue token twice: the list would not end",
+            ));
+        }
+        self.ready.extend(events);
+        self.next_chunk = next;
         if self.next_chunk.is_none() {
+            self.restarts = 0;
             self.ready.push_back(json!({"type": "SYNCED", "object": null}).to_string());
             self.resource_version = list["metadata"]["resourceVersion"].as_str().map(String::from);
             self.listing = false;
@@ -292,10 +310,16 @@ impl Watcher {
                 self.back_off().await;
                 match self.list_chunk().await {
                     Ok(()) => self.failures = 0,
-                    Err(e) if self.failures >= MAX_REWATCH_FAILURES => return Err(e),
-                    Err(e) if e.upstream_status == 410 => {
+                    Err(e) if self.failures >= MAX_REWATCH_FAILURES || self.restarts >= MAX_LIST_RESTARTS => {
+                        return Err(e);
+                    }
+                    // An expired continue token: list again, whole. (A 410 to a list without
+                    // one is an ordinary failure.)
+                    Err(e) if e.upstream_status == 410 && self.next_chunk.is_some() => {
                         self.start_over();
                         self.whole = true;
+                        self.restarts += 1;
+                        self.pause = true;
                     }
                     Err(_) => self.failures += 1,
                 }
