@@ -37,9 +37,9 @@ export function useWatch(target, kind, labelSelector = '') {
     let retry = 0;
     let timer = 0;
     let fresh = false;
-    // While a list arrives (until SYNCED), the table is drawn once it is whole, or every
-    // LISTING_DRAW_MS for a list that takes longer: not at every frame, each a sort of
-    // everything so far that only slows the rest of the list down.
+    // While a list arrives (until SYNCED), the table is drawn at its first events, then once
+    // it is whole or every LISTING_DRAW_MS for a list that takes longer: not at every frame,
+    // each a sort of everything so far that only slows the rest of the list down.
     let listing = true;
     let drawnAt = 0;
     let members = 0;
@@ -93,7 +93,9 @@ export function useWatch(target, kind, labelSelector = '') {
               members++;
               fresh = false;
               listing = true;
-              drawnAt = performance.now();
+              // The list's first events are drawn at once (the first screen of a large list
+              // arrives in its first chunk), the rest every LISTING_DRAW_MS until it is whole.
+              drawnAt = -Infinity;
             }
             // One message carries the events that were ready together, a JSON line each.
             for (const line of data.split('\n')) {

@@ -123,8 +123,9 @@ function useWindow(frame, n, enabled) {
  * @param onAction    (name, namespace, view) for the row's Logs and Shell buttons
  * @param onOpen      (name, namespace) when a pod's name is clicked
  * @param namespaces  whether to show the namespace column (pods of several namespaces)
+ * @param listing     the list is still arriving (its first chunks are shown)
  */
-export function PodsTable({ pods, hrefs, onAction, execReason, onOpen, namespaces = false }) {
+export function PodsTable({ pods, hrefs, onAction, execReason, onOpen, namespaces = false, listing = false }) {
   const now = useNow(5000);
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState('name');
@@ -173,14 +174,14 @@ export function PodsTable({ pods, hrefs, onAction, execReason, onOpen, namespace
     <div class="toolbar">
       <input class="input input-filter" type="search" placeholder="Filter pods…" aria-label="Filter pods" value=${filter}
         onInput=${(e) => setFilter(e.currentTarget.value)} />
-      <span class="muted small" aria-live="polite" data-total=${rows.length} data-restarts=${counts.restarts}>
-        ${rows.length} pod${rows.length === 1 ? '' : 's'}: <span class="text-ok">${counts.ok} healthy</span>${counts.warning
+      <span class="muted small" aria-live="polite" data-total=${rows.length} data-restarts=${counts.restarts} data-listing=${listing || undefined}>
+        ${rows.length} pod${rows.length === 1 ? '' : 's'}${listing ? ' so far, listing the rest…' : ''}: <span class="text-ok">${counts.ok} healthy</span>${counts.warning
           ? html`, <span class="text-warning">${counts.warning} not ready</span>`
           : ''}${counts.error ? html`, <span class="text-error">${counts.error} failing</span>` : ''}
       </span>
     </div>
     <div class=${`table-wrap${windowed ? ' table-windowed' : ''}`} ref=${frame}>
-      <table class="table pods-table" aria-rowcount=${rows.length + 1}>
+      <table class="table pods-table" aria-rowcount=${rows.length + 1} aria-busy=${listing ? 'true' : undefined}>
         <caption class="sr-only">Pods, updated live</caption>
         <thead><tr>
           ${namespaces && th('name', 'Namespace', 'prio-3')}

@@ -1,8 +1,9 @@
 //! A collection's list, whole or in chunks (`limit`, `continue`), as an API server serves it.
 //!
-//! A chunk ends with a continue token naming the list's resourceVersion and the last key served
-//! (the shape of the API server's: URL-safe base64 of `{"v":"meta.k8s.io/v1","rv":…,"start":
-//! "<ns>/<name>\u0000"}`). A real API server serves every chunk from the first one's snapshot
+//! A chunk ends with a continue token naming the list's resourceVersion and the last key served,
+//! relative to the list's prefix as the API server's is (URL-safe base64 of
+//! `{"v":"meta.k8s.io/v1","rv":…,"start":"<name>\u0000"}` in one namespace, `"<ns>/<name>\u0000"`
+//! across namespaces). A real API server serves every chunk from the first one's snapshot
 //! until etcd compacts it; this one keeps no history, so a token is refused with 410 Expired as
 //! soon as anything changed since its first chunk, and a client lists again in full, as
 //! client-go's pager does. `remainingItemCount` is given when no selector filters the list.
@@ -46,7 +47,8 @@ pub(crate) fn list(
             );
         }
     };
-    let start = match q.continue_token.filter(|t| !t.is_empty()).map(decode) {
+    let scope = Scope::of(def, ns);
+    let start = match q.continue_token.filter(|t| !t.is_empty()).map(|t| decode(t, &scope)) {
         None => None,
         Some(Ok(t)) => Some(t),
         Some(Err(e)) => {
@@ -92,7 +94,7 @@ pub(crate) fn list(
         let remaining = matching.count();
         if remaining > 0 {
             let key = last.expect("a full chunk has a last item");
-            metadata["continue"] = json!(encode(rv, key));
+            metadata["continue"] = json!(encode(rv, key, &scope));
             if !q.filtered {
                 metadata["remainingItemCount"] = json!(remaining);
             }
@@ -116,12 +118,34 @@ struct Token {
     key: (String, String),
 }
 
-fn encode(rv: u64, (ns, name): &(String, String)) -> String {
-    let t = json!({"v": TOKEN_VERSION, "rv": rv, "start": format!("{ns}/{name}\u{0}")});
+/// What a list's keys are relative to, as the API server's etcd prefix: one namespace, every
+/// namespace, or a cluster-scoped collection.
+enum Scope {
+    Namespace(String),
+    AllNamespaces,
+    Cluster,
+}
+
+impl Scope {
+    fn of(def: &ResourceDef, ns: Option<&str>) -> Scope {
+        match ns {
+            _ if !def.namespaced => Scope::Cluster,
+            Some(ns) => Scope::Namespace(ns.to_string()),
+            None => Scope::AllNamespaces,
+        }
+    }
+}
+
+fn encode(rv: u64, (ns, name): &(String, String), scope: &Scope) -> String {
+    let start = match scope {
+        Scope::AllNamespaces => format!("{ns}/{name}\u{0}"),
+        Scope::Namespace(_) | Scope::Cluster => format!("{name}\u{0}"),
+    };
+    let t = json!({"v": TOKEN_VERSION, "rv": rv, "start": start});
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(t.to_string())
 }
 
-fn decode(token: &str) -> Result<Token, String> {
+fn decode(token: &str, scope: &Scope) -> Result<Token, String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|e| format!("not base64: {e}"))?;
@@ -131,8 +155,15 @@ fn decode(token: &str) -> Result<Token, String> {
     }
     let rv = t["rv"].as_u64().ok_or("no resourceVersion")?;
     let start = t["start"].as_str().and_then(|s| s.strip_suffix('\u{0}')).ok_or("no start key")?;
-    let (ns, name) = start.split_once('/').ok_or("the start key is not <namespace>/<name>")?;
-    Ok(Token { rv, key: (ns.to_string(), name.to_string()) })
+    // Names hold no '/', so a key of another scope's shape is refused, not read as a name.
+    let key = match (scope, start.split_once('/')) {
+        (Scope::AllNamespaces, Some((ns, name))) => (ns.to_string(), name.to_string()),
+        (Scope::AllNamespaces, None) => return Err("the start key is not <namespace>/<name>".into()),
+        (_, Some(_)) => return Err("the start key is not a name of this list".into()),
+        (Scope::Namespace(ns), None) => (ns.clone(), start.to_string()),
+        (Scope::Cluster, None) => (String::new(), start.to_string()),
+    };
+    Ok(Token { rv, key })
 }
 
 #[cfg(test)]
@@ -142,12 +173,26 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_bad_ones_are_named() {
         let key = ("default".to_string(), "web-1".to_string());
-        let t = decode(&encode(42, &key)).unwrap();
-        assert_eq!((t.rv, t.key), (42, key));
-        let cluster_scoped = decode(&encode(7, &(String::new(), "node-a".into()))).unwrap();
-        assert_eq!(cluster_scoped.key, (String::new(), "node-a".to_string()));
-        assert!(decode("%%%").unwrap_err().starts_with("not base64"));
+        let all = Scope::AllNamespaces;
+        let t = decode(&encode(42, &key, &all), &all).unwrap();
+        assert_eq!((t.rv, t.key), (42, key.clone()));
+        let default = Scope::Namespace("default".into());
+        let in_ns = encode(42, &key, &default);
+        assert_eq!(decode(&in_ns, &default).unwrap().key, key);
+        // The API server's shape: the key relative to the list's prefix.
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&in_ns).unwrap();
+        let raw: Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(raw, json!({"v": "meta.k8s.io/v1", "rv": 42, "start": "web-1\u{0}"}));
+        // A token of another namespace's list resumes there, as on a real server: its key is a
+        // name. One of an all-namespaces list is refused on a namespace's list.
+        let other_ns = Scope::Namespace("kube-system".into());
+        assert_eq!(decode(&in_ns, &other_ns).unwrap().key, ("kube-system".to_string(), "web-1".to_string()));
+        assert_eq!(decode(&encode(42, &key, &all), &default).unwrap_err(), "the start key is not a name of this list");
+        assert_eq!(decode(&in_ns, &all).unwrap_err(), "the start key is not <namespace>/<name>");
+        let node = (String::new(), "node-a".to_string());
+        assert_eq!(decode(&encode(7, &node, &Scope::Cluster), &Scope::Cluster).unwrap().key, node);
+        assert!(decode("%%%", &all).unwrap_err().starts_with("not base64"));
         let other = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"v":"x","rv":1,"start":"a/b\u0000"}"#);
-        assert_eq!(decode(&other).err().unwrap(), r#"version "x" is not meta.k8s.io/v1"#);
+        assert_eq!(decode(&other, &all).err().unwrap(), r#"version "x" is not meta.k8s.io/v1"#);
     }
 }

@@ -27,7 +27,7 @@ use tokio::{
     sync::mpsc,
 };
 
-use crate::{Cluster, pct_decode, status_error};
+use crate::{Cluster, status_error, wire::query_pairs};
 
 pub const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
@@ -51,9 +51,7 @@ struct ExecParams {
 
 fn params(uri: &Uri) -> ExecParams {
     let mut p = ExecParams { command: vec![], container: None, stdin: false, stdout: false, stderr: false, tty: false };
-    for kv in uri.query().unwrap_or_default().split('&').filter(|s| !s.is_empty()) {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        let (Some(k), Some(v)) = (pct_decode(k), pct_decode(v)) else { continue };
+    for (k, v) in query_pairs(uri) {
         let on = matches!(v.as_str(), "true" | "1" | "");
         match k.as_str() {
             "command" => p.command.push(v),

@@ -8,6 +8,7 @@
 
 mod audit;
 mod chunks;
+mod cluster;
 mod exec;
 pub mod forwarding;
 mod logs;
@@ -21,18 +22,16 @@ mod sandbox;
 mod selector;
 mod spdy;
 mod table;
+mod wire;
 mod write;
 
 pub use audit::AuditEvent;
+pub use cluster::{Change, Cluster};
 pub use logs::LogLine;
 
 pub use write::{ApiErr, merge_patch, strategic_merge};
 
-use std::{
-    collections::BTreeMap,
-    net::SocketAddr,
-    sync::{Arc, RwLock},
-};
+use std::{collections::BTreeMap, net::SocketAddr};
 
 use axum::{
     Router,
@@ -49,141 +48,10 @@ pub use resources::{RESOURCES, ResourceDef};
 pub use selector::{FieldSelector, LabelSelector};
 pub use table::human_duration;
 
+pub(crate) use wire::{json_response, query_bool, status_error};
+use wire::{query_map, wants_table};
+
 pub const SERVER_VERSION: &str = "v1.32.4";
-
-#[derive(Default, Clone)]
-struct Objects {
-    /// resource key ("apps/v1/deployments") → (namespace, name) → object
-    by_resource: BTreeMap<String, BTreeMap<(String, String), Value>>,
-    resource_version: u64,
-}
-
-/// One change, as a watch delivers it.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub resource: String,
-    pub kind: &'static str,
-    pub object: Value,
-}
-
-/// The cluster state. Cheap to clone.
-#[derive(Clone)]
-pub struct Cluster {
-    inner: Arc<RwLock<Objects>>,
-    feed: tokio::sync::broadcast::Sender<Arc<Change>>,
-    /// Lines appended by tests: (namespace, pod, container) → lines.
-    logs: Arc<std::sync::Mutex<AppendedLogs>>,
-    /// Every request served, oldest first (see [`AuditEvent`]).
-    audit: Arc<std::sync::Mutex<std::collections::VecDeque<AuditEvent>>>,
-}
-
-type AppendedLogs = BTreeMap<(String, String, String), Vec<LogLine>>;
-
-impl Default for Cluster {
-    fn default() -> Self {
-        Self {
-            inner: Arc::default(),
-            feed: tokio::sync::broadcast::channel(4096).0,
-            logs: Arc::default(),
-            audit: Arc::default(),
-        }
-    }
-}
-
-impl Cluster {
-    /// A copy of the objects that nothing else sees: where `dryRun=All` writes go.
-    fn scratch(&self) -> Cluster {
-        let objects = self.inner.read().expect("cluster lock").clone();
-        Cluster { inner: Arc::new(RwLock::new(objects)), ..Cluster::default() }
-    }
-
-    /// Creates or replaces an object, filling in uid, resourceVersion and creationTimestamp
-    /// when missing. Returns the stored object.
-    pub fn upsert(&self, mut obj: Value) -> Result<Value, String> {
-        let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
-        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
-        let def =
-            resources::by_kind(&api_version, &kind).ok_or_else(|| format!("unknown kind {api_version}/{kind}"))?;
-        let name = obj["metadata"]["name"].as_str().ok_or("metadata.name is required")?.to_string();
-        let ns = if def.namespaced {
-            obj["metadata"]["namespace"].as_str().unwrap_or("default").to_string()
-        } else {
-            String::new()
-        };
-        let mut g = self.inner.write().expect("cluster lock");
-        g.resource_version += 1;
-        let rv = g.resource_version;
-        let md = obj["metadata"].as_object_mut().ok_or("metadata must be an object")?;
-        if def.namespaced {
-            md.insert("namespace".into(), json!(ns));
-        }
-        md.entry("uid").or_insert_with(|| json!(uuid::Uuid::new_v4().to_string()));
-        md.entry("creationTimestamp").or_insert_with(|| json!(Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()));
-        md.insert("resourceVersion".into(), json!(rv.to_string()));
-        let existed = g.by_resource.entry(def.key()).or_default().insert((ns, name), obj.clone()).is_some();
-        drop(g);
-        let _ = self.feed.send(Arc::new(Change {
-            resource: def.key(),
-            kind: if existed { "MODIFIED" } else { "ADDED" },
-            object: obj.clone(),
-        }));
-        Ok(obj)
-    }
-
-    pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
-        let g = self.inner.read().expect("cluster lock");
-        g.by_resource.get(&def.key())?.get(&(ns.to_string(), name.to_string())).cloned()
-    }
-
-    /// Removes an object; returns it.
-    pub fn remove(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
-        let mut g = self.inner.write().expect("cluster lock");
-        g.resource_version += 1;
-        let gone = g.by_resource.get_mut(&def.key())?.remove(&(ns.to_string(), name.to_string()))?;
-        drop(g);
-        let _ = self.feed.send(Arc::new(Change { resource: def.key(), kind: "DELETED", object: gone.clone() }));
-        Some(gone)
-    }
-
-    /// Appends a log line to a pod's container (it shows in later reads and in followed streams).
-    pub fn append_log(&self, ns: &str, pod: &str, container: &str, text: &str) {
-        let mut g = self.logs.lock().expect("logs lock");
-        g.entry((ns.into(), pod.into(), container.into()))
-            .or_default()
-            .push(LogLine { at: Utc::now(), text: text.into() });
-    }
-
-    pub fn appended_logs(&self, ns: &str, pod: &str, container: &str) -> Vec<LogLine> {
-        let g = self.logs.lock().expect("logs lock");
-        g.get(&(ns.to_string(), pod.to_string(), container.to_string())).cloned().unwrap_or_default()
-    }
-
-    /// The audit log: every request served so far, oldest first.
-    pub fn audit_events(&self) -> Vec<AuditEvent> {
-        self.audit.lock().expect("audit log").iter().cloned().collect()
-    }
-
-    /// Every change from now on.
-    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<Change>> {
-        self.feed.subscribe()
-    }
-
-    /// Objects of a kind in `ns` (all namespaces when None), sorted by namespace and name.
-    pub fn list(&self, def: &ResourceDef, ns: Option<&str>) -> (Vec<Value>, u64) {
-        let g = self.inner.read().expect("cluster lock");
-        let items = g
-            .by_resource
-            .get(&def.key())
-            .map(|m| m.iter().filter(|((n, _), _)| ns.is_none_or(|want| n == want)).map(|(_, v)| v.clone()).collect())
-            .unwrap_or_default();
-        (items, g.resource_version)
-    }
-
-    /// Fills the cluster with the sandbox's clearly labelled demo workloads.
-    pub fn seed_sandbox(&self) {
-        sandbox::seed(self);
-    }
-}
 
 pub struct KubeTestServer {
     pub addr: SocketAddr,
@@ -247,77 +115,6 @@ impl Drop for KubeTestServer {
             let _ = tx.send(());
         }
     }
-}
-
-fn json_response(status: StatusCode, v: &Value) -> Response {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(v.to_string()))
-        .expect("valid response")
-}
-
-pub(crate) fn status_error(code: StatusCode, reason: &str, message: String, details: Option<Value>) -> Response {
-    let mut v = json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {},
-        "status": "Failure", "message": message, "reason": reason, "code": code.as_u16(),
-    });
-    if let Some(d) = details {
-        v["details"] = d;
-    }
-    json_response(code, &v)
-}
-
-/// A boolean query parameter as the API server converts one: true unless `0` or `false` (any
-/// case), so `watch=True` (the Python client's) watches.
-pub(crate) fn query_bool(v: &str) -> bool {
-    !(v == "0" || v.eq_ignore_ascii_case("false"))
-}
-
-fn query_map(uri: &Uri) -> BTreeMap<String, String> {
-    uri.query()
-        .map(|q| {
-            q.split('&')
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                    Some((pct_decode(k)?, pct_decode(v)?))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub(crate) fn pct_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let h = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-                out.push(u8::from_str_radix(h, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Which Table flavour, if any, the client asked for in Accept.
-fn wants_table(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|a| a.split(',').next().is_some_and(|first| first.contains("as=Table")))
 }
 
 async fn exec_route(

@@ -21,18 +21,14 @@ use tokio::{
     sync::mpsc,
 };
 
-use crate::{Cluster, pct_decode, status_error};
+use crate::{Cluster, status_error, wire::query_pairs};
 
 pub const PROTOCOLS: [&str; 3] = ["v4.channel.k8s.io", "portforward.k8s.io", crate::portforward_spdy::PROTOCOL];
 
 fn ports(uri: &Uri) -> Result<Vec<u16>, String> {
     let mut out = Vec::new();
-    for kv in uri.query().unwrap_or_default().split('&') {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        if pct_decode(k).as_deref() != Some("ports") {
-            continue;
-        }
-        for p in pct_decode(v).unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+    for (_, v) in query_pairs(uri).filter(|(k, _)| k == "ports") {
+        for p in v.split(',').filter(|p| !p.is_empty()) {
             out.push(p.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or(format!("invalid port {p:?}"))?);
         }
     }
