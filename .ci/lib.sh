@@ -1,7 +1,7 @@
 # Shared by .ci/serve and .ci/run: installs or finds what the project needs, or says clearly
 # what is missing. Sourced, not run.
 
-ci_note() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+ci_note() { printf '\033[1m==> [%ss] %s\033[0m\n' "$SECONDS" "$*" >&2; }
 ci_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Builds go outside the clone, so that repeated runs on one machine are incremental.

@@ -86,6 +86,9 @@ function rawWatch({ resource, csrf, n, type, first = 1 }) {
 }
 
 const BREAKDOWN = process.env.BREAKDOWN ? 1 : 0;
+// With BREAKDOWN, every navigation records when each event stream was opened, connected and
+// first heard (a listener more per stream; the figures of such a run say so).
+if (BREAKDOWN) await page.addInitScript(recordStreams);
 
 /**
  * BREAKDOWN=1: where the last navigation to each page went. Starts a CPU profile; answers the
@@ -97,7 +100,7 @@ async function navigationProfile() {
   await cdp.send('Profiler.enable');
   await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
   await cdp.send('Profiler.start');
-  return async (where) => {
+  return async (where, firstRowsMs) => {
     const { profile } = await cdp.send('Profiler.stop');
     await cdp.detach();
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -127,7 +130,26 @@ async function navigationProfile() {
       ];
     });
     console.log(`  requests (ms since navigation: start → first byte → end):\n    ${requests.join('\n    ')}`);
+    const streams = await page.evaluate(() => (window.__streams || []).map((r) => `${r.url} ${r.created.toFixed(0)} → open ${r.open.toFixed(0)} → first message ${r.first.toFixed(0)}`));
+    console.log(`  event streams (ms since navigation: created → open → first message):\n    ${streams.join('\n    ')}`);
+    console.log(`  the first ${SCREEN} rows painted at ${firstRowsMs.toFixed(0)} ms`);
   };
+}
+
+/** Injected before the page's scripts: records each EventSource's creation, open and first message. */
+function recordStreams() {
+  const Original = window.EventSource;
+  window.__streams = [];
+  window.EventSource = function EventSource(url, options) {
+    const es = new Original(url, options);
+    const r = { url: String(url).replace(location.origin, '').slice(0, 48), created: performance.now(), open: 0, first: 0 };
+    window.__streams.push(r);
+    es.addEventListener('open', () => (r.open ||= performance.now()));
+    es.addEventListener('message', () => (r.first ||= performance.now()));
+    return es;
+  };
+  window.EventSource.prototype = Original.prototype;
+  Object.assign(window.EventSource, { CONNECTING: 0, OPEN: 1, CLOSED: 2 });
 }
 
 // The first screen of the pod table: this many rows (the first chunk holds them).
@@ -154,7 +176,7 @@ for (const [where, url] of [['resource', pageUrl], ['browser', browserUrl]]) {
     await page.waitForFunction(firstRows, SCREEN, { timeout: 30000, polling: 'raf' });
     const firstMs = await page.evaluate(() => performance.now()); // since navigation start
     await page.waitForFunction(painted, [PODS, SCREEN], { timeout: 30000, polling: 'raf' });
-    await breakdown?.(where);
+    await breakdown?.(where, firstMs);
     const ms = await page.evaluate(() => performance.now());
     if (profiled) continue;
     if (i > 0) {
