@@ -18,13 +18,14 @@ const LARGE_DRAW_MS = 100;
 const keyOf = (o) => `${o.metadata?.namespace || ''}/${o.metadata?.name}`;
 
 /**
- * @returns {{items: object[], listed: boolean, members: number,
+ * @returns {{items: object[], listed: boolean, listing: boolean, members: number,
  *            status: 'connecting'|'live'|'reconnecting'|'restarting', error: Error|string|null}}
- *   listed: the first list has arrived whole; members: changes when an object comes or goes
- *   (not when one is modified), for what depends on which objects there are, not their state
+ *   listed: the first list has arrived whole; listing: the items drawn are a list still
+ *   arriving (the first one, or one started over); members: changes when an object comes or
+ *   goes (not when one is modified), for what depends on which objects there are, not their state
  */
 export function useWatch(target, kind, labelSelector = '') {
-  const [state, setState] = useState({ items: [], listed: false, members: 0, status: 'connecting', error: null });
+  const [state, setState] = useState({ items: [], listed: false, listing: true, members: 0, status: 'connecting', error: null });
   const targetKey = JSON.stringify(api.targetBody(target));
 
   useEffect(() => {
@@ -44,16 +45,19 @@ export function useWatch(target, kind, labelSelector = '') {
     let drawnAt = 0;
     let members = 0;
 
+    // A list started over (RESYNC, a new session) keeps the rows drawn until its first events:
+    // no empty table in between.
+    const waitingForList = () => listing && objects.size === 0;
     const flush = () => {
       frame = 0;
+      if (waitingForList()) return;
       drawnAt = performance.now();
-      const listed = !listing;
-      setState((s) => ({ ...s, listed: s.listed || listed, members, items: [...objects.values()] }));
+      setState((s) => ({ ...s, listed: s.listed || !listing, listing, members, items: [...objects.values()] }));
     };
     // A large list is drawn at most every LARGE_DRAW_MS: each drawing goes over every object.
     const minGap = () => (listing ? LISTING_DRAW_MS : objects.size > LARGE_LIST ? LARGE_DRAW_MS : 0);
     const changed = () => {
-      if (frame || gap) return;
+      if (frame || gap || waitingForList()) return;
       const wait = minGap() - (performance.now() - drawnAt);
       if (wait > 0) {
         gap = setTimeout(() => {
@@ -111,6 +115,7 @@ export function useWatch(target, kind, labelSelector = '') {
               else if (ev.type === 'RESYNC') {
                 objects.clear();
                 listing = true;
+                drawnAt = -Infinity;
                 members++;
               } else if (ev.type === 'DELETED') {
                 if (objects.delete(keyOf(ev.object))) members++;

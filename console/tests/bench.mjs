@@ -30,6 +30,7 @@ const KUBE_URL = need('KUBE_URL').replace(/\/$/, '');
 const RESOURCE = need('RESOURCE');
 const NAMESPACE = need('NAMESPACE');
 const PODS = Number(need('PODS'));
+if (!(PODS >= 1)) throw new Error(`bench: PODS must be at least 1, not ${process.env.PODS}`);
 const ITERATIONS = Number(need('ITERATIONS'));
 
 const CONNECTION = need('CONNECTION');
@@ -308,7 +309,7 @@ await browser.close();
 const p50 = (v) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
 const max = (v) => Math.max(...v);
 const line = (name, v) => console.log(`${name.padEnd(72)} ${p50(v).toFixed(0).padStart(8)} ${max(v).toFixed(0).padStart(8)}`);
-console.log(`bench-console: ${PODS} pods, ${ITERATIONS} iterations, Chromium ${version}, 1280×800\n`);
+console.log(`bench-console: ${PODS} pods, ${ITERATIONS} iterations, Chromium ${version}, 1280×800${BREAKDOWN ? ', BREAKDOWN (event streams recorded in every navigation)' : ''}\n`);
 console.log(`${'path'.padEnd(72)} ${'p50 ms'.padStart(8)} ${'max ms'.padStart(8)}`);
 line(`resource page: navigation → the first ${SCREEN} rows painted (first paint)`, paint.resource);
 line(`Resource browser, pods: navigation → the first ${SCREEN} rows painted`, paint.browser);

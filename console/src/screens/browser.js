@@ -61,7 +61,7 @@ function LivePods({ target, allNamespaces, operatorReason, onOpen }) {
       ? html`<${ErrorBox} title="Pods" error=${pods.error} />`
       : !pods.listed && !pods.items.length
         ? html`<${Loading} label="Watching pods…" />`
-        : html`<${PodsTable} pods=${pods.items} namespaces=${allNamespaces} listing=${!pods.listed} execReason=${operatorReason}
+        : html`<${PodsTable} pods=${pods.items} namespaces=${allNamespaces} listing=${pods.listing} execReason=${operatorReason}
             onOpen=${(n, ns) => onOpen(n, ns)} onAction=${(n, ns, view) => onOpen(n, ns, view)} />`}
   </div>`;
 }

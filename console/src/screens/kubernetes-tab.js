@@ -124,7 +124,7 @@ export function KubernetesTab({ target, workload, pods }) {
       <h2 id="pods-title" class="section-title">Pods</h2>
       ${pods.status === 'failed' && html`<${ErrorBox} title="Pod watch" error=${pods.error} />`}
       ${pods.status === 'restarting' && pods.error && html`<p class="muted small" role="status">${String(pods.error.message || pods.error)}</p>`}
-      ${pods.status === 'failed' ? '' : !pods.listed && !pods.items.length ? html`<${Loading} label="Watching pods…" />` : html`<${PodsTable} pods=${pods.items} hrefs=${hrefs} listing=${!pods.listed}
+      ${pods.status === 'failed' ? '' : !pods.listed && !pods.items.length ? html`<${Loading} label="Watching pods…" />` : html`<${PodsTable} pods=${pods.items} hrefs=${hrefs} listing=${pods.listing}
         execReason=${operatorReason} onOpen=${setOpenPod} />`}
     </section>
     <section aria-labelledby="events-title">

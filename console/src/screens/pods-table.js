@@ -198,7 +198,7 @@ export function PodsTable({ pods, hrefs, onAction, execReason, onOpen, namespace
           ${end < rows.length && html`<tr class="window-gap" aria-hidden="true"><td colspan=${columns} style=${`height: ${(rows.length - end) * ROW}px`}></td></tr>`}
         </tbody>
       </table>
-      ${!rows.length && html`<p class="empty">${pods.length ? 'No pods match the filter.' : 'No pods.'}</p>`}
+      ${!rows.length && html`<p class="empty">${pods.length ? `No pods match the filter${listing ? ' so far' : ''}.` : 'No pods.'}</p>`}
     </div>
   </div>`;
 }

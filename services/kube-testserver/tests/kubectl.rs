@@ -221,6 +221,20 @@ async fn lists_come_in_chunks_and_an_old_continue_token_expires() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["items"].as_array().unwrap().len(), all, "{out}");
     assert!(err.matches("continue=").count() >= all / 2 - 1, "{err}");
+    // In one namespace, and of a cluster-scoped kind, whose tokens name only the object.
+    let (whole, _) = server.cluster.list(pods, None);
+    let ns = whole[0]["metadata"]["namespace"].as_str().unwrap();
+    let in_ns = server.cluster.list(pods, Some(ns)).0.len();
+    let namespaces = kube_testserver::RESOURCES.iter().find(|r| r.plural == "namespaces").unwrap();
+    let all_ns = server.cluster.list(namespaces, None).0.len();
+    assert!(in_ns > 1 && all_ns > 1, "{in_ns} pods in {ns}, {all_ns} namespaces");
+    for (args, want) in [(vec!["get", "pods", "-n", ns], in_ns), (vec!["get", "namespaces"], all_ns)] {
+        let (ok, out, err) = k.run(&[args.as_slice(), &["-o", "json", "--chunk-size=1", "-v=6"]].concat()).await;
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["items"].as_array().unwrap().len(), want, "{args:?}: {out}");
+        assert!(err.matches("continue=").count() >= want - 1, "{args:?}: {err}");
+    }
 
     let (status, first) = get(&server, "/api/v1/pods?limit=2").await;
     assert!(status.contains(" 200 "), "{status}");
@@ -229,7 +243,6 @@ async fn lists_come_in_chunks_and_an_old_continue_token_expires() {
     let token = first["metadata"]["continue"].as_str().unwrap().to_string();
     let (_, second) = get(&server, &format!("/api/v1/pods?limit=2&continue={token}")).await;
     // The two chunks are the list's first four, in its order: nothing skipped or repeated.
-    let (whole, _) = server.cluster.list(pods, None);
     let uids = |v: &serde_json::Value| -> Vec<serde_json::Value> {
         v["items"].as_array().unwrap().iter().map(|o| o["metadata"]["uid"].clone()).collect()
     };
