@@ -155,13 +155,18 @@ function recordStreams() {
 
 // The first screen of the pod table: this many rows (the first chunk holds them).
 const SCREEN = Math.min(PODS, 10);
+// Each check answers the time it first held, read in the page at the frame where it held (not
+// after the round trips to this process that resolving the wait and another evaluate take).
 // The pod table shows its first screen of rows (first paint).
-const firstRows = (n) => document.querySelectorAll('tr.pod-row').length >= n;
+const firstRows = (n) => document.querySelectorAll('tr.pod-row').length >= n && performance.now();
 // The pod table has every one of `n` pods, counted, and shows the first screen of them.
 const painted = ([n, screen]) => {
   const total = document.querySelector('[data-total]');
-  return total?.dataset.total === String(n) && !('listing' in total.dataset) && document.querySelectorAll('tr.pod-row').length >= screen;
+  const done = total?.dataset.total === String(n) && !('listing' in total.dataset) && document.querySelectorAll('tr.pod-row').length >= screen;
+  return done && performance.now();
 };
+/** Waits for `check` to hold in the page; answers the page's time when it did (ms since navigation). */
+const when = async (check, arg) => (await page.waitForFunction(check, arg, { timeout: 30000, polling: 'raf' })).jsonValue();
 
 // 1. First paint and the whole list, on the resource page and in the Resource browser.
 const paint = { resource: [], browser: [] };
@@ -174,11 +179,9 @@ for (const [where, url] of [['resource', pageUrl], ['browser', browserUrl]]) {
     const profiled = i > ITERATIONS;
     const breakdown = profiled ? await navigationProfile() : null;
     await page.goto(url, { waitUntil: 'commit' });
-    await page.waitForFunction(firstRows, SCREEN, { timeout: 30000, polling: 'raf' });
-    const firstMs = await page.evaluate(() => performance.now()); // since navigation start
-    await page.waitForFunction(painted, [PODS, SCREEN], { timeout: 30000, polling: 'raf' });
+    const firstMs = await when(firstRows, SCREEN);
+    const ms = await when(painted, [PODS, SCREEN]);
     await breakdown?.(where, firstMs);
-    const ms = await page.evaluate(() => performance.now());
     if (profiled) continue;
     if (i > 0) {
       paint[where].push(firstMs);
