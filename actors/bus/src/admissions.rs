@@ -101,7 +101,11 @@ pub async fn leaf_accounts(sys: &Client) -> Result<std::collections::BTreeSet<St
 
 /// Asks every server of the hub (`$SYS.REQ.SERVER.PING.<what>`) through the system account;
 /// answers are gathered until none has come for a moment.
-async fn ask_every_server(sys: &Client, what: &str, ask: serde_json::Value) -> Result<Vec<bytes::Bytes>, BusError> {
+pub(crate) async fn ask_every_server(
+    sys: &Client,
+    what: &str,
+    ask: serde_json::Value,
+) -> Result<Vec<bytes::Bytes>, BusError> {
     use futures::StreamExt;
     let inbox = sys.new_inbox();
     let mut answers = sys.subscribe(inbox.clone()).await.map_err(BusError::transport)?;

@@ -7,6 +7,8 @@
 //! - [`accounts`]: one NATS account per runner, the isolation boundary, and what crosses it.
 //! - [`callout`]: the hub's auth callout: verified runner certificate → per-runner permissions,
 //!   decided newest first so that a reconnect storm drains (`newest_first`).
+//! - [`warmup`]: runner accounts built on each hub server ahead of their runners (a restart's
+//!   reconnect storm finds them built, instead of building each inside an admission).
 //! - [`natsd`]: finding, configuring and supervising `nats-server` processes (hub and leaf).
 //! - [`child`]: child processes (nats-server, the local runner) that never outlive their parent.
 //! - [`connect`]: connection options (mTLS, credentials) for the hub and the leaf.
@@ -33,6 +35,7 @@ pub mod slot;
 pub mod streams;
 pub mod subjects;
 mod trace;
+pub mod warmup;
 
 pub use async_nats::Client as NatsClient;
 pub use error::BusError;

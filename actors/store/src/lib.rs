@@ -12,6 +12,7 @@ pub mod live;
 mod migration;
 pub mod presence;
 mod runner_choice;
+mod runners;
 mod sealing;
 mod secrets;
 mod sessions;
@@ -224,132 +225,6 @@ impl Store {
             .one(&self.db)
             .await?
             .ok_or_else(|| StoreError::NotFound { what: "org", name: id.into() })
-    }
-
-    /// Registers the runner (with its service account) if it does not exist yet. `scope` is
-    /// the org, or None for a platform runner; `sa_org` is the org its service account lives in.
-    pub async fn ensure_runner(&self, scope: Option<&str>, sa_org: &str, name: &str) -> Result<runner::Model> {
-        validate_name("runner", name)?;
-        let existing = match scope {
-            Some(org) => self.find_runner(org, name).await?,
-            None => self.find_platform_runner(name).await?,
-        };
-        if let Some(r) = existing {
-            return Ok(r);
-        }
-        let txn = self.write_txn().await?;
-        let now = Utc::now();
-        let id = new_id("rnr");
-        let sa = principal::ActiveModel {
-            id: Set(new_id("sa")),
-            org_id: Set(sa_org.into()),
-            kind: Set("service_account".into()),
-            name: Set(format!("runner-{}", &id[4..])),
-            platform_operator: Set(false),
-            runner_id: Set(Some(id.clone())),
-            created_at: Set(now),
-            oidc_issuer: Set(None),
-            oidc_subject: Set(None),
-            groups: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-        let r = runner::ActiveModel {
-            id: Set(id),
-            org_id: Set(scope.map(String::from)),
-            name: Set(name.into()),
-            generation: Set(1),
-            cert_fingerprint: Set(None),
-            service_account_id: Set(sa.id),
-            revoked: Set(false),
-            last_seen_at: Set(None),
-            version: Set(None),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-        txn.commit().await?;
-        self.changed(vec![Change::Runner(r.id.clone())]).await;
-        Ok(r)
-    }
-
-    pub async fn find_runner(&self, org_id: &str, name: &str) -> Result<Option<runner::Model>> {
-        Ok(runner::Entity::find()
-            .filter(runner::Column::OrgId.eq(org_id))
-            .filter(runner::Column::Name.eq(name))
-            .one(&self.db)
-            .await?)
-    }
-
-    pub async fn runner_by_name(&self, org_id: &str, name: &str) -> Result<runner::Model> {
-        self.find_runner(org_id, name).await?.ok_or_else(|| StoreError::NotFound { what: "runner", name: name.into() })
-    }
-
-    pub async fn runner_by_id(&self, id: &str) -> Result<Option<runner::Model>> {
-        Ok(runner::Entity::find_by_id(id.to_string()).one(&self.db).await?)
-    }
-
-    /// Records a newly issued certificate and mints a new API key for the runner's service
-    /// account. Earlier keys stay valid.
-    pub async fn record_runner_credentials(&self, runner_id: &str, fingerprint: &str) -> Result<MintedKey> {
-        let txn = self.write_txn().await?;
-        let r = runner::Entity::find_by_id(runner_id.to_string())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::NotFound { what: "runner", name: runner_id.into() })?;
-        let sa = r.service_account_id.clone();
-        let mut am: runner::ActiveModel = r.into();
-        am.cert_fingerprint = Set(Some(fingerprint.into()));
-        am.update(&txn).await?;
-        let key = mint_key_in(&txn, &sa, None).await?;
-        txn.commit().await?;
-        self.changed(vec![Change::Runner(runner_id.into())]).await;
-        Ok(key)
-    }
-
-    /// Whether a certificate of `generation` for runner `id` may connect.
-    pub async fn admit_runner(&self, id: &str, generation: u32) -> Result<Result<runner::Model, String>> {
-        let Some(r) = self.runner_by_id(id).await? else {
-            return Ok(Err(format!("runner {id} is not registered")));
-        };
-        if r.revoked {
-            return Ok(Err(format!("runner {id} is revoked")));
-        }
-        if r.generation as u32 != generation {
-            return Ok(Err(format!(
-                "runner {id} credentials of generation {generation} are revoked (current generation {})",
-                r.generation
-            )));
-        }
-        Ok(Ok(r))
-    }
-
-    pub async fn touch_runner(&self, id: &str, version: &str) -> Result<()> {
-        if let Some(r) = self.runner_by_id(id).await? {
-            let mut am: runner::ActiveModel = r.into();
-            am.last_seen_at = Set(Some(Utc::now()));
-            am.version = Set(Some(version.into()));
-            am.update(&self.db).await?;
-        }
-        Ok(())
-    }
-
-    pub async fn all_runner_ids(&self) -> Result<Vec<String>> {
-        Ok(runner::Entity::find()
-            .order_by_asc(runner::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|r| r.id)
-            .collect())
-    }
-
-    pub async fn list_runners(&self, org_id: &str) -> Result<Vec<runner::Model>> {
-        Ok(runner::Entity::find()
-            .filter(runner::Column::OrgId.eq(org_id))
-            .order_by_asc(runner::Column::Name)
-            .all(&self.db)
-            .await?)
     }
 
     pub async fn audit_insert(&self, row: audit::ActiveModel) -> Result<i64> {

@@ -64,6 +64,17 @@ pub(crate) async fn open(cfg: &ServeConfig) -> Result<Data, String> {
     Ok(Data { store, boot, org, pki, secrets, secrets_key_file, runner_ids })
 }
 
+/// The runners whose accounts the hub's servers build ahead (`cloudops_bus::warmup`).
+pub(crate) struct AdmissibleRunners(pub Store);
+
+#[async_trait]
+impl cloudops_bus::warmup::RunnerList for AdmissibleRunners {
+    async fn runners(&self) -> Result<Vec<RunnerId>, String> {
+        let ids = self.0.admissible_runner_ids_recent_first().await.map_err(|e| e.to_string())?;
+        Ok(ids.into_iter().filter_map(|id| RunnerId::parse(id).ok()).collect())
+    }
+}
+
 /// The auth callout's view of the runner registry.
 pub(crate) struct StoreDirectory(pub Store);
 

@@ -160,6 +160,11 @@ impl ControlPlane {
             Some(l) => {
                 let access = tunnels::HubAccess { sys: l.connect_system().await?, keys: l.keys.clone() };
                 access.add_accounts(&runner_ids).await?;
+                tasks.push(cloudops_bus::warmup::watch(
+                    access.sys.clone(),
+                    access.keys.clone(),
+                    Arc::new(data::AdmissibleRunners(store.clone())),
+                ));
                 Some(access)
             }
             None => None,

@@ -10,6 +10,7 @@ use cloudops_bus::{
     accounts::{self, HubKeys},
     callout,
     streams::{self, StreamLimits},
+    warmup,
 };
 use cloudops_schemas::RunnerId;
 use futures::{StreamExt, TryStreamExt};
@@ -52,7 +53,15 @@ pub struct HubTunnels {
 impl cloudops_gateway::RunnerTunnels for HubTunnels {
     async fn prepare(&self, runner: &RunnerId) -> Result<(), String> {
         match &self.hub {
-            Some(h) => h.add_account(runner).await?,
+            Some(h) => {
+                h.add_account(runner).await?;
+                // Built on every server now, so that the runner's first admission (and a
+                // restart's storm) does not build it inside the callout's wait.
+                let account = h.keys.runner_account(runner).public_key();
+                if let Err(e) = warmup::warm_account(&h.sys, &account).await {
+                    warn!(runner_id = %runner, error = %e, "runner account not built ahead; its first admission builds it");
+                }
+            }
             None => warn!(runner_id = %runner, account = %accounts::runner_account(runner),
                 "no hub of ours (--nats-url): the external NATS must place this runner in an account of its own"),
         }

@@ -497,3 +497,47 @@ async fn metrics_move_as_ops_run() {
     runner.stop().await;
     sb.shutdown().await;
 }
+
+/// The accounts one server of the hub has built (ACCOUNTZ lists only those) and its id.
+async fn built_accounts(sys: &async_nats::Client) -> Option<(Vec<String>, String)> {
+    let reply = tokio::time::timeout(Duration::from_secs(2), sys.request("$SYS.REQ.SERVER.PING.ACCOUNTZ", "".into()))
+        .await
+        .ok()?
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).ok()?;
+    let accounts = v["data"]["accounts"].as_array()?.iter().filter_map(|a| a.as_str()).map(String::from).collect();
+    Some((accounts, v["server"]["id"].as_str()?.to_string()))
+}
+
+/// A runner's account is built on the hub when the runner is registered, and again on a hub
+/// that restarted, before the runner dials: a reconnect storm's admissions then find every
+/// account built instead of building each inside the callout's wait (loadtest/RESULTS.md,
+/// bench-scale). A runner that never connects shows it: nothing else builds its account.
+#[tokio::test]
+async fn runner_accounts_are_built_ahead_also_on_a_restarted_hub() {
+    init_logs();
+    let sb = Sandbox::start().await.unwrap();
+    let hub = sb.cp.hub.as_ref().unwrap();
+    let creds = sb.credentials("idle-runner").await.unwrap();
+    let account = hub.link.keys.runner_account(&creds.runner_id()).public_key();
+    let sys = hub.connect_system().await.unwrap();
+    let (built, first_server) = built_accounts(&sys).await.expect("ACCOUNTZ answered");
+    assert!(built.contains(&account), "the account was not built at registration: {built:?}");
+
+    let killed = Instant::now();
+    let pid = hub.servers[0].pid();
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
+        .unwrap();
+    loop {
+        if let Some((built, server)) = built_accounts(&sys).await
+            && server != first_server
+            && built.contains(&account)
+        {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(30), "the restarted hub never built the idle runner's account");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("hub kill -9 -> the restarted server has the idle runner's account built: {:?}", killed.elapsed());
+    sb.shutdown().await;
+}

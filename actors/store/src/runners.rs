@@ -1,0 +1,192 @@
+//! Runners: registration, credentials, admission, presence, and the lists other parts walk.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+    sea_query::NullOrdering,
+};
+
+use crate::{Change, MintedKey, Result, Store, StoreError, mint_key_in, new_id, principal, runner, validate_name};
+
+impl Store {
+    /// Registers the runner (with its service account) if it does not exist yet. `scope` is
+    /// the org, or None for a platform runner; `sa_org` is the org its service account lives in.
+    pub async fn ensure_runner(&self, scope: Option<&str>, sa_org: &str, name: &str) -> Result<runner::Model> {
+        validate_name("runner", name)?;
+        let existing = match scope {
+            Some(org) => self.find_runner(org, name).await?,
+            None => self.find_platform_runner(name).await?,
+        };
+        if let Some(r) = existing {
+            return Ok(r);
+        }
+        let txn = self.write_txn().await?;
+        let now = Utc::now();
+        let id = new_id("rnr");
+        let sa = principal::ActiveModel {
+            id: Set(new_id("sa")),
+            org_id: Set(sa_org.into()),
+            kind: Set("service_account".into()),
+            name: Set(format!("runner-{}", &id[4..])),
+            platform_operator: Set(false),
+            runner_id: Set(Some(id.clone())),
+            created_at: Set(now),
+            oidc_issuer: Set(None),
+            oidc_subject: Set(None),
+            groups: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let r = runner::ActiveModel {
+            id: Set(id),
+            org_id: Set(scope.map(String::from)),
+            name: Set(name.into()),
+            generation: Set(1),
+            cert_fingerprint: Set(None),
+            service_account_id: Set(sa.id),
+            revoked: Set(false),
+            last_seen_at: Set(None),
+            version: Set(None),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        self.changed(vec![Change::Runner(r.id.clone())]).await;
+        Ok(r)
+    }
+
+    pub async fn find_runner(&self, org_id: &str, name: &str) -> Result<Option<runner::Model>> {
+        Ok(runner::Entity::find()
+            .filter(runner::Column::OrgId.eq(org_id))
+            .filter(runner::Column::Name.eq(name))
+            .one(&self.db)
+            .await?)
+    }
+
+    pub async fn runner_by_name(&self, org_id: &str, name: &str) -> Result<runner::Model> {
+        self.find_runner(org_id, name).await?.ok_or_else(|| StoreError::NotFound { what: "runner", name: name.into() })
+    }
+
+    pub async fn runner_by_id(&self, id: &str) -> Result<Option<runner::Model>> {
+        Ok(runner::Entity::find_by_id(id.to_string()).one(&self.db).await?)
+    }
+
+    /// Records a newly issued certificate and mints a new API key for the runner's service
+    /// account. Earlier keys stay valid.
+    pub async fn record_runner_credentials(&self, runner_id: &str, fingerprint: &str) -> Result<MintedKey> {
+        let txn = self.write_txn().await?;
+        let r = runner::Entity::find_by_id(runner_id.to_string())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "runner", name: runner_id.into() })?;
+        let sa = r.service_account_id.clone();
+        let mut am: runner::ActiveModel = r.into();
+        am.cert_fingerprint = Set(Some(fingerprint.into()));
+        am.update(&txn).await?;
+        let key = mint_key_in(&txn, &sa, None).await?;
+        txn.commit().await?;
+        self.changed(vec![Change::Runner(runner_id.into())]).await;
+        Ok(key)
+    }
+
+    /// Whether a certificate of `generation` for runner `id` may connect.
+    pub async fn admit_runner(&self, id: &str, generation: u32) -> Result<Result<runner::Model, String>> {
+        let Some(r) = self.runner_by_id(id).await? else {
+            return Ok(Err(format!("runner {id} is not registered")));
+        };
+        if r.revoked {
+            return Ok(Err(format!("runner {id} is revoked")));
+        }
+        if r.generation as u32 != generation {
+            return Ok(Err(format!(
+                "runner {id} credentials of generation {generation} are revoked (current generation {})",
+                r.generation
+            )));
+        }
+        Ok(Ok(r))
+    }
+
+    pub async fn touch_runner(&self, id: &str, version: &str) -> Result<()> {
+        if let Some(r) = self.runner_by_id(id).await? {
+            let mut am: runner::ActiveModel = r.into();
+            am.last_seen_at = Set(Some(Utc::now()));
+            am.version = Set(Some(version.into()));
+            am.update(&self.db).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn all_runner_ids(&self) -> Result<Vec<String>> {
+        self.runner_ids(runner::Entity::find().order_by_asc(runner::Column::Id)).await
+    }
+
+    pub async fn list_runners(&self, org_id: &str) -> Result<Vec<runner::Model>> {
+        Ok(runner::Entity::find()
+            .filter(runner::Column::OrgId.eq(org_id))
+            .order_by_asc(runner::Column::Name)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The runners that may connect (not revoked), the most recently seen first and those never
+    /// seen last: the order in which the hub's servers get their accounts built after a restart
+    /// (the runners that were connected are the ones reconnecting).
+    pub async fn admissible_runner_ids_recent_first(&self) -> Result<Vec<String>> {
+        self.runner_ids(
+            runner::Entity::find()
+                .filter(runner::Column::Revoked.eq(false))
+                .order_by_with_nulls(runner::Column::LastSeenAt, sea_orm::Order::Desc, NullOrdering::Last)
+                .order_by_asc(runner::Column::Id),
+        )
+        .await
+    }
+
+    /// The ids a query of runners selects, without the rest of each row (a hub holds thousands).
+    async fn runner_ids(&self, query: Select<runner::Entity>) -> Result<Vec<String>> {
+        Ok(query.select_only().column(runner::Column::Id).into_tuple().all(&self.db).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::tests::test_store;
+
+    #[tokio::test]
+    async fn admissible_runners_come_most_recently_seen_first() {
+        let (store, _d) = test_store().await;
+        // Postgres may be shared between runs: runners of this run's own names, and only those
+        // are looked at.
+        let org = match store.bootstrap("default").await.unwrap() {
+            Some(b) => b.org,
+            None => store.org_by_name("default").await.unwrap(),
+        };
+        let run = &new_id("w")[2..10];
+        let mut ids = Vec::new();
+        for (name, seen_ago, revoked) in [
+            ("never", None, false),
+            ("long-ago", Some(600), false),
+            ("just-now", Some(1), false),
+            ("revoked", Some(0), true),
+        ] {
+            let r = store.ensure_runner(Some(&org.id), &org.id, &format!("{name}-{run}")).await.unwrap();
+            let mut am: runner::ActiveModel = r.clone().into();
+            am.last_seen_at = Set(seen_ago.map(|s| Utc::now() - Duration::seconds(s)));
+            am.revoked = Set(revoked);
+            am.update(&store.db).await.unwrap();
+            ids.push(r.id);
+        }
+        let order: Vec<String> = store
+            .admissible_runner_ids_recent_first()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|id| ids.contains(id))
+            .collect();
+        // just-now, long-ago, never; the revoked one not at all.
+        assert_eq!(order, [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    }
+}
