@@ -254,7 +254,8 @@ const PROFILE = process.env.PROFILE || '';
 async function framesStart() {
   await page.evaluate(() => {
     window.__loaf = [];
-    new PerformanceObserver((l) => {
+    window.__loafObserver?.disconnect();
+    window.__loafObserver = new PerformanceObserver((l) => {
       for (const e of l.getEntries()) {
         const tail = (t) => (t ? e.startTime + e.duration - t : 0);
         window.__loaf.push({
@@ -263,12 +264,13 @@ async function framesStart() {
           styleAndLayout: tail(e.styleAndLayoutStart),
           scripts: e.scripts.map((s) => ({
             ms: s.duration,
-            parse: s.forcedStyleAndLayoutDuration,
+            forcedLayout: s.forcedStyleAndLayoutDuration,
             what: `${s.invokerType} ${s.invoker} ${s.sourceFunctionName || ''}`.trim(),
           })),
         });
       }
-    }).observe({ type: 'long-animation-frame' });
+    });
+    window.__loafObserver.observe({ type: 'long-animation-frame' });
   });
 }
 
@@ -277,7 +279,7 @@ async function printFrames(what) {
   const frames = (await page.evaluate(() => window.__loaf)).sort((a, b) => b.duration - a.duration).slice(0, 4);
   console.log(`${what}: the longest animation frames (ms): total, blocking, style and layout, then its scripts (ms, of which forced layout)`);
   for (const f of frames) {
-    const scripts = f.scripts.sort((a, b) => b.ms - a.ms).slice(0, 4).map((s) => `${s.ms.toFixed(0)} (${s.parse.toFixed(0)}) ${s.what}`);
+    const scripts = f.scripts.sort((a, b) => b.ms - a.ms).slice(0, 4).map((s) => `${s.ms.toFixed(0)} (${s.forcedLayout.toFixed(0)}) ${s.what}`);
     console.log(`  ${f.duration.toFixed(0).padStart(5)} ${f.blocking.toFixed(0).padStart(5)} ${f.styleAndLayout.toFixed(0).padStart(5)}  ${scripts.join(' | ') || '(no script: rendering, or the engine itself, e.g. garbage collection)'}`);
   }
 }
@@ -291,7 +293,9 @@ for (let i = 0; i < ITERATIONS; i++) {
   await page.evaluate(() => {
     window.__long = [];
     window.__rawReady = false;
-    new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+    window.__longObserver?.disconnect();
+    window.__longObserver = new PerformanceObserver((l) => window.__long.push(...l.getEntries().map((e) => e.duration)));
+    window.__longObserver.observe({ type: 'longtask' });
   });
   await floorSide.page.evaluate(() => {
     window.__rawReady = false;

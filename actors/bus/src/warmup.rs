@@ -9,12 +9,17 @@
 //! again, and their TLS handshakes crowd out the builds that would end the storm
 //! (loadtest/RESULTS.md, bench-scale).
 //!
-//! So the control plane builds them itself, off the callout's path: when a server of the hub is
-//! new to it (a server's id changes each time its process starts), it asks that server for every
-//! admissible runner's connections (`$SYS.REQ.SERVER.<id>.CONNZ` filtered to the account), which
-//! builds the account; the runners seen most recently go first, since they are the ones
-//! dialling. A newly registered runner's account is built on every server at registration
-//! ([`warm_account`]). An admission then finds its account built and costs a lookup.
+//! So the control plane builds them itself, off the callout's path:
+//! - a newly registered runner's account on every server, at registration ([`warm_account`]);
+//! - when a server of the hub is new to it (polled every [`POLL_EVERY`]; a server's id changes
+//!   each time its process starts), the account of every runner that was connected before and
+//!   is not revoked, on that server, the most recently seen first (they are the ones dialling):
+//!   it asks that server for each account's connections (`$SYS.REQ.SERVER.<id>.CONNZ` filtered
+//!   to the account), and the lookup builds the account.
+//!
+//! After a restart this races the storm: the watcher notices the new server 2–5 s after it is
+//! up, and the runners dial at once. The accounts it has built by the time a runner is admitted
+//! cost that admission a lookup; the others are still built inside their admission.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -27,7 +32,7 @@ use async_trait::async_trait;
 use cloudops_schemas::RunnerId;
 use futures::StreamExt;
 use serde_json::json;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use crate::{BusError, accounts::HubKeys, admissions::ask_every_server};
@@ -40,6 +45,8 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 const IN_FLIGHT: usize = 4;
 /// How long one build may take on a busy server before it counts as missed.
 const BUILD_WAIT: Duration = Duration::from_secs(10);
+/// How long a registration waits for its runner's account to be built.
+pub const REGISTRATION_WAIT: Duration = Duration::from_secs(2);
 /// Misses in a row after which a server is taken for gone (its successor gets a new id).
 const GIVE_UP_AFTER: usize = 8;
 
@@ -52,7 +59,9 @@ pub trait RunnerList: Send + Sync + 'static {
 /// What one server's warm-up did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Warmed {
-    pub built: usize,
+    /// Accounts the server answered about, having looked each up (which builds it; a server
+    /// answers the same for an account its resolver does not have).
+    pub answered: usize,
     pub missed: usize,
     /// Stopped after [`GIVE_UP_AFTER`] misses in a row.
     pub gave_up: bool,
@@ -60,22 +69,24 @@ pub struct Warmed {
 
 /// Builds `account` on every server of the hub (`$SYS.REQ.ACCOUNT.<account>.CONNZ`, which each
 /// server answers after looking the account up), waiting for the first answer.
+/// Waits at most [`REGISTRATION_WAIT`]: a registration is not held up by a busy hub (the
+/// runner's first admission builds the account then).
 pub async fn warm_account(sys: &Client, account: &str) -> Result<(), BusError> {
     let subject = format!("$SYS.REQ.ACCOUNT.{account}.CONNZ");
-    ask(sys, subject.clone(), json!({"limit": 1})).await.map(|_| ())
+    ask(sys, subject, json!({"limit": 1}), REGISTRATION_WAIT).await.map(|_| ())
 }
 
 /// Builds each of `accounts` on the server `server_id`, a few at a time.
 pub async fn warm_server(sys: &Client, server_id: &str, accounts: &[String]) -> Warmed {
     let subject = format!("$SYS.REQ.SERVER.{server_id}.CONNZ");
     let mut asks = futures::stream::iter(accounts.iter().cloned())
-        .map(|a| ask(sys, subject.clone(), json!({"acc": a, "limit": 1})))
+        .map(|a| ask(sys, subject.clone(), json!({"acc": a, "limit": 1}), BUILD_WAIT))
         .buffer_unordered(IN_FLIGHT);
     let (mut done, mut in_a_row) = (Warmed::default(), 0);
     while let Some(answer) = asks.next().await {
         match answer {
             Ok(_) => {
-                done.built += 1;
+                done.answered += 1;
                 in_a_row = 0;
             }
             Err(e) => {
@@ -92,12 +103,12 @@ pub async fn warm_server(sys: &Client, server_id: &str, accounts: &[String]) -> 
     done
 }
 
-async fn ask(sys: &Client, subject: String, body: serde_json::Value) -> Result<bytes::Bytes, BusError> {
+async fn ask(sys: &Client, subject: String, body: serde_json::Value, wait: Duration) -> Result<bytes::Bytes, BusError> {
     let body = serde_json::to_vec(&body).expect("json");
-    match tokio::time::timeout(BUILD_WAIT, sys.request(subject.clone(), body.into())).await {
+    match tokio::time::timeout(wait, sys.request(subject.clone(), body.into())).await {
         Ok(Ok(m)) => Ok(m.payload),
         Ok(Err(e)) => Err(BusError::transport(e)),
-        Err(_) => Err(BusError::Timeout { subject, timeout_ms: BUILD_WAIT.as_millis() as u64 }),
+        Err(_) => Err(BusError::Timeout { subject, timeout_ms: wait.as_millis() as u64 }),
     }
 }
 
@@ -113,18 +124,32 @@ fn parse_idz(payload: &[u8]) -> Option<String> {
     v["id"].as_str().or_else(|| v["server"]["id"].as_str()).map(String::from)
 }
 
-/// Watches the hub's servers for as long as the task lives, and warms each one new to it.
+/// Watches the hub's servers for as long as the task lives, and warms each one new to it. A
+/// warm-up that could not finish (the registry unreadable, the server not answering) is tried
+/// again at a later poll while the server is there. The warm-ups are the watcher's own: they
+/// stop with it.
 pub fn watch(sys: Client, keys: Arc<HubKeys>, list: Arc<dyn RunnerList>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        // Each server warmed, with when it last answered. A busy server that misses a poll is
-        // not warmed twice; one silent for long is forgotten (a restart brings a new id anyway).
+        // Each server warmed or being warmed, with when it last answered. A busy server that
+        // misses a poll is not warmed twice; one silent for long is forgotten (a restart brings
+        // a new id anyway).
         let mut known: HashMap<String, Instant> = HashMap::new();
+        let mut warming: JoinSet<(String, bool)> = JoinSet::new();
         loop {
+            while let Some(done) = warming.try_join_next() {
+                if let Ok((id, false)) = done {
+                    known.remove(&id);
+                }
+            }
             match server_ids(&sys).await {
                 Ok(now) => {
                     for id in now {
                         if known.insert(id.clone(), Instant::now()).is_none() {
-                            tokio::spawn(warm_new_server(sys.clone(), keys.clone(), list.clone(), id));
+                            let (sys, keys, list) = (sys.clone(), keys.clone(), list.clone());
+                            warming.spawn(async move {
+                                let finished = warm_new_server(&sys, &keys, &*list, &id).await;
+                                (id, finished)
+                            });
                         }
                     }
                     known.retain(|_, seen| seen.elapsed() < FORGET_AFTER);
@@ -136,32 +161,40 @@ pub fn watch(sys: Client, keys: Arc<HubKeys>, list: Arc<dyn RunnerList>) -> Join
     })
 }
 
-async fn warm_new_server(sys: Client, keys: Arc<HubKeys>, list: Arc<dyn RunnerList>, server_id: String) {
+/// Warms one server; false when it could not finish and should be tried again.
+async fn warm_new_server(sys: &Client, keys: &HubKeys, list: &dyn RunnerList, server_id: &str) -> bool {
     let runners = match list.runners().await {
         Ok(r) => r,
         Err(e) => {
             warn!(server_id, error = %e, "runner accounts not built ahead: the registry could not be read");
-            return;
+            return false;
         }
     };
     if runners.is_empty() {
-        return;
+        return true;
     }
     let accounts: Vec<String> = runners.iter().map(|r| keys.runner_account(r).public_key()).collect();
     let started = Instant::now();
-    let done = warm_server(&sys, &server_id, &accounts).await;
+    let done = warm_server(sys, server_id, &accounts).await;
     let ms = started.elapsed().as_millis() as u64;
     if done.gave_up {
         warn!(
             server_id,
-            built = done.built,
+            answered = done.answered,
             missed = done.missed,
             ms,
-            "stopped building runner accounts ahead: the server does not answer"
+            "stopped building runner accounts ahead: the server does not answer; trying again later"
         );
     } else {
-        info!(server_id, built = done.built, missed = done.missed, ms, "runner accounts built ahead on a hub server");
+        info!(
+            server_id,
+            answered = done.answered,
+            missed = done.missed,
+            ms,
+            "runner accounts built ahead on a hub server"
+        );
     }
+    !done.gave_up
 }
 
 #[cfg(test)]

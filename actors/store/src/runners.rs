@@ -1,10 +1,7 @@
 //! Runners: registration, credentials, admission, presence, and the lists other parts walk.
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
-    sea_query::NullOrdering,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set};
 
 use crate::{Change, MintedKey, Result, Store, StoreError, mint_key_in, new_id, principal, runner, validate_name};
 
@@ -129,14 +126,16 @@ impl Store {
             .await?)
     }
 
-    /// The runners that may connect (not revoked), the most recently seen first and those never
-    /// seen last: the order in which the hub's servers get their accounts built after a restart
-    /// (the runners that were connected are the ones reconnecting).
-    pub async fn admissible_runner_ids_recent_first(&self) -> Result<Vec<String>> {
+    /// The runners that may connect again (not revoked) and have connected before, the most
+    /// recently seen first: the order in which a restarted hub server gets their accounts built
+    /// (the runners that were connected are the ones reconnecting). One registered and never
+    /// connected costs the hub nothing at a restart.
+    pub async fn reconnecting_runner_ids(&self) -> Result<Vec<String>> {
         self.runner_ids(
             runner::Entity::find()
                 .filter(runner::Column::Revoked.eq(false))
-                .order_by_with_nulls(runner::Column::LastSeenAt, sea_orm::Order::Desc, NullOrdering::Last)
+                .filter(runner::Column::LastSeenAt.is_not_null())
+                .order_by_desc(runner::Column::LastSeenAt)
                 .order_by_asc(runner::Column::Id),
         )
         .await
@@ -156,7 +155,7 @@ mod tests {
     use crate::tests::test_store;
 
     #[tokio::test]
-    async fn admissible_runners_come_most_recently_seen_first() {
+    async fn runners_that_reconnect_come_most_recently_seen_first() {
         let (store, _d) = test_store().await;
         // Postgres may be shared between runs: runners of this run's own names, and only those
         // are looked at.
@@ -179,14 +178,9 @@ mod tests {
             am.update(&store.db).await.unwrap();
             ids.push(r.id);
         }
-        let order: Vec<String> = store
-            .admissible_runner_ids_recent_first()
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|id| ids.contains(id))
-            .collect();
-        // just-now, long-ago, never; the revoked one not at all.
-        assert_eq!(order, [ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+        let order: Vec<String> =
+            store.reconnecting_runner_ids().await.unwrap().into_iter().filter(|id| ids.contains(id)).collect();
+        // just-now, long-ago; neither the one never seen nor the revoked one.
+        assert_eq!(order, [ids[2].clone(), ids[1].clone()]);
     }
 }

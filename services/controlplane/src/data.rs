@@ -64,13 +64,13 @@ pub(crate) async fn open(cfg: &ServeConfig) -> Result<Data, String> {
     Ok(Data { store, boot, org, pki, secrets, secrets_key_file, runner_ids })
 }
 
-/// The runners whose accounts the hub's servers build ahead (`cloudops_bus::warmup`).
-pub(crate) struct AdmissibleRunners(pub Store);
+/// The runners whose accounts a restarted hub server builds ahead (`cloudops_bus::warmup`).
+pub(crate) struct ReconnectingRunners(pub Store);
 
 #[async_trait]
-impl cloudops_bus::warmup::RunnerList for AdmissibleRunners {
+impl cloudops_bus::warmup::RunnerList for ReconnectingRunners {
     async fn runners(&self) -> Result<Vec<RunnerId>, String> {
-        let ids = self.0.admissible_runner_ids_recent_first().await.map_err(|e| e.to_string())?;
+        let ids = self.0.reconnecting_runner_ids().await.map_err(|e| e.to_string())?;
         Ok(ids.into_iter().filter_map(|id| RunnerId::parse(id).ok()).collect())
     }
 }

@@ -163,7 +163,7 @@ impl ControlPlane {
                 tasks.push(cloudops_bus::warmup::watch(
                     access.sys.clone(),
                     access.keys.clone(),
-                    Arc::new(data::AdmissibleRunners(store.clone())),
+                    Arc::new(data::ReconnectingRunners(store.clone())),
                 ));
                 Some(access)
             }

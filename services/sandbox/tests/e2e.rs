@@ -510,15 +510,17 @@ async fn built_accounts(sys: &async_nats::Client) -> Option<(Vec<String>, String
 }
 
 /// A runner's account is built on the hub when the runner is registered, and again on a hub
-/// that restarted, before the runner dials: a reconnect storm's admissions then find every
-/// account built instead of building each inside the callout's wait (loadtest/RESULTS.md,
-/// bench-scale). A runner that never connects shows it: nothing else builds its account.
+/// that restarted, without the runner dialling: a reconnect storm's admissions then find the
+/// accounts built instead of building each inside the callout's wait (loadtest/RESULTS.md,
+/// bench-scale). A runner that is not connected shows it: nothing else builds its account.
 #[tokio::test]
 async fn runner_accounts_are_built_ahead_also_on_a_restarted_hub() {
     init_logs();
     let sb = Sandbox::start().await.unwrap();
     let hub = sb.cp.hub.as_ref().unwrap();
     let creds = sb.credentials("idle-runner").await.unwrap();
+    // A runner that was connected once (those are the ones a restart brings back), and is not now.
+    sb.cp.store.touch_runner(creds.runner_id().as_str(), "test").await.unwrap();
     let account = hub.link.keys.runner_account(&creds.runner_id()).public_key();
     let sys = hub.connect_system().await.unwrap();
     let (built, first_server) = built_accounts(&sys).await.expect("ACCOUNTZ answered");
