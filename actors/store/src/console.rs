@@ -93,10 +93,7 @@ mod tests {
     #[tokio::test]
     async fn sessions_follow_their_key() {
         let (store, _d) = crate::tests::test_store().await;
-        let org = match store.bootstrap("default").await.unwrap() {
-            Some(b) => b.org,
-            None => store.org_by_name("default").await.unwrap(),
-        };
+        let org = crate::tests::default_org(&store).await;
         let runner = store.ensure_runner(Some(&org.id), &org.id, &crate::new_id("c")[..12]).await.unwrap();
         let key = store.record_runner_credentials(&runner.id, "fp").await.unwrap();
         let hour = chrono::Duration::hours(1);

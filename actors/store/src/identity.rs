@@ -231,10 +231,7 @@ mod tests {
     #[tokio::test]
     async fn a_sign_in_makes_the_user_once_and_its_groups_give_their_grants() {
         let (store, _d) = crate::tests::test_store().await;
-        let home = match store.bootstrap("default").await.unwrap() {
-            Some(b) => b.org,
-            None => store.org_by_name("default").await.unwrap(),
-        };
+        let home = crate::tests::default_org(&store).await;
         let creator = store.create_principal(&home.id, &crate::new_id("c")[..12], "user").await.unwrap();
         let org = store.create_org(&crate::new_id("o")[..12], &creator.id).await.unwrap();
         let team = format!("Platform Team {}", crate::new_id("g"));

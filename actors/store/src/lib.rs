@@ -378,6 +378,15 @@ mod tests {
         }
     }
 
+    /// The org `default`: made by this run's bootstrap, or by an earlier run's on a PostgreSQL
+    /// database that outlives runs.
+    pub(crate) async fn default_org(store: &Store) -> org::Model {
+        match store.bootstrap("default").await.unwrap() {
+            Some(b) => b.org,
+            None => store.org_by_name("default").await.unwrap(),
+        }
+    }
+
     mod tempfile_dir {
         pub struct Dir(pub std::path::PathBuf);
         impl Dir {
@@ -483,10 +492,7 @@ mod tests {
     #[tokio::test]
     async fn write_transactions_survive_concurrent_writers() {
         let (store, _d) = test_store().await;
-        let org = match store.bootstrap("default").await.unwrap() {
-            Some(b) => b.org,
-            None => store.org_by_name("default").await.unwrap(),
-        };
+        let org = default_org(&store).await;
         let name = format!("w{}", &new_id("x")[2..10]);
         let r = store.ensure_runner(Some(&org.id), &org.id, &name).await.unwrap();
         let mut tasks = tokio::task::JoinSet::new();

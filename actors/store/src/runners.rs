@@ -159,10 +159,7 @@ mod tests {
         let (store, _d) = test_store().await;
         // Postgres may be shared between runs: runners of this run's own names, and only those
         // are looked at.
-        let org = match store.bootstrap("default").await.unwrap() {
-            Some(b) => b.org,
-            None => store.org_by_name("default").await.unwrap(),
-        };
+        let org = crate::tests::default_org(&store).await;
         let run = &new_id("w")[2..10];
         let mut ids = Vec::new();
         for (name, seen_ago, revoked) in [

@@ -163,10 +163,7 @@ mod tests {
     #[tokio::test]
     async fn secrets_are_sealed_referenced_revealed_and_kept_while_used() {
         let (store, _d) = test_store().await;
-        let org = match store.bootstrap("default").await.unwrap() {
-            Some(b) => b.org,
-            None => store.org_by_name("default").await.unwrap(),
-        };
+        let org = crate::tests::default_org(&store).await;
         // Unique names: PostgreSQL's test database outlives the run.
         let n = |base: &str| format!("{base}-{}", &new_id("x")[2..10]);
         let (role, conn) = (n("role"), n("aws"));
