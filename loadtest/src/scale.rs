@@ -1,6 +1,7 @@
 //! bench-scale: many runners on one hub. Each simulated runner is a real mTLS connection with
 //! its own certificate (from `planton runner generate-credentials`), admitted by the real auth
-//! callout into its own account, serving ops on its own subject and sending heartbeats, as
+//! callout into its own account, serving ops on its own subject, sending heartbeats and
+//! redialling a lost hub on the schedule of a runner's leaf (`TunnelBackoff`), as
 //! `planton-runner` does; many live in this process, straight on the hub's client port (a leaf
 //! node per runner would be a nats-server process each).
 //!
@@ -25,6 +26,7 @@ use cloudops_bus::{
     connect::{ConnectSpec, TlsFiles, connect},
     runner_link,
     runner_link::RunnerClient,
+    tunnel_backoff::TunnelBackoff,
 };
 use cloudops_loadtest::{Stats, rss_bytes, us};
 use cloudops_sandbox::Sandbox;
@@ -78,6 +80,7 @@ impl HubDoor {
             name: format!("sim-{id}"),
             tls: Some(TlsFiles { ca: self.ca.clone(), cert, key }),
             inbox_prefix: Some(format!("_INBOX.{id}")),
+            reconnect_delay: Some(as_a_runner_redials),
             ..Default::default()
         })
         .await
@@ -101,6 +104,12 @@ impl HubDoor {
         let beat = tokio::spawn(heartbeats(client.clone(), id));
         Ok(SimRunner { client, tasks: vec![serve, beat] })
     }
+}
+
+/// A runner's leaf redials its hub every second, and pauses when the hub does not take it for
+/// a while (`TunnelBackoff`): a simulated runner redials on the same schedule.
+fn as_a_runner_redials(attempt: usize) -> Duration {
+    TunnelBackoff::DEFAULT.delay_before_attempt(attempt, rand::rng().random())
 }
 
 /// As `planton-runner` beats: every second at first, then every 10 s.
@@ -272,7 +281,8 @@ fn line(what: &str, value: impl std::fmt::Display) {
 async fn main() -> Result<()> {
     let args = Args::parse();
     let n = args.runners.max(args.small);
-    let sb = Sandbox::start().await?;
+    // All of them in one org: past the default limit of runners an org may register.
+    let sb = Sandbox::start_with(|c| c.max_runners_per_org = n as u64).await?;
     let hub = sb.cp.hub.as_ref().context("the sandbox starts a hub")?;
     let me = std::process::id();
     let dir = tempfile::tempdir()?;

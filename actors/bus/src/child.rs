@@ -126,6 +126,11 @@ impl Supervised {
         self.pid.load(Ordering::Relaxed)
     }
 
+    /// The running child's pid as it changes, for what signals it later.
+    pub(crate) fn pid_cell(&self) -> Arc<AtomicU32> {
+        self.pid.clone()
+    }
+
     /// How many times the child was restarted.
     pub fn restarts(&self) -> u32 {
         self.restarts.load(Ordering::Relaxed)

@@ -33,6 +33,10 @@ pub struct ConnectSpec {
     /// callout's subscription must be back before their authorization requests, which are
     /// lost otherwise (each such runner is refused after the hub's 3 s wait, and dials again).
     pub prompt_reconnect: bool,
+    /// The pause before each reconnection attempt (1 for the first), when neither async-nats's
+    /// default nor `prompt_reconnect`: `bench-scale`'s simulated runners redial on a runner's
+    /// schedule ([`crate::tunnel_backoff`]).
+    pub reconnect_delay: Option<fn(usize) -> std::time::Duration>,
 }
 
 /// The longest pause between reconnection attempts of a [`ConnectSpec::prompt_reconnect`]
@@ -71,6 +75,8 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
         });
     if spec.prompt_reconnect {
         opts = opts.reconnect_delay_callback(prompt_delay);
+    } else if let Some(delay) = spec.reconnect_delay {
+        opts = opts.reconnect_delay_callback(delay);
     }
     if let Some(p) = &spec.inbox_prefix {
         opts = opts.custom_inbox_prefix(p);

@@ -35,6 +35,7 @@ pub mod slot;
 pub mod streams;
 pub mod subjects;
 mod trace;
+pub mod tunnel_backoff;
 pub mod warmup;
 
 pub use async_nats::Client as NatsClient;

@@ -128,6 +128,22 @@ pub struct NatsServer {
     child: crate::child::Supervised,
 }
 
+/// Makes a supervised nats-server reload its config file (`SIGHUP`), whichever process it is
+/// now (a restarted server reads the file afresh anyway).
+#[derive(Debug, Clone)]
+pub struct Reloader(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl Reloader {
+    pub fn reload(&self) -> std::io::Result<()> {
+        let pid = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        let pid = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or_else(|| std::io::Error::other("the server is not running"))?;
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP).map_err(std::io::Error::from)
+    }
+}
+
 /// Set (to anything) in the environment of a process that starts nats-servers: each is started
 /// with Go's profiler on a free port of its host (`--profile -1`), for benchmarks that read
 /// where a server's memory goes ([`NatsServer::profiling_port`]). The profiler has no
@@ -208,6 +224,11 @@ impl NatsServer {
     /// The running child's pid (it changes when the server is restarted).
     pub fn pid(&self) -> u32 {
         self.child.pid()
+    }
+
+    /// What makes the server reload its config file, whichever process it is by then.
+    pub fn reloader(&self) -> Reloader {
+        Reloader(self.child.pid_cell())
     }
 
     /// How many times the server was restarted after it died.

@@ -207,6 +207,10 @@ pub struct LeafConfig {
     pub key: PathBuf,
     pub ca: PathBuf,
     pub log_file: PathBuf,
+    /// Where the leaf serves its monitoring endpoint (`/leafz`) on loopback.
+    pub monitor_port: u16,
+    /// The remote does not dial the hub (a pause of `tunnel_backoff`); reloadable.
+    pub remote_disabled: bool,
 }
 
 impl LeafConfig {
@@ -219,13 +223,16 @@ impl LeafConfig {
              log_file: {log}\n\
              max_payload: 8MB\n\
              authorization {{ user: {u}, password: {p} }}\n\
-             leafnodes {{\n  reconnect: 1\n  remotes: [\n    {{\n      urls: [{urls}]\n      tls {{\n        cert_file: {cert}\n        key_file: {key}\n        ca_file: {ca}\n        timeout: 2\n      }}\n    }}\n  ]\n}}\n",
+             http: \"127.0.0.1:{monitor}\"\n\
+             leafnodes {{\n  reconnect: 1\n  remotes: [\n    {{\n      urls: [{urls}]\n      disabled: {disabled}\n      tls {{\n        cert_file: {cert}\n        key_file: {key}\n        ca_file: {ca}\n        timeout: 2\n      }}\n    }}\n  ]\n}}\n",
             name = q(&self.server_name),
             port = self.client_port,
             log = q(self.log_file.display().to_string()),
             u = q(&self.local_user),
             p = q(&self.local_password),
+            monitor = self.monitor_port,
             urls = self.hub_urls.iter().map(q).collect::<Vec<_>>().join(", "),
+            disabled = self.remote_disabled,
             cert = q(self.cert.display().to_string()),
             key = q(self.key.display().to_string()),
             ca = q(self.ca.display().to_string()),
@@ -267,8 +274,14 @@ mod tests {
             key: "k".into(),
             ca: "a".into(),
             log_file: "l".into(),
+            monitor_port: 2,
+            remote_disabled: false,
         };
-        assert!(leaf.render().contains(r#"urls: ["tls://h:7422", "tls://h:7423"]"#), "{}", leaf.render());
+        let text = leaf.render();
+        assert!(text.contains(r#"urls: ["tls://h:7422", "tls://h:7423"]"#), "{text}");
+        assert!(text.contains("http: \"127.0.0.1:2\"\n") && text.contains("disabled: false\n"), "{text}");
+        let paused = LeafConfig { remote_disabled: true, ..leaf }.render();
+        assert!(paused.contains("disabled: true\n"), "{paused}");
     }
 
     #[test]

@@ -94,7 +94,7 @@ mod tests {
     async fn sessions_follow_their_key() {
         let (store, _d) = crate::tests::test_store().await;
         let org = crate::tests::default_org(&store).await;
-        let runner = store.ensure_runner(Some(&org.id), &org.id, &crate::new_id("c")[..12]).await.unwrap();
+        let runner = store.ensure_runner(Some(&org.id), &org.id, &crate::new_id("c")[..12], None).await.unwrap();
         let key = store.record_runner_credentials(&runner.id, "fp").await.unwrap();
         let hour = chrono::Duration::hours(1);
         assert!(store.console_sign_in("cok_wrong", hour).await.unwrap().is_none());

@@ -460,8 +460,8 @@ mod tests {
             None => store.org_by_name("default").await.unwrap(),
         };
         let name = format!("r{}", &new_id("x")[2..10]);
-        let r = store.ensure_runner(Some(&org.id), &org.id, &name).await.unwrap();
-        assert_eq!(store.ensure_runner(Some(&org.id), &org.id, &name).await.unwrap().id, r.id, "idempotent");
+        let r = store.ensure_runner(Some(&org.id), &org.id, &name, None).await.unwrap();
+        assert_eq!(store.ensure_runner(Some(&org.id), &org.id, &name, None).await.unwrap().id, r.id, "idempotent");
         let k1 = store.record_runner_credentials(&r.id, "fp1").await.unwrap();
         let k2 = store.record_runner_credentials(&r.id, "fp2").await.unwrap();
         assert_ne!(k1.raw, k2.raw);
@@ -494,7 +494,7 @@ mod tests {
         let (store, _d) = test_store().await;
         let org = default_org(&store).await;
         let name = format!("w{}", &new_id("x")[2..10]);
-        let r = store.ensure_runner(Some(&org.id), &org.id, &name).await.unwrap();
+        let r = store.ensure_runner(Some(&org.id), &org.id, &name, None).await.unwrap();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..16 {
             let (store, id) = (store.clone(), r.id.clone());

@@ -1,14 +1,24 @@
 //! Runners: registration, credentials, admission, presence, and the lists other parts walk.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+};
 
 use crate::{Change, MintedKey, Result, Store, StoreError, mint_key_in, new_id, principal, runner, validate_name};
 
 impl Store {
     /// Registers the runner (with its service account) if it does not exist yet. `scope` is
     /// the org, or None for a platform runner; `sa_org` is the org its service account lives in.
-    pub async fn ensure_runner(&self, scope: Option<&str>, sa_org: &str, name: &str) -> Result<runner::Model> {
+    /// An org holds at most `max_in_org` runners (None: no limit; platform runners are not
+    /// counted): each costs the hub an account on every node, built at registration.
+    pub async fn ensure_runner(
+        &self,
+        scope: Option<&str>,
+        sa_org: &str,
+        name: &str,
+        max_in_org: Option<u64>,
+    ) -> Result<runner::Model> {
         validate_name("runner", name)?;
         let existing = match scope {
             Some(org) => self.find_runner(org, name).await?,
@@ -18,6 +28,20 @@ impl Store {
             return Ok(r);
         }
         let txn = self.write_txn().await?;
+        if let (Some(org), Some(max)) = (scope, max_in_org) {
+            // Registrations in one org wait for each other here (on PostgreSQL the org's row is
+            // locked to the end of the transaction; SQLite has one writer), so the count holds.
+            let org_row = crate::org::Entity::find_by_id(org).lock_exclusive().one(&txn).await?;
+            let org_name = org_row.map(|o| o.name).unwrap_or_else(|| org.to_string());
+            let held = runner::Entity::find().filter(runner::Column::OrgId.eq(org)).count(&txn).await?;
+            if held >= max {
+                return Err(StoreError::Conflict(format!(
+                    "org {org_name:?} has {held} runners, the most one org may register on this control plane: \
+                     delete runners it no longer uses (planton runner delete), or ask the platform operator \
+                     to raise the limit"
+                )));
+            }
+        }
         let now = Utc::now();
         let id = new_id("rnr");
         let sa = principal::ActiveModel {
@@ -168,7 +192,7 @@ mod tests {
             ("just-now", Some(1), false),
             ("revoked", Some(0), true),
         ] {
-            let r = store.ensure_runner(Some(&org.id), &org.id, &format!("{name}-{run}")).await.unwrap();
+            let r = store.ensure_runner(Some(&org.id), &org.id, &format!("{name}-{run}"), None).await.unwrap();
             let mut am: runner::ActiveModel = r.clone().into();
             am.last_seen_at = Set(seen_ago.map(|s| Utc::now() - Duration::seconds(s)));
             am.revoked = Set(revoked);
@@ -179,5 +203,38 @@ mod tests {
             store.reconnecting_runner_ids().await.unwrap().into_iter().filter(|id| ids.contains(id)).collect();
         // just-now, long-ago; neither the one never seen nor the revoked one.
         assert_eq!(order, [ids[2].clone(), ids[1].clone()]);
+    }
+
+    #[tokio::test]
+    async fn an_org_registers_at_most_its_limit_of_runners_also_at_once() {
+        let (store, _d) = test_store().await;
+        let home = crate::tests::default_org(&store).await;
+        let creator = store.create_principal(&home.id, &new_id("c")[..12], "user").await.unwrap();
+        let org = store.create_org(&new_id("o")[..12], &creator.id).await.unwrap();
+        let other = store.create_org(&new_id("o")[..12], &creator.id).await.unwrap();
+        // Eight registrations at once for a limit of three: three get in, whatever the order.
+        let mut tries = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let (store, org) = (store.clone(), org.id.clone());
+            tries.spawn(async move { store.ensure_runner(Some(&org), &org, &format!("r{i}"), Some(3)).await });
+        }
+        let results = tries.join_all().await;
+        let refused: Vec<String> = results.iter().filter_map(|r| r.as_ref().err()).map(|e| e.to_string()).collect();
+        assert_eq!(results.len() - refused.len(), 3, "{refused:?}");
+        assert!(refused.iter().all(|e| e.contains(&format!("org {:?} has 3 runners", org.name))), "{refused:?}");
+        assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| matches!(e, StoreError::Conflict(_))));
+        let held: Vec<String> = store.list_runners(&org.id).await.unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(held.len(), 3);
+        // A runner already registered is still found (a second credential for it, not a new runner).
+        assert!(store.ensure_runner(Some(&org.id), &org.id, &held[0], Some(3)).await.is_ok());
+        // Another org, and platform runners, do not count against this one.
+        assert!(store.ensure_runner(Some(&other.id), &other.id, "r0", Some(3)).await.is_ok());
+        let platform = format!("p-{}", &new_id("x")[2..10]);
+        assert!(store.ensure_runner(None, &org.id, &platform, Some(3)).await.is_ok());
+        // A deleted runner makes room.
+        let gone = store.find_runner(&org.id, &held[1]).await.unwrap().unwrap();
+        store.delete_runner(&gone.id).await.unwrap();
+        assert!(store.ensure_runner(Some(&org.id), &org.id, "r-new", Some(3)).await.is_ok());
+        assert!(store.ensure_runner(Some(&org.id), &org.id, "r-one-more", Some(3)).await.is_err());
     }
 }

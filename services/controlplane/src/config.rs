@@ -80,6 +80,12 @@ pub struct ServeArgs {
     /// runner that fills its share evicts only its own oldest data.
     #[arg(long, default_value_t = DEFAULT_RUNNER_STREAM_MAX_BYTES)]
     pub runner_stream_max_bytes: i64,
+    /// Runners one org may register: each costs the hub an account on every node (about
+    /// 30 KiB each), built at registration and again when a node restarts. Platform runners
+    /// are not counted.
+    #[arg(long, env = "CLOUDOPS_MAX_RUNNERS_PER_ORG", default_value_t = DEFAULT_MAX_RUNNERS_PER_ORG,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_runners_per_org: u64,
     /// Runner releases to offer to `planton runner install`, besides the planton-runner next to
     /// cloudops: DIR/VERSION/planton-runner-OS-ARCH, with the release's DIR/VERSION/SHA256SUMS.
     #[arg(long, env = "CLOUDOPS_RUNNER_BUILDS", value_name = "DIR")]
@@ -105,6 +111,7 @@ pub fn leaf_compression() -> impl clap::builder::TypedValueParser<Value = LeafCo
 }
 
 pub const DEFAULT_RUNNER_STREAM_MAX_BYTES: i64 = 256 << 20;
+pub const DEFAULT_MAX_RUNNERS_PER_ORG: u64 = 1000;
 /// The per-runner quota of [`ServeConfig::for_test`].
 pub const TEST_RUNNER_STREAM_MAX_BYTES: i64 = 32 << 20;
 
@@ -147,6 +154,8 @@ pub struct ServeConfig {
     pub op_timeout: Duration,
     pub exec_record_max_bytes: usize,
     pub runner_stream_max_bytes: i64,
+    /// See [`ServeArgs::max_runners_per_org`].
+    pub max_runners_per_org: u64,
     /// See [`ServeArgs::runner_builds`].
     pub runner_builds: Option<PathBuf>,
     /// See [`ServeArgs::secrets_key_file`]; None: `data_dir/secrets.key`.
@@ -253,6 +262,7 @@ impl ServeArgs {
             op_timeout: Duration::from_secs(self.op_timeout_secs),
             exec_record_max_bytes: self.exec_record_max_bytes,
             runner_stream_max_bytes: self.runner_stream_max_bytes,
+            max_runners_per_org: self.max_runners_per_org,
             runner_builds: self.runner_builds,
             secrets_key_file: self.secrets_key_file,
             metrics_listen: self.metrics_listen,
@@ -294,6 +304,7 @@ impl ServeConfig {
             exec_record_max_bytes: cloudops_gateway::DEFAULT_EXEC_RECORD_CAP,
             // Small, so that a test can fill one runner's share quickly.
             runner_stream_max_bytes: TEST_RUNNER_STREAM_MAX_BYTES,
+            max_runners_per_org: DEFAULT_MAX_RUNNERS_PER_ORG,
             runner_builds: None,
             secrets_key_file: None,
             metrics_listen: None,

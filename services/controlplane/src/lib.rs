@@ -225,6 +225,7 @@ impl ControlPlane {
                 leaf_urls: leaf_urls.clone(),
                 op_timeout: cfg.op_timeout,
                 exec_record_cap: cfg.exec_record_max_bytes,
+                max_runners_per_org: cfg.max_runners_per_org,
                 runner_builds,
                 oidc: match cfg.oidc.clone() {
                     Some(o) => Some(Arc::new(

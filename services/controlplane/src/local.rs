@@ -91,7 +91,7 @@ pub async fn start(
             (path, SANDBOX_CONTEXT.to_string(), Some(server), d)
         }
     };
-    let runner = store.ensure_runner(Some(&org.id), &org.id, RUNNER_NAME).await.map_err(|e| e.to_string())?;
+    let runner = store.ensure_runner(Some(&org.id), &org.id, RUNNER_NAME, None).await.map_err(|e| e.to_string())?;
     tunnels.prepare(&RunnerId::parse(runner.id.clone()).map_err(|e| e.to_string())?).await?;
     let path = local_store::runner_credentials_path(planton_home, &org.name, RUNNER_NAME);
     // Reuse the credentials of an earlier start when they still fit, instead of minting a new

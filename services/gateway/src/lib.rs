@@ -76,6 +76,8 @@ pub struct GatewayConfig {
     pub op_timeout: Duration,
     /// Bytes of input and output an exec session's recording keeps.
     pub exec_record_cap: usize,
+    /// Runners one org may register.
+    pub max_runners_per_org: u64,
     /// What `planton runner install` may download (`runner_builds.rs`).
     pub runner_builds: runner_builds::RunnerBuilds,
     /// Sign-in through the company's identity provider, when configured (`oidc/`).

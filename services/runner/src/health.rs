@@ -13,7 +13,6 @@
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -25,11 +24,12 @@ use cloudops_schemas::v1;
 use cloudops_telemetry::metrics::{CONTENT_TYPE, OpKind, RunnerMetrics, RunnerOpLabels};
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode, body::Bytes, header};
-use tracing::{info, warn};
 
 /// What the probes and the scraper read; written by the tunnel watcher and the op loop.
 pub struct Health {
-    tunnel_up: AtomicBool,
+    pub(crate) tunnel_up: AtomicBool,
+    /// The leaf's dialling is paused (`tunnel.rs`): the hub has not taken the tunnel for a while.
+    pub(crate) tunnel_paused: AtomicBool,
     /// Unix milliseconds of the last answered op; 0 before the first.
     last_op_ms: AtomicU64,
     pub metrics: Arc<RunnerMetrics>,
@@ -37,7 +37,12 @@ pub struct Health {
 
 impl Default for Health {
     fn default() -> Self {
-        Self { tunnel_up: AtomicBool::default(), last_op_ms: AtomicU64::default(), metrics: RunnerMetrics::new() }
+        Self {
+            tunnel_up: AtomicBool::default(),
+            tunnel_paused: AtomicBool::default(),
+            last_op_ms: AtomicU64::default(),
+            metrics: RunnerMetrics::new(),
+        }
     }
 }
 
@@ -67,7 +72,11 @@ impl Health {
         let body = serde_json::json!({
             "ready": up,
             "runner": runner,
-            "tunnel": if up { "up" } else { "down: the leaf node is not connected to the hub (see the runner's log)" },
+            "tunnel": match (up, self.tunnel_paused.load(Ordering::Relaxed)) {
+                (true, _) => "up",
+                (false, false) => "down: the leaf node is not connected to the hub (see the runner's log)",
+                (false, true) => "down: the hub has not taken the tunnel for a while; the leaf dials it again after a pause (see the runner's log)",
+            },
             "lastOpSecondsAgo": (last > 0).then(|| now_ms().saturating_sub(last) / 1000),
         });
         (if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, body)
@@ -102,52 +111,6 @@ async fn leafz(monitor_port: u16) -> Option<serde_json::Value> {
         body.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(b).ok())
     };
     tokio::time::timeout(Duration::from_secs(2), ask).await.ok().flatten()
-}
-
-/// Keeps `health` current, logs tunnel losses and recoveries, and says plainly when the hub
-/// refuses our credentials (regenerated, deleted or revoked): the leaf keeps retrying, so the
-/// process stays up.
-pub async fn watch_tunnel(health: Arc<Health>, monitor_port: u16, leaf_log: PathBuf, runner_name: String) {
-    let mut was_up = false;
-    let mut refused_reported = false;
-    let mut log_pos = 0u64;
-    loop {
-        let up = leafz_up(monitor_port).await;
-        health.tunnel_up.store(up, Ordering::Relaxed);
-        if up && !was_up {
-            info!("tunnel to the hub is up");
-            refused_reported = false;
-        } else if !up && was_up {
-            warn!("tunnel to the hub lost; the leaf node is reconnecting");
-        }
-        if !up && !refused_reported {
-            let (new, end) = log_since(&leaf_log, log_pos);
-            log_pos = end;
-            if new.contains("Authorization Violation") || new.contains("authorization violation") {
-                tracing::error!(
-                    runner = %runner_name,
-                    "the hub refuses this runner's credentials (regenerated, deleted or revoked): get new ones with `planton runner generate-credentials {runner_name}` and restart the runner"
-                );
-                refused_reported = true;
-            }
-        }
-        was_up = up;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// What the leaf logged since byte `from` (at most 1 MiB of it), and where that ends.
-fn log_since(path: &std::path::Path, from: u64) -> (String, u64) {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else { return (String::new(), from) };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    // A log that was truncated or rotated starts over.
-    let from = if from > len { 0 } else { from };
-    let mut buf = Vec::new();
-    if f.seek(SeekFrom::Start(from)).is_err() || f.take(1 << 20).read_to_end(&mut buf).is_err() {
-        return (String::new(), from);
-    }
-    (String::from_utf8_lossy(&buf).into_owned(), from + buf.len() as u64)
 }
 
 /// Binds `addr` now (so a taken port is an error at start) and serves the probes.

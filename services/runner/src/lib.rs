@@ -23,6 +23,7 @@ pub mod health;
 mod kube;
 mod runner;
 mod secrets;
+pub mod tunnel;
 
 use std::{sync::Arc, time::Duration};
 

@@ -8,12 +8,13 @@ use cloudops_bus::{
     connect::{ConnectSpec, connect},
     natsd::{self, LeafConfig, NatsServer},
     runner_link,
+    tunnel_backoff::TunnelBackoff,
 };
 use cloudops_schemas::{RunnerCredentials, RunnerId, v1};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::{Executor, SESSION_IDLE, Sessions, VERSION, health, random_hex};
+use crate::{Executor, SESSION_IDLE, Sessions, VERSION, health, random_hex, tunnel};
 
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -25,6 +26,8 @@ pub struct RunnerConfig {
     pub heartbeat: Duration,
     /// Where to serve `/healthz`, `/readyz` and `/metrics` (`health.rs`); none by default.
     pub health_addr: Option<std::net::SocketAddr>,
+    /// How long the leaf dials a hub that does not take the tunnel before it pauses.
+    pub tunnel_backoff: TunnelBackoff,
 }
 
 impl RunnerConfig {
@@ -35,6 +38,7 @@ impl RunnerConfig {
             require_impersonation: false,
             heartbeat: Duration::from_secs(10),
             health_addr: None,
+            tunnel_backoff: TunnelBackoff::DEFAULT,
         }
     }
 }
@@ -72,7 +76,7 @@ impl Runner {
         // Ports picked free can be taken by another process before the leaf binds them: it
         // is started again on fresh ones (three tries).
         let mut attempt = 0;
-        let (leaf, monitor_port) = loop {
+        let (leaf, conf, conf_path) = loop {
             attempt += 1;
             let client_port = natsd::free_port().map_err(|e| e.to_string())?;
             let monitor_port = natsd::free_port().map_err(|e| e.to_string())?;
@@ -86,13 +90,13 @@ impl Runner {
                 key: key.clone(),
                 ca: ca.clone(),
                 log_file: log_file.clone(),
+                monitor_port,
+                remote_disabled: false,
             };
-            let mut text = conf.render();
-            text.push_str(&format!("http: \"127.0.0.1:{monitor_port}\"\n"));
             let conf_path = p.join("leaf.conf");
-            natsd::write_private(&conf_path, text.as_bytes()).map_err(|e| e.to_string())?;
-            match NatsServer::start(&bin, "leaf", conf_path, client_port, log_file.clone()).await {
-                Ok(leaf) => break (leaf, monitor_port),
+            natsd::write_private(&conf_path, conf.render().as_bytes()).map_err(|e| e.to_string())?;
+            match NatsServer::start(&bin, "leaf", conf_path.clone(), client_port, log_file.clone()).await {
+                Ok(leaf) => break (leaf, conf, conf_path),
                 Err(e) if attempt < 3 => {
                     tracing::warn!(attempt, error = %e, "the local leaf did not start; picking its ports again")
                 }
@@ -109,6 +113,7 @@ impl Runner {
             on_gap: None,
             // Its own leaf on loopback, restarted by this process when it dies.
             prompt_reconnect: true,
+            reconnect_delay: None,
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -177,7 +182,9 @@ impl Runner {
             }
         }));
         let name = creds.runner_name.clone();
-        tasks.push(tokio::spawn(health::watch_tunnel(health.clone(), monitor_port, p.join("leaf.log"), name.clone())));
+        let monitor_port = conf.monitor_port;
+        let remote = tunnel::LeafRemote { path: conf_path, config: conf, reloader: leaf.reloader() };
+        tasks.push(tokio::spawn(tunnel::watch(health.clone(), monitor_port, remote, cfg.tunnel_backoff, name.clone())));
         let health_addr = match cfg.health_addr {
             Some(addr) => {
                 let (bound, task) =

@@ -498,48 +498,70 @@ async fn metrics_move_as_ops_run() {
     sb.shutdown().await;
 }
 
-/// The accounts one server of the hub has built (ACCOUNTZ lists only those) and its id.
-async fn built_accounts(sys: &async_nats::Client) -> Option<(Vec<String>, String)> {
-    let reply = tokio::time::timeout(Duration::from_secs(2), sys.request("$SYS.REQ.SERVER.PING.ACCOUNTZ", "".into()))
-        .await
-        .ok()?
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&reply.payload).ok()?;
-    let accounts = v["data"]["accounts"].as_array()?.iter().filter_map(|a| a.as_str()).map(String::from).collect();
-    Some((accounts, v["server"]["id"].as_str()?.to_string()))
-}
-
-/// A runner's account is built on the hub when the runner is registered, and again on a hub
-/// that restarted, without the runner dialling: a reconnect storm's admissions then find the
-/// accounts built instead of building each inside the callout's wait (loadtest/RESULTS.md,
-/// bench-scale). A runner that is not connected shows it: nothing else builds its account.
+/// A runner whose hub does not take the tunnel stops its leaf's dialling for pauses that grow
+/// (instead of a TLS handshake a second for ever, which keeps a restarted hub from recovering
+/// when thousands dial it), and is back soon after the hub takes it again. The hub is behind a
+/// gate in this test that counts every connection: first it closes each at once, then it lets
+/// them through.
 #[tokio::test]
-async fn runner_accounts_are_built_ahead_also_on_a_restarted_hub() {
+async fn a_runner_the_hub_does_not_take_backs_off_and_is_back_once_it_does() {
+    use std::sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    };
     init_logs();
     let sb = Sandbox::start().await.unwrap();
-    let hub = sb.cp.hub.as_ref().unwrap();
-    let creds = sb.credentials("idle-runner").await.unwrap();
-    // A runner that was connected once (those are the ones a restart brings back), and is not now.
-    sb.cp.store.touch_runner(creds.runner_id().as_str(), "test").await.unwrap();
-    let account = hub.link.keys.runner_account(&creds.runner_id()).public_key();
-    let sys = hub.connect_system().await.unwrap();
-    let (built, first_server) = built_accounts(&sys).await.expect("ACCOUNTZ answered");
-    assert!(built.contains(&account), "the account was not built at registration: {built:?}");
-
-    let killed = Instant::now();
-    let pid = hub.servers[0].pid();
-    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
-        .unwrap();
-    loop {
-        if let Some((built, server)) = built_accounts(&sys).await
-            && server != first_server
-            && built.contains(&account)
-        {
-            break;
+    let hub_port = sb.cp.hub.as_ref().unwrap().leaf_ports[0];
+    let gate = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gate_port = gate.local_addr().unwrap().port();
+    let (open, dials) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::<Instant>::new())));
+    let (o, d) = (open.clone(), dials.clone());
+    let gatekeeper = tokio::spawn(async move {
+        while let Ok((mut conn, _)) = gate.accept().await {
+            d.lock().unwrap().push(Instant::now());
+            if o.load(Ordering::Relaxed) {
+                tokio::spawn(async move {
+                    let mut hub = tokio::net::TcpStream::connect(("127.0.0.1", hub_port)).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut conn, &mut hub).await;
+                });
+            }
         }
-        assert!(killed.elapsed() < Duration::from_secs(30), "the restarted hub never built the idle runner's account");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    println!("hub kill -9 -> the restarted server has the idle runner's account built: {:?}", killed.elapsed());
+    });
+    let mut creds = sb.credentials("patient").await.unwrap();
+    let t = creds.tunnel.clone();
+    creds.tunnel = cloudops_schemas::TunnelCredentials::new(
+        &[format!("tls://127.0.0.1:{gate_port}")],
+        t.ca_cert_pem,
+        t.cert_pem,
+        t.key_pem,
+    );
+    let mut cfg = cloudops_runner::RunnerConfig::new(creds);
+    // The default's schedule, shorter: 2 s of dialling, then pauses of 2-4 s with 1 s of
+    // dialling between them.
+    cfg.tunnel_backoff = cloudops_bus::tunnel_backoff::TunnelBackoff {
+        grace: Duration::from_secs(2),
+        dialling: Duration::from_secs(1),
+        first_pause: Duration::from_secs(4),
+        max_pause: Duration::from_secs(4),
+    };
+    let runner = cloudops_runner::Runner::start(cfg).await.unwrap();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let seen = dials.lock().unwrap().clone();
+    let gaps: Vec<f64> = seen.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()).collect();
+    println!("hub closed for 14 s: {} connections, gaps between them {gaps:.1?} s", seen.len());
+    // Without the backoff: one a second, 14. With it: those of the grace, then one or two per
+    // round of a 2-4 s pause and 1 s of dialling.
+    assert!((4..=10).contains(&seen.len()), "{} connections in 14 s: {gaps:?}", seen.len());
+    assert!(gaps.iter().filter(|g| **g >= 1.9).count() >= 2, "no pauses: {gaps:?}");
+    let leaf_log = std::fs::read_to_string(&runner.leaf.log_file).unwrap();
+    assert!(leaf_log.contains("Disabled value is: true"), "the leaf did not reload a pause:\n{leaf_log}");
+
+    // The hub takes it again: back within a pause and a dial.
+    open.store(true, Ordering::Relaxed);
+    let opened = Instant::now();
+    assert!(runner.wait_tunnel(Duration::from_secs(8)).await, "the runner did not come back");
+    println!("hub open after {:?}: tunnel up {:?} later", opened - started, opened.elapsed());
+    gatekeeper.abort();
     sb.shutdown().await;
 }

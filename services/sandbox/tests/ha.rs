@@ -1,7 +1,8 @@
 //! High availability on a hub of three nodes (`cloudops serve --cluster-size 3`): the node a
 //! runner's tunnel is on is killed with SIGKILL under a log follow and an exec session; and a
-//! second control plane, joined with the hub's keys, cuts a tunnel the first one admitted. Each
-//! test prints what it measured.
+//! second control plane, joined with the hub's keys, cuts a tunnel the first one admitted; a
+//! runner's account is built ahead on every node, also on one that restarted. Each test prints
+//! what it measured.
 
 use std::time::{Duration, Instant};
 
@@ -277,18 +278,86 @@ async fn a_runner_certificate_cannot_join_the_cluster_as_a_route() {
     }
     // And the cluster still counts three servers.
     let sys = hub.connect_system().await.unwrap();
-    let inbox = sys.new_inbox();
-    let mut answers = sys.subscribe(inbox.clone()).await.unwrap();
-    sys.publish_with_reply("$SYS.REQ.SERVER.PING", inbox, "".into()).await.unwrap();
-    let mut names = Vec::new();
-    while let Ok(Some(m)) =
-        tokio::time::timeout(Duration::from_millis(500), futures::StreamExt::next(&mut answers)).await
-    {
-        let v: Value = serde_json::from_slice(&m.payload).unwrap();
-        names.push(v["server"]["name"].as_str().unwrap_or_default().to_string());
-    }
+    let mut names: Vec<String> = every_server(&sys, "$SYS.REQ.SERVER.PING")
+        .await
+        .iter()
+        .map(|v| v["server"]["name"].as_str().unwrap_or_default().to_string())
+        .collect();
     names.sort();
     assert_eq!(names, ["cloudops-hub-0", "cloudops-hub-1", "cloudops-hub-2"]);
     rogue.kill().await.unwrap();
+    sb.shutdown().await;
+}
+
+/// The answers of every server of the hub to a system-account request (each answers once).
+async fn every_server(sys: &async_nats::Client, subject: &'static str) -> Vec<Value> {
+    let inbox = sys.new_inbox();
+    let mut answers = sys.subscribe(inbox.clone()).await.unwrap();
+    sys.publish_with_reply(subject, inbox, "".into()).await.unwrap();
+    let mut out = Vec::new();
+    while let Ok(Some(m)) =
+        tokio::time::timeout(Duration::from_millis(500), futures::StreamExt::next(&mut answers)).await
+    {
+        out.push(serde_json::from_slice(&m.payload).unwrap());
+    }
+    out
+}
+
+/// Each server's id, and whether it has built `account` (ACCOUNTZ lists only built accounts).
+async fn built_on(sys: &async_nats::Client, account: &str) -> Vec<(String, bool)> {
+    every_server(sys, "$SYS.REQ.SERVER.PING.ACCOUNTZ")
+        .await
+        .iter()
+        .map(|v| {
+            let built = v["data"]["accounts"].as_array().is_some_and(|a| a.iter().any(|x| x == account));
+            (v["server"]["id"].as_str().unwrap_or_default().to_string(), built)
+        })
+        .collect()
+}
+
+/// A runner's account is built on every node of the hub when the runner is registered, and
+/// again on a node that restarted, without the runner dialling: a reconnect storm's admissions
+/// then find the accounts built instead of building each inside the callout's wait
+/// (loadtest/RESULTS.md, bench-scale). A runner that is not connected shows it: nothing else
+/// builds its account.
+#[tokio::test]
+async fn runner_accounts_are_built_ahead_on_every_node_and_on_a_restarted_one() {
+    let sb = cluster_of_three().await;
+    let hub = sb.cp.hub.as_ref().unwrap();
+    let creds = sb.credentials("idle-runner").await.unwrap();
+    // A runner that was connected once (those are the ones a restart brings back), and is not now.
+    sb.cp.store.touch_runner(creds.runner_id().as_str(), "test").await.unwrap();
+    let account = hub.link.keys.runner_account(&creds.runner_id()).public_key();
+    let sys = hub.connect_system().await.unwrap();
+    let before = built_on(&sys, &account).await;
+    assert_eq!(before.len(), 3, "three nodes answer: {before:?}");
+    assert!(before.iter().all(|(_, built)| *built), "not built on every node at registration: {before:?}");
+
+    // The last node is killed; the control plane's supervisor starts it again, with a new id.
+    let node = hub.servers.len() - 1;
+    let pid = hub.servers[node].pid();
+    rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
+        .unwrap();
+    let killed = Instant::now();
+    let ids: Vec<&String> = before.iter().map(|(id, _)| id).collect();
+    let (mut restarted, mut built) = (false, false);
+    while !built {
+        let now = built_on(&sys, &account).await;
+        restarted |= now.iter().any(|(id, _)| !ids.contains(&id));
+        built = now.iter().any(|(id, b)| !ids.contains(&id) && *b);
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "{}",
+            match restarted {
+                true => "the restarted node never built the idle runner's account".to_string(),
+                false => format!("node {node} never came back"),
+            }
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "hub node {node} kill -9 -> the restarted node has the idle runner's account built: {:?}",
+        killed.elapsed()
+    );
     sb.shutdown().await;
 }

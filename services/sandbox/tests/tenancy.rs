@@ -355,3 +355,25 @@ async fn bad_input_is_refused_and_nothing_half_written() {
     assert!(r.status() == 413 || r.status() == 400, "{}", r.status());
     sb.shutdown().await;
 }
+
+/// An org admin registers at most `--max-runners-per-org` runners (each costs the hub an
+/// account on every node); asking again for one already registered, a platform runner, and a
+/// deleted one's room still work.
+#[tokio::test]
+async fn an_org_registers_at_most_its_limit_of_runners() {
+    let sb = Sandbox::start_with(|c| c.max_runners_per_org = 2).await.unwrap();
+    ok(&sb, &["runner", "generate-credentials", "a"]).await;
+    ok(&sb, &["runner", "generate-credentials", "b"]).await;
+    let err = fails(&sb, &["runner", "generate-credentials", "c"]).await;
+    assert!(
+        err.contains(r#"org "default" has 2 runners, the most one org may register on this control plane"#),
+        "{err}"
+    );
+    let list = ok(&sb, &["runner", "list"]).await;
+    assert!(!list.lines().any(|l| l.starts_with("c ")), "nothing was registered:\n{list}");
+    ok(&sb, &["runner", "generate-credentials", "a"]).await;
+    ok(&sb, &["runner", "generate-credentials", "shared", "--platform"]).await;
+    ok(&sb, &["runner", "delete", "b"]).await;
+    ok(&sb, &["runner", "generate-credentials", "c"]).await;
+    sb.shutdown().await;
+}

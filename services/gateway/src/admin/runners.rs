@@ -105,7 +105,15 @@ pub async fn issue_credentials(
     let mut runner = if regenerate {
         runner_in(s, org, name, platform).await?
     } else {
-        s.deps.store.ensure_runner((!platform).then_some(org.id.as_str()), &org.id, name).await?
+        s.deps
+            .store
+            .ensure_runner(
+                (!platform).then_some(org.id.as_str()),
+                &org.id,
+                name,
+                Some(s.deps.config.max_runners_per_org),
+            )
+            .await?
     };
     let id = RunnerId::parse(runner.id.clone()).map_err(|e| ApiError::new(v1::ErrorCode::Internal, e.to_string()))?;
     if regenerate {
@@ -131,7 +139,7 @@ pub async fn issue_credentials(
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(creds)).into_response())
 }
 
-#[utoipa::path(post, path = "/v1/orgs/{org}/runners/{name}/credentials", tag = "runners", params(api::RunnerQuery), responses((status = 201, description = "Registers the runner when new", body = RunnerCredentials)))]
+#[utoipa::path(post, path = "/v1/orgs/{org}/runners/{name}/credentials", tag = "runners", params(api::RunnerQuery), responses((status = 201, description = "Registers the runner when new", body = RunnerCredentials), (status = 409, description = "The org has as many runners as it may register (`cloudops serve --max-runners-per-org`)", body = api::ErrorResponse)))]
 pub async fn generate_credentials(
     State(s): State<AppState>,
     InOrg { who, org }: InOrg,
