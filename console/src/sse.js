@@ -5,7 +5,7 @@
 import { errorOf, reportUnauthorized } from './api.js';
 
 /** Why the browser gave up on a stream (it does not tell): ask the endpoint once. */
-export async function whyClosed(url) {
+async function whyClosed(url) {
   const abort = new AbortController();
   try {
     const res = await fetch(url, { credentials: 'same-origin', signal: abort.signal, headers: { Accept: 'text/event-stream' } });
