@@ -38,13 +38,18 @@ const pageUrl = `${CONSOLE_URL}/resources/${RESOURCE.split('/').map(encodeURICom
 const browserUrl = `${CONSOLE_URL}/browse?connection=${encodeURIComponent(CONNECTION)}&namespace=${encodeURIComponent(NAMESPACE)}&kind=pods`;
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+let closing = false;
+browser.on('disconnected', () => closing || console.error('the browser went away (its process exited or crashed)'));
 
 /** A browser context signed in to the console: its page, and the CSRF token of its session. */
 async function signedIn() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const login = await context.request.post(`${CONSOLE_URL}/v1/console/login`, { data: { api_key: need('API_KEY') } });
   if (!login.ok()) throw new Error(`sign-in failed: ${login.status()} ${await login.text()}`);
-  return { page: await context.newPage(), csrf: (await login.json()).csrf };
+  const page = await context.newPage();
+  // A renderer that dies says so (otherwise the next evaluate fails with "Target page … closed").
+  page.on('crash', () => console.error(`the page ${page.url()} crashed (its renderer process died)`));
+  return { page, csrf: (await login.json()).csrf };
 }
 const { page, csrf } = await signedIn();
 // The floor of a burst is received in a context of its own (its own renderer process), so that
@@ -69,10 +74,13 @@ function rawWatch({ resource, csrf, n, type, first = 1 }) {
     const es = new EventSource(events);
     let seen = 0;
     let firstMs = 0;
-    window.__rawReady = true;
     es.onmessage = (e) => {
       for (const line of e.data.split('\n')) {
-        if (JSON.parse(line).type !== type) continue;
+        const ev = JSON.parse(line);
+        // Ready once the list is whole: a change made while the list still arrives comes in
+        // the list, not as an event of `type`, and would never be counted.
+        if (ev.type === 'SYNCED') window.__rawReady = true;
+        if (ev.type !== type) continue;
         if (++seen === first) firstMs = performance.now() - t0;
         if (seen === n) {
           const ms = performance.now() - t0;
@@ -301,7 +309,7 @@ for (let i = 0; i < ITERATIONS; i++) {
     window.__rawReady = false;
   });
   const floor = floorSide.page.evaluate(rawWatch, { resource: RESOURCE, csrf: floorSide.csrf, n: PODS, type: 'MODIFIED' });
-  // The raw watch first receives the current pods; start the burst once it is streaming.
+  // The raw watch first receives the current pods; start the burst once they are all there.
   await floorSide.page.waitForFunction(() => window.__rawReady);
   await page.waitForTimeout(300);
   const [t0, t0Floor] = await Promise.all([page, floorSide.page].map((p) => p.evaluate(() => performance.now())));
@@ -317,7 +325,10 @@ for (let i = 0; i < ITERATIONS; i++) {
     { timeout: 60000, polling: 'raf' },
   );
   const uiDone = await page.evaluate(() => performance.now());
-  const f = await floor;
+  const f = await Promise.race([
+    floor,
+    new Promise((_, reject) => setTimeout(() => reject(new Error('the floor missed changes of the burst: not all of them arrived within 60 s')), 60000)),
+  ]);
   update.push(uiDone - t0);
   // The two pages' clocks start at their own navigations: the floor's is the time from its
   // own reading at the burst's start.
@@ -328,6 +339,7 @@ for (let i = 0; i < ITERATIONS; i++) {
   if (longest.at(-1) > 50) await printFrames(`burst ${i + 1}: a task of ${longest.at(-1).toFixed(0)} ms`);
 }
 const version = browser.version();
+closing = true;
 await browser.close();
 
 const p50 = (v) => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
