@@ -132,7 +132,7 @@ async function navigationProfile() {
       const nav = performance.getEntriesByType('navigation')[0];
       const ms = (x) => x.toFixed(0);
       return [
-        `document ${ms(nav.startTime)} → ${ms(nav.responseStart)} → ${ms(nav.responseEnd)}, interactive ${ms(nav.domInteractive)}`,
+        `document ${ms(nav.startTime)} → ${ms(nav.responseStart)} → ${ms(nav.responseEnd)}, the previous page unloaded ${ms(nav.unloadEventEnd)}, interactive ${ms(nav.domInteractive)}`,
         ...performance
           .getEntriesByType('resource')
           .map((r) => `${r.initiatorType} ${r.name.replace(location.origin, '').slice(0, 64)} ${ms(r.startTime)} → ${ms(r.responseStart)} → ${ms(r.responseEnd)}`),
@@ -141,6 +141,8 @@ async function navigationProfile() {
     console.log(`  requests (ms since navigation: start → first byte → end):\n    ${requests.join('\n    ')}`);
     const streams = await page.evaluate(() => (window.__streams || []).map((r) => `${r.url} ${r.created.toFixed(0)} → open ${r.open.toFixed(0)} → first message ${r.first.toFixed(0)}`));
     console.log(`  event streams (ms since navigation: created → open → first message):\n    ${streams.join('\n    ')}`);
+    const marks = await page.evaluate(() => performance.getEntriesByType('mark').map((m) => `${m.name} ${m.startTime.toFixed(0)}`));
+    console.log(`  marks (ms since navigation): ${marks.join(', ')}`);
     console.log(`  the first ${SCREEN} rows painted at ${firstRowsMs.toFixed(0)} ms`);
   };
 }

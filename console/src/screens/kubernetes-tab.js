@@ -75,8 +75,11 @@ export function KubernetesTab({ target, workload, pods }) {
     () => (workload.kind ? api.kube('describe', target, { kind: pluralOf(workload.kind), name: workload.name }).then((r) => r.result) : null),
     [target.resource, settled],
   );
-  // The namespace's events, live; only those about the workload and its pods are shown.
-  const events = useWatch(target, 'events');
+  // The namespace's events, live; only those about the workload and its pods are shown. They
+  // wait for the pods' first rows: in a large namespace, listing both at once slows down the
+  // list a user looks at first.
+  const podsShown = pods.listed || pods.items.length > 0 || pods.status === 'failed';
+  const events = useWatch(podsShown ? target : null, 'events');
 
   // What the events may be about: the workload, its pods and their owners (read again when a
   // pod comes or goes, not at each change of a pod's state: a namespace of 5,000 pods changes

@@ -44,6 +44,22 @@ function cellsOf(p, now) {
   };
 }
 
+/** At most this many rows flash at once: in a burst that changes every row, the first ones do. */
+const FLASH_MAX = 8;
+let flashing = 0;
+
+/**
+ * Flashes a row that changed: the Web Animations API on the row's overlay (styles.css,
+ * `.pod-row::after`), whose opacity the compositor animates, where a background colour would
+ * repaint the table at every frame.
+ */
+function flash(tr) {
+  if (flashing >= FLASH_MAX) return;
+  flashing++;
+  const a = tr.animate([{ opacity: 1 }, { opacity: 0 }], { duration: 1600, easing: 'ease-out', pseudoElement: '::after' });
+  a.onfinish = a.oncancel = () => flashing--;
+}
+
 /** A pod row that re-renders only when its pod or the clock changed; flashes when it changes. */
 class PodRow extends Component {
   tr = createRef();
@@ -54,8 +70,7 @@ class PodRow extends Component {
     const [a, b] = [prev.summary, this.props.summary];
     const readyChanged = this.drawn?.ready !== this.cells.ready;
     if (prev.pod !== this.props.pod && (a.status !== b.status || a.restarts !== b.restarts || readyChanged)) {
-      // The Web Animations API: no forced layout, so a burst of changes stays cheap.
-      this.tr.current.animate([{ backgroundColor: '#fff1b8' }, { backgroundColor: 'transparent' }], { duration: 1600, easing: 'ease-out' });
+      flash(this.tr.current);
     }
   }
   render({ pod, summary: v, now, actions, execReason, onOpen, namespaces }) {
