@@ -1,6 +1,12 @@
 //! Connection options for the hub (mTLS + credentials) and for a runner's local leaf.
 
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use async_nats::{Client, ConnectOptions};
 
@@ -35,7 +41,7 @@ pub struct ConnectSpec {
     pub prompt_reconnect: bool,
     /// The pause before each reconnection attempt (1 for the first), when neither async-nats's
     /// default nor `prompt_reconnect`: `bench-scale`'s simulated runners redial on a runner's
-    /// schedule ([`crate::tunnel_backoff`]).
+    /// schedule ([`crate::tunnel_backoff`]). The client's first connection is not paused.
     pub reconnect_delay: Option<fn(usize) -> std::time::Duration>,
 }
 
@@ -51,6 +57,8 @@ fn prompt_delay(attempts: usize) -> std::time::Duration {
 }
 
 pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
+    // Until the first connection is made.
+    let connecting = Arc::new(AtomicBool::new(true));
     let mut opts = ConnectOptions::new()
         .name(spec.name.clone())
         .connection_timeout(std::time::Duration::from_secs(5))
@@ -76,7 +84,12 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
     if spec.prompt_reconnect {
         opts = opts.reconnect_delay_callback(prompt_delay);
     } else if let Some(delay) = spec.reconnect_delay {
-        opts = opts.reconnect_delay_callback(delay);
+        // async-nats asks for a pause before every dial, the client's very first one included
+        // (as attempt 1): a new client dials at once, and the schedule applies to reconnections.
+        let first = connecting.clone();
+        opts = opts.reconnect_delay_callback(move |attempt| {
+            if first.load(Ordering::Relaxed) { std::time::Duration::ZERO } else { delay(attempt) }
+        });
     }
     if let Some(p) = &spec.inbox_prefix {
         opts = opts.custom_inbox_prefix(p);
@@ -96,7 +109,10 @@ pub async fn connect(spec: &ConnectSpec) -> Result<Client, BusError> {
     }
     // Several servers (a cluster) as a comma-separated list: the client moves to a live one.
     let servers: Vec<&str> = spec.url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
-    opts.connect(servers).await.map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))
+    let client =
+        opts.connect(servers).await.map_err(|e| BusError::Transport(format!("connecting to {}: {e}", spec.url)))?;
+    connecting.store(false, Ordering::Relaxed);
+    Ok(client)
 }
 
 #[cfg(test)]
