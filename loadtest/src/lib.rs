@@ -26,12 +26,24 @@ impl Stats {
 
 /// A process's resident set size in bytes (0 when it is gone).
 pub fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status_bytes(pid, "VmRSS:").unwrap_or(0)
+}
+
+/// The anonymous part of a process's RSS (its heap, stacks and other memory of its own): RSS
+/// less the pages of its binary and other files, which the kernel can drop and read again and
+/// which grow as more of the code runs, not as the process allocates.
+pub fn rss_anon_bytes(pid: u32) -> Option<u64> {
+    status_bytes(pid, "RssAnon:")
+}
+
+/// A `kB` field of `/proc/<pid>/status`, in bytes.
+fn status_bytes(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+        .map(|kb| kb * 1024)
 }
 
 /// How many file descriptors process `pid` has open (None when /proc cannot tell).

@@ -31,6 +31,7 @@ pub mod rpc;
 pub mod runner_link;
 pub mod services;
 mod session_publisher;
+mod session_reader;
 pub mod slot;
 pub mod streams;
 pub mod subjects;

@@ -15,10 +15,7 @@
 
 use std::time::Duration;
 
-use async_nats::{
-    Client,
-    jetstream::{self, consumer::DeliverPolicy},
-};
+use async_nats::{Client, jetstream};
 use bytes::Bytes;
 use cloudops_schemas::RunnerId;
 use futures::{Stream, StreamExt};
@@ -299,36 +296,15 @@ pub async fn read_recording(
     read(nc, runner, vec![session_subject(runner, session), input_record_subject(runner, session)], 0).await
 }
 
-/// The longest a reader's pull request waits (its idle heartbeat is half of it).
-pub const READ_PULL_EXPIRES: Duration = Duration::from_secs(2);
-
 async fn read(
     nc: &Client,
     runner: &RunnerId,
     subjects: Vec<String>,
     after_seq: u64,
 ) -> Result<impl Stream<Item = Result<SessionMessage, BusError>> + use<>, BusError> {
-    let js = jetstream::new(nc.clone());
-    let deliver_policy = match after_seq {
-        0 => DeliverPolicy::All,
-        // u64::MAX: nothing can follow it; start past the end rather than overflow.
-        n => DeliverPolicy::ByStartSequence { start_sequence: n.saturating_add(1) },
-    };
-    // Pulls that expire after 2 s, so idle heartbeats every second: a consumer whose node died
-    // is noticed and made again on a live one within seconds, not the default 30.
-    let config = jetstream::consumer::pull::OrderedConfig {
-        filter_subjects: subjects,
-        deliver_policy,
-        max_expires: READ_PULL_EXPIRES,
-        ..Default::default()
-    };
-    // One API call (no stream lookup first), tried again through a failover.
-    let name = runner_stream(runner);
-    let consumer: jetstream::consumer::Consumer<jetstream::consumer::pull::OrderedConfig> =
-        retrying("open the session's reader", || js.create_consumer_on_stream(config.clone(), name.as_str())).await?;
-    let messages = consumer.messages().await.map_err(BusError::transport)?;
+    let messages = crate::session_reader::read_ordered(nc, runner_stream(runner), subjects, after_seq).await?;
     Ok(messages.map(|m| {
-        let m = m.map_err(BusError::transport)?;
+        let m = m?;
         let info = m.info().map_err(BusError::transport)?;
         let (seq, published_ms) = (info.stream_sequence, (info.published.unix_timestamp_nanos() / 1_000_000) as i64);
         let end = m.headers.as_ref().and_then(|h| h.get(END_HEADER)).map(|v| v.as_str().to_string());

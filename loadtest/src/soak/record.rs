@@ -31,6 +31,8 @@ pub struct Row {
 pub struct Memory {
     pub process: String,
     pub rss: u64,
+    /// The anonymous part of the RSS: what the process allocated, without its binary's pages.
+    pub anon: Option<u64>,
     /// Bytes allocated and not freed (the bench process), or live after the last GC (Go).
     pub live: Option<u64>,
     /// Its open file descriptors (sockets, most of them): connections kept open grow it.

@@ -1,0 +1,196 @@
+//! Gateway side of a streamed session: its messages in order from any sequence, nothing lost
+//! or repeated, through a hub node's death.
+//!
+//! The reader is an ordered consumer (ephemeral, unacknowledged, one copy in memory), made again
+//! from the sequence after the last one delivered whenever it is lost. async-nats has one
+//! (`pull::Ordered`), but it recovers on its own schedule: it makes a new consumer after two
+//! missed heartbeats, and after five failed attempts it waits 10 s between the next ones. A
+//! stream leader's election outlasts five attempts (nats-server waits 4–9 s for a lost leader
+//! before a follower campaigns, and that cannot be configured), so a reader could wait ~10 s
+//! more than the failover: the soak saw 14 s without a log line after a `kill -9`. Here the
+//! first missed heartbeat (one a second) starts the recovery, and a new consumer is asked for at
+//! least every second, each call given [`CALL_TIMEOUT`], for [`RECOVERY_LIMIT`].
+
+use std::time::Duration;
+
+use async_nats::{
+    Client,
+    jetstream::{
+        self, Message,
+        consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    },
+};
+use futures::{Stream, StreamExt};
+use tracing::debug;
+
+use crate::{BusError, js_retry::retrying};
+
+/// The longest a reader's pull request waits; its idle heartbeat is half of it, and a consumer
+/// is counted lost after two heartbeat periods without one.
+pub const READ_PULL_EXPIRES: Duration = Duration::from_secs(2);
+/// How long a lost reader keeps asking for a new consumer before the read ends with an error.
+pub const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
+/// Each JetStream API call of the reader (a node that is gone must not hold it for the
+/// client's default 5 s).
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Messages asked for per pull.
+const BATCH: usize = 500;
+/// A consumer nobody pulls from is removed by the server after this (a reader dropped without
+/// deleting its consumer, or one whose delete did not reach a live node).
+const INACTIVE: Duration = Duration::from_secs(30);
+
+struct Reader {
+    js: jetstream::Context,
+    stream: String,
+    subjects: Vec<String>,
+    /// The stream sequence of the last message delivered (0: none yet).
+    delivered: u64,
+    /// The consumer's sequence of the last message it delivered: a gap means a message missed.
+    consumer_seq: u64,
+    consumer: String,
+    messages: Option<pull::Stream>,
+    done: bool,
+}
+
+/// Reads `subjects` of `stream` from just after `after_seq` (0: from the start), in order. The
+/// first consumer is made at once (an error if the stream does not exist); a lost one is made
+/// again from where the read was, and if that cannot be done within [`RECOVERY_LIMIT`] the
+/// stream yields that error and ends.
+pub async fn read_ordered(
+    nc: &Client,
+    stream: String,
+    subjects: Vec<String>,
+    after_seq: u64,
+) -> Result<impl Stream<Item = Result<Message, BusError>> + use<>, BusError> {
+    let js = jetstream::context::ContextBuilder::new().timeout(CALL_TIMEOUT).build(nc.clone());
+    let mut reader = Reader {
+        js,
+        stream,
+        subjects,
+        delivered: after_seq,
+        consumer_seq: 0,
+        consumer: String::new(),
+        messages: None,
+        done: false,
+    };
+    // Tried again through a failover, but not on a refusal (no such stream).
+    let config = reader.config();
+    let (name, messages) =
+        retrying("open the session's reader", || open(&reader.js, &reader.stream, config.clone())).await?;
+    (reader.consumer, reader.messages) = (name, Some(messages));
+    // Boxed: callers poll it with `next()`, which needs a stream that is Unpin.
+    Ok(futures::stream::unfold(reader, |mut r| async move {
+        if r.done {
+            return None;
+        }
+        let item = r.next().await;
+        r.done = item.is_err();
+        Some((item, r))
+    })
+    .boxed())
+}
+
+impl Reader {
+    fn config(&self) -> pull::Config {
+        pull::Config {
+            deliver_policy: match self.delivered {
+                0 => DeliverPolicy::All,
+                // u64::MAX: nothing can follow it; start past the end rather than overflow.
+                n => DeliverPolicy::ByStartSequence { start_sequence: n.saturating_add(1) },
+            },
+            ack_policy: AckPolicy::None,
+            max_deliver: 1,
+            filter_subjects: self.subjects.clone(),
+            max_expires: READ_PULL_EXPIRES,
+            inactive_threshold: INACTIVE,
+            num_replicas: 1,
+            memory_storage: true,
+            ..Default::default()
+        }
+    }
+
+    /// The next message, recovering the consumer as often as it takes.
+    async fn next(&mut self) -> Result<Message, BusError> {
+        loop {
+            let Some(messages) = self.messages.as_mut() else {
+                self.recover().await?;
+                continue;
+            };
+            let why = match messages.next().await {
+                Some(Ok(m)) => {
+                    let info = m.info().map_err(BusError::transport)?;
+                    if info.consumer_sequence == self.consumer_seq + 1 {
+                        self.consumer_seq = info.consumer_sequence;
+                        self.delivered = info.stream_sequence;
+                        return Ok(m);
+                    }
+                    format!("consumer sequence {} after {}", info.consumer_sequence, self.consumer_seq)
+                }
+                Some(Err(e)) => e.to_string(),
+                None => "its subscription ended".to_string(),
+            };
+            debug!(stream = %self.stream, after = self.delivered, %why, "session reader lost; making it again");
+            self.let_go();
+        }
+    }
+
+    /// Drops the current consumer, and deletes it on the server in the background (if its node
+    /// is gone, the server's inactivity threshold does it).
+    fn let_go(&mut self) {
+        self.messages = None;
+        let (js, stream, consumer) = (self.js.clone(), self.stream.clone(), std::mem::take(&mut self.consumer));
+        if !consumer.is_empty() {
+            tokio::spawn(async move {
+                let _ = js.delete_consumer_from_stream(consumer, stream).await;
+            });
+        }
+    }
+
+    /// Asks for a new consumer until one is made, at least every second, for [`RECOVERY_LIMIT`].
+    async fn recover(&mut self) -> Result<(), BusError> {
+        let deadline = tokio::time::Instant::now() + RECOVERY_LIMIT;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match open(&self.js, &self.stream, self.config()).await {
+                Ok((name, messages)) => {
+                    (self.consumer, self.messages, self.consumer_seq) = (name, Some(messages), 0);
+                    return Ok(());
+                }
+                Err(e) if tokio::time::Instant::now() + pause < deadline => {
+                    debug!(stream = %self.stream, error = %e, "session reader not made yet; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => {
+                    return Err(BusError::Transport(format!(
+                        "the session's reader was lost and could not be made again within {RECOVERY_LIMIT:?}: {e}"
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// A new consumer of `stream` (`config` says from where), and its first pull: its name and its
+/// messages.
+async fn open(js: &jetstream::Context, stream: &str, config: pull::Config) -> Result<(String, pull::Stream), BusError> {
+    let consumer: PullConsumer = js.create_consumer_on_stream(config, stream).await.map_err(BusError::transport)?;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .expires(READ_PULL_EXPIRES)
+        .heartbeat(READ_PULL_EXPIRES / 2)
+        .messages()
+        .await
+        .map_err(BusError::transport)?;
+    Ok((consumer.cached_info().name.clone(), messages))
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // A reader dropped by its client (the SSE connection closed): its consumer goes too.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.let_go();
+        }
+    }
+}
