@@ -9,7 +9,10 @@
 //! before a follower campaigns, and that cannot be configured), so a reader could wait ~10 s
 //! more than the failover: the soak saw 14 s without a log line after a `kill -9`. Here the
 //! first missed heartbeat (one a second) starts the recovery, and a new consumer is asked for at
-//! least every second, each call given [`CALL_TIMEOUT`], for [`RECOVERY_LIMIT`].
+//! least every second, each call given [`CALL_TIMEOUT`], until [`RECOVERY_LIMIT`] has passed
+//! without a message delivered. A consumer that answers without the next message (a gap, a
+//! status) is given up too, but [`MAX_REFUSALS`] of them in a row end the read with an error
+//! naming the sequence: a stored message must not make readers loop.
 
 use std::time::Duration;
 
@@ -17,7 +20,10 @@ use async_nats::{
     Client,
     jetstream::{
         self, Message,
-        consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+        consumer::{
+            AckPolicy, DeliverPolicy, PullConsumer,
+            pull::{self, MessagesErrorKind},
+        },
     },
 };
 use futures::{Stream, StreamExt};
@@ -38,6 +44,13 @@ const BATCH: usize = 500;
 /// A consumer nobody pulls from is removed by the server after this (a reader dropped without
 /// deleting its consumer, or one whose delete did not reach a live node).
 const INACTIVE: Duration = Duration::from_secs(30);
+/// Consumers in a row that answered but did not deliver the next message (a gap, a status where
+/// a message was due) before the read ends: what a stored message no reader can get past, or a
+/// runner's attempt to make readers loop, looks like.
+const MAX_REFUSALS: u32 = 3;
+/// A consumer that lived this long before it was lost was a good one: its loss starts a new
+/// recovery (a quiet session delivers nothing to show it).
+const HEALTHY: Duration = Duration::from_secs(6);
 
 struct Reader {
     js: jetstream::Context,
@@ -50,6 +63,14 @@ struct Reader {
     consumer: String,
     messages: Option<pull::Stream>,
     done: bool,
+    /// Since when no message has been delivered while the consumer is being made again: the
+    /// recovery's limit holds across consumers that are made and lost at once.
+    lost_since: Option<tokio::time::Instant>,
+    /// Consumers made since the last message delivered, and those that answered wrongly.
+    attempts: u32,
+    refusals: u32,
+    /// When the current consumer was made.
+    opened_at: tokio::time::Instant,
 }
 
 /// Reads `subjects` of `stream` from just after `after_seq` (0: from the start), in order. The
@@ -72,12 +93,16 @@ pub async fn read_ordered(
         consumer: String::new(),
         messages: None,
         done: false,
+        lost_since: None,
+        attempts: 0,
+        refusals: 0,
+        opened_at: tokio::time::Instant::now(),
     };
     // Tried again through a failover, but not on a refusal (no such stream).
     let config = reader.config();
     let (name, messages) =
         retrying("open the session's reader", || open(&reader.js, &reader.stream, config.clone())).await?;
-    (reader.consumer, reader.messages) = (name, Some(messages));
+    (reader.consumer, reader.messages, reader.opened_at) = (name, Some(messages), tokio::time::Instant::now());
     // Boxed: callers poll it with `next()`, which needs a stream that is Unpin.
     Ok(futures::stream::unfold(reader, |mut r| async move {
         if r.done {
@@ -109,28 +134,41 @@ impl Reader {
         }
     }
 
-    /// The next message, recovering the consumer as often as it takes.
+    /// The next message, recovering the consumer as long as [`Self::recover`] allows.
     async fn next(&mut self) -> Result<Message, BusError> {
         loop {
             let Some(messages) = self.messages.as_mut() else {
                 self.recover().await?;
                 continue;
             };
-            let why = match messages.next().await {
+            // Why the consumer is given up, and whether it answered (rather than went quiet).
+            let (why, answered) = match messages.next().await {
                 Some(Ok(m)) => {
                     let info = m.info().map_err(BusError::transport)?;
                     if info.consumer_sequence == self.consumer_seq + 1 {
                         self.consumer_seq = info.consumer_sequence;
                         self.delivered = info.stream_sequence;
+                        (self.lost_since, self.attempts, self.refusals) = (None, 0, 0);
                         return Ok(m);
                     }
-                    format!("consumer sequence {} after {}", info.consumer_sequence, self.consumer_seq)
+                    (format!("consumer sequence {} after {}", info.consumer_sequence, self.consumer_seq), true)
                 }
-                Some(Err(e)) => e.to_string(),
-                None => "its subscription ended".to_string(),
+                Some(Err(e)) => (e.to_string(), e.kind() != MessagesErrorKind::MissingHeartbeat),
+                None => ("its subscription ended".to_string(), false),
             };
             debug!(stream = %self.stream, after = self.delivered, %why, "session reader lost; making it again");
             self.let_go();
+            if self.opened_at.elapsed() > HEALTHY {
+                (self.lost_since, self.attempts, self.refusals) = (None, 0, 0);
+            }
+            self.lost_since.get_or_insert_with(tokio::time::Instant::now);
+            self.refusals += u32::from(answered);
+            if self.refusals >= MAX_REFUSALS {
+                return Err(BusError::Transport(format!(
+                    "the session's message after sequence {} cannot be read: {why}",
+                    self.delivered
+                )));
+            }
         }
     }
 
@@ -146,25 +184,34 @@ impl Reader {
         }
     }
 
-    /// Asks for a new consumer until one is made, at least every second, for [`RECOVERY_LIMIT`].
+    /// Asks for a new consumer until one is made: at once after a message was delivered, then
+    /// after pauses of 100 ms doubling to 1 s (also when the last one was made and lost at once),
+    /// until [`RECOVERY_LIMIT`] has passed without a message delivered.
     async fn recover(&mut self) -> Result<(), BusError> {
-        let deadline = tokio::time::Instant::now() + RECOVERY_LIMIT;
-        let mut pause = Duration::from_millis(100);
+        let deadline = *self.lost_since.get_or_insert_with(tokio::time::Instant::now) + RECOVERY_LIMIT;
+        let mut last_error = String::from("no message delivered");
         loop {
+            if self.attempts > 0 {
+                let pause = Duration::from_millis(100)
+                    .saturating_mul(1 << (self.attempts - 1).min(4))
+                    .min(Duration::from_secs(1));
+                if tokio::time::Instant::now() + pause >= deadline {
+                    return Err(BusError::Transport(format!(
+                        "the session's reader was lost and could not be made again within {RECOVERY_LIMIT:?}: {last_error}"
+                    )));
+                }
+                tokio::time::sleep(pause).await;
+            }
+            self.attempts += 1;
             match open(&self.js, &self.stream, self.config()).await {
                 Ok((name, messages)) => {
                     (self.consumer, self.messages, self.consumer_seq) = (name, Some(messages), 0);
+                    self.opened_at = tokio::time::Instant::now();
                     return Ok(());
                 }
-                Err(e) if tokio::time::Instant::now() + pause < deadline => {
-                    debug!(stream = %self.stream, error = %e, "session reader not made yet; trying again");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
-                }
                 Err(e) => {
-                    return Err(BusError::Transport(format!(
-                        "the session's reader was lost and could not be made again within {RECOVERY_LIMIT:?}: {e}"
-                    )));
+                    debug!(stream = %self.stream, error = %e, "session reader not made yet; trying again");
+                    last_error = e.to_string();
                 }
             }
         }
@@ -175,9 +222,14 @@ impl Reader {
 /// messages.
 async fn open(js: &jetstream::Context, stream: &str, config: pull::Config) -> Result<(String, pull::Stream), BusError> {
     let consumer: PullConsumer = js.create_consumer_on_stream(config, stream).await.map_err(BusError::transport)?;
+    // Within the consumer's limit, if the stream sets one: a pull over it is refused.
+    let batch = match usize::try_from(consumer.cached_info().config.max_batch) {
+        Ok(max) if max > 0 => BATCH.min(max),
+        _ => BATCH,
+    };
     let messages = consumer
         .stream()
-        .max_messages_per_batch(BATCH)
+        .max_messages_per_batch(batch)
         .expires(READ_PULL_EXPIRES)
         .heartbeat(READ_PULL_EXPIRES / 2)
         .messages()

@@ -217,7 +217,7 @@ async fn soak(args: Args) -> Result<()> {
         );
     }
     let window = |e: &record::Seen| {
-        let secs = if e.what == "op" { args.kill_window } else { args.stream_window };
+        let secs = if matches!(e.what, "logs -f" | "exec") { args.stream_window } else { args.kill_window };
         killed.is_some_and(|(_, k)| e.at >= k && e.at <= k + Duration::from_secs(secs))
     };
     let (inside, outside): (Vec<_>, Vec<_>) = errors.iter().partition(|e| window(e));
