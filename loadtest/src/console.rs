@@ -13,6 +13,10 @@
 //!    another page (a browser context of its own, off the measured main thread), and the longest
 //!    main-thread task of the console's page meanwhile (what "smooth" means).
 //!
+//! `--browser-cpus 1` gives Chromium CPU 1 alone and the sandbox the others, as a user's browser
+//! runs on a machine of its own, not beside the API server, runner, NATS and gateway that make
+//! the burst; without it they all share every CPU.
+//!
 //!   cargo build --profile bench-fast -p cloudops-loadtest --bin bench-console
 //!   $CARGO_TARGET_DIR/bench-fast/bench-console --pods 5000 --iterations 3
 
@@ -21,6 +25,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
 use cloudops_sandbox::{Sandbox, ok};
+use rustix::thread::CpuSet;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -29,6 +34,40 @@ struct Args {
     pods: usize,
     #[arg(long, default_value_t = 5)]
     iterations: usize,
+    /// CPUs (comma-separated) for Chromium alone; the sandbox and the load run on the others.
+    #[arg(long, value_delimiter = ',')]
+    browser_cpus: Vec<usize>,
+}
+
+/// The CPUs of this machine split in two: Chromium's (`browser`) and the rest.
+struct Split {
+    browser: CpuSet,
+    rest: CpuSet,
+}
+
+impl Split {
+    fn new(browser_cpus: &[usize]) -> Result<Option<Self>> {
+        if browser_cpus.is_empty() {
+            return Ok(None);
+        }
+        let online = rustix::thread::sched_getaffinity(None).context("reading this process's CPUs")?;
+        let (mut browser, mut rest) = (CpuSet::new(), CpuSet::new());
+        for cpu in 0..CpuSet::MAX_CPU {
+            if !online.is_set(cpu) {
+                ensure!(!browser_cpus.contains(&cpu), "--browser-cpus: CPU {cpu} is not one this process may run on");
+            } else if browser_cpus.contains(&cpu) {
+                browser.set(cpu);
+            } else {
+                rest.set(cpu);
+            }
+        }
+        ensure!(
+            rest.count() > 0,
+            "--browser-cpus leaves no CPU for the sandbox (this process runs on {} CPUs)",
+            online.count()
+        );
+        Ok(Some(Self { browser, rest }))
+    }
 }
 
 const RESOURCE: &str = "default/prod/KubernetesDeployment/big";
@@ -60,10 +99,18 @@ fn seed(sb: &Sandbox, pods: usize) -> Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let args = Args::parse();
     ensure!(args.iterations > 0 && args.pods > 0, "--iterations and --pods must be at least 1");
+    // Before the runtime's threads exist: they, and the processes they start, inherit the set.
+    let split = Split::new(&args.browser_cpus)?;
+    if let Some(split) = &split {
+        rustix::thread::sched_setaffinity(None, &split.rest).context("moving the sandbox to the other CPUs")?;
+    }
+    tokio::runtime::Runtime::new()?.block_on(run(args, split))
+}
+
+async fn run(args: Args, split: Option<Split>) -> Result<()> {
     let console = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../console");
     ensure!(
         console.join("node_modules/playwright-core").is_dir(),
@@ -86,7 +133,19 @@ async fn main() -> Result<()> {
     )?;
     ok(&sb, &["resource", "apply", "-f", f.to_str().context("utf-8 path")?]).await;
 
-    let status = tokio::process::Command::new("node")
+    let mut node = tokio::process::Command::new("node");
+    if let Some(split) = split {
+        println!("Chromium on CPUs {:?} alone; the sandbox on the others", args.browser_cpus);
+        #[allow(unsafe_code)]
+        // SAFETY: the closure runs in the forked child before exec, and only makes one system
+        // call (sched_setaffinity), which is async-signal-safe; it allocates nothing.
+        unsafe {
+            node.pre_exec(move || {
+                rustix::thread::sched_setaffinity(None, &split.browser).map_err(std::io::Error::from)
+            });
+        }
+    }
+    let status = node
         .arg(console.join("tests/bench.mjs"))
         .current_dir(&console)
         .env("CONSOLE_URL", sb.gateway_url())

@@ -105,6 +105,14 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// `n` free TCP ports on 127.0.0.1, all different: each stays bound until all are picked (ports
+/// picked one after the other can repeat once released, and a server given the same port for
+/// two listeners does not start).
+pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
+    let held = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
 /// Writes a file readable by its owner only (configs with passwords, private keys).
 pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};
@@ -257,6 +265,14 @@ mod tests {
         assert_eq!(parse_version("nats-server: v2.14.0-RC.1"), Some((2, 14, 0)));
         assert!(parse_version("garbage").is_none());
         assert!((2, 9, 10) < MIN_VERSION && (2, 15, 1) >= MIN_VERSION);
+    }
+
+    #[test]
+    fn ports_picked_together_are_all_different() {
+        let ports = free_ports(64).unwrap();
+        let distinct: std::collections::HashSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), 64, "{ports:?}");
+        assert!(ports.iter().all(|&p| p != 0));
     }
 
     #[tokio::test]

@@ -41,6 +41,12 @@ pub const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Messages asked for per pull.
 const BATCH: usize = 500;
+/// Bytes asked for per pull: what a reader buffers is bounded by this (1.5 times it: async-nats
+/// asks for the next pull when half of one is left), not by BATCH times the largest message a
+/// runner may store (500 × 8 MB). Twice the hub's `max_payload` (8 MB,
+/// natsd_config.rs), so that any one message fits a pull; a pull that reaches it ends and the
+/// next one follows (nats-server's 409 "Message Size Exceeds MaxBytes", which async-nats pulls on).
+const BATCH_BYTES: usize = 16 << 20;
 /// A consumer nobody pulls from is removed by the server after this (a reader dropped without
 /// deleting its consumer, or one whose delete did not reach a live node).
 const INACTIVE: Duration = Duration::from_secs(30);
@@ -230,6 +236,7 @@ async fn open(js: &jetstream::Context, stream: &str, config: pull::Config) -> Re
     let messages = consumer
         .stream()
         .max_messages_per_batch(batch)
+        .max_bytes_per_batch(BATCH_BYTES)
         .expires(READ_PULL_EXPIRES)
         .heartbeat(READ_PULL_EXPIRES / 2)
         .messages()

@@ -12,22 +12,27 @@ use cloudops_bus::{
 use cloudops_schemas::RunnerId;
 use futures::StreamExt;
 
-#[tokio::test]
-async fn a_lost_reader_is_made_again_where_it_was() {
-    let dir = tempfile::tempdir().unwrap();
+/// One nats-server with JetStream, as the hub's (8 MB messages), in `dir`.
+async fn server(dir: &std::path::Path) -> NatsServer {
     let bin = natsd::locate().await.expect("nats-server >= 2.14 (CLOUDOPS_NATS_SERVER)");
-    let (port, log, conf) = (natsd::free_port().unwrap(), dir.path().join("nats.log"), dir.path().join("nats.conf"));
-    let store = dir.path().join("js");
+    let (port, log, conf) = (natsd::free_port().unwrap(), dir.join("nats.log"), dir.join("nats.conf"));
+    let store = dir.join("js");
     std::fs::write(
         &conf,
         format!(
-            "port: {port}\nhost: \"127.0.0.1\"\nlog_file: \"{}\"\njetstream {{ store_dir: \"{}\" }}\n",
+            "port: {port}\nhost: \"127.0.0.1\"\nmax_payload: 8MB\nlog_file: \"{}\"\njetstream {{ store_dir: \"{}\" }}\n",
             log.display(),
             store.display()
         ),
     )
     .unwrap();
-    let server = NatsServer::start(&bin, "reader-test", conf, port, log).await.expect("nats-server starts");
+    NatsServer::start(&bin, "reader-test", conf, port, log).await.expect("nats-server starts")
+}
+
+#[tokio::test]
+async fn a_lost_reader_is_made_again_where_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
     let nc = async_nats::connect(server.client_url(false)).await.unwrap();
     let runner = RunnerId::parse("reader-test").unwrap();
     let limits = StreamLimits { max_age: Duration::from_secs(600), max_bytes: 1 << 20, replicas: 1 };
@@ -81,5 +86,31 @@ async fn a_lost_reader_is_made_again_where_it_was() {
         assert!(Instant::now() < deadline, "a dropped reader's consumer was not deleted: {left:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    server.stop().await;
+}
+
+/// A pull asks for at most 16 MiB: messages near the hub's 8 MB limit still arrive, each once and
+/// in order, over pulls that end when the next one would not fit.
+#[tokio::test]
+async fn large_messages_arrive_over_pulls_bounded_in_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let nc = async_nats::connect(server.client_url(false)).await.unwrap();
+    let runner = RunnerId::parse("reader-big").unwrap();
+    let limits = StreamLimits { max_age: Duration::from_secs(600), max_bytes: 64 << 20, replicas: 1 };
+    streams::ensure_runner_stream(&nc, &runner, limits).await.unwrap();
+    let js = async_nats::jetstream::new(nc.clone());
+    let subject = streams::session_subject(&runner, "s1");
+    const SIZE: usize = 7 << 20;
+    for n in 0..4u8 {
+        js.publish(subject.clone(), vec![n; SIZE].into()).await.unwrap().await.unwrap();
+    }
+    let mut reader = streams::read_session(&nc, &runner, "s1", 0).await.unwrap();
+    for n in 0..4u8 {
+        let m = tokio::time::timeout(Duration::from_secs(10), reader.next()).await.expect("a message within 10 s");
+        let m = m.expect("the read goes on").expect("no error");
+        assert_eq!((m.seq, m.payload.len(), m.payload[0]), (u64::from(n) + 1, SIZE, n), "once and in order");
+    }
+    drop(reader);
     server.stop().await;
 }

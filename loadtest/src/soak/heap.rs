@@ -2,7 +2,7 @@
 //! keeps after a burst, so growth in RSS alone does not tell a leak from a high-water mark.
 //!
 //! - The bench process (control plane, gateway, runner: all in it): glibc's `mallinfo2`, bytes
-//!   handed out and not freed.
+//!   handed out and not freed, and of it what SQLite holds (`sqlite3_memory_used`).
 //! - Every nats-server (hub nodes, the runner's leaf): the Go runtime's GC trace, asked for with
 //!   `GODEBUG=gctrace=1` (the soak sets it for itself and its children, see [`with_gc_trace`]).
 //!   Each collection writes `gc N @t s …: …, A->B->C MB, …` to the server's stderr, and C is the
@@ -107,6 +107,24 @@ pub fn malloc_in_use() -> u64 {
     // allocator's counters under its own locks (glibc ≥ 2.33; Debian 12 has 2.36).
     let info = unsafe { libc::mallinfo2() };
     (info.uordblks + info.hblkhd) as u64
+}
+
+/// Gives the free memory glibc's arenas keep back to the system (`malloc_trim(0)`).
+#[allow(unsafe_code)]
+pub fn trim() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists under its locks.
+    unsafe { libc::malloc_trim(0) };
+}
+
+/// Bytes SQLite holds in this process (`sqlite3_memory_used`: page caches, prepared statements,
+/// schemas, for every connection), part of [`malloc_in_use`]. Each pooled connection's page cache
+/// fills up to SQLite's default `cache_size` (2,000 KiB) as the database grows past it.
+#[allow(unsafe_code)]
+pub fn sqlite_in_use() -> u64 {
+    // SAFETY: sqlite3_memory_used takes no arguments and reads SQLite's memory counter under its
+    // own mutex; it may be called before SQLite is initialized (it answers 0 then).
+    let used = unsafe { libsqlite3_sys::sqlite3_memory_used() };
+    used.max(0) as u64
 }
 
 #[cfg(test)]

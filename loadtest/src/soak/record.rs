@@ -35,6 +35,8 @@ pub struct Memory {
     pub anon: Option<u64>,
     /// Bytes allocated and not freed (the bench process), or live after the last GC (Go).
     pub live: Option<u64>,
+    /// Of `live`, what SQLite holds (its page caches, statements and schemas: the bench process).
+    pub sqlite: Option<u64>,
     /// Its open file descriptors (sockets, most of them): connections kept open grow it.
     pub fds: Option<u64>,
 }

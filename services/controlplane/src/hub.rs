@@ -122,7 +122,11 @@ fn cluster_block(host: String, port: u16, routes: Vec<String>, keys: &HubKeys) -
 /// `--leaf-listen`'s port + i, client ports and routes (a cluster's) on loopback.
 fn one_machine(plan: &HubPlan<'_>, keys: &HubKeys) -> Result<Vec<NodeSpec>, String> {
     let (nodes, leaf_listen) = (plan.nodes, plan.leaf_listen);
-    let free = || natsd::free_port().map_err(|e| e.to_string());
+    // Every port picked at once, so that none is picked twice.
+    let leaves = if leaf_listen.port() == 0 { nodes } else { 0 };
+    let route_count = if nodes > 1 { nodes } else { 0 };
+    let mut free = natsd::free_ports(leaves + route_count + nodes).map_err(|e| e.to_string())?.into_iter();
+    let mut free = move || free.next().ok_or_else(|| "no free port left".to_string());
     let mut leaf_ports = Vec::with_capacity(nodes);
     for i in 0..nodes {
         let leaf_port = if leaf_listen.port() == 0 { free()? } else { leaf_listen.port() + i as u16 };

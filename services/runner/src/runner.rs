@@ -78,8 +78,8 @@ impl Runner {
         let mut attempt = 0;
         let (leaf, conf, conf_path) = loop {
             attempt += 1;
-            let client_port = natsd::free_port().map_err(|e| e.to_string())?;
-            let monitor_port = natsd::free_port().map_err(|e| e.to_string())?;
+            let ports = natsd::free_ports(2).map_err(|e| e.to_string())?;
+            let (client_port, monitor_port) = (ports[0], ports[1]);
             let conf = LeafConfig {
                 server_name: format!("leaf-{}-{}", runner_id, random_hex(3)),
                 client_port,
